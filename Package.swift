@@ -1,0 +1,87 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+/// Settings every target shares: Swift 6 language mode plus the upcoming features that keep
+/// existentials explicit and imports honest.
+let commonSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "Baton",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "baton", targets: ["baton"]),
+        .library(name: "BatonSpec", targets: ["BatonSpec"]),
+        .library(name: "BatonEngine", targets: ["BatonEngine"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    ],
+    targets: [
+        // MARK: - Libraries
+
+        /** Pipeline and profile files to a validated execution plan. Pure: no file, network or clock access. */
+        .target(
+            name: "BatonSpec",
+            dependencies: [
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Mustache", package: "swift-mustache"),
+            ],
+            swiftSettings: commonSettings
+        ),
+        /** Effects: the pipeline search path and file loading (later: executor, run store, runtimes). */
+        .target(
+            name: "BatonEngine",
+            dependencies: ["BatonSpec"],
+            swiftSettings: commonSettings
+        ),
+        /** Argument parsing and printing only; every command calls into BatonEngine or BatonSpec. */
+        .target(
+            name: "BatonCommands",
+            dependencies: [
+                "BatonSpec",
+                "BatonEngine",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: commonSettings
+        ),
+
+        // MARK: - Executable
+
+        .executableTarget(
+            name: "baton",
+            dependencies: ["BatonCommands"],
+            swiftSettings: commonSettings
+        ),
+
+        // MARK: - Tests
+
+        /** Helpers shared by every test target: marked YAML, fixtures, golden files. */
+        .target(
+            name: "BatonTestSupport",
+            dependencies: ["BatonSpec", "BatonEngine", "BatonCommands"],
+            path: "Tests/BatonTestSupport",
+            swiftSettings: commonSettings
+        ),
+        .testTarget(
+            name: "BatonSpecTests",
+            dependencies: ["BatonSpec", "BatonCommands", "BatonTestSupport"],
+            exclude: ["Fixtures"],
+            swiftSettings: commonSettings
+        ),
+        .testTarget(
+            name: "BatonEngineTests",
+            dependencies: ["BatonSpec", "BatonEngine", "BatonTestSupport"],
+            swiftSettings: commonSettings
+        ),
+        .testTarget(
+            name: "BatonCommandsTests",
+            dependencies: ["BatonSpec", "BatonEngine", "BatonCommands", "BatonTestSupport"],
+            swiftSettings: commonSettings
+        ),
+    ]
+)

@@ -1,0 +1,64 @@
+import ArgumentParser
+import BatonEngine
+import BatonSpec
+import Foundation
+
+/// The `baton` command: its subcommands, and the one place errors become exit codes.
+public struct BatonCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "baton",
+        abstract: "Run multi-model LLM pipelines on local hardware.",
+        version: BatonVersion.current,
+        subcommands: [Validate.self, Graph.self, List.self]
+    )
+
+    public init() {}
+
+    /// Parses `arguments`, runs the command, and returns the exit status.
+    ///
+    /// Errors from ArgumentParser keep its codes (64 for a bad command line); workspace errors exit 66; any
+    /// other error is a bug and exits 70.
+    public static func run(arguments: [String]) async -> Int32 {
+        do {
+            var command = try parseAsRoot(arguments)
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+            return BatonExitCode.ok
+        } catch let error as WorkspaceError {
+            Console.error("error: \(error)")
+            return BatonExitCode.notFound
+        } catch let error as ExitCode {
+            return error.rawValue
+        } catch {
+            let code = exitCode(for: error).rawValue
+            if code == EXIT_FAILURE {
+                Console.error("error: internal error: \(error)")
+                return BatonExitCode.internalError
+            }
+            let message = fullMessage(for: error)
+            if !message.isEmpty {
+                if code == BatonExitCode.ok { Console.out(message) } else { Console.error(message) }
+            }
+            return code
+        }
+    }
+}
+
+/// The version printed by `baton --version`.
+public enum BatonVersion {
+    /// The current version.
+    public static let current = "0.1.0"
+}
+
+/// Shared option: the profile to compile with.
+struct ProfileOption: ParsableArguments {
+    @Option(name: .long, help: "The profile to use (a name on the profile search path, or a file). Default: $BATON_PROFILE, else 'default' if present.")
+    var profile: String?
+
+    func resolvedName(environment: [String: String]) -> String? {
+        profile ?? environment["BATON_PROFILE"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+}

@@ -1,0 +1,35 @@
+import ArgumentParser
+import BatonEngine
+import BatonSpec
+import Foundation
+
+extension BatonCommand {
+    /// `baton list`: the pipelines on the search path, with their descriptions.
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the pipelines on the pipeline search path.")
+
+        @Flag(help: "Print JSON: an array of {name, path, description, valid}.")
+        var json = false
+
+        func run() throws {
+            let workspace = Workspace.current()
+            let catalog = PipelineCatalog(workspace: workspace).entries()
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                Console.out(String(decoding: try encoder.encode(catalog), as: UTF8.self))
+                return
+            }
+            guard !catalog.isEmpty else {
+                Console.error("no pipelines in \(workspace.pipelineDirectories.joined(separator: ", "))")
+                return
+            }
+            let width = catalog.map(\.name.count).max() ?? 0
+            for entry in catalog {
+                let padded = entry.name.padding(toLength: width, withPad: " ", startingAt: 0)
+                let note = entry.valid ? "" : " (invalid: run 'baton validate \(entry.path)')"
+                Console.out("\(padded)  \(entry.description ?? "")\(note)")
+            }
+        }
+    }
+}

@@ -1,0 +1,78 @@
+/// A compiled pipeline: stages in the order they run, each with its resolved model chain, settings,
+/// templates and dependencies. What the executor walks and what `baton plan` and `baton graph` print.
+public struct ExecutionPlan: Sendable, Hashable, Codable {
+    /// The pipeline's name.
+    public var pipeline: String
+    /// The pipeline's description.
+    public var description: String?
+    /// The declared inputs.
+    public var inputs: [InputSpec]
+    /// The budget in force: the pipeline's, else the profile's.
+    public var memoryBudget: MemoryBudget?
+    /// The profile the plan was compiled with, if any.
+    public var profile: String?
+    /// The stages in execution order (a topological order that keeps file order where it can and runs a
+    /// critic right after the stage it reviews).
+    public var stages: [PlannedStage]
+    /// The stages whose output is the pipeline's result.
+    public var outputs: [String]
+
+    /// The stage called `name`.
+    public func stage(named name: String) -> PlannedStage? { stages.first { $0.name == name } }
+}
+
+/// A stage as the executor runs it.
+public struct PlannedStage: Sendable, Hashable, Codable {
+    /// The stage's name.
+    public var name: String
+    /// The stage's role, if any.
+    public var role: String?
+    /// The models to try, in order; the first is the stage's own model, the rest fallbacks.
+    public var models: [ResolvedModel]
+    /// Sampling and load settings after layering stage, pipeline defaults, profile role and profile defaults.
+    public var settings: StageSettings
+    /// The system template.
+    public var system: String?
+    /// The prompt template.
+    public var prompt: String
+    /// Stages that must finish (and be approved by their critic) first.
+    public var dependencies: [String]
+    /// For a critic: the loop it drives.
+    public var critic: CriticLoop?
+    /// For a stage that a critic reviews: that critic's name.
+    public var reviewedBy: String?
+    /// The expected output.
+    public var output: OutputSpec
+}
+
+/// A model a stage may run on, with the runtime and footprint the compiler found for it.
+public struct ResolvedModel: Sendable, Hashable, Codable, CustomStringConvertible {
+    /// The model's name as its runtime knows it.
+    public var name: String
+    /// The profile runtime that serves it (nil when compiled without a profile).
+    public var runtime: String?
+    /// Memory when loaded, when the registry knows it.
+    public var footprint: ByteCount?
+
+    /// Creates a resolved model.
+    public init(name: String, runtime: String?, footprint: ByteCount?) {
+        self.name = name
+        self.runtime = runtime
+        self.footprint = footprint
+    }
+
+    public var description: String { runtime.map { "\($0):\(name)" } ?? name }
+}
+
+/// A critic loop: the critic, the stage it reviews, and its limits.
+public struct CriticLoop: Sendable, Hashable, Codable {
+    /// The reviewed stage.
+    public var reviews: String
+    /// Attempts the reviewed stage gets.
+    public var maxRounds: Int
+    /// What happens when the rounds run out.
+    public var onExhausted: ExhaustedAction
+
+    /// Rounds when the file gives none.
+    public static let defaultMaxRounds = 3
+}

@@ -1,0 +1,78 @@
+/// The result of compiling one pipeline file.
+public struct CompileResult: Sendable {
+    /// The plan, when the file has no errors.
+    public var plan: ExecutionPlan?
+    /// Every problem found, errors and warnings, sorted by location.
+    public var diagnostics: [Diagnostic]
+    /// The files read for this pipeline (the pipeline and its prompt files), for printing snippets.
+    public var sources: [String: SourceFile]
+    /// The decoded pipeline, when the file could be decoded.
+    public var spec: PipelineSpec?
+}
+
+/// Compiles pipeline files to execution plans: YAML nodes, decoded spec, checks, then the plan.
+///
+/// Pure: prompt files come through the `readFile` closure, the profile is a parameter.
+public struct PipelineCompiler: Sendable {
+    /// The profile that places models on runtimes and supplies role defaults; nil checks the pipeline alone.
+    public var profile: ResolvedProfile?
+    /// Returns the file at a path (relative paths are already joined to the pipeline's folder), or nil.
+    public var readFile: @Sendable (String) -> SourceFile?
+
+    /// Creates a compiler.
+    public init(profile: ResolvedProfile?, readFile: @escaping @Sendable (String) -> SourceFile? = { _ in nil }) {
+        self.profile = profile
+        self.readFile = readFile
+    }
+
+    /// Compiles `file`. Never throws: every problem is a diagnostic in the result.
+    public func compile(_ file: SourceFile) -> CompileResult {
+        let document = PipelineDecoder.decode(file)
+        var sources = [file.path: file]
+        guard var spec = document.spec else {
+            return CompileResult(plan: nil, diagnostics: document.diagnostics.sortedByLocation(), sources: sources, spec: nil)
+        }
+        var diagnostics = document.diagnostics
+        var sourceMap = document.sourceMap
+
+        // Prompt files join the spec as if written inline; their templates are located in their own file.
+        for index in spec.stages.indices {
+            guard let promptFile = spec.stages[index].promptFile, spec.stages[index].prompt == nil else { continue }
+            let path = Self.join(directoryOf: file.path, promptFile)
+            let stagePath = "stages.\(spec.stages[index].name)"
+            if let promptSource = readFile(path) {
+                sources[promptSource.path] = promptSource
+                spec.stages[index].prompt = promptSource.text
+                sourceMap.templates["\(stagePath).prompt"] = .wholeFile(promptSource.path)
+            } else {
+                diagnostics.append(
+                    Diagnostic(.fileNotFound(promptFile, for: "prompt file"), at: sourceMap.location("\(stagePath).prompt_file")))
+            }
+        }
+
+        var context = CompilationContext(spec: spec, sourceMap: sourceMap, file: file, sources: sources, profile: profile)
+        StageGraphCheck.run(&context)
+        TemplateCheck.run(&context)
+        StageGraphCheck.checkCycles(&context)
+        ModelResolution.run(&context)
+        UsageCheck.run(&context)
+        diagnostics += context.diagnostics
+
+        let sorted = diagnostics.sortedByLocation()
+        guard !sorted.hasErrors else {
+            return CompileResult(plan: nil, diagnostics: sorted, sources: sources, spec: spec)
+        }
+        let plan = ExecutionPlan(
+            pipeline: spec.name, description: spec.description, inputs: spec.inputs,
+            memoryBudget: spec.memoryBudget ?? profile?.spec.memoryBudget, profile: profile?.spec.name,
+            stages: context.executionOrder().map { context.plannedStage($0) }, outputs: context.outputStages)
+        return CompileResult(plan: plan, diagnostics: sorted, sources: sources, spec: spec)
+    }
+
+    /// `base`'s folder joined with `relative`, unless `relative` is absolute.
+    static func join(directoryOf base: String, _ relative: String) -> String {
+        if relative.hasPrefix("/") { return relative }
+        guard let slash = base.lastIndex(of: "/") else { return relative }
+        return String(base[...slash]) + relative
+    }
+}

@@ -1,0 +1,267 @@
+// The wording of every diagnostic, in one place. Messages name the entity, quote the value, start in
+// lower case, end without a period, and put the fix after a semicolon.
+
+extension Diagnostic.Message {
+    // MARK: - YAML and structure
+
+    static func yamlSyntax(_ problem: String) -> Self {
+        .init("yaml-syntax", "invalid YAML: \(problem)")
+    }
+
+    static func duplicateKey(_ key: String) -> Self {
+        .init("duplicate-key", "duplicate key '\(key)'; each key may appear once in a mapping")
+    }
+
+    static func emptyFile(_ kind: String) -> Self {
+        .init("empty-file", "the \(kind) file is empty; it needs at least 'version: 1'")
+    }
+
+    static func unknownKey(_ key: String, in context: String, suggestion: String?) -> Self {
+        .init("unknown-key", "unknown key '\(key)' in \(context)" + didYouMean(suggestion))
+    }
+
+    static func typeMismatch(expected: String, for subject: String, found: String) -> Self {
+        .init("type-mismatch", "expected \(expected) for \(subject), found \(found)")
+    }
+
+    static func missingKey(_ key: String, in context: String, hint: String? = nil) -> Self {
+        .init("missing-key", "\(context) has no '\(key)'" + (hint.map { "; \($0)" } ?? ""))
+    }
+
+    static func unsupportedVersion(_ found: String) -> Self {
+        .init("unsupported-version", "unsupported version \(found); this baton reads version 1")
+    }
+
+    static func invalidName(_ name: String, kind: String, rule: String) -> Self {
+        .init("invalid-name", "'\(name)' is not a valid \(kind) name; \(rule)")
+    }
+
+    static func invalidSize(_ value: String, for subject: String) -> Self {
+        .init(
+            "invalid-size",
+            "'\(value)' is not a size for \(subject); write bytes, or a number with B, KB, MB, GB, TB, KiB, MiB, GiB or TiB"
+        )
+    }
+
+    static func invalidDuration(_ value: String, for subject: String) -> Self {
+        .init(
+            "invalid-duration",
+            "'\(value)' is not a duration for \(subject); write seconds, or a number with ms, s, m or h"
+        )
+    }
+
+    static func outOfRange(_ value: String, for subject: String, range: String) -> Self {
+        .init("out-of-range", "\(value) is out of range for \(subject); use \(range)")
+    }
+
+    static func invalidValue(_ value: String, for subject: String, allowed: [String]) -> Self {
+        .init("invalid-value", "'\(value)' is not valid for \(subject); use \(quotedList(allowed, conjunction: "or"))")
+    }
+
+    static func conflictingKeys(_ first: String, _ second: String, in context: String) -> Self {
+        .init("conflicting-keys", "\(context) sets both '\(first)' and '\(second)'; keep one")
+    }
+
+    static func requiredWithDefault(_ input: String) -> Self {
+        .init("conflicting-keys", "input '\(input)' is required but has a default; remove 'required: true' or the default")
+    }
+
+    static var noStages: Self {
+        .init("no-stages", "the pipeline has no stages; add at least one under 'stages'")
+    }
+
+    static func fileNotFound(_ path: String, for subject: String) -> Self {
+        .init("file-not-found", "\(subject) '\(path)' was not found; the path is relative to the pipeline file")
+    }
+
+    static func duplicateEntry(_ value: String, in subject: String) -> Self {
+        .init("duplicate-entry", .warning, "'\(value)' appears more than once in \(subject)")
+    }
+
+    static func emptyValue(_ subject: String) -> Self {
+        .init("empty-value", "\(subject) is empty; give it a value or remove the key")
+    }
+
+    // MARK: - Templates and references
+
+    static func templateSyntax(_ problem: String) -> Self {
+        .init("template-syntax", "invalid template: \(problem)")
+    }
+
+    static func unsupportedTemplateTag(_ tag: String, _ what: String) -> Self {
+        .init("template-syntax", "invalid template: \(what) ('\(tag)') are not supported in prompts")
+    }
+
+    static func undeclaredInput(_ name: String, suggestion: String?) -> Self {
+        .init("undeclared-input", "template uses undeclared input '\(name)'" + didYouMean(suggestion, orElse: "; declare it under 'inputs'"))
+    }
+
+    static func unknownStage(_ name: String, usedBy subject: String, suggestion: String?) -> Self {
+        .init("unknown-stage", "\(subject) unknown stage '\(name)'" + didYouMean(suggestion))
+    }
+
+    static func selfReference(_ stage: String, how: String) -> Self {
+        .init("self-reference", "stage '\(stage)' \(how) itself")
+    }
+
+    static func notUpstream(stage: String, uses other: String, path: [String]) -> Self {
+        .init(
+            "not-upstream",
+            "stage '\(stage)' uses the output of stage '\(other)', which runs after it (\(path.joined(separator: " -> "))); "
+                + "a stage can only use the output of stages upstream of it"
+        )
+    }
+
+    static func usesOwnCritic(stage: String, critic: String) -> Self {
+        .init(
+            "not-upstream",
+            "stage '\(stage)' uses the output of its critic '\(critic)', which runs after it; "
+                + "use {{feedback}} for the critic's feedback on the previous round"
+        )
+    }
+
+    static func cycle(_ path: [String]) -> Self {
+        .init("cycle", "stages form a cycle: \(path.joined(separator: " -> ")); remove one of these dependencies")
+    }
+
+    static func unknownVariable(_ name: String, suggestion: String?) -> Self {
+        .init(
+            "unknown-variable",
+            "template uses unknown name '\(name)'"
+                + didYouMean(suggestion, orElse: "; use inputs.NAME, stages.NAME.output, feedback, round or history")
+        )
+    }
+
+    static func badStageField(_ name: String, stage: String) -> Self {
+        .init(
+            "unknown-variable",
+            "template uses '\(name)', which stage '\(stage)' does not provide; use stages.\(stage).output, "
+                + "stages.\(stage).json.FIELD, or for a critic stages.\(stage).verdict and stages.\(stage).feedback"
+        )
+    }
+
+    static func inputHasNoFields(_ name: String) -> Self {
+        .init("unknown-variable", "template uses '\(name)', but inputs are text and have no fields")
+    }
+
+    static func feedbackWithoutCritic(_ name: String, stage: String) -> Self {
+        .init("feedback-without-critic", "stage '\(stage)' uses '\(name)', but no critic reviews it; add a stage with 'reviews: \(stage)'")
+    }
+
+    static func verdictOfNonCritic(_ name: String, stage: String) -> Self {
+        .init("not-a-critic", "template uses '\(name)', but stage '\(stage)' is not a critic; only critics have a verdict and feedback")
+    }
+
+    static func notJSONOutput(_ name: String, stage: String) -> Self {
+        .init("not-json-output", "template uses '\(name)', but stage '\(stage)' has text output; set 'output: json' on '\(stage)'")
+    }
+
+    static func unknownOutputField(_ field: String, stage: String, suggestion: String?) -> Self {
+        .init("unknown-output-field", "the output schema of stage '\(stage)' has no field '\(field)'" + didYouMean(suggestion))
+    }
+
+    // MARK: - Critic loops
+
+    static func criticReviewsItself(_ stage: String) -> Self {
+        .init("critic-reviews-itself", "stage '\(stage)' reviews itself; a critic reviews another stage")
+    }
+
+    static func criticReviewsCritic(_ stage: String, other: String) -> Self {
+        .init("critic-reviews-critic", "critic '\(stage)' reviews '\(other)', which is a critic itself; review the stage '\(other)' reviews instead")
+    }
+
+    static func duplicateCritic(_ reviewed: String, first: String, second: String) -> Self {
+        .init("duplicate-critic", "stage '\(reviewed)' is reviewed by two critics, '\(first)' and '\(second)'; a stage has at most one critic")
+    }
+
+    static func criticSettingWithoutReviews(_ key: String, stage: String) -> Self {
+        .init("critic-setting", "stage '\(stage)' sets '\(key)' but is not a critic; add 'reviews: STAGE' or remove '\(key)'")
+    }
+
+    static func criticOutput(_ stage: String) -> Self {
+        .init("critic-setting", "critic '\(stage)' cannot set 'output'; a critic's output is its verdict and feedback")
+    }
+
+    // MARK: - Models, runtimes, budget
+
+    static func missingModel(_ stage: String, role: String?) -> Self {
+        let roleHint = role.map { ", or use a profile whose role '\($0)' names models" } ?? ", or give the stage a role that the profile maps to models"
+        return .init("missing-model", "stage '\(stage)' has no model; set 'model' on the stage or in 'defaults'" + roleHint)
+    }
+
+    static func unknownRuntime(_ runtime: String, usedBy subject: String, suggestion: String?) -> Self {
+        .init(
+            "unknown-runtime",
+            "\(subject) runtime '\(runtime)', which the profile does not declare"
+                + didYouMean(suggestion, orElse: "; declare it under 'runtimes' in the profile")
+        )
+    }
+
+    static func noRuntime(_ model: String, stage: String) -> Self {
+        .init(
+            "unknown-runtime",
+            "model '\(model)' of stage '\(stage)' has no runtime; the profile's registry does not place it and no 'runtime' or 'default_runtime' is set"
+        )
+    }
+
+    static func modelExceedsBudget(_ model: String, footprint: ByteCount, budget: ByteCount) -> Self {
+        .init(
+            "model-exceeds-budget",
+            "model '\(model)' needs \(footprint), more than the memory budget of \(budget); choose a smaller model or raise 'memory_budget'"
+        )
+    }
+
+    static func unknownModel(_ model: String, usedBy subject: String, suggestion: String?) -> Self {
+        .init(
+            "unknown-model",
+            "\(subject) model '\(model)', which the profile's registry does not list"
+                + didYouMean(suggestion, orElse: "; add it under 'models' or qualify it with a runtime (RUNTIME:MODEL)")
+        )
+    }
+
+    static func missingURL(_ runtime: String, kind: String) -> Self {
+        .init("missing-key", "runtime '\(runtime)' of kind '\(kind)' has no 'url'; add the runtime's base URL")
+    }
+
+    static func unknownProfile(_ name: String, suggestion: String?) -> Self {
+        .init("unknown-profile", "profile '\(name)' was not found" + didYouMean(suggestion, orElse: "; look in the profiles folder for its name"))
+    }
+
+    static func extendsCycle(_ path: [String]) -> Self {
+        .init("extends-cycle", "profiles extend each other in a cycle: \(path.joined(separator: " -> "))")
+    }
+
+    // MARK: - Warnings
+
+    static func unusedInput(_ name: String) -> Self {
+        .init("unused-input", .warning, "input '\(name)' is never used; use it in a template or remove it")
+    }
+
+    static func unusedOutput(_ stage: String) -> Self {
+        .init(
+            "unused-output",
+            .warning,
+            "the output of stage '\(stage)' is never used; use it in a later template or list the stage in 'outputs'"
+        )
+    }
+
+    // MARK: - Helpers
+
+    private static func didYouMean(_ suggestion: String?, orElse fallback: String = "") -> String {
+        suggestion.map { "; did you mean '\($0)'?" } ?? fallback
+    }
+}
+
+/// `'a', 'b' or 'c'`.
+func quotedList(_ values: [String], conjunction: String) -> String {
+    let quoted = values.map { "'\($0)'" }
+    guard quoted.count > 1 else { return quoted.first ?? "" }
+    return quoted.dropLast().joined(separator: ", ") + " \(conjunction) " + quoted.last!
+}
+
+extension Diagnostic.Message {
+    /// A file that could not be read at all.
+    public static func unreadableFile(_ reason: String) -> Self {
+        .init("unreadable-file", reason)
+    }
+}

@@ -1,0 +1,182 @@
+import Foundation
+import Yams
+
+/// A decoded profile file: the spec, where its values are, and what was wrong with it.
+public struct ProfileDocument: Sendable {
+    /// The file it came from.
+    public var file: SourceFile
+    /// The decoded spec; nil when the file is too broken to decode.
+    public var spec: ProfileSpec?
+    /// Where each value is.
+    public var sourceMap: SourceMap
+    /// Problems found while decoding.
+    public var diagnostics: [Diagnostic]
+}
+
+/// Decodes a profile file's YAML into a ``ProfileSpec``.
+public enum ProfileDecoder {
+    /// Decodes `file`, replacing `${VAR}` and `${VAR:-fallback}` in string values from `environment`.
+    ///
+    /// The environment is a parameter, never read from the process, so results are reproducible.
+    public static func decode(_ file: SourceFile, environment: [String: String]) -> ProfileDocument {
+        let reader = SpecReader(file: file)
+        var spec: ProfileSpec?
+        if let root = YAMLLoader.compose(file, kind: "profile", into: reader) {
+            spec = decodeRoot(root, reader: reader, environment: environment)
+        }
+        return ProfileDocument(file: file, spec: spec, sourceMap: reader.sourceMap, diagnostics: reader.diagnostics)
+    }
+
+    private static func decodeRoot(_ root: Node, reader: SpecReader, environment: [String: String]) -> ProfileSpec? {
+        let keys = ProfileSpec.CodingKeys.allCases.map(\.rawValue)
+        guard let map = reader.mapping(root, context: "the profile", subject: "the profile file", path: "", allowedKeys: keys)
+        else { return nil }
+        func text(_ node: Node, _ subject: String) -> String? {
+            reader.nonEmptyString(node, subject: subject).map { expand($0, environment: environment) }
+        }
+
+        let version = VersionCheck.read(map, reader: reader)
+        var name = reader.file.stem
+        if let node = map.value("name"), let value = text(node, "'name'") {
+            if PipelineDecoder.isValidPipelineName(value) {
+                name = value
+            } else {
+                reader.emit(.invalidName(value, kind: "profile", rule: "use lower-case letters, digits, '.', '_' and '-'"), at: node)
+            }
+        }
+        let description = map.value("description").flatMap { reader.string($0, subject: "'description'") }
+        let extends = map.value("extends").flatMap { text($0, "'extends'") }
+        let budget = map.value("memory_budget").flatMap { reader.budget($0, subject: "'memory_budget'") }
+        let defaultRuntime = map.value("default_runtime").flatMap { text($0, "'default_runtime'") }
+
+        var runtimes: [RuntimeSpec] = []
+        if let node = map.value("runtimes"),
+            let runtimesMap = reader.mapping(node, context: "'runtimes'", subject: "'runtimes'", path: "runtimes", allowedKeys: nil)
+        {
+            let runtimeKeys = RuntimeSpec.CodingKeys.allCases.filter { $0 != .name }.map(\.rawValue)
+            for (runtimeName, keyNode, value) in runtimesMap.pairs {
+                guard PipelineDecoder.isValidName(runtimeName) else {
+                    reader.emit(.invalidName(runtimeName, kind: "runtime", rule: PipelineDecoder.namePattern), at: keyNode)
+                    continue
+                }
+                let context = "runtime '\(runtimeName)'"
+                guard
+                    let runtimeMap = reader.mapping(
+                        value, context: context, subject: context, path: "runtimes.\(runtimeName)", allowedKeys: runtimeKeys)
+                else { continue }
+                guard let kindNode = runtimeMap.value("kind") else {
+                    reader.emit(.missingKey("kind", in: context, hint: "use 'ollama', 'llama-server', 'openai', 'anthropic' or 'echo'"), at: keyNode)
+                    continue
+                }
+                guard let kind = reader.enumValue(kindNode, subject: runtimeMap.subject("kind"), as: RuntimeSpec.Kind.self) else {
+                    continue
+                }
+                let url = runtimeMap.value("url").flatMap { text($0, runtimeMap.subject("url")) }
+                if url == nil, kind != .echo, !runtimeMap.has("url") {
+                    reader.emit(.missingURL(runtimeName, kind: kind.rawValue), at: keyNode)
+                }
+                let apiKeyEnv = runtimeMap.value("api_key_env").flatMap { text($0, runtimeMap.subject("api_key_env")) }
+                runtimes.append(RuntimeSpec(name: runtimeName, kind: kind, url: url, apiKeyEnv: apiKeyEnv))
+            }
+        }
+
+        var models: [ModelEntry] = []
+        if let node = map.value("models"),
+            let modelsMap = reader.mapping(node, context: "'models'", subject: "'models'", path: "models", allowedKeys: nil)
+        {
+            let modelKeys = ModelEntry.CodingKeys.allCases.filter { $0 != .name }.map(\.rawValue)
+            for (modelName, _, value) in modelsMap.pairs {
+                let context = "model '\(modelName)'"
+                let path = "models.\(modelName)"
+                guard let modelMap = reader.mapping(value, context: context, subject: context, path: path, allowedKeys: modelKeys)
+                else { continue }
+                let runtime = modelMap.value("runtime").flatMap { text($0, modelMap.subject("runtime")) }
+                let footprint = modelMap.value("footprint").flatMap { reader.size($0, subject: modelMap.subject("footprint")) }
+                let contextLength = modelMap.value("context_length").flatMap {
+                    reader.int($0, subject: modelMap.subject("context_length"), range: 1...100_000_000, rangeText: "1 or more")
+                }
+                var capabilities: [String: Double] = [:]
+                if let capNode = modelMap.value("capabilities"),
+                    let capMap = reader.mapping(
+                        capNode, context: modelMap.subject("capabilities"), subject: modelMap.subject("capabilities"),
+                        path: "\(path).capabilities", allowedKeys: nil)
+                {
+                    for (capability, _, scoreNode) in capMap.pairs {
+                        if let score = reader.number(
+                            scoreNode, subject: "capability '\(capability)' of \(context)", isValid: { (0...10).contains($0) },
+                            rangeText: "0 to 10")
+                        {
+                            capabilities[capability] = score
+                        }
+                    }
+                }
+                models.append(
+                    ModelEntry(
+                        name: modelName, runtime: runtime, footprint: footprint, contextLength: contextLength,
+                        capabilities: capabilities))
+            }
+        }
+
+        var roles: [RoleSpec] = []
+        if let node = map.value("roles"),
+            let rolesMap = reader.mapping(node, context: "'roles'", subject: "'roles'", path: "roles", allowedKeys: nil)
+        {
+            for (roleName, keyNode, value) in rolesMap.pairs {
+                guard PipelineDecoder.isValidName(roleName) else {
+                    reader.emit(.invalidName(roleName, kind: "role", rule: PipelineDecoder.namePattern), at: keyNode)
+                    continue
+                }
+                let context = "role '\(roleName)'"
+                let path = "roles.\(roleName)"
+                guard let roleMap = reader.mapping(value, context: context, subject: context, path: path, allowedKeys: RoleSpec.fileKeys)
+                else { continue }
+                var preferred: [ModelReference]?
+                if let modelsNode = roleMap.value("models"),
+                    let items = reader.stringList(modelsNode, subject: roleMap.subject("models"), allowSingle: true)
+                {
+                    for (index, item) in items.enumerated() { reader.record("\(path).models[\(index)]", item.1) }
+                    preferred = items.map { ModelReference(expand($0.0, environment: environment)) }
+                }
+                roles.append(RoleSpec(name: roleName, models: preferred, settings: SettingsDecoder.decode(roleMap, reader: reader)))
+            }
+        }
+
+        var defaults = StageSettings()
+        if let node = map.value("defaults"),
+            let defaultsMap = reader.mapping(
+                node, context: "'defaults'", subject: "'defaults'", path: "defaults",
+                allowedKeys: StageSettings.samplingKeys.map(\.rawValue))
+        {
+            defaults = SettingsDecoder.decode(defaultsMap, reader: reader)
+        }
+
+        return ProfileSpec(
+            version: version ?? PipelineDecoder.supportedVersion, name: name, description: description, extends: extends,
+            memoryBudget: budget, defaultRuntime: defaultRuntime, runtimes: runtimes, models: models, roles: roles,
+            defaults: defaults)
+    }
+
+    /// Replaces `${VAR}` and `${VAR:-fallback}`; an unset variable without a fallback becomes empty text.
+    static func expand(_ text: String, environment: [String: String]) -> String {
+        guard text.contains("${") else { return text }
+        var result = ""
+        var rest = Substring(text)
+        while let start = rest.range(of: "${") {
+            result += rest[..<start.lowerBound]
+            guard let end = rest[start.upperBound...].firstIndex(of: "}") else {
+                result += rest[start.lowerBound...]
+                return result
+            }
+            let body = rest[start.upperBound..<end]
+            if let separator = body.range(of: ":-") {
+                let name = String(body[..<separator.lowerBound])
+                let value = environment[name].flatMap { $0.isEmpty ? nil : $0 }
+                result += value ?? String(body[separator.upperBound...])
+            } else {
+                result += environment[String(body)] ?? ""
+            }
+            rest = rest[rest.index(after: end)...]
+        }
+        return result + rest
+    }
+}

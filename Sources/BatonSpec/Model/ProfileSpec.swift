@@ -1,0 +1,111 @@
+/// A profile file as decoded: the runtimes, memory budget, model registry and role defaults of a machine or task.
+public struct ProfileSpec: Sendable, Hashable, Codable {
+    /// The format version; only 1 exists.
+    public var version: Int
+    /// The profile's name (the file name when the file gives none).
+    public var name: String
+    /// What the profile is for.
+    public var description: String?
+    /// The profile this one builds on.
+    public var extends: String?
+    /// The budget for models resident at once.
+    public var memoryBudget: MemoryBudget?
+    /// The runtime for models that neither the registry nor the stage places.
+    public var defaultRuntime: String?
+    /// The runtimes, in file order.
+    public var runtimes: [RuntimeSpec]
+    /// The model registry, in file order.
+    public var models: [ModelEntry]
+    /// Per-role model preferences and settings, in file order.
+    public var roles: [RoleSpec]
+    /// Sampling settings for every stage.
+    public var defaults: StageSettings
+
+    /// The keys as written in files.
+    public enum CodingKeys: String, CodingKey, CaseIterable {
+        case version, name, description, extends
+        case memoryBudget = "memory_budget"
+        case defaultRuntime = "default_runtime"
+        case runtimes, models, roles, defaults
+    }
+
+    /// The runtime called `name`.
+    public func runtime(named name: String) -> RuntimeSpec? { runtimes.first { $0.name == name } }
+    /// The registry entry for `name`.
+    public func model(named name: String) -> ModelEntry? { models.first { $0.name == name } }
+    /// The role called `name`.
+    public func role(named name: String) -> RoleSpec? { roles.first { $0.name == name } }
+}
+
+/// A runtime a profile declares: where a kind of model server listens.
+public struct RuntimeSpec: Sendable, Hashable, Codable {
+    /// The kinds of runtime Baton speaks to.
+    public enum Kind: String, Sendable, Hashable, Codable, CaseIterable {
+        /// Ollama's native API.
+        case ollama
+        /// llama.cpp's llama-server (single model or router mode).
+        case llamaServer = "llama-server"
+        /// An OpenAI-compatible Chat Completions endpoint.
+        case openai
+        /// The Anthropic Messages API.
+        case anthropic
+        /// The built-in deterministic runtime, for dry runs and benchmarks.
+        case echo
+    }
+
+    /// The runtime's name (its key under `runtimes`).
+    public var name: String
+    /// Which API it speaks.
+    public var kind: Kind
+    /// The base URL (not needed for `echo`).
+    public var url: String?
+    /// The environment variable holding the API key, for cloud kinds.
+    public var apiKeyEnv: String?
+
+    /// The keys as written in files (`name` is the mapping key).
+    public enum CodingKeys: String, CodingKey, CaseIterable {
+        case name, kind, url
+        case apiKeyEnv = "api_key_env"
+    }
+}
+
+/// A model in a profile's registry.
+public struct ModelEntry: Sendable, Hashable, Codable {
+    /// The model's name as the runtime knows it (its key under `models`).
+    public var name: String
+    /// The runtime that serves it.
+    public var runtime: String?
+    /// Memory when loaded with the context below.
+    public var footprint: ByteCount?
+    /// The context length the footprint assumes.
+    public var contextLength: Int?
+    /// Capability scores from 0 to 10 (`reasoning`, `coding`, `creativity`, ...).
+    public var capabilities: [String: Double]
+
+    /// The keys as written in files (`name` is the mapping key).
+    public enum CodingKeys: String, CodingKey, CaseIterable {
+        case name, runtime, footprint
+        case contextLength = "context_length"
+        case capabilities
+    }
+}
+
+/// A profile's defaults for one role: preferred models and sampling settings.
+public struct RoleSpec: Sendable, Hashable, Codable {
+    /// The role's name (its key under `roles`).
+    public var name: String
+    /// Models in order of preference.
+    public var models: [ModelReference]?
+    /// Sampling settings for stages of this role.
+    public var settings: StageSettings
+
+    /// The keys as written in files: these plus the sampling keys of ``StageSettings``.
+    public enum CodingKeys: String, CodingKey, CaseIterable {
+        case name, models, settings
+    }
+
+    /// Every key a role accepts in a file.
+    static var fileKeys: [String] {
+        ["models"] + StageSettings.samplingKeys.map(\.rawValue)
+    }
+}

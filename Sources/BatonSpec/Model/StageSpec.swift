@@ -1,0 +1,46 @@
+/// One stage of a pipeline file as decoded.
+public struct StageSpec: Sendable, Hashable, Codable {
+    /// The stage's name (its key under `stages`).
+    public var name: String
+    /// Free text.
+    public var description: String?
+    /// The role (`planner`, `critic`, ...), used by profiles to choose models and settings.
+    public var role: String?
+    /// Model, runtime and sampling settings set on the stage itself.
+    public var settings: StageSettings
+    /// The system message template.
+    public var system: String?
+    /// The prompt template (from `prompt`, or the text of `prompt_file`).
+    public var prompt: String?
+    /// The prompt file, as written, when the prompt comes from a file.
+    public var promptFile: String?
+    /// Stages that must finish first, as written.
+    public var needs: [String]
+    /// The stage this critic reviews.
+    public var reviews: String?
+    /// Attempts the reviewed stage gets (critics only).
+    public var maxRounds: Int?
+    /// What happens when the rounds run out (critics only).
+    public var onExhausted: ExhaustedAction?
+    /// The expected output.
+    public var output: OutputSpec?
+
+    /// The keys as written in files: these plus the keys of ``StageSettings`` (`name` is the mapping key).
+    public enum CodingKeys: String, CodingKey, CaseIterable {
+        case name, description, role, settings, system, prompt
+        case promptFile = "prompt_file"
+        case needs, reviews
+        case maxRounds = "max_rounds"
+        case onExhausted = "on_exhausted"
+        case output
+    }
+
+    /// Every key a stage accepts in a file.
+    static var fileKeys: [String] {
+        CodingKeys.allCases.filter { $0 != .name && $0 != .settings }.map(\.rawValue)
+            + StageSettings.CodingKeys.allCases.map(\.rawValue)
+    }
+
+    /// Whether this stage is a critic.
+    public var isCritic: Bool { reviews != nil }
+}

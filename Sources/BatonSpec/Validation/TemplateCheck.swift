@@ -1,0 +1,214 @@
+import Mustache
+
+/// Parses every template with swift-mustache and checks each name it uses against the pipeline.
+enum TemplateCheck {
+    /// Names a template can use at its top level.
+    static let rootNames = ["inputs", "stages", "feedback", "round", "history", "pipeline"]
+    /// Fields of an entry of `history`.
+    static let historyFields = ["round", "output", "verdict", "feedback"]
+
+    static func run(_ context: inout CompilationContext) {
+        for stage in context.spec.stages {
+            for key in ["system", "prompt"] {
+                let text = key == "system" ? stage.system : stage.prompt
+                guard let text else { continue }
+                let path = "stages.\(stage.name).\(key)"
+                let placement =
+                    context.sourceMap.templates[path]
+                    ?? TemplatePlacement(kind: .flowing(start: context.sourceMap.location(path) ?? SourceLocation(file: context.file.path, line: 1, column: 1)), file: context.file.path)
+                check(text, placement: placement, stage: stage, &context)
+            }
+        }
+    }
+
+    private static func check(_ text: String, placement: TemplatePlacement, stage: StageSpec, _ context: inout CompilationContext) {
+        let source = context.sources[placement.file] ?? context.file
+        do {
+            _ = try MustacheTemplate(string: text)
+        } catch {
+            context.hasTemplateErrors = true
+            let problem = (error as? MustacheTemplate.ParserError)?.error ?? error
+            let tag = culprit(of: problem, in: text)
+            let line = tag?.line ?? (error as? MustacheTemplate.ParserError)?.context.lineNumber ?? 1
+            let column = tag?.column ?? (error as? MustacheTemplate.ParserError)?.context.columnNumber ?? 1
+            let occurrence = tag.map { culprit in
+                TemplateScanner.tags(in: text).filter { $0.text == culprit.text && ($0.line, $0.column) < (culprit.line, culprit.column) }.count
+            } ?? 0
+            context.emit(
+                .templateSyntax(describe(problem)),
+                at: placement.location(line: line, column: column, tagText: tag?.text, occurrence: occurrence, in: source))
+            return
+        }
+
+        var occurrences: [String: Int] = [:]
+        var sections: [String] = []
+        for tag in TemplateScanner.tags(in: text) {
+            let occurrence = occurrences[tag.text, default: 0]
+            occurrences[tag.text] = occurrence + 1
+            let location = placement.location(line: tag.line, column: tag.column, tagText: tag.text, occurrence: occurrence, in: source)
+            switch tag.kind {
+            case .other:
+                continue
+            case .partial:
+                context.emit(.unsupportedTemplateTag(tag.text, "partials and template inheritance"), at: location)
+            case .sectionEnd:
+                if !sections.isEmpty { sections.removeLast() }
+            case .variable:
+                checkName(tag.name, sections: sections, stage: stage, at: location, &context)
+            case .section, .invertedSection:
+                checkName(tag.name, sections: sections, stage: stage, at: location, &context)
+                sections.append(tag.name)
+            }
+        }
+    }
+
+    /// The tag to blame for a parse error: the section left open, the close tag that does not match, or
+    /// the tag that never ends. swift-mustache reports where it stopped reading, which is often the end.
+    private static func culprit(of error: any Error, in text: String) -> TemplateTag? {
+        let (tags, unterminated) = TemplateScanner.scan(text)
+        if let unterminated { return unterminated }
+        var open: [TemplateTag] = []
+        for tag in tags {
+            switch tag.kind {
+            case .section, .invertedSection:
+                open.append(tag)
+            case .sectionEnd:
+                guard let last = open.popLast(), last.name == tag.name else { return tag }
+            default:
+                break
+            }
+        }
+        return open.last
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        guard let error = error as? MustacheTemplate.Error else {
+            // swift-mustache's reader runs off the end of the text on an unclosed tag.
+            return "\(error)" == "overflow" ? "a tag is not closed before the end of the template" : "\(error)"
+        }
+        switch error {
+        case .sectionCloseNameIncorrect: return "a section is closed with a different name than it was opened with"
+        case .unfinishedName: return "a tag is not closed or its name is malformed"
+        case .expectedSectionEnd: return "a section is opened but never closed"
+        case .invalidSetDelimiter: return "malformed set-delimiter tag"
+        case .transformAppliedToInheritanceSection: return "a transform is applied to an inheritance section"
+        case .illegalTokenInsideInheritSection: return "illegal tag inside an inheritance section"
+        case .textInsideInheritSection: return "text inside an inheritance section"
+        case .invalidConfigVariableSyntax: return "malformed pragma tag"
+        case .unrecognisedConfigVariable: return "unknown pragma"
+        }
+    }
+
+    private static func checkName(
+        _ name: String, sections: [String], stage: StageSpec, at location: SourceLocation, _ context: inout CompilationContext
+    ) {
+        if name == "." || name.isEmpty { return }
+        let segments = name.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        let head = segments[0]
+        switch head {
+        case "inputs":
+            checkInput(name, segments: segments, at: location, &context)
+        case "stages":
+            checkStage(name, segments: segments, user: stage, at: location, &context)
+        case "feedback":
+            if context.criticOf[stage.name] == nil, !isInHistory(sections) {
+                context.emit(.feedbackWithoutCritic(name, stage: stage.name), at: location)
+            } else if segments.count > 1 {
+                context.emit(.unknownVariable(name, suggestion: "feedback"), at: location)
+            }
+        case "history":
+            if context.criticOf[stage.name] == nil, !stage.isCritic {
+                context.emit(.feedbackWithoutCritic(name, stage: stage.name), at: location)
+            } else if segments.count > 1 {
+                context.emit(.unknownVariable(name, suggestion: "history"), at: location)
+            }
+        case "round":
+            if segments.count > 1 { context.emit(.unknownVariable(name, suggestion: "round"), at: location) }
+        case "pipeline":
+            if segments != ["pipeline", "name"] { context.emit(.unknownVariable(name, suggestion: "pipeline.name"), at: location) }
+        default:
+            if isInHistory(sections), historyFields.contains(head), segments.count == 1 { return }
+            if !sections.isEmpty, !isInHistory(sections) { return }  // may name a field of the section's value
+            var suggestion: String?
+            if context.spec.inputs.contains(where: { $0.name == head }) {
+                suggestion = "inputs.\(head)"
+            } else if context.stageNames.contains(head) {
+                suggestion = "stages.\(head).output"
+            } else {
+                suggestion = Suggestion.closest(to: head, in: rootNames + (isInHistory(sections) ? historyFields : []))
+            }
+            context.emit(.unknownVariable(name, suggestion: suggestion), at: location)
+        }
+    }
+
+    private static func isInHistory(_ sections: [String]) -> Bool {
+        sections.last == "history"
+    }
+
+    private static func checkInput(_ name: String, segments: [String], at location: SourceLocation, _ context: inout CompilationContext) {
+        guard segments.count >= 2, !segments[1].isEmpty else {
+            context.emit(.unknownVariable(name, suggestion: context.spec.inputs.first.map { "inputs.\($0.name)" }), at: location)
+            return
+        }
+        let input = segments[1]
+        let declared = context.spec.inputs.map(\.name)
+        guard declared.contains(input) else {
+            context.emit(.undeclaredInput(input, suggestion: Suggestion.closest(to: input, in: declared)), at: location)
+            return
+        }
+        context.usedInputs.insert(input)
+        if segments.count > 2 {
+            context.emit(.inputHasNoFields(name), at: location)
+        }
+    }
+
+    private static func checkStage(
+        _ name: String, segments: [String], user: StageSpec, at location: SourceLocation, _ context: inout CompilationContext
+    ) {
+        guard segments.count >= 2, !segments[1].isEmpty else {
+            context.emit(.unknownVariable(name, suggestion: nil), at: location)
+            return
+        }
+        let target = segments[1]
+        guard let stage = context.stage(target) else {
+            context.emit(
+                .unknownStage(target, usedBy: "template uses", suggestion: Suggestion.closest(to: target, in: context.stageNames)),
+                at: location)
+            return
+        }
+        if target == user.name {
+            context.emit(.selfReference(user.name, how: "uses the output of"), at: location)
+            return
+        }
+        let field = segments.count > 2 ? segments[2] : ""
+        switch field {
+        case "output" where segments.count == 3:
+            break
+        case "json":
+            guard stage.output?.format == .json else {
+                context.emit(.notJSONOutput(name, stage: target), at: location)
+                return
+            }
+            if segments.count > 3, case .object(let properties)? = stage.output?.schema?["properties"] {
+                let fields = properties.map(\.key)
+                if !fields.contains(segments[3]) {
+                    context.emit(
+                        .unknownOutputField(segments[3], stage: target, suggestion: Suggestion.closest(to: segments[3], in: fields)),
+                        at: location)
+                    return
+                }
+            }
+        case "verdict", "feedback":
+            guard stage.isCritic, segments.count == 3 else {
+                context.emit(
+                    stage.isCritic ? .badStageField(name, stage: target) : .verdictOfNonCritic(name, stage: target), at: location)
+                return
+            }
+        default:
+            context.emit(.badStageField(name, stage: target), at: location)
+            return
+        }
+        context.referencedStages.insert(target)
+        context.addDependency(user.name, on: target, .reference(location))
+    }
+}
