@@ -75,4 +75,11 @@ public struct CriticLoop: Sendable, Hashable, Codable {
 
     /// Rounds when the file gives none.
     public static let defaultMaxRounds = 3
+
+    /// Creates a loop description.
+    public init(reviews: String, maxRounds: Int, onExhausted: ExhaustedAction) {
+        self.reviews = reviews
+        self.maxRounds = maxRounds
+        self.onExhausted = onExhausted
+    }
 }

@@ -46,7 +46,7 @@ public enum PipelineDecoder {
     }
 
     private static func decodeRoot(_ root: Node, reader: SpecReader) -> PipelineSpec? {
-        let keys = PipelineSpec.CodingKeys.allCases.map(\.rawValue)
+        let keys = FileKeys.pipeline
         guard let map = reader.mapping(root, context: "the pipeline", subject: "the pipeline file", path: "", allowedKeys: keys)
         else { return nil }
 
@@ -69,7 +69,7 @@ public enum PipelineDecoder {
         if let node = map.value("defaults"),
             let defaultsMap = reader.mapping(
                 node, context: "'defaults'", subject: "'defaults'", path: "defaults",
-                allowedKeys: StageSettings.CodingKeys.allCases.map(\.rawValue))
+                allowedKeys: FileKeys.pipelineDefaults)
         {
             defaults = SettingsDecoder.decode(defaultsMap, reader: reader)
         }
@@ -95,7 +95,7 @@ public enum PipelineDecoder {
         guard let map = reader.mapping(node, context: "'inputs'", subject: "'inputs'", path: "inputs", allowedKeys: nil)
         else { return [] }
         var inputs: [InputSpec] = []
-        let keys = InputSpec.CodingKeys.allCases.filter { $0 != .name }.map(\.rawValue)
+        let keys = FileKeys.input
         for (name, keyNode, value) in map.pairs {
             guard isValidName(name) else {
                 reader.emit(.invalidName(name, kind: "input", rule: namePattern), at: keyNode)
@@ -150,7 +150,7 @@ public enum PipelineDecoder {
     private static func decodeStage(name: String, node: Node, reader: SpecReader) -> StageSpec? {
         let path = "stages.\(name)"
         let context = "stage '\(name)'"
-        guard let map = reader.mapping(node, context: context, subject: context, path: path, allowedKeys: StageSpec.fileKeys)
+        guard let map = reader.mapping(node, context: context, subject: context, path: path, allowedKeys: FileKeys.stage)
         else { return nil }
 
         func text(_ key: String) -> String? {
@@ -217,7 +217,7 @@ public enum PipelineDecoder {
         guard
             let map = reader.mapping(
                 node, context: subject, subject: subject, path: path,
-                allowedKeys: OutputSpec.CodingKeys.allCases.map(\.rawValue))
+                allowedKeys: FileKeys.output)
         else { return nil }
         var format = OutputSpec.Format.json
         if let formatNode = map.value("format"),

@@ -19,20 +19,20 @@ public enum ProfileDecoder {
     ///
     /// The environment is a parameter, never read from the process, so results are reproducible.
     public static func decode(_ file: SourceFile, environment: [String: String]) -> ProfileDocument {
-        let reader = SpecReader(file: file)
+        let reader = SpecReader(file: file, environment: environment)
         var spec: ProfileSpec?
         if let root = YAMLLoader.compose(file, kind: "profile", into: reader) {
-            spec = decodeRoot(root, reader: reader, environment: environment)
+            spec = decodeRoot(root, reader: reader)
         }
         return ProfileDocument(file: file, spec: spec, sourceMap: reader.sourceMap, diagnostics: reader.diagnostics)
     }
 
-    private static func decodeRoot(_ root: Node, reader: SpecReader, environment: [String: String]) -> ProfileSpec? {
-        let keys = ProfileSpec.CodingKeys.allCases.map(\.rawValue)
+    private static func decodeRoot(_ root: Node, reader: SpecReader) -> ProfileSpec? {
+        let keys = FileKeys.profile
         guard let map = reader.mapping(root, context: "the profile", subject: "the profile file", path: "", allowedKeys: keys)
         else { return nil }
         func text(_ node: Node, _ subject: String) -> String? {
-            reader.nonEmptyString(node, subject: subject).map { expand($0, environment: environment) }
+            reader.nonEmptyString(node, subject: subject)
         }
 
         let version = VersionCheck.read(map, reader: reader)
@@ -53,7 +53,7 @@ public enum ProfileDecoder {
         if let node = map.value("runtimes"),
             let runtimesMap = reader.mapping(node, context: "'runtimes'", subject: "'runtimes'", path: "runtimes", allowedKeys: nil)
         {
-            let runtimeKeys = RuntimeSpec.CodingKeys.allCases.filter { $0 != .name }.map(\.rawValue)
+            let runtimeKeys = FileKeys.runtime
             for (runtimeName, keyNode, value) in runtimesMap.pairs {
                 guard PipelineDecoder.isValidName(runtimeName) else {
                     reader.emit(.invalidName(runtimeName, kind: "runtime", rule: PipelineDecoder.namePattern), at: keyNode)
@@ -84,7 +84,7 @@ public enum ProfileDecoder {
         if let node = map.value("models"),
             let modelsMap = reader.mapping(node, context: "'models'", subject: "'models'", path: "models", allowedKeys: nil)
         {
-            let modelKeys = ModelEntry.CodingKeys.allCases.filter { $0 != .name }.map(\.rawValue)
+            let modelKeys = FileKeys.model
             for (modelName, _, value) in modelsMap.pairs {
                 let context = "model '\(modelName)'"
                 let path = "models.\(modelName)"
@@ -128,14 +128,14 @@ public enum ProfileDecoder {
                 }
                 let context = "role '\(roleName)'"
                 let path = "roles.\(roleName)"
-                guard let roleMap = reader.mapping(value, context: context, subject: context, path: path, allowedKeys: RoleSpec.fileKeys)
+                guard let roleMap = reader.mapping(value, context: context, subject: context, path: path, allowedKeys: FileKeys.role)
                 else { continue }
                 var preferred: [ModelReference]?
                 if let modelsNode = roleMap.value("models"),
                     let items = reader.stringList(modelsNode, subject: roleMap.subject("models"), allowSingle: true)
                 {
                     for (index, item) in items.enumerated() { reader.record("\(path).models[\(index)]", item.1) }
-                    preferred = items.map { ModelReference(expand($0.0, environment: environment)) }
+                    preferred = items.map { ModelReference($0.0) }
                 }
                 roles.append(RoleSpec(name: roleName, models: preferred, settings: SettingsDecoder.decode(roleMap, reader: reader)))
             }
@@ -145,7 +145,7 @@ public enum ProfileDecoder {
         if let node = map.value("defaults"),
             let defaultsMap = reader.mapping(
                 node, context: "'defaults'", subject: "'defaults'", path: "defaults",
-                allowedKeys: StageSettings.samplingKeys.map(\.rawValue))
+                allowedKeys: FileKeys.profileDefaults)
         {
             defaults = SettingsDecoder.decode(defaultsMap, reader: reader)
         }
@@ -154,29 +154,5 @@ public enum ProfileDecoder {
             version: version ?? PipelineDecoder.supportedVersion, name: name, description: description, extends: extends,
             memoryBudget: budget, defaultRuntime: defaultRuntime, runtimes: runtimes, models: models, roles: roles,
             defaults: defaults)
-    }
-
-    /// Replaces `${VAR}` and `${VAR:-fallback}`; an unset variable without a fallback becomes empty text.
-    static func expand(_ text: String, environment: [String: String]) -> String {
-        guard text.contains("${") else { return text }
-        var result = ""
-        var rest = Substring(text)
-        while let start = rest.range(of: "${") {
-            result += rest[..<start.lowerBound]
-            guard let end = rest[start.upperBound...].firstIndex(of: "}") else {
-                result += rest[start.lowerBound...]
-                return result
-            }
-            let body = rest[start.upperBound..<end]
-            if let separator = body.range(of: ":-") {
-                let name = String(body[..<separator.lowerBound])
-                let value = environment[name].flatMap { $0.isEmpty ? nil : $0 }
-                result += value ?? String(body[separator.upperBound...])
-            } else {
-                result += environment[String(body)] ?? ""
-            }
-            rest = rest[rest.index(after: end)...]
-        }
-        return result + rest
     }
 }

@@ -60,7 +60,7 @@ enum SettingsDecoder {
         guard
             let map = reader.mapping(
                 node, context: context, subject: context, path: path,
-                allowedKeys: RetryPolicy.CodingKeys.allCases.map(\.rawValue))
+                allowedKeys: FileKeys.retry)
         else { return nil }
         var policy = RetryPolicy.default
         if let node = map.value("max_attempts"),

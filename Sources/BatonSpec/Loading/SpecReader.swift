@@ -17,8 +17,12 @@ final class SpecReader {
     /// Keys suggested for misspelled keys, by mapping path: a missing key that was suggested is not reported twice.
     private var suggestedKeys: [String: Set<String>] = [:]
 
-    init(file: SourceFile) {
+    /// When set, `${VAR}` and `${VAR:-fallback}` in every scalar are replaced from it (profiles only).
+    let environment: [String: String]?
+
+    init(file: SourceFile, environment: [String: String]? = nil) {
         self.file = file
+        self.environment = environment
     }
 
     // MARK: - Diagnostics
@@ -118,7 +122,8 @@ final class SpecReader {
 
     private func scalarText(_ node: Node) -> String? {
         guard case .scalar(let scalar) = node, !isNull(node) else { return nil }
-        return scalar.string
+        guard let environment else { return scalar.string }
+        return EnvironmentExpansion.expand(scalar.string, environment: environment)
     }
 
     private func isPlain(_ node: Node) -> Bool {

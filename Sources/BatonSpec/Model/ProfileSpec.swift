@@ -104,8 +104,4 @@ public struct RoleSpec: Sendable, Hashable, Codable {
         case name, models, settings
     }
 
-    /// Every key a role accepts in a file.
-    static var fileKeys: [String] {
-        ["models"] + StageSettings.samplingKeys.map(\.rawValue)
-    }
 }

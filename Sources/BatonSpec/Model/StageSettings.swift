@@ -64,8 +64,6 @@ public struct StageSettings: Sendable, Hashable, Codable {
         )
     }
 
-    /// The keys a profile's `defaults` and roles accept (no model or runtime: roles name models with `models`).
-    static let samplingKeys: [CodingKeys] = CodingKeys.allCases.filter { $0 != .model && $0 != .runtime }
 }
 
 /// A model named by a stage: the model's name, optionally pinned to a runtime (`openai:gpt-4o-mini`).

@@ -35,11 +35,6 @@ public struct StageSpec: Sendable, Hashable, Codable {
         case output
     }
 
-    /// Every key a stage accepts in a file.
-    static var fileKeys: [String] {
-        CodingKeys.allCases.filter { $0 != .name && $0 != .settings }.map(\.rawValue)
-            + StageSettings.CodingKeys.allCases.map(\.rawValue)
-    }
 
     /// Whether this stage is a critic.
     public var isCritic: Bool { reviews != nil }

@@ -1,0 +1,94 @@
+import BatonEngine
+import BatonSpec
+import BatonTestSupport
+import Foundation
+import Testing
+
+/// Every shipped pipeline and profile is valid, and the JSON Schemas say exactly what the Swift types say.
+@Suite struct ShippedFilesTests {
+    static let workspace = Fixtures.repositoryWorkspace()
+    static let pipelines = workspace.pipelines().map(\.name)
+    static let profiles = workspace.profiles().map(\.name)
+
+    @Test func theShippedSetIsComplete() {
+        #expect(Set(["code-task", "code-review", "essay", "research-summary", "hello"]).isSubset(of: Self.pipelines))
+        #expect(Set(["default", "coding", "writing", "research", "m3-16gb"]).isSubset(of: Self.profiles))
+    }
+
+    @Test(arguments: profiles)
+    func profileIsValid(_ name: String) throws {
+        let loaded = try Self.workspace.loadProfile(name)
+        #expect(loaded.diagnostics.isEmpty, "\(loaded.diagnostics.map { "\($0.location.map(\.description) ?? "") \($0.message)" })")
+        #expect(loaded.profile != nil)
+    }
+
+    /// Each pipeline compiles without a single diagnostic under the default profile, and without errors under every profile.
+    @Test(arguments: pipelines)
+    func pipelineCompiles(_ name: String) throws {
+        let path = try Self.workspace.pipelinePath(name)
+        let defaultResult = try Self.workspace.compile(path: path, profile: try Self.workspace.loadProfile("default").profile)
+        #expect(defaultResult.diagnostics.isEmpty, "\(defaultResult.diagnostics.map { "\($0.location.map(\.description) ?? "") \($0.message)" })")
+        #expect(defaultResult.plan != nil)
+        for profile in Self.profiles {
+            let result = try Self.workspace.compile(path: path, profile: try Self.workspace.loadProfile(profile).profile)
+            #expect(!result.diagnostics.hasErrors, "\(name) with profile \(profile): \(result.diagnostics.map(\.message))")
+        }
+    }
+
+    @Test func theOriginSetupFitsItsBudget() throws {
+        let profile = try Self.workspace.loadProfile("m3-16gb").profile
+        let plan = try #require(try Self.workspace.compile(path: "pipelines/code-task.yaml", profile: profile).plan)
+        #expect(plan.stage(named: "plan")?.models.first?.name == "mistral:7b-instruct")
+        #expect(plan.stage(named: "review")?.models.first?.name == "mistral:7b-instruct")
+        #expect(plan.stage(named: "implement")?.models.first?.name == "qwen2.5:14b-instruct")
+        let budget = try #require(plan.memoryBudget?.fixedSize)
+        for stage in plan.stages {
+            #expect(try #require(stage.models.first?.footprint) <= budget)
+        }
+    }
+
+    @Test func helloRunsOnTheGemmaProfile() throws {
+        let profile = try Self.workspace.loadProfile("local-gemma").profile
+        let plan = try #require(try Self.workspace.compile(path: "pipelines/hello.yaml", profile: profile).plan)
+        #expect(plan.stages.allSatisfy { $0.models.first?.runtime == "local" })
+        #expect(plan.stages.contains { $0.critic != nil })
+    }
+
+    // MARK: - JSON Schemas
+
+    static func python(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3"] + arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: Fixtures.repositoryRoot)
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    @Test func schemaPropertiesMatchTheSwiftKeys() throws {
+        let (status, output) = try Self.python(["scripts/check-schemas.py", "--dump-properties"])
+        try #require(status == 0, "scripts/check-schemas.py --dump-properties failed (needs python3 with jsonschema and PyYAML):\n\(output)")
+        let schema = try JSONDecoder().decode([String: [String]].self, from: Data(output.utf8))
+        let swift: [String: [String]] = [
+            "pipeline": FileKeys.pipeline, "stage": FileKeys.stage, "defaults": FileKeys.pipelineDefaults,
+            "input": FileKeys.input, "retry": FileKeys.retry, "output": FileKeys.output, "profile": FileKeys.profile,
+            "runtime": FileKeys.runtime, "model": FileKeys.model, "role": FileKeys.role,
+            "profile_defaults": FileKeys.profileDefaults,
+        ]
+        #expect(Set(schema.keys) == Set(swift.keys))
+        for (object, keys) in swift {
+            #expect(schema[object] == keys.sorted(), "schema and Swift disagree on the keys of '\(object)'")
+        }
+    }
+
+    @Test func shippedFilesValidateAgainstTheSchemas() throws {
+        let (status, output) = try Self.python(["scripts/check-schemas.py"])
+        #expect(status == 0, "\(output)")
+        #expect(output.contains(" passed, 0 failed"))
+    }
+}
