@@ -20,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
     ],
     targets: [
         // MARK: - Libraries
@@ -33,10 +35,16 @@ let package = Package(
             ],
             swiftSettings: commonSettings
         ),
-        /** Effects: the pipeline search path and file loading (later: executor, run store, runtimes). */
+        /** Effects: search paths and files, the executor, the SQLite run store, runtimes. */
         .target(
             name: "BatonEngine",
-            dependencies: ["BatonSpec"],
+            dependencies: [
+                "BatonSpec",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: commonSettings
         ),
         /** Argument parsing and printing only; every command calls into BatonEngine or BatonSpec. */

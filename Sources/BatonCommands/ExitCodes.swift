@@ -14,6 +14,11 @@ public enum BatonExitCode {
     public static let notFound: Int32 = 66
     /// A runtime is unreachable (sysexits `EX_UNAVAILABLE`).
     public static let runtimeUnavailable: Int32 = 69
+    /// The run database cannot be read or written: full or read-only disk, damaged file, newer schema
+    /// (sysexits `EX_IOERR`).
+    public static let storeFailure: Int32 = 74
+    /// Another process is executing the run (sysexits `EX_TEMPFAIL`).
+    public static let runLocked: Int32 = 75
     /// A bug in Baton (sysexits `EX_SOFTWARE`).
     public static let internalError: Int32 = 70
     /// The run was interrupted after its checkpoint was written.

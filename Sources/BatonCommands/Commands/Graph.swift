@@ -31,7 +31,21 @@ extension GraphFormatter.Format: ExpressibleByArgument {}
 struct PlanLoader {
     var workspace: Workspace
 
+    /// A compiled pipeline with what a run pins.
+    struct Loaded {
+        var plan: ExecutionPlan
+        var profile: ResolvedProfile?
+        /// The pipeline file and its prompt files.
+        var sources: [String: SourceFile]
+        /// The pipeline file's absolute path.
+        var path: String
+    }
+
     func compile(_ pipeline: String, profileName: String?) throws -> ExecutionPlan {
+        try load(pipeline, profileName: profileName).plan
+    }
+
+    func load(_ pipeline: String, profileName: String?) throws -> Loaded {
         var profile: ResolvedProfile?
         var sources: [String: SourceFile] = [:]
         var diagnostics: [Diagnostic] = []
@@ -41,13 +55,14 @@ struct PlanLoader {
             sources.merge(loaded.sources) { current, _ in current }
             diagnostics += loaded.diagnostics
         }
-        let result = try workspace.compile(path: try workspace.pipelinePath(pipeline), profile: diagnostics.hasErrors ? nil : profile)
+        let path = try workspace.pipelinePath(pipeline)
+        let result = try workspace.compile(path: path, profile: diagnostics.hasErrors ? nil : profile)
         sources.merge(result.sources) { current, _ in current }
         diagnostics += result.diagnostics
         if !diagnostics.isEmpty {
             Console.error(DiagnosticFormatter.text(diagnostics, sources: sources, color: false), terminator: "")
         }
         guard let plan = result.plan, !diagnostics.hasErrors else { throw ExitCode.invalidPipeline }
-        return plan
+        return Loaded(plan: plan, profile: profile, sources: result.sources, path: workspace.absolute(path))
     }
 }

@@ -76,7 +76,17 @@ public enum ProfileDecoder {
                     reader.emit(.missingURL(runtimeName, kind: kind.rawValue), at: keyNode)
                 }
                 let apiKeyEnv = runtimeMap.value("api_key_env").flatMap { text($0, runtimeMap.subject("api_key_env")) }
-                runtimes.append(RuntimeSpec(name: runtimeName, kind: kind, url: url, apiKeyEnv: apiKeyEnv))
+                var options: [String: String] = [:]
+                if let optionsNode = runtimeMap.value("options"),
+                    let optionsMap = reader.mapping(
+                        optionsNode, context: runtimeMap.subject("options"), subject: runtimeMap.subject("options"),
+                        path: "runtimes.\(runtimeName).options", allowedKeys: nil)
+                {
+                    for (key, _, valueNode) in optionsMap.pairs {
+                        options[key] = reader.string(valueNode, subject: "option '\(key)' of \(context)")
+                    }
+                }
+                runtimes.append(RuntimeSpec(name: runtimeName, kind: kind, url: url, apiKeyEnv: apiKeyEnv, options: options))
             }
         }
 

@@ -54,11 +54,10 @@ enum YAMLLoader {
     /// Yams reports the first of two duplicate keys; the second, at the same column further down, is
     /// where the mistake usually is.
     private static func secondOccurrence(of key: String, after mark: Mark, in file: SourceFile) -> SourceLocation? {
-        let lines = file.text.split(separator: "\n", omittingEmptySubsequences: false)
         guard mark.line >= 1 else { return nil }
         let column = mark.column - 1
-        for index in mark.line..<lines.count {
-            let scalars = Array(lines[index].unicodeScalars)
+        for index in mark.line..<file.lineCount {
+            let scalars = Array((file.line(index + 1) ?? "").unicodeScalars)
             guard scalars.count > column else { continue }
             let prefix = scalars[..<column]
             if !prefix.allSatisfy({ $0 == " " || $0 == "-" }) { continue }

@@ -1,9 +1,9 @@
 import Foundation
 
 /// Durations in files: a number of seconds, or a number with `ms`, `s`, `m` or `h`.
-enum DurationParsing {
+package enum DurationParsing {
     /// Seconds for `30s`, `2m`, `1.5`, `500ms`; nil when the text is not a duration.
-    static func seconds(from text: String) -> Double? {
+    package static func seconds(from text: String) -> Double? {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
         var number = Substring(trimmed)

@@ -61,11 +61,14 @@ public struct RuntimeSpec: Sendable, Hashable, Codable {
     public var url: String?
     /// The environment variable holding the API key, for cloud kinds.
     public var apiKeyEnv: String?
+    /// Options of the kind (for `echo`: `call_delay`, `token_delay`, `script`, `call_log`).
+    public var options: [String: String]
 
     /// The keys as written in files (`name` is the mapping key).
     public enum CodingKeys: String, CodingKey, CaseIterable {
         case name, kind, url
         case apiKeyEnv = "api_key_env"
+        case options
     }
 }
 

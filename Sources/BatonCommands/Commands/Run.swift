@@ -1,0 +1,158 @@
+import ArgumentParser
+import BatonEngine
+import BatonSpec
+import Foundation
+
+/// Options every command that executes a run shares.
+struct ExecutionOptions: ParsableArguments {
+    @Option(help: "The run database (default: $BATON_DB, else $XDG_STATE_HOME/baton/baton.sqlite).")
+    var db: String?
+
+    @Flag(name: .shortAndLong, help: "Print no progress, only the final outputs.")
+    var quiet = false
+
+    @Flag(help: "Write one JSON event per line to standard output, for tools.")
+    var json = false
+}
+
+extension BatonCommand {
+    /// `baton run`: run a pipeline by name.
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run a pipeline, checkpointing every step to the run database.",
+            discussion: """
+                Progress goes to standard error (tokens stream there when standard output is a terminal); the \
+                outputs of the result stages go to standard output. Ctrl-C stops after recording the attempt in \
+                flight; 'baton resume RUN' continues. Exit codes: 0 completed, 1 failed, 64 bad inputs, \
+                65 invalid pipeline, 69 runtime unavailable, 74 run database failure, 130 interrupted.
+                """)
+
+        @Argument(help: "A pipeline name on the search path, or a pipeline file.")
+        var pipeline: String
+
+        @Option(name: .customLong("input"), help: "An input as KEY=VALUE (repeatable).")
+        var inputs: [String] = []
+
+        @Option(help: "A JSON or YAML file mapping input names to values (--input wins).")
+        var inputFile: String?
+
+        @OptionGroup var profileOption: ProfileOption
+
+        @Option(help: "Run every stage on this runtime instead (only 'echo', the built-in deterministic runtime).")
+        var runtime: String?
+
+        @OptionGroup var execution: ExecutionOptions
+
+        func validate() throws {
+            if let runtime, runtime != "echo" {
+                throw ValidationError("--runtime only takes 'echo'; other runtimes come from the profile")
+            }
+        }
+
+        func run() async throws {
+            let workspace = Workspace.current()
+            let loaded = try PlanLoader(workspace: workspace).load(
+                pipeline, profileName: profileOption.resolvedName(environment: workspace.environment))
+            var given: [String: String] = [:]
+            do {
+                if let inputFile { given = try RunInputs.read(file: inputFile) }
+                given.merge(try RunInputs.parse(assignments: inputs)) { _, new in new }
+                given = try RunInputs.resolve(loaded.plan.inputs, given: given)
+            } catch {
+                Console.error("error: \(error)")
+                throw ExitCode(BatonExitCode.usage)
+            }
+            let snapshot = RunSnapshot(
+                plan: loaded.plan, profile: loaded.profile, sources: loaded.sources.mapValues(\.text),
+                pipelinePath: loaded.path, forcedRuntime: runtime)
+            let session = try RunSession(options: execution, environment: workspace.environment)
+            let inputs = given
+            try await session.execute { executor, claim in
+                try await executor.start(snapshot, inputs: inputs, claim: claim)
+            }
+        }
+    }
+
+    /// `baton resume`: continue an interrupted run.
+    struct Resume: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Continue an interrupted or failed run without repeating completed attempts.",
+            discussion: """
+                The run continues from its pinned snapshot of the pipeline. If the pipeline file changed since, \
+                resume says so; --use-current-pipeline switches to the current file, reusing every stage whose \
+                fingerprint (definition, model, inputs, upstream stages) is unchanged. --dry-run shows what would run.
+                """)
+
+        @Argument(help: "The run id (see 'baton runs').")
+        var runID: String
+
+        @Flag(help: "Resume against the current pipeline file, re-running only stages that changed.")
+        var useCurrentPipeline = false
+
+        @Flag(help: "Show which stages would be reused and which would run, and stop.")
+        var dryRun = false
+
+        @OptionGroup var execution: ExecutionOptions
+
+        func run() async throws {
+            let workspace = Workspace.current()
+            let session = try RunSession(options: execution, environment: workspace.environment)
+            let report = try session.report(runID)
+            let current = try CurrentPipeline(workspace: workspace, report: report)
+            if current.changed, !useCurrentPipeline, !execution.json {
+                Console.error(
+                    "note: \(report.snapshot.pipelinePath ?? "the pipeline file") changed since run \(report.run.id) started; resuming the pinned snapshot (--use-current-pipeline switches to the current file)")
+            }
+            var plan = ResumePlan.make(report: report, replacement: nil)
+            if useCurrentPipeline {
+                let replacement = try current.compile()
+                plan = ResumePlan.make(report: report, replacement: replacement)
+                if !dryRun {
+                    try session.store.replaceSnapshot(
+                        report.run.id, snapshot: try replacement.encoded(), pipelineHash: replacement.sourceHash,
+                        supersede: plan.changed)
+                }
+            }
+            if dryRun {
+                Console.out(ResumePlanFormatter.text(plan, runID: report.run.id))
+                return
+            }
+            if report.run.status == "completed" && plan.changed.isEmpty {
+                Console.error("run \(report.run.id) already completed; 'baton show \(report.run.id)' prints it")
+                return
+            }
+            try await session.execute { executor, claim in
+                try await executor.resume(report.run.id, claim: claim)
+            }
+        }
+    }
+
+    /// `baton rerun`: a new run that reuses everything upstream of a stage.
+    struct Rerun: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Start a new run from a stage of an earlier run, reusing everything upstream of it.")
+
+        @Argument(help: "The earlier run's id.")
+        var runID: String
+
+        @Option(help: "The stage to run again (with everything after it).")
+        var from: String
+
+        @OptionGroup var execution: ExecutionOptions
+
+        func run() async throws {
+            let session = try RunSession(options: execution, environment: ProcessInfo.processInfo.environment)
+            let report = try session.report(runID)
+            let names = report.snapshot.plan.stages.map(\.name)
+            guard names.contains(from) else {
+                let hint = Suggestion.closest(to: from, in: names).map { "; did you mean '\($0)'?" } ?? "; its stages: \(names.joined(separator: ", "))"
+                Console.error("error: run \(report.run.id) has no stage '\(from)'\(hint)")
+                throw ExitCode(BatonExitCode.usage)
+            }
+            let parent = (runID: report.run.id, stage: from)
+            try await session.execute { executor, claim in
+                try await executor.start(report.snapshot, inputs: report.inputs, claim: claim, parent: parent)
+            }
+        }
+    }
+}

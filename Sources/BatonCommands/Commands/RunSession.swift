@@ -1,0 +1,170 @@
+import ArgumentParser
+import BatonEngine
+import BatonSpec
+import Foundation
+
+/// The run database, the executor, signal handling and the printer for one command that executes a run.
+struct RunSession {
+    let store: RunStore
+    let options: ExecutionOptions
+    let environment: [String: String]
+
+    init(options: ExecutionOptions, environment: [String: String]) throws {
+        self.options = options
+        self.environment = environment
+        let path = RunDatabaseLocation.resolve(options.db, environment: environment)
+        do {
+            var store = try RunStore(path: path)
+            store.killSwitch = environment["BATON_TEST_KILL_AT"].flatMap(KillSwitch.init(specification:))
+            self.store = store
+        } catch {
+            throw RunSession.fail(error)
+        }
+    }
+
+    /// Loads a run's report, mapping a missing run to exit 66.
+    func report(_ id: String) throws -> RunReport {
+        do {
+            return try RunReport.load(id, from: store)
+        } catch {
+            throw RunSession.fail(error)
+        }
+    }
+
+    /// Prints a store or runtime error and returns the exit code to throw.
+    static func fail(_ error: any Error) -> ExitCode {
+        Console.error("error: \(error)")
+        if let error = error as? StoreError {
+            switch error.code {
+            case .runNotFound: return ExitCode(BatonExitCode.notFound)
+            case .leaseHeld, .leaseLost: return ExitCode(BatonExitCode.runLocked)
+            default: return ExitCode(BatonExitCode.storeFailure)
+            }
+        }
+        return ExitCode(BatonExitCode.internalError)
+    }
+
+    /// Runs `body` with an executor; prints progress and the outcome, handles SIGINT and SIGTERM, and
+    /// throws the exit code the outcome calls for.
+    func execute(_ body: @escaping @Sendable (Executor, LeaseClaim) async throws -> RunOutcome) async throws {
+        let printer = ProgressPrinter(
+            mode: options.json ? .json : options.quiet ? .quiet : .human,
+            streamTokens: isatty(STDOUT_FILENO) == 1 && isatty(STDERR_FILENO) == 1)
+        var executor = Executor(
+            store: store, runtimes: RuntimeCatalog(environment: environment), observer: { printer.handle($0) })
+        executor.killSwitch = store.killSwitch
+        if let interval = environment["BATON_PROGRESS_INTERVAL"].flatMap(Double.init) { executor.progressInterval = interval }
+        let claim = LeaseClaim.current()
+        let task = Task { [executor] in try await body(executor, claim) }
+        let signals = SignalTrap { count in
+            if count == 1 {
+                printer.note("interrupting: recording the attempt in flight (press Ctrl-C again to quit at once)")
+                task.cancel()
+            } else {
+                exit(BatonExitCode.interrupted)
+            }
+        }
+        defer { signals.cancel() }
+
+        let outcome: RunOutcome
+        do {
+            outcome = try await task.value
+        } catch {
+            throw RunSession.fail(error)
+        }
+        switch outcome {
+        case .completed(let id):
+            let report = try self.report(id)
+            printer.finish(report: report, status: "completed")
+        case .failed(let id, let reason, let unavailable):
+            printer.finish(report: try self.report(id), status: "failed", reason: reason)
+            throw ExitCode(unavailable ? BatonExitCode.runtimeUnavailable : BatonExitCode.runFailed)
+        case .interrupted(let id):
+            printer.finish(report: try self.report(id), status: "interrupted")
+            throw ExitCode(BatonExitCode.interrupted)
+        }
+    }
+}
+
+/// Calls `handler` with 1, 2, ... for each SIGINT or SIGTERM while it exists.
+final class SignalTrap: @unchecked Sendable {
+    private var sources: [any DispatchSourceSignal] = []
+    private let lock = NSLock()
+    private var count = 0
+
+    init(_ handler: @escaping @Sendable (Int) -> Void) {
+        for signalNumber in [SIGINT, SIGTERM] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler { [weak self] in
+                guard let self else { return }
+                self.lock.lock()
+                self.count += 1
+                let current = self.count
+                self.lock.unlock()
+                handler(current)
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    func cancel() {
+        for source in sources { source.cancel() }
+        signal(SIGINT, SIG_DFL)
+        signal(SIGTERM, SIG_DFL)
+    }
+}
+
+/// The pipeline file a run came from, as it is now.
+struct CurrentPipeline {
+    let workspace: Workspace
+    let report: RunReport
+    /// Whether the file (or a prompt file) differs from the pinned snapshot.
+    let changed: Bool
+
+    init(workspace: Workspace, report: RunReport) throws {
+        self.workspace = workspace
+        self.report = report
+        if let path = report.snapshot.pipelinePath, let result = try? workspace.compile(path: path, profile: report.snapshot.profile) {
+            changed = RunSnapshot.hash(result.sources.mapValues(\.text)) != report.run.pipelineHash
+        } else {
+            changed = true
+        }
+    }
+
+    /// The current file compiled with the run's pinned profile, as a snapshot.
+    func compile() throws -> RunSnapshot {
+        guard let path = report.snapshot.pipelinePath else {
+            Console.error("error: run \(report.run.id) does not record its pipeline file")
+            throw ExitCode(BatonExitCode.notFound)
+        }
+        let result = try workspace.compile(path: path, profile: report.snapshot.profile)
+        if !result.diagnostics.isEmpty {
+            Console.error(DiagnosticFormatter.text(result.diagnostics, sources: result.sources, color: false), terminator: "")
+        }
+        guard let plan = result.plan else { throw ExitCode.invalidPipeline }
+        return RunSnapshot(
+            plan: plan, profile: report.snapshot.profile, sources: result.sources.mapValues(\.text), pipelinePath: path,
+            forcedRuntime: report.snapshot.forcedRuntime)
+    }
+}
+
+/// `resume --dry-run` output.
+enum ResumePlanFormatter {
+    static func text(_ plan: ResumePlan, runID: String) -> String {
+        var lines = ["resume \(runID):"]
+        let width = plan.entries.map(\.stage.count).max() ?? 0
+        for entry in plan.entries {
+            let name = entry.stage.padding(toLength: width, withPad: " ", startingAt: 0)
+            lines.append(
+                entry.reuse
+                    ? "  \(name)  reuse (\(entry.reusedRounds) completed round\(entry.reusedRounds == 1 ? "" : "s"))"
+                    : "  \(name)  run (\(entry.reason))")
+        }
+        if !plan.changed.isEmpty {
+            lines.append("superseded by the current pipeline: \(plan.changed.joined(separator: ", "))")
+        }
+        return lines.joined(separator: "\n")
+    }
+}

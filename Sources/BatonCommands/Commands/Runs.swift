@@ -1,0 +1,114 @@
+import ArgumentParser
+import BatonEngine
+import BatonSpec
+import Foundation
+
+extension BatonCommand {
+    /// `baton runs`: the runs in the database.
+    struct Runs: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List runs, newest first.")
+
+        @Option(help: "Only runs with this status: running, completed, failed or interrupted.")
+        var status: String?
+
+        @Option(help: "Only runs of this pipeline.")
+        var pipeline: String?
+
+        @Option(help: "The run database (default: $BATON_DB, else $XDG_STATE_HOME/baton/baton.sqlite).")
+        var db: String?
+
+        @Flag(help: "Print JSON.")
+        var json = false
+
+        func run() throws {
+            let environment = ProcessInfo.processInfo.environment
+            let store: RunStore
+            let runs: [RunRecord]
+            do {
+                store = try RunStore(path: RunDatabaseLocation.resolve(db, environment: environment))
+                runs = try store.runs(status: status, pipeline: pipeline)
+            } catch {
+                throw RunSession.fail(error)
+            }
+            if json {
+                let rows: [[String: Any]] = runs.map { run in
+                    var row: [String: Any] = [
+                        "id": run.id, "pipeline": run.pipeline, "status": run.status, "created_at": run.createdAt,
+                    ]
+                    if let finished = run.finishedAt { row["finished_at"] = finished }
+                    if let error = run.error { row["error"] = error }
+                    if let parent = run.parentRunID { row["parent_run"] = parent }
+                    return row
+                }
+                let data = try JSONSerialization.data(withJSONObject: rows, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+                Console.out(String(decoding: data, as: UTF8.self))
+                return
+            }
+            guard !runs.isEmpty else {
+                Console.error("no runs\(status.map { " with status \($0)" } ?? "")\(pipeline.map { " of \($0)" } ?? "")")
+                return
+            }
+            let formatter = DateFormatter()
+            formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
+            let width = max(8, runs.map(\.pipeline.count).max() ?? 0)
+            Console.out("id                    " + "pipeline".padding(toLength: width, withPad: " ", startingAt: 0) + "  status       started              duration")
+            for run in runs {
+                var status = run.status
+                if status == "running", let heartbeat = run.leaseHeartbeat, RunStore.now() - heartbeat > RunStore.leaseStaleAfter {
+                    status = "stopped"  // its process died without recording an end
+                } else if status == "running", run.leaseToken == nil {
+                    status = "stopped"
+                }
+                let duration = run.finishedAt.map { ProgressPrinter.duration($0 - run.createdAt) } ?? "-"
+                Console.out(
+                    run.id.padding(toLength: 22, withPad: " ", startingAt: 0)
+                        + run.pipeline.padding(toLength: width, withPad: " ", startingAt: 0) + "  "
+                        + status.padding(toLength: 11, withPad: " ", startingAt: 0) + "  "
+                        + formatter.string(from: Date(timeIntervalSince1970: run.createdAt)) + "  " + duration)
+            }
+        }
+    }
+
+    /// `baton show`: one run in detail.
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a run: its stages, attempts, outputs, tokens and timings.")
+
+        enum Format: String, ExpressibleByArgument, CaseIterable {
+            case text, json, markdown
+        }
+
+        @Argument(help: "The run id.")
+        var runID: String
+
+        @Option(help: "Only this stage's attempts.")
+        var stage: String?
+
+        @Option(help: "text, json, or markdown (a readable transcript).")
+        var format: Format = .text
+
+        @Option(help: "The run database (default: $BATON_DB, else $XDG_STATE_HOME/baton/baton.sqlite).")
+        var db: String?
+
+        func run() throws {
+            let environment = ProcessInfo.processInfo.environment
+            let report: RunReport
+            let events: [EventRecord]
+            do {
+                let store = try RunStore(path: RunDatabaseLocation.resolve(db, environment: environment))
+                report = try RunReport.load(runID, from: store)
+                events = try store.events(report.run.id)
+            } catch {
+                throw RunSession.fail(error)
+            }
+            if let stage, report.snapshot.plan.stage(named: stage) == nil {
+                Console.error("error: run \(report.run.id) has no stage '\(stage)'")
+                throw ExitCode(BatonExitCode.usage)
+            }
+            switch format {
+            case .text: Console.out(RunFormatter.text(report, stage: stage), terminator: "")
+            case .markdown: Console.out(RunFormatter.markdown(report, stage: stage), terminator: "")
+            case .json: Console.out(try RunFormatter.json(report, events: events, stage: stage))
+            }
+        }
+    }
+}

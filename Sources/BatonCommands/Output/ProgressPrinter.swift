@@ -1,0 +1,178 @@
+import BatonEngine
+import BatonSpec
+import Foundation
+
+/// Prints a run as it happens: progress (and streamed tokens) to standard error, results to standard
+/// output; or, with `--json`, one JSON object per event on standard output.
+final class ProgressPrinter: @unchecked Sendable {
+    enum Mode {
+        case human, quiet, json
+    }
+
+    private let mode: Mode
+    private let streamTokens: Bool
+    private let lock = NSLock()
+    private var midLine = false
+
+    init(mode: Mode, streamTokens: Bool) {
+        self.mode = mode
+        self.streamTokens = streamTokens
+    }
+
+    /// A line for the person at the terminal (not in quiet or JSON mode).
+    func note(_ text: String) {
+        guard mode == .human else { return }
+        locked { line(text) }
+    }
+
+    private func locked(_ body: () -> Void) {
+        lock.lock()
+        body()
+        lock.unlock()
+    }
+
+    private func line(_ text: String) {
+        if midLine {
+            Console.error("")
+            midLine = false
+        }
+        Console.error(text)
+    }
+
+    func handle(_ event: RunEvent) {
+        switch mode {
+        case .quiet: return
+        case .json: json(event)
+        case .human: locked { human(event) }
+        }
+    }
+
+    private func human(_ event: RunEvent) {
+        switch event {
+        case .runStarted(let id, let pipeline, let resumed):
+            line("\(resumed ? "resuming" : "run") \(id) (\(pipeline))")
+        case .attemptStarted(let stage, let role, let model, let round, let tryNumber):
+            var parts = [stage]
+            if let role { parts.append(role) }
+            parts.append(model)
+            if round > 1 { parts.append("round \(round)") }
+            if tryNumber > 1 { parts.append("try \(tryNumber)") }
+            line("▸ " + parts.joined(separator: " · "))
+        case .attemptReused(let stage, let round):
+            line("↺ \(stage)\(round > 1 ? " round \(round)" : ""): completed earlier, reused")
+        case .token(_, let text):
+            guard streamTokens else { return }
+            Console.error(text, terminator: "")
+            midLine = !text.hasSuffix("\n")
+        case .attemptFinished(let summary):
+            let tokens = summary.outputTokens.map { ", \(summary.promptTokens ?? 0) → \($0) tokens" } ?? ""
+            if summary.status == "completed" {
+                line("  ✓ \(summary.stage) \(Self.duration(summary.seconds))\(tokens)")
+            } else {
+                line("  ✗ \(summary.stage) \(summary.status): \(summary.error ?? "")")
+            }
+        case .retrying(let stage, _, _, let delay):
+            line("  retrying \(stage) in \(Self.duration(delay))")
+        case .verdict(let critic, let reviewed, let round, let verdict, let feedback):
+            let short = feedback.count > 160 ? String(feedback.prefix(160)) + "…" : feedback
+            line("  \(critic) on \(reviewed) round \(round): \(verdict)\(short.isEmpty ? "" : " — \(short)")")
+        case .runFinished:
+            break
+        }
+    }
+
+    private func json(_ event: RunEvent) {
+        var object: [String: Any]
+        switch event {
+        case .runStarted(let id, let pipeline, let resumed):
+            object = ["event": resumed ? "run-resumed" : "run-started", "run": id, "pipeline": pipeline]
+        case .attemptStarted(let stage, let role, let model, let round, let tryNumber):
+            object = ["event": "attempt-started", "stage": stage, "model": model, "round": round, "try": tryNumber]
+            if let role { object["role"] = role }
+        case .attemptReused(let stage, let round):
+            object = ["event": "attempt-reused", "stage": stage, "round": round]
+        case .token(let stage, let text):
+            object = ["event": "token", "stage": stage, "text": text]
+        case .attemptFinished(let summary):
+            object = [
+                "event": "attempt-finished", "stage": summary.stage, "round": summary.round, "try": summary.tryNumber,
+                "status": summary.status, "seconds": summary.seconds,
+            ]
+            if let tokens = summary.promptTokens { object["prompt_tokens"] = tokens }
+            if let tokens = summary.outputTokens { object["output_tokens"] = tokens }
+            if let error = summary.error { object["error"] = error }
+        case .retrying(let stage, let round, let error, let delay):
+            object = ["event": "retry", "stage": stage, "round": round, "error": error, "delay": delay]
+        case .verdict(let critic, let reviewed, let round, let verdict, let feedback):
+            object = ["event": "verdict", "critic": critic, "stage": reviewed, "round": round, "verdict": verdict, "feedback": feedback]
+        case .runFinished:
+            return
+        }
+        emitJSON(object)
+    }
+
+    private func emitJSON(_ object: [String: Any]) {
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
+        locked { Console.out(String(decoding: data, as: UTF8.self)) }
+    }
+
+    /// Prints the end of a run: outputs to standard output and a summary to standard error.
+    func finish(report: RunReport, status: String, reason: String? = nil) {
+        let outputs = report.outputs
+        if mode == .json {
+            var object: [String: Any] = ["event": "run-\(status)", "run": report.run.id]
+            object["outputs"] = Dictionary(outputs.map { ($0.stage, $0.output) }, uniquingKeysWith: { first, _ in first })
+            if let reason { object["error"] = reason }
+            emitJSON(object)
+            return
+        }
+        if status == "completed" {
+            for (index, output) in outputs.enumerated() {
+                if outputs.count > 1 { Console.out("\(index > 0 ? "\n" : "")## \(output.stage)\n") }
+                Console.out(output.output)
+            }
+        }
+        guard mode == .human else {
+            if let reason { Console.error("error: \(reason)") }
+            return
+        }
+        locked {
+            line("")
+            line(Self.summary(report))
+            switch status {
+            case "completed": line("run \(report.run.id) completed")
+            case "interrupted": line("run \(report.run.id) interrupted; continue it with: baton resume \(report.run.id)")
+            default: line("run \(report.run.id) failed: \(reason ?? "")\nfix the cause, then continue it with: baton resume \(report.run.id)")
+            }
+        }
+        if status != "completed", mode == .quiet, let reason { Console.error("error: \(reason)") }
+    }
+
+    /// The per-stage table: status, rounds, tries, time and tokens.
+    static func summary(_ report: RunReport) -> String {
+        let rows = report.stageTotals
+        let width = max(5, rows.map(\.stage.count).max() ?? 0)
+        var lines = ["stage".padding(toLength: width, withPad: " ", startingAt: 0) + "  status       rounds  tries      time   tokens in → out"]
+        for row in rows {
+            let name = row.stage.padding(toLength: width, withPad: " ", startingAt: 0)
+            let status = row.status.padding(toLength: 11, withPad: " ", startingAt: 0)
+            let rounds = String(row.rounds).leftPadded(6)
+            let tries = String(row.tries).leftPadded(5)
+            let time = duration(row.seconds).leftPadded(9)
+            lines.append("\(name)  \(status)  \(rounds)  \(tries)  \(time)   \(row.promptTokens) → \(row.outputTokens)")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func duration(_ seconds: Double) -> String {
+        if seconds < 1 { return String(format: "%.0f ms", seconds * 1000) }
+        if seconds < 60 { return String(format: "%.1f s", seconds) }
+        return String(format: "%dm%02ds", Int(seconds) / 60, Int(seconds) % 60)
+    }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String {
+        count >= width ? self : String(repeating: " ", count: width - count) + self
+    }
+}

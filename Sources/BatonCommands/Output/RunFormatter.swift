@@ -1,0 +1,109 @@
+import BatonEngine
+import BatonSpec
+import Foundation
+
+/// `baton show` output: text, JSON, or a Markdown transcript.
+enum RunFormatter {
+    private static func date(_ seconds: Double) -> String {
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        return formatter.string(from: Date(timeIntervalSince1970: seconds))
+    }
+
+    private static func attempts(_ report: RunReport, stage: String?) -> [AttemptRecord] {
+        report.attempts.filter { stage == nil || $0.stage == stage }
+    }
+
+    private static func header(_ report: RunReport) -> [String] {
+        let run = report.run
+        var lines = [
+            "run \(run.id): \(run.pipeline), \(run.status)",
+            "started \(date(run.createdAt))" + (run.finishedAt.map { ", finished \(date($0))" } ?? ""),
+        ]
+        if let parent = run.parentRunID { lines.append("rerun of \(parent) from stage '\(run.rerunFrom ?? "")'") }
+        if let error = run.error { lines.append("error: \(error)") }
+        if let profile = report.snapshot.profile { lines.append("profile: \(profile.chain.joined(separator: " → "))") }
+        for (name, value) in report.inputs.sorted(by: { $0.key < $1.key }) {
+            lines.append("input \(name): \(value.count > 100 ? String(value.prefix(100)) + "…" : value)")
+        }
+        return lines
+    }
+
+    private static func describe(_ attempt: AttemptRecord) -> String {
+        var parts = ["\(attempt.stage) round \(attempt.round) try \(attempt.tryNumber)", attempt.status]
+        if let model = attempt.model { parts.append(model) }
+        let seconds = (attempt.finishedAt ?? attempt.startedAt) - attempt.startedAt
+        parts.append(ProgressPrinter.duration(seconds))
+        if let first = attempt.firstTokenAt { parts.append("first token \(ProgressPrinter.duration(first - attempt.startedAt))") }
+        if let output = attempt.outputTokens {
+            parts.append("\(attempt.promptTokens ?? 0) → \(output) tokens")
+            if let first = attempt.firstTokenAt, let finished = attempt.finishedAt, finished > first, output > 1 {
+                parts.append(String(format: "%.1f tokens/s", Double(output - 1) / (finished - first)))
+            }
+        }
+        if let verdict = attempt.verdict { parts.append("verdict \(verdict)") }
+        return parts.joined(separator: " · ")
+    }
+
+    static func text(_ report: RunReport, stage: String?) -> String {
+        var lines = header(report)
+        lines.append("")
+        lines.append(ProgressPrinter.summary(report))
+        for attempt in attempts(report, stage: stage) {
+            lines.append("")
+            lines.append("── " + describe(attempt))
+            if let error = attempt.error { lines.append("error: \(error)") }
+            if let feedback = attempt.feedback, !feedback.isEmpty { lines.append("feedback: \(feedback)") }
+            lines.append(attempt.output)
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func markdown(_ report: RunReport, stage: String?) -> String {
+        func fence(_ text: String) -> String {
+            let ticks = text.contains("```") ? "````" : "```"
+            return "\(ticks)text\n\(text)\n\(ticks)"
+        }
+        var lines = ["# Run \(report.run.id): \(report.run.pipeline)", ""]
+        lines += header(report).dropFirst().map { "- \($0)" }
+        lines.append("- status: \(report.run.status)")
+        for attempt in attempts(report, stage: stage) {
+            lines.append("")
+            lines.append("## \(attempt.stage), round \(attempt.round)" + (attempt.tryNumber > 1 ? ", try \(attempt.tryNumber)" : ""))
+            lines.append("")
+            lines.append("*" + describe(attempt).split(separator: "·").dropFirst().map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " · ") + "*")
+            if let system = attempt.system {
+                lines += ["", "**System**", "", fence(system)]
+            }
+            lines += ["", "**Prompt**", "", fence(attempt.prompt), "", "**Output**", "", fence(attempt.output)]
+            if let verdict = attempt.verdict {
+                lines += ["", "**Verdict:** \(verdict)" + ((attempt.feedback ?? "").isEmpty ? "" : " — \(attempt.feedback!)")]
+            }
+            if let error = attempt.error { lines += ["", "**Error:** \(error)"] }
+        }
+        let outputs = report.outputs
+        if !outputs.isEmpty, stage == nil {
+            lines += ["", "## Result"]
+            for output in outputs { lines += ["", "### \(output.stage)", "", output.output] }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func json(_ report: RunReport, events: [EventRecord], stage: String?) throws -> String {
+        struct Document: Encodable {
+            var run: RunRecord
+            var inputs: [String: String]
+            var plan: ExecutionPlan
+            var attempts: [AttemptRecord]
+            var events: [EventRecord]
+        }
+        var run = report.run
+        run.snapshot = ""  // the plan is below, decoded
+        let document = Document(
+            run: run, inputs: report.inputs, plan: report.snapshot.plan, attempts: attempts(report, stage: stage),
+            events: events.filter { stage == nil || $0.stage == stage })
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(document), as: UTF8.self)
+    }
+}

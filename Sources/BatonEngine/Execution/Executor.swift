@@ -1,0 +1,409 @@
+import BatonSpec
+import Foundation
+
+/// How a run ended.
+public enum RunOutcome: Sendable, Equatable {
+    /// Every stage finished; the outputs of the result stages.
+    case completed(runID: String)
+    /// A stage failed for good (retries or critic rounds exhausted, a permanent runtime error).
+    case failed(runID: String, reason: String, runtimeUnavailable: Bool)
+    /// Stopped by a signal after the in-flight attempt was recorded.
+    case interrupted(runID: String)
+}
+
+/// Provides the runtime for a model of a stage.
+public protocol RuntimeProvider: Sendable {
+    /// The runtime serving `model`.
+    ///
+    /// - Throws: ``RuntimeError`` when the runtime is not usable (unknown kind, bad options).
+    func runtime(for model: ResolvedModel, snapshot: RunSnapshot) throws -> any LLMRuntime
+}
+
+/// Walks a run's plan one stage at a time, checkpointing every attempt to the run store, and resumes a
+/// run without repeating a completed attempt.
+///
+/// Resume is a replay: the same walk happens again, and wherever the store has a completed attempt for
+/// a stage and round (with the stage's current fingerprint), its output is used instead of running.
+public struct Executor: Sendable {
+    /// The run store.
+    public var store: RunStore
+    /// Where runtimes come from.
+    public var runtimes: any RuntimeProvider
+    /// Receives progress.
+    public var observer: @Sendable (RunEvent) -> Void
+    /// Sleeps between retries (injectable so tests do not wait).
+    public var sleep: @Sendable (Double) async throws -> Void
+    /// Random numbers in 0..<1 for backoff jitter.
+    public var random: @Sendable () -> Double
+    /// Seconds between saves of a streaming attempt's partial output.
+    public var progressInterval: Double = 0.5
+    /// Crash tests only: kills the process at chosen points.
+    public var killSwitch: KillSwitch?
+
+    /// Creates an executor.
+    public init(
+        store: RunStore, runtimes: any RuntimeProvider, observer: @escaping @Sendable (RunEvent) -> Void = { _ in },
+        sleep: @escaping @Sendable (Double) async throws -> Void = { try await Task.sleep(for: .seconds($0)) },
+        random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }
+    ) {
+        self.store = store
+        self.runtimes = runtimes
+        self.observer = observer
+        self.sleep = sleep
+        self.random = random
+    }
+
+    // MARK: - Starting and resuming
+
+    /// Creates a run for `snapshot` and `inputs` and executes it.
+    ///
+    /// - Throws: ``StoreError`` when the store fails (the run is left resumable).
+    public func start(
+        _ snapshot: RunSnapshot, inputs: [String: String], claim: LeaseClaim, parent: (runID: String, stage: String)? = nil
+    ) async throws -> RunOutcome {
+        let id = Self.newRunID()
+        let now = RunStore.now()
+        let record = RunRecord(
+            id: id, pipeline: snapshot.plan.pipeline, pipelinePath: snapshot.pipelinePath, pipelineHash: snapshot.sourceHash,
+            snapshot: try snapshot.encoded(), inputs: try Self.encode(inputs), status: "running", error: nil,
+            parentRunID: parent?.runID, rerunFrom: parent?.stage, createdAt: now, updatedAt: now, finishedAt: nil,
+            leaseToken: nil, leasePid: nil, leaseHost: nil, leaseHeartbeat: nil)
+        try store.createRun(record)
+        if let parent {
+            let reused = Self.upstream(of: parent.stage, in: snapshot.plan)
+            try store.copyCompletedAttempts(from: parent.runID, to: id, stages: reused)
+        }
+        try store.acquireLease(id, claim: claim)
+        return try await execute(runID: id, snapshot: snapshot, inputs: inputs, claim: claim, resumed: false)
+    }
+
+    /// Continues run `runID` from its pinned snapshot.
+    ///
+    /// - Throws: ``StoreError`` (`.runNotFound`, `.leaseHeld`, ...).
+    public func resume(_ runID: String, claim: LeaseClaim) async throws -> RunOutcome {
+        let run = try store.run(runID)
+        try store.acquireLease(runID, claim: claim)
+        try store.abortInFlightAttempts(runID)
+        let snapshot = try RunSnapshot.decode(run.snapshot)
+        let inputs = try JSONDecoder().decode([String: String].self, from: Data(run.inputs.utf8))
+        try store.setStatus(runID, "running", event: "run-resumed")
+        return try await execute(runID: runID, snapshot: snapshot, inputs: inputs, claim: claim, resumed: true)
+    }
+
+    /// Stages whose completed attempts `baton rerun --from stage` reuses: everything upstream of `stage`,
+    /// except the critic loop `stage` belongs to.
+    public static func upstream(of stage: String, in plan: ExecutionPlan) -> Set<String> {
+        var loop: Set<String> = [stage]
+        if let planned = plan.stage(named: stage) {
+            if let critic = planned.reviewedBy { loop.insert(critic) }
+            if let reviewed = planned.critic?.reviews { loop.insert(reviewed) }
+        }
+        var result: Set<String> = []
+        var pending = Array(loop)
+        while let next = pending.popLast() {
+            for dependency in plan.stage(named: next)?.dependencies ?? [] where !result.contains(dependency) {
+                result.insert(dependency)
+                pending.append(dependency)
+            }
+        }
+        return result.subtracting(loop)
+    }
+
+    static func newRunID() -> String {
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        let suffix = String(format: "%04x", UInt16.random(in: 0...UInt16.max))
+        return "\(formatter.string(from: Date()))-\(suffix)"
+    }
+
+    static func encode(_ value: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    // MARK: - The walk
+
+    private func execute(
+        runID: String, snapshot: RunSnapshot, inputs: [String: String], claim: LeaseClaim, resumed: Bool
+    ) async throws -> RunOutcome {
+        observer(.runStarted(id: runID, pipeline: snapshot.plan.pipeline, resumed: resumed))
+        let heartbeat = Task { [store] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(RunStore.leaseStaleAfter / 3))
+                if Task.isCancelled { break }
+                try? store.heartbeat(runID, claim: claim)
+            }
+        }
+        defer {
+            heartbeat.cancel()
+            try? store.releaseLease(runID, claim: claim)
+        }
+
+        var state = try RunState(runID: runID, snapshot: snapshot, inputs: inputs, store: store)
+        do {
+            for stage in snapshot.plan.stages {
+                if let loop = stage.critic {
+                    try await runCriticLoop(critic: stage, loop: loop, state: &state)
+                } else {
+                    _ = try await runStage(stage, round: 1, state: &state)
+                }
+                killSwitch?.hit("stage-done")
+            }
+        } catch is CancellationError {
+            try store.setStatus(runID, "interrupted", event: "run-interrupted")
+            return .interrupted(runID: runID)
+        } catch let failure as StageFailure {
+            try store.setStatus(runID, "failed", error: failure.message, event: "run-failed")
+            return .failed(runID: runID, reason: failure.message, runtimeUnavailable: failure.runtimeUnavailable)
+        }
+        try store.setStatus(runID, "completed", event: "run-completed")
+        observer(.runFinished(id: runID, outputs: snapshot.plan.outputs.map { ($0, state.results[$0]?.output ?? "") }))
+        return .completed(runID: runID)
+    }
+
+    /// Round 1 of the reviewed stage has run at its own place in the order; the critic drives the rest.
+    private func runCriticLoop(critic: PlannedStage, loop: CriticLoop, state: inout RunState) async throws {
+        guard let reviewed = state.snapshot.plan.stage(named: loop.reviews) else { return }
+        var round = 1
+        while true {
+            let result = try await runStage(critic, round: round, state: &state)
+            let verdict = result.verdict ?? "revise"
+            let feedback = result.feedback ?? ""
+            state.history[reviewed.name, default: []].append(
+                ["round": round, "output": state.results[reviewed.name]?.output ?? "", "verdict": verdict, "feedback": feedback])
+            observer(.verdict(critic: critic.name, reviewed: reviewed.name, round: round, verdict: verdict, feedback: feedback))
+            killSwitch?.hit("verdict")
+            if verdict == "approve" { return }
+            if round >= loop.maxRounds {
+                if loop.onExhausted == .accept {
+                    try store.appendEvent(state.runID, kind: "loop-exhausted-accepted", stage: critic.name, payload: "{\"rounds\":\(round)}")
+                    return
+                }
+                throw StageFailure(
+                    message: "critic '\(critic.name)' still asked for a revision of '\(reviewed.name)' after \(round) round\(round == 1 ? "" : "s") (max_rounds: \(loop.maxRounds), on_exhausted: fail)",
+                    runtimeUnavailable: false)
+            }
+            round += 1
+            state.feedback[reviewed.name] = feedback
+            _ = try await runStage(reviewed, round: round, state: &state)
+        }
+    }
+
+    /// Runs one round of a stage (or reuses its completed attempt), with retries.
+    private func runStage(_ stage: PlannedStage, round: Int, state: inout RunState) async throws -> StageResult {
+        let fingerprint = state.fingerprints[stage.name] ?? ""
+        if let done = state.completed[StageRound(stage: stage.name, round: round)], done.fingerprint == fingerprint {
+            let result = try StageResult(attempt: done, stage: stage)
+            state.record(stage: stage.name, result)
+            observer(.attemptReused(stage: stage.name, round: round))
+            return result
+        }
+        let (system, prompt) = try state.render(stage, round: round)
+        killSwitch?.hit("render")
+        guard let model = stage.models.first else {
+            throw StageFailure(message: "stage '\(stage.name)' has no model", runtimeUnavailable: false)
+        }
+        let runtime: any LLMRuntime
+        do {
+            runtime = try runtimes.runtime(for: model, snapshot: state.snapshot)
+        } catch {
+            throw StageFailure(message: "stage '\(stage.name)': \(error)", runtimeUnavailable: true)
+        }
+        let policy = stage.settings.retry ?? .default
+        var tryNumber = state.triesSoFar[StageRound(stage: stage.name, round: round), default: 0]
+        var failures = 0
+        while true {
+            tryNumber += 1
+            failures += 1
+            state.triesSoFar[StageRound(stage: stage.name, round: round)] = tryNumber
+            let attempt = AttemptRecord(
+                id: nil, runID: state.runID, stage: stage.name, round: round, tryNumber: tryNumber, status: "running",
+                model: model.name, runtime: state.snapshot.forcedRuntime ?? model.runtime, system: system, prompt: prompt,
+                output: "", verdict: nil, feedback: nil, promptTokens: nil, outputTokens: nil, startedAt: RunStore.now(),
+                firstTokenAt: nil, finishedAt: nil, timings: nil, error: nil, fingerprint: fingerprint)
+            let started = try store.startAttempt(attempt)
+            observer(.attemptStarted(stage: stage.name, role: stage.role, model: model.description, round: round, tryNumber: tryNumber))
+            let request = GenerationRequest(
+                model: model.name, system: system, prompt: prompt, settings: stage.settings,
+                responseSchema: Self.responseSchema(for: stage), stage: stage.name, round: round)
+            let outcome = await generate(request, runtime: runtime, attempt: started, timeout: stage.settings.timeout)
+            var finished = outcome.attempt
+            finished.finishedAt = RunStore.now()
+            switch outcome.result {
+            case .success:
+                do {
+                    let result = try StageResult(output: finished.output, stage: stage)
+                    finished.status = "completed"
+                    finished.verdict = result.verdict
+                    finished.feedback = result.feedback
+                    try store.finishAttempt(finished, event: "attempt-completed")
+                    report(finished)
+                    state.record(stage: stage.name, result)
+                    return result
+                } catch let error as RuntimeError {
+                    finished.status = "failed"
+                    finished.error = error.message
+                    try store.finishAttempt(finished, event: "attempt-failed")
+                    report(finished)
+                    try await retryOrFail(stage, round: round, error: error, failures: failures, policy: policy, state: state)
+                }
+            case .failure(let error as RuntimeError):
+                finished.status = "failed"
+                finished.error = error.message
+                try store.finishAttempt(finished, event: "attempt-failed")
+                report(finished)
+                try await retryOrFail(stage, round: round, error: error, failures: failures, policy: policy, state: state)
+            case .failure(let error) where error is CancellationError:
+                finished.status = "interrupted"
+                finished.error = "interrupted by a signal"
+                try store.finishAttempt(finished, event: "attempt-interrupted")
+                report(finished)
+                throw CancellationError()
+            case .failure(let error):
+                finished.status = "failed"
+                finished.error = "\(error)"
+                try store.finishAttempt(finished, event: "attempt-failed")
+                report(finished)
+                throw StageFailure(message: "stage '\(stage.name)' failed: \(error)", runtimeUnavailable: false)
+            }
+        }
+    }
+
+    private func report(_ attempt: AttemptRecord) {
+        observer(
+            .attemptFinished(
+                AttemptSummary(
+                    stage: attempt.stage, round: attempt.round, tryNumber: attempt.tryNumber, status: attempt.status,
+                    model: attempt.model, seconds: (attempt.finishedAt ?? attempt.startedAt) - attempt.startedAt,
+                    promptTokens: attempt.promptTokens, outputTokens: attempt.outputTokens, error: attempt.error)))
+    }
+
+    /// Waits and returns when another try is due; throws ``StageFailure`` when the error is permanent or
+    /// the tries are used up.
+    private func retryOrFail(
+        _ stage: PlannedStage, round: Int, error: RuntimeError, failures: Int, policy: RetryPolicy, state: RunState
+    ) async throws {
+        guard error.isTransient, failures < policy.maxAttempts else {
+            let tries = error.isTransient ? " after \(failures) tr\(failures == 1 ? "y" : "ies")" : ""
+            throw StageFailure(
+                message: "stage '\(stage.name)' failed\(tries): \(error.message)",
+                runtimeUnavailable: error.code == .unreachable)
+        }
+        // Exponential backoff with "equal jitter": half the delay fixed, half random.
+        let base = min(policy.maxBackoff, policy.initialBackoff * pow(policy.multiplier, Double(failures - 1)))
+        let delay = base / 2 + base / 2 * random()
+        try store.appendEvent(
+            state.runID, kind: "retry", stage: stage.name,
+            payload: try Self.encode(["error": error.message, "delay": String(format: "%.3f", delay), "round": String(round)]))
+        observer(.retrying(stage: stage.name, round: round, error: error.message, delay: delay))
+        try await sleep(delay)
+    }
+
+    /// Critics answer with a verdict; JSON stages with their schema.
+    static func responseSchema(for stage: PlannedStage) -> JSONValue? {
+        if stage.critic != nil { return StageResult.verdictSchema }
+        if stage.output.format == .json { return stage.output.schema ?? .object([("type", .string("object"))]) }
+        return nil
+    }
+
+    // MARK: - One generation
+
+    private struct Generated {
+        var attempt: AttemptRecord
+        var result: Result<Void, any Error>
+    }
+
+    /// Streams one generation into `attempt`, saving partial output now and then, within `timeout`.
+    private func generate(
+        _ request: GenerationRequest, runtime: any LLMRuntime, attempt: AttemptRecord, timeout: Double?
+    ) async -> Generated {
+        let progress = ProgressBox(attempt: attempt)
+        let store = self.store
+        let observer = self.observer
+        let interval = progressInterval
+        let killSwitch = self.killSwitch
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    var lastSave = Date()
+                    for try await event in runtime.generate(request) {
+                        switch event {
+                        case .token(let text):
+                            progress.append(text)
+                            killSwitch?.hit("token")
+                            observer(.token(stage: request.stage, text: text))
+                            if Date().timeIntervalSince(lastSave) >= interval {
+                                lastSave = Date()
+                                let snapshot = progress.attempt
+                                try? store.saveProgress(snapshot.id!, output: snapshot.output, firstTokenAt: snapshot.firstTokenAt)
+                            }
+                        case .finished(let usage):
+                            progress.finish(usage)
+                        }
+                    }
+                    try Task.checkCancellation()
+                }
+                if let timeout {
+                    group.addTask {
+                        try await Task.sleep(for: .seconds(timeout))
+                        throw RuntimeError(.timeout, "stage '\(request.stage)' took longer than its timeout of \(Self.seconds(timeout))", isTransient: true)
+                    }
+                }
+                try await group.next()
+                group.cancelAll()
+            }
+            return Generated(attempt: progress.attempt, result: .success(()))
+        } catch {
+            return Generated(attempt: progress.attempt, result: .failure(Task.isCancelled ? CancellationError() : error))
+        }
+    }
+
+    static func seconds(_ value: Double) -> String {
+        value == value.rounded() ? "\(Int(value))s" : String(format: "%.1fs", value)
+    }
+}
+
+/// The attempt being streamed, shared between the stream task and the executor.
+private final class ProgressBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var current: AttemptRecord
+
+    init(attempt: AttemptRecord) { current = attempt }
+
+    var attempt: AttemptRecord {
+        lock.lock()
+        defer { lock.unlock() }
+        return current
+    }
+
+    func append(_ text: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        if current.firstTokenAt == nil { current.firstTokenAt = RunStore.now() }
+        current.output += text
+    }
+
+    func finish(_ usage: GenerationUsage) {
+        lock.lock()
+        defer { lock.unlock() }
+        current.promptTokens = usage.promptTokens
+        current.outputTokens = usage.outputTokens
+        if !usage.runtimeTimings.isEmpty {
+            current.timings = (try? JSONEncoder().encode(usage.runtimeTimings)).map { String(decoding: $0, as: UTF8.self) }
+        }
+    }
+}
+
+/// A stage that failed for good; the run fails with this message.
+struct StageFailure: Error {
+    var message: String
+    var runtimeUnavailable: Bool
+}
+
+/// A stage and a round of its critic loop.
+struct StageRound: Hashable {
+    var stage: String
+    var round: Int
+}

@@ -1,0 +1,46 @@
+import BatonSpec
+
+/// What `baton resume` would do: per stage, reuse its completed attempts or run it.
+public struct ResumePlan: Sendable, Hashable {
+    /// One stage's fate.
+    public struct Entry: Sendable, Hashable {
+        /// The stage.
+        public var stage: String
+        /// Whether its completed attempts are reused.
+        public var reuse: Bool
+        /// Completed rounds reused.
+        public var reusedRounds: Int
+        /// Why it runs: `not run yet`, `changed`, ...
+        public var reason: String
+    }
+
+    /// Every stage of the plan that would be executed, in order.
+    public var entries: [Entry]
+    /// Stages whose definition (or upstream) changed, with attempts that the change supersedes.
+    public var changed: [String]
+
+    /// The plan for resuming `report`, against `replacement` (the current pipeline) when given.
+    public static func make(report: RunReport, replacement: RunSnapshot?) -> ResumePlan {
+        let target = replacement?.plan ?? report.snapshot.plan
+        let old = Fingerprints.compute(report.snapshot.plan, inputs: report.inputs)
+        let new = Fingerprints.compute(target, inputs: report.inputs)
+        let attempted = Set(report.attempts.filter { $0.status != "superseded" }.map(\.stage))
+        var entries: [Entry] = []
+        var changed: [String] = []
+        for stage in target.stages {
+            let fingerprint = new[stage.name]
+            let completed = report.attempts.filter {
+                $0.stage == stage.name && $0.status == "completed" && $0.fingerprint == fingerprint
+            }
+            let isChanged = old[stage.name] != fingerprint
+            if isChanged && attempted.contains(stage.name) { changed.append(stage.name) }
+            let reason = isChanged ? (old[stage.name] == nil ? "new stage" : "changed, or upstream of it changed") : "not completed yet"
+            entries.append(
+                Entry(stage: stage.name, reuse: !completed.isEmpty, reusedRounds: Set(completed.map(\.round)).count, reason: reason))
+        }
+        for stage in report.snapshot.plan.stages where target.stage(named: stage.name) == nil && attempted.contains(stage.name) {
+            changed.append(stage.name)
+        }
+        return ResumePlan(entries: entries, changed: changed)
+    }
+}

@@ -1,0 +1,34 @@
+import BatonSpec
+
+/// What the executor reports while it runs, for the command layer to print (or write as JSON lines).
+public enum RunEvent: Sendable {
+    /// The run started (or resumed) under this id.
+    case runStarted(id: String, pipeline: String, resumed: Bool)
+    /// A stage's attempt starts.
+    case attemptStarted(stage: String, role: String?, model: String, round: Int, tryNumber: Int)
+    /// Completed work found in the store is used instead of running again.
+    case attemptReused(stage: String, round: Int)
+    /// A piece of output arrived.
+    case token(stage: String, text: String)
+    /// An attempt finished.
+    case attemptFinished(AttemptSummary)
+    /// An attempt failed and will be tried again after `delay` seconds.
+    case retrying(stage: String, round: Int, error: String, delay: Double)
+    /// A critic decided.
+    case verdict(critic: String, reviewed: String, round: Int, verdict: String, feedback: String)
+    /// The run finished.
+    case runFinished(id: String, outputs: [(stage: String, output: String)])
+}
+
+/// How one attempt went, for progress lines and the summary.
+public struct AttemptSummary: Sendable, Hashable {
+    public var stage: String
+    public var round: Int
+    public var tryNumber: Int
+    public var status: String
+    public var model: String?
+    public var seconds: Double
+    public var promptTokens: Int?
+    public var outputTokens: Int?
+    public var error: String?
+}

@@ -1,0 +1,61 @@
+import BatonSpec
+import Foundation
+
+/// A run as `baton show`, `baton runs` and the end-of-run summary present it.
+public struct RunReport: Sendable {
+    /// The run.
+    public var run: RunRecord
+    /// Its pinned snapshot.
+    public var snapshot: RunSnapshot
+    /// Its inputs.
+    public var inputs: [String: String]
+    /// Every attempt, in order.
+    public var attempts: [AttemptRecord]
+
+    /// Per-stage totals.
+    public struct StageTotals: Sendable, Hashable {
+        public var stage: String
+        public var rounds: Int
+        public var tries: Int
+        public var seconds: Double
+        public var promptTokens: Int
+        public var outputTokens: Int
+        public var status: String
+    }
+
+    /// Loads run `id`.
+    public static func load(_ id: String, from store: RunStore) throws -> RunReport {
+        let run = try store.run(id)
+        return RunReport(
+            run: run, snapshot: try RunSnapshot.decode(run.snapshot),
+            inputs: (try? JSONDecoder().decode([String: String].self, from: Data(run.inputs.utf8))) ?? [:],
+            attempts: try store.attempts(id))
+    }
+
+    /// Totals per stage in plan order (stages that never ran have `status` "pending").
+    public var stageTotals: [StageTotals] {
+        snapshot.plan.stages.map { stage in
+            let mine = attempts.filter { $0.stage == stage.name && $0.status != "superseded" }
+            let status: String
+            if mine.isEmpty {
+                status = "pending"
+            } else if mine.contains(where: { $0.status == "completed" }) && mine.last?.status == "completed" {
+                status = "completed"
+            } else {
+                status = mine.last!.status
+            }
+            return StageTotals(
+                stage: stage.name, rounds: Set(mine.map(\.round)).count, tries: mine.count,
+                seconds: mine.reduce(0) { $0 + (($1.finishedAt ?? $1.startedAt) - $1.startedAt) },
+                promptTokens: mine.reduce(0) { $0 + ($1.promptTokens ?? 0) },
+                outputTokens: mine.reduce(0) { $0 + ($1.outputTokens ?? 0) }, status: status)
+        }
+    }
+
+    /// The final output of each result stage: the latest completed attempt.
+    public var outputs: [(stage: String, output: String)] {
+        snapshot.plan.outputs.compactMap { name in
+            attempts.last { $0.stage == name && $0.status == "completed" }.map { (name, $0.output) }
+        }
+    }
+}

@@ -1,0 +1,82 @@
+import BatonSpec
+import Crypto
+import Foundation
+
+/// What a run pins when it starts: the compiled plan, the resolved profile and the source files, so
+/// `resume` continues exactly the pipeline that started, whatever happened to the files since.
+public struct RunSnapshot: Sendable, Hashable, Codable {
+    /// The compiled plan.
+    public var plan: ExecutionPlan
+    /// The resolved profile, if the run used one.
+    public var profile: ResolvedProfile?
+    /// The pipeline file and its prompt files, by path, as they were.
+    public var sources: [String: String]
+    /// The pipeline file's path.
+    public var pipelinePath: String?
+    /// `--runtime echo`: every stage ran on the echo runtime.
+    public var forcedRuntime: String?
+
+    /// Creates a snapshot.
+    public init(plan: ExecutionPlan, profile: ResolvedProfile?, sources: [String: String], pipelinePath: String?, forcedRuntime: String?) {
+        self.plan = plan
+        self.profile = profile
+        self.sources = sources
+        self.pipelinePath = pipelinePath
+        self.forcedRuntime = forcedRuntime
+    }
+
+    /// SHA-256 of the source files, to notice an edited pipeline.
+    public var sourceHash: String { Self.hash(sources) }
+
+    /// SHA-256 of the texts of `sources` (not their paths, which depend on the working directory).
+    public static func hash(_ sources: [String: String]) -> String {
+        var hasher = SHA256()
+        for text in sources.values.sorted() {
+            hasher.update(data: Data("\(text)\u{0}".utf8))
+        }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The snapshot as stored in the run database.
+    public func encoded() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+
+    /// Decodes a stored snapshot.
+    public static func decode(_ text: String) throws -> RunSnapshot {
+        try JSONDecoder().decode(RunSnapshot.self, from: Data(text.utf8))
+    }
+}
+
+/// Stage fingerprints: a stage's resolved definition, its model, the run's inputs, and its upstream
+/// stages' fingerprints. A stage whose fingerprint did not change can reuse its completed attempts.
+public enum Fingerprints {
+    /// The fingerprint of every stage of `plan` for `inputs`.
+    public static func compute(_ plan: ExecutionPlan, inputs: [String: String]) -> [String: String] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let inputText = (try? encoder.encode(inputs)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        var result: [String: String] = [:]
+        var definitions: [String: String] = [:]
+        for stage in plan.stages {
+            definitions[stage.name] = (try? encoder.encode(stage)).map { String(decoding: $0, as: UTF8.self) } ?? stage.name
+        }
+        for stage in plan.stages {  // execution order: dependencies come first
+            var hasher = SHA256()
+            hasher.update(data: Data(definitions[stage.name]!.utf8))
+            hasher.update(data: Data(inputText.utf8))
+            // A critic loop is one unit: the reviewed stage's rounds depend on the critic's feedback.
+            let loopPartner = stage.reviewedBy ?? stage.critic?.reviews
+            if let partner = loopPartner, let definition = definitions[partner] {
+                hasher.update(data: Data(definition.utf8))
+            }
+            for dependency in stage.dependencies.sorted() {
+                hasher.update(data: Data((result[dependency] ?? definitions[dependency] ?? dependency).utf8))
+            }
+            result[stage.name] = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        }
+        return result
+    }
+}

@@ -1,0 +1,180 @@
+import BatonSpec
+import Foundation
+import Mustache
+
+/// What a stage produced: its text, and for JSON stages and critics what the text means.
+struct StageResult {
+    var output: String
+    /// The parsed output of a JSON stage, as Mustache context values.
+    var json: Any?
+    /// A critic's verdict (`approve` / `revise`) and feedback.
+    var verdict: String?
+    var feedback: String?
+
+    /// The schema requested from critics.
+    static let verdictSchema: JSONValue = .object([
+        ("type", .string("object")),
+        (
+            "properties",
+            .object([
+                ("verdict", .object([("type", .string("string")), ("enum", .array([.string("approve"), .string("revise")]))])),
+                ("feedback", .object([("type", .string("string"))])),
+            ])
+        ),
+        ("required", .array([.string("verdict"), .string("feedback")])),
+    ])
+
+    /// Interprets `output` for `stage`.
+    ///
+    /// - Throws: ``RuntimeError`` `.invalidOutput` (transient: a new try may answer better) when a critic's
+    ///   verdict or a JSON stage's output does not parse.
+    init(output: String, stage: PlannedStage) throws {
+        self.output = output
+        if stage.critic != nil {
+            guard let object = Self.parseJSON(output), let verdict = object["verdict"]?.stringValue,
+                verdict == "approve" || verdict == "revise"
+            else {
+                throw RuntimeError(
+                    .invalidOutput,
+                    "critic '\(stage.name)' did not answer with a verdict ({\"verdict\": \"approve\" or \"revise\", \"feedback\": \"...\"}); it answered: \(Self.excerpt(output))",
+                    isTransient: true)
+            }
+            self.verdict = verdict
+            self.feedback = object["feedback"]?.stringValue ?? ""
+        } else if stage.output.format == .json {
+            guard let value = Self.parseJSON(output) else {
+                throw RuntimeError(
+                    .invalidOutput, "stage '\(stage.name)' should answer with JSON; it answered: \(Self.excerpt(output))",
+                    isTransient: true)
+            }
+            self.json = Self.mustacheValue(value)
+        }
+    }
+
+    /// The result recorded in a completed attempt.
+    init(attempt: AttemptRecord, stage: PlannedStage) throws {
+        try self.init(output: attempt.output, stage: stage)
+    }
+
+    static func excerpt(_ text: String) -> String {
+        let flat = text.replacingOccurrences(of: "\n", with: " ")
+        return flat.count > 120 ? "'\(flat.prefix(120))…'" : "'\(flat)'"
+    }
+
+    /// JSON in the output, tolerating a Markdown code fence and text around one object.
+    static func parseJSON(_ text: String) -> JSONValue? {
+        var candidate = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        if candidate.hasPrefix("```") {
+            candidate = candidate.split(separator: "\n", omittingEmptySubsequences: false).dropFirst()
+                .joined(separator: "\n")
+            if let fence = candidate.range(of: "```", options: .backwards) { candidate = String(candidate[..<fence.lowerBound]) }
+        }
+        let decoder = JSONDecoder()
+        if let value = try? decoder.decode(JSONValue.self, from: Data(candidate.utf8)) {
+            return value
+        }
+        if let start = candidate.firstIndex(of: "{"), let end = candidate.lastIndex(of: "}"), start < end {
+            return try? decoder.decode(JSONValue.self, from: Data(candidate[start...end].utf8))
+        }
+        return nil
+    }
+
+    /// JSON as plain Swift values for Mustache: empty text and null left out, whole numbers as Int.
+    static func mustacheValue(_ value: JSONValue) -> Any? {
+        switch value {
+        case .object(let pairs):
+            var dictionary: [String: Any] = [:]
+            for (key, value) in pairs { dictionary[key] = mustacheValue(value) }
+            return dictionary
+        case .array(let values): return values.compactMap(mustacheValue)
+        case .number(let number): return number == number.rounded() && abs(number) < 1e15 ? Int(number) : number
+        case .bool(let flag): return flag
+        case .string(let text): return text.isEmpty ? nil : text
+        case .null: return nil
+        }
+    }
+}
+
+/// The mutable state of one execution: results so far, critic feedback and history, and the completed
+/// attempts found in the store.
+struct RunState {
+    let runID: String
+    let snapshot: RunSnapshot
+    let inputs: [String: String]
+    let fingerprints: [String: String]
+    /// Completed attempts from the store, by stage and round (the latest one wins).
+    var completed: [StageRound: AttemptRecord] = [:]
+    /// Tries already recorded, by stage and round, so new tries continue the numbering.
+    var triesSoFar: [StageRound: Int] = [:]
+    /// The latest result of each stage.
+    var results: [String: StageResult] = [:]
+    /// The latest critic feedback, by reviewed stage.
+    var feedback: [String: String] = [:]
+    /// Earlier rounds, by reviewed stage.
+    var history: [String: [[String: Any]]] = [:]
+    /// Parsed templates, by stage: (system, prompt).
+    private var templates: [String: (MustacheTemplate?, MustacheTemplate)] = [:]
+
+    init(runID: String, snapshot: RunSnapshot, inputs: [String: String], store: RunStore) throws {
+        self.runID = runID
+        self.snapshot = snapshot
+        self.inputs = inputs
+        self.fingerprints = Fingerprints.compute(snapshot.plan, inputs: inputs)
+        for attempt in try store.attempts(runID) {
+            let key = StageRound(stage: attempt.stage, round: attempt.round)
+            triesSoFar[key] = max(triesSoFar[key] ?? 0, attempt.tryNumber)
+            if attempt.status == "completed" { completed[key] = attempt }
+        }
+    }
+
+    mutating func record(stage: String, _ result: StageResult) {
+        results[stage] = result
+    }
+
+    /// Renders a stage's system message and prompt for `round`.
+    mutating func render(_ stage: PlannedStage, round: Int) throws -> (system: String?, prompt: String) {
+        if templates[stage.name] == nil {
+            // Prompts are text, not HTML: the pragma turns escaping off.
+            func parse(_ text: String) throws -> MustacheTemplate {
+                try MustacheTemplate(string: "{{% CONTENT_TYPE: TEXT}}" + text)
+            }
+            do {
+                templates[stage.name] = (try stage.system.map(parse), try parse(stage.prompt))
+            } catch {
+                throw StageFailure(message: "stage '\(stage.name)': its template does not parse: \(error)", runtimeUnavailable: false)
+            }
+        }
+        let (system, prompt) = templates[stage.name]!
+        let context = self.context(for: stage, round: round)
+        return (system?.render(context), prompt.render(context))
+    }
+
+    /// The template context: only the stages this stage depends on, and empty text left out so that
+    /// `{{#feedback}}` sections do not render in round 1.
+    private func context(for stage: PlannedStage, round: Int) -> [String: Any] {
+        var stages: [String: Any] = [:]
+        for name in stage.dependencies + [stage.critic?.reviews].compactMap({ $0 }) {
+            guard let result = results[name] else { continue }
+            var entry: [String: Any] = [:]
+            if !result.output.isEmpty { entry["output"] = result.output }
+            if let json = result.json { entry["json"] = json }
+            if let verdict = result.verdict { entry["verdict"] = verdict }
+            if let feedback = result.feedback, !feedback.isEmpty { entry["feedback"] = feedback }
+            stages[name] = entry
+        }
+        var context: [String: Any] = [
+            "inputs": inputs.filter { !$0.value.isEmpty },
+            "stages": stages,
+            "round": round,
+            "pipeline": ["name": snapshot.plan.pipeline],
+        ]
+        let loopStage = stage.critic?.reviews ?? stage.name
+        if let history = history[loopStage], !history.isEmpty {
+            context["history"] = history.map { $0.filter { ($0.value as? String)?.isEmpty != true } }
+        }
+        if stage.critic == nil, round > 1, let feedback = feedback[stage.name], !feedback.isEmpty {
+            context["feedback"] = feedback
+        }
+        return context
+    }
+}

@@ -1,0 +1,109 @@
+import BatonSpec
+
+/// One generation asked of a runtime: the model, the rendered messages and the sampling settings.
+public struct GenerationRequest: Sendable, Hashable {
+    /// The model's name as its runtime knows it.
+    public var model: String
+    /// The rendered system message, if any.
+    public var system: String?
+    /// The rendered prompt.
+    public var prompt: String
+    /// Sampling and load-time settings (temperature, top_p, top_k, max_tokens, seed, stop, num_ctx).
+    public var settings: StageSettings
+    /// When set, the output must be JSON matching this schema (critic verdicts, JSON stages).
+    public var responseSchema: JSONValue?
+    /// The stage asking, for runtimes that script answers per stage (the echo runtime).
+    public var stage: String
+    /// The round of the stage within its critic loop, from 1.
+    public var round: Int
+
+    /// Creates a request.
+    public init(
+        model: String, system: String?, prompt: String, settings: StageSettings, responseSchema: JSONValue?,
+        stage: String, round: Int
+    ) {
+        self.model = model
+        self.system = system
+        self.prompt = prompt
+        self.settings = settings
+        self.responseSchema = responseSchema
+        self.stage = stage
+        self.round = round
+    }
+}
+
+/// What a runtime streams back: text as it arrives, then the usage once.
+public enum GenerationEvent: Sendable, Hashable {
+    /// A piece of output text.
+    case token(String)
+    /// The generation ended; what it used.
+    case finished(GenerationUsage)
+}
+
+/// Token counts and the runtime's own timings for one generation.
+public struct GenerationUsage: Sendable, Hashable, Codable {
+    /// Tokens in the prompt, as the runtime counted them.
+    public var promptTokens: Int?
+    /// Tokens generated.
+    public var outputTokens: Int?
+    /// The runtime's own timings in milliseconds, by name (`load`, `prompt`, `generation`).
+    public var runtimeTimings: [String: Double]
+
+    /// Creates a usage record.
+    public init(promptTokens: Int? = nil, outputTokens: Int? = nil, runtimeTimings: [String: Double] = [:]) {
+        self.promptTokens = promptTokens
+        self.outputTokens = outputTokens
+        self.runtimeTimings = runtimeTimings
+    }
+}
+
+/// A model server Baton can generate with.
+public protocol LLMRuntime: Sendable {
+    /// Streams one generation. Cancelling the consuming task cancels the request (the connection closes).
+    ///
+    /// - Throws: (through the stream) ``RuntimeError``; `isTransient` says whether a retry may succeed.
+    func generate(_ request: GenerationRequest) -> AsyncThrowingStream<GenerationEvent, any Error>
+}
+
+/// A runtime failure, with a code that says whether retrying makes sense.
+public struct RuntimeError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// What went wrong; codes are static members so new ones can be added without breaking callers.
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        private let name: String
+        private init(_ name: String) { self.name = name }
+        public var description: String { name }
+
+        /// The runtime could not be reached (connection refused, DNS, reset before a reply).
+        public static let unreachable = Code("unreachable")
+        /// The attempt took longer than its timeout.
+        public static let timeout = Code("timeout")
+        /// The runtime answered with an HTTP error status.
+        public static let httpStatus = Code("http-status")
+        /// The runtime's answer could not be understood, or broke off mid-stream.
+        public static let badResponse = Code("bad-response")
+        /// The runtime does not have the model.
+        public static let modelNotFound = Code("model-not-found")
+        /// The model did not fit in memory.
+        public static let outOfMemory = Code("out-of-memory")
+        /// The model's output was not what the stage asked for (malformed JSON, a verdict that is neither approve nor revise).
+        public static let invalidOutput = Code("invalid-output")
+        /// A failure injected on purpose (echo runtime scripts).
+        public static let injected = Code("injected")
+    }
+
+    /// What went wrong.
+    public var code: Code
+    /// A full sentence for the user.
+    public var message: String
+    /// Whether a retry may succeed (connection refused, 503, a reset mid-stream, a timeout).
+    public var isTransient: Bool
+
+    /// Creates an error.
+    public init(_ code: Code, _ message: String, isTransient: Bool) {
+        self.code = code
+        self.message = message
+        self.isTransient = isTransient
+    }
+
+    public var description: String { message }
+}

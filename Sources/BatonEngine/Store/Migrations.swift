@@ -1,0 +1,64 @@
+import GRDB
+
+/// The run database's schema, as ordered migrations. Never edit a shipped migration: add a new one.
+enum Migrations {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.create(table: "runs") { t in
+                t.primaryKey("id", .text)
+                t.column("pipeline", .text).notNull().indexed()
+                t.column("pipeline_path", .text)
+                t.column("pipeline_hash", .text).notNull()
+                t.column("snapshot", .text).notNull()
+                t.column("inputs", .text).notNull()
+                t.column("status", .text).notNull().indexed()
+                t.column("error", .text)
+                t.column("parent_run_id", .text).references("runs", onDelete: .setNull)
+                t.column("rerun_from", .text)
+                t.column("created_at", .double).notNull()
+                t.column("updated_at", .double).notNull()
+                t.column("finished_at", .double)
+                t.column("lease_token", .text)
+                t.column("lease_pid", .integer)
+                t.column("lease_host", .text)
+                t.column("lease_heartbeat", .double)
+            }
+            try db.create(table: "attempts") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("run_id", .text).notNull().references("runs", onDelete: .cascade)
+                t.column("stage", .text).notNull()
+                t.column("round", .integer).notNull()
+                t.column("try", .integer).notNull()
+                t.column("status", .text).notNull()
+                t.column("model", .text)
+                t.column("runtime", .text)
+                t.column("system", .text)
+                t.column("prompt", .text).notNull()
+                t.column("output", .text).notNull()
+                t.column("verdict", .text)
+                t.column("feedback", .text)
+                t.column("prompt_tokens", .integer)
+                t.column("output_tokens", .integer)
+                t.column("started_at", .double).notNull()
+                t.column("first_token_at", .double)
+                t.column("finished_at", .double)
+                t.column("timings", .text)
+                t.column("error", .text)
+                t.column("fingerprint", .text).notNull()
+            }
+            try db.create(index: "attempts_by_run_stage", on: "attempts", columns: ["run_id", "stage", "round", "try"])
+            try db.create(table: "events") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("run_id", .text).notNull().references("runs", onDelete: .cascade)
+                t.column("at", .double).notNull()
+                t.column("kind", .text).notNull()
+                t.column("stage", .text)
+                t.column("attempt_id", .integer)
+                t.column("payload", .text)
+            }
+            try db.create(index: "events_by_run", on: "events", columns: ["run_id", "id"])
+        }
+        return migrator
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+import GRDB
+
+/// A row of `runs`: one execution of a pipeline, with everything needed to resume it.
+public struct RunRecord: Sendable, Hashable, Codable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "runs"
+
+    /// The run's id (`20261126-060112-a3f9`).
+    public var id: String
+    /// The pipeline's name.
+    public var pipeline: String
+    /// The pipeline file the run started from (for `resume` to notice edits).
+    public var pipelinePath: String?
+    /// SHA-256 of the pipeline file and its prompt files when the run started.
+    public var pipelineHash: String
+    /// The pinned snapshot: the compiled plan, the profile and the source files, as JSON (``RunSnapshot``).
+    public var snapshot: String
+    /// The inputs, as a JSON object of strings.
+    public var inputs: String
+    /// `running`, `completed`, `failed` or `interrupted`.
+    public var status: String
+    /// Why the run failed, for failed runs.
+    public var error: String?
+    /// For `baton rerun`: the run this one was started from, and the stage it re-runs from.
+    public var parentRunID: String?
+    public var rerunFrom: String?
+    /// Seconds since 1970.
+    public var createdAt: Double
+    public var updatedAt: Double
+    public var finishedAt: Double?
+    /// The process executing the run, if any: a random token, its pid, its host, its last heartbeat.
+    public var leaseToken: String?
+    public var leasePid: Int?
+    public var leaseHost: String?
+    public var leaseHeartbeat: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case id, pipeline
+        case pipelinePath = "pipeline_path"
+        case pipelineHash = "pipeline_hash"
+        case snapshot, inputs, status, error
+        case parentRunID = "parent_run_id"
+        case rerunFrom = "rerun_from"
+        case createdAt = "created_at"
+        case updatedAt = "updated_at"
+        case finishedAt = "finished_at"
+        case leaseToken = "lease_token"
+        case leasePid = "lease_pid"
+        case leaseHost = "lease_host"
+        case leaseHeartbeat = "lease_heartbeat"
+    }
+}
+
+/// A row of `attempts`: one try of one round of one stage.
+public struct AttemptRecord: Sendable, Hashable, Codable, FetchableRecord, MutablePersistableRecord {
+    public static let databaseTableName = "attempts"
+
+    /// Assigned by SQLite.
+    public var id: Int64?
+    public var runID: String
+    public var stage: String
+    /// The critic-loop round, from 1.
+    public var round: Int
+    /// The try within the round (retries of transient errors), from 1.
+    public var tryNumber: Int
+    /// `running`, `completed`, `failed`, `aborted` (found in flight after a crash), `interrupted`
+    /// (stopped by a signal) or `superseded` (its stage changed; see `resume --use-current-pipeline`).
+    public var status: String
+    public var model: String?
+    public var runtime: String?
+    public var system: String?
+    public var prompt: String
+    /// The output, or what had arrived when the attempt stopped.
+    public var output: String
+    /// For critics: `approve` or `revise`, and the feedback.
+    public var verdict: String?
+    public var feedback: String?
+    public var promptTokens: Int?
+    public var outputTokens: Int?
+    public var startedAt: Double
+    public var firstTokenAt: Double?
+    public var finishedAt: Double?
+    /// The runtime's own timings, JSON (`{"load": 12.5, "prompt": 40, "generation": 900}` in ms).
+    public var timings: String?
+    public var error: String?
+    /// The stage's fingerprint when the attempt ran.
+    public var fingerprint: String
+
+    enum CodingKeys: String, CodingKey {
+        case id
+        case runID = "run_id"
+        case stage, round
+        case tryNumber = "try"
+        case status, model, runtime, system, prompt, output, verdict, feedback
+        case promptTokens = "prompt_tokens"
+        case outputTokens = "output_tokens"
+        case startedAt = "started_at"
+        case firstTokenAt = "first_token_at"
+        case finishedAt = "finished_at"
+        case timings, error, fingerprint
+    }
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) {
+        id = inserted.rowID
+    }
+}
+
+/// A row of `events`: the append-only log of what happened in a run.
+public struct EventRecord: Sendable, Hashable, Codable, FetchableRecord, MutablePersistableRecord {
+    public static let databaseTableName = "events"
+
+    public var id: Int64?
+    public var runID: String
+    public var at: Double
+    /// `run-started`, `attempt-started`, `attempt-finished`, `retry`, `verdict`, `run-finished`, ...
+    public var kind: String
+    public var stage: String?
+    public var attemptID: Int64?
+    /// Details, JSON.
+    public var payload: String?
+
+    enum CodingKeys: String, CodingKey {
+        case id
+        case runID = "run_id"
+        case at, kind, stage
+        case attemptID = "attempt_id"
+        case payload
+    }
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) {
+        id = inserted.rowID
+    }
+}

@@ -1,0 +1,264 @@
+import Foundation
+import GRDB
+
+/// The SQLite run store: runs, their attempts and their event log, one transaction per state change.
+///
+/// On disk it is a WAL-mode database created with mode 0600. `synchronous = NORMAL`: a committed
+/// checkpoint survives the process being killed at any point; after a power loss the last commits may
+/// be missing but the database is consistent.
+public struct RunStore: Sendable {
+    private let writer: any DatabaseWriter
+    /// The database file, nil for an in-memory store.
+    public let path: String?
+    /// Crash tests only: kills the process inside chosen commits.
+    public var killSwitch: KillSwitch?
+
+    /// Opens (creating if needed) the database at `path`, and migrates it.
+    ///
+    /// - Throws: ``StoreError``: `.newerSchema` when a newer Baton wrote it, `.corrupt` when it is not a
+    ///   run database, `.unwritable` when it cannot be created or written.
+    public init(path: String) throws(StoreError) {
+        self.path = path
+        do {
+            let folder = (path as NSString).deletingLastPathComponent
+            if !folder.isEmpty, !FileManager.default.fileExists(atPath: folder) {
+                try FileManager.default.createDirectory(
+                    atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            }
+            if !FileManager.default.fileExists(atPath: path) {
+                let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+                if fd >= 0 { close(fd) }
+            }
+            var configuration = Configuration()
+            configuration.busyMode = .timeout(10)
+            configuration.prepareDatabase { db in
+                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            }
+            writer = try DatabasePool(path: path, configuration: configuration)
+        } catch {
+            throw StoreError.wrap(error, path: path)
+        }
+        try migrate()
+    }
+
+    /// An empty in-memory store, for tests.
+    public static func inMemory() throws(StoreError) -> RunStore {
+        do {
+            return try RunStore(writer: DatabaseQueue())
+        } catch {
+            throw StoreError.wrap(error, path: nil)
+        }
+    }
+
+    private init(writer: any DatabaseWriter) throws(StoreError) {
+        self.writer = writer
+        self.path = nil
+        try migrate()
+    }
+
+    private func migrate() throws(StoreError) {
+        do {
+            let migrator = Migrations.migrator
+            if try writer.read({ try migrator.hasBeenSuperseded($0) }) {
+                throw StoreError(
+                    .newerSchema,
+                    "the run database \(path.map { "'\($0)'" } ?? "") was written by a newer version of baton; upgrade baton, or use another database with --db or BATON_DB")
+            }
+            try migrator.migrate(writer)
+        } catch {
+            throw StoreError.wrap(error, path: path)
+        }
+    }
+
+    /// Runs `body` in one write transaction, mapping database errors.
+    @discardableResult
+    func write<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
+        do {
+            return try writer.write(body)
+        } catch {
+            throw StoreError.wrap(error, path: path)
+        }
+    }
+
+    func read<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
+        do {
+            return try writer.read(body)
+        } catch {
+            throw StoreError.wrap(error, path: path)
+        }
+    }
+
+    /// Seconds since 1970, the unit of every time column.
+    public static func now() -> Double { Date().timeIntervalSince1970 }
+
+    // MARK: - Runs
+
+    /// Records a new run and its first event.
+    public func createRun(_ run: RunRecord) throws(StoreError) {
+        try write { db in
+            try run.insert(db)
+            var event = EventRecord(id: nil, runID: run.id, at: run.createdAt, kind: "run-created", stage: nil, attemptID: nil, payload: nil)
+            try event.insert(db)
+        }
+    }
+
+    /// The run `id`.
+    ///
+    /// - Throws: ``StoreError`` `.runNotFound` when there is none.
+    public func run(_ id: String) throws(StoreError) -> RunRecord {
+        guard let run = try read({ try RunRecord.fetchOne($0, key: id) }) else {
+            let known = (try? read { try String.fetchAll($0, sql: "SELECT id FROM runs ORDER BY created_at DESC LIMIT 200") }) ?? []
+            let close = known.first { $0.hasPrefix(id) }
+            throw StoreError(
+                .runNotFound,
+                "no run '\(id)' in \(path.map { "'\($0)'" } ?? "the run database")" + (close.map { "; did you mean '\($0)'?" } ?? "; 'baton runs' lists the runs"))
+        }
+        return run
+    }
+
+    /// Runs, newest first, optionally filtered by status and pipeline.
+    public func runs(status: String? = nil, pipeline: String? = nil, limit: Int = 1000) throws(StoreError) -> [RunRecord] {
+        try read { db in
+            var request = RunRecord.order(Column("created_at").desc).limit(limit)
+            if let status { request = request.filter(Column("status") == status) }
+            if let pipeline { request = request.filter(Column("pipeline") == pipeline) }
+            return try request.fetchAll(db)
+        }
+    }
+
+    /// Sets a run's status (and error), with an event of `kind`.
+    public func setStatus(
+        _ runID: String, _ status: String, error: String? = nil, event kind: String, payload: String? = nil
+    ) throws(StoreError) {
+        let now = Self.now()
+        try write { db in
+            let finished: Double? = ["completed", "failed", "interrupted"].contains(status) ? now : nil
+            try db.execute(
+                sql: "UPDATE runs SET status = ?, error = ?, updated_at = ?, finished_at = ? WHERE id = ?",
+                arguments: [status, error, now, finished, runID])
+            var event = EventRecord(id: nil, runID: runID, at: now, kind: kind, stage: nil, attemptID: nil, payload: payload)
+            try event.insert(db)
+            killSwitch?.hit("status-commit")
+        }
+    }
+
+    /// Replaces a run's pinned snapshot (for `resume --use-current-pipeline`) and marks the attempts of
+    /// `changedStages` superseded, in one transaction.
+    public func replaceSnapshot(
+        _ runID: String, snapshot: String, pipelineHash: String, supersede changedStages: [String]
+    ) throws(StoreError) {
+        let now = Self.now()
+        try write { db in
+            try db.execute(
+                sql: "UPDATE runs SET snapshot = ?, pipeline_hash = ?, updated_at = ? WHERE id = ?",
+                arguments: [snapshot, pipelineHash, now, runID])
+            for stage in changedStages {
+                try db.execute(
+                    sql: "UPDATE attempts SET status = 'superseded' WHERE run_id = ? AND stage = ? AND status != 'superseded'",
+                    arguments: [runID, stage])
+            }
+            let payload = try String(decoding: JSONEncoder().encode(["superseded": changedStages]), as: UTF8.self)
+            var event = EventRecord(id: nil, runID: runID, at: now, kind: "snapshot-replaced", stage: nil, attemptID: nil, payload: payload)
+            try event.insert(db)
+        }
+    }
+
+    // MARK: - Attempts
+
+    /// Records that an attempt started; returns it with its id.
+    public func startAttempt(_ attempt: AttemptRecord) throws(StoreError) -> AttemptRecord {
+        try write { db in
+            var attempt = attempt
+            try attempt.insert(db)
+            var event = EventRecord(
+                id: nil, runID: attempt.runID, at: attempt.startedAt, kind: "attempt-started", stage: attempt.stage,
+                attemptID: attempt.id, payload: "{\"round\":\(attempt.round),\"try\":\(attempt.tryNumber)}")
+            try event.insert(db)
+            killSwitch?.hit("attempt-start-commit")
+            return attempt
+        }
+    }
+
+    /// Saves the output received so far of an attempt in flight.
+    public func saveProgress(_ attemptID: Int64, output: String, firstTokenAt: Double?) throws(StoreError) {
+        try write { db in
+            try db.execute(
+                sql: "UPDATE attempts SET output = ?, first_token_at = ? WHERE id = ?",
+                arguments: [output, firstTokenAt, attemptID])
+            killSwitch?.hit("progress-commit")
+        }
+    }
+
+    /// Records how an attempt ended (the whole record is rewritten), with an event of `kind`.
+    public func finishAttempt(_ attempt: AttemptRecord, event kind: String, payload: String? = nil) throws(StoreError) {
+        try write { db in
+            try attempt.update(db)
+            var event = EventRecord(
+                id: nil, runID: attempt.runID, at: attempt.finishedAt ?? Self.now(), kind: kind, stage: attempt.stage,
+                attemptID: attempt.id, payload: payload)
+            try event.insert(db)
+            killSwitch?.hit("attempt-finish-commit")
+        }
+    }
+
+    /// Every attempt of a run, in the order they started.
+    public func attempts(_ runID: String) throws(StoreError) -> [AttemptRecord] {
+        try read { db in
+            try AttemptRecord.filter(Column("run_id") == runID).order(Column("id")).fetchAll(db)
+        }
+    }
+
+    /// Marks attempts left `running` by a process that died as `aborted`, keeping their partial output.
+    /// Returns how many there were.
+    @discardableResult
+    public func abortInFlightAttempts(_ runID: String) throws(StoreError) -> [AttemptRecord] {
+        let now = Self.now()
+        return try write { db in
+            let running = try AttemptRecord.filter(Column("run_id") == runID && Column("status") == "running").fetchAll(db)
+            for var attempt in running {
+                attempt.status = "aborted"
+                attempt.error = "the process running this attempt stopped before it finished"
+                try attempt.update(db)
+                var event = EventRecord(id: nil, runID: runID, at: now, kind: "attempt-aborted", stage: attempt.stage, attemptID: attempt.id, payload: nil)
+                try event.insert(db)
+            }
+            return running
+        }
+    }
+
+    /// Copies completed attempts of `stages` from one run to another (for `baton rerun`).
+    public func copyCompletedAttempts(from source: String, to target: String, stages: Set<String>) throws(StoreError) {
+        try write { db in
+            let attempts = try AttemptRecord.filter(Column("run_id") == source && Column("status") == "completed").fetchAll(db)
+            for var attempt in attempts where stages.contains(attempt.stage) {
+                attempt.id = nil
+                attempt.runID = target
+                try attempt.insert(db)
+            }
+        }
+    }
+
+    // MARK: - Events
+
+    /// Appends an event.
+    public func appendEvent(_ runID: String, kind: String, stage: String? = nil, payload: String? = nil) throws(StoreError) {
+        try write { db in
+            var event = EventRecord(id: nil, runID: runID, at: Self.now(), kind: kind, stage: stage, attemptID: nil, payload: payload)
+            try event.insert(db)
+        }
+    }
+
+    /// A run's events, in order.
+    public func events(_ runID: String) throws(StoreError) -> [EventRecord] {
+        try read { db in
+            try EventRecord.filter(Column("run_id") == runID).order(Column("id")).fetchAll(db)
+        }
+    }
+
+    // MARK: - Integrity
+
+    /// `PRAGMA integrity_check`'s answer (`ok` when the file is sound).
+    public func integrityCheck() throws(StoreError) -> String {
+        try read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check").joined(separator: "\n") }
+    }
+}

@@ -1,0 +1,82 @@
+import BatonSpec
+import BatonTestSupport
+import Foundation
+import Testing
+
+/// A seeded mutation test: mutated and truncated copies of every shipped and fixture file must never
+/// crash the compiler, and every rejection must carry a located error inside the file.
+/// (scripts/fuzz.sh runs the same promises under libFuzzer for as long as you like.)
+@Suite struct MutationTests {
+    /// SplitMix64: small, fast and the same on every platform, so a failure reproduces from its seed.
+    struct Generator: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    static let tokens = [
+        "{{", "}}", "{{#", "{{/", "{{^", "{{>", "{{=<% %>=}}", ": ", "- ", "\n", "\r", "\t", "  ", "|\n", ">\n", "&a ",
+        "*a", "stages:", "reviews: ", "needs: [", "]", "{", "}", "\"", "'", "#", "${X}", "version: 2", "prompt: ",
+        "stages.plan.output", "inputs.", "feedback", "history", "\u{2028}", "🎉", "\0",
+    ]
+
+    static func mutate(_ text: String, using generator: inout Generator) -> String {
+        var scalars = Array(text.unicodeScalars)
+        for _ in 0..<Int.random(in: 1...4, using: &generator) {
+            let position = scalars.isEmpty ? 0 : Int.random(in: 0..<scalars.count, using: &generator)
+            switch Int.random(in: 0..<5, using: &generator) {
+            case 0:  // truncate
+                scalars = Array(scalars.prefix(position))
+            case 1:  // delete a range
+                let end = min(scalars.count, position + Int.random(in: 1...20, using: &generator))
+                scalars.removeSubrange(position..<end)
+            case 2:  // insert a token
+                scalars.insert(contentsOf: tokens.randomElement(using: &generator)!.unicodeScalars, at: position)
+            case 3:  // duplicate a slice somewhere else
+                let end = min(scalars.count, position + Int.random(in: 1...40, using: &generator))
+                let slice = scalars[position..<end]
+                scalars.insert(contentsOf: slice, at: Int.random(in: 0...scalars.count, using: &generator))
+            default:  // replace a character
+                if !scalars.isEmpty {
+                    scalars[position] = Unicode.Scalar(UInt8.random(in: 32...126, using: &generator))
+                }
+            }
+        }
+        return String(String.UnicodeScalarView(scalars))
+    }
+
+    static let seeds: [String] = {
+        let folders = ["pipelines", "profiles", "Tests/BatonSpecTests/Fixtures/invalid", "Tests/BatonSpecTests/Fixtures/profiles"]
+        return folders.flatMap { Fixtures.yamlFiles($0) }.compactMap {
+            try? String(contentsOfFile: Fixtures.path($0), encoding: .utf8)
+        }
+    }()
+
+    @Test(arguments: 0..<8)
+    func mutatedFilesAreRejectedWithLocatedErrors(_ batch: UInt64) throws {
+        try #require(Self.seeds.count > 50)
+        var generator = Generator(state: 0xBA70_0000 + batch)
+        for index in 0..<400 {
+            let seed = Self.seeds[Int.random(in: 0..<Self.seeds.count, using: &generator)]
+            let text = Self.mutate(seed, using: &generator)
+            let file = SourceFile(path: "m.yaml", text: text)
+            let result = PipelineCompiler(profile: nil).compile(file)
+            let profile = ProfileResolver.resolve(ProfileDecoder.decode(file, environment: [:])) { _ in nil }
+            for (diagnostics, rejected) in [(result.diagnostics, result.plan == nil), (profile.diagnostics, profile.profile == nil)] {
+                if rejected {
+                    #expect(diagnostics.hasErrors, "batch \(batch) input \(index) rejected without an error:\n\(text)")
+                }
+                for diagnostic in diagnostics {
+                    let location = try #require(diagnostic.location, "batch \(batch) input \(index): unlocated \(diagnostic)")
+                    #expect(location.line >= 1 && location.column >= 1 && location.line <= file.lineCount + 1,
+                        "batch \(batch) input \(index): \(location) outside the file:\n\(text)")
+                }
+            }
+        }
+    }
+}
