@@ -83,7 +83,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BatonEngineTests",
-            dependencies: ["BatonSpec", "BatonEngine", "BatonTestSupport"],
+            dependencies: ["BatonSpec", "BatonEngine", "BatonTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: commonSettings
         ),
         .testTarget(

@@ -361,7 +361,8 @@ public struct Executor: Sendable {
     }
 
     static func seconds(_ value: Double) -> String {
-        value == value.rounded() ? "\(Int(value))s" : String(format: "%.1fs", value)
+        if value < 1 { return "\(Int((value * 1000).rounded()))ms" }
+        return value == value.rounded() ? "\(Int(value))s" : String(format: "%.1fs", value)
     }
 }
 

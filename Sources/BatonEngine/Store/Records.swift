@@ -34,6 +34,32 @@ public struct RunRecord: Sendable, Hashable, Codable, FetchableRecord, Persistab
     public var leaseHost: String?
     public var leaseHeartbeat: Double?
 
+    /// Creates a run record; the lease starts empty.
+    public init(
+        id: String, pipeline: String, pipelinePath: String?, pipelineHash: String, snapshot: String, inputs: String,
+        status: String, error: String? = nil, parentRunID: String? = nil, rerunFrom: String? = nil, createdAt: Double,
+        updatedAt: Double, finishedAt: Double? = nil, leaseToken: String? = nil, leasePid: Int? = nil,
+        leaseHost: String? = nil, leaseHeartbeat: Double? = nil
+    ) {
+        self.id = id
+        self.pipeline = pipeline
+        self.pipelinePath = pipelinePath
+        self.pipelineHash = pipelineHash
+        self.snapshot = snapshot
+        self.inputs = inputs
+        self.status = status
+        self.error = error
+        self.parentRunID = parentRunID
+        self.rerunFrom = rerunFrom
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.finishedAt = finishedAt
+        self.leaseToken = leaseToken
+        self.leasePid = leasePid
+        self.leaseHost = leaseHost
+        self.leaseHeartbeat = leaseHeartbeat
+    }
+
     enum CodingKeys: String, CodingKey {
         case id, pipeline
         case pipelinePath = "pipeline_path"

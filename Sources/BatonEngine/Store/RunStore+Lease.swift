@@ -10,6 +10,13 @@ public struct LeaseClaim: Sendable, Hashable {
     /// The machine.
     public var host: String
 
+    /// Creates a claim.
+    public init(token: String, pid: Int, host: String) {
+        self.token = token
+        self.pid = pid
+        self.host = host
+    }
+
     /// A claim for this process.
     public static func current() -> LeaseClaim {
         LeaseClaim(

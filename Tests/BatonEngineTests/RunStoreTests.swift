@@ -1,0 +1,93 @@
+import BatonEngine
+import Foundation
+import GRDB
+import Testing
+
+/// The run store on real SQLite files: file mode, schema versions, leases.
+@Suite struct RunStoreTests {
+    static func temporaryPath() -> String {
+        NSTemporaryDirectory() + "baton-store-\(UUID().uuidString)/runs.sqlite"
+    }
+
+    static func run(_ id: String) -> RunRecord {
+        RunRecord(
+            id: id, pipeline: "p", pipelinePath: nil, pipelineHash: "h", snapshot: "{}", inputs: "{}", status: "running",
+            error: nil, parentRunID: nil, rerunFrom: nil, createdAt: 1, updatedAt: 1, finishedAt: nil, leaseToken: nil,
+            leasePid: nil, leaseHost: nil, leaseHeartbeat: nil)
+    }
+
+    @Test func theFileIsPrivateAndInWALMode() throws {
+        let path = Self.temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
+        let store = try RunStore(path: path)
+        try store.createRun(Self.run("r1"))
+        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+        let mode = try DatabaseQueue(path: path).read { try String.fetchOne($0, sql: "PRAGMA journal_mode") }
+        #expect(mode == "wal")
+        #expect(try store.integrityCheck() == "ok")
+    }
+
+    @Test func aDatabaseFromANewerBatonIsRefusedAndLeftAlone() throws {
+        let path = Self.temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
+        _ = try RunStore(path: path)
+        try DatabaseQueue(path: path).write { try $0.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v999')") }
+        #expect {
+            _ = try RunStore(path: path)
+        } throws: { error in
+            (error as? StoreError)?.code == .newerSchema
+                && "\(error)".contains("was written by a newer version of baton")
+        }
+        let identifiers = try DatabaseQueue(path: path).read { try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations") }
+        #expect(identifiers == ["v1", "v999"])
+    }
+
+    @Test func aFileThatIsNotADatabaseIsReportedNotOverwritten() throws {
+        let path = Self.temporaryPath()
+        let folder = (path as NSString).deletingLastPathComponent
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let garbage = Data((0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) })
+        try garbage.write(to: URL(fileURLWithPath: path))
+        #expect {
+            _ = try RunStore(path: path)
+        } throws: { error in
+            (error as? StoreError)?.code == .corrupt
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == garbage)
+    }
+
+    @Test func aLeaseKeepsOthersOutUntilItIsStaleOrItsProcessIsGone() throws {
+        let store = try RunStore.inMemory()
+        try store.createRun(Self.run("r1"))
+        let first = LeaseClaim(token: "a", pid: 111, host: "h")
+        let second = LeaseClaim(token: "b", pid: 222, host: "h")
+        try store.acquireLease("r1", claim: first, isAlive: { _ in true })
+        #expect {
+            try store.acquireLease("r1", claim: second, isAlive: { _ in true })
+        } throws: { error in
+            (error as? StoreError)?.code == .leaseHeld && "\(error)".contains("process 111 on h")
+        }
+        // The holder's process is gone: take over.
+        try store.acquireLease("r1", claim: second, isAlive: { $0 != 111 })
+        #expect(try store.run("r1").leasePid == 222)
+        #expect {
+            try store.heartbeat("r1", claim: first)
+        } throws: { error in
+            (error as? StoreError)?.code == .leaseLost
+        }
+        try store.releaseLease("r1", claim: second)
+        #expect(try store.run("r1").leaseToken == nil)
+    }
+
+    @Test func unknownRunsAreNamed() throws {
+        let store = try RunStore.inMemory()
+        try store.createRun(Self.run("20261126-010203-abcd"))
+        #expect {
+            _ = try store.run("20261126-010203")
+        } throws: { error in
+            "\(error)" == "no run '20261126-010203' in the run database; did you mean '20261126-010203-abcd'?"
+        }
+    }
+}
