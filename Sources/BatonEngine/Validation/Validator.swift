@@ -74,26 +74,50 @@ public struct Validator: Sendable {
             }
         }
 
-        for (path, kind) in files {
-            switch kind {
-            case .pipeline:
-                let result: CompileResult
-                do {
-                    result = try workspace.compile(path: path, profile: profile)
-                } catch {
-                    report.files.append(.init(path: path, kind: kind, diagnostics: [Diagnostic(.unreadableFile(error.description), at: nil)]))
-                    continue
-                }
-                report.sources.merge(result.sources) { current, _ in current }
-                report.files.append(.init(path: path, kind: kind, diagnostics: result.diagnostics))
-            case .profile:
-                let loaded = try workspace.loadProfile(path)
-                report.sources.merge(loaded.sources) { current, _ in current }
-                let own = loaded.diagnostics.filter { $0.location?.file == path || $0.location == nil }
-                report.files.append(.init(path: path, kind: kind, diagnostics: own))
-            }
+        // Files are independent and the compiler is pure: check them on every core, report in order.
+        let results = ResultSlots<FileCheck>(count: files.count)
+        let checked = files
+        let usedProfile = profile
+        DispatchQueue.concurrentPerform(iterations: checked.count) { index in
+            results[index] = check(checked[index].path, kind: checked[index].kind, profile: usedProfile)
+        }
+        for (index, (path, kind)) in files.enumerated() {
+            guard let result = results[index] else { continue }
+            if case .failure(let error) = result.outcome { throw error }
+            report.sources.merge(result.sources) { current, _ in current }
+            report.files.append(.init(path: path, kind: kind, diagnostics: result.diagnostics))
         }
         return report
+    }
+
+    /// What checking one file found.
+    private struct FileCheck: Sendable {
+        var diagnostics: [Diagnostic] = []
+        var sources: [String: SourceFile] = [:]
+        var outcome: Result<Void, WorkspaceError> = .success(())
+    }
+
+    private func check(_ path: String, kind: ValidationReport.FileResult.Kind, profile: ResolvedProfile?) -> FileCheck {
+        var result = FileCheck()
+        switch kind {
+        case .pipeline:
+            do {
+                let compiled = try workspace.compile(path: path, profile: profile)
+                result.sources = compiled.sources
+                result.diagnostics = compiled.diagnostics
+            } catch {
+                result.diagnostics = [Diagnostic(.unreadableFile(error.description), at: nil)]
+            }
+        case .profile:
+            do {
+                let loaded = try workspace.loadProfile(path)
+                result.sources = loaded.sources
+                result.diagnostics = loaded.diagnostics.filter { $0.location?.file == path || $0.location == nil }
+            } catch {
+                result.outcome = .failure(error)
+            }
+        }
+        return result
     }
 
     /// Whether `path` is in a folder named `profiles`.
@@ -112,5 +136,26 @@ public struct Validator: Sendable {
             }
         }
         return files.sorted()
+    }
+}
+
+/// Fixed slots written from concurrent iterations, one slot per iteration.
+private final class ResultSlots<Value: Sendable>: @unchecked Sendable {
+    private var values: [Value?]
+    private let lock = NSLock()
+
+    init(count: Int) { values = Array(repeating: nil, count: count) }
+
+    subscript(index: Int) -> Value? {
+        get {
+            lock.lock()
+            defer { lock.unlock() }
+            return values[index]
+        }
+        set {
+            lock.lock()
+            values[index] = newValue
+            lock.unlock()
+        }
     }
 }
