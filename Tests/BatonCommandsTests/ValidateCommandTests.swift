@@ -118,3 +118,24 @@ import Testing
         #expect(result.stdout == "mine  Mine.\n")
     }
 }
+
+/// `baton plan`: the schedule printed before anything runs.
+@Suite struct PlanCommandTests {
+    @Test func theOriginSetupLoadsTwiceAndUnloadsOnce() throws {
+        let result = try BatonProcess.run(["plan", "code-task", "--profile", "m3-16gb"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.hasPrefix("plan code-task with profile m3-16gb, memory budget 14 GB (set)\n"))
+        #expect(result.stdout.contains("unload ollama:mistral:7b-instruct (5.7 GB); load ollama:qwen2.5:14b-instruct (10.9 GB)"))
+        #expect(result.stdout.contains("critic loop review ↔ plan: further rounds reuse the resident models, no swap"))
+        #expect(result.stdout.hasSuffix("peak resident 10.9 GB of 14 GB; 2 loads, 1 unload\n"))
+    }
+
+    @Test func jsonListsEveryStep() throws {
+        let result = try BatonProcess.run(["plan", "hello", "--profile", "local-gemma", "--json"])
+        #expect(result.status == 0)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect((object["steps"] as? [[String: Any]])?.map { $0["stage"] as? String } == ["plan", "check", "answer"])
+        #expect(object["peak_bytes"] as? Int == 860_000_000)
+        #expect(object["loads"] as? Int == 3)
+    }
+}

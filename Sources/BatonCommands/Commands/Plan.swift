@@ -1,0 +1,97 @@
+import ArgumentParser
+import BatonEngine
+import BatonSpec
+import Foundation
+
+extension BatonCommand {
+    /// `baton plan`: the schedule of a pipeline, with each load and unload, before anything runs.
+    struct Plan: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print a pipeline's schedule: stage order, model loads and unloads, resident memory, the peak.")
+
+        @Argument(help: "A pipeline name on the search path, or a pipeline file.")
+        var pipeline: String
+
+        @OptionGroup var profileOption: ProfileOption
+
+        @Flag(help: "Print JSON.")
+        var json = false
+
+        func run() throws {
+            let workspace = Workspace.current()
+            let loaded = try PlanLoader(workspace: workspace).load(
+                pipeline, profileName: profileOption.resolvedName(environment: workspace.environment))
+            let schedule: LoadPlan
+            do {
+                schedule = try LoadPlan.make(loaded.plan)
+            } catch {
+                Console.error("error: \(error)")
+                throw ExitCode.invalidPipeline
+            }
+            if json {
+                Console.out(try PlanFormatter.json(schedule, plan: loaded.plan))
+            } else {
+                Console.out(PlanFormatter.text(schedule, plan: loaded.plan), terminator: "")
+            }
+        }
+    }
+}
+
+/// `baton plan` output.
+enum PlanFormatter {
+    static func size(_ bytes: Int64?) -> String { bytes.map { ByteCount(bytes: $0).description } ?? "?" }
+
+    static func text(_ schedule: LoadPlan, plan: ExecutionPlan) -> String {
+        var lines = [
+            "plan \(plan.pipeline)" + (plan.profile.map { " with profile \($0)" } ?? "") + ", memory budget \(size(schedule.budget)) (\(schedule.budgetSource))",
+            "",
+        ]
+        let stageWidth = max(5, schedule.rows.map(\.stage.count).max() ?? 0)
+        let modelWidth = max(5, schedule.rows.map(\.model.description.count).max() ?? 0)
+        lines.append(
+            " #  " + "stage".padding(toLength: stageWidth, withPad: " ", startingAt: 0) + "  "
+                + "model".padding(toLength: modelWidth, withPad: " ", startingAt: 0) + "  resident while it runs    before it")
+        for (index, row) in schedule.rows.enumerated() {
+            var actions = row.unloads.map { "unload \($0) (\(size(schedule.footprint(of: $0))))" }
+            actions.append(row.loads ? "load \(row.model) (\(size(row.footprint)))" : "already loaded")
+            lines.append(
+                String(index + 1).leftPadded(2) + "  " + row.stage.padding(toLength: stageWidth, withPad: " ", startingAt: 0) + "  "
+                    + row.model.description.padding(toLength: modelWidth, withPad: " ", startingAt: 0) + "  "
+                    + size(row.residentBytes).padding(toLength: 24, withPad: " ", startingAt: 0) + "  " + actions.joined(separator: "; "))
+        }
+        for loop in schedule.loops {
+            lines.append(
+                loop.staysResident
+                    ? "critic loop \(loop.critic) ↔ \(loop.reviewed): further rounds reuse the resident models, no swap"
+                    : "critic loop \(loop.critic) ↔ \(loop.reviewed): the two models do not fit together; each further round swaps them")
+        }
+        lines.append("")
+        lines.append(
+            "peak resident \(size(schedule.peakBytes)) of \(size(schedule.budget)); \(schedule.loadCount) load\(schedule.loadCount == 1 ? "" : "s"), \(schedule.unloadCount) unload\(schedule.unloadCount == 1 ? "" : "s")")
+        if !schedule.unknownFootprints.isEmpty {
+            lines.append("footprint unknown (counted as 0): \(schedule.unknownFootprints.map(\.description).joined(separator: ", ")); add them to the profile's registry")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func json(_ schedule: LoadPlan, plan: ExecutionPlan) throws -> String {
+        let rows: [[String: Any]] = schedule.rows.map { row in
+            var object: [String: Any] = [
+                "stage": row.stage, "model": row.model.name, "runtime": row.model.runtime, "load": row.loads,
+                "unload": row.unloads.map(\.description), "resident_bytes": row.residentBytes,
+                "resident": row.resident.map(\.description),
+            ]
+            if let footprint = row.footprint { object["footprint_bytes"] = footprint }
+            return object
+        }
+        let object: [String: Any] = [
+            "pipeline": plan.pipeline, "profile": plan.profile as Any, "budget_bytes": schedule.budget,
+            "budget_source": schedule.budgetSource, "steps": rows, "peak_bytes": schedule.peakBytes,
+            "loads": schedule.loadCount, "unloads": schedule.unloadCount,
+            "loops": schedule.loops.map { ["critic": $0.critic, "stage": $0.reviewed, "stays_resident": $0.staysResident] },
+            "unknown_footprints": schedule.unknownFootprints.map(\.description),
+        ]
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        return String(decoding: data, as: UTF8.self)
+    }
+}

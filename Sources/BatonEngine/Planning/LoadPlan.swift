@@ -1,0 +1,111 @@
+import BatonSpec
+import Foundation
+
+/// The memory schedule of a pipeline, as `baton plan` prints it: per stage, what is unloaded and loaded,
+/// and what is resident while it runs.
+public struct LoadPlan: Sendable {
+    /// One stage's row.
+    public struct Row: Sendable, Hashable {
+        public var stage: String
+        public var model: ModelKey
+        public var footprint: Int64?
+        public var unloads: [ModelKey]
+        public var loads: Bool
+        public var residentBytes: Int64
+        public var resident: [ModelKey]
+    }
+
+    /// A critic loop and what its further rounds cost.
+    public struct Loop: Sendable, Hashable {
+        public var critic: String
+        public var reviewed: String
+        /// Whether both models stay resident across rounds (or they are the same model).
+        public var staysResident: Bool
+    }
+
+    public var rows: [Row]
+    public var loops: [Loop]
+    /// The budget in bytes, and where it came from (`pipeline`, `profile`, `auto`).
+    public var budget: Int64
+    public var budgetSource: String
+    /// Models whose footprint is unknown (counted as 0).
+    public var unknownFootprints: [ModelKey]
+    public var peakBytes: Int64 { rows.map(\.residentBytes).max() ?? 0 }
+    public var loadCount: Int { rows.filter(\.loads).count }
+    /// The footprint of `model`, when known.
+    public func footprint(of model: ModelKey) -> Int64? { rows.first { $0.model == model }?.footprint }
+    public var unloadCount: Int { rows.reduce(0) { $0 + $1.unloads.count } }
+
+    /// Plans `plan`'s loads. Stages run in plan order; each stage's model is its first choice.
+    ///
+    /// - Throws: ``MemoryPlanner/PlanningError`` when a model alone exceeds the budget.
+    public static func make(_ plan: ExecutionPlan, machine: MachineMemory = .current()) throws(MemoryPlanner.PlanningError) -> LoadPlan {
+        let (budget, source) = resolveBudget(plan.memoryBudget, machine: machine)
+        var footprints: [ModelKey: Int64] = [:]
+        var unknown: Set<ModelKey> = []
+        var uses: [ModelKey] = []
+        for stage in plan.stages {
+            let model = stage.models.first
+            let key = ModelKey(runtime: model?.runtime ?? "?", name: model?.name ?? "?")
+            if let footprint = model?.footprint { footprints[key] = footprint.bytes } else { unknown.insert(key) }
+            uses.append(key)
+        }
+        let schedule = try MemoryPlanner.plan(uses: uses, footprints: footprints, budget: budget)
+        let rows = zip(plan.stages, schedule.steps).map { stage, step in
+            Row(
+                stage: stage.name, model: uses[step.stageIndex], footprint: footprints[uses[step.stageIndex]], unloads: step.unloads,
+                loads: step.load != nil, residentBytes: step.residentBytes, resident: step.resident)
+        }
+        let loops = plan.stages.compactMap { stage -> Loop? in
+            guard let loop = stage.critic, let reviewedIndex = plan.stages.firstIndex(where: { $0.name == loop.reviews }),
+                let criticIndex = plan.stages.firstIndex(where: { $0.name == stage.name })
+            else { return nil }
+            let a = uses[reviewedIndex]
+            let b = uses[criticIndex]
+            let together = a == b || (footprints[a] ?? 0) + (footprints[b] ?? 0) <= budget
+            return Loop(critic: stage.name, reviewed: loop.reviews, staysResident: together)
+        }
+        return LoadPlan(rows: rows, loops: loops, budget: budget, budgetSource: source, unknownFootprints: unknown.sorted())
+    }
+
+    /// The budget in bytes for a pipeline's (or profile's) setting; `auto` and none come from the machine.
+    public static func resolveBudget(_ budget: MemoryBudget?, machine: MachineMemory) -> (Int64, String) {
+        switch budget {
+        case .fixed(let size): return (size.bytes, "set")
+        case .auto: return (machine.autoBudget, "auto: \(ByteCount(bytes: machine.total)) of memory minus \(ByteCount(bytes: machine.total - machine.autoBudget)) reserved")
+        case nil: return (machine.autoBudget, "none set, so auto: \(ByteCount(bytes: machine.total)) of memory minus \(ByteCount(bytes: machine.total - machine.autoBudget)) reserved")
+        }
+    }
+}
+
+/// The machine's memory, for `memory_budget: auto`.
+public struct MachineMemory: Sendable, Hashable {
+    /// Physical memory in bytes.
+    public var total: Int64
+    /// Memory available now (Linux `MemAvailable`), when known.
+    public var available: Int64?
+
+    /// Creates a description of a machine's memory.
+    public init(total: Int64, available: Int64?) {
+        self.total = total
+        self.available = available
+    }
+
+    /// The budget `auto` gives: all memory minus a reserve for the system and other programs, the larger
+    /// of 2 GiB and a quarter of the memory.
+    public var autoBudget: Int64 {
+        max(0, total - max(2 * 1024 * 1024 * 1024, total / 4))
+    }
+
+    /// This machine: physical memory from the OS, available memory from `/proc/meminfo` on Linux.
+    public static func current() -> MachineMemory {
+        var available: Int64?
+        if let text = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8) {
+            for line in text.split(separator: "\n") where line.hasPrefix("MemAvailable:") {
+                let parts = line.split(separator: " ")
+                if parts.count >= 2, let kib = Int64(parts[1]) { available = kib * 1024 }
+            }
+        }
+        return MachineMemory(total: Int64(ProcessInfo.processInfo.physicalMemory), available: available)
+    }
+}
