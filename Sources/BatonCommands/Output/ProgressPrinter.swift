@@ -76,6 +76,10 @@ final class ProgressPrinter: @unchecked Sendable {
         case .verdict(let critic, let reviewed, let round, let verdict, let feedback):
             let short = feedback.count > 160 ? String(feedback.prefix(160)) + "…" : feedback
             line("  \(critic) on \(reviewed) round \(round): \(verdict)\(short.isEmpty ? "" : " — \(short)")")
+        case .modelLoaded(let model, let seconds):
+            line("  loaded \(model) in \(Self.duration(seconds))")
+        case .modelUnloaded(let model, let seconds):
+            line("  unloaded \(model) (\(Self.duration(seconds)) until confirmed)")
         case .runFinished:
             break
         }
@@ -105,6 +109,10 @@ final class ProgressPrinter: @unchecked Sendable {
             object = ["event": "retry", "stage": stage, "round": round, "error": error, "delay": delay]
         case .verdict(let critic, let reviewed, let round, let verdict, let feedback):
             object = ["event": "verdict", "critic": critic, "stage": reviewed, "round": round, "verdict": verdict, "feedback": feedback]
+        case .modelLoaded(let model, let seconds):
+            object = ["event": "model-loaded", "model": model, "seconds": seconds]
+        case .modelUnloaded(let model, let seconds):
+            object = ["event": "model-unloaded", "model": model, "seconds": seconds]
         case .runFinished:
             return
         }

@@ -211,6 +211,17 @@ public struct Executor: Sendable {
         } catch {
             throw StageFailure(message: "stage '\(stage.name)': \(error)", runtimeUnavailable: true)
         }
+        let loading: (loadSeconds: Double?, wasResident: Bool)?
+        do {
+            loading = try await prepareModel(stage, round: round, runtime: runtime, state: &state)
+        } catch let error as RuntimeError {
+            throw StageFailure(message: "stage '\(stage.name)': \(error.message)", runtimeUnavailable: error.code == .unreachable)
+        }
+        var loadTimings: [String: Double] = [:]
+        if let loading {
+            loadTimings["resident"] = loading.wasResident ? 1 : 0
+            if let seconds = loading.loadSeconds { loadTimings["load_ms"] = seconds * 1000 }
+        }
         let policy = stage.settings.retry ?? .default
         var tryNumber = state.triesSoFar[StageRound(stage: stage.name, round: round), default: 0]
         var failures = 0
@@ -228,7 +239,9 @@ public struct Executor: Sendable {
             let request = GenerationRequest(
                 model: model.name, system: system, prompt: prompt, settings: stage.settings,
                 responseSchema: Self.responseSchema(for: stage), stage: stage.name, round: round)
-            let outcome = await generate(request, runtime: runtime, attempt: started, timeout: stage.settings.timeout)
+            let outcome = await generate(
+                request, runtime: runtime, attempt: started, timeout: stage.settings.timeout,
+                extraTimings: tryNumber == 1 || failures == 1 ? loadTimings : [:])
             var finished = outcome.attempt
             finished.finishedAt = RunStore.now()
             switch outcome.result {
@@ -317,9 +330,10 @@ public struct Executor: Sendable {
 
     /// Streams one generation into `attempt`, saving partial output now and then, within `timeout`.
     private func generate(
-        _ request: GenerationRequest, runtime: any LLMRuntime, attempt: AttemptRecord, timeout: Double?
+        _ request: GenerationRequest, runtime: any LLMRuntime, attempt: AttemptRecord, timeout: Double?,
+        extraTimings: [String: Double]
     ) async -> Generated {
-        let progress = ProgressBox(attempt: attempt)
+        let progress = ProgressBox(attempt: attempt, extraTimings: extraTimings)
         let store = self.store
         let observer = self.observer
         let interval = progressInterval
@@ -370,8 +384,15 @@ public struct Executor: Sendable {
 private final class ProgressBox: @unchecked Sendable {
     private let lock = NSLock()
     private var current: AttemptRecord
+    private let extraTimings: [String: Double]
 
-    init(attempt: AttemptRecord) { current = attempt }
+    init(attempt: AttemptRecord, extraTimings: [String: Double]) {
+        current = attempt
+        self.extraTimings = extraTimings
+        if !extraTimings.isEmpty {
+            current.timings = (try? JSONEncoder().encode(extraTimings)).map { String(decoding: $0, as: UTF8.self) }
+        }
+    }
 
     var attempt: AttemptRecord {
         lock.lock()
@@ -391,8 +412,9 @@ private final class ProgressBox: @unchecked Sendable {
         defer { lock.unlock() }
         current.promptTokens = usage.promptTokens
         current.outputTokens = usage.outputTokens
-        if !usage.runtimeTimings.isEmpty {
-            current.timings = (try? JSONEncoder().encode(usage.runtimeTimings)).map { String(decoding: $0, as: UTF8.self) }
+        let timings = usage.runtimeTimings.merging(extraTimings) { runtime, _ in runtime }
+        if !timings.isEmpty {
+            current.timings = (try? JSONEncoder().encode(timings)).map { String(decoding: $0, as: UTF8.self) }
         }
     }
 }

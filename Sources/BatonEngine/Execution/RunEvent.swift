@@ -16,6 +16,10 @@ public enum RunEvent: Sendable {
     case retrying(stage: String, round: Int, error: String, delay: Double)
     /// A critic decided.
     case verdict(critic: String, reviewed: String, round: Int, verdict: String, feedback: String)
+    /// A model was loaded before a stage (`seconds` until the runtime confirmed it).
+    case modelLoaded(model: String, seconds: Double)
+    /// A model was unloaded to make room (confirmed by the runtime).
+    case modelUnloaded(model: String, seconds: Double)
     /// The run finished.
     case runFinished(id: String, outputs: [(stage: String, output: String)])
 }

@@ -112,6 +112,8 @@ struct RunState {
     var feedback: [String: String] = [:]
     /// Earlier rounds, by reviewed stage.
     var history: [String: [[String: Any]]] = [:]
+    /// Footprints the runtimes measured at load, by model.
+    var measured: [ModelKey: Int64] = [:]
     /// Parsed templates, by stage: (system, prompt).
     private var templates: [String: (MustacheTemplate?, MustacheTemplate)] = [:]
 

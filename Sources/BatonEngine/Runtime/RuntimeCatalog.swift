@@ -28,6 +28,11 @@ public final class RuntimeCatalog: RuntimeProvider, @unchecked Sendable {
         switch kind {
         case .echo:
             return EchoRuntime(options: try EchoRuntime.options(from: spec?.options ?? [:], environment: environment))
+        case .llamaServer:
+            guard let url = spec?.url, !url.isEmpty else {
+                throw RuntimeError(.unreachable, "runtime '\(name)' has no url; set it in the profile", isTransient: false)
+            }
+            return LlamaServerClient(baseURL: url)
         case .some(let kind):
             throw RuntimeError(
                 .unreachable,

@@ -1,0 +1,78 @@
+import BatonSpec
+import Foundation
+
+extension Executor {
+    /// Makes `stage`'s model resident before it runs, unloading what the memory planner chooses first, on
+    /// runtimes whose models Baton manages. Returns the load time (nil when the model was resident) and
+    /// whether it was resident, or nil for runtimes that manage their own models (echo, clouds).
+    func prepareModel(_ stage: PlannedStage, round: Int, runtime: any LLMRuntime, state: inout RunState) async throws
+        -> (loadSeconds: Double?, wasResident: Bool)?
+    {
+        guard let manager = runtime as? any ModelManaging, let model = stage.models.first else { return nil }
+        let plan = state.snapshot.plan
+        func key(_ model: ResolvedModel) -> ModelKey {
+            ModelKey(runtime: state.snapshot.forcedRuntime ?? model.runtime ?? "?", name: model.name)
+        }
+        let current = key(model)
+
+        // What every managed runtime of the plan has loaded now.
+        var managers: [String: (any ModelManaging, ResolvedModel)] = [current.runtime: (manager, model)]
+        for planned in plan.stages {
+            guard let other = planned.models.first, managers[key(other).runtime] == nil,
+                let otherRuntime = try? runtimes.runtime(for: other, snapshot: state.snapshot),
+                let otherManager = otherRuntime as? any ModelManaging
+            else { continue }
+            managers[key(other).runtime] = (otherManager, other)
+        }
+        var resident: Set<ModelKey> = []
+        for (runtimeName, entry) in managers {
+            for loaded in try await entry.0.residentModels() {
+                resident.insert(ModelKey(runtime: runtimeName, name: loaded.name))
+            }
+        }
+
+        // The uses from here on: this stage, its critic loop's next round if there may be one, the rest.
+        let order = plan.stages
+        let position = order.firstIndex { $0.name == stage.name } ?? 0
+        var upcoming: [PlannedStage] = [stage]
+        if let loop = stage.critic, round < loop.maxRounds, let reviewed = plan.stage(named: loop.reviews) {
+            upcoming.append(reviewed)
+            upcoming.append(stage)
+        } else if let critic = stage.reviewedBy.flatMap(plan.stage(named:)), round > 1 {
+            upcoming.append(critic)
+        }
+        upcoming += order[(position + 1)...]
+        let uses = upcoming.compactMap { $0.models.first.map(key) }
+        var footprints: [ModelKey: Int64] = [:]
+        for planned in order {
+            if let first = planned.models.first, let bytes = first.footprint?.bytes ?? state.measured[key(first)] {
+                footprints[key(first)] = bytes
+            }
+        }
+        let (budget, _) = LoadPlan.resolveBudget(plan.memoryBudget, machine: .current())
+        let evictions: [ModelKey]
+        do {
+            evictions = try MemoryPlanner.evictions(resident: resident, uses: uses, footprints: footprints, budget: budget)
+        } catch {
+            throw StageFailure(message: "stage '\(stage.name)': \(error)", runtimeUnavailable: false)
+        }
+        for victim in evictions {
+            guard let (victimManager, _) = managers[victim.runtime] else { continue }
+            let started = Date()
+            try await victimManager.unload(victim.name)
+            let seconds = Date().timeIntervalSince(started)
+            try store.appendEvent(
+                state.runID, kind: "model-unloaded", stage: stage.name,
+                payload: try Self.encode(["model": victim.description, "seconds": String(format: "%.3f", seconds)]))
+            observer(.modelUnloaded(model: victim.description, seconds: seconds))
+        }
+        if resident.contains(current) { return (nil, true) }
+        let report = try await manager.load(model.name, settings: stage.settings)
+        if let measured = report.measuredBytes { state.measured[current] = measured }
+        try store.appendEvent(
+            state.runID, kind: "model-loaded", stage: stage.name,
+            payload: try Self.encode(["model": current.description, "seconds": String(format: "%.3f", report.seconds)]))
+        observer(.modelLoaded(model: current.description, seconds: report.seconds))
+        return (report.seconds, false)
+    }
+}

@@ -1,0 +1,150 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// One HTTP request to a runtime.
+public struct HTTPRequest: Sendable {
+    /// `GET`, `POST`, ...
+    public var method: String
+    /// The full URL.
+    public var url: String
+    /// Header fields.
+    public var headers: [(String, String)]
+    /// The body, for POST.
+    public var body: Data?
+
+    /// Creates a request.
+    public init(method: String, url: String, headers: [(String, String)] = [], body: Data? = nil) {
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+    }
+
+    /// A POST of a JSON object.
+    public static func json(_ url: String, _ object: [String: Any], headers: [(String, String)] = []) -> HTTPRequest {
+        let body = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        return HTTPRequest(method: "POST", url: url, headers: [("Content-Type", "application/json")] + headers, body: body)
+    }
+}
+
+/// A runtime's answer: the status now, the body as it arrives.
+public struct HTTPResponse: Sendable {
+    /// The HTTP status.
+    public var status: Int
+    /// The body, chunk by chunk.
+    public var body: AsyncThrowingStream<Data, any Error>
+
+    /// Creates a response.
+    public init(status: Int, body: AsyncThrowingStream<Data, any Error>) {
+        self.status = status
+        self.body = body
+    }
+
+    /// The whole body (for small, non-streamed answers), at most `limit` bytes.
+    public func collect(limit: Int = 16 * 1024 * 1024) async throws -> Data {
+        var data = Data()
+        for try await chunk in body {
+            data.append(chunk)
+            if data.count > limit { throw RuntimeError(.badResponse, "the runtime's answer is larger than \(limit) bytes", isTransient: false) }
+        }
+        return data
+    }
+
+    /// The body split into lines (without line breaks), for NDJSON and server-sent events.
+    public var lines: AsyncThrowingStream<String, any Error> {
+        let body = self.body
+        return AsyncThrowingStream { continuation in
+            let task = Task {
+                var buffer = Data()
+                do {
+                    for try await chunk in body {
+                        buffer.append(chunk)
+                        while let newline = buffer.firstIndex(of: 0x0A) {
+                            var line = buffer[buffer.startIndex..<newline]
+                            if line.last == 0x0D { line = line.dropLast() }
+                            continuation.yield(String(decoding: line, as: UTF8.self))
+                            buffer = Data(buffer[buffer.index(after: newline)...])
+                        }
+                    }
+                    if !buffer.isEmpty { continuation.yield(String(decoding: buffer, as: UTF8.self)) }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+}
+
+/// Sends HTTP requests. The one seam under every runtime client, so tests can see or fake the traffic.
+public protocol HTTPTransport: Sendable {
+    /// Sends `request`; the response arrives when its head does, the body streams after.
+    ///
+    /// - Throws: ``RuntimeError`` `.unreachable` (transient) when no connection could be made.
+    func send(_ request: HTTPRequest, connectTimeout: Double) async throws -> HTTPResponse
+}
+
+/// The transport on AsyncHTTPClient.
+public struct AsyncHTTPTransport: HTTPTransport {
+    private let client: HTTPClient
+
+    /// Uses the shared client (one event loop group for the process).
+    public init(client: HTTPClient = .shared) {
+        self.client = client
+    }
+
+    public func send(_ request: HTTPRequest, connectTimeout: Double) async throws -> HTTPResponse {
+        var outgoing = HTTPClientRequest(url: request.url)
+        outgoing.method = HTTPMethod(rawValue: request.method)
+        for (name, value) in request.headers { outgoing.headers.add(name: name, value: value) }
+        if let body = request.body { outgoing.body = .bytes(ByteBuffer(bytes: body)) }
+        let response: HTTPClientResponse
+        do {
+            // The deadline covers connecting and the response head; a slow body is bounded by stage timeouts.
+            response = try await client.execute(outgoing, timeout: .milliseconds(Int64(connectTimeout * 1000)))
+        } catch {
+            throw Self.map(error, url: request.url)
+        }
+        let body = response.body
+        let stream = AsyncThrowingStream<Data, any Error> { continuation in
+            let task = Task {
+                do {
+                    for try await buffer in body {
+                        continuation.yield(Data(buffer.readableBytesView))
+                    }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: Self.map(error, url: request.url))
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+        return HTTPResponse(status: Int(response.status.code), body: stream)
+    }
+
+    /// Connection failures are transient; so is a connection that breaks mid-answer.
+    static func map(_ error: any Error, url: String) -> any Error {
+        if error is CancellationError || error is RuntimeError { return error }
+        if let error = error as? HTTPClientError {
+            switch error {
+            case .cancelled: return CancellationError()
+            case .connectTimeout, .deadlineExceeded, .readTimeout:
+                return RuntimeError(.unreachable, "\(url) did not answer in time", isTransient: true)
+            case .remoteConnectionClosed:
+                return RuntimeError(.badResponse, "\(url) closed the connection before the answer was complete", isTransient: true)
+            default:
+                break
+            }
+        }
+        let text = "\(error)"
+        if text.contains("connectionRefused") || text.contains("Connection refused") || text.contains("NIOConnectionError")
+            || text.contains("connectTimeout")
+        {
+            return RuntimeError(.unreachable, "cannot connect to \(url): is the runtime running?", isTransient: true)
+        }
+        return RuntimeError(.badResponse, "the request to \(url) failed: \(text)", isTransient: true)
+    }
+}

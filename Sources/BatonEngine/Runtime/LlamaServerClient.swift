@@ -1,0 +1,134 @@
+import BatonSpec
+import Foundation
+
+/// llama.cpp's llama-server in router mode: chat through its OpenAI-compatible endpoint, models loaded
+/// and unloaded with `POST /models/load` and `/models/unload`, each confirmed by polling `GET /models`.
+///
+/// The router has no memory accounting of its own (it limits the number of models); Baton's memory
+/// planner decides what is loaded. The context size is fixed per model by the router's arguments, so
+/// a stage's `num_ctx` is not sent.
+public struct LlamaServerClient: LLMRuntime, ModelManaging {
+    /// The server's base URL (`http://127.0.0.1:8080`).
+    public let baseURL: String
+    /// Seconds allowed for a load to be confirmed.
+    public let loadTimeout: Double
+    /// Seconds allowed for an unload to be confirmed.
+    public let unloadTimeout: Double
+    /// Seconds between polls of `GET /models`.
+    public let pollInterval: Double
+    private let transport: any HTTPTransport
+    private let chat: OpenAICompatibleClient
+
+    /// Creates a client for the server at `baseURL`.
+    public init(
+        baseURL: String, transport: any HTTPTransport = AsyncHTTPTransport(), loadTimeout: Double = 300,
+        unloadTimeout: Double = 60, pollInterval: Double = 0.1
+    ) {
+        let base = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.baseURL = base
+        self.transport = transport
+        self.loadTimeout = loadTimeout
+        self.unloadTimeout = unloadTimeout
+        self.pollInterval = pollInterval
+        self.chat = OpenAICompatibleClient(chatURL: base + "/v1/chat/completions", transport: transport)
+    }
+
+    public func generate(_ request: GenerationRequest) -> AsyncThrowingStream<GenerationEvent, any Error> {
+        chat.generate(request)
+    }
+
+    // MARK: - Router
+
+    /// A model the router knows, with its state.
+    public struct RouterModel: Sendable, Hashable {
+        /// The model id (the file name in the models folder, without `.gguf`).
+        public var id: String
+        /// `unloaded`, `loading`, `loaded` or `sleeping`.
+        public var status: String
+        /// Whether its last load failed.
+        public var failed: Bool
+        /// The weight file's size in bytes, when loaded.
+        public var size: Int64?
+        /// The context size of the loaded model.
+        public var contextSize: Int?
+        /// The model's trained context length, when loaded.
+        public var trainedContext: Int?
+    }
+
+    /// Every model the router knows (`GET /models`).
+    public func models() async throws -> [RouterModel] {
+        let response = try await transport.send(HTTPRequest(method: "GET", url: baseURL + "/models"), connectTimeout: 10)
+        let data = try await response.collect()
+        guard response.status == 200 else {
+            throw OpenAICompatibleClient.httpError(response.status, body: data, url: baseURL + "/models", model: "")
+        }
+        let object = try? JSONSerialization.jsonObject(with: data)
+        let entries = ((object as? [String: Any])?["data"] as? [[String: Any]]) ?? (object as? [[String: Any]]) ?? []
+        return entries.compactMap { entry in
+            guard let id = entry["id"] as? String else { return nil }
+            let status = entry["status"] as? [String: Any]
+            let meta = entry["meta"] as? [String: Any]
+            return RouterModel(
+                id: id, status: (status?["value"] as? String) ?? "loaded", failed: (status?["failed"] as? Bool) ?? false,
+                size: (meta?["size"] as? NSNumber)?.int64Value, contextSize: meta?["n_ctx"] as? Int,
+                trainedContext: meta?["n_ctx_train"] as? Int)
+        }
+    }
+
+    public func residentModels() async throws -> [ResidentModel] {
+        try await models().filter { ["loaded", "loading", "sleeping"].contains($0.status) }
+            .map { ResidentModel(name: $0.id, bytes: nil) }
+    }
+
+    public func load(_ model: String, settings: StageSettings) async throws -> LoadReport {
+        let started = Date()
+        let response = try await transport.send(.json(baseURL + "/models/load", ["model": model]), connectTimeout: 10)
+        let data = try await response.collect()
+        if response.status != 200 {
+            let error = OpenAICompatibleClient.httpError(response.status, body: data, url: baseURL + "/models/load", model: model)
+            // "model is already running" is what we want.
+            if !(response.status == 400 && String(decoding: data, as: UTF8.self).contains("already running")) { throw error }
+        }
+        let deadline = started.addingTimeInterval(loadTimeout)
+        while true {
+            if let entry = try await models().first(where: { $0.id == model }) {
+                if entry.status == "loaded" { return LoadReport(seconds: Date().timeIntervalSince(started), measuredBytes: nil) }
+                if entry.failed && entry.status == "unloaded" {
+                    throw RuntimeError(
+                        .outOfMemory, "llama-server at \(baseURL) could not load '\(model)' (its process exited; see the server's log)",
+                        isTransient: false)
+                }
+            } else {
+                throw RuntimeError(.modelNotFound, "llama-server at \(baseURL) has no model '\(model)' in its models folder", isTransient: false)
+            }
+            guard Date() < deadline else {
+                throw RuntimeError(.timeout, "llama-server at \(baseURL) did not finish loading '\(model)' within \(Int(loadTimeout))s", isTransient: true)
+            }
+            try await Task.sleep(for: .seconds(pollInterval))
+        }
+    }
+
+    public func unload(_ model: String) async throws {
+        let response = try await transport.send(.json(baseURL + "/models/unload", ["model": model]), connectTimeout: 10)
+        let data = try await response.collect()
+        if response.status != 200 && !(response.status == 400 && String(decoding: data, as: UTF8.self).contains("not running")) {
+            throw OpenAICompatibleClient.httpError(response.status, body: data, url: baseURL + "/models/unload", model: model)
+        }
+        let deadline = Date().addingTimeInterval(unloadTimeout)
+        while let entry = try await models().first(where: { $0.id == model }), entry.status != "unloaded" {
+            guard Date() < deadline else {
+                throw RuntimeError(.timeout, "llama-server at \(baseURL) did not confirm unloading '\(model)' within \(Int(unloadTimeout))s", isTransient: true)
+            }
+            try await Task.sleep(for: .seconds(pollInterval))
+        }
+    }
+
+    /// `GET /health` answers ok.
+    public func isHealthy() async -> Bool {
+        guard let response = try? await transport.send(HTTPRequest(method: "GET", url: baseURL + "/health"), connectTimeout: 5) else {
+            return false
+        }
+        _ = try? await response.collect()
+        return response.status == 200
+    }
+}

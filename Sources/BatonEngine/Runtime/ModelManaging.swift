@@ -1,0 +1,39 @@
+import BatonSpec
+
+/// A model loaded on a runtime, with its size when the runtime reports one.
+public struct ResidentModel: Sendable, Hashable {
+    /// The model's name on the runtime.
+    public var name: String
+    /// Bytes it occupies, when the runtime says (Ollama `/api/ps` `size`; llama-server reports none).
+    public var bytes: Int64?
+
+    /// Creates a description.
+    public init(name: String, bytes: Int64?) {
+        self.name = name
+        self.bytes = bytes
+    }
+}
+
+/// What a load took.
+public struct LoadReport: Sendable, Hashable {
+    /// Wall time from the request to the runtime confirming the model is loaded.
+    public var seconds: Double
+    /// Bytes the runtime reports for the loaded model, if any.
+    public var measuredBytes: Int64?
+
+    /// Creates a report.
+    public init(seconds: Double, measuredBytes: Int64?) {
+        self.seconds = seconds
+        self.measuredBytes = measuredBytes
+    }
+}
+
+/// A runtime whose models Baton loads and unloads itself, so the memory budget holds.
+public protocol ModelManaging: Sendable {
+    /// The models loaded now.
+    func residentModels() async throws -> [ResidentModel]
+    /// Loads `model` with the stage's load-time settings and returns once the runtime confirms it is loaded.
+    func load(_ model: String, settings: StageSettings) async throws -> LoadReport
+    /// Unloads `model` and returns once the runtime confirms it is gone.
+    func unload(_ model: String) async throws
+}
