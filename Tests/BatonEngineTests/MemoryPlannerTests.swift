@@ -128,3 +128,14 @@ import Testing
         }
     }
 }
+
+extension MemoryPlannerTests {
+    @Test func modelsLeftResidentOverTheBudgetAreUnloadedEvenWhenTheStageModelIsLoaded() throws {
+        let a = ModelKey(runtime: "r", name: "a")
+        let b = ModelKey(runtime: "r", name: "b")
+        let stray = ModelKey(runtime: "r", name: "stray")
+        let evicted = try MemoryPlanner.evictions(
+            resident: [a, b, stray], uses: [a, b, a], footprints: [a: 4, b: 4, stray: 4], budget: 8)
+        #expect(evicted == [stray])
+    }
+}

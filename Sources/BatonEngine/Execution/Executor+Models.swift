@@ -50,6 +50,12 @@ extension Executor {
             }
         }
         let (budget, _) = LoadPlan.resolveBudget(plan.memoryBudget, machine: .current())
+        // A resident model this plan does not use still takes memory: the registry's footprint, else
+        // (unknown size) the whole budget, so it is the first to go when room is needed.
+        for other in resident where footprints[other] == nil {
+            let entry = state.snapshot.profile?.spec.model(named: other.name)
+            footprints[other] = (entry?.runtime == nil || entry?.runtime == other.runtime) ? entry?.footprint?.bytes ?? budget : budget
+        }
         let evictions: [ModelKey]
         do {
             evictions = try MemoryPlanner.evictions(resident: resident, uses: uses, footprints: footprints, budget: budget)

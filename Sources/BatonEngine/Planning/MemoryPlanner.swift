@@ -128,33 +128,31 @@ public enum MemoryPlanner {
             let bit = 1 << index[use]!
             var next: [Int: Cost] = [:]
             for (mask, cost) in layer {
+                // Keep any subset of the resident models that fits beside the one this stage needs (when
+                // it is resident and everything fits, that is all of them: nothing is unloaded).
                 var candidates: [(Int, Cost)] = []
-                if mask & bit != 0 {
-                    candidates.append((mask, (cost.loads, cost.unloads, cost.earliness, cost.urgency, mask)))
-                } else {
-                    // Keep any subset of the resident models that fits beside the new one.
-                    var subset = mask
-                    while true {
-                        if bytes(subset | bit) <= budget {
-                            let unloadedMask = mask & ~subset
-                            var urgency = 0
-                            for bit in 0..<models.count where unloadedMask & (1 << bit) != 0 {
-                                let nextUse = nextUse(of: models[bit], after: position, in: uses)
-                                urgency += nextUse == Int.max ? 0 : uses.count - nextUse
-                            }
-                            let unloaded = unloadedMask.nonzeroBitCount
-                            candidates.append(
-                                (
-                                    subset | bit,
-                                    (
-                                        cost.loads + 1, cost.unloads + unloaded, cost.earliness + unloaded * (uses.count - position),
-                                        cost.urgency + urgency, mask
-                                    )
-                                ))
+                let loads = mask & bit == 0 ? 1 : 0
+                var subset = mask & ~bit
+                while true {
+                    if bytes(subset | bit) <= budget {
+                        let unloadedMask = mask & ~(subset | bit)
+                        let unloaded = unloadedMask.nonzeroBitCount
+                        var urgency = 0
+                        for bit in 0..<models.count where unloadedMask & (1 << bit) != 0 {
+                            let nextUse = nextUse(of: models[bit], after: position, in: uses)
+                            urgency += nextUse == Int.max ? 0 : uses.count - nextUse
                         }
-                        if subset == 0 { break }
-                        subset = (subset - 1) & mask
+                        candidates.append(
+                            (
+                                subset | bit,
+                                (
+                                    cost.loads + loads, cost.unloads + unloaded, cost.earliness + unloaded * (uses.count - position),
+                                    cost.urgency + urgency, mask
+                                )
+                            ))
                     }
+                    if subset == 0 { break }
+                    subset = (subset - 1) & (mask & ~bit)
                 }
                 for (target, candidate) in candidates {
                     if let existing = next[target], !better(candidate, existing) { continue }
@@ -198,18 +196,16 @@ public enum MemoryPlanner {
         var steps: [Step] = []
         for (position, model) in uses.enumerated() {
             var unloads: [ModelKey] = []
-            var load: ModelKey?
-            if !resident.contains(model) {
-                load = model
-                func total() -> Int64 { resident.reduce(footprints[model] ?? 0) { $0 + (footprints[$1] ?? 0) } }
-                while total() > budget, let victim = resident.max(by: {
-                    (nextUse(of: $0, after: position, in: uses), $1) < (nextUse(of: $1, after: position, in: uses), $0)
-                }) {
-                    resident.remove(victim)
-                    unloads.append(victim)
-                }
-                resident.insert(model)
+            let load: ModelKey? = resident.contains(model) ? nil : model
+            resident.remove(model)
+            func total() -> Int64 { resident.reduce(footprints[model] ?? 0) { $0 + (footprints[$1] ?? 0) } }
+            while total() > budget, let victim = resident.max(by: {
+                (nextUse(of: $0, after: position, in: uses), $1) < (nextUse(of: $1, after: position, in: uses), $0)
+            }) {
+                resident.remove(victim)
+                unloads.append(victim)
             }
+            resident.insert(model)
             steps.append(
                 Step(
                     stageIndex: position, unloads: unloads, load: load,
