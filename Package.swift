@@ -22,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
     ],
     targets: [
         // MARK: - Libraries
@@ -44,6 +46,7 @@ let package = Package(
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: commonSettings
         ),
@@ -71,7 +74,10 @@ let package = Package(
         /** Helpers shared by every test target: marked YAML, fixtures, golden files. */
         .target(
             name: "BatonTestSupport",
-            dependencies: ["BatonSpec", "BatonEngine", "BatonCommands"],
+            dependencies: [
+                "BatonSpec", "BatonEngine", "BatonCommands",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
             path: "Tests/BatonTestSupport",
             swiftSettings: commonSettings
         ),
@@ -88,7 +94,11 @@ let package = Package(
         ),
         .testTarget(
             name: "BatonCommandsTests",
-            dependencies: ["BatonSpec", "BatonEngine", "BatonCommands", "BatonTestSupport"],
+            dependencies: [
+                "BatonSpec", "BatonEngine", "BatonCommands", "BatonTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            exclude: ["Fixtures"],
             swiftSettings: commonSettings
         ),
     ]

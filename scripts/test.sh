@@ -3,15 +3,27 @@
 #
 #   scripts/test.sh [extra swift test arguments]
 #
-# Installs the Python packages the schema check needs (jsonschema, PyYAML) with pip when they are
-# missing, builds everything, then runs `swift test`. Exit status: swift test's.
+# 1. Installs what the suite needs and a fresh Debian machine may lack: the SQLite headers (apt), and
+#    the Python packages of the schema check (jsonschema, PyYAML; pip).
+# 2. Builds llama-server and fetches the Gemma 3 270M model for the integration tests, cached under
+#    ~/.cache/baton by version (about 5 minutes the first time on 2 cores, a second afterwards).
+#    BATON_SKIP_INTEGRATION=1 skips this step and those tests.
+# 3. Builds everything and runs `swift test`. Exit status: swift test's (or the failing step's).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
+if ! pkg-config --exists sqlite3 2>/dev/null && [ ! -f /usr/include/sqlite3.h ]; then
+    echo "installing the SQLite headers" >&2
+    (apt-get update -qq && apt-get install -y -qq libsqlite3-dev) >&2
+fi
 if ! python3 -c 'import jsonschema, yaml' 2>/dev/null; then
     echo "installing jsonschema and PyYAML for the schema check" >&2
     python3 -m pip install --quiet 'jsonschema>=4.18' PyYAML >&2
+fi
+if [ "${BATON_SKIP_INTEGRATION:-0}" != "1" ]; then
+    echo "llama-server: $(scripts/setup-llama-server.sh)" >&2
+    echo "model: $(scripts/setup-model.sh)" >&2
 fi
 
 swift build --build-tests >&2

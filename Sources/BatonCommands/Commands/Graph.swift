@@ -63,6 +63,8 @@ struct PlanLoader {
             Console.error(DiagnosticFormatter.text(diagnostics, sources: sources, color: false), terminator: "")
         }
         guard let plan = result.plan, !diagnostics.hasErrors else { throw ExitCode.invalidPipeline }
-        return Loaded(plan: plan, profile: profile, sources: result.sources, path: workspace.absolute(path))
+        // Absolute paths, so a resume from another folder still finds the files to compare.
+        let absoluteSources = Dictionary(result.sources.map { (workspace.absolute($0.key), $0.value) }) { first, _ in first }
+        return Loaded(plan: plan, profile: profile, sources: absoluteSources, path: workspace.absolute(path))
     }
 }

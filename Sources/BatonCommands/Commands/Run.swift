@@ -98,12 +98,15 @@ extension BatonCommand {
             let workspace = Workspace.current()
             let session = try RunSession(options: execution, environment: workspace.environment)
             let report = try session.report(runID)
-            let current = try CurrentPipeline(workspace: workspace, report: report)
+            let current = CurrentPipeline(workspace: workspace, report: report)
             if current.changed, !useCurrentPipeline, !execution.json {
                 Console.error(
                     "note: \(report.snapshot.pipelinePath ?? "the pipeline file") changed since run \(report.run.id) started; resuming the pinned snapshot (--use-current-pipeline switches to the current file)")
             }
-            var plan = ResumePlan.make(report: report, replacement: nil)
+            var plan = ResumePlan(entries: [], changed: [])
+            if dryRun && !useCurrentPipeline {
+                plan = ResumePlan.make(report: report, replacement: nil)
+            }
             if useCurrentPipeline {
                 let replacement = try current.compile()
                 plan = ResumePlan.make(report: report, replacement: replacement)

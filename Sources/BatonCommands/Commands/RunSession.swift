@@ -123,14 +123,15 @@ struct CurrentPipeline {
     /// Whether the file (or a prompt file) differs from the pinned snapshot.
     let changed: Bool
 
-    init(workspace: Workspace, report: RunReport) throws {
+    init(workspace: Workspace, report: RunReport) {
         self.workspace = workspace
         self.report = report
-        if let path = report.snapshot.pipelinePath, let result = try? workspace.compile(path: path, profile: report.snapshot.profile) {
-            changed = RunSnapshot.hash(result.sources.mapValues(\.text)) != report.run.pipelineHash
-        } else {
-            changed = true
+        // Read the pinned files again (their paths are absolute) and compare: no compile needed.
+        var current: [String: String] = [:]
+        for path in report.snapshot.sources.keys {
+            if let text = try? String(contentsOfFile: path, encoding: .utf8) { current[path] = text }
         }
+        changed = current.count != report.snapshot.sources.count || RunSnapshot.hash(current) != report.run.pipelineHash
     }
 
     /// The current file compiled with the run's pinned profile, as a snapshot.
@@ -144,9 +145,12 @@ struct CurrentPipeline {
             Console.error(DiagnosticFormatter.text(result.diagnostics, sources: result.sources, color: false), terminator: "")
         }
         guard let plan = result.plan else { throw ExitCode.invalidPipeline }
-        return RunSnapshot(
-            plan: plan, profile: report.snapshot.profile, sources: result.sources.mapValues(\.text), pipelinePath: path,
-            forcedRuntime: report.snapshot.forcedRuntime)
+        var snapshot = RunSnapshot(
+            plan: plan, profile: report.snapshot.profile,
+            sources: Dictionary(result.sources.map { (workspace.absolute($0.key), $0.value.text) }) { first, _ in first },
+            pipelinePath: path, forcedRuntime: report.snapshot.forcedRuntime)
+        snapshot.fingerprints = Fingerprints.compute(plan, inputs: report.inputs)
+        return snapshot
     }
 }
 

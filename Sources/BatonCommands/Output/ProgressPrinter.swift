@@ -13,6 +13,8 @@ final class ProgressPrinter: @unchecked Sendable {
     private let streamTokens: Bool
     private let lock = NSLock()
     private var midLine = false
+    /// Reused stages not yet reported: a resumed run prints one line for a run of them.
+    private var reused: [String] = []
 
     init(mode: Mode, streamTokens: Bool) {
         self.mode = mode
@@ -32,6 +34,12 @@ final class ProgressPrinter: @unchecked Sendable {
     }
 
     private func line(_ text: String) {
+        if !reused.isEmpty {
+            let names = reused.count <= 4 ? reused.joined(separator: ", ") : "\(reused.first!) … \(reused.last!)"
+            let count = reused.count
+            reused = []
+            line("↺ \(count) completed attempt\(count == 1 ? "" : "s") reused, not run again (\(names))")
+        }
         if midLine {
             Console.error("")
             midLine = false
@@ -59,7 +67,7 @@ final class ProgressPrinter: @unchecked Sendable {
             if tryNumber > 1 { parts.append("try \(tryNumber)") }
             line("▸ " + parts.joined(separator: " · "))
         case .attemptReused(let stage, let round):
-            line("↺ \(stage)\(round > 1 ? " round \(round)" : ""): completed earlier, reused")
+            reused.append(round > 1 ? "\(stage) round \(round)" : stage)
         case .token(_, let text):
             guard streamTokens else { return }
             Console.error(text, terminator: "")
@@ -146,7 +154,7 @@ final class ProgressPrinter: @unchecked Sendable {
         }
         locked {
             line("")
-            line(Self.summary(report))
+            line(Self.summary(report, limit: 40))
             switch status {
             case "completed": line("run \(report.run.id) completed")
             case "interrupted": line("run \(report.run.id) interrupted; continue it with: baton resume \(report.run.id)")
@@ -157,8 +165,13 @@ final class ProgressPrinter: @unchecked Sendable {
     }
 
     /// The per-stage table: status, rounds, tries, time and tokens.
-    static func summary(_ report: RunReport) -> String {
-        let rows = report.stageTotals
+    static func summary(_ report: RunReport, limit: Int = .max) -> String {
+        var rows = report.stageTotals
+        var hidden = 0
+        if rows.count > limit {
+            hidden = rows.count - limit
+            rows = Array(rows.prefix(limit / 2)) + Array(rows.suffix(limit / 2))
+        }
         let width = max(5, rows.map(\.stage.count).max() ?? 0)
         var lines = ["stage".padding(toLength: width, withPad: " ", startingAt: 0) + "  status       rounds  tries      time   tokens in → out"]
         for row in rows {
@@ -168,6 +181,9 @@ final class ProgressPrinter: @unchecked Sendable {
             let tries = String(row.tries).leftPadded(5)
             let time = duration(row.seconds).leftPadded(9)
             lines.append("\(name)  \(status)  \(rounds)  \(tries)  \(time)   \(row.promptTokens) → \(row.outputTokens)")
+            if hidden > 0, lines.count == limit / 2 + 1 {
+                lines.append("… \(hidden) more stages (baton show \(report.run.id))")
+            }
         }
         return lines.joined(separator: "\n")
     }

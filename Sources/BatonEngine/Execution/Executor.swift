@@ -61,6 +61,8 @@ public struct Executor: Sendable {
     public func start(
         _ snapshot: RunSnapshot, inputs: [String: String], claim: LeaseClaim, parent: (runID: String, stage: String)? = nil
     ) async throws -> RunOutcome {
+        var snapshot = snapshot
+        if snapshot.fingerprints == nil { snapshot.fingerprints = Fingerprints.compute(snapshot.plan, inputs: inputs) }
         let id = Self.newRunID()
         let now = RunStore.now()
         let record = RunRecord(

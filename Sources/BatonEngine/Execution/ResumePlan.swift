@@ -14,6 +14,12 @@ public struct ResumePlan: Sendable, Hashable {
         public var reason: String
     }
 
+    /// Creates a plan.
+    public init(entries: [Entry], changed: [String]) {
+        self.entries = entries
+        self.changed = changed
+    }
+
     /// Every stage of the plan that would be executed, in order.
     public var entries: [Entry]
     /// Stages whose definition (or upstream) changed, with attempts that the change supersedes.
@@ -22,16 +28,15 @@ public struct ResumePlan: Sendable, Hashable {
     /// The plan for resuming `report`, against `replacement` (the current pipeline) when given.
     public static func make(report: RunReport, replacement: RunSnapshot?) -> ResumePlan {
         let target = replacement?.plan ?? report.snapshot.plan
-        let old = Fingerprints.compute(report.snapshot.plan, inputs: report.inputs)
-        let new = Fingerprints.compute(target, inputs: report.inputs)
+        let old = report.snapshot.fingerprints ?? Fingerprints.compute(report.snapshot.plan, inputs: report.inputs)
+        let new = replacement.map { $0.fingerprints ?? Fingerprints.compute($0.plan, inputs: report.inputs) } ?? old
         let attempted = Set(report.attempts.filter { $0.status != "superseded" }.map(\.stage))
+        let completedByStage = Dictionary(grouping: report.attempts.filter { $0.status == "completed" }, by: \.stage)
         var entries: [Entry] = []
         var changed: [String] = []
         for stage in target.stages {
             let fingerprint = new[stage.name]
-            let completed = report.attempts.filter {
-                $0.stage == stage.name && $0.status == "completed" && $0.fingerprint == fingerprint
-            }
+            let completed = (completedByStage[stage.name] ?? []).filter { $0.fingerprint == fingerprint }
             let isChanged = old[stage.name] != fingerprint
             if isChanged && attempted.contains(stage.name) { changed.append(stage.name) }
             let reason = isChanged ? (old[stage.name] == nil ? "new stage" : "changed, or upstream of it changed") : "not completed yet"

@@ -34,8 +34,9 @@ public struct RunReport: Sendable {
 
     /// Totals per stage in plan order (stages that never ran have `status` "pending").
     public var stageTotals: [StageTotals] {
-        snapshot.plan.stages.map { stage in
-            let mine = attempts.filter { $0.stage == stage.name && $0.status != "superseded" }
+        let byStage = Dictionary(grouping: attempts.filter { $0.status != "superseded" }, by: \.stage)
+        return snapshot.plan.stages.map { stage in
+            let mine = byStage[stage.name] ?? []
             let status: String
             if mine.isEmpty {
                 status = "pending"
@@ -54,8 +55,11 @@ public struct RunReport: Sendable {
 
     /// The final output of each result stage: the latest completed attempt.
     public var outputs: [(stage: String, output: String)] {
-        snapshot.plan.outputs.compactMap { name in
-            attempts.last { $0.stage == name && $0.status == "completed" }.map { (name, $0.output) }
+        let wanted = Set(snapshot.plan.outputs)
+        var latest: [String: String] = [:]
+        for attempt in attempts where attempt.status == "completed" && wanted.contains(attempt.stage) {
+            latest[attempt.stage] = attempt.output
         }
+        return snapshot.plan.outputs.compactMap { name in latest[name].map { (name, $0) } }
     }
 }

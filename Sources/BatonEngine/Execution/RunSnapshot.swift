@@ -15,6 +15,8 @@ public struct RunSnapshot: Sendable, Hashable, Codable {
     public var pipelinePath: String?
     /// `--runtime echo`: every stage ran on the echo runtime.
     public var forcedRuntime: String?
+    /// Each stage's fingerprint for the run's inputs, computed once when the run starts.
+    public var fingerprints: [String: String]?
 
     /// Creates a snapshot.
     public init(plan: ExecutionPlan, profile: ResolvedProfile?, sources: [String: String], pipelinePath: String?, forcedRuntime: String?) {

@@ -121,7 +121,7 @@ struct RunState {
         self.runID = runID
         self.snapshot = snapshot
         self.inputs = inputs
-        self.fingerprints = Fingerprints.compute(snapshot.plan, inputs: inputs)
+        self.fingerprints = snapshot.fingerprints ?? Fingerprints.compute(snapshot.plan, inputs: inputs)
         for attempt in try store.attempts(runID) {
             let key = StageRound(stage: attempt.stage, round: attempt.round)
             triesSoFar[key] = max(triesSoFar[key] ?? 0, attempt.tryNumber)

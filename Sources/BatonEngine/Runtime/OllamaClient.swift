@@ -325,18 +325,31 @@ public struct OllamaClient: LLMRuntime, ModelManaging {
 
     /// Metadata of an installed model (`POST /api/show`).
     public func show(_ model: String) async throws -> ModelInfo {
+        // No key strategy here: it would rewrite model_info's own keys (`llama.context_length`) too.
         struct Reply: Decodable {
-            var details: Details?
+            var details: RawDetails?
             var modelInfo: JSONValue?
             var capabilities: [String]?
+            enum CodingKeys: String, CodingKey {
+                case details, capabilities
+                case modelInfo = "model_info"
+            }
+        }
+        struct RawDetails: Decodable {
+            var family: String?
+            var parameterSize: String?
+            var quantizationLevel: String?
+            enum CodingKeys: String, CodingKey {
+                case family
+                case parameterSize = "parameter_size"
+                case quantizationLevel = "quantization_level"
+            }
         }
         let response = try await send(
             .json(baseURL + "/api/show", ["model": model]), timeout: connectTimeout, model: model, doing: "describing")
         let data = try await response.collect()
         guard response.status == 200 else { throw failure(status: response.status, body: data, model: model, doing: "describing") }
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        guard let reply = try? decoder.decode(Reply.self, from: data) else {
+        guard let reply = try? JSONDecoder().decode(Reply.self, from: data) else {
             throw RuntimeError(.badResponse, "Ollama at \(baseURL) answered /api/show for model '\(model)' with something that is not its JSON", isTransient: false)
         }
         let info = reply.modelInfo

@@ -22,12 +22,27 @@ public struct RunStore: Sendable {
         do {
             let folder = (path as NSString).deletingLastPathComponent
             if !folder.isEmpty, !FileManager.default.fileExists(atPath: folder) {
-                try FileManager.default.createDirectory(
-                    atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                do {
+                    try FileManager.default.createDirectory(
+                        atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                } catch {
+                    var reason = error.localizedDescription
+                    if let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? any Error,
+                        (underlying as NSError).domain == NSPOSIXErrorDomain
+                    {
+                        reason = String(cString: strerror(Int32((underlying as NSError).code)))
+                    }
+                    throw StoreError(
+                        .unwritable,
+                        "the folder '\(folder)' for the run database cannot be created (\(reason)); check its parent's permissions, or choose another database with --db or BATON_DB")
+                }
             }
             if !FileManager.default.fileExists(atPath: path) {
                 let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
                 if fd >= 0 { close(fd) }
+            } else if Self.writtenByNewerBaton(path) {
+                // Checked on a read-only connection first: opening a DatabasePool writes to the file.
+                throw Self.newerSchemaError(path)
             }
             var configuration = Configuration()
             configuration.busyMode = .timeout(10)
@@ -60,14 +75,27 @@ public struct RunStore: Sendable {
         do {
             let migrator = Migrations.migrator
             if try writer.read({ try migrator.hasBeenSuperseded($0) }) {
-                throw StoreError(
-                    .newerSchema,
-                    "the run database \(path.map { "'\($0)'" } ?? "") was written by a newer version of baton; upgrade baton, or use another database with --db or BATON_DB")
+                throw Self.newerSchemaError(path)
             }
             try migrator.migrate(writer)
         } catch {
             throw StoreError.wrap(error, path: path)
         }
+    }
+
+    static func newerSchemaError(_ path: String?) -> StoreError {
+        StoreError(
+            .newerSchema,
+            "the run database \(path.map { "'\($0)'" } ?? "") was written by a newer version of baton; upgrade baton, or use another database with --db or BATON_DB")
+    }
+
+    /// Whether the existing file at `path` has migrations this Baton does not know, read on a plain
+    /// connection that writes nothing (a `DatabasePool` writes as it opens; a read-only connection would
+    /// leave `-wal` and `-shm` files behind). Any failure answers false and is left for the real open.
+    private static func writtenByNewerBaton(_ path: String) -> Bool {
+        guard let probe = try? DatabaseQueue(path: path) else { return false }
+        defer { try? probe.close() }
+        return (try? probe.read { try Migrations.migrator.hasBeenSuperseded($0) }) ?? false
     }
 
     /// Runs `body` in one write transaction, mapping database errors.

@@ -41,20 +41,25 @@ struct CompilationContext {
     /// Resolved settings by stage.
     var settings: [String: StageSettings] = [:]
 
+    /// Each stage's position in the file.
+    let stageIndex: [String: Int]
+    /// The stage names in file order.
+    let stageNames: [String]
+
     init(spec: PipelineSpec, sourceMap: SourceMap, file: SourceFile, sources: [String: SourceFile], profile: ResolvedProfile?) {
         self.spec = spec
         self.sourceMap = sourceMap
         self.file = file
         self.sources = sources
         self.profile = profile
+        stageNames = spec.stages.map(\.name)
+        stageIndex = Dictionary(spec.stages.enumerated().map { ($1.name, $0) }) { first, _ in first }
         for stage in spec.stages { dependencies[stage.name] = [] }
     }
 
-    var stageNames: [String] { spec.stages.map(\.name) }
+    func stage(_ name: String) -> StageSpec? { stageIndex[name].map { spec.stages[$0] } }
 
-    func stage(_ name: String) -> StageSpec? { spec.stage(named: name) }
-
-    func index(of stage: String) -> Int { spec.stages.firstIndex { $0.name == stage } ?? Int.max }
+    func index(of stage: String) -> Int { stageIndex[stage] ?? Int.max }
 
     mutating func emit(_ message: Diagnostic.Message, at location: SourceLocation?, notes: [Diagnostic.Note] = []) {
         diagnostics.append(Diagnostic(message, at: location, notes: notes))
@@ -69,6 +74,15 @@ struct CompilationContext {
         guard dependencies[stage] != nil, dependencies[other] != nil, stage != other else { return }
         if dependencies[stage]!.contains(where: { $0.stage == other }) { return }
         dependencies[stage]!.append((other, reason))
+    }
+
+    /// For each stage, the stages that depend on it.
+    var dependents: [String: Set<String>] {
+        var result: [String: Set<String>] = [:]
+        for (stage, list) in dependencies {
+            for dependency in list { result[dependency.stage, default: []].insert(stage) }
+        }
+        return result
     }
 
     /// After references are known: a stage that depends on a reviewed stage waits for its critic too.
@@ -87,27 +101,36 @@ struct CompilationContext {
     /// The stages whose output is the result: `outputs`, else every non-critic stage that nothing but its critic depends on.
     var outputStages: [String] {
         if let outputs = spec.outputs { return outputs }
+        let dependents = self.dependents
         return spec.stages.filter { stage in
-            !stage.isCritic
-                && !stageNames.contains { other in
-                    other != criticOf[stage.name] && (dependencies[other] ?? []).contains { $0.stage == stage.name }
-                }
+            !stage.isCritic && (dependents[stage.name] ?? []).subtracting([criticOf[stage.name]].compactMap { $0 }).isEmpty
         }.map(\.name)
     }
 
     /// A topological order that keeps file order where it can and runs a critic right after the stage it reviews.
     func executionOrder() -> [String] {
-        var remaining = Dictionary(uniqueKeysWithValues: stageNames.map { ($0, Set((dependencies[$0] ?? []).map(\.stage))) })
+        // Kahn's algorithm with the ready stages kept sorted by file position (a binary heap).
+        var waiting: [String: Int] = [:]
+        for name in stageNames { waiting[name] = dependencies[name]?.count ?? 0 }
+        let dependents = self.dependents
+        var ready = Heap()
+        for name in stageNames where waiting[name] == 0 { ready.push(index(of: name)) }
         var order: [String] = []
-        func take(_ stage: String) {
-            order.append(stage)
-            remaining[stage] = nil
-            for key in remaining.keys { remaining[key]!.remove(stage) }
+        var done: Set<String> = []
+        func take(_ name: String) {
+            order.append(name)
+            done.insert(name)
+            for dependent in dependents[name] ?? [] {
+                waiting[dependent]! -= 1
+                if waiting[dependent] == 0 { ready.push(index(of: dependent)) }
+            }
         }
-        while !remaining.isEmpty {
-            guard let next = stageNames.first(where: { remaining[$0]?.isEmpty == true }) else { break }
-            take(next)
-            if let critic = criticOf[next], remaining[critic]?.isEmpty == true {
+        while let next = ready.pop() {
+            let name = stageNames[next]
+            guard !done.contains(name) else { continue }
+            take(name)
+            // A critic right after the stage it reviews, when nothing else holds it back.
+            if let critic = criticOf[name], !done.contains(critic), waiting[critic] == 0 {
                 take(critic)
             }
         }
@@ -125,5 +148,39 @@ struct CompilationContext {
             system: stage.system, prompt: stage.prompt ?? "",
             dependencies: (dependencies[name] ?? []).map(\.stage).sorted { index(of: $0) < index(of: $1) },
             critic: critic, reviewedBy: criticOf[name], output: stage.output ?? .text)
+    }
+}
+
+/// A min-heap of stage positions.
+private struct Heap {
+    private var items: [Int] = []
+
+    mutating func push(_ value: Int) {
+        items.append(value)
+        var child = items.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard items[child] < items[parent] else { break }
+            items.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    mutating func pop() -> Int? {
+        guard !items.isEmpty else { return nil }
+        items.swapAt(0, items.count - 1)
+        let top = items.removeLast()
+        var parent = 0
+        while true {
+            let left = parent * 2 + 1
+            let right = left + 1
+            var smallest = parent
+            if left < items.count, items[left] < items[smallest] { smallest = left }
+            if right < items.count, items[right] < items[smallest] { smallest = right }
+            guard smallest != parent else { break }
+            items.swapAt(parent, smallest)
+            parent = smallest
+        }
+        return top
     }
 }

@@ -8,7 +8,7 @@ enum StageGraphCheck {
                 let location = context.sourceMap.location("\(path).needs[\(index)]")
                 if need == stage.name {
                     context.emit(.selfReference(stage.name, how: "needs"), at: location)
-                } else if !names.contains(need) {
+                } else if context.stageIndex[need] == nil {
                     context.emit(
                         .unknownStage(need, usedBy: "stage '\(stage.name)' needs", suggestion: Suggestion.closest(to: need, in: names)),
                         at: location)
@@ -18,7 +18,7 @@ enum StageGraphCheck {
             }
             checkCritic(stage, &context)
         }
-        for (index, output) in (context.spec.outputs ?? []).enumerated() where !names.contains(output) {
+        for (index, output) in (context.spec.outputs ?? []).enumerated() where context.stageIndex[output] == nil {
             context.emit(
                 .unknownStage(output, usedBy: "'outputs' names", suggestion: Suggestion.closest(to: output, in: names)),
                 at: context.sourceMap.location("outputs[\(index)]"))

@@ -1,0 +1,130 @@
+import Foundation
+
+/// A real llama-server router with Gemma 3 270M, started by `scripts/start-llama-router.sh` in its own
+/// state folder, for integration tests. `scripts/test.sh` builds the server and fetches the model first
+/// (cached), so starting one takes about a second.
+public final class LlamaRouter: @unchecked Sendable {
+    /// The base URL (`http://127.0.0.1:PORT`).
+    public let url: String
+    /// The state folder (models, log, pid).
+    public let stateDirectory: String
+    /// The port it listens on.
+    public let port: Int
+
+    /// Starts a router with `--models-max 0` (no limit of its own) and the given model names.
+    public init(names: [String] = ["planner", "critic", "executor"], port: Int? = nil, stateDirectory: String? = nil) throws {
+        let state = stateDirectory ?? NSTemporaryDirectory() + "baton-router-\(UUID().uuidString.prefix(8))"
+        var arguments = ["--state-dir", state, "--models-max", "0", "--names", names.joined(separator: " "), "--timeout", "120"]
+        if let port { arguments += ["--port", String(port)] }
+        let result = try Self.script("start-llama-router.sh", arguments)
+        guard result.status == 0, let line = result.stdout.split(separator: "\n").first(where: { $0.hasPrefix("BATON_LLAMA_URL=") })
+        else {
+            throw RouterError(message: "start-llama-router.sh failed (\(result.status)):\n\(result.stderr)")
+        }
+        url = String(line.dropFirst("BATON_LLAMA_URL=".count))
+        self.port = Int(url.split(separator: ":").last ?? "") ?? 0
+        self.stateDirectory = state
+    }
+
+    /// Stops the router and its model processes.
+    public func stop() {
+        _ = try? Self.script("stop-llama-router.sh", ["--state-dir", stateDirectory])
+    }
+
+    deinit { stop() }
+
+    /// SIGKILLs the router's whole process group (the router and its model processes), as a crash would.
+    public func kill() {
+        if let text = try? String(contentsOfFile: stateDirectory + "/pid", encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+            Foundation.kill(-pid, SIGKILL)
+            Foundation.kill(pid, SIGKILL)
+        }
+        usleep(300_000)
+    }
+
+    /// The models the router lists with their status (`GET /models`).
+    public func models() -> [String: String] {
+        guard let data = try? Data(contentsOf: URL(string: url + "/models")!),
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let entries = object["data"] as? [[String: Any]]
+        else { return [:] }
+        var result: [String: String] = [:]
+        for entry in entries {
+            if let id = entry["id"] as? String, let status = entry["status"] as? [String: Any] {
+                result[id] = status["value"] as? String
+            }
+        }
+        return result
+    }
+
+    /// Watches `GET /models` every 20 ms until stopped, recording every state it saw.
+    public final class Watcher: @unchecked Sendable {
+        private let lock = NSLock()
+        private var snapshots: [[String: String]] = []
+        private var running = true
+        private var thread: Thread?
+
+        init(_ router: LlamaRouter) {
+            let thread = Thread { [weak self] in
+                while let self, self.isRunning {
+                    let models = router.models()
+                    self.lock.lock()
+                    if self.snapshots.last != models { self.snapshots.append(models) }
+                    self.lock.unlock()
+                    usleep(20_000)
+                }
+            }
+            self.thread = thread
+            thread.start()
+        }
+
+        private var isRunning: Bool {
+            lock.lock()
+            defer { lock.unlock() }
+            return running
+        }
+
+        /// Stops watching and returns the distinct states seen, in order.
+        public func stop() -> [[String: String]] {
+            lock.lock()
+            running = false
+            let result = snapshots
+            lock.unlock()
+            usleep(50_000)
+            return result
+        }
+    }
+
+    /// Starts watching the router's models.
+    public func watch() -> Watcher { Watcher(self) }
+
+    static func script(_ name: String, _ arguments: [String]) throws -> BatonProcess.Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [Fixtures.path("scripts/\(name)")] + arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: Fixtures.repositoryRoot)
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        nonisolated(unsafe) var errData = Data()
+        let reader = Thread { errData = err.fileHandleForReading.readDataToEndOfFile() }
+        reader.start()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        while !reader.isFinished { usleep(1000) }
+        return BatonProcess.Result(
+            status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+            stderr: String(decoding: errData, as: UTF8.self))
+    }
+
+    /// Whether integration tests on the real server are switched off (`BATON_SKIP_INTEGRATION=1`).
+    public static var skipped: Bool { ProcessInfo.processInfo.environment["BATON_SKIP_INTEGRATION"] == "1" }
+}
+
+/// The router could not be started.
+public struct RouterError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
