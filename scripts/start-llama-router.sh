@@ -193,16 +193,24 @@ for n in "${NAME_LIST[@]}"; do ln -s "$MODEL" "$STATE/models/$n.gguf"; done
 
 # ---------------------------------------------------------------- start
 SETSID=(); command -v setsid >/dev/null 2>&1 && SETSID=(setsid)
+close_inherited_fds() {  # a daemon must not keep its launcher's pipes open (a caller waiting for EOF would hang)
+  local fd
+  for fd in /proc/$BASHPID/fd/*; do
+    fd="${fd##*/}"
+    if (( fd > 2 )); then eval "exec ${fd}>&-" 2>/dev/null || true; fi
+  done
+}
 start_server() {  # $1 = port; sets SERVER_PID
   : >"$LOG"
-  LLAMA_CACHE="$STATE/hf-cache" OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}" \
-    "${SETSID[@]}" "$BIN" \
+  ( close_inherited_fds
+    LLAMA_CACHE="$STATE/hf-cache" OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}" \
+    exec "${SETSID[@]}" "$BIN" \
     --host 127.0.0.1 --port "$1" \
     --models-dir "$STATE/models" --models-max "$MODELS_MAX" \
     --jinja --chat-template-file "$TEMPLATE" \
     --ctx-size "$CTX" --threads "$THREADS" --threads-batch "$THREADS" \
     --parallel "$PARALLEL" --no-ui \
-    </dev/null >>"$LOG" 2>&1 &
+    </dev/null >>"$LOG" 2>&1 ) &
   SERVER_PID=$!
 }
 fail_with_log() {

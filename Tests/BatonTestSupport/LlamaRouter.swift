@@ -1,3 +1,4 @@
+import BatonEngine
 import Foundation
 
 /// A real llama-server router with Gemma 3 270M, started by `scripts/start-llama-router.sh` in its own
@@ -26,12 +27,17 @@ public final class LlamaRouter: @unchecked Sendable {
         self.stateDirectory = state
     }
 
-    /// Stops the router and its model processes.
-    public func stop() {
-        _ = try? Self.script("stop-llama-router.sh", ["--state-dir", stateDirectory])
-    }
+    private let stopped = NSLock()
+    private var isStopped = false
 
-    deinit { stop() }
+    /// Stops the router and its model processes (once).
+    public func stop() {
+        stopped.lock()
+        defer { stopped.unlock() }
+        guard !isStopped else { return }
+        isStopped = true
+        _ = try? Self.script("stop-llama-router.sh", ["--state-dir", stateDirectory, "--timeout", "3"])
+    }
 
     /// SIGKILLs the router's whole process group (the router and its model processes), as a crash would.
     public func kill() {
@@ -43,55 +49,41 @@ public final class LlamaRouter: @unchecked Sendable {
     }
 
     /// The models the router lists with their status (`GET /models`).
-    public func models() -> [String: String] {
-        guard let data = try? Data(contentsOf: URL(string: url + "/models")!),
-            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-            let entries = object["data"] as? [[String: Any]]
-        else { return [:] }
-        var result: [String: String] = [:]
-        for entry in entries {
-            if let id = entry["id"] as? String, let status = entry["status"] as? [String: Any] {
-                result[id] = status["value"] as? String
-            }
-        }
-        return result
+    public func models() async -> [String: String] {
+        guard let models = try? await LlamaServerClient(baseURL: url).models() else { return [:] }
+        return Dictionary(models.map { ($0.id, $0.status) }) { first, _ in first }
     }
 
     /// Watches `GET /models` every 20 ms until stopped, recording every state it saw.
     public final class Watcher: @unchecked Sendable {
         private let lock = NSLock()
         private var snapshots: [[String: String]] = []
-        private var running = true
-        private var thread: Thread?
+        private var task: Task<Void, Never>?
 
         init(_ router: LlamaRouter) {
-            let thread = Thread { [weak self] in
-                while let self, self.isRunning {
-                    let models = router.models()
-                    self.lock.lock()
-                    if self.snapshots.last != models { self.snapshots.append(models) }
-                    self.lock.unlock()
-                    usleep(20_000)
+            task = Task { [weak self] in
+                while !Task.isCancelled {
+                    let models = await router.models()
+                    guard let self else { return }
+                    self.record(models)
+                    try? await Task.sleep(for: .milliseconds(20))
                 }
             }
-            self.thread = thread
-            thread.start()
         }
 
-        private var isRunning: Bool {
-            lock.lock()
-            defer { lock.unlock() }
-            return running
+        private func record(_ models: [String: String]) {
+            lock.withLock {
+                if !models.isEmpty, snapshots.last != models { snapshots.append(models) }
+            }
         }
 
         /// Stops watching and returns the distinct states seen, in order.
         public func stop() -> [[String: String]] {
-            lock.lock()
-            running = false
-            let result = snapshots
-            lock.unlock()
+            task?.cancel()
             usleep(50_000)
-            return result
+            lock.lock()
+            defer { lock.unlock() }
+            return snapshots
         }
     }
 
@@ -112,8 +104,10 @@ public final class LlamaRouter: @unchecked Sendable {
         let reader = Thread { errData = err.fileHandleForReading.readDataToEndOfFile() }
         reader.start()
         let outData = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
         while !reader.isFinished { usleep(1000) }
+        // Both pipes are closed, so the script has ended; wait for its status without a run loop
+        // (Process.waitUntilExit could hang here while the router it started lives on).
+        while process.isRunning { usleep(10_000) }
         return BatonProcess.Result(
             status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
             stderr: String(decoding: errData, as: UTF8.self))

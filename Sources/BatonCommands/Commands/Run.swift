@@ -107,14 +107,10 @@ extension BatonCommand {
             if dryRun && !useCurrentPipeline {
                 plan = ResumePlan.make(report: report, replacement: nil)
             }
+            var replacement: RunSnapshot?
             if useCurrentPipeline {
-                let replacement = try current.compile()
+                replacement = try current.compile()
                 plan = ResumePlan.make(report: report, replacement: replacement)
-                if !dryRun {
-                    try session.store.replaceSnapshot(
-                        report.run.id, snapshot: try replacement.encoded(), pipelineHash: replacement.sourceHash,
-                        supersede: plan.changed)
-                }
             }
             if dryRun {
                 Console.out(ResumePlanFormatter.text(plan, runID: report.run.id))
@@ -124,8 +120,16 @@ extension BatonCommand {
                 Console.error("run \(report.run.id) already completed; 'baton show \(report.run.id)' prints it")
                 return
             }
+            let encoded = try replacement.map { (snapshot: try $0.encoded(), hash: $0.sourceHash) }
+            let changed = plan.changed
             try await session.execute { executor, claim in
-                try await executor.resume(report.run.id, claim: claim)
+                if let encoded {
+                    // Only the process that holds the run may swap its snapshot (exit 75 otherwise).
+                    try executor.store.acquireLease(report.run.id, claim: claim)
+                    try executor.store.replaceSnapshot(
+                        report.run.id, snapshot: encoded.snapshot, pipelineHash: encoded.hash, supersede: changed)
+                }
+                return try await executor.resume(report.run.id, claim: claim)
             }
         }
     }

@@ -1,4 +1,9 @@
 import AsyncHTTPClient
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -101,6 +106,9 @@ public struct AsyncHTTPTransport: HTTPTransport {
         outgoing.method = HTTPMethod(rawValue: request.method)
         for (name, value) in request.headers { outgoing.headers.add(name: name, value: value) }
         if let body = request.body { outgoing.body = .bytes(ByteBuffer(bytes: body)) }
+        // AsyncHTTPClient keeps retrying a refused connection until the request's deadline, which for a
+        // chat request is long (a cold load can come first); a direct TCP connect answers at once.
+        try Self.checkReachable(request.url)
         let response: HTTPClientResponse
         do {
             // The deadline covers connecting and the response head; a slow body is bounded by stage timeouts.
@@ -123,6 +131,36 @@ public struct AsyncHTTPTransport: HTTPTransport {
             continuation.onTermination = { _ in task.cancel() }
         }
         return HTTPResponse(status: Int(response.status.code), body: stream)
+    }
+
+    /// Throws `.unreachable` when nothing accepts TCP connections at the URL's host and port (2 s at most).
+    static func checkReachable(_ url: String) throws {
+        guard let components = URLComponents(string: url), let host = components.host else { return }
+        let port = components.port ?? (components.scheme == "https" ? 443 : 80)
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, String(port), &hints, &result) == 0, let first = result else {
+            throw RuntimeError(.unreachable, "cannot resolve the host of \(url)", isTransient: true)
+        }
+        defer { freeaddrinfo(result) }
+        var address: UnsafeMutablePointer<addrinfo>? = first
+        while let candidate = address {
+            defer { address = candidate.pointee.ai_next }
+            let fd = socket(candidate.pointee.ai_family, candidate.pointee.ai_socktype, candidate.pointee.ai_protocol)
+            guard fd >= 0 else { continue }
+            defer { close(fd) }
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            if connect(fd, candidate.pointee.ai_addr, candidate.pointee.ai_addrlen) == 0 { return }
+            guard errno == EINPROGRESS else { continue }
+            var poller = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+            guard poll(&poller, 1, 2000) == 1 else { continue }
+            var error: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length)
+            if error == 0 { return }
+        }
+        throw RuntimeError(.unreachable, "cannot connect to \(url): is the runtime running?", isTransient: true)
     }
 
     /// Connection failures are transient; so is a connection that breaks mid-answer.

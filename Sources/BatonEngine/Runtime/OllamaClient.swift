@@ -81,6 +81,7 @@ public struct OllamaClient: LLMRuntime, ModelManaging {
 
     // MARK: - Generation
 
+    /// Streams a chat (`POST /api/chat`, NDJSON): tokens as they arrive, then token counts and timings.
     public func generate(_ request: GenerationRequest) -> AsyncThrowingStream<GenerationEvent, any Error> {
         spellings.remember(request.model)
         let http = HTTPRequest.json(baseURL + "/api/chat", chatBody(request))
@@ -122,7 +123,16 @@ public struct OllamaClient: LLMRuntime, ModelManaging {
         }
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
-        for try await line in response.lines {
+        var lines = response.lines.makeAsyncIterator()
+        while true {
+            let next: String?
+            do {
+                next = try await lines.next()
+            } catch let error as RuntimeError {
+                throw RuntimeError(
+                    error.code, "Ollama at \(baseURL) broke off the reply of model '\(model)': \(error.message)", isTransient: error.isTransient)
+            }
+            guard let line = next else { break }
             if line.allSatisfy(\.isWhitespace) { continue }
             guard let chunk = try? decoder.decode(ChatLine.self, from: Data(line.utf8)) else {
                 throw RuntimeError(
@@ -202,6 +212,7 @@ public struct OllamaClient: LLMRuntime, ModelManaging {
         try await loadedModels().map { ResidentModel(name: spellings.spelling(of: $0.name), bytes: $0.size) }
     }
 
+    /// Loads `model` with an empty chat (synchronous in Ollama) and waits until `/api/ps` lists it.
     public func load(_ model: String, settings: StageSettings) async throws -> LoadReport {
         spellings.remember(model)
         let started = ContinuousClock.now
@@ -227,6 +238,7 @@ public struct OllamaClient: LLMRuntime, ModelManaging {
         }
     }
 
+    /// Asks Ollama to unload `model` (asynchronous in Ollama) and waits until `/api/ps` no longer lists it.
     public func unload(_ model: String) async throws {
         let started = ContinuousClock.now
         let body: [String: Any] = ["model": model, "messages": [Any](), "keep_alive": 0]

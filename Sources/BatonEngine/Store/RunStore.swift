@@ -41,7 +41,7 @@ public struct RunStore: Sendable {
                 let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
                 if fd >= 0 { close(fd) }
             } else if Self.writtenByNewerBaton(path) {
-                // Checked on a read-only connection first: opening a DatabasePool writes to the file.
+                // Checked first on a connection that only reads: opening a DatabasePool writes to the file.
                 throw Self.newerSchemaError(path)
             }
             var configuration = Configuration()
@@ -257,7 +257,9 @@ public struct RunStore: Sendable {
     /// Copies completed attempts of `stages` from one run to another (for `baton rerun`).
     public func copyCompletedAttempts(from source: String, to target: String, stages: Set<String>) throws(StoreError) {
         try write { db in
-            let attempts = try AttemptRecord.filter(Column("run_id") == source && Column("status") == "completed").fetchAll(db)
+            // In the order they ran (without an order, SQLite walks the (run, stage, round) index).
+            let attempts = try AttemptRecord.filter(Column("run_id") == source && Column("status") == "completed")
+                .order(Column("id")).fetchAll(db)
             for var attempt in attempts where stages.contains(attempt.stage) {
                 attempt.id = nil
                 attempt.runID = target
