@@ -67,7 +67,7 @@ extension BatonCommand {
                 pipelinePath: loaded.path, forcedRuntime: runtime)
             let session = try RunSession(options: execution, environment: workspace.environment)
             let inputs = given
-            try await session.execute { executor, claim in
+            try await session.execute(snapshot: snapshot) { executor, claim in
                 try await executor.start(snapshot, inputs: inputs, claim: claim)
             }
         }
@@ -97,7 +97,8 @@ extension BatonCommand {
         func run() async throws {
             let workspace = Workspace.current()
             let session = try RunSession(options: execution, environment: workspace.environment)
-            let report = try session.report(runID)
+            // The attempts are only needed for --dry-run and --use-current-pipeline.
+            let report = try session.report(runID, attempts: dryRun || useCurrentPipeline)
             let current = CurrentPipeline(workspace: workspace, report: report)
             if current.changed, !useCurrentPipeline, !execution.json {
                 Console.error(
@@ -157,7 +158,7 @@ extension BatonCommand {
                 throw ExitCode(BatonExitCode.usage)
             }
             let parent = (runID: report.run.id, stage: from)
-            try await session.execute { executor, claim in
+            try await session.execute(snapshot: report.snapshot) { executor, claim in
                 try await executor.start(report.snapshot, inputs: report.inputs, claim: claim, parent: parent)
             }
         }

@@ -23,9 +23,9 @@ struct RunSession {
     }
 
     /// Loads a run's report, mapping a missing run to exit 66.
-    func report(_ id: String) throws -> RunReport {
+    func report(_ id: String, attempts: Bool = true, snapshot: RunSnapshot? = nil) throws -> RunReport {
         do {
-            return try RunReport.load(id, from: store)
+            return try RunReport.load(id, from: store, attempts: attempts, snapshot: snapshot)
         } catch {
             throw RunSession.fail(error)
         }
@@ -46,7 +46,9 @@ struct RunSession {
 
     /// Runs `body` with an executor; prints progress and the outcome, handles SIGINT and SIGTERM, and
     /// throws the exit code the outcome calls for.
-    func execute(_ body: @escaping @Sendable (Executor, LeaseClaim) async throws -> RunOutcome) async throws {
+    ///
+    /// - Parameter snapshot: the run's snapshot, so the final report need not decode it again.
+    func execute(snapshot: RunSnapshot? = nil, _ body: @escaping @Sendable (Executor, LeaseClaim) async throws -> RunOutcome) async throws {
         let printer = ProgressPrinter(
             mode: options.json ? .json : options.quiet ? .quiet : .human,
             streamTokens: isatty(STDOUT_FILENO) == 1 && isatty(STDERR_FILENO) == 1)
@@ -74,13 +76,13 @@ struct RunSession {
         }
         switch outcome {
         case .completed(let id):
-            let report = try self.report(id)
+            let report = try self.report(id, snapshot: snapshot)
             printer.finish(report: report, status: "completed")
         case .failed(let id, let reason, let unavailable):
-            printer.finish(report: try self.report(id), status: "failed", reason: reason)
+            printer.finish(report: try self.report(id, snapshot: snapshot), status: "failed", reason: reason)
             throw ExitCode(unavailable ? BatonExitCode.runtimeUnavailable : BatonExitCode.runFailed)
         case .interrupted(let id):
-            printer.finish(report: try self.report(id), status: "interrupted")
+            printer.finish(report: try self.report(id, snapshot: snapshot), status: "interrupted")
             throw ExitCode(BatonExitCode.interrupted)
         }
     }

@@ -79,14 +79,14 @@ public struct Executor: Sendable {
         return try await execute(runID: id, snapshot: snapshot, inputs: inputs, claim: claim, resumed: false)
     }
 
-    /// Continues run `runID` from its pinned snapshot.
+    /// Continues run `runID` from its pinned snapshot (`snapshot`, when the caller decoded it already).
     ///
     /// - Throws: ``StoreError`` (`.runNotFound`, `.leaseHeld`, ...).
-    public func resume(_ runID: String, claim: LeaseClaim) async throws -> RunOutcome {
+    public func resume(_ runID: String, claim: LeaseClaim, snapshot known: RunSnapshot? = nil) async throws -> RunOutcome {
         let run = try store.run(runID)
         try store.acquireLease(runID, claim: claim)
         try store.abortInFlightAttempts(runID)
-        let snapshot = try RunSnapshot.decode(run.snapshot)
+        let snapshot = try known ?? RunSnapshot.decode(run.snapshot)
         let inputs = try JSONDecoder().decode([String: String].self, from: Data(run.inputs.utf8))
         try store.setStatus(runID, "running", event: "run-resumed")
         return try await execute(runID: runID, snapshot: snapshot, inputs: inputs, claim: claim, resumed: true)
@@ -95,15 +95,16 @@ public struct Executor: Sendable {
     /// Stages whose completed attempts `baton rerun --from stage` reuses: everything upstream of `stage`,
     /// except the critic loop `stage` belongs to.
     public static func upstream(of stage: String, in plan: ExecutionPlan) -> Set<String> {
+        let byName = Dictionary(plan.stages.map { ($0.name, $0) }) { first, _ in first }
         var loop: Set<String> = [stage]
-        if let planned = plan.stage(named: stage) {
+        if let planned = byName[stage] {
             if let critic = planned.reviewedBy { loop.insert(critic) }
             if let reviewed = planned.critic?.reviews { loop.insert(reviewed) }
         }
         var result: Set<String> = []
         var pending = Array(loop)
         while let next = pending.popLast() {
-            for dependency in plan.stage(named: next)?.dependencies ?? [] where !result.contains(dependency) {
+            for dependency in byName[next]?.dependencies ?? [] where !result.contains(dependency) {
                 result.insert(dependency)
                 pending.append(dependency)
             }
@@ -173,8 +174,11 @@ public struct Executor: Sendable {
             let result = try await runStage(critic, round: round, state: &state)
             let verdict = result.verdict ?? "revise"
             let feedback = result.feedback ?? ""
-            state.history[reviewed.name, default: []].append(
-                ["round": round, "output": state.results[reviewed.name]?.output ?? "", "verdict": verdict, "feedback": feedback])
+            // Empty text is left out so that sections over it do not render.
+            var entry: [String: Any] = ["round": round, "verdict": verdict]
+            if let output = state.results[reviewed.name]?.output, !output.isEmpty { entry["output"] = output }
+            if !feedback.isEmpty { entry["feedback"] = feedback }
+            state.history[reviewed.name, default: []].append(entry)
             observer(.verdict(critic: critic.name, reviewed: reviewed.name, round: round, verdict: verdict, feedback: feedback))
             killSwitch?.hit("verdict")
             if verdict == "approve" { return }
@@ -243,7 +247,7 @@ public struct Executor: Sendable {
                 responseSchema: Self.responseSchema(for: stage), stage: stage.name, round: round)
             let outcome = await generate(
                 request, runtime: runtime, attempt: started, timeout: stage.settings.timeout,
-                extraTimings: tryNumber == 1 || failures == 1 ? loadTimings : [:])
+                extraTimings: failures == 1 ? loadTimings : [:])
             var finished = outcome.attempt
             finished.finishedAt = RunStore.now()
             switch outcome.result {
@@ -340,35 +344,39 @@ public struct Executor: Sendable {
         let observer = self.observer
         let interval = progressInterval
         let killSwitch = self.killSwitch
-        do {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    var lastSave = Date()
-                    for try await event in runtime.generate(request) {
-                        switch event {
-                        case .token(let text):
-                            progress.append(text)
-                            killSwitch?.hit("token")
-                            observer(.token(stage: request.stage, text: text))
-                            if Date().timeIntervalSince(lastSave) >= interval {
-                                lastSave = Date()
-                                let snapshot = progress.attempt
-                                try? store.saveProgress(snapshot.id!, output: snapshot.output, firstTokenAt: snapshot.firstTokenAt)
-                            }
-                        case .finished(let usage):
-                            progress.finish(usage)
-                        }
+        @Sendable func consume() async throws {
+            var lastSave = Date()
+            for try await event in runtime.generate(request) {
+                switch event {
+                case .token(let text):
+                    progress.append(text)
+                    killSwitch?.hit("token")
+                    observer(.token(stage: request.stage, text: text))
+                    if interval <= 0 || Date().timeIntervalSince(lastSave) >= interval {
+                        lastSave = Date()
+                        let snapshot = progress.attempt
+                        try? store.saveProgress(snapshot.id!, output: snapshot.output, firstTokenAt: snapshot.firstTokenAt)
                     }
-                    try Task.checkCancellation()
+                case .finished(let usage):
+                    progress.finish(usage)
                 }
-                if let timeout {
+            }
+            try Task.checkCancellation()
+        }
+        do {
+            if let timeout {
+                // Race the stream against the clock.
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await consume() }
                     group.addTask {
                         try await Task.sleep(for: .seconds(timeout))
                         throw RuntimeError(.timeout, "stage '\(request.stage)' took longer than its timeout of \(Self.seconds(timeout))", isTransient: true)
                     }
+                    try await group.next()
+                    group.cancelAll()
                 }
-                try await group.next()
-                group.cancelAll()
+            } else {
+                try await consume()
             }
             return Generated(attempt: progress.attempt, result: .success(()))
         } catch {

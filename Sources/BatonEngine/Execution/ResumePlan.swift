@@ -43,7 +43,8 @@ public struct ResumePlan: Sendable, Hashable {
             entries.append(
                 Entry(stage: stage.name, reuse: !completed.isEmpty, reusedRounds: Set(completed.map(\.round)).count, reason: reason))
         }
-        for stage in report.snapshot.plan.stages where target.stage(named: stage.name) == nil && attempted.contains(stage.name) {
+        let targetNames = Set(target.stages.map(\.name))
+        for stage in report.snapshot.plan.stages where !targetNames.contains(stage.name) && attempted.contains(stage.name) {
             changed.append(stage.name)
         }
         return ResumePlan(entries: entries, changed: changed)

@@ -23,13 +23,23 @@ public struct RunReport: Sendable {
         public var status: String
     }
 
-    /// Loads run `id`.
-    public static func load(_ id: String, from store: RunStore) throws -> RunReport {
+    /// Creates a report from its parts.
+    public init(run: RunRecord, snapshot: RunSnapshot, inputs: [String: String], attempts: [AttemptRecord]) {
+        self.run = run
+        self.snapshot = snapshot
+        self.inputs = inputs
+        self.attempts = attempts
+    }
+
+    /// Loads run `id`; with `attempts: false` the attempts are left out (they can be many).
+    ///
+    /// - Parameter snapshot: the run's snapshot when the caller has it decoded already.
+    public static func load(_ id: String, from store: RunStore, attempts: Bool = true, snapshot: RunSnapshot? = nil) throws -> RunReport {
         let run = try store.run(id)
         return RunReport(
-            run: run, snapshot: try RunSnapshot.decode(run.snapshot),
+            run: run, snapshot: try snapshot ?? RunSnapshot.decode(run.snapshot),
             inputs: (try? JSONDecoder().decode([String: String].self, from: Data(run.inputs.utf8))) ?? [:],
-            attempts: try store.attempts(id))
+            attempts: attempts ? try store.attempts(id) : [])
     }
 
     /// Totals per stage in plan order (stages that never ran have `status` "pending").

@@ -36,7 +36,7 @@ public struct RunSnapshot: Sendable, Hashable, Codable {
         for text in sources.values.sorted() {
             hasher.update(data: Data("\(text)\u{0}".utf8))
         }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return Fingerprints.hex(hasher.finalize())
     }
 
     /// The snapshot as stored in the run database.
@@ -55,6 +55,17 @@ public struct RunSnapshot: Sendable, Hashable, Codable {
 /// Stage fingerprints: a stage's resolved definition, its model, the run's inputs, and its upstream
 /// stages' fingerprints. A stage whose fingerprint did not change can reuse its completed attempts.
 public enum Fingerprints {
+    /// Lower-case hexadecimal of a digest.
+    static func hex(_ digest: some Sequence<UInt8>) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var bytes: [UInt8] = []
+        for byte in digest {
+            bytes.append(digits[Int(byte >> 4)])
+            bytes.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
     /// The fingerprint of every stage of `plan` for `inputs`.
     public static func compute(_ plan: ExecutionPlan, inputs: [String: String]) -> [String: String] {
         let encoder = JSONEncoder()
@@ -77,7 +88,7 @@ public enum Fingerprints {
             for dependency in stage.dependencies.sorted() {
                 hasher.update(data: Data((result[dependency] ?? definitions[dependency] ?? dependency).utf8))
             }
-            result[stage.name] = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+            result[stage.name] = hex(hasher.finalize())
         }
         return result
     }

@@ -172,7 +172,7 @@ struct RunState {
         ]
         let loopStage = stage.critic?.reviews ?? stage.name
         if let history = history[loopStage], !history.isEmpty {
-            context["history"] = history.map { $0.filter { ($0.value as? String)?.isEmpty != true } }
+            context["history"] = history
         }
         if stage.critic == nil, round > 1, let feedback = feedback[stage.name], !feedback.isEmpty {
             context["feedback"] = feedback
