@@ -31,6 +31,12 @@ struct RunSession {
         }
     }
 
+    /// How many model loads and unloads the run's events record.
+    func modelEvents(_ id: String) -> (loads: Int, unloads: Int) {
+        let kinds = (try? store.events(id).map(\.kind)) ?? []
+        return (kinds.filter { $0 == "model-loaded" }.count, kinds.filter { $0 == "model-unloaded" }.count)
+    }
+
     /// Prints a store or runtime error and returns the exit code to throw.
     static func fail(_ error: any Error) -> ExitCode {
         Console.error("error: \(error)")
@@ -77,12 +83,12 @@ struct RunSession {
         switch outcome {
         case .completed(let id):
             let report = try self.report(id, snapshot: snapshot)
-            printer.finish(report: report, status: "completed")
+            printer.finish(report: report, status: "completed", modelEvents: modelEvents(id))
         case .failed(let id, let reason, let unavailable):
-            printer.finish(report: try self.report(id, snapshot: snapshot), status: "failed", reason: reason)
+            printer.finish(report: try self.report(id, snapshot: snapshot), status: "failed", reason: reason, modelEvents: modelEvents(id))
             throw ExitCode(unavailable ? BatonExitCode.runtimeUnavailable : BatonExitCode.runFailed)
         case .interrupted(let id):
-            printer.finish(report: try self.report(id, snapshot: snapshot), status: "interrupted")
+            printer.finish(report: try self.report(id, snapshot: snapshot), status: "interrupted", modelEvents: modelEvents(id))
             throw ExitCode(BatonExitCode.interrupted)
         }
     }

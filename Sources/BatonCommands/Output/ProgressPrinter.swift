@@ -133,7 +133,7 @@ final class ProgressPrinter: @unchecked Sendable {
     }
 
     /// Prints the end of a run: outputs to standard output and a summary to standard error.
-    func finish(report: RunReport, status: String, reason: String? = nil) {
+    func finish(report: RunReport, status: String, reason: String? = nil, modelEvents: (loads: Int, unloads: Int) = (0, 0)) {
         let outputs = report.outputs
         if mode == .json {
             var object: [String: Any] = ["event": "run-\(status)", "run": report.run.id]
@@ -155,6 +155,9 @@ final class ProgressPrinter: @unchecked Sendable {
         locked {
             line("")
             line(Self.summary(report, limit: 40))
+            if modelEvents.loads + modelEvents.unloads > 0 {
+                line("models: \(modelEvents.loads) load\(modelEvents.loads == 1 ? "" : "s"), \(modelEvents.unloads) unload\(modelEvents.unloads == 1 ? "" : "s")")
+            }
             switch status {
             case "completed": line("run \(report.run.id) completed")
             case "interrupted": line("run \(report.run.id) interrupted; continue it with: baton resume \(report.run.id)")

@@ -41,6 +41,17 @@ enum RunFormatter {
                 parts.append(String(format: "%.1f tokens/s", Double(output - 1) / (finished - first)))
             }
         }
+        if let text = attempt.timings, let timings = try? JSONDecoder().decode([String: Double].self, from: Data(text.utf8)) {
+            if let load = timings["load_ms"] {
+                parts.append("model loaded in \(ProgressPrinter.duration(load / 1000))")
+            } else if timings["resident"] == 1 {
+                parts.append("model already resident")
+            }
+            let runtime = ["load", "prompt", "generation"].compactMap { key in
+                timings[key].map { "\(key) \(ProgressPrinter.duration($0 / 1000))" }
+            }
+            if !runtime.isEmpty { parts.append("runtime: " + runtime.joined(separator: ", ")) }
+        }
         if let verdict = attempt.verdict { parts.append("verdict \(verdict)") }
         return parts.joined(separator: " · ")
     }

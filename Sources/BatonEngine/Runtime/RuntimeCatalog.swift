@@ -22,6 +22,13 @@ public final class RuntimeCatalog: RuntimeProvider, @unchecked Sendable {
         return runtime
     }
 
+    private func url(of spec: RuntimeSpec?, _ name: String) throws -> String {
+        guard let url = spec?.url, !url.isEmpty else {
+            throw RuntimeError(.unreachable, "runtime '\(name)' has no url; set it in the profile", isTransient: false)
+        }
+        return url
+    }
+
     private func make(_ name: String, snapshot: RunSnapshot) throws -> any LLMRuntime {
         let spec = snapshot.profile?.spec.runtime(named: name)
         let kind = spec?.kind ?? (name == "echo" ? .echo : nil)
@@ -29,10 +36,9 @@ public final class RuntimeCatalog: RuntimeProvider, @unchecked Sendable {
         case .echo:
             return EchoRuntime(options: try EchoRuntime.options(from: spec?.options ?? [:], environment: environment))
         case .llamaServer:
-            guard let url = spec?.url, !url.isEmpty else {
-                throw RuntimeError(.unreachable, "runtime '\(name)' has no url; set it in the profile", isTransient: false)
-            }
-            return LlamaServerClient(baseURL: url)
+            return LlamaServerClient(baseURL: try url(of: spec, name))
+        case .ollama:
+            return OllamaClient(baseURL: try url(of: spec, name))
         case .some(let kind):
             throw RuntimeError(
                 .unreachable,

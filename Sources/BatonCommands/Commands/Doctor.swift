@@ -1,0 +1,41 @@
+import ArgumentParser
+import BatonEngine
+import BatonSpec
+import Foundation
+
+extension BatonCommand {
+    /// `baton doctor`: is everything a run needs there?
+    struct Doctor: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check the profile's runtimes (reachable, version, models), the machine's memory and the run database.",
+            discussion: "Exits 0 when everything checked is usable, 69 when a runtime is not, 74 when the database is not.")
+
+        @OptionGroup var profileOption: ProfileOption
+
+        @Option(help: "The run database (default: $BATON_DB, else $XDG_STATE_HOME/baton/baton.sqlite).")
+        var db: String?
+
+        func run() async throws {
+            let workspace = Workspace.current()
+            var profile: ResolvedProfile?
+            if let name = profileOption.resolvedName(environment: workspace.environment)
+                ?? (workspace.profiles().contains { $0.name == "default" } ? "default" : nil)
+            {
+                let loaded = try workspace.loadProfile(name)
+                if loaded.diagnostics.hasErrors {
+                    Console.error(DiagnosticFormatter.text(loaded.diagnostics, sources: loaded.sources, color: false), terminator: "")
+                    throw ExitCode.invalidPipeline
+                }
+                profile = loaded.profile
+                Console.out("profile \(loaded.profile?.chain.joined(separator: " → ") ?? name)")
+            }
+            let findings = await BatonEngine.Doctor.check(
+                profile: profile, database: RunDatabaseLocation.resolve(db, environment: workspace.environment))
+            for finding in findings {
+                Console.out("\(finding.ok ? "✓" : "✗") \(finding.subject): \(finding.detail)")
+            }
+            if findings.contains(where: { !$0.ok && $0.subject == "database" }) { throw ExitCode(BatonExitCode.storeFailure) }
+            if findings.contains(where: { !$0.ok }) { throw ExitCode(BatonExitCode.runtimeUnavailable) }
+        }
+    }
+}
