@@ -61,6 +61,7 @@ struct RunSession {
         var executor = Executor(
             store: store, runtimes: RuntimeCatalog(environment: environment), observer: { printer.handle($0) })
         executor.killSwitch = store.killSwitch
+        executor.unloadAfterEachStage = environment["BATON_BENCH_UNLOAD_AFTER_EACH_STAGE"] == "1"
         if let interval = environment["BATON_PROGRESS_INTERVAL"].flatMap(Double.init) { executor.progressInterval = interval }
         let claim = LeaseClaim.current()
         let task = Task { [executor] in try await body(executor, claim) }

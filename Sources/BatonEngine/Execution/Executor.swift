@@ -39,6 +39,9 @@ public struct Executor: Sendable {
     public var progressInterval: Double = 0.5
     /// Crash tests only: kills the process at chosen points.
     public var killSwitch: KillSwitch?
+    /// Benchmarks only: unload every model right after its stage, as Baton's predecessor did, to compare
+    /// with the memory planner (`BATON_BENCH_UNLOAD_AFTER_EACH_STAGE=1`).
+    public var unloadAfterEachStage = false
 
     /// Creates an executor.
     public init(
@@ -260,6 +263,12 @@ public struct Executor: Sendable {
                     try store.finishAttempt(finished, event: "attempt-completed")
                     report(finished)
                     state.record(stage: stage.name, result)
+                    if unloadAfterEachStage, let manager = runtime as? any ModelManaging {
+                        let started = Date()
+                        try await manager.unload(model.name)
+                        try store.appendEvent(state.runID, kind: "model-unloaded", stage: stage.name, payload: try Self.encode(["model": model.description]))
+                        observer(.modelUnloaded(model: model.description, seconds: Date().timeIntervalSince(started)))
+                    }
                     return result
                 } catch let error as RuntimeError {
                     finished.status = "failed"
