@@ -1,0 +1,257 @@
+import BatonEngine
+import BatonTestSupport
+import Foundation
+import Testing
+
+/// A stage and a round of its critic loop, as the echo call log and the attempts table name them.
+struct StageRound: Hashable, Comparable, CustomStringConvertible, Sendable {
+    var stage: String
+    var round: Int
+
+    var description: String { "\(stage)#\(round)" }
+
+    static func < (lhs: StageRound, rhs: StageRound) -> Bool {
+        (lhs.stage, lhs.round) < (rhs.stage, rhs.round)
+    }
+}
+
+/// A scratch folder for one test of the run commands: its own run database, echo call log and
+/// environment (the `ci` profile, the crash fixture's echo script, partial output saved after every
+/// token). The folder is removed (and anything mounted in it unmounted) when the sandbox goes away, so
+/// tests can run in parallel.
+final class RunSandbox: @unchecked Sendable {
+    static let fixtures = Fixtures.path("Tests/BatonCommandsTests/Fixtures")
+    /// Plan → critic loop (revise, revise, approve) → JSON facts → report.
+    static let pipeline = fixtures + "/crash.yaml"
+    static let script = fixtures + "/crash-script.yaml"
+    static let runArguments = ["run", pipeline, "--profile", "ci", "--input", "task=a garden party"]
+
+    let folder: String
+    var environment: [String: String]
+    private var mounts: [String] = []
+
+    /// The database the sandbox's commands use (`BATON_DB`).
+    var db: String { environment["BATON_DB"] ?? folder + "/runs.sqlite" }
+    var callLog: String { folder + "/calls.tsv" }
+
+    init(_ name: String) throws {
+        folder = NSTemporaryDirectory() + "baton-\(name)-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        environment = [
+            "BATON_DB": folder + "/runs.sqlite", "BATON_ECHO_CALL_LOG": folder + "/calls.tsv",
+            "BATON_ECHO_SCRIPT": Self.script, "BATON_PROFILE_PATH": Fixtures.path("profiles"),
+            "BATON_PROGRESS_INTERVAL": "0",
+        ]
+    }
+
+    deinit {
+        for mount in mounts.reversed() { _ = try? Self.tool("/usr/bin/umount", ["-l", mount]) }
+        try? FileManager.default.removeItem(atPath: folder)
+    }
+
+    /// Remembers a mount point to unmount at the end.
+    func didMount(_ path: String) { mounts.append(path) }
+
+    // MARK: - Running baton
+
+    /// Runs `baton arguments` in the sandbox with its environment plus `extra`.
+    func baton(_ arguments: [String], _ extra: [String: String] = [:]) throws -> BatonProcess.Result {
+        try BatonProcess.run(arguments, in: folder, environment: environment.merging(extra) { $1 })
+    }
+
+    /// Starts `baton arguments` without waiting.
+    func start(_ arguments: [String], _ extra: [String: String] = [:], launcher: [String] = []) throws -> BatonProcess.Running {
+        try BatonProcess.start(arguments, in: folder, environment: environment.merging(extra) { $1 }, launcher: launcher)
+    }
+
+    /// The crash fixture run to completion (or to wherever `extra` stops it).
+    func runPipeline(_ extra: [String: String] = [:]) throws -> BatonProcess.Result {
+        try baton(Self.runArguments, extra)
+    }
+
+    /// The run ids in the database, newest first, from `baton runs --json`.
+    func runIDs() throws -> [String] {
+        let result = try baton(["runs", "--json"])
+        guard result.status == 0,
+            let rows = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]]
+        else {
+            Issue.record("baton runs --json failed: \(result.summary)")
+            return []
+        }
+        return rows.compactMap { $0["id"] as? String }
+    }
+
+    /// The id of the only run in the database.
+    func onlyRunID(sourceLocation: Testing.SourceLocation = #_sourceLocation) throws -> String {
+        let ids = try runIDs()
+        try #require(ids.count == 1, "expected one run, found \(ids)", sourceLocation: sourceLocation)
+        return ids[0]
+    }
+
+    /// `baton show RUN --format json`, parsed.
+    func show(_ runID: String) throws -> [String: Any] {
+        let result = try baton(["show", runID, "--format", "json"])
+        try #require(result.status == 0, "\(result.summary)")
+        return try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+    }
+
+    // MARK: - The echo call log
+
+    /// Every runtime call so far, in order.
+    func calls() -> [StageRound] {
+        let text = (try? String(contentsOfFile: callLog, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").compactMap { line in
+            let fields = line.split(separator: "\t")
+            guard fields.count == 3, let round = Int(fields[1]) else { return nil }
+            return StageRound(stage: String(fields[0]), round: round)
+        }
+    }
+
+    func clearCallLog() {
+        try? FileManager.default.removeItem(atPath: callLog)
+    }
+
+    /// Waits until the call log has a call of `key` (at most `timeout` seconds).
+    func waitForCall(_ key: StageRound, timeout: Double = 20) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if calls().contains(key) { return true }
+            usleep(10_000)
+        }
+        return false
+    }
+
+    // MARK: - The database, read in-process
+
+    /// The run store on the sandbox's database (open it only while no baton process runs).
+    func store() throws -> RunStore { try RunStore(path: db) }
+
+    func attempts(_ runID: String) throws -> [AttemptRecord] { try store().attempts(runID) }
+
+    // MARK: - Small tools
+
+    /// Runs a system tool; returns its status and combined output.
+    @discardableResult
+    static func tool(_ path: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+}
+
+/// An uninterrupted run of the crash fixture: what every interrupted and resumed run must end up with.
+struct Baseline: Sendable {
+    /// Standard output of `baton run` (the result stages' outputs).
+    var stdout: String
+    /// Every completed attempt's prompt and output, by stage and round.
+    var attempts: [StageRound: (prompt: String, output: String)]
+    /// The calls, in order.
+    var calls: [StageRound]
+    /// How often an uninterrupted run passes each kill point.
+    var passages: [String: Int]
+
+    /// Computed once per test process.
+    static let shared: Result<Baseline, any Error> = Result { try Baseline.make() }
+
+    static func make() throws -> Baseline {
+        let sandbox = try RunSandbox("baseline")
+        let result = try sandbox.runPipeline()
+        guard result.status == 0 else { throw BaselineError(message: "the uninterrupted run failed: \(result.summary)") }
+        let id = try sandbox.onlyRunID()
+        let attempts = try sandbox.attempts(id)
+        var byKey: [StageRound: (String, String)] = [:]
+        for attempt in attempts where attempt.status == "completed" {
+            byKey[StageRound(stage: attempt.stage, round: attempt.round)] = (attempt.prompt, attempt.output)
+        }
+        let tokens = attempts.reduce(0) { $0 + ($1.outputTokens ?? 0) }
+        let stages = Set(attempts.map(\.stage)).count
+        let verdicts = attempts.filter { $0.verdict != nil }.count
+        return Baseline(
+            stdout: result.stdout, attempts: byKey, calls: sandbox.calls(),
+            passages: [
+                "render": attempts.count, "attempt-start-commit": attempts.count, "attempt-finish-commit": attempts.count,
+                "token": tokens, "progress-commit": tokens, "verdict": verdicts, "stage-done": stages, "status-commit": 1,
+            ])
+    }
+
+    struct BaselineError: Error, CustomStringConvertible {
+        var message: String
+        var description: String { message }
+    }
+}
+
+extension RunSandbox {
+    /// Checks a finished run against the baseline, after any number of crashes and resumes.
+    ///
+    /// The invariants:
+    /// 1. the run is `completed` and no process holds it (its lease is released);
+    /// 2. `PRAGMA integrity_check` is `ok`;
+    /// 3. no completed attempt ran twice: for every (stage, round), the number of runtime calls in the
+    ///    echo call log equals the number of attempt rows in the database. Every call creates exactly one
+    ///    attempt row (the row is committed before the call, so a crash inside that commit leaves neither),
+    ///    and a resumed run reuses a completed attempt without calling the runtime or adding a row; so a
+    ///    completed attempt that ran again would show up as one call too many. Totals are compared too;
+    /// 4. every (stage, round) of the baseline has exactly one `completed` attempt, with the baseline's
+    ///    prompt and output, and there is no other (stage, round);
+    /// 5. every other attempt has a status in `stopped` (`aborted` after a crash, `interrupted` after a
+    ///    signal) and its partial output is a prefix of the completed output of its (stage, round);
+    /// 6. the tries of each (stage, round) are numbered 1, 2, ... in order.
+    func checkInvariants(
+        _ runID: String, baseline: Baseline, stopped: Set<String> = ["aborted"], context: String = "",
+        sourceLocation: Testing.SourceLocation = #_sourceLocation
+    ) throws {
+        for violation in try invariantViolations(runID, baseline: baseline, stopped: stopped) {
+            Issue.record("\(context): \(violation)", sourceLocation: sourceLocation)
+        }
+    }
+
+    /// What ``checkInvariants`` finds wrong, one sentence per broken invariant.
+    func invariantViolations(_ runID: String, baseline: Baseline, stopped: Set<String> = ["aborted"]) throws -> [String] {
+        var violations: [String] = []
+        func check(_ condition: Bool, _ message: @autoclosure () -> String) {
+            if !condition { violations.append(message()) }
+        }
+        let store = try self.store()
+        let run = try store.run(runID)
+        check(run.status == "completed", "the run is \(run.status), not completed")
+        check(run.leaseToken == nil, "the lease is still held by pid \(run.leasePid ?? 0)")
+        let integrity = try store.integrityCheck()
+        check(integrity == "ok", "integrity check: \(integrity)")
+
+        let attempts = try store.attempts(runID)
+        let rows = Dictionary(grouping: attempts) { StageRound(stage: $0.stage, round: $0.round) }
+        let callList = self.calls()
+        let calls = Dictionary(grouping: callList) { $0 }.mapValues(\.count)
+        for key in Set(rows.keys).union(calls.keys).sorted() {
+            check(
+                calls[key, default: 0] == rows[key]?.count ?? 0,
+                "\(key) was called \(calls[key, default: 0]) times but has \(rows[key]?.count ?? 0) attempt rows (\(rows[key]?.map(\.status) ?? []))")
+        }
+        check(callList.count == attempts.count, "\(callList.count) runtime calls but \(attempts.count) attempt rows")
+
+        check(Set(rows.keys) == Set(baseline.attempts.keys), "stages and rounds \(rows.keys.sorted()) differ from the baseline's")
+        for (key, tries) in rows.sorted(by: { $0.key < $1.key }) {
+            let completed = tries.filter { $0.status == "completed" }
+            check(completed.count == 1, "\(key) has \(completed.count) completed attempts")
+            check(tries.map(\.tryNumber) == Array(1...tries.count), "\(key) has tries \(tries.map(\.tryNumber))")
+            guard let expected = baseline.attempts[key], let done = completed.first else { continue }
+            check(done.prompt == expected.prompt, "\(key)'s prompt differs from the baseline's: \(done.prompt)")
+            check(done.output == expected.output, "\(key)'s output differs from the baseline's: \(done.output)")
+            check(tries.last?.status == "completed", "\(key)'s last try is \(tries.last?.status ?? "")")
+            for other in tries where other.status != "completed" {
+                check(stopped.contains(other.status), "\(key) try \(other.tryNumber) is \(other.status)")
+                check(
+                    expected.output.hasPrefix(other.output),
+                    "\(key) try \(other.tryNumber) kept '\(other.output)', not a prefix of '\(expected.output)'")
+            }
+        }
+        return violations
+    }
+}
