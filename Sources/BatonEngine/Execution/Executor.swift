@@ -355,6 +355,7 @@ public struct Executor: Sendable {
         let killSwitch = self.killSwitch
         @Sendable func consume() async throws {
             var lastSave = Date()
+            var finished = false
             for try await event in runtime.generate(request) {
                 switch event {
                 case .token(let text):
@@ -368,9 +369,14 @@ public struct Executor: Sendable {
                     }
                 case .finished(let usage):
                     progress.finish(usage)
+                    finished = true
                 }
             }
             try Task.checkCancellation()
+            // A stream that stops without its end is a truncated answer, not a complete one.
+            guard finished else {
+                throw RuntimeError(.badResponse, "the runtime's answer for stage '\(request.stage)' ended before it was complete", isTransient: true)
+            }
         }
         do {
             if let timeout {

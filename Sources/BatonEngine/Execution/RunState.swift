@@ -18,10 +18,12 @@ struct StageResult {
             "properties",
             .object([
                 ("verdict", .object([("type", .string("string")), ("enum", .array([.string("approve"), .string("revise")]))])),
-                ("feedback", .object([("type", .string("string"))])),
+                // Bounded, so a small model that pads or repeats cannot run past max_tokens.
+                ("feedback", .object([("type", .string("string")), ("maxLength", .number(160))])),
             ])
         ),
         ("required", .array([.string("verdict"), .string("feedback")])),
+        ("additionalProperties", .bool(false)),
     ])
 
     /// Interprets `output` for `stage`.

@@ -96,8 +96,18 @@ public protocol HTTPTransport: Sendable {
 public struct AsyncHTTPTransport: HTTPTransport {
     private let client: HTTPClient
 
-    /// Uses the shared client (one event loop group for the process).
-    public init(client: HTTPClient = .shared) {
+    /// One client for the process. AsyncHTTPClient normally retries a refused connection until the
+    /// request's deadline (minutes for a chat request, since a cold load can come first); here a refused
+    /// connection fails at once, so a runtime that is down is reported in milliseconds.
+    public static let defaultClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout.connect = .seconds(5)
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
+    /// Uses the process's client.
+    public init(client: HTTPClient = AsyncHTTPTransport.defaultClient) {
         self.client = client
     }
 
@@ -106,9 +116,6 @@ public struct AsyncHTTPTransport: HTTPTransport {
         outgoing.method = HTTPMethod(rawValue: request.method)
         for (name, value) in request.headers { outgoing.headers.add(name: name, value: value) }
         if let body = request.body { outgoing.body = .bytes(ByteBuffer(bytes: body)) }
-        // AsyncHTTPClient keeps retrying a refused connection until the request's deadline, which for a
-        // chat request is long (a cold load can come first); a direct TCP connect answers at once.
-        try Self.checkReachable(request.url)
         let response: HTTPClientResponse
         do {
             // The deadline covers connecting and the response head; a slow body is bounded by stage timeouts.
@@ -133,7 +140,8 @@ public struct AsyncHTTPTransport: HTTPTransport {
         return HTTPResponse(status: Int(response.status.code), body: stream)
     }
 
-    /// Throws `.unreachable` when nothing accepts TCP connections at the URL's host and port (2 s at most).
+    /// Throws `.unreachable` when nothing accepts TCP connections at the URL's host and port (2 s at most),
+    /// for `baton doctor`'s check of cloud endpoints.
     static func checkReachable(_ url: String) throws {
         guard let components = URLComponents(string: url), let host = components.host else { return }
         let port = components.port ?? (components.scheme == "https" ? 443 : 80)
