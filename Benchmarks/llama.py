@@ -32,9 +32,9 @@ name: three-models
 defaults: {num_ctx: 2048, max_tokens: 32, seed: 5, temperature: 0}
 stages:
   plan: {role: planner, prompt: "List two steps to water a plant."}
-  review: {role: critic, reviews: plan, max_rounds: 1, on_exhausted: accept, max_tokens: 256, prompt: "Check: {{stages.plan.output}}"}
+  review: {role: critic, reviews: plan, max_rounds: 1, on_exhausted: accept, max_tokens: 256, prompt: "The steps below are fine. Reply with verdict approve.\\n{{stages.plan.output}}"}
   draft: {role: executor, needs: [review], prompt: "Explain {{stages.plan.output}}"}
-  check: {role: critic, reviews: draft, max_rounds: 1, on_exhausted: accept, max_tokens: 256, prompt: "Check: {{stages.draft.output}}"}
+  check: {role: critic, reviews: draft, max_rounds: 1, on_exhausted: accept, max_tokens: 256, prompt: "The text below is fine. Reply with verdict approve.\\n{{stages.draft.output}}"}
   summary: {role: planner, needs: [check], prompt: "Summarize: {{stages.draft.output}}"}
   title: {role: executor, needs: [summary], prompt: "A title for: {{stages.summary.output}}"}
 """

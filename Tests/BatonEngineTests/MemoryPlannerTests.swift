@@ -3,17 +3,6 @@ import Testing
 
 /// The memory planner against simple policies and an exhaustive search, on generated schedules.
 @Suite struct MemoryPlannerTests {
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     struct Case: CustomStringConvertible {
         var uses: [ModelKey]
         var footprints: [ModelKey: Int64]
@@ -24,7 +13,7 @@ import Testing
     }
 
     static func generate(seed: UInt64, models: Int, length: Int) -> Case {
-        var generator = Generator(state: seed)
+        var generator = SeededGenerator(seed: seed)
         let keys = (0..<models).map { ModelKey(runtime: "r", name: "m\($0)") }
         var footprints: [ModelKey: Int64] = [:]
         for key in keys { footprints[key] = Int64.random(in: 1...9, using: &generator) }

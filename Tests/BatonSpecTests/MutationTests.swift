@@ -7,25 +7,13 @@ import Testing
 /// crash the compiler, and every rejection must carry a located error inside the file.
 /// (scripts/fuzz.sh runs the same promises under libFuzzer for as long as you like.)
 @Suite struct MutationTests {
-    /// SplitMix64: small, fast and the same on every platform, so a failure reproduces from its seed.
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static let tokens = [
         "{{", "}}", "{{#", "{{/", "{{^", "{{>", "{{=<% %>=}}", ": ", "- ", "\n", "\r", "\t", "  ", "|\n", ">\n", "&a ",
         "*a", "stages:", "reviews: ", "needs: [", "]", "{", "}", "\"", "'", "#", "${X}", "version: 2", "prompt: ",
         "stages.plan.output", "inputs.", "feedback", "history", "\u{2028}", "🎉", "\0",
     ]
 
-    static func mutate(_ text: String, using generator: inout Generator) -> String {
+    static func mutate(_ text: String, using generator: inout SeededGenerator) -> String {
         var scalars = Array(text.unicodeScalars)
         for _ in 0..<Int.random(in: 1...4, using: &generator) {
             let position = scalars.isEmpty ? 0 : Int.random(in: 0..<scalars.count, using: &generator)
@@ -60,7 +48,7 @@ import Testing
     @Test(arguments: 0..<8)
     func mutatedFilesAreRejectedWithLocatedErrors(_ batch: UInt64) throws {
         try #require(Self.seeds.count > 50)
-        var generator = Generator(state: 0xBA70_0000 + batch)
+        var generator = SeededGenerator(seed: 0xBA70_0000 + batch)
         for index in 0..<400 {
             let seed = Self.seeds[Int.random(in: 0..<Self.seeds.count, using: &generator)]
             let text = Self.mutate(seed, using: &generator)

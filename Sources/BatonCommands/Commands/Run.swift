@@ -98,7 +98,7 @@ extension BatonCommand {
             let workspace = Workspace.current()
             let session = try RunSession(options: execution, environment: workspace.environment)
             // The attempts are only needed for --dry-run and --use-current-pipeline.
-            let report = try session.report(runID, attempts: dryRun || useCurrentPipeline)
+            let report = try session.report(runID, attempts: dryRun || useCurrentPipeline ? .summary : .none)
             let current = CurrentPipeline(workspace: workspace, report: report)
             if current.changed, !useCurrentPipeline, !execution.json {
                 Console.error(

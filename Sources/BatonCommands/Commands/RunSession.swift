@@ -23,7 +23,7 @@ struct RunSession {
     }
 
     /// Loads a run's report, mapping a missing run to exit 66.
-    func report(_ id: String, attempts: Bool = true, snapshot: RunSnapshot? = nil) throws -> RunReport {
+    func report(_ id: String, attempts: RunReport.AttemptDetail = .full, snapshot: RunSnapshot? = nil) throws -> RunReport {
         do {
             return try RunReport.load(id, from: store, attempts: attempts, snapshot: snapshot)
         } catch {
@@ -33,8 +33,8 @@ struct RunSession {
 
     /// How many model loads and unloads the run's events record.
     func modelEvents(_ id: String) -> (loads: Int, unloads: Int) {
-        let kinds = (try? store.events(id).map(\.kind)) ?? []
-        return (kinds.filter { $0 == "model-loaded" }.count, kinds.filter { $0 == "model-unloaded" }.count)
+        let counts = (try? store.eventCounts(id, kinds: ["model-loaded", "model-unloaded"])) ?? [:]
+        return (counts["model-loaded"] ?? 0, counts["model-unloaded"] ?? 0)
     }
 
     /// Prints a store or runtime error and returns the exit code to throw.
@@ -83,13 +83,13 @@ struct RunSession {
         }
         switch outcome {
         case .completed(let id):
-            let report = try self.report(id, snapshot: snapshot)
+            let report = try self.report(id, attempts: .summary, snapshot: snapshot)
             printer.finish(report: report, status: "completed", modelEvents: modelEvents(id))
         case .failed(let id, let reason, let unavailable):
-            printer.finish(report: try self.report(id, snapshot: snapshot), status: "failed", reason: reason, modelEvents: modelEvents(id))
+            printer.finish(report: try self.report(id, attempts: .summary, snapshot: snapshot), status: "failed", reason: reason, modelEvents: modelEvents(id))
             throw ExitCode(unavailable ? BatonExitCode.runtimeUnavailable : BatonExitCode.runFailed)
         case .interrupted(let id):
-            printer.finish(report: try self.report(id, snapshot: snapshot), status: "interrupted", modelEvents: modelEvents(id))
+            printer.finish(report: try self.report(id, attempts: .summary, snapshot: snapshot), status: "interrupted", modelEvents: modelEvents(id))
             throw ExitCode(BatonExitCode.interrupted)
         }
     }

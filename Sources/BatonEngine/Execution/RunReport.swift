@@ -31,15 +31,32 @@ public struct RunReport: Sendable {
         self.attempts = attempts
     }
 
-    /// Loads run `id`; with `attempts: false` the attempts are left out (they can be many).
+    /// How much of each attempt a report loads.
+    public enum AttemptDetail: Sendable {
+        /// No attempts.
+        case none
+        /// Counts, times, tokens and verdicts, and the outputs of the result stages only (for summaries).
+        case summary
+        /// Everything, prompts included (for `show`).
+        case full
+    }
+
+    /// Loads run `id` with its attempts at the given detail.
     ///
     /// - Parameter snapshot: the run's snapshot when the caller has it decoded already.
-    public static func load(_ id: String, from store: RunStore, attempts: Bool = true, snapshot: RunSnapshot? = nil) throws -> RunReport {
+    public static func load(_ id: String, from store: RunStore, attempts detail: AttemptDetail = .full, snapshot: RunSnapshot? = nil) throws -> RunReport {
         let run = try store.run(id)
+        let snapshot = try snapshot ?? RunSnapshot.decode(run.snapshot)
+        let attempts: [AttemptRecord]
+        switch detail {
+        case .none: attempts = []
+        case .summary: attempts = try store.attemptsWithoutPrompts(id, outputsOf: Set(snapshot.plan.outputs))
+        case .full: attempts = try store.attempts(id)
+        }
         return RunReport(
-            run: run, snapshot: try snapshot ?? RunSnapshot.decode(run.snapshot),
+            run: run, snapshot: snapshot,
             inputs: (try? JSONDecoder().decode([String: String].self, from: Data(run.inputs.utf8))) ?? [:],
-            attempts: attempts ? try store.attempts(id) : [])
+            attempts: attempts)
     }
 
     /// Totals per stage in plan order (stages that never ran have `status` "pending").

@@ -124,7 +124,7 @@ struct RunState {
         self.snapshot = snapshot
         self.inputs = inputs
         self.fingerprints = snapshot.fingerprints ?? Fingerprints.compute(snapshot.plan, inputs: inputs)
-        for attempt in try store.attempts(runID) {
+        for attempt in try store.attemptsWithoutPrompts(runID) {
             let key = StageRound(stage: attempt.stage, round: attempt.round)
             triesSoFar[key] = max(triesSoFar[key] ?? 0, attempt.tryNumber)
             if attempt.status == "completed" { completed[key] = attempt }

@@ -195,16 +195,35 @@ public struct RunStore: Sendable {
 
     /// Records that an attempt started; returns it with its id.
     public func startAttempt(_ attempt: AttemptRecord) throws(StoreError) -> AttemptRecord {
+        // The two hottest statements of a run use cached statements with plain arguments: Codable record
+        // encoding cost about a third of each commit (Benchmarks/engine.py).
         try write { db in
             var attempt = attempt
-            try attempt.insert(db)
-            var event = EventRecord(
-                id: nil, runID: attempt.runID, at: attempt.startedAt, kind: "attempt-started", stage: attempt.stage,
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO attempts (run_id, stage, round, try, status, model, runtime, system, prompt, output,
+                    started_at, timings, fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """
+            ).execute(arguments: [
+                attempt.runID, attempt.stage, attempt.round, attempt.tryNumber, attempt.status, attempt.model,
+                attempt.runtime, attempt.system, attempt.prompt, attempt.output, attempt.startedAt, attempt.timings,
+                attempt.fingerprint,
+            ])
+            attempt.id = db.lastInsertedRowID
+            try Self.insertEvent(
+                db, runID: attempt.runID, at: attempt.startedAt, kind: "attempt-started", stage: attempt.stage,
                 attemptID: attempt.id, payload: "{\"round\":\(attempt.round),\"try\":\(attempt.tryNumber)}")
-            try event.insert(db)
             killSwitch?.hit("attempt-start-commit")
             return attempt
         }
+    }
+
+    private static func insertEvent(
+        _ db: Database, runID: String, at: Double, kind: String, stage: String?, attemptID: Int64?, payload: String?
+    ) throws {
+        try db.cachedStatement(
+            sql: "INSERT INTO events (run_id, at, kind, stage, attempt_id, payload) VALUES (?, ?, ?, ?, ?, ?)"
+        ).execute(arguments: [runID, at, kind, stage, attemptID, payload])
     }
 
     /// Saves the output received so far of an attempt in flight.
@@ -220,12 +239,52 @@ public struct RunStore: Sendable {
     /// Records how an attempt ended (the whole record is rewritten), with an event of `kind`.
     public func finishAttempt(_ attempt: AttemptRecord, event kind: String, payload: String? = nil) throws(StoreError) {
         try write { db in
-            try attempt.update(db)
-            var event = EventRecord(
-                id: nil, runID: attempt.runID, at: attempt.finishedAt ?? Self.now(), kind: kind, stage: attempt.stage,
+            try db.cachedStatement(
+                sql: """
+                    UPDATE attempts SET status = ?, output = ?, verdict = ?, feedback = ?, prompt_tokens = ?,
+                    output_tokens = ?, first_token_at = ?, finished_at = ?, timings = ?, error = ? WHERE id = ?
+                    """
+            ).execute(arguments: [
+                attempt.status, attempt.output, attempt.verdict, attempt.feedback, attempt.promptTokens,
+                attempt.outputTokens, attempt.firstTokenAt, attempt.finishedAt, attempt.timings, attempt.error, attempt.id,
+            ])
+            try Self.insertEvent(
+                db, runID: attempt.runID, at: attempt.finishedAt ?? Self.now(), kind: kind, stage: attempt.stage,
                 attemptID: attempt.id, payload: payload)
-            try event.insert(db)
             killSwitch?.hit("attempt-finish-commit")
+        }
+    }
+
+    /// How many events of each of `kinds` a run has.
+    public func eventCounts(_ runID: String, kinds: [String]) throws(StoreError) -> [String: Int] {
+        try read { db in
+            var counts: [String: Int] = [:]
+            for kind in kinds {
+                counts[kind] = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM events WHERE run_id = ? AND kind = ?", arguments: [runID, kind]) ?? 0
+            }
+            return counts
+        }
+    }
+
+    /// Every attempt of a run without the rendered system message and prompt (which the executor and the
+    /// summary never need, and which are most of the bytes of a large run); `output` is kept only for
+    /// `outputsOf` stages, or for every stage when nil.
+    public func attemptsWithoutPrompts(_ runID: String, outputsOf stages: Set<String>? = nil) throws(StoreError) -> [AttemptRecord] {
+        try read { db in
+            var outputColumn = "output"
+            var arguments: [any DatabaseValueConvertible] = []
+            if let stages {
+                outputColumn = stages.isEmpty ? "''" : "CASE WHEN stage IN (\(stages.map { _ in "?" }.joined(separator: ","))) THEN output ELSE '' END"
+                arguments += stages.sorted()
+            }
+            arguments.append(runID)
+            return try AttemptRecord.fetchAll(
+                db,
+                sql: """
+                    SELECT id, run_id, stage, round, try, status, model, runtime, NULL AS system, '' AS prompt,
+                    \(outputColumn) AS output, verdict, feedback, prompt_tokens, output_tokens, started_at, first_token_at,
+                    finished_at, timings, error, fingerprint FROM attempts WHERE run_id = ? ORDER BY id
+                    """, arguments: StatementArguments(arguments))
         }
     }
 
