@@ -1,4 +1,5 @@
 import BatonEngine
+import BatonTestSupport
 import Testing
 
 /// The memory planner against simple policies and an exhaustive search, on generated schedules.
