@@ -23,7 +23,9 @@ if ! python3 -c 'import jsonschema, yaml' 2>/dev/null; then
 fi
 if [ "${BATON_SKIP_INTEGRATION:-0}" != "1" ]; then
     echo "llama-server: $(scripts/setup-llama-server.sh)" >&2
-    echo "model: $(scripts/setup-model.sh)" >&2
+    BATON_GEMMA_GGUF="$(scripts/setup-model.sh)"
+    export BATON_GEMMA_GGUF
+    echo "model: $BATON_GEMMA_GGUF" >&2
 fi
 
 swift build --build-tests >&2

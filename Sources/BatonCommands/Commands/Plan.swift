@@ -17,13 +17,18 @@ extension BatonCommand {
         @Flag(help: "Print JSON.")
         var json = false
 
+        @Option(help: "The run database, for footprints measured in earlier runs (default: $BATON_DB, else $XDG_STATE_HOME/baton/baton.sqlite).")
+        var db: String?
+
         func run() throws {
             let workspace = Workspace.current()
             let loaded = try PlanLoader(workspace: workspace).load(
                 pipeline, profileName: profileOption.resolvedName(environment: workspace.environment))
             let schedule: LoadPlan
+            let path = RunDatabaseLocation.resolve(db, environment: workspace.environment)
+            let measured = FileManager.default.fileExists(atPath: path) ? ((try? RunStore(path: path).measuredFootprints()) ?? [:]) : [:]
             do {
-                schedule = try LoadPlan.make(loaded.plan)
+                schedule = try LoadPlan.make(loaded.plan, profile: loaded.profile, measured: measured)
             } catch {
                 Console.error("error: \(error)")
                 throw ExitCode.invalidPipeline

@@ -45,11 +45,12 @@ extension Executor {
         let uses = upcoming.compactMap { $0.models.first.map(key) }
         var footprints: [ModelKey: Int64] = [:]
         for planned in order {
-            if let first = planned.models.first, let bytes = first.footprint?.bytes ?? state.measured[key(first)] {
-                footprints[key(first)] = bytes
-            }
+            guard let first = planned.models.first, footprints[key(first)] == nil else { continue }
+            footprints[key(first)] = FootprintSource.resolve(
+                first, key: key(first), contextSize: planned.settings.numCtx, profile: state.snapshot.profile,
+                measured: state.measured)?.bytes
         }
-        let (budget, _) = LoadPlan.resolveBudget(plan.memoryBudget, machine: .current())
+        let (budget, _) = LoadPlan.resolveBudget(plan.memoryBudget, machine: machine())
         // A resident model this plan does not use still takes memory: the registry's footprint, else
         // (unknown size) the whole budget, so it is the first to go when room is needed.
         for other in resident where footprints[other] == nil {
@@ -73,8 +74,18 @@ extension Executor {
             observer(.modelUnloaded(model: victim.description, seconds: seconds))
         }
         if resident.contains(current) { return (nil, true) }
+        // Refuse a load the machine cannot hold now, before the runtime tries (and fails, or swaps).
+        if let need = footprints[current], let available = machine().available, need > available {
+            throw RuntimeError(
+                .outOfMemory,
+                "model '\(current)' needs \(ByteCount(bytes: need)) but the machine has \(ByteCount(bytes: available)) available; close other programs or choose a smaller model",
+                isTransient: false)
+        }
         let report = try await manager.load(model.name, settings: stage.settings)
-        if let measured = report.measuredBytes { state.measured[current] = measured }
+        if let measured = report.measuredBytes {
+            state.measured[current] = measured
+            try store.saveFootprint(runtime: current.runtime, model: current.name, bytes: measured)
+        }
         try store.appendEvent(
             state.runID, kind: "model-loaded", stage: stage.name,
             payload: try Self.encode(["model": current.description, "seconds": String(format: "%.3f", report.seconds)]))

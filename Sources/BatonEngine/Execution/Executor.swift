@@ -39,6 +39,8 @@ public struct Executor: Sendable {
     public var progressInterval: Double = 0.5
     /// Crash tests only: kills the process at chosen points.
     public var killSwitch: KillSwitch?
+    /// The machine's memory, read before each load (injectable for tests).
+    public var machine: @Sendable () -> MachineMemory = { MachineMemory.current() }
     /// Benchmarks only: unload every model right after its stage, as Baton's predecessor did, to compare
     /// with the memory planner (`BATON_BENCH_UNLOAD_AFTER_EACH_STAGE=1`).
     public var unloadAfterEachStage = false

@@ -124,6 +124,7 @@ struct RunState {
         self.snapshot = snapshot
         self.inputs = inputs
         self.fingerprints = snapshot.fingerprints ?? Fingerprints.compute(snapshot.plan, inputs: inputs)
+        measured = (try? store.measuredFootprints()) ?? [:]
         for attempt in try store.attemptsWithoutPrompts(runID) {
             let key = StageRound(stage: attempt.stage, round: attempt.round)
             triesSoFar[key] = max(triesSoFar[key] ?? 0, attempt.tryNumber)

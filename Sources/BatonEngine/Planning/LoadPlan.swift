@@ -39,7 +39,9 @@ public struct LoadPlan: Sendable {
     /// Plans `plan`'s loads. Stages run in plan order; each stage's model is its first choice.
     ///
     /// - Throws: ``MemoryPlanner/PlanningError`` when a model alone exceeds the budget.
-    public static func make(_ plan: ExecutionPlan, machine: MachineMemory = .current()) throws(MemoryPlanner.PlanningError) -> LoadPlan {
+    public static func make(
+        _ plan: ExecutionPlan, profile: ResolvedProfile? = nil, measured: [ModelKey: Int64] = [:], machine: MachineMemory = .current()
+    ) throws(MemoryPlanner.PlanningError) -> LoadPlan {
         let (budget, source) = resolveBudget(plan.memoryBudget, machine: machine)
         var footprints: [ModelKey: Int64] = [:]
         var unknown: Set<ModelKey> = []
@@ -47,7 +49,13 @@ public struct LoadPlan: Sendable {
         for stage in plan.stages {
             let model = stage.models.first
             let key = ModelKey(runtime: model?.runtime ?? "?", name: model?.name ?? "?")
-            if let footprint = model?.footprint { footprints[key] = footprint.bytes } else { unknown.insert(key) }
+            if let model, let resolved = FootprintSource.resolve(
+                model, key: key, contextSize: stage.settings.numCtx, profile: profile, measured: measured)
+            {
+                footprints[key] = resolved.bytes
+            } else {
+                unknown.insert(key)
+            }
             uses.append(key)
         }
         let schedule = try MemoryPlanner.plan(uses: uses, footprints: footprints, budget: budget)

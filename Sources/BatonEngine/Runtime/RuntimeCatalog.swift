@@ -39,6 +39,12 @@ public final class RuntimeCatalog: RuntimeProvider, @unchecked Sendable {
             return LlamaServerClient(baseURL: try url(of: spec, name))
         case .ollama:
             return OllamaClient(baseURL: try url(of: spec, name))
+        case .openai:
+            // An OpenAI-compatible endpoint; the key comes from the environment variable the profile names.
+            var base = try url(of: spec, name)
+            while base.hasSuffix("/") { base.removeLast() }
+            let key = spec?.apiKeyEnv.flatMap { environment[$0] }.flatMap { $0.isEmpty ? nil : $0 }
+            return OpenAICompatibleClient(chatURL: base + "/chat/completions", headers: key.map { [("Authorization", "Bearer \($0)")] } ?? [])
         case .some(let kind):
             throw RuntimeError(
                 .unreachable,

@@ -59,6 +59,16 @@ enum Migrations {
             }
             try db.create(index: "events_by_run", on: "events", columns: ["run_id", "id"])
         }
+        migrator.registerMigration("v2") { db in
+            // Footprints runtimes measured at load (Ollama /api/ps), reused by later runs and `baton plan`.
+            try db.create(table: "model_footprints") { t in
+                t.column("runtime", .text).notNull()
+                t.column("model", .text).notNull()
+                t.column("bytes", .integer).notNull()
+                t.column("measured_at", .double).notNull()
+                t.primaryKey(["runtime", "model"])
+            }
+        }
         return migrator
     }
 }

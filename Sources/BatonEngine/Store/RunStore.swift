@@ -255,6 +255,26 @@ public struct RunStore: Sendable {
         }
     }
 
+    /// Records the footprint a runtime measured for a model.
+    public func saveFootprint(runtime: String, model: String, bytes: Int64) throws(StoreError) {
+        try write { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO model_footprints (runtime, model, bytes, measured_at) VALUES (?, ?, ?, ?)",
+                arguments: [runtime, model, bytes, Self.now()])
+        }
+    }
+
+    /// Every measured footprint.
+    public func measuredFootprints() throws(StoreError) -> [ModelKey: Int64] {
+        try read { db in
+            var result: [ModelKey: Int64] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT runtime, model, bytes FROM model_footprints") {
+                result[ModelKey(runtime: row["runtime"], name: row["model"])] = row["bytes"]
+            }
+            return result
+        }
+    }
+
     /// How many events of each of `kinds` a run has.
     public func eventCounts(_ runID: String, kinds: [String]) throws(StoreError) -> [String: Int] {
         try read { db in

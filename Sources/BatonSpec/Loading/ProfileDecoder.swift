@@ -120,10 +120,11 @@ public enum ProfileDecoder {
                         }
                     }
                 }
+                let file = modelMap.value("file").flatMap { text($0, modelMap.subject("file")) }
                 models.append(
                     ModelEntry(
                         name: modelName, runtime: runtime, footprint: footprint, contextLength: contextLength,
-                        capabilities: capabilities))
+                        capabilities: capabilities, file: file))
             }
         }
 

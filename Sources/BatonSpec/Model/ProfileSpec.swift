@@ -84,12 +84,14 @@ public struct ModelEntry: Sendable, Hashable, Codable {
     public var contextLength: Int?
     /// Capability scores from 0 to 10 (`reasoning`, `coding`, `creativity`, ...).
     public var capabilities: [String: Double]
+    /// The model's GGUF file, from which a footprint is estimated when none is given.
+    public var file: String?
 
     /// The keys as written in files (`name` is the mapping key).
     public enum CodingKeys: String, CodingKey, CaseIterable {
         case name, runtime, footprint
         case contextLength = "context_length"
-        case capabilities
+        case capabilities, file
     }
 }
 
