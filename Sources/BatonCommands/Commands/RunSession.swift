@@ -120,8 +120,10 @@ final class SignalTrap: @unchecked Sendable {
 
     func cancel() {
         for source in sources { source.cancel() }
-        signal(SIGINT, SIG_DFL)
-        signal(SIGTERM, SIG_DFL)
+        // The run is over but the process may still be printing: a late Ctrl-C exits 130 at once, as a
+        // second one would, instead of dying of the signal.
+        signal(SIGINT) { _ in _exit(130) }
+        signal(SIGTERM) { _ in _exit(130) }
     }
 }
 

@@ -54,10 +54,12 @@ extension BatonCommand {
             Console.out("id                    " + "pipeline".padding(toLength: width, withPad: " ", startingAt: 0) + "  status       started              duration")
             for run in runs {
                 var status = run.status
-                if status == "running", let heartbeat = run.leaseHeartbeat, RunStore.now() - heartbeat > RunStore.leaseStaleAfter {
-                    status = "stopped"  // its process died without recording an end
-                } else if status == "running", run.leaseToken == nil {
-                    status = "stopped"
+                if status == "running" {
+                    // Its process died without recording an end: no lease, a stale heartbeat, or a pid that
+                    // no longer exists on this host.
+                    let stale = run.leaseHeartbeat.map { RunStore.now() - $0 > RunStore.leaseStaleAfter } ?? true
+                    let gone = run.leaseHost == ProcessInfo.processInfo.hostName && run.leasePid.map { !RunStore.processIsAlive($0) } == true
+                    if run.leaseToken == nil || stale || gone { status = "stopped" }
                 }
                 let duration = run.finishedAt.map { ProgressPrinter.duration($0 - run.createdAt) } ?? "-"
                 Console.out(

@@ -24,10 +24,19 @@ extension Executor {
             else { continue }
             managers[key(other).runtime] = (otherManager, other)
         }
+        // Ollama may list `llama3.2` for `llama3.2:latest`: match names without a `:latest` tag to the
+        // plan's spelling, so a resident model is not mistaken for a stranger.
+        func canonical(_ name: String) -> String { name.hasSuffix(":latest") ? String(name.dropLast(7)) : name }
+        var planned: [String: ModelKey] = [:]
+        for stageModel in plan.stages.compactMap({ $0.models.first }) {
+            let planKey = key(stageModel)
+            planned["\(planKey.runtime)\u{0}\(canonical(planKey.name))"] = planKey
+        }
         var resident: Set<ModelKey> = []
         for (runtimeName, entry) in managers {
             for loaded in try await entry.0.residentModels() {
-                resident.insert(ModelKey(runtime: runtimeName, name: loaded.name))
+                resident.insert(
+                    planned["\(runtimeName)\u{0}\(canonical(loaded.name))"] ?? ModelKey(runtime: runtimeName, name: loaded.name))
             }
         }
 
