@@ -117,6 +117,11 @@ public struct Workspace: Sendable {
 
     // MARK: - Profiles
 
+    /// The profile to use: `requested` when given, else `default` when the profile search path has one.
+    public func profileName(requested: String?) -> String? {
+        requested ?? (profiles().contains { $0.name == "default" } ? "default" : nil)
+    }
+
     /// A profile loaded with its `extends` chain, its diagnostics and the files it read.
     public struct LoadedProfile: Sendable {
         /// The resolved profile, nil when it could not be decoded.

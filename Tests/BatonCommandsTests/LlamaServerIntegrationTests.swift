@@ -203,18 +203,12 @@ struct LlamaServerIntegrationTests {
             """)
 
         // Start the run in the background and kill the server once 'write' has streamed some tokens.
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: BatonProcess.binary)
-        process.arguments = ["run", pipeline, "--profile", "test"]
-        process.currentDirectoryURL = URL(fileURLWithPath: Fixtures.repositoryRoot)
-        process.environment = [
-            "PATH": "/usr/bin:/bin", "HOME": NSTemporaryDirectory(), "BATON_LLAMA_URL": router.url, "BATON_DB": workspace.database,
-            "BATON_PROFILE_PATH": workspace.folder + "/profiles", "BATON_PROGRESS_INTERVAL": "0",
-        ]
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = Pipe()
-        try process.run()
+        let running = try BatonProcess.start(
+            ["run", pipeline, "--profile", "test"],
+            environment: [
+                "BATON_LLAMA_URL": router.url, "BATON_DB": workspace.database,
+                "BATON_PROFILE_PATH": workspace.folder + "/profiles", "BATON_PROGRESS_INTERVAL": "0",
+            ])
         var streaming = false
         for _ in 0..<1500 where !streaming {
             usleep(20_000)
@@ -226,10 +220,10 @@ struct LlamaServerIntegrationTests {
         }
         #expect(streaming, "the 'write' stage never streamed")
         router.kill()
-        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let result = running.wait()
+        let stderr = result.stderr
 
-        #expect(process.terminationStatus == 69, "exit \(process.terminationStatus): \(stderr)")
+        #expect(result.status == 69, "exit \(result.status): \(stderr)")
         #expect(stderr.contains("stage 'write' failed after 2 tries"), "\(stderr)")
         #expect(stderr.contains("baton resume"))
 

@@ -32,8 +32,11 @@ public enum BatonProcess {
         /// Whether it has not exited yet.
         public var isRunning: Bool { process.isRunning }
 
+        /// Starts `process` with `out` and `err` as its standard output and error.
         init(process: Process, out: Pipe, err: Pipe) throws {
             self.process = process
+            process.standardOutput = out
+            process.standardError = err
             try process.run()
             // Read both pipes concurrently so neither fills up and blocks the child.
             for (pipe, isOut) in [(out, true), (err, false)] {
@@ -104,10 +107,6 @@ public enum BatonProcess {
         var env = ["PATH": "/usr/bin:/bin", "HOME": NSTemporaryDirectory(), "XDG_CONFIG_HOME": NSTemporaryDirectory() + "/baton-tests-config"]
         env.merge(environment) { _, new in new }
         process.environment = env
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        return try Running(process: process, out: out, err: err)
+        return try Running(process: process, out: Pipe(), err: Pipe())
     }
 }

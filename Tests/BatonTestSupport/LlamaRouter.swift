@@ -95,22 +95,7 @@ public final class LlamaRouter: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
         process.arguments = [Fixtures.path("scripts/\(name)")] + arguments
         process.currentDirectoryURL = URL(fileURLWithPath: Fixtures.repositoryRoot)
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        nonisolated(unsafe) var errData = Data()
-        let reader = Thread { errData = err.fileHandleForReading.readDataToEndOfFile() }
-        reader.start()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        while !reader.isFinished { usleep(1000) }
-        // Both pipes are closed, so the script has ended; wait for its status without a run loop
-        // (Process.waitUntilExit could hang here while the router it started lives on).
-        while process.isRunning { usleep(10_000) }
-        return BatonProcess.Result(
-            status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-            stderr: String(decoding: errData, as: UTF8.self))
+        return try BatonProcess.Running(process: process, out: Pipe(), err: Pipe()).wait()
     }
 
     /// Whether integration tests on the real server are switched off (`BATON_SKIP_INTEGRATION=1`).

@@ -12,15 +12,12 @@ extension BatonCommand {
 
         @OptionGroup var profileOption: ProfileOption
 
-        @Option(help: "The run database (default: $BATON_DB, else $XDG_STATE_HOME/baton/baton.sqlite).")
-        var db: String?
+        @OptionGroup var database: DatabaseOption
 
         func run() async throws {
             let workspace = Workspace.current()
             var profile: ResolvedProfile?
-            if let name = profileOption.resolvedName(environment: workspace.environment)
-                ?? (workspace.profiles().contains { $0.name == "default" } ? "default" : nil)
-            {
+            if let name = workspace.profileName(requested: profileOption.resolvedName(environment: workspace.environment)) {
                 let loaded = try workspace.loadProfile(name)
                 if loaded.diagnostics.hasErrors {
                     Console.error(DiagnosticFormatter.text(loaded.diagnostics, sources: loaded.sources, color: false), terminator: "")
@@ -30,7 +27,7 @@ extension BatonCommand {
                 Console.out("profile \(loaded.profile?.chain.joined(separator: " → ") ?? name)")
             }
             let findings = await BatonEngine.Doctor.check(
-                profile: profile, database: RunDatabaseLocation.resolve(db, environment: workspace.environment))
+                profile: profile, database: database.path(environment: workspace.environment))
             for finding in findings {
                 Console.out("\(finding.ok ? "✓" : "✗") \(finding.subject): \(finding.detail)")
             }

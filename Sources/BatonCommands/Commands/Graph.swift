@@ -49,7 +49,7 @@ struct PlanLoader {
         var profile: ResolvedProfile?
         var sources: [String: SourceFile] = [:]
         var diagnostics: [Diagnostic] = []
-        if let name = profileName ?? (workspace.profiles().contains { $0.name == "default" } ? "default" : nil) {
+        if let name = workspace.profileName(requested: profileName) {
             let loaded = try workspace.loadProfile(name)
             profile = loaded.profile
             sources.merge(loaded.sources) { current, _ in current }

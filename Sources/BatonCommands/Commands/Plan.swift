@@ -17,15 +17,15 @@ extension BatonCommand {
         @Flag(help: "Print JSON.")
         var json = false
 
-        @Option(help: "The run database, for footprints measured in earlier runs (default: $BATON_DB, else $XDG_STATE_HOME/baton/baton.sqlite).")
-        var db: String?
+        /// Footprints measured in earlier runs come from here.
+        @OptionGroup var database: DatabaseOption
 
         func run() throws {
             let workspace = Workspace.current()
             let loaded = try PlanLoader(workspace: workspace).load(
                 pipeline, profileName: profileOption.resolvedName(environment: workspace.environment))
             let schedule: LoadPlan
-            let path = RunDatabaseLocation.resolve(db, environment: workspace.environment)
+            let path = database.path(environment: workspace.environment)
             let measured = FileManager.default.fileExists(atPath: path) ? ((try? RunStore(path: path).measuredFootprints()) ?? [:]) : [:]
             do {
                 schedule = try LoadPlan.make(loaded.plan, profile: loaded.profile, measured: measured)

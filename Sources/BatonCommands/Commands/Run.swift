@@ -3,10 +3,20 @@ import BatonEngine
 import BatonSpec
 import Foundation
 
-/// Options every command that executes a run shares.
-struct ExecutionOptions: ParsableArguments {
+/// `--db`: the run database, for every command that reads or writes runs.
+struct DatabaseOption: ParsableArguments {
     @Option(help: "The run database (default: $BATON_DB, else $XDG_STATE_HOME/baton/baton.sqlite).")
     var db: String?
+
+    /// The database path: `--db`, else `$BATON_DB`, else the state folder's.
+    func path(environment: [String: String]) -> String {
+        RunDatabaseLocation.resolve(db, environment: environment)
+    }
+}
+
+/// Options every command that executes a run shares.
+struct ExecutionOptions: ParsableArguments {
+    @OptionGroup var database: DatabaseOption
 
     @Flag(name: .shortAndLong, help: "Print no progress, only the final outputs.")
     var quiet = false

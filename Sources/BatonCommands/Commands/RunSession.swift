@@ -12,7 +12,7 @@ struct RunSession {
     init(options: ExecutionOptions, environment: [String: String]) throws {
         self.options = options
         self.environment = environment
-        let path = RunDatabaseLocation.resolve(options.db, environment: environment)
+        let path = options.database.path(environment: environment)
         do {
             var store = try RunStore(path: path)
             store.killSwitch = environment["BATON_TEST_KILL_AT"].flatMap(KillSwitch.init(specification:))

@@ -14,8 +14,7 @@ extension BatonCommand {
         @Option(help: "Only runs of this pipeline.")
         var pipeline: String?
 
-        @Option(help: "The run database (default: $BATON_DB, else $XDG_STATE_HOME/baton/baton.sqlite).")
-        var db: String?
+        @OptionGroup var database: DatabaseOption
 
         @Flag(help: "Print JSON.")
         var json = false
@@ -25,7 +24,7 @@ extension BatonCommand {
             let store: RunStore
             let runs: [RunRecord]
             do {
-                store = try RunStore(path: RunDatabaseLocation.resolve(db, environment: environment))
+                store = try RunStore(path: database.path(environment: environment))
                 runs = try store.runs(status: status, pipeline: pipeline)
             } catch {
                 throw RunSession.fail(error)
@@ -88,15 +87,14 @@ extension BatonCommand {
         @Option(help: "text, json, or markdown (a readable transcript).")
         var format: Format = .text
 
-        @Option(help: "The run database (default: $BATON_DB, else $XDG_STATE_HOME/baton/baton.sqlite).")
-        var db: String?
+        @OptionGroup var database: DatabaseOption
 
         func run() throws {
             let environment = ProcessInfo.processInfo.environment
             let report: RunReport
             let events: [EventRecord]
             do {
-                let store = try RunStore(path: RunDatabaseLocation.resolve(db, environment: environment))
+                let store = try RunStore(path: database.path(environment: environment))
                 report = try RunReport.load(runID, from: store)
                 events = try store.events(report.run.id)
             } catch {

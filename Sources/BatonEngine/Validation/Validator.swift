@@ -49,7 +49,7 @@ public struct Validator: Sendable {
     public func validate(paths: [String], profileName: String?) throws(WorkspaceError) -> ValidationReport {
         var report = ValidationReport()
         var profile: ResolvedProfile?
-        if let name = profileName ?? (workspace.profiles().contains { $0.name == "default" } ? "default" : nil) {
+        if let name = workspace.profileName(requested: profileName) {
             let loaded = try workspace.loadProfile(name)
             profile = loaded.profile
             report.sources.merge(loaded.sources) { current, _ in current }
