@@ -1,4 +1,5 @@
 import ArgumentParser
+import BatonEngine
 
 /// Baton's exit codes, decided here once and documented in the README. They are stable.
 public enum BatonExitCode {
@@ -19,6 +20,12 @@ public enum BatonExitCode {
     public static let storeFailure: Int32 = 74
     /// Another process is executing the run (sysexits `EX_TEMPFAIL`).
     public static let runLocked: Int32 = 75
+    /// The key file cannot be used: damaged, cut short, of an unknown version, or not readable or writable
+    /// (sysexits `EX_IOERR`, like the run database).
+    public static let keyFileUnusable: Int32 = 74
+    /// The key file may not be unlocked: wrong passphrase (or a changed file), no passphrase available, or the file
+    /// is readable by other users (sysexits `EX_NOPERM`).
+    public static let keyFileDenied: Int32 = 77
     /// A bug in Baton (sysexits `EX_SOFTWARE`).
     public static let internalError: Int32 = 70
     /// The run was interrupted after its checkpoint was written.
@@ -28,4 +35,17 @@ public enum BatonExitCode {
 extension ExitCode {
     static let invalidPipeline = ExitCode(BatonExitCode.invalidPipeline)
     static let notFound = ExitCode(BatonExitCode.notFound)
+}
+
+extension BatonExitCode {
+    /// The exit status for a key file error: 77 when the file may not be unlocked, 74 when it cannot be used, 64 for
+    /// a passphrase typed wrong at the prompt (empty, or not the same twice), 130 for a prompt cancelled with Ctrl-C.
+    public static func code(for error: KeyFileError) -> Int32 {
+        switch error {
+        case .wrongPassphrase, .noPassphrase, .permissionsTooOpen: return keyFileDenied
+        case .corrupted, .unsupportedVersion, .unreadable, .unwritable: return keyFileUnusable
+        case .passphraseMismatch, .emptyPassphrase: return usage
+        case .cancelled: return interrupted
+        }
+    }
 }

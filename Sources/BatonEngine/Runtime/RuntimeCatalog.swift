@@ -4,12 +4,22 @@ import Foundation
 /// The runtimes a run uses, made from its snapshot's profile (or `--runtime echo`) once and reused.
 public final class RuntimeCatalog: RuntimeProvider, @unchecked Sendable {
     private let environment: [String: String]
+    private let keys: any APIKeySource
+    private let transport: any HTTPTransport
     private let lock = NSLock()
     private var made: [String: any LLMRuntime] = [:]
 
-    /// Creates a catalog; `environment` supplies echo options such as `BATON_ECHO_CALL_DELAY`.
-    public init(environment: [String: String]) {
+    /// Creates a catalog.
+    ///
+    /// - Parameters:
+    ///   - environment: echo options such as `BATON_ECHO_CALL_DELAY`, and the API keys when `keys` is nil.
+    ///   - keys: where cloud runtimes' API keys come from; nil reads the variables profiles name in
+    ///     `api_key_env` from `environment`.
+    ///   - transport: the HTTP transport of every client made.
+    public init(environment: [String: String], keys: (any APIKeySource)? = nil, transport: any HTTPTransport = AsyncHTTPTransport()) {
         self.environment = environment
+        self.keys = keys ?? EnvironmentKeySource(environment: environment)
+        self.transport = transport
     }
 
     public func runtime(for model: ResolvedModel, snapshot: RunSnapshot) throws -> any LLMRuntime {
@@ -29,6 +39,41 @@ public final class RuntimeCatalog: RuntimeProvider, @unchecked Sendable {
         return url
     }
 
+    /// The key of a cloud runtime.
+    ///
+    /// - Parameter required: whether a missing key is an error (an OpenAI-compatible server on this
+    ///   machine may need none, unless the profile names a variable for it).
+    /// - Throws: ``RuntimeError`` `.unreachable` (permanent) naming the variable to set or the command to run.
+    private func apiKey(of spec: RuntimeSpec?, _ name: String, required: Bool) throws -> String? {
+        guard let spec else { return nil }
+        let key: String?
+        do {
+            key = try keys.apiKey(for: spec)
+        } catch let error as RuntimeError {
+            throw error
+        } catch {
+            throw RuntimeError(.unreachable, "cannot read the API key of runtime '\(name)': \(error)", isTransient: false)
+        }
+        if let key, !key.isEmpty { return key }
+        guard required || spec.apiKeyEnv != nil else { return nil }
+        let fix =
+            spec.apiKeyEnv.map { "set the environment variable \($0) or run 'baton keys set \(name)'" }
+            ?? "run 'baton keys set \(name)', or name an environment variable in the runtime's 'api_key_env' in the profile and set it"
+        throw RuntimeError(.unreachable, "runtime '\(name)' has no API key; \(fix)", isTransient: false)
+    }
+
+    /// What a rejected key's message tells the user to do.
+    private static func keyHint(_ spec: RuntimeSpec?, _ name: String) -> String {
+        let variable = spec?.apiKeyEnv.map { "the environment variable \($0) or " } ?? ""
+        return "check the key in \(variable)the key store ('baton keys set \(name)' replaces it)"
+    }
+
+    /// Whether `url` points at this machine (a local OpenAI-compatible server may have no key).
+    static func isLoopback(_ url: String) -> Bool {
+        guard let host = URLComponents(string: url)?.host?.lowercased() else { return false }
+        return host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+    }
+
     private func make(_ name: String, snapshot: RunSnapshot) throws -> any LLMRuntime {
         let spec = snapshot.profile?.spec.runtime(named: name)
         let kind = spec?.kind ?? (name == "echo" ? .echo : nil)
@@ -36,20 +81,21 @@ public final class RuntimeCatalog: RuntimeProvider, @unchecked Sendable {
         case .echo:
             return EchoRuntime(options: try EchoRuntime.options(from: spec?.options ?? [:], environment: environment))
         case .llamaServer:
-            return LlamaServerClient(baseURL: try url(of: spec, name))
+            return LlamaServerClient(baseURL: try url(of: spec, name), transport: transport)
         case .ollama:
-            return OllamaClient(baseURL: try url(of: spec, name))
+            return OllamaClient(baseURL: try url(of: spec, name), transport: transport)
         case .openai:
-            // An OpenAI-compatible endpoint; the key comes from the environment variable the profile names.
+            // OpenAI or a compatible cloud: `{url}/chat/completions`, the url ending in `/v1`.
             var base = try url(of: spec, name)
             while base.hasSuffix("/") { base.removeLast() }
-            let key = spec?.apiKeyEnv.flatMap { environment[$0] }.flatMap { $0.isEmpty ? nil : $0 }
-            return OpenAICompatibleClient(chatURL: base + "/chat/completions", headers: key.map { [("Authorization", "Bearer \($0)")] } ?? [])
-        case .some(let kind):
-            throw RuntimeError(
-                .unreachable,
-                "runtime '\(name)' is of kind '\(kind.rawValue)', which this build of baton cannot talk to yet; run with --runtime echo or a profile whose runtimes are echo",
-                isTransient: false)
+            let key = try apiKey(of: spec, name, required: !Self.isLoopback(base))
+            return OpenAICompatibleClient(
+                chatURL: base + "/chat/completions", apiKey: key, keyHint: Self.keyHint(spec, name), dialect: .openAI,
+                connectTimeout: 120, transport: transport)
+        case .anthropic:
+            let base = spec?.url.flatMap { $0.isEmpty ? nil : $0 } ?? "https://api.anthropic.com"
+            let key = try apiKey(of: spec, name, required: true)
+            return AnthropicClient(baseURL: base, apiKey: key ?? "", keyHint: Self.keyHint(spec, name), transport: transport)
         case nil:
             throw RuntimeError(.unreachable, "runtime '\(name)' is not declared in the run's profile", isTransient: false)
         }

@@ -1,0 +1,218 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The encrypted file of API keys: read only when no one else may read it, written atomically with mode 0600.
+///
+/// The file is a small JSON envelope (see `KeyFileFormat`) around a map of names to keys, sealed with AES-GCM-256
+/// under a key scrypt derives from a passphrase. Its default place is `$XDG_CONFIG_HOME/baton/keys.json.enc`
+/// (`~/.config/baton/keys.json.enc`); `BATON_KEY_FILE` names another.
+public struct KeyFile: Sendable {
+    /// Where the file is (or will be).
+    public let path: String
+    /// The scrypt parameters of new writes; reading uses those recorded in the file.
+    let scrypt: ScryptParameters
+    /// The cipher of new writes; reading uses the one recorded in the file.
+    let cipher: KeyFileFormat.Cipher
+
+    /// A key file at `path`, written with the standard scrypt parameters and AES-GCM-256.
+    public init(path: String) {
+        self.init(path: path, scrypt: .standard, cipher: .aesGCM256)
+    }
+
+    /// A key file at `path` written with `scrypt` and `cipher` (tests use a small `n` to run fast).
+    init(path: String, scrypt: ScryptParameters, cipher: KeyFileFormat.Cipher = .aesGCM256) {
+        self.path = path
+        self.scrypt = scrypt
+        self.cipher = cipher
+    }
+
+    /// `$BATON_KEY_FILE`, else `$XDG_CONFIG_HOME/baton/keys.json.enc`, else `~/.config/baton/keys.json.enc`.
+    public static func defaultPath(environment: [String: String]) -> String {
+        if let file = environment["BATON_KEY_FILE"], !file.isEmpty { return file }
+        let config = environment["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? ((environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()) + "/.config")
+        return config + "/baton/keys.json.enc"
+    }
+
+    /// The key file of this process's environment.
+    public static func current(environment: [String: String] = ProcessInfo.processInfo.environment) -> KeyFile {
+        KeyFile(path: defaultPath(environment: environment))
+    }
+
+    // MARK: - Reading
+
+    /// Reads the file and checks its permissions and header; the passphrase is needed only to unlock the result.
+    ///
+    /// - Returns: nil when there is no file at ``path``.
+    /// - Throws: ``KeyFileError/permissionsTooOpen(path:mode:)`` when group or others have any permission on it
+    ///   (like ssh with private keys), ``KeyFileError/unreadable(path:reason:)``,
+    ///   ``KeyFileError/unsupportedVersion(path:version:)`` or ``KeyFileError/corrupted(path:reason:)``.
+    public func load() throws(KeyFileError) -> SealedKeyFile? {
+        // O_NONBLOCK: opening a FIFO put in the file's place must not hang; it is refused below.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        if fd < 0 {
+            let code = errno
+            if code == ENOENT { return nil }
+            throw .unreadable(path: path, reason: Self.reason(code))
+        }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw .unreadable(path: path, reason: Self.reason(errno)) }
+        guard info.st_mode & 0o170000 == 0o100000 else { throw .unreadable(path: path, reason: "it is not a regular file") }
+        let mode = Int(info.st_mode & 0o7777)
+        guard mode & 0o077 == 0 else { throw .permissionsTooOpen(path: path, mode: mode) }
+        var data = Data()
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while data.count <= KeyFileFormat.maximumFileSize {
+            let count = buffer.withUnsafeMutableBytes { systemRead(fd, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw .unreadable(path: path, reason: Self.reason(errno))
+            }
+            if count == 0 { break }
+            data.append(contentsOf: buffer[0..<count])
+        }
+        return SealedKeyFile(path: path, parsed: try KeyFileFormat.parse(data, path: path))
+    }
+
+    /// Reads and unlocks the file: its map of names to keys, empty when there is no file.
+    ///
+    /// - Throws: what ``load()`` and ``SealedKeyFile/unlock(passphrase:)`` throw.
+    public func read(passphrase: String) throws(KeyFileError) -> [String: String] {
+        try load()?.unlock(passphrase: passphrase) ?? [:]
+    }
+
+    // MARK: - Writing
+
+    /// Replaces the file with `keys` sealed under `passphrase`, with a fresh salt and nonce.
+    ///
+    /// The new content goes to a temporary file in the same folder, created with mode 0600 (never readable by
+    /// others, whatever the umask), flushed, then renamed over the old one; a crash leaves the old file or the new
+    /// one, never a mix. Missing folders are created with mode 0700. When ``path`` is a symbolic link, the file it
+    /// points to is replaced and the link kept.
+    ///
+    /// - Throws: ``KeyFileError/unwritable(path:reason:)``; the previous file is then unchanged.
+    public func write(_ keys: [String: String], passphrase: String) throws(KeyFileError) {
+        let data = try KeyFileFormat.seal(keys, passphrase: passphrase, scrypt: scrypt, cipher: cipher, path: path)
+        let target = resolvedTarget()
+        let folder = (target as NSString).deletingLastPathComponent
+        let directory = folder.isEmpty ? "." : folder
+        try makeDirectory(directory)
+        let suffix = KeyFileFormat.randomBytes(6).map { String(format: "%02x", $0) }.joined()
+        let temporary = "\(directory)/.\((target as NSString).lastPathComponent).\(suffix).tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw .unwritable(path: path, reason: Self.reason(errno)) }
+        var renamed = false
+        defer { if !renamed { unlink(temporary) } }
+        do {
+            defer { close(fd) }
+            // The umask can only have removed bits from 0600; make it exactly 0600.
+            guard fchmod(fd, 0o600) == 0 else { throw KeyFileError.unwritable(path: path, reason: Self.reason(errno)) }
+            try writeAll(data, to: fd)
+            guard fsync(fd) == 0 else { throw KeyFileError.unwritable(path: path, reason: Self.reason(errno)) }
+        }
+        guard rename(temporary, target) == 0 else { throw .unwritable(path: path, reason: Self.reason(errno)) }
+        renamed = true
+        // Make the rename itself durable; a failure here loses nothing that was not already at risk.
+        let directoryFD = open(directory, O_RDONLY | O_CLOEXEC)
+        if directoryFD >= 0 {
+            _ = fsync(directoryFD)
+            close(directoryFD)
+        }
+    }
+
+    private func writeAll(_ data: Data, to fd: Int32) throws(KeyFileError) {
+        var offset = 0
+        while offset < data.count {
+            let written = data.withUnsafeBytes { bytes in
+                systemWrite(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            }
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw .unwritable(path: path, reason: Self.reason(errno))
+            }
+            offset += written
+        }
+    }
+
+    /// ``path``, or the file it points to when it is a symbolic link.
+    private func resolvedTarget() -> String {
+        var info = stat()
+        guard lstat(path, &info) == 0, info.st_mode & 0o170000 == 0o120000, let resolved = realpath(path, nil) else {
+            return path
+        }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
+    /// Creates `directory` and its missing parents with mode 0700.
+    private func makeDirectory(_ directory: String) throws(KeyFileError) {
+        var info = stat()
+        if stat(directory, &info) == 0 {
+            guard info.st_mode & 0o170000 == 0o040000 else {
+                throw .unwritable(path: path, reason: "\(directory) is not a folder")
+            }
+            return
+        }
+        let parent = (directory as NSString).deletingLastPathComponent
+        if !parent.isEmpty, parent != directory { try makeDirectory(parent) }
+        if mkdir(directory, 0o700) == 0 {
+            _ = chmod(directory, 0o700)
+        } else if errno != EEXIST {
+            throw .unwritable(path: path, reason: "cannot create the folder \(directory): \(Self.reason(errno))")
+        }
+    }
+
+    /// The system's wording of `code`, such as "Permission denied".
+    static func reason(_ code: Int32) -> String {
+        String(cString: strerror(code))
+    }
+}
+
+/// A key file read from disk whose header was checked, waiting for its passphrase.
+public struct SealedKeyFile: Sendable {
+    /// Where it was read from.
+    public let path: String
+    /// The checked header and the sealed box.
+    let parsed: KeyFileFormat.Parsed
+
+    /// Creates one from the bytes of a file (tests use it to try damaged bytes without touching the disk).
+    init(path: String, parsed: KeyFileFormat.Parsed) {
+        self.path = path
+        self.parsed = parsed
+    }
+
+    /// The scrypt parameters the file records.
+    var scrypt: ScryptParameters { parsed.scrypt }
+
+    /// Derives the key from `passphrase` and decrypts the map of names to keys.
+    ///
+    /// - Throws: ``KeyFileError/wrongPassphrase(path:)`` when authentication fails (a wrong passphrase, or a file
+    ///   changed after it was written), ``KeyFileError/corrupted(path:reason:)`` when the content is not a map.
+    public func unlock(passphrase: String) throws(KeyFileError) -> [String: String] {
+        try KeyFileFormat.open(parsed, passphrase: passphrase, path: path)
+    }
+}
+
+/// `read(2)`, which ``KeyFile/read(passphrase:)`` hides inside the type.
+private func systemRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int {
+    #if canImport(Glibc)
+    Glibc.read(fd, buffer, count)
+    #else
+    Darwin.read(fd, buffer, count)
+    #endif
+}
+
+/// `write(2)`, which ``KeyFile/write(_:passphrase:)`` hides inside the type.
+private func systemWrite(_ fd: Int32, _ buffer: UnsafeRawPointer?, _ count: Int) -> Int {
+    #if canImport(Glibc)
+    Glibc.write(fd, buffer, count)
+    #else
+    Darwin.write(fd, buffer, count)
+    #endif
+}

@@ -1,0 +1,60 @@
+import BatonSpec
+import Foundation
+
+/// API keys from the environment first, then from the encrypted key file, which is opened at most once, and only
+/// when a key is not in the environment.
+///
+/// For a runtime, the lookup order is: the environment variable its `api_key_env` names; the key file's entry named
+/// after the runtime (`openai`); the key file's entry named like that variable (`OPENAI_API_KEY`).
+public final class KeyFileSource: APIKeySource, @unchecked Sendable {
+    private let environment: EnvironmentKeySource
+    private let keyFile: KeyFile
+    private let passphrase: @Sendable (_ path: String) throws(KeyFileError) -> String
+    private let lock = NSLock()
+    /// The file's keys once read (empty when there is no file), or why they could not be.
+    private var loaded: Result<[String: String], KeyFileError>?
+
+    /// A source over `environment` and the key file it names (``KeyFile/defaultPath(environment:)``), asking for
+    /// the passphrase as ``KeyPassphrase/obtain(for:environment:creating:)`` does.
+    public convenience init(environment: [String: String]) {
+        self.init(environment: environment, keyFile: KeyFile(path: KeyFile.defaultPath(environment: environment))) {
+            path throws(KeyFileError) in
+            try KeyPassphrase.obtain(for: path, environment: environment, creating: false)
+        }
+    }
+
+    /// A source over `environment` and `keyFile`, calling `passphrase` (with the file's path) when it must unlock it.
+    public init(
+        environment: [String: String], keyFile: KeyFile,
+        passphrase: @escaping @Sendable (_ path: String) throws(KeyFileError) -> String
+    ) {
+        self.environment = EnvironmentKeySource(environment: environment)
+        self.keyFile = keyFile
+        self.passphrase = passphrase
+    }
+
+    /// The key for `runtime`, or nil when neither the environment nor the key file has one.
+    ///
+    /// - Throws: ``KeyFileError`` when the key is not in the environment and the key file exists but cannot be
+    ///   unlocked; the same error again on later calls, without asking again.
+    public func apiKey(for runtime: RuntimeSpec) throws -> String? {
+        if let key = try environment.apiKey(for: runtime) { return key }
+        let stored = try storedKeys()
+        if let key = stored[runtime.name], !key.isEmpty { return key }
+        if let variable = runtime.apiKeyEnv, let key = stored[variable], !key.isEmpty { return key }
+        return nil
+    }
+
+    /// The key file's map, read and unlocked on the first call only.
+    private func storedKeys() throws(KeyFileError) -> [String: String] {
+        lock.lock()
+        defer { lock.unlock() }
+        if let loaded { return try loaded.get() }
+        let result = Result { () throws(KeyFileError) -> [String: String] in
+            guard let sealed = try keyFile.load() else { return [:] }
+            return try sealed.unlock(passphrase: passphrase(sealed.path))
+        }
+        loaded = result
+        return try result.get()
+    }
+}

@@ -1,0 +1,268 @@
+import BatonSpec
+import Foundation
+
+/// Streams generations from the Anthropic Messages API (`POST {url}/v1/messages` with server-sent events).
+///
+/// The system prompt goes in the top-level `system` field, `max_tokens` is always sent (the API requires
+/// it), and structured output is a forced tool whose `input_schema` is the stage's schema: its
+/// `input_json_delta` fragments stream as tokens. The key goes in `x-api-key` and is scrubbed from every
+/// error this client throws.
+public struct AnthropicClient: LLMRuntime, CustomStringConvertible {
+    /// The `anthropic-version` header sent (the one the official SDKs send).
+    public static let apiVersion = "2023-06-01"
+    /// `max_tokens` when the stage sets none.
+    public static let defaultMaxTokens = 1024
+    /// The name of the tool that carries structured output.
+    public static let outputTool = "respond"
+
+    /// The API's base URL (`https://api.anthropic.com`), without a trailing slash or `/v1`.
+    public let baseURL: String
+    /// Seconds allowed to connect and get the response head.
+    public let connectTimeout: Double
+    private let apiKey: String
+    private let keyHint: String?
+    private let transport: any HTTPTransport
+
+    /// Creates a client.
+    ///
+    /// - Parameters:
+    ///   - baseURL: `https://api.anthropic.com`; a trailing `/v1` is dropped.
+    ///   - apiKey: sent as `x-api-key`.
+    ///   - keyHint: where the key comes from and how to change it, for the message of a rejected key.
+    public init(
+        baseURL: String = "https://api.anthropic.com", apiKey: String, keyHint: String? = nil, connectTimeout: Double = 120,
+        transport: any HTTPTransport = AsyncHTTPTransport()
+    ) {
+        var base = baseURL
+        while base.hasSuffix("/") { base.removeLast() }
+        if base.hasSuffix("/v1") { base.removeLast(3) }
+        self.baseURL = base
+        self.apiKey = apiKey
+        self.keyHint = keyHint
+        self.connectTimeout = connectTimeout
+        self.transport = transport
+    }
+
+    /// Names the endpoint only: the key is never part of a printed client.
+    public var description: String { "AnthropicClient(\(baseURL))" }
+
+    /// `POST` here to generate.
+    public var messagesURL: String { baseURL + "/v1/messages" }
+
+    private var headers: [(String, String)] {
+        [("x-api-key", apiKey), ("anthropic-version", Self.apiVersion)]
+    }
+
+    // MARK: - Request
+
+    /// Whether a schema must be wrapped in an object: a tool's `input_schema` is always an object.
+    static func needsWrapping(_ schema: JSONValue) -> Bool {
+        schema["type"] != .string("object")
+    }
+
+    /// The `POST /v1/messages` body of a generation.
+    func body(_ request: GenerationRequest) -> [String: Any] {
+        let settings = request.settings
+        var body: [String: Any] = [
+            "model": request.model, "max_tokens": settings.maxTokens ?? Self.defaultMaxTokens,
+            "messages": [["role": "user", "content": request.prompt]], "stream": true,
+        ]
+        if let system = request.system, !system.isEmpty { body["system"] = system }
+        if let value = settings.temperature { body["temperature"] = value }
+        if let value = settings.topP { body["top_p"] = value }
+        if let value = settings.topK { body["top_k"] = value }
+        if let value = settings.stop, !value.isEmpty { body["stop_sequences"] = value }
+        // The API has no seed; a stage's seed is not sent.
+        if let schema = request.responseSchema {
+            let input: JSONValue =
+                Self.needsWrapping(schema)
+                ? .object([
+                    ("type", .string("object")), ("properties", .object([("value", schema)])),
+                    ("required", .array([.string("value")])),
+                ])
+                : schema
+            body["tools"] = [
+                [
+                    "name": Self.outputTool, "description": "Give your answer as this tool's input, which must match its schema.",
+                    "input_schema": OpenAICompatibleClient.foundation(input),
+                ] as [String: Any]
+            ]
+            body["tool_choice"] = ["type": "tool", "name": Self.outputTool]
+        }
+        return body
+    }
+
+    // MARK: - Generation
+
+    public func generate(_ request: GenerationRequest) -> AsyncThrowingStream<GenerationEvent, any Error> {
+        let transport = self.transport
+        let http = HTTPRequest.json(messagesURL, body(request), headers: headers)
+        let timeout = connectTimeout
+        let url = messagesURL
+        let scrubber = SecretScrubber(apiKey)
+        let keyHint = self.keyHint
+        let structured = request.responseSchema != nil
+        let wrapped = request.responseSchema.map(Self.needsWrapping) ?? false
+        return AsyncThrowingStream { continuation in
+            let task = Task {
+                do {
+                    let response = try await transport.send(http, connectTimeout: timeout)
+                    guard response.status == 200 else {
+                        throw Self.httpError(
+                            response.status, body: try? await response.collect(limit: 65536), url: url, model: request.model,
+                            keyHint: keyHint)
+                    }
+                    var usage = GenerationUsage()
+                    var finished = false
+                    var toolBlocks: Set<Int> = []
+                    var wrappedJSON = ""
+                    for try await event in response.events {
+                        guard let object = try? JSONSerialization.jsonObject(with: Data(event.data.utf8)) as? [String: Any] else {
+                            throw RuntimeError(.badResponse, "\(url) sent a stream event that is not JSON", isTransient: true)
+                        }
+                        let type = (object["type"] as? String) ?? event.name ?? ""
+                        switch type {
+                        case "message_start":
+                            let counts = (object["message"] as? [String: Any])?["usage"] as? [String: Any]
+                            if let counts { usage.promptTokens = Self.promptTokens(counts) }
+                        case "content_block_start":
+                            let index = object["index"] as? Int ?? 0
+                            let block = object["content_block"] as? [String: Any]
+                            if block?["type"] as? String == "tool_use" {
+                                toolBlocks.insert(index)
+                            } else if !structured, let text = block?["text"] as? String, !text.isEmpty {
+                                continuation.yield(.token(text))
+                            }
+                        case "content_block_delta":
+                            let delta = object["delta"] as? [String: Any] ?? [:]
+                            switch delta["type"] as? String {
+                            case "text_delta":
+                                if !structured, let text = delta["text"] as? String, !text.isEmpty { continuation.yield(.token(text)) }
+                            case "input_json_delta":
+                                guard let json = delta["partial_json"] as? String, !json.isEmpty else { break }
+                                if wrapped { wrappedJSON += json } else { continuation.yield(.token(json)) }
+                            default:
+                                break  // thinking and signature deltas are not output
+                            }
+                        case "content_block_stop":
+                            if wrapped, let index = object["index"] as? Int, toolBlocks.contains(index) {
+                                continuation.yield(.token(try Self.unwrap(wrappedJSON, url: url)))
+                                wrappedJSON = ""
+                            }
+                        case "message_delta":
+                            if let counts = object["usage"] as? [String: Any] {
+                                if let output = counts["output_tokens"] as? Int { usage.outputTokens = output }
+                                if usage.promptTokens == nil, counts["input_tokens"] is Int { usage.promptTokens = Self.promptTokens(counts) }
+                            }
+                        case "message_stop":
+                            finished = true
+                        case "error":
+                            throw Self.streamError(object, url: url, model: request.model)
+                        default:
+                            break  // ping, and event types added later
+                        }
+                        if finished { break }
+                    }
+                    guard finished else {
+                        throw RuntimeError(.badResponse, "\(url) ended the stream of '\(request.model)' before it was complete", isTransient: true)
+                    }
+                    continuation.yield(.finished(usage))
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: scrubber.scrub(error))
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
+    /// The ids of the models the key can use (`GET /v1/models`, first page).
+    ///
+    /// - Throws: ``RuntimeError``, mapped as for a generation; the key never appears in it.
+    public func models() async throws -> [String] {
+        let url = baseURL + "/v1/models?limit=1000"
+        do {
+            let response = try await transport.send(HTTPRequest(method: "GET", url: url, headers: headers), connectTimeout: 30)
+            let data = try await response.collect()
+            guard response.status == 200 else {
+                throw Self.httpError(response.status, body: data, url: url, model: "", keyHint: keyHint)
+            }
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+            guard let entries = object?["data"] as? [[String: Any]] else {
+                throw RuntimeError(.badResponse, "\(url) answered without a 'data' list of models", isTransient: false)
+            }
+            return entries.compactMap { $0["id"] as? String }
+        } catch {
+            throw SecretScrubber(apiKey).scrub(error)
+        }
+    }
+
+    // MARK: - Reading answers
+
+    /// All prompt tokens: `input_tokens` excludes what was read from or written to the prompt cache.
+    static func promptTokens(_ usage: [String: Any]) -> Int? {
+        guard let input = usage["input_tokens"] as? Int else { return nil }
+        return input + ((usage["cache_read_input_tokens"] as? Int) ?? 0) + ((usage["cache_creation_input_tokens"] as? Int) ?? 0)
+    }
+
+    /// The `value` of a wrapped structured answer, as JSON text.
+    static func unwrap(_ json: String, url: String) throws -> String {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any], let value = object["value"],
+            let data = try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys, .withoutEscapingSlashes])
+        else {
+            throw RuntimeError(.invalidOutput, "the structured answer from \(url) is not an object with a 'value'", isTransient: true)
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// The `error` object of an Anthropic error body or event, when there is one.
+    static func errorObject(_ object: [String: Any]?) -> (type: String?, message: String?) {
+        let error = object?["error"] as? [String: Any]
+        return (error?["type"] as? String, error?["message"] as? String)
+    }
+
+    /// Error types a retry may get past.
+    static let transientTypes: Set<String> = ["overloaded_error", "api_error", "rate_limit_error", "timeout_error"]
+
+    /// A mid-stream `event: error`; overloaded, rate-limited, timed out and internal errors are transient.
+    static func streamError(_ object: [String: Any], url: String, model: String) -> RuntimeError {
+        let (type, message) = errorObject(object)
+        let detail = [type, message].compactMap { $0 }.joined(separator: ": ")
+        return RuntimeError(
+            .badResponse, "\(url) failed while generating with '\(model)'\(detail.isEmpty ? "" : ": \(detail)")",
+            isTransient: type.map(transientTypes.contains) ?? true)
+    }
+
+    /// Maps an HTTP error status and its body (`{"type":"error","error":{"type","message"}}`) to a runtime
+    /// error: 401 and 403 are a rejected key, 404 a missing model, 408, 429, 5xx and 529 (overloaded)
+    /// transient, the rest (400 with the API's message, 402 billing, 413) permanent.
+    ///
+    /// The caller scrubs the key from the result.
+    static func httpError(_ status: Int, body: Data?, url: String, model: String, keyHint: String? = nil) -> RuntimeError {
+        let object = body.flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
+        let (type, message) = errorObject(object)
+        let detail = message ?? body.map { String(decoding: $0.prefix(300), as: UTF8.self) } ?? ""
+        let said = detail.isEmpty ? "" : ": \(detail)"
+        let subject = model.isEmpty ? "" : " for '\(model)'"
+        switch status {
+        case 401, 403:
+            let fix = keyHint.map { "; \($0)" } ?? "; check the runtime's API key"
+            let what = status == 401 ? "rejected the API key" : "refused access with this API key"
+            return RuntimeError(.httpStatus, "\(url) \(what) (\(status)\(said))\(fix)", isTransient: false)
+        case 404:
+            if model.isEmpty || !detail.lowercased().contains("model") {
+                return RuntimeError(.httpStatus, "\(url) answered 404 (not found)\(said); check the runtime's url in the profile", isTransient: false)
+            }
+            return RuntimeError(.modelNotFound, "\(url) does not have the model '\(model)' (\(detail))", isTransient: false)
+        case 529:
+            return RuntimeError(.httpStatus, "\(url) is overloaded (529)\(subject)\(said)", isTransient: true)
+        case 408, 429, 500...599:
+            return RuntimeError(.httpStatus, "\(url) answered \(status)\(subject)\(said)", isTransient: true)
+        case 402:
+            return RuntimeError(.httpStatus, "\(url) refused the request for billing reasons (402)\(said)", isTransient: false)
+        default:
+            let kind = type.map { " (\($0))" } ?? ""
+            return RuntimeError(.httpStatus, "\(url) rejected the request\(subject) with \(status)\(kind)\(said)", isTransient: false)
+        }
+    }
+}

@@ -1,0 +1,324 @@
+import BatonSpec
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// A local stand-in for the Anthropic Messages API (runtimes.md §4), served by Hummingbird on
+/// 127.0.0.1 at an ephemeral port (``baseURL`` is the equivalent of `https://api.anthropic.com`).
+///
+/// - Every route checks `x-api-key` first (none or a wrong one: 401 `authentication_error`; the wrong
+///   key is echoed in the message, so a client that leaks it is caught), then `anthropic-version`
+///   (missing: 400).
+/// - `POST /v1/messages` with `stream: true` sends named SSE events in the API's order: `message_start`
+///   (with `usage.input_tokens`, cache reads apart), `content_block_start`, `ping`, `content_block_delta`
+///   (`text_delta`, or `input_json_delta` for a tool), `content_block_stop`, `message_delta` (stop reason,
+///   cumulative `output_tokens`), `message_stop`. Without `stream`, one `message` object.
+/// - Requests are checked as the API does: `max_tokens` and `messages` required, no `system` role in
+///   `messages` (it is a top-level field), `temperature` within 0…1, no unknown fields, a tool's
+///   `input_schema` of type object, a forced `tool_choice` naming a declared tool; an unknown model is a
+///   404 `not_found_error`. A forced tool answers with a `tool_use` block (`stop_reason: tool_use`).
+/// - `GET /v1/models` lists the models.
+/// - Faults (``CloudFault``) are queued with ``inject(_:)``: a status for the next K requests with the
+///   API's error body (529 is `overloaded_error`), a stream cut mid-way, an `event: error` mid-stream,
+///   a stream that ends without `message_stop`.
+///
+/// Every request is recorded with its headers (``requests``).
+public final class AnthropicStandIn: @unchecked Sendable {
+    /// A model the key can use.
+    public struct Model: Sendable {
+        /// The model id, such as `claude-sonnet-4-5`.
+        public var id: String
+        /// Scripted answer text; for a forced tool, the tool's input as JSON text.
+        public var answer: String?
+        /// Prompt tokens reported as read from the prompt cache (`cache_read_input_tokens`) rather than
+        /// as `input_tokens`.
+        public var cachedPromptTokens: Int
+
+        /// Creates a model.
+        public init(_ id: String, answer: String? = nil, cachedPromptTokens: Int = 0) {
+            self.id = id
+            self.answer = answer
+            self.cachedPromptTokens = cachedPromptTokens
+        }
+    }
+
+    /// Fields the Messages API accepts; others are a 400.
+    static let knownFields: Set<String> = [
+        "model", "messages", "max_tokens", "system", "temperature", "top_p", "top_k", "stop_sequences", "stream", "tools",
+        "tool_choice", "metadata", "thinking", "service_tier", "container", "mcp_servers",
+    ]
+
+    /// The key the stand-in accepts.
+    public let apiKey: String
+    private let models: [Model]
+    private let core = CloudStandInCore()
+
+    /// `http://127.0.0.1:PORT`.
+    public var baseURL: String { "http://127.0.0.1:\(core.port)" }
+    /// Every request so far, in order of arrival.
+    public var requests: [CloudRequest] { core.requests }
+    /// The `POST /v1/messages` requests so far.
+    public var messages: [CloudRequest] { requests.filter { $0.path == "/v1/messages" } }
+
+    private init(apiKey: String, models: [Model]) {
+        self.apiKey = apiKey
+        self.models = models
+    }
+
+    // MARK: - Starting and stopping
+
+    /// Starts a stand-in that accepts `apiKey` and serves `models`.
+    public static func start(apiKey: String, models: [Model]) async throws -> AnthropicStandIn {
+        let standIn = AnthropicStandIn(apiKey: apiKey, models: models)
+        try await standIn.core.start(standIn.router(), label: "Anthropic stand-in")
+        return standIn
+    }
+
+    /// Runs `body` with a started stand-in and stops it afterwards, even when `body` throws.
+    public static func with<T>(apiKey: String, models: [Model], _ body: (AnthropicStandIn) async throws -> T) async throws -> T {
+        let standIn = try await start(apiKey: apiKey, models: models)
+        do {
+            let result = try await body(standIn)
+            await standIn.stop()
+            return result
+        } catch {
+            await standIn.stop()
+            throw error
+        }
+    }
+
+    /// Stops the server; its port then refuses connections.
+    public func stop() async { await core.stop() }
+
+    /// Queues a fault for the next generation requests.
+    public func inject(_ fault: CloudFault) { core.inject(fault) }
+
+    // MARK: - Routes
+
+    private func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.get("/v1/models") { [self] request, _ in
+            var request = request
+            let (recorded, _) = await core.record(&request)
+            if let denied = check(recorded) { return denied }
+            let data = models.map {
+                ["type": "model", "id": $0.id, "display_name": $0.id, "created_at": "2026-09-29T00:00:00Z"] as [String: Any]
+            }
+            return CloudStandInCore.json([
+                "data": data, "has_more": false, "first_id": models.first?.id ?? NSNull(), "last_id": models.last?.id ?? NSNull(),
+            ])
+        }
+        router.post("/v1/messages") { [self] request, _ in
+            var request = request
+            let (recorded, _) = await core.record(&request)
+            return message(recorded)
+        }
+        for method in [HTTPTypes.HTTPRequest.Method.get, .post] {
+            router.on("**", method: method) { [self] request, _ in
+                var request = request
+                _ = await core.record(&request)
+                return self.error(404, type: "not_found_error", "Not Found")
+            }
+        }
+        return router
+    }
+
+    /// The API's error body: `{"type": "error", "error": {"type", "message"}, "request_id"}`.
+    func error(_ status: Int, type: String, _ message: String, headers: HTTPFields = [:]) -> Response {
+        CloudStandInCore.json(
+            ["type": "error", "error": ["type": type, "message": message], "request_id": "req_standin\(core.nextID())"], status: status,
+            headers: headers)
+    }
+
+    /// The API's answer for a scripted status; `type` replaces the error type of the status.
+    func error(status: Int, message: String?, type: String? = nil) -> Response {
+        if let type { return error(status, type: type, message ?? "Error") }
+        switch status {
+        case 400: return error(400, type: "invalid_request_error", message ?? "Invalid request")
+        case 401: return error(401, type: "authentication_error", message ?? "invalid x-api-key")
+        case 402: return error(402, type: "billing_error", message ?? "Your credit balance is too low to access the Anthropic API.")
+        case 403: return error(403, type: "permission_error", message ?? "Your API key does not have permission to use the specified resource.")
+        case 404: return error(404, type: "not_found_error", message ?? "Not found")
+        case 413: return error(413, type: "request_too_large", message ?? "Request exceeds the maximum allowed number of bytes.")
+        case 429:
+            return error(
+                429, type: "rate_limit_error", message ?? "Number of request tokens has exceeded your per-minute rate limit",
+                headers: [.retryAfter: "1"])
+        case 504: return error(504, type: "timeout_error", message ?? "Request timed out")
+        case 529: return error(529, type: "overloaded_error", message ?? "Overloaded")
+        default: return error(status, type: "api_error", message ?? "Internal server error")
+        }
+    }
+
+    /// A 401 unless `x-api-key` is the key; a 400 without `anthropic-version`.
+    private func check(_ request: CloudRequest) -> Response? {
+        guard let presented = request.header("x-api-key") else {
+            return error(401, type: "authentication_error", "x-api-key header is required")
+        }
+        guard presented == apiKey else { return error(401, type: "authentication_error", "invalid x-api-key: \(presented)") }
+        guard request.header("anthropic-version") != nil else {
+            return error(400, type: "invalid_request_error", "anthropic-version: header is required")
+        }
+        return nil
+    }
+
+    private func message(_ request: CloudRequest) -> Response {
+        if let denied = check(request) { return denied }
+        guard request.header("content-type")?.hasPrefix("application/json") == true else {
+            return error(400, type: "invalid_request_error", "content-type: must be application/json")
+        }
+        guard let body = request.body, case .object(let fields) = body else {
+            return error(400, type: "invalid_request_error", "There was an issue with your request body. Please check that it is valid JSON.")
+        }
+        let fault = core.nextFault()
+        if case .status(let status, _, let message, let code)? = fault { return error(status: status, message: message, type: code) }
+
+        if let unknown = fields.map(\.key).first(where: { !Self.knownFields.contains($0) }) {
+            return error(400, type: "invalid_request_error", "\(unknown): Extra inputs are not permitted")
+        }
+        guard let name = body["model"]?.stringValue else { return error(400, type: "invalid_request_error", "model: Field required") }
+        guard case .number(let maxTokens)? = body["max_tokens"] else {
+            return error(400, type: "invalid_request_error", "max_tokens: Field required")
+        }
+        guard case .array(let messages)? = body["messages"] else {
+            return error(400, type: "invalid_request_error", "messages: Field required")
+        }
+        guard !messages.isEmpty else { return error(400, type: "invalid_request_error", "messages: at least one message is required") }
+        for message in messages {
+            let role = message["role"]?.stringValue ?? ""
+            guard role == "user" || role == "assistant" else {
+                return error(
+                    400, type: "invalid_request_error",
+                    "messages: Unexpected role \"\(role)\". The Messages API accepts a top-level `system` parameter, not \"\(role)\" as an input message role.")
+            }
+        }
+        if case .number(let temperature)? = body["temperature"], temperature < 0 || temperature > 1 {
+            return error(400, type: "invalid_request_error", "temperature: range: 0..1")
+        }
+        // Tools, and a forced tool's schema.
+        var forcedTool: (name: String, schema: JSONValue)?
+        var tools: [(name: String, schema: JSONValue)] = []
+        if case .array(let declared)? = body["tools"] {
+            for (index, tool) in declared.enumerated() {
+                guard let toolName = tool["name"]?.stringValue, let schema = tool["input_schema"] else {
+                    return error(400, type: "invalid_request_error", "tools.\(index): name and input_schema are required")
+                }
+                guard schema["type"] == .string("object") else {
+                    return error(400, type: "invalid_request_error", "tools.\(index).custom.input_schema.type: Input should be 'object'")
+                }
+                tools.append((toolName, schema))
+            }
+        }
+        if let choice = body["tool_choice"], choice["type"]?.stringValue == "tool" {
+            let wanted = choice["name"]?.stringValue ?? ""
+            guard let tool = tools.first(where: { $0.name == wanted }) else {
+                return error(400, type: "invalid_request_error", "tool_choice.tool.name: Tool '\(wanted)' not found in provided tools")
+            }
+            forcedTool = tool
+        }
+        guard let model = models.first(where: { $0.id == name }) else {
+            return error(404, type: "not_found_error", "model: \(name)")
+        }
+
+        // The answer and its counts.
+        let system = CloudStandInCore.text(of: body["system"])
+        let lastUser = messages.last { $0["role"]?.stringValue == "user" }.map { CloudStandInCore.text(of: $0["content"]) } ?? ""
+        let text = model.answer ?? CloudStandInCore.answer(prompt: lastUser, schema: forcedTool?.schema)
+        var tokens = CloudStandInCore.tokens(text, json: forcedTool != nil)
+        var stopReason = forcedTool == nil ? "end_turn" : "tool_use"
+        if tokens.count > Int(maxTokens) {
+            tokens = Array(tokens.prefix(Int(maxTokens)))
+            stopReason = "max_tokens"
+        }
+        let promptTokens = CloudStandInCore.wordCount(system) + messages.map { CloudStandInCore.wordCount(CloudStandInCore.text(of: $0["content"])) }.reduce(0, +)
+        let cached = min(model.cachedPromptTokens, promptTokens)
+        let id = "msg_standin\(core.nextID())"
+        let toolID = "toolu_standin\(core.nextID())"
+        let usage: [String: Any] = [
+            "input_tokens": promptTokens - cached, "cache_creation_input_tokens": 0, "cache_read_input_tokens": cached,
+            "output_tokens": tokens.count,
+        ]
+
+        guard body["stream"] == .bool(true) else {
+            let content: [String: Any]
+            if let forcedTool {
+                let input = (try? JSONSerialization.jsonObject(with: Data(tokens.joined().utf8))) ?? [String: Any]()
+                content = ["type": "tool_use", "id": toolID, "name": forcedTool.name, "input": input]
+            } else {
+                content = ["type": "text", "text": tokens.joined()]
+            }
+            return CloudStandInCore.json([
+                "id": id, "type": "message", "role": "assistant", "model": name, "content": [content], "stop_reason": stopReason,
+                "stop_sequence": NSNull(), "usage": usage,
+            ])
+        }
+
+        var startUsage = usage
+        startUsage["output_tokens"] = 1  // a placeholder, as the API sends
+        let start: [String: Any] = [
+            "type": "message_start",
+            "message": [
+                "id": id, "type": "message", "role": "assistant", "model": name, "content": [Any](), "stop_reason": NSNull(),
+                "stop_sequence": NSNull(), "usage": startUsage,
+            ] as [String: Any],
+        ]
+        let block: [String: Any] =
+            forcedTool.map { ["type": "tool_use", "id": toolID, "name": $0.name, "input": [String: Any]()] } ?? ["type": "text", "text": ""]
+        let isTool = forcedTool != nil
+        // Every event made beforehand: the body writer runs concurrently and takes only Sendable values.
+        let opening = [
+            CloudStandInCore.event("message_start", start),
+            CloudStandInCore.event("content_block_start", ["type": "content_block_start", "index": 0, "content_block": block]),
+            CloudStandInCore.event("ping", ["type": "ping"]),
+        ] + (isTool ? [Self.delta(["type": "input_json_delta", "partial_json": ""])] : [])  // the API opens a tool's input with ""
+        let pieces = tokens.map { token in
+            Self.delta(isTool ? ["type": "input_json_delta", "partial_json": token] : ["type": "text_delta", "text": token])
+        }
+        let closing = [
+            CloudStandInCore.event("content_block_stop", ["type": "content_block_stop", "index": 0]),
+            CloudStandInCore.event(
+                "message_delta",
+                [
+                    "type": "message_delta", "delta": ["stop_reason": stopReason, "stop_sequence": NSNull()],
+                    "usage": ["output_tokens": tokens.count],
+                ]),
+            CloudStandInCore.event("message_stop", ["type": "message_stop"]),
+        ]
+        return Response(
+            status: .ok, headers: CloudStandInCore.eventStreamHeaders,
+            body: ResponseBody { writer in
+                try await writer.write(contentsOf: opening)
+                for (index, piece) in pieces.enumerated() {
+                    if try await Self.apply(fault, at: index, writer: &writer) { return }
+                    try await writer.write(piece)
+                }
+                if try await Self.apply(fault, at: pieces.count, writer: &writer) { return }
+                try await writer.write(contentsOf: closing)
+                try await writer.finish(nil)
+            })
+    }
+
+    private static func delta(_ delta: [String: Any]) -> ByteBuffer {
+        CloudStandInCore.event("content_block_delta", ["type": "content_block_delta", "index": 0, "delta": delta])
+    }
+
+    /// Acts on a stream fault due before token `index`; true when the body is over.
+    private static func apply(_ fault: CloudFault?, at index: Int, writer: inout any ResponseBodyWriter) async throws -> Bool {
+        switch fault {
+        case .cutStream(let after)? where after == index:
+            // Closing discards writes not yet on the socket: give the ones before the cut time to leave.
+            try await Task.sleep(for: .milliseconds(100))
+            throw StandInError(message: "stream cut on purpose")
+        case .endEarly(let after)? where after == index:
+            try await writer.finish(nil)
+            return true
+        case .errorEvent(let after, let type, let message)? where after == index:
+            try await writer.write(CloudStandInCore.event("error", ["type": "error", "error": ["type": type, "message": message]]))
+            try await writer.finish(nil)
+            return true
+        default:
+            return false
+        }
+    }
+}

@@ -1,0 +1,329 @@
+import BatonSpec
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// A local stand-in for OpenAI's Chat Completions API (runtimes.md §3), served by Hummingbird on
+/// 127.0.0.1 at an ephemeral port; ``baseURL`` ends in `/v1` like `https://api.openai.com/v1`.
+///
+/// - Every route checks `Authorization: Bearer <key>` first: none is a 401, a wrong key a 401
+///   `invalid_api_key` whose message echoes the key presented (OpenAI echoes a masked key; the whole key
+///   here makes a leak easy to catch).
+/// - `POST /v1/chat/completions` streams SSE chunks (`data: {…}`, a role chunk, content deltas, a finish
+///   chunk, with `stream_options.include_usage` a usage chunk with `"choices": []` and `"usage": null` on
+///   the others, then `data: [DONE]`), or one `chat.completion` object without `stream`.
+/// - Requests are checked as OpenAI does: unknown fields (`top_k`) are a 400 "Unrecognized request
+///   argument", `temperature` outside 0…2, `stream_options` without `stream`, a strict `json_schema` whose
+///   objects do not set `additionalProperties: false` and require every property; an unknown model is a
+///   404 `model_not_found`; another path a 404 "Invalid URL".
+/// - `GET /v1/models` lists the models.
+/// - Faults (``CloudFault``) are queued with ``inject(_:)``: a status for the next K requests (with
+///   OpenAI's error body, and `retry-after` on 429), a stream cut mid-way, a mid-stream error chunk, a
+///   stream that ends without `[DONE]`.
+///
+/// Every request is recorded with its headers (``requests``).
+public final class OpenAIStandIn: @unchecked Sendable {
+    /// A model the account can use.
+    public struct Model: Sendable {
+        /// The model id, such as `gpt-4o-mini`.
+        public var id: String
+        /// Scripted answer text (JSON for structured output), instead of one derived from the prompt.
+        public var answer: String?
+
+        /// Creates a model.
+        public init(_ id: String, answer: String? = nil) {
+            self.id = id
+            self.answer = answer
+        }
+    }
+
+    /// Fields Chat Completions accepts; others are a 400.
+    static let knownFields: Set<String> = [
+        "model", "messages", "temperature", "top_p", "n", "stream", "stream_options", "stop", "max_tokens",
+        "max_completion_tokens", "presence_penalty", "frequency_penalty", "logit_bias", "logprobs", "top_logprobs", "user",
+        "seed", "response_format", "tools", "tool_choice", "parallel_tool_calls", "store", "metadata", "reasoning_effort",
+        "service_tier", "modalities", "prediction", "audio", "web_search_options", "verbosity", "prompt_cache_key",
+        "safety_identifier",
+    ]
+
+    /// The key the stand-in accepts.
+    public let apiKey: String
+    private let models: [Model]
+    private let core = CloudStandInCore()
+
+    /// `http://127.0.0.1:PORT/v1`.
+    public var baseURL: String { "http://127.0.0.1:\(core.port)/v1" }
+    /// Every request so far, in order of arrival.
+    public var requests: [CloudRequest] { core.requests }
+    /// The chat requests so far.
+    public var chats: [CloudRequest] { requests.filter { $0.path == "/v1/chat/completions" } }
+
+    private init(apiKey: String, models: [Model]) {
+        self.apiKey = apiKey
+        self.models = models
+    }
+
+    // MARK: - Starting and stopping
+
+    /// Starts a stand-in that accepts `apiKey` and serves `models`.
+    public static func start(apiKey: String, models: [Model]) async throws -> OpenAIStandIn {
+        let standIn = OpenAIStandIn(apiKey: apiKey, models: models)
+        try await standIn.core.start(standIn.router(), label: "OpenAI stand-in")
+        return standIn
+    }
+
+    /// Runs `body` with a started stand-in and stops it afterwards, even when `body` throws.
+    public static func with<T>(apiKey: String, models: [Model], _ body: (OpenAIStandIn) async throws -> T) async throws -> T {
+        let standIn = try await start(apiKey: apiKey, models: models)
+        do {
+            let result = try await body(standIn)
+            await standIn.stop()
+            return result
+        } catch {
+            await standIn.stop()
+            throw error
+        }
+    }
+
+    /// Stops the server; its port then refuses connections.
+    public func stop() async { await core.stop() }
+
+    /// Queues a fault for the next generation requests.
+    public func inject(_ fault: CloudFault) { core.inject(fault) }
+
+    // MARK: - Routes
+
+    private func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.get("/v1/models") { [self] request, _ in
+            var request = request
+            let (recorded, _) = await core.record(&request)
+            if let denied = authenticate(recorded) { return denied }
+            let data = models.map { ["id": $0.id, "object": "model", "created": 1_686_935_002, "owned_by": "openai"] as [String: Any] }
+            return CloudStandInCore.json(["object": "list", "data": data])
+        }
+        router.post("/v1/chat/completions") { [self] request, _ in
+            var request = request
+            let (recorded, raw) = await core.record(&request)
+            return chat(recorded, raw: raw)
+        }
+        for method in [HTTPTypes.HTTPRequest.Method.get, .post] {
+            router.on("**", method: method) { [self] request, _ in
+                var request = request
+                let (recorded, _) = await core.record(&request)
+                if let denied = authenticate(recorded) { return denied }
+                return Self.error(404, "Invalid URL (\(recorded.method) \(recorded.path))", type: "invalid_request_error")
+            }
+        }
+        return router
+    }
+
+    /// OpenAI's error body: `{"error": {"message", "type", "param", "code"}}`.
+    static func error(
+        _ status: Int, _ message: String, type: String, param: String? = nil, code: String? = nil, headers: HTTPFields = [:]
+    ) -> Response {
+        let error: [String: Any] = ["message": message, "type": type, "param": param ?? NSNull(), "code": code ?? NSNull()]
+        return CloudStandInCore.json(["error": error], status: status, headers: headers)
+    }
+
+    /// OpenAI's answer for a scripted status.
+    static func error(status: Int, message: String?) -> Response {
+        switch status {
+        case 400: return error(400, message ?? "Invalid request.", type: "invalid_request_error")
+        case 401: return error(401, message ?? "Incorrect API key provided.", type: "invalid_request_error", code: "invalid_api_key")
+        case 403: return error(403, message ?? "Country, region, or territory not supported", type: "request_forbidden", code: "unsupported_country_region_territory")
+        case 404: return error(404, message ?? "The model does not exist or you do not have access to it.", type: "invalid_request_error", code: "model_not_found")
+        case 429:
+            return error(
+                429, message ?? "Rate limit reached for requests. Please try again in 1s.", type: "requests", code: "rate_limit_exceeded",
+                headers: [.retryAfter: "1"])
+        case 503: return error(503, message ?? "The engine is currently overloaded, please try again later", type: "server_error")
+        default:
+            return error(status, message ?? "The server had an error while processing your request. Sorry about that!", type: "server_error")
+        }
+    }
+
+    /// A 401 unless the request carries `Authorization: Bearer <apiKey>`.
+    private func authenticate(_ request: CloudRequest) -> Response? {
+        guard let authorization = request.header("authorization"), authorization.hasPrefix("Bearer ") else {
+            return Self.error(
+                401,
+                "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+                type: "invalid_request_error")
+        }
+        let presented = String(authorization.dropFirst("Bearer ".count))
+        guard presented == apiKey else {
+            return Self.error(
+                401, "Incorrect API key provided: \(presented). You can find your API key at https://platform.openai.com/account/api-keys.",
+                type: "invalid_request_error", code: "invalid_api_key")
+        }
+        return nil
+    }
+
+    private func chat(_ request: CloudRequest, raw: Data) -> Response {
+        if let denied = authenticate(request) { return denied }
+        guard let body = request.body, case .object(let fields) = body else {
+            return Self.error(
+                400, "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly.)",
+                type: "invalid_request_error")
+        }
+        let fault = core.nextFault()
+        if case .status(let status, _, let message, let code)? = fault {
+            if let code { return Self.error(status, message ?? "Error", type: status >= 500 ? "server_error" : "invalid_request_error", code: code) }
+            return Self.error(status: status, message: message)
+        }
+
+        if let unknown = fields.map(\.key).first(where: { !Self.knownFields.contains($0) }) {
+            return Self.error(400, "Unrecognized request argument supplied: \(unknown)", type: "invalid_request_error")
+        }
+        guard let name = body["model"]?.stringValue else {
+            return Self.error(400, "you must provide a model parameter", type: "invalid_request_error")
+        }
+        guard case .array(let messages)? = body["messages"], !messages.isEmpty else {
+            return Self.error(400, "[] is too short - 'messages'", type: "invalid_request_error", param: "messages", code: "empty_array")
+        }
+        if case .number(let temperature)? = body["temperature"], temperature < 0 || temperature > 2 {
+            let side = temperature < 0 ? "below minimum value. Expected a value >= 0" : "above maximum value. Expected a value <= 2"
+            return Self.error(
+                400, "Invalid 'temperature': decimal \(side), but got \(temperature) instead.", type: "invalid_request_error",
+                param: "temperature", code: temperature < 0 ? "decimal_below_min_value" : "decimal_above_max_value")
+        }
+        let stream = body["stream"] == .bool(true)
+        if body["stream_options"] != nil, !stream {
+            return Self.error(
+                400, "The 'stream_options' parameter is only allowed when 'stream' is enabled.", type: "invalid_request_error",
+                param: "stream_options")
+        }
+        var schema: JSONValue?
+        if let format = body["response_format"] {
+            switch format["type"]?.stringValue {
+            case "json_schema":
+                guard let inner = format["json_schema"], inner["name"]?.stringValue != nil, let value = inner["schema"] else {
+                    return Self.error(
+                        400, "Missing required parameter: 'response_format.json_schema'.", type: "invalid_request_error",
+                        param: "response_format.json_schema", code: "missing_required_parameter")
+                }
+                if inner["strict"] == .bool(true), let problem = Self.strictProblem(value, context: "()") {
+                    let name = inner["name"]?.stringValue ?? ""
+                    return Self.error(
+                        400, "Invalid schema for response_format '\(name)': \(problem)", type: "invalid_request_error",
+                        param: "response_format", code: "invalid_json_schema")
+                }
+                schema = value
+            case "json_object": schema = .object([])
+            case "text", nil: break
+            case let other?:
+                return Self.error(
+                    400, "Invalid value: '\(other)'. Supported values are: 'json_object', 'json_schema', and 'text'.",
+                    type: "invalid_request_error", param: "response_format.type", code: "invalid_value")
+            }
+        }
+        guard let model = models.first(where: { $0.id == name }) else {
+            return Self.error(
+                404, "The model `\(name)` does not exist or you do not have access to it.", type: "invalid_request_error",
+                code: "model_not_found")
+        }
+
+        // The answer and its counts.
+        let prompt = messages.map { CloudStandInCore.text(of: $0["content"]) }
+        let lastUser = messages.last { $0["role"]?.stringValue == "user" }.map { CloudStandInCore.text(of: $0["content"]) } ?? ""
+        let text = model.answer ?? CloudStandInCore.answer(prompt: lastUser, schema: schema)
+        var tokens = CloudStandInCore.tokens(text, json: schema != nil)
+        var finish = "stop"
+        let limit = body["max_completion_tokens"] ?? body["max_tokens"]
+        if case .number(let value)? = limit, tokens.count > Int(value) {
+            tokens = Array(tokens.prefix(Int(value)))
+            finish = "length"
+        }
+        let promptTokens = prompt.map(CloudStandInCore.wordCount).reduce(0, +)
+        let usage: [String: Any] = [
+            "prompt_tokens": promptTokens, "completion_tokens": tokens.count, "total_tokens": promptTokens + tokens.count,
+            "prompt_tokens_details": ["cached_tokens": 0, "audio_tokens": 0],
+            "completion_tokens_details": ["reasoning_tokens": 0, "audio_tokens": 0],
+        ]
+        let id = "chatcmpl-standin\(core.nextID())"
+        let created = Int(Date().timeIntervalSince1970)
+        guard stream else {
+            return CloudStandInCore.json([
+                "id": id, "object": "chat.completion", "created": created, "model": name, "system_fingerprint": "fp_standin",
+                "choices": [
+                    ["index": 0, "message": ["role": "assistant", "content": tokens.joined(), "refusal": NSNull()], "finish_reason": finish]
+                ],
+                "usage": usage,
+            ])
+        }
+        let includeUsage = body["stream_options"]?["include_usage"] == .bool(true)
+        func chunk(_ choices: [[String: Any]], usage: Any? = nil) -> ByteBuffer {
+            var object: [String: Any] = [
+                "id": id, "object": "chat.completion.chunk", "created": created, "model": name, "system_fingerprint": "fp_standin",
+                "choices": choices,
+            ]
+            if includeUsage { object["usage"] = usage ?? NSNull() }
+            return CloudStandInCore.event(nil, object)
+        }
+        // Every chunk made beforehand: the body writer runs concurrently and takes only Sendable values.
+        let opening = chunk([["index": 0, "delta": ["role": "assistant", "content": "", "refusal": NSNull()], "finish_reason": NSNull()]])
+        let pieces = tokens.map { chunk([["index": 0, "delta": ["content": $0], "finish_reason": NSNull()]]) }
+        let closing = chunk([["index": 0, "delta": [String: Any](), "finish_reason": finish]])
+        let usageChunk = includeUsage ? chunk([], usage: usage) : nil
+        return Response(
+            status: .ok, headers: CloudStandInCore.eventStreamHeaders,
+            body: ResponseBody { writer in
+                try await writer.write(opening)
+                for (index, piece) in pieces.enumerated() {
+                    if try await Self.apply(fault, at: index, writer: &writer) { return }
+                    try await writer.write(piece)
+                }
+                if try await Self.apply(fault, at: pieces.count, writer: &writer) { return }
+                try await writer.write(closing)
+                if let usageChunk { try await writer.write(usageChunk) }
+                try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
+                try await writer.finish(nil)
+            })
+    }
+
+    /// Acts on a stream fault due before token `index`; true when the body is over.
+    private static func apply(_ fault: CloudFault?, at index: Int, writer: inout any ResponseBodyWriter) async throws -> Bool {
+        switch fault {
+        case .cutStream(let after)? where after == index:
+            // Closing discards writes not yet on the socket: give the ones before the cut time to leave.
+            try await Task.sleep(for: .milliseconds(100))
+            throw StandInError(message: "stream cut on purpose")
+        case .endEarly(let after)? where after == index:
+            try await writer.finish(nil)
+            return true
+        case .errorEvent(let after, let type, let message)? where after == index:
+            let error: [String: Any] = ["message": message, "type": type, "param": NSNull(), "code": NSNull()]
+            try await writer.write(CloudStandInCore.event(nil, ["error": error]))
+            try await writer.finish(nil)
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// What OpenAI's strict mode says about `schema`, or nil when it accepts it.
+    public static func strictProblem(_ schema: JSONValue, context: String) -> String? {
+        guard case .object = schema else { return nil }
+        if schema["type"] == .string("object") {
+            guard schema["additionalProperties"] == .bool(false) else {
+                return "In context=\(context), 'additionalProperties' is required to be supplied and to be false."
+            }
+            var keys: [String] = []
+            if case .object(let properties)? = schema["properties"] { keys = properties.map(\.key) }
+            var required: [String] = []
+            if case .array(let values)? = schema["required"] { required = values.compactMap(\.stringValue) }
+            if let missing = keys.first(where: { !required.contains($0) }) {
+                return "In context=\(context), 'required' is required to be supplied and to be an array including every key in properties. Missing '\(missing)'."
+            }
+            if case .object(let properties)? = schema["properties"] {
+                for (key, value) in properties {
+                    if let problem = strictProblem(value, context: "('properties', '\(key)')") { return problem }
+                }
+            }
+        }
+        if let items = schema["items"] { return strictProblem(items, context: "('items')") }
+        return nil
+    }
+}
