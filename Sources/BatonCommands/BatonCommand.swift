@@ -9,7 +9,7 @@ public struct BatonCommand: AsyncParsableCommand {
         commandName: "baton",
         abstract: "Run multi-model LLM pipelines on local hardware.",
         version: BatonVersion.current,
-        subcommands: [Run.self, Resume.self, Rerun.self, Runs.self, Show.self, Validate.self, Plan.self, Graph.self, List.self, Doctor.self]
+        subcommands: [Run.self, Resume.self, Rerun.self, Runs.self, Show.self, Validate.self, Plan.self, Graph.self, List.self, Doctor.self, Models.self, Keys.self, Profiles.self]
     )
 
     public init() {}
@@ -59,6 +59,11 @@ struct ProfileOption: ParsableArguments {
     var profile: String?
 
     func resolvedName(environment: [String: String]) -> String? {
-        profile ?? environment["BATON_PROFILE"].flatMap { $0.isEmpty ? nil : $0 }
+        profile ?? Self.fromEnvironment(environment)
+    }
+
+    /// The profile `BATON_PROFILE` names, if set.
+    static func fromEnvironment(_ environment: [String: String]) -> String? {
+        environment["BATON_PROFILE"].flatMap { $0.isEmpty ? nil : $0 }
     }
 }

@@ -130,6 +130,8 @@ public struct Workspace: Sendable {
         public var diagnostics: [Diagnostic]
         /// The files read, by displayed path.
         public var sources: [String: SourceFile]
+        /// The decoded files of the chain, the requested profile first.
+        public var documents: [ProfileDocument] = []
     }
 
     /// Loads the profile `nameOrPath` (a name on the profile search path or a file path) and what it extends.
@@ -148,14 +150,17 @@ public struct Workspace: Sendable {
         var sources = [source.path: source]
         let document = ProfileDecoder.decode(source, environment: environment)
         let known = profiles()
+        var documents = [document]
         let (profile, diagnostics) = ProfileResolver.resolve(document) { parentName in
             guard let entry = known.first(where: { $0.name == parentName }), let parent = try? read(entry.path) else {
                 return nil
             }
             sources[parent.path] = parent
-            return ProfileDecoder.decode(parent, environment: environment)
+            let decoded = ProfileDecoder.decode(parent, environment: environment)
+            documents.append(decoded)
+            return decoded
         }
-        return LoadedProfile(profile: profile, diagnostics: diagnostics.sortedByLocation(), sources: sources)
+        return LoadedProfile(profile: profile, diagnostics: diagnostics.sortedByLocation(), sources: sources, documents: documents)
     }
 
     // MARK: - Paths

@@ -126,7 +126,7 @@ import Testing
         let outcome = try await executor.start(try snapshot(Self.pipeline), inputs: [:], claim: .current())
 
         guard case .failed(_, let reason, _) = outcome else { Issue.record("\(outcome)"); return }
-        #expect(reason == "stage 'a': model '?:m' needs 3 GB but the machine has 1 GB available; close other programs or choose a smaller model")
+        #expect(reason == "stage 'a' failed to load its model: model '?:m' needs 3 GB but the machine has 1 GB available; close other programs or choose a smaller model")
         #expect(runtime.loads == 0)
     }
 }

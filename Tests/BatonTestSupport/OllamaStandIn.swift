@@ -607,7 +607,7 @@ public final class OllamaStandIn: @unchecked Sendable {
             "model_info": [
                 "general.architecture": arch, "general.parameter_count": model.parameterCount,
                 "\(arch).context_length": model.contextLength, "\(arch).block_count": 16,
-                "\(arch).attention.head_count_kv": 8, "\(arch).embedding_length": 2048,
+                "\(arch).attention.head_count_kv": 8, "\(arch).embedding_length": 2048, "\(arch).attention.head_count": 32,
             ] as [String: Any],
             "capabilities": ["completion"], "modified_at": "2026-11-01T10:00:00Z",
         ]

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BatonEngine
 import BatonSpec
+import Foundation
 
 extension BatonCommand {
     /// `baton graph`: a pipeline's DAG as Mermaid or DOT.
@@ -39,24 +40,57 @@ struct PlanLoader {
         var sources: [String: SourceFile]
         /// The pipeline file's absolute path.
         var path: String
+        /// What discovery found, when it ran.
+        var inventory: ModelInventory? = nil
+        /// Footprints measured at earlier loads (the run database).
+        var measured: [ModelKey: Int64] = [:]
     }
 
     func compile(_ pipeline: String, profileName: String?) throws -> ExecutionPlan {
         try load(pipeline, profileName: profileName).plan
     }
 
+    /// Compiles offline: stages that name no model take their role's preferences as the registry allows.
     func load(_ pipeline: String, profileName: String?) throws -> Loaded {
-        var profile: ResolvedProfile?
-        var sources: [String: SourceFile] = [:]
-        var diagnostics: [Diagnostic] = []
-        if let name = workspace.profileName(requested: profileName) {
-            let loaded = try workspace.loadProfile(name)
-            profile = loaded.profile
-            sources.merge(loaded.sources) { current, _ in current }
-            diagnostics += loaded.diagnostics
+        let (profile, sources, diagnostics) = try loadProfile(profileName)
+        return try load(pipeline, profile: profile, sources: sources, diagnostics: diagnostics, inventory: nil, measured: [:])
+    }
+
+    /// Compiles with model discovery when `discover` (and `BATON_DISCOVERY` is not `off`): the profile's
+    /// Ollama and llama-server runtimes are asked what they have (briefly; one that does not answer leaves
+    /// its models unknown), so stages that name no model get an installed one; footprints measured in
+    /// earlier runs come from `database`.
+    func load(_ pipeline: String, profileName: String?, discover: Bool, database: String?) async throws -> Loaded {
+        let (profile, sources, diagnostics) = try loadProfile(profileName)
+        var measured: [ModelKey: Int64] = [:]
+        if let database, FileManager.default.fileExists(atPath: database) {
+            measured = (try? RunStore(path: database).measuredFootprints()) ?? [:]
         }
+        var inventory: ModelInventory?
+        if discover, workspace.environment["BATON_DISCOVERY"] != "off", let profile, !diagnostics.hasErrors {
+            inventory = await ModelDiscovery.discover(profile: profile, measured: measured, machine: .current())
+        }
+        return try load(pipeline, profile: profile, sources: sources, diagnostics: diagnostics, inventory: inventory, measured: measured)
+    }
+
+    private func loadProfile(_ profileName: String?) throws -> (ResolvedProfile?, [String: SourceFile], [Diagnostic]) {
+        guard let name = workspace.profileName(requested: profileName) else { return (nil, [:], []) }
+        let loaded = try workspace.loadProfile(name)
+        return (loaded.profile, loaded.sources, loaded.diagnostics)
+    }
+
+    private func load(
+        _ pipeline: String, profile: ResolvedProfile?, sources profileSources: [String: SourceFile], diagnostics profileDiagnostics: [Diagnostic],
+        inventory: ModelInventory?, measured: [ModelKey: Int64]
+    ) throws -> Loaded {
+        var sources = profileSources
+        var diagnostics = profileDiagnostics
         let path = try workspace.pipelinePath(pipeline)
-        let result = try workspace.compile(path: path, profile: diagnostics.hasErrors ? nil : profile)
+        let source = try workspace.read(path)
+        let compiler = PipelineCompiler(profile: diagnostics.hasErrors ? nil : profile, inventory: inventory) { [workspace] promptPath in
+            try? workspace.read(promptPath)
+        }
+        let result = compiler.compile(source)
         sources.merge(result.sources) { current, _ in current }
         diagnostics += result.diagnostics
         if !diagnostics.isEmpty {
@@ -65,6 +99,7 @@ struct PlanLoader {
         guard let plan = result.plan, !diagnostics.hasErrors else { throw ExitCode.invalidPipeline }
         // Absolute paths, so a resume from another folder still finds the files to compare.
         let absoluteSources = Dictionary(result.sources.map { (workspace.absolute($0.key), $0.value) }) { first, _ in first }
-        return Loaded(plan: plan, profile: profile, sources: absoluteSources, path: workspace.absolute(path))
+        return Loaded(
+            plan: plan, profile: profile, sources: absoluteSources, path: workspace.absolute(path), inventory: inventory, measured: measured)
     }
 }

@@ -5,7 +5,7 @@ import Foundation
 
 extension BatonCommand {
     /// `baton plan`: the schedule of a pipeline, with each load and unload, before anything runs.
-    struct Plan: ParsableCommand {
+    struct Plan: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print a pipeline's schedule: stage order, model loads and unloads, resident memory, the peak.")
 
@@ -20,13 +20,16 @@ extension BatonCommand {
         /// Footprints measured in earlier runs come from here.
         @OptionGroup var database: DatabaseOption
 
-        func run() throws {
+        @Flag(help: "Do not ask the profile's runtimes which models they have; stages that name no model take their role's first preference that fits.")
+        var offline = false
+
+        func run() async throws {
             let workspace = Workspace.current()
-            let loaded = try PlanLoader(workspace: workspace).load(
-                pipeline, profileName: profileOption.resolvedName(environment: workspace.environment))
+            let loaded = try await PlanLoader(workspace: workspace).load(
+                pipeline, profileName: profileOption.resolvedName(environment: workspace.environment), discover: !offline,
+                database: database.path(environment: workspace.environment))
             let schedule: LoadPlan
-            let path = database.path(environment: workspace.environment)
-            let measured = FileManager.default.fileExists(atPath: path) ? ((try? RunStore(path: path).measuredFootprints()) ?? [:]) : [:]
+            let measured = loaded.measured
             do {
                 schedule = try LoadPlan.make(loaded.plan, profile: loaded.profile, measured: measured)
             } catch {
@@ -36,7 +39,7 @@ extension BatonCommand {
             if json {
                 Console.out(try PlanFormatter.json(schedule, plan: loaded.plan))
             } else {
-                Console.out(PlanFormatter.text(schedule, plan: loaded.plan), terminator: "")
+                Console.out(PlanFormatter.text(schedule, plan: loaded.plan, inventory: loaded.inventory), terminator: "")
             }
         }
     }
@@ -46,7 +49,7 @@ extension BatonCommand {
 enum PlanFormatter {
     static func size(_ bytes: Int64?) -> String { bytes.map { ByteCount(bytes: $0).description } ?? "?" }
 
-    static func text(_ schedule: LoadPlan, plan: ExecutionPlan) -> String {
+    static func text(_ schedule: LoadPlan, plan: ExecutionPlan, inventory: ModelInventory? = nil) -> String {
         var lines = [
             "plan \(plan.pipeline)" + (plan.profile.map { " with profile \($0)" } ?? "") + ", memory budget \(size(schedule.budget)) (\(schedule.budgetSource))",
             "",
@@ -63,6 +66,19 @@ enum PlanFormatter {
                 String(index + 1).leftPadded(2) + "  " + row.stage.padding(toLength: stageWidth, withPad: " ", startingAt: 0) + "  "
                     + row.model.description.padding(toLength: modelWidth, withPad: " ", startingAt: 0) + "  "
                     + size(row.residentBytes).padding(toLength: 24, withPad: " ", startingAt: 0) + "  " + actions.joined(separator: "; "))
+        }
+        let choices = plan.stages.compactMap { stage in stage.modelChoice.map { (stage.name, $0) } }
+        if !choices.isEmpty {
+            lines.append("")
+            lines.append("why these models:")
+            for (stage, choice) in choices {
+                lines.append("  \(stage.padding(toLength: stageWidth, withPad: " ", startingAt: 0))  \(choice.explanation)")
+            }
+            let used = Set(plan.stages.flatMap(\.models).compactMap(\.runtime))
+            for (runtime, models) in (inventory?.runtimes ?? [:]).sorted(by: { $0.key < $1.key }) where used.contains(runtime) {
+                if case .unknown(let reason) = models { lines.append("runtime \(runtime) not reached: \(reason)") }
+            }
+            if !schedule.loops.isEmpty { lines.append("") }
         }
         for loop in schedule.loops {
             lines.append(
@@ -87,6 +103,9 @@ enum PlanFormatter {
                 "resident": row.resident.map(\.description),
             ]
             if let footprint = row.footprint { object["footprint_bytes"] = footprint }
+            if let choice = plan.stage(named: row.stage)?.modelChoice {
+                object["model_choice"] = ["rule": choice.rule.rawValue, "explanation": choice.explanation]
+            }
             return object
         }
         let object: [String: Any] = [

@@ -61,8 +61,9 @@ extension BatonCommand {
 
         func run() async throws {
             let workspace = Workspace.current()
-            let loaded = try PlanLoader(workspace: workspace).load(
-                pipeline, profileName: profileOption.resolvedName(environment: workspace.environment))
+            let loaded = try await PlanLoader(workspace: workspace).load(
+                pipeline, profileName: profileOption.resolvedName(environment: workspace.environment), discover: runtime == nil,
+                database: execution.database.path(environment: workspace.environment))
             var given: [String: String] = [:]
             do {
                 if let inputFile { given = try RunInputs.read(file: inputFile) }

@@ -59,9 +59,10 @@ struct RunSession {
             mode: options.json ? .json : options.quiet ? .quiet : .human,
             streamTokens: isatty(STDOUT_FILENO) == 1 && isatty(STDERR_FILENO) == 1)
         var executor = Executor(
-            store: store, runtimes: RuntimeCatalog(environment: environment), observer: { printer.handle($0) })
+            store: store, runtimes: RuntimeCatalog(environment: environment, keys: KeyFileSource(environment: environment)), observer: { printer.handle($0) })
         executor.killSwitch = store.killSwitch
         executor.unloadAfterEachStage = environment["BATON_BENCH_UNLOAD_AFTER_EACH_STAGE"] == "1"
+        executor.thermal = ThermalSensors.platform(environment: environment)
         if let interval = environment["BATON_PROGRESS_INTERVAL"].flatMap(Double.init) { executor.progressInterval = interval }
         let claim = LeaseClaim.current()
         let task = Task { [executor] in try await body(executor, claim) }

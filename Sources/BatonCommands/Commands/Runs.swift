@@ -105,8 +105,8 @@ extension BatonCommand {
                 throw ExitCode(BatonExitCode.usage)
             }
             switch format {
-            case .text: Console.out(RunFormatter.text(report, stage: stage), terminator: "")
-            case .markdown: Console.out(RunFormatter.markdown(report, stage: stage), terminator: "")
+            case .text: Console.out(RunFormatter.text(report, events: events, stage: stage), terminator: "")
+            case .markdown: Console.out(RunFormatter.markdown(report, events: events, stage: stage), terminator: "")
             case .json: Console.out(try RunFormatter.json(report, events: events, stage: stage))
             }
         }

@@ -79,8 +79,8 @@ final class ProgressPrinter: @unchecked Sendable {
             } else {
                 line("  ✗ \(summary.stage) \(summary.status): \(summary.error ?? "")")
             }
-        case .retrying(let stage, _, _, let delay):
-            line("  retrying \(stage) in \(Self.duration(delay))")
+        case .retrying(let stage, _, let error, let delay):
+            line("  retrying \(stage) in \(Self.duration(delay)): \(error)")
         case .verdict(let critic, let reviewed, let round, let verdict, let feedback):
             let short = feedback.count > 160 ? String(feedback.prefix(160)) + "…" : feedback
             line("  \(critic) on \(reviewed) round \(round): \(verdict)\(short.isEmpty ? "" : " — \(short)")")
@@ -88,6 +88,14 @@ final class ProgressPrinter: @unchecked Sendable {
             line("  loaded \(model) in \(Self.duration(seconds))")
         case .modelUnloaded(let model, let seconds):
             line("  unloaded \(model) (\(Self.duration(seconds)) until confirmed)")
+        case .modelFallback(let stage, let from, let to, let reason):
+            line("  ↪ \(stage): \(from) \(reason); falling back to \(to)")
+        case .thermalPaused(let stage, _, let state, let maxWait):
+            line("⏸ pausing before \(stage): machine is hot (\(state)), waiting up to \(Self.duration(maxWait)) for it to cool")
+        case .thermalResumed(let stage, _, let state, let waited):
+            line("▶ resuming with \(stage): machine cooled to \(state?.description ?? "an unknown state") after \(Self.duration(waited))")
+        case .thermalWaitExceeded(let stage, _, let state, let waited):
+            line("▶ still hot (\(state)) after \(Self.duration(waited)), the profile's thermal max_wait: running \(stage) anyway")
         case .runFinished:
             break
         }
@@ -121,6 +129,14 @@ final class ProgressPrinter: @unchecked Sendable {
             object = ["event": "model-loaded", "model": model, "seconds": seconds]
         case .modelUnloaded(let model, let seconds):
             object = ["event": "model-unloaded", "model": model, "seconds": seconds]
+        case .modelFallback(let stage, let from, let to, let reason):
+            object = ["event": "model-fallback", "stage": stage, "from": from, "to": to, "reason": reason]
+        case .thermalPaused(let stage, let round, let state, let maxWait):
+            object = ["event": "thermal-pause", "stage": stage, "round": round, "state": state.description, "max_wait": maxWait]
+        case .thermalResumed(let stage, let round, let state, let waited):
+            object = ["event": "thermal-resume", "stage": stage, "round": round, "state": state?.description ?? "unknown", "waited": waited]
+        case .thermalWaitExceeded(let stage, let round, let state, let waited):
+            object = ["event": "thermal-wait-exceeded", "stage": stage, "round": round, "state": state.description, "waited": waited]
         case .runFinished:
             return
         }

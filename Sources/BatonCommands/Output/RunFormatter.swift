@@ -56,8 +56,23 @@ enum RunFormatter {
         return parts.joined(separator: " · ")
     }
 
-    static func text(_ report: RunReport, stage: String?) -> String {
+    /// Model fallbacks and thermal pauses, one line each, so that neither is ever silent.
+    static func notices(_ events: [EventRecord], stage: String?) -> [String] {
+        events.filter { stage == nil || $0.stage == stage }.compactMap { event in
+            let payload = event.payload.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] } ?? [:]
+            let where_ = event.stage.map { " (stage \($0))" } ?? ""
+            if event.kind == "model-fallback" {
+                return "fallback\(where_): \(payload["from"] ?? "?") → \(payload["to"] ?? "?"), \(payload["reason"] ?? "")"
+            }
+            guard event.kind.hasPrefix("thermal-") else { return nil }
+            let details = payload.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            return "\(event.kind)\(where_)" + (details.isEmpty ? "" : ": \(details)")
+        }
+    }
+
+    static func text(_ report: RunReport, events: [EventRecord] = [], stage: String?) -> String {
         var lines = header(report)
+        lines += notices(events, stage: stage)
         lines.append("")
         lines.append(ProgressPrinter.summary(report))
         for attempt in attempts(report, stage: stage) {
@@ -70,7 +85,7 @@ enum RunFormatter {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    static func markdown(_ report: RunReport, stage: String?) -> String {
+    static func markdown(_ report: RunReport, events: [EventRecord] = [], stage: String?) -> String {
         func fence(_ text: String) -> String {
             let ticks = text.contains("```") ? "````" : "```"
             return "\(ticks)text\n\(text)\n\(ticks)"
@@ -78,6 +93,7 @@ enum RunFormatter {
         var lines = ["# Run \(report.run.id): \(report.run.pipeline)", ""]
         lines += header(report).dropFirst().map { "- \($0)" }
         lines.append("- status: \(report.run.status)")
+        lines += notices(events, stage: stage).map { "- \($0)" }
         for attempt in attempts(report, stage: stage) {
             lines.append("")
             lines.append("## \(attempt.stage), round \(attempt.round)" + (attempt.tryNumber > 1 ? ", try \(attempt.tryNumber)" : ""))

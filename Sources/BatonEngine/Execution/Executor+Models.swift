@@ -5,10 +5,10 @@ extension Executor {
     /// Makes `stage`'s model resident before it runs, unloading what the memory planner chooses first, on
     /// runtimes whose models Baton manages. Returns the load time (nil when the model was resident) and
     /// whether it was resident, or nil for runtimes that manage their own models (echo, clouds).
-    func prepareModel(_ stage: PlannedStage, round: Int, runtime: any LLMRuntime, state: inout RunState) async throws
-        -> (loadSeconds: Double?, wasResident: Bool)?
-    {
-        guard let manager = runtime as? any ModelManaging, let model = stage.models.first else { return nil }
+    func prepareModel(
+        _ stage: PlannedStage, model: ResolvedModel, round: Int, runtime: any LLMRuntime, state: inout RunState
+    ) async throws -> (loadSeconds: Double?, wasResident: Bool)? {
+        guard let manager = runtime as? any ModelManaging else { return nil }
         let plan = state.snapshot.plan
         func key(_ model: ResolvedModel) -> ModelKey {
             ModelKey(runtime: state.snapshot.forcedRuntime ?? model.runtime ?? "?", name: model.name)
@@ -18,7 +18,7 @@ extension Executor {
         // What every managed runtime of the plan has loaded now.
         var managers: [String: (any ModelManaging, ResolvedModel)] = [current.runtime: (manager, model)]
         for planned in plan.stages {
-            guard let other = planned.models.first, managers[key(other).runtime] == nil,
+            guard let other = state.activeModel(of: planned), managers[key(other).runtime] == nil,
                 let otherRuntime = try? runtimes.runtime(for: other, snapshot: state.snapshot),
                 let otherManager = otherRuntime as? any ModelManaging
             else { continue }
@@ -28,13 +28,15 @@ extension Executor {
         // plan's spelling, so a resident model is not mistaken for a stranger.
         func canonical(_ name: String) -> String { name.hasSuffix(":latest") ? String(name.dropLast(7)) : name }
         var planned: [String: ModelKey] = [:]
-        for stageModel in plan.stages.compactMap({ $0.models.first }) {
+        for stageModel in plan.stages.compactMap({ state.activeModel(of: $0) }) {
             let planKey = key(stageModel)
             planned["\(planKey.runtime)\u{0}\(canonical(planKey.name))"] = planKey
         }
         var resident: Set<ModelKey> = []
         for (runtimeName, entry) in managers {
-            for loaded in try await entry.0.residentModels() {
+            // Only this stage's runtime must answer; another one that is down holds nothing we can unload.
+            let listed = runtimeName == current.runtime ? try await entry.0.residentModels() : (try? await entry.0.residentModels()) ?? []
+            for loaded in listed {
                 resident.insert(
                     planned["\(runtimeName)\u{0}\(canonical(loaded.name))"] ?? ModelKey(runtime: runtimeName, name: loaded.name))
             }
@@ -51,10 +53,11 @@ extension Executor {
             upcoming.append(critic)
         }
         upcoming += order[(position + 1)...]
-        let uses = upcoming.compactMap { $0.models.first.map(key) }
+        let uses = upcoming.compactMap { $0.name == stage.name ? current : state.activeModel(of: $0).map(key) }
         var footprints: [ModelKey: Int64] = [:]
         for planned in order {
-            guard let first = planned.models.first, footprints[key(first)] == nil else { continue }
+            guard let first = planned.name == stage.name ? model : state.activeModel(of: planned), footprints[key(first)] == nil
+            else { continue }
             footprints[key(first)] = FootprintSource.resolve(
                 first, key: key(first), contextSize: planned.settings.numCtx, profile: state.snapshot.profile,
                 measured: state.measured)?.bytes
@@ -70,7 +73,8 @@ extension Executor {
         do {
             evictions = try MemoryPlanner.evictions(resident: resident, uses: uses, footprints: footprints, budget: budget)
         } catch {
-            throw StageFailure(message: "stage '\(stage.name)': \(error)", runtimeUnavailable: false)
+            throw StageFailure(
+                message: "stage '\(stage.name)': \(error)", runtimeUnavailable: false, fallbackReason: "does not fit the memory budget")
         }
         for victim in evictions {
             guard let (victimManager, _) = managers[victim.runtime] else { continue }
@@ -100,5 +104,13 @@ extension Executor {
             payload: try Self.encode(["model": current.description, "seconds": String(format: "%.3f", report.seconds)]))
         observer(.modelLoaded(model: current.description, seconds: report.seconds))
         return (report.seconds, false)
+    }
+}
+
+extension RunState {
+    /// The model `stage` runs on now: its first model, or the one it fell back to.
+    func activeModel(of stage: PlannedStage) -> ResolvedModel? {
+        guard !stage.models.isEmpty else { return nil }
+        return stage.models[min(modelIndex[stage.name] ?? 0, stage.models.count - 1)]
     }
 }

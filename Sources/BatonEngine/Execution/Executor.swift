@@ -31,7 +31,7 @@ public struct Executor: Sendable {
     public var runtimes: any RuntimeProvider
     /// Receives progress.
     public var observer: @Sendable (RunEvent) -> Void
-    /// Sleeps between retries (injectable so tests do not wait).
+    /// Sleeps between retries and between thermal readings (injectable so tests do not wait).
     public var sleep: @Sendable (Double) async throws -> Void
     /// Random numbers in 0..<1 for backoff jitter.
     public var random: @Sendable () -> Double
@@ -44,6 +44,9 @@ public struct Executor: Sendable {
     /// Benchmarks only: unload every model right after its stage, as Baton's predecessor did, to compare
     /// with the memory planner (`BATON_BENCH_UNLOAD_AFTER_EACH_STAGE=1`).
     public var unloadAfterEachStage = false
+    /// The machine's thermal sensor, read before each stage round when the profile has a `thermal` policy;
+    /// nil (the default) never pauses. The command line passes ``ThermalSensors/platform(environment:)``.
+    public var thermal: (any ThermalSensor)?
 
     /// Creates an executor.
     public init(
@@ -211,29 +214,76 @@ public struct Executor: Sendable {
             observer(.attemptReused(stage: stage.name, round: round))
             return result
         }
+        try await waitWhileHot(before: stage, round: round, state: state)
         let (system, prompt) = try state.render(stage, round: round)
         killSwitch?.hit("render")
-        guard let model = stage.models.first else {
+        let chain = stage.models
+        guard !chain.isEmpty else {
             throw StageFailure(message: "stage '\(stage.name)' has no model", runtimeUnavailable: false)
         }
+        // Walk the model chain: a model that is missing, cannot load, runs out of memory or whose runtime
+        // stays unreachable hands the stage to the next one, recorded as an event. A stage that fell back
+        // keeps its new model for its later rounds.
+        var index = min(state.modelIndex[stage.name] ?? 0, chain.count - 1)
+        var tried: [String] = []
+        while true {
+            do {
+                return try await runStage(
+                    stage, model: chain[index], round: round, system: system, prompt: prompt, fingerprint: fingerprint,
+                    state: &state)
+            } catch var failure as StageFailure {
+                guard let reason = failure.fallbackReason else { throw failure }
+                tried.append("\(chain[index]) (\(reason))")
+                guard index + 1 < chain.count else {
+                    if tried.count > 1 {
+                        failure.message += "; every model of its chain failed: \(tried.joined(separator: ", "))"
+                    }
+                    throw failure
+                }
+                let (from, to) = (chain[index], chain[index + 1])
+                try store.appendEvent(
+                    state.runID, kind: "model-fallback", stage: stage.name,
+                    payload: try Self.encode([
+                        "from": from.description, "to": to.description, "reason": reason, "error": failure.message,
+                        "round": String(round),
+                    ]))
+                observer(.modelFallback(stage: stage.name, from: from.description, to: to.description, reason: reason))
+                index += 1
+                state.modelIndex[stage.name] = index
+            }
+        }
+    }
+
+    /// Runs one round of a stage on one model of its chain, with retries.
+    private func runStage(
+        _ stage: PlannedStage, model: ResolvedModel, round: Int, system: String?, prompt: String, fingerprint: String,
+        state: inout RunState
+    ) async throws -> StageResult {
         let runtime: any LLMRuntime
         do {
             runtime = try runtimes.runtime(for: model, snapshot: state.snapshot)
         } catch {
-            throw StageFailure(message: "stage '\(stage.name)': \(error)", runtimeUnavailable: true)
+            throw StageFailure(
+                message: "stage '\(stage.name)': \(error)", runtimeUnavailable: true, fallbackReason: "runtime not usable")
         }
+        let policy = stage.settings.retry ?? .default
+        // Loading retries transient errors (a runtime that is restarting) like a generation does.
         let loading: (loadSeconds: Double?, wasResident: Bool)?
-        do {
-            loading = try await prepareModel(stage, round: round, runtime: runtime, state: &state)
-        } catch let error as RuntimeError {
-            throw StageFailure(message: "stage '\(stage.name)': \(error.message)", runtimeUnavailable: error.code == .unreachable)
+        var loadFailures = 0
+        while true {
+            do {
+                loading = try await prepareModel(stage, model: model, round: round, runtime: runtime, state: &state)
+                break
+            } catch let error as RuntimeError {
+                loadFailures += 1
+                try await retryOrFail(stage, round: round, error: error, failures: loadFailures, policy: policy, state: state, loading: true)
+            }
         }
         var loadTimings: [String: Double] = [:]
         if let loading {
             loadTimings["resident"] = loading.wasResident ? 1 : 0
             if let seconds = loading.loadSeconds { loadTimings["load_ms"] = seconds * 1000 }
         }
-        let policy = stage.settings.retry ?? .default
         var tryNumber = state.triesSoFar[StageRound(stage: stage.name, round: round), default: 0]
         var failures = 0
         while true {
@@ -313,22 +363,38 @@ public struct Executor: Sendable {
     /// Waits and returns when another try is due; throws ``StageFailure`` when the error is permanent or
     /// the tries are used up.
     private func retryOrFail(
-        _ stage: PlannedStage, round: Int, error: RuntimeError, failures: Int, policy: RetryPolicy, state: RunState
+        _ stage: PlannedStage, round: Int, error: RuntimeError, failures: Int, policy: RetryPolicy, state: RunState,
+        loading: Bool = false
     ) async throws {
         guard error.isTransient, failures < policy.maxAttempts else {
             let tries = error.isTransient ? " after \(failures) tr\(failures == 1 ? "y" : "ies")" : ""
             throw StageFailure(
-                message: "stage '\(stage.name)' failed\(tries): \(error.message)",
-                runtimeUnavailable: error.code == .unreachable)
+                message: "stage '\(stage.name)' failed\(tries)\(loading ? " to load its model" : ""): \(error.message)",
+                runtimeUnavailable: error.code == .unreachable, fallbackReason: Self.fallbackReason(error, loading: loading))
         }
         // Exponential backoff with "equal jitter": half the delay fixed, half random.
         let base = min(policy.maxBackoff, policy.initialBackoff * pow(policy.multiplier, Double(failures - 1)))
         let delay = base / 2 + base / 2 * random()
         try store.appendEvent(
             state.runID, kind: "retry", stage: stage.name,
-            payload: try Self.encode(["error": error.message, "delay": String(format: "%.3f", delay), "round": String(round)]))
+            payload: try Self.encode([
+                "error": error.message, "delay": String(format: "%.3f", delay), "round": String(round),
+                "phase": loading ? "load" : "generate",
+            ]))
         observer(.retrying(stage: stage.name, round: round, error: error.message, delay: delay))
         try await sleep(delay)
+    }
+
+    /// Why `error` moves a stage to its next model, or nil when another model would not help (a bad
+    /// answer, a timeout, an injected fault). Every load failure qualifies; of generation failures, a
+    /// missing model, running out of memory and an unreachable runtime (after its retries) do.
+    static func fallbackReason(_ error: RuntimeError, loading: Bool) -> String? {
+        switch error.code {
+        case .modelNotFound: return "model not found"
+        case .outOfMemory: return "out of memory"
+        case .unreachable: return "runtime unreachable"
+        default: return loading ? "load failed" : nil
+        }
     }
 
     /// Critics answer with a verdict; JSON stages with their schema.
@@ -450,6 +516,8 @@ private final class ProgressBox: @unchecked Sendable {
 struct StageFailure: Error {
     var message: String
     var runtimeUnavailable: Bool
+    /// Set when the failure is the model's or its runtime's, so the next model of the chain may succeed.
+    var fallbackReason: String? = nil
 }
 
 /// A stage and a round of its critic loop.

@@ -20,6 +20,15 @@ public enum RunEvent: Sendable {
     case modelLoaded(model: String, seconds: Double)
     /// A model was unloaded to make room (confirmed by the runtime).
     case modelUnloaded(model: String, seconds: Double)
+    /// A stage moved to the next model of its chain because `from` could not serve it.
+    case modelFallback(stage: String, from: String, to: String, reason: String)
+    /// The machine is at `state`, at or above the profile's `thermal.pause_at`: the run waits before
+    /// `stage` (round `round`) for it to cool, at most `maxWait` seconds.
+    case thermalPaused(stage: String, round: Int, state: ThermalState, maxWait: Double)
+    /// The pause before `stage` ended after `waited` seconds: the state fell to `state` (nil: unknown).
+    case thermalResumed(stage: String, round: Int, state: ThermalState?, waited: Double)
+    /// Still at `state` after the policy's `max_wait` (`waited` seconds): `stage` runs anyway.
+    case thermalWaitExceeded(stage: String, round: Int, state: ThermalState, waited: Double)
     /// The run finished.
     case runFinished(id: String, outputs: [(stage: String, output: String)])
 }

@@ -116,6 +116,8 @@ struct RunState {
     var history: [String: [[String: Any]]] = [:]
     /// Footprints the runtimes measured at load, by model.
     var measured: [ModelKey: Int64] = [:]
+    /// Per stage, the position in its model chain it has fallen back to (absent: its first model).
+    var modelIndex: [String: Int] = [:]
     /// Parsed templates, by stage: (system, prompt).
     private var templates: [String: (MustacheTemplate?, MustacheTemplate)] = [:]
 

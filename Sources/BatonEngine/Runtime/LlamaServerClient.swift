@@ -53,6 +53,27 @@ public struct LlamaServerClient: LLMRuntime, ModelManaging {
         public var contextSize: Int?
         /// The model's trained context length, when loaded.
         public var trainedContext: Int?
+        /// The GGUF file the router runs it from: the `--model` / `-m` argument in `status.args`, else
+        /// `model =` in `status.preset` (both listed whether or not the model is loaded).
+        public var path: String? = nil
+        /// The context size the router gives it (`--ctx-size` / `-c` in `status.args`), when set.
+        public var contextArgument: Int? = nil
+        /// Parameters (`meta.n_params`), when loaded.
+        public var parameterCount: Int64? = nil
+        /// The quantization as llama.cpp names it (`meta.ftype`, `Q4_K - Medium`), when loaded.
+        public var fileType: String? = nil
+    }
+
+    /// The value after `--model`/`-m` (or `--ctx-size`/`-c`) in a child's arguments, or of `model =` in its preset.
+    static func argument(_ names: Set<String>, presetKey: String, args: [String], preset: String?) -> String? {
+        for (index, argument) in args.enumerated() where names.contains(argument) && index + 1 < args.count {
+            return args[index + 1]
+        }
+        for line in (preset ?? "").split(whereSeparator: \.isNewline) {
+            let parts = line.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            if parts.count == 2, parts[0] == presetKey { return parts[1] }
+        }
+        return nil
     }
 
     /// Every model the router knows (`GET /models`).
@@ -68,10 +89,15 @@ public struct LlamaServerClient: LLMRuntime, ModelManaging {
             guard let id = entry["id"] as? String else { return nil }
             let status = entry["status"] as? [String: Any]
             let meta = entry["meta"] as? [String: Any]
+            let args = (status?["args"] as? [String]) ?? []
+            let preset = status?["preset"] as? String
             return RouterModel(
                 id: id, status: (status?["value"] as? String) ?? "loaded", failed: (status?["failed"] as? Bool) ?? false,
                 size: (meta?["size"] as? NSNumber)?.int64Value, contextSize: meta?["n_ctx"] as? Int,
-                trainedContext: meta?["n_ctx_train"] as? Int)
+                trainedContext: meta?["n_ctx_train"] as? Int,
+                path: Self.argument(["--model", "-m"], presetKey: "model", args: args, preset: preset),
+                contextArgument: Self.argument(["--ctx-size", "-c"], presetKey: "ctx-size", args: args, preset: preset).flatMap { Int($0) },
+                parameterCount: (meta?["n_params"] as? NSNumber)?.int64Value, fileType: meta?["ftype"] as? String)
         }
     }
 

@@ -333,6 +333,11 @@ public struct OllamaClient: LLMRuntime, ModelManaging {
         public var embeddingLength: Int?
         /// What the model can do (`completion`, `tools`, `vision`, `thinking`, ...).
         public var capabilities: [String]
+        /// Attention heads (`<arch>.attention.head_count`), for the KV-cache head size.
+        public var headCount: Int? = nil
+        /// Key and value widths per head (`<arch>.attention.key_length`, `value_length`), when given.
+        public var keyLength: Int? = nil
+        public var valueLength: Int? = nil
     }
 
     /// Metadata of an installed model (`POST /api/show`).
@@ -385,7 +390,8 @@ public struct OllamaClient: LLMRuntime, ModelManaging {
             quantization: reply.details?.quantizationLevel, architecture: architecture, contextLength: archInt("context_length"),
             parameterCount: number("general.parameter_count").map { Int64($0) }, blockCount: archInt("block_count"),
             headCountKV: archInt("attention.head_count_kv"), embeddingLength: archInt("embedding_length"),
-            capabilities: reply.capabilities ?? [])
+            capabilities: reply.capabilities ?? [], headCount: archInt("attention.head_count"),
+            keyLength: archInt("attention.key_length"), valueLength: archInt("attention.value_length"))
     }
 
     // MARK: - HTTP and errors

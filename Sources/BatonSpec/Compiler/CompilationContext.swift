@@ -24,6 +24,8 @@ struct CompilationContext {
     let file: SourceFile
     let sources: [String: SourceFile]
     let profile: ResolvedProfile?
+    /// What discovery found; nil compiles offline.
+    let inventory: ModelInventory?
     var diagnostics: [Diagnostic] = []
 
     /// For each stage, the stages it depends on, with why (first reason kept).
@@ -40,18 +42,24 @@ struct CompilationContext {
     var models: [String: [ResolvedModel]] = [:]
     /// Resolved settings by stage.
     var settings: [String: StageSettings] = [:]
+    /// How each stage got its model.
+    var modelChoices: [String: ModelChoice] = [:]
 
     /// Each stage's position in the file.
     let stageIndex: [String: Int]
     /// The stage names in file order.
     let stageNames: [String]
 
-    init(spec: PipelineSpec, sourceMap: SourceMap, file: SourceFile, sources: [String: SourceFile], profile: ResolvedProfile?) {
+    init(
+        spec: PipelineSpec, sourceMap: SourceMap, file: SourceFile, sources: [String: SourceFile], profile: ResolvedProfile?,
+        inventory: ModelInventory? = nil
+    ) {
         self.spec = spec
         self.sourceMap = sourceMap
         self.file = file
         self.sources = sources
         self.profile = profile
+        self.inventory = inventory
         stageNames = spec.stages.map(\.name)
         stageIndex = Dictionary(spec.stages.enumerated().map { ($1.name, $0) }) { first, _ in first }
         for stage in spec.stages { dependencies[stage.name] = [] }
@@ -147,7 +155,7 @@ struct CompilationContext {
             name: name, role: stage.role, models: models[name] ?? [], settings: settings[name] ?? stage.settings,
             system: stage.system, prompt: stage.prompt ?? "",
             dependencies: (dependencies[name] ?? []).map(\.stage).sorted { index(of: $0) < index(of: $1) },
-            critic: critic, reviewedBy: criticOf[name], output: stage.output ?? .text)
+            critic: critic, reviewedBy: criticOf[name], output: stage.output ?? .text, modelChoice: modelChoices[name])
     }
 }
 

@@ -43,6 +43,15 @@ public struct PlannedStage: Sendable, Hashable, Codable {
     public var reviewedBy: String?
     /// The expected output.
     public var output: OutputSpec
+    /// How the compiler chose `models` (the stage's own, the pipeline's defaults, the role's preference
+    /// list, or the best capability score), for `baton plan`. Not encoded: it explains the compile and is
+    /// no part of the stage's definition, so fingerprints do not depend on discovery's wording.
+    public var modelChoice: ModelChoice? = nil
+
+    /// The keys encoded: every property but ``modelChoice``.
+    enum CodingKeys: String, CodingKey {
+        case name, role, models, settings, system, prompt, dependencies, critic, reviewedBy, output
+    }
 }
 
 /// A model a stage may run on, with the runtime and footprint the compiler found for it.

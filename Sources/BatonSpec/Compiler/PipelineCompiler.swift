@@ -18,10 +18,16 @@ public struct PipelineCompiler: Sendable {
     public var profile: ResolvedProfile?
     /// Returns the file at a path (relative paths are already joined to the pipeline's folder), or nil.
     public var readFile: @Sendable (String) -> SourceFile?
+    /// What model discovery found, for mapping roles to installed models; nil compiles offline.
+    public var inventory: ModelInventory?
 
     /// Creates a compiler.
-    public init(profile: ResolvedProfile?, readFile: @escaping @Sendable (String) -> SourceFile? = { _ in nil }) {
+    public init(
+        profile: ResolvedProfile?, inventory: ModelInventory? = nil,
+        readFile: @escaping @Sendable (String) -> SourceFile? = { _ in nil }
+    ) {
         self.profile = profile
+        self.inventory = inventory
         self.readFile = readFile
     }
 
@@ -50,7 +56,8 @@ public struct PipelineCompiler: Sendable {
             }
         }
 
-        var context = CompilationContext(spec: spec, sourceMap: sourceMap, file: file, sources: sources, profile: profile)
+        var context = CompilationContext(
+            spec: spec, sourceMap: sourceMap, file: file, sources: sources, profile: profile, inventory: inventory)
         StageGraphCheck.run(&context)
         TemplateCheck.run(&context)
         StageGraphCheck.checkCycles(&context)

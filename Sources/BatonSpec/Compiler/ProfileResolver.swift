@@ -17,7 +17,8 @@ public struct ResolvedProfile: Sendable, Hashable, Codable {
 /// Merge rules, the extending profile winning each time: `description`, `memory_budget` and
 /// `default_runtime` are replaced; `runtimes` and `models` are merged by name, an entry replacing the
 /// parent's entry of that name whole; `roles` are merged by name and then key by key; `defaults` are
-/// merged key by key.
+/// merged key by key; `thermal` is replaced whole (keys the child leaves out take the policy's defaults,
+/// not the parent's values).
 public enum ProfileResolver {
     /// Resolves `document`, asking `parent` for each profile named by `extends`.
     ///
@@ -66,9 +67,12 @@ public enum ProfileResolver {
         result.runtimes = mergeByName(child.runtimes, over: base.runtimes, name: \.name) { new, _ in new }
         result.models = mergeByName(child.models, over: base.models, name: \.name) { new, _ in new }
         result.roles = mergeByName(child.roles, over: base.roles, name: \.name) { new, old in
-            RoleSpec(name: new.name, models: new.models ?? old.models, settings: new.settings.overriding(old.settings))
+            RoleSpec(
+                name: new.name, models: new.models ?? old.models, capability: new.capability ?? old.capability,
+                settings: new.settings.overriding(old.settings))
         }
         result.defaults = child.defaults.overriding(base.defaults)
+        result.thermal = child.thermal ?? base.thermal
         return result
     }
 

@@ -148,7 +148,11 @@ public enum ProfileDecoder {
                     for (index, item) in items.enumerated() { reader.record("\(path).models[\(index)]", item.1) }
                     preferred = items.map { ModelReference($0.0) }
                 }
-                roles.append(RoleSpec(name: roleName, models: preferred, settings: SettingsDecoder.decode(roleMap, reader: reader)))
+                let capability = roleMap.value("capability").flatMap { text($0, roleMap.subject("capability")) }
+                roles.append(
+                    RoleSpec(
+                        name: roleName, models: preferred, capability: capability,
+                        settings: SettingsDecoder.decode(roleMap, reader: reader)))
             }
         }
 
@@ -160,10 +164,44 @@ public enum ProfileDecoder {
         {
             defaults = SettingsDecoder.decode(defaultsMap, reader: reader)
         }
+        let thermal = map.value("thermal").flatMap { decodeThermal($0, reader: reader) }
 
         return ProfileSpec(
             version: version ?? PipelineDecoder.supportedVersion, name: name, description: description, extends: extends,
             memoryBudget: budget, defaultRuntime: defaultRuntime, runtimes: runtimes, models: models, roles: roles,
-            defaults: defaults)
+            defaults: defaults, thermal: thermal)
+    }
+
+    /// The `thermal` section; keys left out take ``ThermalPolicy/default``'s values.
+    private static func decodeThermal(_ node: Node, reader: SpecReader) -> ThermalPolicy? {
+        guard
+            let map = reader.mapping(
+                node, context: "'thermal'", subject: "'thermal'", path: "thermal", allowedKeys: FileKeys.thermal)
+        else { return nil }
+        var policy = ThermalPolicy.default
+        if let node = map.value("enabled"), let value = reader.bool(node, subject: map.subject("enabled")) {
+            policy.enabled = value
+        }
+        if let node = map.value("pause_at"),
+            let value = reader.enumValue(node, subject: map.subject("pause_at"), as: ThermalPolicy.Level.self)
+        {
+            policy.pauseAt = value
+        }
+        if let node = map.value("max_wait"), let value = reader.duration(node, subject: map.subject("max_wait")) {
+            policy.maxWait = value
+        }
+        if let node = map.value("poll_interval"), let value = reader.duration(node, subject: map.subject("poll_interval")) {
+            policy.pollInterval = value
+        }
+        if policy.pollInterval > policy.maxWait, let node = map.value("poll_interval") ?? map.value("max_wait") {
+            reader.emit(
+                .outOfRange(
+                    reader.describe(node), for: map.subject(map.has("poll_interval") ? "poll_interval" : "max_wait"),
+                    range: map.has("poll_interval")
+                        ? "a duration no longer than 'max_wait'\(map.has("max_wait") ? "" : " (10m when left out)")"
+                        : "a duration no shorter than 'poll_interval' (15s when left out)"),
+                at: node)
+        }
+        return policy
     }
 }

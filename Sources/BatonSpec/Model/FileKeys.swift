@@ -27,5 +27,7 @@ public enum FileKeys {
     public static let profileDefaults = StageSettings.CodingKeys.allCases
         .filter { $0 != .model && $0 != .runtime }.map(\.rawValue)
     /// A profile role.
-    public static let role = ["models"] + profileDefaults
+    public static let role = ["models", "capability"] + profileDefaults
+    /// A profile's `thermal` policy.
+    public static let thermal = ThermalPolicy.CodingKeys.allCases.map(\.rawValue)
 }

@@ -20,6 +20,8 @@ public struct ProfileSpec: Sendable, Hashable, Codable {
     public var roles: [RoleSpec]
     /// Sampling settings for every stage.
     public var defaults: StageSettings
+    /// Pauses between stages while the machine is hot; nil when the profile sets none.
+    public var thermal: ThermalPolicy?
 
     /// The keys as written in files.
     public enum CodingKeys: String, CodingKey, CaseIterable {
@@ -27,6 +29,7 @@ public struct ProfileSpec: Sendable, Hashable, Codable {
         case memoryBudget = "memory_budget"
         case defaultRuntime = "default_runtime"
         case runtimes, models, roles, defaults
+        case thermal
     }
 
     /// The runtime called `name`.
@@ -101,12 +104,37 @@ public struct RoleSpec: Sendable, Hashable, Codable {
     public var name: String
     /// Models in order of preference.
     public var models: [ModelReference]?
+    /// The capability score that ranks models for this role when no preference fits (`reasoning`, ...);
+    /// nil takes ``RoleSpec/defaultCapability(of:)``.
+    public var capability: String?
     /// Sampling settings for stages of this role.
     public var settings: StageSettings
 
     /// The keys as written in files: these plus the sampling keys of ``StageSettings``.
     public enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, models, settings
+        case name, models, capability, settings
     }
+
+    /// Creates a role.
+    public init(name: String, models: [ModelReference]?, capability: String? = nil, settings: StageSettings) {
+        self.name = name
+        self.models = models
+        self.capability = capability
+        self.settings = settings
+    }
+
+    /// The capability a role ranks by when its profile declares none: planner, critic and researcher
+    /// `reasoning`, executor `coding`, writer `creativity`; nil for other roles.
+    public static func defaultCapability(of role: String) -> String? {
+        switch role {
+        case "planner", "critic", "researcher": "reasoning"
+        case "executor": "coding"
+        case "writer": "creativity"
+        default: nil
+        }
+    }
+
+    /// The capability this role ranks by: its own, else the default for its name.
+    public var effectiveCapability: String? { capability ?? Self.defaultCapability(of: name) }
 
 }

@@ -7,6 +7,19 @@ enum ModelResolution {
         let runtimeNames = profile.map { Set($0.runtimes.map(\.name)) } ?? []
         let budget = (context.spec.memoryBudget ?? profile?.memoryBudget)?.fixedSize
         let budgetOrigin = context.spec.memoryBudget != nil ? "the pipeline's" : "profile '\(profile?.name ?? "")'"
+        // Role mapping also checks `auto` (and no budget, which means auto at run time) when discovery
+        // says what it gives here; offline, such budgets stay unchecked.
+        let inventory = context.inventory ?? ModelInventory()
+        let mappingBudget: RoleMapper.Budget? =
+            budget.map { RoleMapper.Budget(bytes: $0) }
+            ?? inventory.autoBudget.map { RoleMapper.Budget(bytes: $0, text: "\($0) ('auto' on this machine)") }
+        let budgetNote = Diagnostic.Note(
+            budget != nil
+                ? "the budget is \(budgetOrigin) 'memory_budget'"
+                : (context.spec.memoryBudget ?? profile?.memoryBudget) == nil
+                    ? "no 'memory_budget' is set, so the budget is the machine's memory minus a reserve"
+                    : "the budget is \(budgetOrigin) 'memory_budget: auto', the machine's memory minus a reserve",
+            at: context.spec.memoryBudget != nil ? context.sourceMap.location("memory_budget") : nil)
 
         // The pipeline's own `defaults.runtime` must exist too.
         if let profile, let runtime = context.spec.defaults.runtime, !runtimeNames.contains(runtime) {
@@ -24,21 +37,44 @@ enum ModelResolution {
 
             var modelPath = "\(path).model"
             var chain = stage.settings.model
-            if chain == nil, let defaults = context.spec.defaults.model {
+            var choice: ModelChoice?
+            if let chain {
+                choice = ModelChoice(rule: .stage, explanation: "stage '\(stage.name)' names \(Self.list(chain))")
+            } else if let defaults = context.spec.defaults.model {
                 chain = defaults
                 modelPath = "defaults.model"
+                choice = ModelChoice(rule: .pipelineDefaults, explanation: "the pipeline's defaults name \(Self.list(defaults))")
             }
-            if chain == nil, let preferred = role?.models {
-                chain = preferred
-                modelPath = ""
+            var mapping: RoleMapper.Outcome?
+            if chain == nil, let resolvedProfile = context.profile, let roleName = stage.role {
+                let outcome = RoleMapper.map(
+                    role: roleName, profile: resolvedProfile, inventory: inventory, budget: mappingBudget,
+                    fallbackRuntime: settings.runtime)
+                if !outcome.chain.isEmpty {
+                    chain = outcome.chain
+                    modelPath = ""
+                    choice = outcome.choice
+                }
+                mapping = outcome
             }
             settings.model = chain
             context.settings[stage.name] = settings
 
             guard let chain else {
-                context.emit(.missingModel(stage.name, role: stage.role), at: context.stageLocation(stage.name))
+                if let mapping, mapping.hasPreferences || mapping.capability != nil {
+                    var notes = mapping.skipped.map { Diagnostic.Note($0.description, at: nil) }
+                    if mappingBudget != nil {
+                        notes.append(budgetNote)
+                    }
+                    context.emit(
+                        Self.noModelFits(stage.name, role: stage.role ?? "", profile: profile?.name ?? "", mapping: mapping, budget: mappingBudget),
+                        at: context.stageLocation(stage.name), notes: notes)
+                } else {
+                    context.emit(.missingModel(stage.name, role: stage.role), at: context.stageLocation(stage.name))
+                }
                 continue
             }
+            context.modelChoices[stage.name] = choice
 
             if let profile, let runtime = stage.settings.runtime, !runtimeNames.contains(runtime) {
                 context.emit(
@@ -60,17 +96,49 @@ enum ModelResolution {
                     context.emit(.noRuntime(name, stage: stage.name), at: location)
                 }
                 let footprint = entry?.footprint
-                if let footprint, let budget, footprint > budget {
-                    var notes: [Diagnostic.Note] = []
-                    if modelPath.isEmpty {
-                        notes.append(Diagnostic.Note("the model comes from role '\(stage.role ?? "")' of profile '\(profile?.name ?? "")'", at: nil))
-                    }
-                    notes.append(Diagnostic.Note("the budget is \(budgetOrigin) 'memory_budget'", at: context.spec.memoryBudget != nil ? context.sourceMap.location("memory_budget") : nil))
-                    context.emit(.modelExceedsBudget(name, footprint: footprint, budget: budget), at: location, notes: notes)
+                // A model the stage or the pipeline names must fit; role mapping already skipped the ones that do not.
+                if let footprint, let budget, footprint > budget, !modelPath.isEmpty {
+                    context.emit(.modelExceedsBudget(name, footprint: footprint, budget: budget), at: location, notes: [budgetNote])
                 }
                 resolved.append(ResolvedModel(name: name, runtime: runtime, footprint: footprint))
             }
             context.models[stage.name] = resolved
+            if modelPath.isEmpty == false, let profile, var stated = context.modelChoices[stage.name] {
+                // Say when discovery found a named model missing; the stage keeps it (the run will fail or fall back).
+                let runtimes = Dictionary(profile.runtimes.map { ($0.name, $0) }) { first, _ in first }
+                let missing = resolved.filter { model in
+                    guard let runtime = model.runtime else { return false }
+                    return !inventory.availability(of: model.name, on: runtimes[runtime]).isAvailable
+                }
+                if !missing.isEmpty {
+                    stated.explanation += "; not installed: " + missing.map(\.description).joined(separator: ", ")
+                    context.modelChoices[stage.name] = stated
+                }
+            }
         }
+    }
+
+    static func list(_ chain: [ModelReference]) -> String {
+        chain.count == 1 ? chain[0].text : "[" + chain.map(\.text).joined(separator: ", ") + "]"
+    }
+
+    /// A stage whose role could not be mapped to any model.
+    static func noModelFits(
+        _ stage: String, role: String, profile: String, mapping: RoleMapper.Outcome, budget: RoleMapper.Budget?
+    ) -> Diagnostic.Message {
+        let fit = "available" + (budget.map { " and fits \($0.text)" } ?? "")
+        let owner = "role '\(role)' of profile '\(profile)'"
+        let scored = mapping.capability.map { "no local model with a '\($0)' score" }
+        let reason: String
+        switch (mapping.hasPreferences, scored) {
+        case (true, let scored?): reason = "none of the models that \(owner) prefers, and \(scored), is \(fit)"
+        case (true, nil): reason = "none of the models that \(owner) prefers is \(fit)"
+        case (false, let scored?): reason = "\(owner) lists no models, and \(scored) is \(fit)"
+        case (false, nil): reason = "\(owner) lists no models"
+        }
+        return Diagnostic.Message(
+            "missing-model",
+            "stage '\(stage)' has no model: " + reason
+                + "; set 'model' on the stage, add a model that fits to the role's 'models', or raise 'memory_budget'")
     }
 }

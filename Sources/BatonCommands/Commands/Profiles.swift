@@ -1,0 +1,125 @@
+import ArgumentParser
+import BatonEngine
+import BatonSpec
+import Foundation
+
+extension BatonCommand {
+    /// `baton profiles list|show`: the profiles on the search path, and one profile fully resolved.
+    struct Profiles: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List the profiles on the profile search path, or show one fully resolved.",
+            subcommands: [ListProfiles.self, ShowProfile.self], defaultSubcommand: ListProfiles.self)
+    }
+
+    /// `baton profiles list`.
+    struct ListProfiles: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "list",
+            abstract: "List the profiles on the search path, the one in use marked; a name hidden by an earlier folder is shown as such.")
+
+        @Flag(help: "Print JSON: an array of {name, path, description, extends, in_use, hidden_by}.")
+        var json = false
+
+        func run() throws {
+            let workspace = Workspace.current()
+            let inUse = workspace.profileName(requested: ProfileOption.fromEnvironment(workspace.environment))
+            var rows: [[String: Any]] = []
+            var first: [String: String] = [:]
+            for directory in workspace.profileDirectories {
+                for path in Workspace.yamlFiles(in: workspace.absolute(directory)) {
+                    let source = try workspace.read(path)
+                    let document = ProfileDecoder.decode(source, environment: workspace.environment)
+                    let name = source.stem
+                    var row: [String: Any] = ["name": name, "path": source.path]
+                    if let description = document.spec?.description { row["description"] = description }
+                    if let parent = document.spec?.extends { row["extends"] = parent }
+                    if let earlier = first[name] {
+                        row["hidden_by"] = earlier
+                    } else {
+                        first[name] = source.path
+                        row["in_use"] = name == inUse
+                    }
+                    if document.spec == nil || document.diagnostics.contains(where: { $0.severity == .error }) { row["valid"] = false }
+                    rows.append(row)
+                }
+            }
+            if json {
+                let data = try JSONSerialization.data(withJSONObject: rows, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+                Console.out(String(decoding: data, as: UTF8.self))
+                return
+            }
+            guard !rows.isEmpty else {
+                Console.error("no profiles in \(workspace.profileDirectories.joined(separator: ", "))")
+                return
+            }
+            let width = rows.map { ($0["name"] as! String).count }.max() ?? 0
+            for row in rows {
+                let name = (row["name"] as! String).padding(toLength: width, withPad: " ", startingAt: 0)
+                var notes: [String] = [row["path"] as! String]
+                if let parent = row["extends"] as? String { notes.append("extends \(parent)") }
+                if row["in_use"] as? Bool == true { notes.append("in use") }
+                if let earlier = row["hidden_by"] as? String { notes.append("hidden by \(earlier)") }
+                if row["valid"] as? Bool == false { notes.append("invalid: run 'baton profiles show \(row["path"] as! String)'") }
+                let marker = row["in_use"] as? Bool == true ? "*" : " "
+                Console.out("\(marker) \(name)  \((row["description"] as? String) ?? "")  (\(notes.joined(separator: ", ")))")
+            }
+        }
+    }
+
+    /// `baton profiles show NAME`.
+    struct ShowProfile: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "show",
+            abstract: "Show a profile with its extends chain merged, and where each value came from.")
+
+        @Argument(help: "A profile name on the search path, or a file. Default: $BATON_PROFILE, else 'default'.")
+        var name: String?
+
+        @Flag(help: "Print JSON: {name, chain, values: [{path, value, profile, file, line}]}.")
+        var json = false
+
+        func run() throws {
+            let workspace = Workspace.current()
+            guard let requested = workspace.profileName(requested: name ?? ProfileOption.fromEnvironment(workspace.environment))
+            else {
+                Console.error("error: no profile named; give one, set BATON_PROFILE, or add profiles/default.yaml")
+                throw ExitCode(BatonExitCode.usage)
+            }
+            let loaded = try workspace.loadProfile(requested)
+            let errors = loaded.diagnostics.filter { $0.severity == .error }
+            if !errors.isEmpty || loaded.profile == nil {
+                Console.error(DiagnosticFormatter.text(loaded.diagnostics, sources: loaded.sources, color: false), terminator: "")
+                throw ExitCode(BatonExitCode.invalidPipeline)
+            }
+            let profile = loaded.profile!
+            let entries = ProfileProvenance.entries(of: profile.spec, documents: loaded.documents)
+            let files = Dictionary(loaded.documents.compactMap { document in document.spec.map { ($0.name, document.file.path) } }) { a, _ in a }
+            if json {
+                let object: [String: Any] = [
+                    "name": profile.spec.name, "chain": profile.chain,
+                    "values": entries.map { entry -> [String: Any] in
+                        var row: [String: Any] = ["path": entry.path, "value": entry.value, "profile": entry.profile]
+                        if let file = files[entry.profile] { row["file"] = file }
+                        if let line = entry.location?.line { row["line"] = line }
+                        return row
+                    },
+                ]
+                let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+                Console.out(String(decoding: data, as: UTF8.self))
+                return
+            }
+            Console.out("profile \(profile.spec.name): " + profile.chain.map { "\($0) (\(files[$0] ?? "?"))" }.joined(separator: " extends "))
+            Console.out("a value comes from the first profile in this chain that sets it")
+            Console.out("")
+            let cells = entries.map { entry -> (String, String) in
+                let origin = [entry.profile, entry.location.map { "\(files[entry.profile] ?? "?"):\($0.line)" }].compactMap { $0 }.joined(separator: "  ")
+                return ("\(entry.path): \(entry.value)", origin)
+            }
+            let width = min(72, cells.map(\.0.count).max() ?? 0)
+            for (value, origin) in cells {
+                let padded = value.count < width ? value.padding(toLength: width, withPad: " ", startingAt: 0) : value
+                Console.out("\(padded)  # \(origin)")
+            }
+        }
+    }
+}
