@@ -46,6 +46,7 @@ OBJECT_DEFINITIONS = {
     "model": (PROFILE_SCHEMA, "/$defs/model"),
     "role": (PROFILE_SCHEMA, "/$defs/role"),
     "profile_defaults": (PROFILE_SCHEMA, "/$defs/defaults"),
+    "thermal": (PROFILE_SCHEMA, "/$defs/thermal"),
 }
 
 MODELINE = "# yaml-language-server: $schema=../schemas/{}.schema.json"

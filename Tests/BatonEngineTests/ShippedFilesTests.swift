@@ -68,7 +68,7 @@ import Testing
             "pipeline": FileKeys.pipeline, "stage": FileKeys.stage, "defaults": FileKeys.pipelineDefaults,
             "input": FileKeys.input, "retry": FileKeys.retry, "output": FileKeys.output, "profile": FileKeys.profile,
             "runtime": FileKeys.runtime, "model": FileKeys.model, "role": FileKeys.role,
-            "profile_defaults": FileKeys.profileDefaults,
+            "profile_defaults": FileKeys.profileDefaults, "thermal": FileKeys.thermal,
         ]
         #expect(Set(schema.keys) == Set(swift.keys))
         for (object, keys) in swift {
