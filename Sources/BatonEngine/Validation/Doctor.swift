@@ -23,6 +23,10 @@ public enum Doctor {
         var memory = "\(ByteCount(bytes: machine.total)) in all\(available); 'memory_budget: auto' gives \(ByteCount(bytes: machine.autoBudget))"
         if let budget = profile?.spec.memoryBudget { memory += "; the profile's budget is \(budget)" }
         findings.append(Finding(subject: "memory", ok: true, detail: memory))
+        let state = ThermalSensors.platform(environment: ProcessInfo.processInfo.environment).currentState()
+        var thermal = state.map { "\($0)" } ?? "unknown (no thermal zone with trip points), so runs never pause"
+        if let policy = profile?.spec.thermal, policy.enabled { thermal += "; the profile pauses at \(policy.pauseAt)" }
+        findings.append(Finding(subject: "thermal", ok: true, detail: thermal))
         findings.append(checkDatabase(database))
         return findings
     }
@@ -48,14 +52,24 @@ public enum Doctor {
                     detail: "\(url): router with models \(list(models.map(\.id))); loaded: \(list(loaded))")
             case .openai, .anthropic:
                 try AsyncHTTPTransport.checkReachable(url)
-                let key = runtime.apiKeyEnv.map { ProcessInfo.processInfo.environment[$0]?.isEmpty == false ? "\($0) is set" : "\($0) is not set" }
-                return Finding(subject: subject, ok: true, detail: "\(url) accepts connections" + (key.map { "; \($0)" } ?? ""))
+                return Finding(subject: subject, ok: true, detail: "\(url) accepts connections; \(keyStatus(runtime))")
             case .echo:
                 return Finding(subject: subject, ok: true, detail: "built in")
             }
         } catch {
             return Finding(subject: subject, ok: false, detail: "\(error)")
         }
+    }
+
+    /// Where a cloud runtime's key would come from, without opening the key file (that needs the passphrase).
+    static func keyStatus(_ runtime: RuntimeSpec, environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if let variable = runtime.apiKeyEnv, environment[variable]?.isEmpty == false { return "key from \(variable)" }
+        let file = KeyFile.defaultPath(environment: environment)
+        let variable = runtime.apiKeyEnv.map { "\($0) is not set; " } ?? ""
+        if FileManager.default.fileExists(atPath: file) {
+            return "\(variable)a run will look for '\(runtime.name)' in the key file \(file)"
+        }
+        return "\(variable)no key file; set the variable or run 'baton keys set \(runtime.name)'"
     }
 
     static func checkDatabase(_ path: String) -> Finding {
