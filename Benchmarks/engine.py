@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmarks of the execution engine (`baton run` / `baton resume`). Prints figures; asserts nothing.
 
-  python3 Benchmarks/engine.py [--quick] [--binary PATH] [--reps N] [--no-peer] [--peer-python PATH]
+  python3 Benchmarks/engine.py [--quick] [--binary PATH] [--reps N] [--resume-reps N] [--resume-only] [--no-peer] [--peer-python PATH]
 
 Everything runs on the RELEASE build (built first unless --binary is given) and the built-in `echo`
 runtime with zero delay, so the figures are pure engine + checkpoint cost. Every run gets a fresh
@@ -352,6 +352,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small shapes, 2 repetitions: a smoke test")
     parser.add_argument("--reps", type=int, help="repetitions (default 7, --quick 2)")
     parser.add_argument("--resume-reps", type=int, help="repetitions of the resume measurement (default: --reps)")
+    parser.add_argument("--resume-only", action="store_true",
+                        help="measure only the resume of a run with 10,000 attempts (no overhead shapes, no peer)")
     parser.add_argument("--no-peer", action="store_true", help="skip the LangGraph peer")
     parser.add_argument("--peer-python", type=Path, default=DEFAULT_PEER_PYTHON,
                         help=f"the peer venv's interpreter (default {DEFAULT_PEER_PYTHON})")
@@ -375,13 +377,16 @@ def main() -> None:
                "python_sqlite": sqlite_version}
     with tempfile.TemporaryDirectory(prefix="baton-engine-bench-") as folder:
         scratch = Path(folder)
-        print(f"1/3 per-stage overhead: chain{chain}, loop{loop}, loop1, hello; {reps} repetitions", flush=True)
-        results["overhead"] = overhead(binary, scratch, reps, chain, loop)
+        if not args.resume_only:
+            print(f"1/3 per-stage overhead: chain{chain}, loop{loop}, loop1, hello; {reps} repetitions", flush=True)
+            results["overhead"] = overhead(binary, scratch, reps, chain, loop)
         resume_reps = args.resume_reps or reps
         print(f"2/3 resume of a run with {attempts} attempts; {resume_reps} repetitions", flush=True)
         results["resume"] = resume(binary, scratch, resume_reps, attempts)
         python = args.peer_python
-        if not args.no_peer and python.exists():
+        if args.resume_only:
+            pass
+        elif not args.no_peer and python.exists():
             print(f"3/3 LangGraph peer ({python}); {peer_reps} repetitions", flush=True)
             results["peer"] = peer(python, scratch, peer_reps, chain, loop)
         elif not args.no_peer:
@@ -390,9 +395,27 @@ def main() -> None:
     results["machine"]["loadavg_end"] = os.getloadavg()
     results["seconds"] = time.time() - began
 
+    r = results["resume"]
+    print()
+    if args.resume_only:
+        print(f"## Resume benchmark ({results['date'][:10]}, {info['cores']} cores, {info['cpu']}; median (min–max) of "
+              f"{resume_reps}; load average {info['loadavg'][0]:.2f} → {results['machine']['loadavg_end'][0]:.2f})")
+    else:
+        print_overhead(results, info, reps, chain, loop)
+    print_resume(r)
+    if "peer" in results:
+        print_peer(results, peer_reps, chain, loop)
+    print(f"\nTotal benchmark time {results['seconds']:.0f} s.")
+
+    out = args.out or ROOT / "Benchmarks" / "out" / f"engine-{datetime.datetime.now():%Y%m%d-%H%M%S}{'-quick' if args.quick else ''}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    print(f"results: {out}")
+
+
+def print_overhead(results, info, reps, chain, loop) -> None:
     o, r = results["overhead"], results["resume"]
     c, lp = o[f"chain{chain}"], o[f"loop{loop}"]
-    print()
     print(f"## Engine benchmark ({results['date'][:10]}, {info['cores']} cores, {info['cpu']}; "
           f"median (min–max) of {reps}; load average {info['loadavg'][0]:.2f} → {results['machine']['loadavg_end'][0]:.2f})")
     print()
@@ -407,6 +430,9 @@ def main() -> None:
           f"loop{loop} {fmt(lp['attempt_us_per_stage'])} µs. `baton validate` of the generated chain{chain} file "
           f"(load + compile only): {fmt(o[f'validate chain{chain}'], 1e3)} ms; of the chain{r['chain']} file: "
           f"{r['validate_wall_s'] * 1e3:.0f} ms.")
+
+
+def print_resume(r) -> None:
     print()
     print(f"Resume of a run with {r['attempts']} completed attempts ({r['chain']}-stage chain, killed; "
           f"database {r['db_bytes'] / 2**20:.1f} MiB + WAL {r['wal_bytes'] / 2**20:.1f} MiB; recording it took "
@@ -420,34 +446,30 @@ def main() -> None:
     print(f"| … spawn to the first new stage's started_at | {fmt(r['first_new_stage_s'], 1e3)} | |")
     print(f"| `baton resume RUN --dry-run` (whole process) | {fmt(r['dry_run_wall_s'], 1e3)} "
           f"| {fmt(r['dry_run_rss_kib'], 1 / 1024, 1)} |")
-    if "peer" in results:
-        p = results["peer"]
-        print()
-        print(f"Side by side with the LangGraph peer ({p['versions']}; median (min–max) of {peer_reps}; "
-              "peer per-stage = its in-process invoke() time / executions after --warmup):")
-        print()
-        print("| shape | engine | per-stage µs (in-process) | process wall ms | peak RSS MiB |")
-        print("| --- | --- | ---: | ---: | ---: |")
-        rows = [(f"chain{chain}", f"chain{chain}", ""), (f"loop{loop}", f"loop{loop}", ""),
-                ("loop1", "small (5 executions)", ", cold: no warm-up")]
-        for baton_name, peer_name, note in rows:
-            s = o[baton_name]
-            print(f"| {baton_name} ({s['executions']} executions{note}) | baton (WAL, sync NORMAL) "
-                  f"| {fmt(s['in_run_us_per_stage'])} | {fmt(s['wall_s'], 1e3)} | {fmt(s['rss_kib'], 1 / 1024, 1)} |")
-            for sync in ("FULL", "NORMAL"):
-                q = p[f"{peer_name} sqlite sync {sync}"]
-                print(f"| | langgraph (WAL, sync {sync}) | {fmt(q['per_stage_us'])} | {fmt(q['wall_s'], 1e3)} "
-                      f"| {fmt(q['rss_kib'], 1 / 1024, 1)} |")
-        q = p["small (5 executions) sqlite sync FULL"]
-        print()
-        print(f"Peer import time in those runs: {fmt(q['import_s'], 1e3)} ms; "
-              f"graph build for chain{chain}: {fmt(p[f'chain{chain} sqlite sync FULL']['build_s'], 1e3)} ms.")
-    print(f"\nTotal benchmark time {results['seconds']:.0f} s.")
 
-    out = args.out or ROOT / "Benchmarks" / "out" / f"engine-{datetime.datetime.now():%Y%m%d-%H%M%S}{'-quick' if args.quick else ''}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
-    print(f"results: {out}")
+
+def print_peer(results, peer_reps, chain, loop) -> None:
+    o, p = results["overhead"], results["peer"]
+    print()
+    print(f"Side by side with the LangGraph peer ({p['versions']}; median (min–max) of {peer_reps}; "
+          "peer per-stage = its in-process invoke() time / executions after --warmup):")
+    print()
+    print("| shape | engine | per-stage µs (in-process) | process wall ms | peak RSS MiB |")
+    print("| --- | --- | ---: | ---: | ---: |")
+    rows = [(f"chain{chain}", f"chain{chain}", ""), (f"loop{loop}", f"loop{loop}", ""),
+            ("loop1", "small (5 executions)", ", cold: no warm-up")]
+    for baton_name, peer_name, note in rows:
+        s = o[baton_name]
+        print(f"| {baton_name} ({s['executions']} executions{note}) | baton (WAL, sync NORMAL) "
+              f"| {fmt(s['in_run_us_per_stage'])} | {fmt(s['wall_s'], 1e3)} | {fmt(s['rss_kib'], 1 / 1024, 1)} |")
+        for sync in ("FULL", "NORMAL"):
+            q = p[f"{peer_name} sqlite sync {sync}"]
+            print(f"| | langgraph (WAL, sync {sync}) | {fmt(q['per_stage_us'])} | {fmt(q['wall_s'], 1e3)} "
+                  f"| {fmt(q['rss_kib'], 1 / 1024, 1)} |")
+    q = p["small (5 executions) sqlite sync FULL"]
+    print()
+    print(f"Peer import time in those runs: {fmt(q['import_s'], 1e3)} ms; "
+          f"graph build for chain{chain}: {fmt(p[f'chain{chain} sqlite sync FULL']['build_s'], 1e3)} ms.")
 
 
 if __name__ == "__main__":

@@ -127,7 +127,10 @@ struct RunState {
         self.inputs = inputs
         self.fingerprints = snapshot.fingerprints ?? Fingerprints.compute(snapshot.plan, inputs: inputs)
         measured = (try? store.measuredFootprints()) ?? [:]
-        for attempt in try store.attemptsWithoutPrompts(runID) {
+        let attempts = try store.attemptsWithoutPrompts(runID)
+        completed.reserveCapacity(attempts.count)
+        triesSoFar.reserveCapacity(attempts.count)
+        for attempt in attempts {
             let key = StageRound(stage: attempt.stage, round: attempt.round)
             triesSoFar[key] = max(triesSoFar[key] ?? 0, attempt.tryNumber)
             if attempt.status == "completed" { completed[key] = attempt }

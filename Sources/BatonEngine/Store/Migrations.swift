@@ -69,6 +69,18 @@ enum Migrations {
                 t.primaryKey(["runtime", "model"])
             }
         }
+        migrator.registerMigration("v3") { db in
+            // The pinned snapshot moves to a table of its own. SQLite rewrites a whole row on every UPDATE, and
+            // a run's row changes at each status change and lease heartbeat: with the snapshot inside it
+            // (3.6 MB for a 10,010-stage pipeline) each of those wrote the snapshot again, through the WAL and
+            // then the checkpoint. `runs.snapshot` stays (empty) so the table keeps its shape.
+            try db.create(table: "run_snapshots") { t in
+                t.primaryKey("run_id", .text).references("runs", onDelete: .cascade)
+                t.column("snapshot", .text).notNull()
+            }
+            try db.execute(sql: "INSERT INTO run_snapshots (run_id, snapshot) SELECT id, snapshot FROM runs")
+            try db.execute(sql: "UPDATE runs SET snapshot = ''")
+        }
         return migrator
     }
 }

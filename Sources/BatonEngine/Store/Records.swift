@@ -14,6 +14,8 @@ public struct RunRecord: Sendable, Hashable, Codable, FetchableRecord, Persistab
     /// SHA-256 of the pipeline file and its prompt files when the run started.
     public var pipelineHash: String
     /// The pinned snapshot: the compiled plan, the profile and the source files, as JSON (``RunSnapshot``).
+    /// Stored in the `run_snapshots` table (migration v3), not in this row; ``RunStore`` reads and writes it
+    /// there, and the `runs.snapshot` column is left empty.
     public var snapshot: String
     /// The inputs, as a JSON object of strings.
     public var inputs: String
@@ -74,6 +76,27 @@ public struct RunRecord: Sendable, Hashable, Codable, FetchableRecord, Persistab
         case leasePid = "lease_pid"
         case leaseHost = "lease_host"
         case leaseHeartbeat = "lease_heartbeat"
+    }
+
+    /// Reads a row by column name (GRDB's Codable row decoding costs several times more).
+    public init(row: Row) throws {
+        id = try row.decode(forColumn: "id")
+        pipeline = try row.decode(forColumn: "pipeline")
+        pipelinePath = try row.decode(forColumn: "pipeline_path")
+        pipelineHash = try row.decode(forColumn: "pipeline_hash")
+        snapshot = try row.decode(forColumn: "snapshot")
+        inputs = try row.decode(forColumn: "inputs")
+        status = try row.decode(forColumn: "status")
+        error = try row.decode(forColumn: "error")
+        parentRunID = try row.decode(forColumn: "parent_run_id")
+        rerunFrom = try row.decode(forColumn: "rerun_from")
+        createdAt = try row.decode(forColumn: "created_at")
+        updatedAt = try row.decode(forColumn: "updated_at")
+        finishedAt = try row.decode(forColumn: "finished_at")
+        leaseToken = try row.decode(forColumn: "lease_token")
+        leasePid = try row.decode(forColumn: "lease_pid")
+        leaseHost = try row.decode(forColumn: "lease_host")
+        leaseHeartbeat = try row.decode(forColumn: "lease_heartbeat")
     }
 }
 
@@ -155,5 +178,33 @@ public struct EventRecord: Sendable, Hashable, Codable, FetchableRecord, Mutable
 
     public mutating func didInsert(_ inserted: InsertionSuccess) {
         id = inserted.rowID
+    }
+}
+
+extension AttemptRecord {
+    /// Reads a row by column name: GRDB's Codable row decoding cost several times more, and a resume
+    /// reads every attempt of the run.
+    public init(row: Row) throws {
+        id = try row.decode(forColumn: "id")
+        runID = try row.decode(forColumn: "run_id")
+        stage = try row.decode(forColumn: "stage")
+        round = try row.decode(forColumn: "round")
+        tryNumber = try row.decode(forColumn: "try")
+        status = try row.decode(forColumn: "status")
+        model = try row.decode(forColumn: "model")
+        runtime = try row.decode(forColumn: "runtime")
+        system = try row.decode(forColumn: "system")
+        prompt = try row.decode(forColumn: "prompt")
+        output = try row.decode(forColumn: "output")
+        verdict = try row.decode(forColumn: "verdict")
+        feedback = try row.decode(forColumn: "feedback")
+        promptTokens = try row.decode(forColumn: "prompt_tokens")
+        outputTokens = try row.decode(forColumn: "output_tokens")
+        startedAt = try row.decode(forColumn: "started_at")
+        firstTokenAt = try row.decode(forColumn: "first_token_at")
+        finishedAt = try row.decode(forColumn: "finished_at")
+        timings = try row.decode(forColumn: "timings")
+        error = try row.decode(forColumn: "error")
+        fingerprint = try row.decode(forColumn: "fingerprint")
     }
 }

@@ -124,7 +124,12 @@ public struct RunStore: Sendable {
     /// Records a new run and its first event.
     public func createRun(_ run: RunRecord) throws(StoreError) {
         try write { db in
-            try run.insert(db)
+            // The snapshot has its own table (migration v3): the runs row is updated often, and SQLite
+            // rewrites all of a row when any of it changes.
+            var row = run
+            row.snapshot = ""
+            try row.insert(db)
+            try db.execute(sql: "INSERT INTO run_snapshots (run_id, snapshot) VALUES (?, ?)", arguments: [run.id, run.snapshot])
             var event = EventRecord(id: nil, runID: run.id, at: run.createdAt, kind: "run-created", stage: nil, attemptID: nil, payload: nil)
             try event.insert(db)
         }
@@ -134,7 +139,7 @@ public struct RunStore: Sendable {
     ///
     /// - Throws: ``StoreError`` `.runNotFound` when there is none.
     public func run(_ id: String) throws(StoreError) -> RunRecord {
-        guard let run = try read({ try RunRecord.fetchOne($0, key: id) }) else {
+        guard let run = try read({ db in try RunRecord.fetchOne(db, key: id).map { try Self.withSnapshot($0, db) } }) else {
             let known = (try? read { try String.fetchAll($0, sql: "SELECT id FROM runs ORDER BY created_at DESC LIMIT 200") }) ?? []
             let close = known.first { $0.hasPrefix(id) }
             throw StoreError(
@@ -150,8 +155,18 @@ public struct RunStore: Sendable {
             var request = RunRecord.order(Column("created_at").desc).limit(limit)
             if let status { request = request.filter(Column("status") == status) }
             if let pipeline { request = request.filter(Column("pipeline") == pipeline) }
-            return try request.fetchAll(db)
+            return try request.fetchAll(db).map { try Self.withSnapshot($0, db) }
         }
+    }
+
+    /// `run` with its pinned snapshot, which lives in `run_snapshots` (runs recorded before migration v3
+    /// were moved there by it).
+    private static func withSnapshot(_ run: RunRecord, _ db: Database) throws -> RunRecord {
+        var run = run
+        if let snapshot = try String.fetchOne(db, sql: "SELECT snapshot FROM run_snapshots WHERE run_id = ?", arguments: [run.id]) {
+            run.snapshot = snapshot
+        }
+        return run
     }
 
     /// Sets a run's status (and error), with an event of `kind`.
@@ -178,8 +193,9 @@ public struct RunStore: Sendable {
         let now = Self.now()
         try write { db in
             try db.execute(
-                sql: "UPDATE runs SET snapshot = ?, pipeline_hash = ?, updated_at = ? WHERE id = ?",
-                arguments: [snapshot, pipelineHash, now, runID])
+                sql: "UPDATE runs SET pipeline_hash = ?, updated_at = ? WHERE id = ?", arguments: [pipelineHash, now, runID])
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO run_snapshots (run_id, snapshot) VALUES (?, ?)", arguments: [runID, snapshot])
             for stage in changedStages {
                 try db.execute(
                     sql: "UPDATE attempts SET status = 'superseded' WHERE run_id = ? AND stage = ? AND status != 'superseded'",
@@ -298,21 +314,50 @@ public struct RunStore: Sendable {
                 arguments += stages.sorted()
             }
             arguments.append(runID)
-            return try AttemptRecord.fetchAll(
+            // Read by column position: a resume reads every attempt of the run, and looking columns up by
+            // name (or GRDB's Codable row decoding, before) cost more than SQLite's own work. No ORDER BY:
+            // the run's attempts come through the (run, stage, round, try) index, and sorting them by id in
+            // SQLite meant a temporary b-tree of every row, spilled to a temporary file for a large run.
+            let rows = try Row.fetchCursor(
                 db,
                 sql: """
-                    SELECT id, run_id, stage, round, try, status, model, runtime, NULL AS system, '' AS prompt,
-                    \(outputColumn) AS output, verdict, feedback, prompt_tokens, output_tokens, started_at, first_token_at,
-                    finished_at, timings, error, fingerprint FROM attempts WHERE run_id = ? ORDER BY id
+                    SELECT id, stage, round, try, status, model, runtime, \(outputColumn) AS output, verdict, feedback,
+                    prompt_tokens, output_tokens, started_at, first_token_at, finished_at, timings, error, fingerprint
+                    FROM attempts WHERE run_id = ?
                     """, arguments: StatementArguments(arguments))
+            var attempts: [AttemptRecord] = []
+            while let row = try rows.next() {
+                attempts.append(
+                    AttemptRecord(
+                        id: try row.decode(atIndex: 0), runID: runID, stage: try row.decode(atIndex: 1),
+                        round: try row.decode(atIndex: 2), tryNumber: try row.decode(atIndex: 3),
+                        status: try row.decode(atIndex: 4), model: try row.decode(atIndex: 5),
+                        runtime: try row.decode(atIndex: 6), system: nil, prompt: "", output: try row.decode(atIndex: 7),
+                        verdict: try row.decode(atIndex: 8), feedback: try row.decode(atIndex: 9),
+                        promptTokens: try row.decode(atIndex: 10), outputTokens: try row.decode(atIndex: 11),
+                        startedAt: try row.decode(atIndex: 12), firstTokenAt: try row.decode(atIndex: 13),
+                        finishedAt: try row.decode(atIndex: 14), timings: try row.decode(atIndex: 15),
+                        error: try row.decode(atIndex: 16), fingerprint: try row.decode(atIndex: 17)))
+            }
+            return Self.inOrder(attempts)
         }
     }
 
     /// Every attempt of a run, in the order they started.
     public func attempts(_ runID: String) throws(StoreError) -> [AttemptRecord] {
         try read { db in
-            try AttemptRecord.filter(Column("run_id") == runID).order(Column("id")).fetchAll(db)
+            // Sorted here rather than by SQLite, as above.
+            Self.inOrder(try AttemptRecord.filter(Column("run_id") == runID).fetchAll(db))
         }
+    }
+
+    /// Attempts in the order they started (by id).
+    private static func inOrder(_ attempts: [AttemptRecord]) -> [AttemptRecord] {
+        var attempts = attempts
+        if !zip(attempts, attempts.dropFirst()).allSatisfy({ ($0.id ?? 0) < ($1.id ?? 0) }) {
+            attempts.sort { ($0.id ?? 0) < ($1.id ?? 0) }
+        }
+        return attempts
     }
 
     /// Marks attempts left `running` by a process that died as `aborted`, keeping their partial output.
@@ -336,9 +381,9 @@ public struct RunStore: Sendable {
     /// Copies completed attempts of `stages` from one run to another (for `baton rerun`).
     public func copyCompletedAttempts(from source: String, to target: String, stages: Set<String>) throws(StoreError) {
         try write { db in
-            // In the order they ran (without an order, SQLite walks the (run, stage, round) index).
-            let attempts = try AttemptRecord.filter(Column("run_id") == source && Column("status") == "completed")
-                .order(Column("id")).fetchAll(db)
+            // In the order they ran (SQLite walks the (run, stage, round) index; sorted here, see above).
+            let attempts = Self.inOrder(
+                try AttemptRecord.filter(Column("run_id") == source && Column("status") == "completed").fetchAll(db))
             for var attempt in attempts where stages.contains(attempt.stage) {
                 attempt.id = nil
                 attempt.runID = target
