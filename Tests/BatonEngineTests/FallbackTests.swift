@@ -205,6 +205,40 @@ import Testing
         #expect(second.requests.map(\.stage) == ["build"])
         #expect(second.requests.first?.prompt == "Build b answered")
     }
+
+    @Test func aResumedStageKeepsTheModelItFellBackTo() async throws {
+        // Given a critic loop whose draft fell back from a to b and whose run then failed in round 2
+        let yaml = """
+            version: 1
+            stages:
+              draft:
+                model: [a, b]
+                prompt: "Draft {{round}}"
+              review:
+                model: r
+                reviews: draft
+                max_rounds: 3
+                prompt: "Review {{stages.draft.output}}"
+            """
+        let store = try RunStore.inMemory()
+        let first = ScriptedRuntime { request, _ in
+            if request.model == "a" { return .error(RuntimeError(.modelNotFound, "model 'a' not found", isTransient: false)) }
+            if request.stage == "review" { return .text(#"{"verdict": "revise", "feedback": "more"}"#) }
+            return request.round == 2 ? .error(RuntimeError(.invalidOutput, "bad", isTransient: false)) : .text("draft")
+        }
+        let (outcome, _) = try await Self.run(yaml, on: first, store: store)
+        guard case .failed(let id, _, _) = outcome else { Issue.record("\(outcome)"); return }
+
+        // When it resumes
+        let second = ScriptedRuntime { request, _ in
+            request.stage == "review" ? .text(#"{"verdict": "approve"}"#) : .text("draft by \(request.model)")
+        }
+        let resumed = try await Executor(store: store, runtimes: second, sleep: { _ in }, random: { 0.5 }).resume(id, claim: .current())
+
+        // Then round 2 of the draft runs on b at once, not on a again
+        #expect(resumed == .completed(runID: id))
+        #expect(second.requests.filter { $0.stage == "draft" }.map(\.model) == ["b"])
+    }
 }
 
 /// A provider from a closure.

@@ -127,6 +127,14 @@ struct RunState {
         self.inputs = inputs
         self.fingerprints = snapshot.fingerprints ?? Fingerprints.compute(snapshot.plan, inputs: inputs)
         measured = (try? store.measuredFootprints()) ?? [:]
+        // A stage that fell back before the run was interrupted keeps the model it fell back to.
+        for event in try store.events(runID, kind: "model-fallback") {
+            guard let stage = event.stage.flatMap(snapshot.plan.stage(named:)), let payload = event.payload,
+                let fields = try? JSONDecoder().decode([String: String].self, from: Data(payload.utf8)),
+                let index = stage.models.firstIndex(where: { $0.description == fields["to"] })
+            else { continue }
+            modelIndex[stage.name] = max(modelIndex[stage.name] ?? 0, index)
+        }
         let attempts = try store.attemptsWithoutPrompts(runID)
         completed.reserveCapacity(attempts.count)
         triesSoFar.reserveCapacity(attempts.count)

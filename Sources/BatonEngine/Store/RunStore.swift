@@ -409,6 +409,13 @@ public struct RunStore: Sendable {
         }
     }
 
+    /// A run's events of one kind, oldest first.
+    public func events(_ runID: String, kind: String) throws(StoreError) -> [EventRecord] {
+        try read { db in
+            try EventRecord.filter(Column("run_id") == runID && Column("kind") == kind).order(Column("id")).fetchAll(db)
+        }
+    }
+
     // MARK: - Integrity
 
     /// `PRAGMA integrity_check`'s answer (`ok` when the file is sound).
