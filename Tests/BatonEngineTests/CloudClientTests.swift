@@ -19,38 +19,13 @@ import Testing
         GenerationRequest(model: model, system: system, prompt: prompt, settings: settings, responseSchema: schema, stage: "s", round: 1)
     }
 
-    /// What a generation streamed: its tokens, its usage, and the error that ended it.
-    struct Outcome {
-        var tokens: [String] = []
-        var usage: GenerationUsage?
-        var error: (any Error)?
-        var text: String { tokens.joined() }
-        var runtimeError: RuntimeError? { error as? RuntimeError }
-    }
-
-    static func run(_ runtime: any LLMRuntime, _ request: GenerationRequest) async -> Outcome {
-        var outcome = Outcome()
-        do {
-            for try await event in runtime.generate(request) {
-                switch event {
-                case .token(let text): outcome.tokens.append(text)
-                case .finished(let usage): outcome.usage = usage
-                }
-            }
-        } catch {
-            outcome.error = error
-        }
-        return outcome
+    static func run(_ runtime: any LLMRuntime, _ request: GenerationRequest) async -> GenerationOutcome {
+        await GenerationOutcome.of(runtime, request)
     }
 
     /// The runtime error `body` throws, or nil.
     static func thrown(_ body: () async throws -> some Any) async -> RuntimeError? {
-        do {
-            _ = try await body()
-            return nil
-        } catch {
-            return error as? RuntimeError
-        }
+        await GenerationOutcome.runtimeError(body)
     }
 
     static func openAI(_ standIn: OpenAIStandIn, key: String = CloudClientTests.openAIKey, dialect: OpenAICompatibleClient.Dialect = .openAI)
@@ -668,17 +643,6 @@ import Testing
                 #expect(attempts.allSatisfy { $0.outputTokens != nil })
                 #expect(anthropic.messages.last?.body?["tool_choice"]?["name"] == .string(AnthropicClient.outputTool))
             }
-        }
-    }
-}
-
-extension JSONValue {
-    /// The value with every object's keys sorted, so values that differ only in key order compare equal.
-    fileprivate var keysSorted: JSONValue {
-        switch self {
-        case .object(let pairs): .object(pairs.sorted { $0.key < $1.key }.map { ($0.key, $0.value.keysSorted) })
-        case .array(let values): .array(values.map(\.keysSorted))
-        default: self
         }
     }
 }

@@ -150,7 +150,9 @@ import Glibc
 
             let listing = ModelListing.make(profile: profile, inventory: inventory)
 
-            #expect(listing.rows.map { "\($0.runtime ?? "-"):\($0.name)" } == ["ollama:coder:7b", "ollama:ghost", "ollama:tiny:latest"])
+            try #require(
+                listing.rows.map { "\($0.runtime ?? "-"):\($0.name)" } == ["ollama:coder:7b", "ollama:ghost", "ollama:tiny:latest"],
+                "\(inventory)")
             let coder = listing.rows[0]
             // 4.7 GB on disk plus its KV cache and buffers is over the 4 GB budget
             #expect(!coder.inRegistry && coder.capabilities.isEmpty && coder.fits == false && coder.availability.installedText == "yes")

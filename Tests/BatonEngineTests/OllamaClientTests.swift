@@ -21,37 +21,12 @@ import Testing
         GenerationRequest(model: model, system: system, prompt: prompt, settings: settings, responseSchema: schema, stage: "s", round: 1)
     }
 
-    /// What a generation streamed: its tokens, its usage, and the error that ended it.
-    struct Outcome {
-        var tokens: [String] = []
-        var usage: GenerationUsage?
-        var error: (any Error)?
-        var text: String { tokens.joined() }
-        var runtimeError: RuntimeError? { error as? RuntimeError }
-    }
-
-    static func run(_ client: OllamaClient, _ request: GenerationRequest) async -> Outcome {
-        var outcome = Outcome()
-        do {
-            for try await event in client.generate(request) {
-                switch event {
-                case .token(let text): outcome.tokens.append(text)
-                case .finished(let usage): outcome.usage = usage
-                }
-            }
-        } catch {
-            outcome.error = error
-        }
-        return outcome
+    static func run(_ client: OllamaClient, _ request: GenerationRequest) async -> GenerationOutcome {
+        await GenerationOutcome.of(client, request)
     }
 
     static func error(_ body: () async throws -> some Any) async -> RuntimeError? {
-        do {
-            _ = try await body()
-            return nil
-        } catch {
-            return error as? RuntimeError
-        }
+        await GenerationOutcome.runtimeError(body)
     }
 
     // MARK: - Generation
@@ -117,17 +92,17 @@ import Testing
             }
             #expect(chats[3].keepAlive == .number(0))
             #expect(chats[1].body?["stream"] == .bool(true))
-            #expect(chats[1].body?["messages"]?.sortedKeys == .array([
-                .object([("content", .string("Be brief.")), ("role", .string("system"))]).sortedKeys,
-                .object([("content", .string("Write a short poem about the quiet sea")), ("role", .string("user"))]).sortedKeys,
-            ]).sortedKeys)
+            #expect(chats[1].body?["messages"]?.keysSorted == .array([
+                .object([("content", .string("Be brief.")), ("role", .string("system"))]).keysSorted,
+                .object([("content", .string("Write a short poem about the quiet sea")), ("role", .string("user"))]).keysSorted,
+            ]).keysSorted)
             // num_predict 3 cut the answer short.
             #expect(outcome.tokens.count == 3)
             #expect(standIn.reloads == 0)
         }
     }
 
-    static func sorted(_ value: JSONValue) -> JSONValue { value.sortedKeys }
+    static func sorted(_ value: JSONValue) -> JSONValue { value.keysSorted }
 
     @Test func structuredOutputSendsTheSchemaAsFormat() async throws {
         try await OllamaStandIn.with(models: [Self.judge]) { standIn in
@@ -142,7 +117,7 @@ import Testing
             #expect(judged.tokens.count > 1)  // JSON arrives in pieces
             let answer = try JSONDecoder().decode(JSONValue.self, from: Data(judged.text.utf8))
             #expect(answer["verdict"] == .string("approve"))
-            #expect(standIn.requests.last?.body?["format"]?.sortedKeys == verdict.sortedKeys)
+            #expect(standIn.requests.last?.body?["format"]?.keysSorted == verdict.keysSorted)
 
             let other = await Self.run(client, Self.request("judge:3b", schema: .object([("type", .string("object"))])))
             #expect(other.text == "{}")
@@ -482,17 +457,6 @@ import Testing
             #expect(unloadIndex < lastChat)
             #expect(standIn.loadedNames == ["tiny:latest"])
             #expect(chats.first { $0.model == "judge:3b" && !$0.isEmptyChat }?.body?["format"] != nil)
-        }
-    }
-}
-
-extension JSONValue {
-    /// The value with every object's keys sorted, so values that differ only in key order compare equal.
-    fileprivate var sortedKeys: JSONValue {
-        switch self {
-        case .object(let pairs): .object(pairs.sorted { $0.key < $1.key }.map { ($0.key, $0.value.sortedKeys) })
-        case .array(let values): .array(values.map(\.sortedKeys))
-        default: self
         }
     }
 }

@@ -24,7 +24,7 @@ import NIOCore
 ///   a stream that ends without `message_stop`.
 ///
 /// Every request is recorded with its headers (``requests``).
-public final class AnthropicStandIn: @unchecked Sendable {
+public final class AnthropicStandIn: StoppableStandIn, @unchecked Sendable {
     /// A model the key can use.
     public struct Model: Sendable {
         /// The model id, such as `claude-sonnet-4-5`.
@@ -77,15 +77,7 @@ public final class AnthropicStandIn: @unchecked Sendable {
 
     /// Runs `body` with a started stand-in and stops it afterwards, even when `body` throws.
     public static func with<T>(apiKey: String, models: [Model], _ body: (AnthropicStandIn) async throws -> T) async throws -> T {
-        let standIn = try await start(apiKey: apiKey, models: models)
-        do {
-            let result = try await body(standIn)
-            await standIn.stop()
-            return result
-        } catch {
-            await standIn.stop()
-            throw error
-        }
+        try await start(apiKey: apiKey, models: models).serving(body)
     }
 
     /// Stops the server; its port then refuses connections.
@@ -98,9 +90,7 @@ public final class AnthropicStandIn: @unchecked Sendable {
 
     private func router() -> Router<BasicRequestContext> {
         let router = Router()
-        router.get("/v1/models") { [self] request, _ in
-            var request = request
-            let (recorded, _) = await core.record(&request)
+        core.route(router, "/v1/models", method: .get) { [self] recorded, _ in
             if let denied = check(recorded) { return denied }
             let data = models.map {
                 ["type": "model", "id": $0.id, "display_name": $0.id, "created_at": "2026-09-29T00:00:00Z"] as [String: Any]
@@ -109,17 +99,9 @@ public final class AnthropicStandIn: @unchecked Sendable {
                 "data": data, "has_more": false, "first_id": models.first?.id ?? NSNull(), "last_id": models.last?.id ?? NSNull(),
             ])
         }
-        router.post("/v1/messages") { [self] request, _ in
-            var request = request
-            let (recorded, _) = await core.record(&request)
-            return message(recorded)
-        }
+        core.route(router, "/v1/messages", method: .post) { [self] recorded, _ in message(recorded) }
         for method in [HTTPTypes.HTTPRequest.Method.get, .post] {
-            router.on("**", method: method) { [self] request, _ in
-                var request = request
-                _ = await core.record(&request)
-                return self.error(404, type: "not_found_error", "Not Found")
-            }
+            core.route(router, "**", method: method) { [self] _, _ in self.error(404, type: "not_found_error", "Not Found") }
         }
         return router
     }
@@ -224,14 +206,14 @@ public final class AnthropicStandIn: @unchecked Sendable {
         // The answer and its counts.
         let system = CloudStandInCore.text(of: body["system"])
         let lastUser = messages.last { $0["role"]?.stringValue == "user" }.map { CloudStandInCore.text(of: $0["content"]) } ?? ""
-        let text = model.answer ?? CloudStandInCore.answer(prompt: lastUser, schema: forcedTool?.schema)
-        var tokens = CloudStandInCore.tokens(text, json: forcedTool != nil)
+        let text = model.answer ?? StandInReply.answer(prompt: lastUser, schema: forcedTool?.schema)
+        var tokens = StandInReply.tokens(text, json: forcedTool != nil)
         var stopReason = forcedTool == nil ? "end_turn" : "tool_use"
         if tokens.count > Int(maxTokens) {
             tokens = Array(tokens.prefix(Int(maxTokens)))
             stopReason = "max_tokens"
         }
-        let promptTokens = CloudStandInCore.wordCount(system) + messages.map { CloudStandInCore.wordCount(CloudStandInCore.text(of: $0["content"])) }.reduce(0, +)
+        let promptTokens = StandInReply.wordCount(system) + messages.map { StandInReply.wordCount(CloudStandInCore.text(of: $0["content"])) }.reduce(0, +)
         let cached = min(model.cachedPromptTokens, promptTokens)
         let id = "msg_standin\(core.nextID())"
         let toolID = "toolu_standin\(core.nextID())"

@@ -2,9 +2,7 @@ import BatonSpec
 import Foundation
 import HTTPTypes
 import Hummingbird
-import Logging
 import NIOCore
-import ServiceLifecycle
 
 /// One request a cloud stand-in (``OpenAIStandIn``, ``AnthropicStandIn``) received, headers included, so
 /// tests can assert what a client sent.
@@ -39,16 +37,17 @@ public enum CloudFault: Sendable {
     case endEarly(afterTokens: Int)
 }
 
-/// The parts both cloud stand-ins share: a Hummingbird server on 127.0.0.1 at a port the system picks,
-/// the request log and the fault queue.
+/// The parts both cloud stand-ins share: the server (``StandInServer``), the request log and the fault
+/// queue.
 final class CloudStandInCore: @unchecked Sendable {
     private let lock = NSLock()
     private var recorded: [CloudRequest] = []
     private var faults: [CloudFault] = []
     private var counter = 0
-    private var serverTask: Task<Void, Never>?
-    private var services: ServiceGroup?
-    private(set) var port = 0
+    private let server = StandInServer()
+
+    /// The port the server listens on, once started.
+    var port: Int { server.port }
 
     func locked<T>(_ body: () throws -> T) rethrows -> T {
         lock.lock()
@@ -58,44 +57,11 @@ final class CloudStandInCore: @unchecked Sendable {
 
     /// Starts serving `router`.
     func start(_ router: Router<BasicRequestContext>, label: String) async throws {
-        let (ports, portContinuation) = AsyncStream<Int>.makeStream()
-        var logger = Logger(label: label)
-        logger.logLevel = .critical
-        let app = Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in
-                portContinuation.yield(channel.localAddress?.port ?? 0)
-                portContinuation.finish()
-            }, logger: logger)
-        // Stopped by a graceful shutdown, not by cancelling (see OllamaStandIn.start).
-        let group = ServiceGroup(services: [app], logger: logger)
-        let server = Task {
-            try? await group.run()
-            portContinuation.finish()
-        }
-        locked {
-            serverTask = server
-            services = group
-        }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next(), port > 0 else {
-            await stop()
-            throw StandInError(message: "the \(label) could not bind 127.0.0.1")
-        }
-        self.port = port
+        try await server.start(router, name: "the \(label)", logLabel: label)
     }
 
     /// A graceful shutdown, then cancellation after 5 s.
-    func stop() async {
-        let (group, task) = locked { (services, serverTask) }
-        await group?.triggerGracefulShutdown()
-        let watchdog = Task {
-            try await Task.sleep(for: .seconds(5))
-            task?.cancel()
-        }
-        await task?.value
-        watchdog.cancel()
-    }
+    func stop() async { await server.stop() }
 
     var requests: [CloudRequest] { locked { recorded } }
 
@@ -122,8 +88,21 @@ final class CloudStandInCore: @unchecked Sendable {
         }
     }
 
+    /// Adds a route that records each request (see ``record(_:)``) and answers it with `answer`, given the
+    /// recorded request and its raw body.
+    func route(
+        _ router: Router<BasicRequestContext>, _ path: RouterPath, method: HTTPTypes.HTTPRequest.Method,
+        _ answer: @escaping @Sendable (CloudRequest, Data) async -> Response
+    ) {
+        router.on(path, method: method) { [self] request, _ in
+            var request = request
+            let (recorded, raw) = await record(&request)
+            return await answer(recorded, raw)
+        }
+    }
+
     /// Reads the body (JSON or nothing) and records the request.
-    func record(_ request: inout Request) async -> (CloudRequest, raw: Data) {
+    private func record(_ request: inout Request) async -> (CloudRequest, raw: Data) {
         let buffer = try? await request.collectBody(upTo: 16 * 1024 * 1024)
         let raw = buffer.map { Data($0.readableBytesView) } ?? Data()
         var headers: [String: String] = [:]
@@ -139,29 +118,6 @@ final class CloudStandInCore: @unchecked Sendable {
 
     // MARK: - Shared helpers
 
-    /// Words with their following space, or JSON in pieces of 8 characters.
-    static func tokens(_ text: String, json: Bool) -> [String] {
-        var pieces: [String] = []
-        if json {
-            var rest = Substring(text)
-            while !rest.isEmpty {
-                pieces.append(String(rest.prefix(8)))
-                rest = rest.dropFirst(8)
-            }
-            return pieces
-        }
-        var current = ""
-        for character in text {
-            current.append(character)
-            if character == " " {
-                pieces.append(current)
-                current = ""
-            }
-        }
-        if !current.isEmpty { pieces.append(current) }
-        return pieces
-    }
-
     /// The text of a message's `content`: a string, or the `text` of its blocks.
     static func text(of content: JSONValue?) -> String {
         switch content {
@@ -171,34 +127,17 @@ final class CloudStandInCore: @unchecked Sendable {
         }
     }
 
-    /// Whitespace-separated words, the stand-ins' token count.
-    static func wordCount(_ text: String) -> Int { text.split(whereSeparator: \.isWhitespace).count }
-
-    /// The answer when none is scripted: a verdict for verdict schemas, `{}` for other schemas, else the
-    /// prompt's first words.
-    static func answer(prompt: String, schema: JSONValue?) -> String {
-        if let schema {
-            if schema["properties"]?["verdict"] != nil { return #"{"verdict":"approve","feedback":"Looks good."}"# }
-            return "{}"
-        }
-        return "You said: " + prompt.split(whereSeparator: \.isWhitespace).prefix(8).joined(separator: " ")
-    }
-
-    static func encode(_ object: [String: Any]) -> Data {
-        (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
-    }
-
     /// One server-sent event: `event:` when named, `data:`, a blank line.
     static func event(_ name: String?, _ object: [String: Any]) -> ByteBuffer {
         var text = name.map { "event: \($0)\n" } ?? ""
-        text += "data: " + String(decoding: encode(object), as: UTF8.self) + "\n\n"
+        text += "data: " + String(decoding: StandInReply.encode(object), as: UTF8.self) + "\n\n"
         return ByteBuffer(string: text)
     }
 
     static func json(_ object: [String: Any], status: Int = 200, headers: HTTPFields = [:]) -> Response {
         var fields = headers
         fields[.contentType] = "application/json"
-        return Response(status: .init(code: status), headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: encode(object))))
+        return Response(status: .init(code: status), headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: StandInReply.encode(object))))
     }
 
     static let eventStreamHeaders: HTTPFields = [.contentType: "text/event-stream; charset=utf-8", .cacheControl: "no-cache"]

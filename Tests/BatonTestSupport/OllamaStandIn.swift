@@ -1,9 +1,7 @@
 import BatonSpec
 import Foundation
 import Hummingbird
-import Logging
 import NIOCore
-import ServiceLifecycle
 
 /// A local stand-in for Ollama's native API (runtimes.md §1), served by Hummingbird on 127.0.0.1 at an
 /// ephemeral port, with the behaviours a client can get wrong:
@@ -22,7 +20,7 @@ import ServiceLifecycle
 /// - `/api/ps` lists names in the shortest display form (`tiny` for `tiny:latest`).
 ///
 /// Every request is recorded (``requests``).
-public final class OllamaStandIn: @unchecked Sendable {
+public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
     /// An installed model.
     public struct Model: Sendable {
         /// `name:tag`; a name without a tag gets `:latest`.
@@ -148,11 +146,10 @@ public final class OllamaStandIn: @unchecked Sendable {
     private var reloadCount = 0
     private var loadCount = 0
     private var evictionCount = 0
-    private var serverTask: Task<Void, Never>?
-    private var services: ServiceGroup?
+    private let server = StandInServer()
 
     /// `http://127.0.0.1:PORT`, the port chosen by the system.
-    public private(set) var baseURL = ""
+    public var baseURL: String { "http://127.0.0.1:\(server.port)" }
 
     private init(models: [Model], settings: Settings) {
         installed = Dictionary(models.map { ($0.name, $0) }, uniquingKeysWith: { $1 })
@@ -164,32 +161,7 @@ public final class OllamaStandIn: @unchecked Sendable {
     /// Starts a stand-in serving `models`.
     public static func start(models: [Model], settings: Settings = Settings()) async throws -> OllamaStandIn {
         let standIn = OllamaStandIn(models: models, settings: settings)
-        let (ports, portContinuation) = AsyncStream<Int>.makeStream()
-        var logger = Logger(label: "ollama-stand-in")
-        logger.logLevel = .critical
-        let app = Application(
-            router: standIn.router(), configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in
-                portContinuation.yield(channel.localAddress?.port ?? 0)
-                portContinuation.finish()
-            }, logger: logger)
-        // Stopped by a graceful shutdown, not by cancelling: cancelling can leave an accepted connection
-        // unserved, and NIO traps on it ("Deinited NIOAsyncWriter without calling finish()", swift-nio#3481).
-        let group = ServiceGroup(services: [app], logger: logger)
-        let server = Task {
-            try? await group.run()
-            portContinuation.finish()
-        }
-        standIn.locked {
-            standIn.serverTask = server
-            standIn.services = group
-        }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next(), port > 0 else {
-            await standIn.stop()
-            throw StandInError(message: "the Ollama stand-in could not bind 127.0.0.1")
-        }
-        standIn.baseURL = "http://127.0.0.1:\(port)"
+        try await standIn.server.start(standIn.router(), name: "the Ollama stand-in", logLabel: "ollama-stand-in")
         return standIn
     }
 
@@ -197,28 +169,11 @@ public final class OllamaStandIn: @unchecked Sendable {
     public static func with<T>(
         models: [Model], settings: Settings = Settings(), _ body: (OllamaStandIn) async throws -> T
     ) async throws -> T {
-        let standIn = try await start(models: models, settings: settings)
-        do {
-            let result = try await body(standIn)
-            await standIn.stop()
-            return result
-        } catch {
-            await standIn.stop()
-            throw error
-        }
+        try await start(models: models, settings: settings).serving(body)
     }
 
     /// Stops the server (its port then refuses connections): a graceful shutdown, then cancellation after 5 s.
-    public func stop() async {
-        let (group, task) = locked { (services, serverTask) }
-        await group?.triggerGracefulShutdown()
-        let watchdog = Task {
-            try await Task.sleep(for: .seconds(5))
-            task?.cancel()
-        }
-        await task?.value
-        watchdog.cancel()
-    }
+    public func stop() async { await server.stop() }
 
     // MARK: - What tests look at
 
@@ -326,14 +281,14 @@ public final class OllamaStandIn: @unchecked Sendable {
 
         // The answer, its tokens and the metrics.
         let prompt = messages.compactMap { $0["content"]?.stringValue }.joined(separator: " ")
-        let text = model.answer ?? Self.answer(prompt: messages.last?["content"]?.stringValue ?? "", format: body["format"])
-        var tokens = Self.tokens(text, json: body["format"] != nil && model.answer == nil)
+        let text = model.answer ?? StandInReply.answer(prompt: messages.last?["content"]?.stringValue ?? "", schema: body["format"])
+        var tokens = StandInReply.tokens(text, json: body["format"] != nil && model.answer == nil)
         var reason = "stop"
         if case .number(let limit)? = body["options"]?["num_predict"], limit >= 0, tokens.count > Int(limit) {
             tokens = Array(tokens.prefix(Int(limit)))
             reason = "length"
         }
-        let promptCount = prompt.split(whereSeparator: \.isWhitespace).count
+        let promptCount = StandInReply.wordCount(prompt)
         var final: [String: Any] = [
             "model": name, "created_at": Self.now(), "message": ["role": "assistant", "content": ""], "done": true,
             "done_reason": reason,
@@ -533,40 +488,6 @@ public final class OllamaStandIn: @unchecked Sendable {
         return sign * total
     }
 
-    /// A verdict for verdict schemas, `{}` for other structured output, else the prompt's first words.
-    static func answer(prompt: String, format: JSONValue?) -> String {
-        if let format {
-            if format["properties"]?["verdict"] != nil { return #"{"verdict":"approve","feedback":"Looks good."}"# }
-            return "{}"
-        }
-        let words = prompt.split(whereSeparator: \.isWhitespace).prefix(8)
-        return "You said: " + words.joined(separator: " ")
-    }
-
-    /// Words with their following space; JSON in pieces of 8 characters.
-    static func tokens(_ text: String, json: Bool) -> [String] {
-        if json {
-            var pieces: [String] = []
-            var rest = Substring(text)
-            while !rest.isEmpty {
-                pieces.append(String(rest.prefix(8)))
-                rest = rest.dropFirst(8)
-            }
-            return pieces
-        }
-        var tokens: [String] = []
-        var current = ""
-        for character in text {
-            current.append(character)
-            if character == " " {
-                tokens.append(current)
-                current = ""
-            }
-        }
-        if !current.isEmpty { tokens.append(current) }
-        return tokens
-    }
-
     /// The context allocated (`num_ctx` clamped to the trained context) and the bytes resident with it.
     static func footprint(_ model: Model, numCtx: Int) -> (context: Int, size: Int64) {
         let context = min(numCtx, model.contextLength)
@@ -621,12 +542,8 @@ public final class OllamaStandIn: @unchecked Sendable {
 
     static func gib(_ bytes: Int64) -> String { String(format: "%.1f GiB", Double(bytes) / 1_073_741_824) }
 
-    static func encode(_ object: [String: Any]) -> Data {
-        (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
-    }
-
     static func line(_ object: [String: Any]) -> ByteBuffer {
-        var data = encode(object)
+        var data = StandInReply.encode(object)
         data.append(0x0A)
         return ByteBuffer(bytes: data)
     }
@@ -634,7 +551,7 @@ public final class OllamaStandIn: @unchecked Sendable {
     static func json(_ object: [String: Any], status: Int = 200) -> Response {
         Response(
             status: .init(code: status), headers: [.contentType: "application/json; charset=utf-8"],
-            body: .init(byteBuffer: ByteBuffer(bytes: encode(object))))
+            body: .init(byteBuffer: ByteBuffer(bytes: StandInReply.encode(object))))
     }
 
     static func error(_ status: Int, _ message: String) -> Response { json(["error": message], status: status) }

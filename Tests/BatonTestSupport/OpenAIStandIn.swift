@@ -23,7 +23,7 @@ import NIOCore
 ///   stream that ends without `[DONE]`.
 ///
 /// Every request is recorded with its headers (``requests``).
-public final class OpenAIStandIn: @unchecked Sendable {
+public final class OpenAIStandIn: StoppableStandIn, @unchecked Sendable {
     /// A model the account can use.
     public struct Model: Sendable {
         /// The model id, such as `gpt-4o-mini`.
@@ -75,15 +75,7 @@ public final class OpenAIStandIn: @unchecked Sendable {
 
     /// Runs `body` with a started stand-in and stops it afterwards, even when `body` throws.
     public static func with<T>(apiKey: String, models: [Model], _ body: (OpenAIStandIn) async throws -> T) async throws -> T {
-        let standIn = try await start(apiKey: apiKey, models: models)
-        do {
-            let result = try await body(standIn)
-            await standIn.stop()
-            return result
-        } catch {
-            await standIn.stop()
-            throw error
-        }
+        try await start(apiKey: apiKey, models: models).serving(body)
     }
 
     /// Stops the server; its port then refuses connections.
@@ -96,22 +88,14 @@ public final class OpenAIStandIn: @unchecked Sendable {
 
     private func router() -> Router<BasicRequestContext> {
         let router = Router()
-        router.get("/v1/models") { [self] request, _ in
-            var request = request
-            let (recorded, _) = await core.record(&request)
+        core.route(router, "/v1/models", method: .get) { [self] recorded, _ in
             if let denied = authenticate(recorded) { return denied }
             let data = models.map { ["id": $0.id, "object": "model", "created": 1_686_935_002, "owned_by": "openai"] as [String: Any] }
             return CloudStandInCore.json(["object": "list", "data": data])
         }
-        router.post("/v1/chat/completions") { [self] request, _ in
-            var request = request
-            let (recorded, raw) = await core.record(&request)
-            return chat(recorded, raw: raw)
-        }
+        core.route(router, "/v1/chat/completions", method: .post) { [self] recorded, raw in chat(recorded, raw: raw) }
         for method in [HTTPTypes.HTTPRequest.Method.get, .post] {
-            router.on("**", method: method) { [self] request, _ in
-                var request = request
-                let (recorded, _) = await core.record(&request)
+            core.route(router, "**", method: method) { [self] recorded, _ in
                 if let denied = authenticate(recorded) { return denied }
                 return Self.error(404, "Invalid URL (\(recorded.method) \(recorded.path))", type: "invalid_request_error")
             }
@@ -228,15 +212,15 @@ public final class OpenAIStandIn: @unchecked Sendable {
         // The answer and its counts.
         let prompt = messages.map { CloudStandInCore.text(of: $0["content"]) }
         let lastUser = messages.last { $0["role"]?.stringValue == "user" }.map { CloudStandInCore.text(of: $0["content"]) } ?? ""
-        let text = model.answer ?? CloudStandInCore.answer(prompt: lastUser, schema: schema)
-        var tokens = CloudStandInCore.tokens(text, json: schema != nil)
+        let text = model.answer ?? StandInReply.answer(prompt: lastUser, schema: schema)
+        var tokens = StandInReply.tokens(text, json: schema != nil)
         var finish = "stop"
         let limit = body["max_completion_tokens"] ?? body["max_tokens"]
         if case .number(let value)? = limit, tokens.count > Int(value) {
             tokens = Array(tokens.prefix(Int(value)))
             finish = "length"
         }
-        let promptTokens = prompt.map(CloudStandInCore.wordCount).reduce(0, +)
+        let promptTokens = prompt.map(StandInReply.wordCount).reduce(0, +)
         let usage: [String: Any] = [
             "prompt_tokens": promptTokens, "completion_tokens": tokens.count, "total_tokens": promptTokens + tokens.count,
             "prompt_tokens_details": ["cached_tokens": 0, "audio_tokens": 0],

@@ -17,10 +17,12 @@ extension BatonCommand {
                 """,
             subcommands: [SetKey.self, ListKeys.self, RemoveKey.self])
 
-        /// Runs `body`; a key file error is printed and becomes its exit status.
-        static func reportingErrors(_ body: () throws -> Void) throws {
+        /// Runs `body` with the key file and the environment it was found from; a key file error is printed
+        /// and becomes its exit status.
+        static func withKeyFile(_ body: (_ file: KeyFile, _ environment: [String: String]) throws -> Void) throws {
             do {
-                try body()
+                let environment = ProcessInfo.processInfo.environment
+                try body(KeyFile.current(environment: environment), environment)
             } catch let error as KeyFileError {
                 Console.error("error: \(error)")
                 throw ExitCode(BatonExitCode.code(for: error))
@@ -73,9 +75,7 @@ extension BatonCommand.Keys {
         }
 
         func run() throws {
-            try BatonCommand.Keys.reportingErrors {
-                let environment = ProcessInfo.processInfo.environment
-                let file = KeyFile.current(environment: environment)
+            try BatonCommand.Keys.withKeyFile { file, environment in
                 let sealed = try file.load()
                 let passphrase = try KeyPassphrase.obtain(for: file.path, environment: environment, creating: sealed == nil)
                 var keys = try sealed?.unlock(passphrase: passphrase) ?? [:]
@@ -134,9 +134,7 @@ extension BatonCommand.Keys {
         }
 
         func run() throws {
-            try BatonCommand.Keys.reportingErrors {
-                let environment = ProcessInfo.processInfo.environment
-                let file = KeyFile.current(environment: environment)
+            try BatonCommand.Keys.withKeyFile { file, environment in
                 var names: [String] = []
                 if let sealed = try file.load() {
                     let passphrase = try KeyPassphrase.obtain(for: file.path, environment: environment, creating: false)
@@ -170,9 +168,7 @@ extension BatonCommand.Keys {
         }
 
         func run() throws {
-            try BatonCommand.Keys.reportingErrors {
-                let environment = ProcessInfo.processInfo.environment
-                let file = KeyFile.current(environment: environment)
+            try BatonCommand.Keys.withKeyFile { file, environment in
                 guard let sealed = try file.load() else {
                     throw BatonCommand.Keys.failure(
                         "no key file at \(file.path), so no key '\(name)'; set BATON_KEY_FILE if it is elsewhere",

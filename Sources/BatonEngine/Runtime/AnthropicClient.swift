@@ -95,84 +95,64 @@ public struct AnthropicClient: LLMRuntime, CustomStringConvertible {
     // MARK: - Generation
 
     public func generate(_ request: GenerationRequest) -> AsyncThrowingStream<GenerationEvent, any Error> {
-        let transport = self.transport
-        let http = HTTPRequest.json(messagesURL, body(request), headers: headers)
-        let timeout = connectTimeout
         let url = messagesURL
-        let scrubber = SecretScrubber(apiKey)
-        let keyHint = self.keyHint
         let structured = request.responseSchema != nil
         let wrapped = request.responseSchema.map(Self.needsWrapping) ?? false
-        return AsyncThrowingStream { continuation in
-            let task = Task {
-                do {
-                    let response = try await transport.send(http, connectTimeout: timeout)
-                    guard response.status == 200 else {
-                        throw Self.httpError(
-                            response.status, body: try? await response.collect(limit: 65536), url: url, model: request.model,
-                            keyHint: keyHint)
+        return ServerSentEventAPI.generate(
+            HTTPRequest.json(url, body(request), headers: headers), model: request.model, keyHint: keyHint, transport: transport,
+            connectTimeout: connectTimeout, scrubber: SecretScrubber(apiKey), httpError: Self.httpError
+        ) { response, continuation in
+            var usage = GenerationUsage()
+            var finished = false
+            var toolBlocks: Set<Int> = []
+            var wrappedJSON = ""
+            for try await event in response.events {
+                let object = try ServerSentEventAPI.object(event.data, url: url)
+                let type = (object["type"] as? String) ?? event.name ?? ""
+                switch type {
+                case "message_start":
+                    let counts = (object["message"] as? [String: Any])?["usage"] as? [String: Any]
+                    if let counts { usage.promptTokens = Self.promptTokens(counts) }
+                case "content_block_start":
+                    let index = object["index"] as? Int ?? 0
+                    let block = object["content_block"] as? [String: Any]
+                    if block?["type"] as? String == "tool_use" {
+                        toolBlocks.insert(index)
+                    } else if !structured, let text = block?["text"] as? String, !text.isEmpty {
+                        continuation.yield(.token(text))
                     }
-                    var usage = GenerationUsage()
-                    var finished = false
-                    var toolBlocks: Set<Int> = []
-                    var wrappedJSON = ""
-                    for try await event in response.events {
-                        guard let object = try? JSONSerialization.jsonObject(with: Data(event.data.utf8)) as? [String: Any] else {
-                            throw RuntimeError(.badResponse, "\(url) sent a stream event that is not JSON", isTransient: true)
-                        }
-                        let type = (object["type"] as? String) ?? event.name ?? ""
-                        switch type {
-                        case "message_start":
-                            let counts = (object["message"] as? [String: Any])?["usage"] as? [String: Any]
-                            if let counts { usage.promptTokens = Self.promptTokens(counts) }
-                        case "content_block_start":
-                            let index = object["index"] as? Int ?? 0
-                            let block = object["content_block"] as? [String: Any]
-                            if block?["type"] as? String == "tool_use" {
-                                toolBlocks.insert(index)
-                            } else if !structured, let text = block?["text"] as? String, !text.isEmpty {
-                                continuation.yield(.token(text))
-                            }
-                        case "content_block_delta":
-                            let delta = object["delta"] as? [String: Any] ?? [:]
-                            switch delta["type"] as? String {
-                            case "text_delta":
-                                if !structured, let text = delta["text"] as? String, !text.isEmpty { continuation.yield(.token(text)) }
-                            case "input_json_delta":
-                                guard let json = delta["partial_json"] as? String, !json.isEmpty else { break }
-                                if wrapped { wrappedJSON += json } else { continuation.yield(.token(json)) }
-                            default:
-                                break  // thinking and signature deltas are not output
-                            }
-                        case "content_block_stop":
-                            if wrapped, let index = object["index"] as? Int, toolBlocks.contains(index) {
-                                continuation.yield(.token(try Self.unwrap(wrappedJSON, url: url)))
-                                wrappedJSON = ""
-                            }
-                        case "message_delta":
-                            if let counts = object["usage"] as? [String: Any] {
-                                if let output = counts["output_tokens"] as? Int { usage.outputTokens = output }
-                                if usage.promptTokens == nil, counts["input_tokens"] is Int { usage.promptTokens = Self.promptTokens(counts) }
-                            }
-                        case "message_stop":
-                            finished = true
-                        case "error":
-                            throw Self.streamError(object, url: url, model: request.model)
-                        default:
-                            break  // ping, and event types added later
-                        }
-                        if finished { break }
+                case "content_block_delta":
+                    let delta = object["delta"] as? [String: Any] ?? [:]
+                    switch delta["type"] as? String {
+                    case "text_delta":
+                        if !structured, let text = delta["text"] as? String, !text.isEmpty { continuation.yield(.token(text)) }
+                    case "input_json_delta":
+                        guard let json = delta["partial_json"] as? String, !json.isEmpty else { break }
+                        if wrapped { wrappedJSON += json } else { continuation.yield(.token(json)) }
+                    default:
+                        break  // thinking and signature deltas are not output
                     }
-                    guard finished else {
-                        throw RuntimeError(.badResponse, "\(url) ended the stream of '\(request.model)' before it was complete", isTransient: true)
+                case "content_block_stop":
+                    if wrapped, let index = object["index"] as? Int, toolBlocks.contains(index) {
+                        continuation.yield(.token(try Self.unwrap(wrappedJSON, url: url)))
+                        wrappedJSON = ""
                     }
-                    continuation.yield(.finished(usage))
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: scrubber.scrub(error))
+                case "message_delta":
+                    if let counts = object["usage"] as? [String: Any] {
+                        if let output = counts["output_tokens"] as? Int { usage.outputTokens = output }
+                        if usage.promptTokens == nil, counts["input_tokens"] is Int { usage.promptTokens = Self.promptTokens(counts) }
+                    }
+                case "message_stop":
+                    finished = true
+                case "error":
+                    throw Self.streamError(object, url: url, model: request.model)
+                default:
+                    break  // ping, and event types added later
                 }
+                if finished { break }
             }
-            continuation.onTermination = { _ in task.cancel() }
+            guard finished else { throw ServerSentEventAPI.incomplete(url: url, model: request.model) }
+            return usage
         }
     }
 
@@ -180,21 +160,9 @@ public struct AnthropicClient: LLMRuntime, CustomStringConvertible {
     ///
     /// - Throws: ``RuntimeError``, mapped as for a generation; the key never appears in it.
     public func models() async throws -> [String] {
-        let url = baseURL + "/v1/models?limit=1000"
-        do {
-            let response = try await transport.send(HTTPRequest(method: "GET", url: url, headers: headers), connectTimeout: 30)
-            let data = try await response.collect()
-            guard response.status == 200 else {
-                throw Self.httpError(response.status, body: data, url: url, model: "", keyHint: keyHint)
-            }
-            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
-            guard let entries = object?["data"] as? [[String: Any]] else {
-                throw RuntimeError(.badResponse, "\(url) answered without a 'data' list of models", isTransient: false)
-            }
-            return entries.compactMap { $0["id"] as? String }
-        } catch {
-            throw SecretScrubber(apiKey).scrub(error)
-        }
+        try await ServerSentEventAPI.modelIDs(
+            HTTPRequest(method: "GET", url: baseURL + "/v1/models?limit=1000", headers: headers), keyHint: keyHint, transport: transport,
+            scrubber: SecretScrubber(apiKey), httpError: Self.httpError)
     }
 
     // MARK: - Reading answers
@@ -246,14 +214,9 @@ public struct AnthropicClient: LLMRuntime, CustomStringConvertible {
         let subject = model.isEmpty ? "" : " for '\(model)'"
         switch status {
         case 401, 403:
-            let fix = keyHint.map { "; \($0)" } ?? "; check the runtime's API key"
-            let what = status == 401 ? "rejected the API key" : "refused access with this API key"
-            return RuntimeError(.httpStatus, "\(url) \(what) (\(status)\(said))\(fix)", isTransient: false)
+            return ServerSentEventAPI.rejectedKey(status, url: url, said: said, keyHint: keyHint)
         case 404:
-            if model.isEmpty || !detail.lowercased().contains("model") {
-                return RuntimeError(.httpStatus, "\(url) answered 404 (not found)\(said); check the runtime's url in the profile", isTransient: false)
-            }
-            return RuntimeError(.modelNotFound, "\(url) does not have the model '\(model)' (\(detail))", isTransient: false)
+            return ServerSentEventAPI.notFound(url: url, model: model, detail: detail, aboutModel: detail.lowercased().contains("model"))
         case 529:
             return RuntimeError(.httpStatus, "\(url) is overloaded (529)\(subject)\(said)", isTransient: true)
         case 408, 429, 500...599:

@@ -92,69 +92,49 @@ public struct OpenAICompatibleClient: LLMRuntime, CustomStringConvertible {
     }
 
     public func generate(_ request: GenerationRequest) -> AsyncThrowingStream<GenerationEvent, any Error> {
-        let transport = self.transport
-        let http = HTTPRequest.json(chatURL, body(request), headers: allHeaders)
-        let timeout = connectTimeout
         let url = chatURL
-        let scrubber = self.scrubber
-        let keyHint = self.keyHint
-        return AsyncThrowingStream { continuation in
-            let task = Task {
-                do {
-                    let response = try await transport.send(http, connectTimeout: timeout)
-                    guard response.status == 200 else {
-                        throw Self.httpError(
-                            response.status, body: try? await response.collect(limit: 65536), url: url, model: request.model,
-                            keyHint: keyHint)
+        return ServerSentEventAPI.generate(
+            HTTPRequest.json(url, body(request), headers: allHeaders), model: request.model, keyHint: keyHint, transport: transport,
+            connectTimeout: connectTimeout, scrubber: scrubber, httpError: Self.httpError
+        ) { response, continuation in
+            var finished = false
+            var usage = GenerationUsage()
+            var sawFinish = false
+            for try await event in response.events {
+                let payload = event.data.trimmingCharacters(in: .whitespaces)
+                if payload == "[DONE]" {
+                    finished = true
+                    break
+                }
+                let object = try ServerSentEventAPI.object(payload, url: url)
+                if let error = object["error"] {
+                    throw RuntimeError(
+                        .badResponse, "\(url) failed while generating with '\(request.model)': \(Self.message(error))",
+                        isTransient: true)
+                }
+                // Compatible servers may send `choices: null` on the usage chunk: read leniently.
+                for choice in object["choices"] as? [[String: Any]] ?? [] {
+                    if let delta = choice["delta"] as? [String: Any], let text = delta["content"] as? String, !text.isEmpty {
+                        continuation.yield(.token(text))
                     }
-                    var finished = false
-                    var usage = GenerationUsage()
-                    var sawFinish = false
-                    for try await event in response.events {
-                        let payload = event.data.trimmingCharacters(in: .whitespaces)
-                        if payload == "[DONE]" {
-                            finished = true
-                            break
-                        }
-                        guard let object = try? JSONSerialization.jsonObject(with: Data(payload.utf8)) as? [String: Any] else {
-                            throw RuntimeError(.badResponse, "\(url) sent a stream event that is not JSON", isTransient: true)
-                        }
-                        if let error = object["error"] {
-                            throw RuntimeError(
-                                .badResponse, "\(url) failed while generating with '\(request.model)': \(Self.message(error))",
-                                isTransient: true)
-                        }
-                        // Compatible servers may send `choices: null` on the usage chunk: read leniently.
-                        for choice in object["choices"] as? [[String: Any]] ?? [] {
-                            if let delta = choice["delta"] as? [String: Any], let text = delta["content"] as? String, !text.isEmpty {
-                                continuation.yield(.token(text))
-                            }
-                            if choice["finish_reason"] is String { sawFinish = true }
-                        }
-                        if let counts = object["usage"] as? [String: Any] {
-                            usage.promptTokens = counts["prompt_tokens"] as? Int
-                            usage.outputTokens = counts["completion_tokens"] as? Int
-                        }
-                        if let timings = object["timings"] as? [String: Any] {
-                            if let value = timings["prompt_ms"] as? Double { usage.runtimeTimings["prompt"] = value }
-                            if let value = timings["predicted_ms"] as? Double { usage.runtimeTimings["generation"] = value }
-                            if usage.outputTokens == nil { usage.outputTokens = timings["predicted_n"] as? Int }
-                            if usage.promptTokens == nil, let n = timings["prompt_n"] as? Int {
-                                usage.promptTokens = n + ((timings["cache_n"] as? Int) ?? 0)
-                            }
-                        }
+                    if choice["finish_reason"] is String { sawFinish = true }
+                }
+                if let counts = object["usage"] as? [String: Any] {
+                    usage.promptTokens = counts["prompt_tokens"] as? Int
+                    usage.outputTokens = counts["completion_tokens"] as? Int
+                }
+                if let timings = object["timings"] as? [String: Any] {
+                    if let value = timings["prompt_ms"] as? Double { usage.runtimeTimings["prompt"] = value }
+                    if let value = timings["predicted_ms"] as? Double { usage.runtimeTimings["generation"] = value }
+                    if usage.outputTokens == nil { usage.outputTokens = timings["predicted_n"] as? Int }
+                    if usage.promptTokens == nil, let n = timings["prompt_n"] as? Int {
+                        usage.promptTokens = n + ((timings["cache_n"] as? Int) ?? 0)
                     }
-                    // llama-server ends a stream that failed midway without [DONE]; a cut connection does too.
-                    guard finished || sawFinish else {
-                        throw RuntimeError(.badResponse, "\(url) ended the stream of '\(request.model)' before it was complete", isTransient: true)
-                    }
-                    continuation.yield(.finished(usage))
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: scrubber.scrub(error))
                 }
             }
-            continuation.onTermination = { _ in task.cancel() }
+            // llama-server ends a stream that failed midway without [DONE]; a cut connection does too.
+            guard finished || sawFinish else { throw ServerSentEventAPI.incomplete(url: url, model: request.model) }
+            return usage
         }
     }
 
@@ -162,20 +142,9 @@ public struct OpenAICompatibleClient: LLMRuntime, CustomStringConvertible {
     ///
     /// - Throws: ``RuntimeError``, mapped as for a generation; the key never appears in it.
     public func models() async throws -> [String] {
-        do {
-            let response = try await transport.send(HTTPRequest(method: "GET", url: modelsURL, headers: allHeaders), connectTimeout: 30)
-            let data = try await response.collect()
-            guard response.status == 200 else {
-                throw Self.httpError(response.status, body: data, url: modelsURL, model: "", keyHint: keyHint)
-            }
-            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
-            guard let entries = object?["data"] as? [[String: Any]] else {
-                throw RuntimeError(.badResponse, "\(modelsURL) answered without a 'data' list of models", isTransient: false)
-            }
-            return entries.compactMap { $0["id"] as? String }
-        } catch {
-            throw scrubber.scrub(error)
-        }
+        try await ServerSentEventAPI.modelIDs(
+            HTTPRequest(method: "GET", url: modelsURL, headers: allHeaders), keyHint: keyHint, transport: transport, scrubber: scrubber,
+            httpError: Self.httpError)
     }
 
     /// Maps an HTTP error status and its OpenAI-style body (`{"error":{"message","type","code"}}`) to a
@@ -192,16 +161,11 @@ public struct OpenAICompatibleClient: LLMRuntime, CustomStringConvertible {
         let subject = model.isEmpty ? "" : " for '\(model)'"
         switch status {
         case 401, 403:
-            let fix = keyHint.map { "; \($0)" } ?? "; check the runtime's API key"
-            let what = status == 401 ? "rejected the API key" : "refused access with this API key"
-            return RuntimeError(.httpStatus, "\(url) \(what) (\(status)\(said))\(fix)", isTransient: false)
+            return ServerSentEventAPI.rejectedKey(status, url: url, said: said, keyHint: keyHint)
         case 404:
             // A wrong path is a 404 too ("Invalid URL (POST /v1/chat/completionz)"): that is the profile's url.
             let aboutModel = code == "model_not_found" || detail.lowercased().contains("model")
-            if model.isEmpty || !aboutModel {
-                return RuntimeError(.httpStatus, "\(url) answered 404 (not found)\(said); check the runtime's url in the profile", isTransient: false)
-            }
-            return RuntimeError(.modelNotFound, "\(url) does not have the model '\(model)' (\(detail))", isTransient: false)
+            return ServerSentEventAPI.notFound(url: url, model: model, detail: detail, aboutModel: aboutModel)
         case 429 where code == "insufficient_quota":
             return RuntimeError(.httpStatus, "\(url) answered 429\(subject): the account's quota is used up\(said)", isTransient: false)
         case 408, 429, 500...599:
