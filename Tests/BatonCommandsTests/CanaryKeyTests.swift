@@ -19,7 +19,7 @@ import Testing
     }
 
     /// Runs baton in `folder` with its database, key file and passphrase, the environment key, and `stdin`.
-    static func baton(_ arguments: [String], in folder: Folder, stdin: String = "") throws -> BatonProcess.Result {
+    static func baton(_ arguments: [String], in folder: Folder, stdin: String = "") async throws -> BatonProcess.Result {
         let input = folder.path + "/stdin-\(UUID().uuidString.prefix(8))"
         try Data(stdin.utf8).write(to: URL(fileURLWithPath: input))
         defer { try? FileManager.default.removeItem(atPath: input) }
@@ -29,10 +29,9 @@ import Testing
             "ANTHROPIC_CANARY_KEY": envCanary, "WRONG_CANARY_KEY": wrongCanary, "BATON_TEST_STDIN": input,
             "BATON_PROGRESS_INTERVAL": "0",
         ]
-        let result = try BatonProcess.start(
+        let result = try await BatonProcess.run(
             arguments, in: folder.path, environment: environment,
-            launcher: ["/bin/sh", "-c", #"exec "$0" "$@" < "$BATON_TEST_STDIN""#]
-        ).wait()
+            launcher: ["/bin/sh", "-c", #"exec "$0" "$@" < "$BATON_TEST_STDIN""#])
         for canary in canaries {
             #expect(!result.stdout.contains(canary), "a key is on stdout of baton \(arguments): \(result.summary)")
             #expect(!result.stderr.contains(canary), "a key is on stderr of baton \(arguments): \(result.summary)")
@@ -67,13 +66,13 @@ import Testing
                     stages:
                       plan: {model: "wrong:gpt-test", retry: {max_attempts: 1}, prompt: "Plan a picnic"}
                     """.write(toFile: folder.path + "/rejected.yaml", atomically: true, encoding: .utf8)
-                let set = try Self.baton(["keys", "set", "cloud"], in: folder, stdin: Self.fileCanary + "\n")
+                let set = try await Self.baton(["keys", "set", "cloud"], in: folder, stdin: Self.fileCanary + "\n")
                 #expect(set.status == 0, "\(set.summary)")
 
                 // When one run succeeds on both clouds and one fails on the rejected key
-                let ok = try Self.baton(["run", "ok.yaml", "--profile", "canary"], in: folder)
-                let okJSON = try Self.baton(["run", "ok.yaml", "--profile", "canary", "--json"], in: folder)
-                let rejected = try Self.baton(["run", "rejected.yaml", "--profile", "canary"], in: folder)
+                let ok = try await Self.baton(["run", "ok.yaml", "--profile", "canary"], in: folder)
+                let okJSON = try await Self.baton(["run", "ok.yaml", "--profile", "canary", "--json"], in: folder)
+                let rejected = try await Self.baton(["run", "rejected.yaml", "--profile", "canary"], in: folder)
 
                 // Then the keys were used (the stand-ins only answer the right key)...
                 #expect(ok.status == 0, "\(ok.summary)")
@@ -87,16 +86,16 @@ import Testing
                 #expect(rejected.stderr.contains("[redacted]"), "\(rejected.stderr)")
 
                 // And nothing Baton shows or stores afterwards holds a key
-                let ids = try Self.baton(["runs", "--json"], in: folder)
+                let ids = try await Self.baton(["runs", "--json"], in: folder)
                 let runs = try #require(try JSONSerialization.jsonObject(with: Data(ids.stdout.utf8)) as? [[String: Any]])
                 #expect(runs.count == 3)
                 for run in runs.compactMap({ $0["id"] as? String }) {
                     for format in ["text", "json", "markdown"] {
-                        let show = try Self.baton(["show", run, "--format", format], in: folder)
+                        let show = try await Self.baton(["show", run, "--format", format], in: folder)
                         #expect(show.status == 0)
                     }
                 }
-                _ = try Self.baton(["keys", "list", "--json"], in: folder)
+                _ = try await Self.baton(["keys", "list", "--json"], in: folder)
                 let searched = assertNoCanary(in: folder.path, canary: Self.fileCanary)
                 assertNoCanary(in: folder.path, canary: Self.envCanary)
                 assertNoCanary(in: folder.path, canary: Self.wrongCanary)

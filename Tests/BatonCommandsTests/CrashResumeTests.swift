@@ -60,13 +60,13 @@ struct KillCase: Sendable, CustomTestStringConvertible {
 
     static var allCases: [KillCase] { singleKills + repeatedKills }
 
-    @Test func theSuiteCoversAtLeastFiftyDistinctKillPoints() throws {
+    @Test func theSuiteCoversAtLeastFiftyDistinctKillPoints() async throws {
         let distinct = Set(Self.allCases.flatMap(\.kills))
         #expect(distinct.count >= 50, "\(distinct.count) distinct kill points")
         #expect(Set(distinct.map { String($0.split(separator: ":")[0]) }) == Set(KillSwitch.points))
         // The kill points are counted against the uninterrupted run: if the fixture or the echo runtime
         // changes, this says so before the crash tests fail with "was not killed".
-        let baseline = try Baseline.shared.get()
+        let baseline = try await Baseline.shared.get()
         #expect(
             baseline.passages == [
                 "render": 8, "attempt-start-commit": 8, "attempt-finish-commit": 8, "token": 96, "progress-commit": 96,
@@ -79,20 +79,20 @@ struct KillCase: Sendable, CustomTestStringConvertible {
     }
 
     @Test(arguments: allCases)
-    func killedRunsResumeToTheSameOutputs(_ scenario: KillCase) throws {
-        let baseline = try Baseline.shared.get()
+    func killedRunsResumeToTheSameOutputs(_ scenario: KillCase) async throws {
+        let baseline = try await Baseline.shared.get()
         let sandbox = try RunSandbox("crash")
         var runID: String?
         for (index, kill) in scenario.kills.enumerated() {
             let arguments = runID.map { ["resume", $0] } ?? RunSandbox.runArguments
-            let result = try sandbox.baton(arguments, ["BATON_TEST_KILL_AT": kill])
+            let result = try await sandbox.baton(arguments, ["BATON_TEST_KILL_AT": kill])
             #expect(
                 result.signal == SIGKILL,
                 "process \(index + 1) (\(arguments[0])) was not killed at \(kill): \(result.summary)")
-            if runID == nil { runID = try sandbox.onlyRunID() }
+            if runID == nil { runID = try await sandbox.onlyRunID() }
         }
         let id = try #require(runID)
-        let final = try sandbox.baton(["resume", id])
+        let final = try await sandbox.baton(["resume", id])
         #expect(final.status == 0, "\(final.summary)")
         #expect(final.signal == nil)
         #expect(final.stdout == baseline.stdout, "the resumed run's outputs differ from an uninterrupted run's")
@@ -100,7 +100,7 @@ struct KillCase: Sendable, CustomTestStringConvertible {
         try sandbox.checkInvariants(id, baseline: baseline, context: scenario.testDescription)
 
         // `baton show` prints the same result stages as the uninterrupted run.
-        let shown = try sandbox.show(id)
+        let shown = try await sandbox.show(id)
         let run = try #require(shown["run"] as? [String: Any])
         #expect(run["status"] as? String == "completed")
         let attempts = try #require(shown["attempts"] as? [[String: Any]])
@@ -111,12 +111,12 @@ struct KillCase: Sendable, CustomTestStringConvertible {
     }
 
     /// The invariant check is not vacuous: one extra call of a completed attempt fails it.
-    @Test func theInvariantCheckNoticesACompletedAttemptThatRanTwice() throws {
-        let baseline = try Baseline.shared.get()
+    @Test func theInvariantCheckNoticesACompletedAttemptThatRanTwice() async throws {
+        let baseline = try await Baseline.shared.get()
         let sandbox = try RunSandbox("crash-meta")
-        let result = try sandbox.runPipeline()
+        let result = try await sandbox.runPipeline()
         #expect(result.status == 0, "\(result.summary)")
-        let id = try sandbox.onlyRunID()
+        let id = try await sandbox.onlyRunID()
         try sandbox.checkInvariants(id, baseline: baseline, context: "uninterrupted")
         let log = try #require(FileHandle(forWritingAtPath: sandbox.callLog))
         log.seekToEndOfFile()
@@ -130,13 +130,13 @@ struct KillCase: Sendable, CustomTestStringConvertible {
 
     /// The attempt in flight when the process died is kept, as `aborted` once another process resumes
     /// the run, with the partial output saved before the crash; its stage runs again from the start.
-    @Test func theAttemptInFlightIsKeptAsAbortedWithItsPartialOutput() throws {
-        let baseline = try Baseline.shared.get()
+    @Test func theAttemptInFlightIsKeptAsAbortedWithItsPartialOutput() async throws {
+        let baseline = try await Baseline.shared.get()
         let sandbox = try RunSandbox("crash-partial")
-        let killed = try sandbox.runPipeline(["BATON_TEST_KILL_AT": "token:30"])  // plan#2, its 10th token
+        let killed = try await sandbox.runPipeline(["BATON_TEST_KILL_AT": "token:30"])  // plan#2, its 10th token
         #expect(killed.signal == SIGKILL)
-        let id = try sandbox.onlyRunID()
-        let resumed = try sandbox.baton(["resume", id])
+        let id = try await sandbox.onlyRunID()
+        let resumed = try await sandbox.baton(["resume", id])
         #expect(resumed.status == 0, "\(resumed.summary)")
         #expect(resumed.stderr.contains("reused"), "\(resumed.stderr)")
         let plan2 = try sandbox.attempts(id).filter { $0.stage == "plan" && $0.round == 2 }

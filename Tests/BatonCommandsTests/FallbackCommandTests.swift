@@ -14,12 +14,12 @@ import Testing
         return sandbox
     }
 
-    @Test func aDownRuntimeAndAMissingKeyFallBackVisibly() throws {
+    @Test func aDownRuntimeAndAMissingKeyFallBackVisibly() async throws {
         // Given
         let sandbox = try sandbox()
 
         // When
-        let run = try sandbox.baton(["run", Self.folder + "/fallback.yaml", "--profile", "down"])
+        let run = try await sandbox.baton(["run", Self.folder + "/fallback.yaml", "--profile", "down"])
 
         // Then the run completes on the echo model, and stderr names each move and why
         #expect(run.status == 0, "\(run.summary)")
@@ -28,21 +28,21 @@ import Testing
         #expect(run.stdout.contains("[tiny] write round 1"))
 
         // And show lists both fallbacks and the attempts on each model
-        let id = try #require(try sandbox.runIDs().first)
-        let show = try sandbox.baton(["show", id])
+        let id = try #require(try await sandbox.runIDs().first)
+        let show = try await sandbox.baton(["show", id])
         #expect(show.status == 0)
         #expect(show.stdout.contains("fallback (stage plan): down:llama3.2 → echo:tiny, runtime unreachable"), "\(show.stdout)")
         #expect(show.stdout.contains("fallback (stage write): cloud:claude-test → echo:tiny, runtime not usable"))
         #expect(show.stdout.contains("plan round 1 try 1 · completed · tiny"))
 
         // And the load on the runtime that is down was retried (max_attempts: 2) before falling back
-        let json = try sandbox.baton(["show", id, "--format", "json"])
+        let json = try await sandbox.baton(["show", id, "--format", "json"])
         #expect(json.stdout.components(separatedBy: "\"kind\" : \"retry\"").count - 1 == 1, "\(json.stdout)")
     }
 
-    @Test func jsonEventsCarryEachFallback() throws {
+    @Test func jsonEventsCarryEachFallback() async throws {
         let sandbox = try sandbox()
-        let run = try sandbox.baton(["run", Self.folder + "/fallback.yaml", "--profile", "down", "--json"])
+        let run = try await sandbox.baton(["run", Self.folder + "/fallback.yaml", "--profile", "down", "--json"])
         #expect(run.status == 0, "\(run.summary)")
         let events = run.stdout.split(separator: "\n").compactMap {
             try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
@@ -52,7 +52,7 @@ import Testing
         #expect(fallbacks.map { $0["to"] as? String } == ["echo:tiny", "echo:tiny"])
     }
 
-    @Test func withoutAFallbackTheRuntimeBeingDownExits69() throws {
+    @Test func withoutAFallbackTheRuntimeBeingDownExits69() async throws {
         let sandbox = try sandbox()
         let pipeline = sandbox.folder + "/single.yaml"
         try """
@@ -63,7 +63,7 @@ import Testing
                 retry: {max_attempts: 1}
                 prompt: Plan.
             """.write(toFile: pipeline, atomically: true, encoding: .utf8)
-        let run = try sandbox.baton(["run", pipeline, "--profile", "down"])
+        let run = try await sandbox.baton(["run", pipeline, "--profile", "down"])
         #expect(run.status == 69, "\(run.summary)")
         #expect(!run.stderr.contains("↪"))
     }

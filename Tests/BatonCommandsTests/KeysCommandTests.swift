@@ -31,7 +31,7 @@ import Testing
         func baton(
             _ arguments: [String], stdin: String = "", passphrase: String? = KeysCommandTests.passphrase,
             sourceLocation: Testing.SourceLocation = #_sourceLocation
-        ) throws -> BatonProcess.Result {
+        ) async throws -> BatonProcess.Result {
             let input = folder + "/stdin-\(UUID().uuidString.prefix(8))"
             try Data(stdin.utf8).write(to: URL(fileURLWithPath: input))
             defer { try? FileManager.default.removeItem(atPath: input) }
@@ -39,10 +39,9 @@ import Testing
                 "BATON_KEY_FILE": keyFile, "XDG_CONFIG_HOME": folder + "/xdg", "HOME": folder, "BATON_TEST_STDIN": input,
             ]
             environment["BATON_KEY_PASSPHRASE"] = passphrase
-            let result = try BatonProcess.start(
+            let result = try await BatonProcess.run(
                 arguments, in: folder + "/work", environment: environment,
-                launcher: ["/bin/sh", "-c", #"exec "$0" "$@" < "$BATON_TEST_STDIN""#]
-            ).wait()
+                launcher: ["/bin/sh", "-c", #"exec "$0" "$@" < "$BATON_TEST_STDIN""#])
             for secret in secrets + [stdin.trimmingCharacters(in: .whitespacesAndNewlines)] where secret.count >= 6 {
                 #expect(!result.stdout.contains(secret), "a secret is on stdout: \(result.summary)", sourceLocation: sourceLocation)
                 #expect(!result.stderr.contains(secret), "a secret is on stderr: \(result.summary)", sourceLocation: sourceLocation)
@@ -51,9 +50,9 @@ import Testing
         }
 
         /// `baton keys set NAME` with `key` on standard input.
-        func set(_ name: String, _ key: String, passphrase: String? = KeysCommandTests.passphrase) throws -> BatonProcess.Result {
+        func set(_ name: String, _ key: String, passphrase: String? = KeysCommandTests.passphrase) async throws -> BatonProcess.Result {
             secrets.append(key)
-            return try baton(["keys", "set", name], stdin: key + "\n", passphrase: passphrase)
+            return try await baton(["keys", "set", name], stdin: key + "\n", passphrase: passphrase)
         }
 
         /// Writes the key file directly, with cheap scrypt parameters, for tests about reading it.
@@ -74,61 +73,61 @@ import Testing
 
     // MARK: - The happy path
 
-    @Test func setListRemoveWorkAndNeverPrintAKey() throws {
+    @Test func setListRemoveWorkAndNeverPrintAKey() async throws {
         let sandbox = try KeySandbox("flow")
         let first = Self.canary("openai")
         let second = Self.canary("variable")
 
-        var result = try sandbox.set("openai", first)
+        var result = try await sandbox.set("openai", first)
         #expect(result.status == 0, "\(result.summary)")
         #expect(result.stdout == "stored the key 'openai' in \(sandbox.keyFile)\n")
         #expect(try sandbox.mode(sandbox.keyFile) == 0o600)
         #expect(try sandbox.mode(sandbox.folder + "/config/baton") == 0o700)
         assertNoCanary(in: sandbox.folder, canary: first)
 
-        result = try sandbox.baton(["keys", "list"])
+        result = try await sandbox.baton(["keys", "list"])
         #expect(result.status == 0 && result.stdout == "openai\n", "\(result.summary)")
 
-        result = try sandbox.set("OPENAI_API_KEY", second)
+        result = try await sandbox.set("OPENAI_API_KEY", second)
         #expect(result.status == 0, "\(result.summary)")
-        result = try sandbox.baton(["keys", "list", "--json"])
+        result = try await sandbox.baton(["keys", "list", "--json"])
         #expect(result.status == 0, "\(result.summary)")
         let listing = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
         #expect(listing?["file"] as? String == sandbox.keyFile)
         #expect(listing?["names"] as? [String] == ["OPENAI_API_KEY", "openai"])
 
         let third = Self.canary("replacement")
-        result = try sandbox.set("openai", third)
+        result = try await sandbox.set("openai", third)
         #expect(result.status == 0 && result.stdout.hasPrefix("replaced the key 'openai'"), "\(result.summary)")
         #expect(try sandbox.stored() == ["openai": third, "OPENAI_API_KEY": second])
 
-        result = try sandbox.baton(["keys", "remove", "openai"])
+        result = try await sandbox.baton(["keys", "remove", "openai"])
         #expect(result.status == 0 && result.stdout == "removed the key 'openai' from \(sandbox.keyFile)\n", "\(result.summary)")
         #expect(try sandbox.stored() == ["OPENAI_API_KEY": second])
         #expect(try sandbox.mode(sandbox.keyFile) == 0o600)
 
-        result = try sandbox.baton(["keys", "remove", "openai"])
+        result = try await sandbox.baton(["keys", "remove", "openai"])
         #expect(result.status == 66, "\(result.summary)")
         #expect(result.stderr.contains("no key 'openai' in \(sandbox.keyFile); 'baton keys list' shows the names"))
         for canary in [first, second, third] { assertNoCanary(in: sandbox.folder, canary: canary) }
     }
 
-    @Test func listWithoutAFileSaysHowToStart() throws {
+    @Test func listWithoutAFileSaysHowToStart() async throws {
         let sandbox = try KeySandbox("nofile")
-        var result = try sandbox.baton(["keys", "list"], passphrase: nil)
+        var result = try await sandbox.baton(["keys", "list"], passphrase: nil)
         #expect(result.status == 0 && result.stdout.isEmpty, "\(result.summary)")
         #expect(result.stderr.contains("no key file at \(sandbox.keyFile); add a key with 'baton keys set NAME'"))
-        result = try sandbox.baton(["keys", "list", "--json"], passphrase: nil)
+        result = try await sandbox.baton(["keys", "list", "--json"], passphrase: nil)
         #expect(result.status == 0, "\(result.summary)")
         #expect(result.stdout.contains(#""names" : ["#) && !result.stdout.contains("openai"))
-        result = try sandbox.baton(["keys", "remove", "openai"], passphrase: nil)
+        result = try await sandbox.baton(["keys", "remove", "openai"], passphrase: nil)
         #expect(result.status == 66 && result.stderr.contains("no key file at \(sandbox.keyFile)"), "\(result.summary)")
         #expect(!FileManager.default.fileExists(atPath: sandbox.keyFile))
     }
 
     // MARK: - Errors
 
-    @Test func aWrongPassphraseExits77AndChangesNothing() throws {
+    @Test func aWrongPassphraseExits77AndChangesNothing() async throws {
         let sandbox = try KeySandbox("wrong")
         let key = Self.canary("wrong")
         try sandbox.seed(["openai": key])
@@ -137,7 +136,7 @@ import Testing
         ]
         for (arguments, stdin) in commands {
             sandbox.secrets.append(stdin)
-            let result = try sandbox.baton(arguments, stdin: stdin, passphrase: "not the passphrase")
+            let result = try await sandbox.baton(arguments, stdin: stdin, passphrase: "not the passphrase")
             #expect(result.status == 77, "\(arguments): \(result.summary)")
             #expect(result.stderr.contains("cannot unlock the key file \(sandbox.keyFile): wrong passphrase, or the file was changed"))
             #expect(result.stdout.isEmpty)
@@ -146,43 +145,43 @@ import Testing
         #expect(try sandbox.stored() == ["openai": key])
     }
 
-    @Test func withoutAPassphraseOrATerminalExits77() throws {
+    @Test func withoutAPassphraseOrATerminalExits77() async throws {
         let sandbox = try KeySandbox("nopass")
-        var result = try sandbox.set("openai", Self.canary("nopass"), passphrase: nil)
+        var result = try await sandbox.set("openai", Self.canary("nopass"), passphrase: nil)
         #expect(result.status == 77, "\(result.summary)")
         #expect(result.stderr.contains("needs its passphrase; set BATON_KEY_PASSPHRASE"), "\(result.stderr)")
         #expect(!FileManager.default.fileExists(atPath: sandbox.keyFile))
         try sandbox.seed(["openai": Self.canary("seeded")])
-        result = try sandbox.baton(["keys", "list"], passphrase: nil)
+        result = try await sandbox.baton(["keys", "list"], passphrase: nil)
         #expect(result.status == 77 && result.stdout.isEmpty, "\(result.summary)")
     }
 
     @Test(arguments: [0o644, 0o640, 0o604])
-    func aFileOthersMayReadExits77WithTheChmodFix(_ mode: Int) throws {
+    func aFileOthersMayReadExits77WithTheChmodFix(_ mode: Int) async throws {
         let sandbox = try KeySandbox("mode")
         try sandbox.seed(["openai": Self.canary("mode")])
         #expect(chmod(sandbox.keyFile, mode_t(mode)) == 0)
         for arguments in [["keys", "list"], ["keys", "remove", "openai"]] {
-            let result = try sandbox.baton(arguments)
+            let result = try await sandbox.baton(arguments)
             #expect(result.status == 77, "\(result.summary)")
             #expect(result.stderr.contains("run 'chmod 600 \(sandbox.keyFile)'"), "\(result.stderr)")
         }
-        let result = try sandbox.set("openai", Self.canary("mode-set"))
+        let result = try await sandbox.set("openai", Self.canary("mode-set"))
         #expect(result.status == 77, "\(result.summary)")
         #expect(try sandbox.mode(sandbox.keyFile) == mode, "a refused file was rewritten")
     }
 
-    @Test func aDamagedFileExits74() throws {
+    @Test func aDamagedFileExits74() async throws {
         let sandbox = try KeySandbox("damaged")
         try sandbox.seed(["openai": Self.canary("damaged")])
         let original = try Data(contentsOf: URL(fileURLWithPath: sandbox.keyFile))
         try original.prefix(original.count / 2).write(to: URL(fileURLWithPath: sandbox.keyFile))
-        var result = try sandbox.baton(["keys", "list"])
+        var result = try await sandbox.baton(["keys", "list"])
         #expect(result.status == 74, "\(result.summary)")
         #expect(result.stderr.contains("the key file \(sandbox.keyFile) is damaged ("), "\(result.stderr)")
 
         try Data(#"{"version": 9}"#.utf8).write(to: URL(fileURLWithPath: sandbox.keyFile))
-        result = try sandbox.baton(["keys", "list"])
+        result = try await sandbox.baton(["keys", "list"])
         #expect(result.status == 74 && result.stderr.contains("has format version 9"), "\(result.summary)")
     }
 
@@ -192,30 +191,30 @@ import Testing
         ("sk-one\nsk-two\n", "standard input has 2 lines; give only the key, on one line"),
         ("sk-\u{7}bell\n", "the key contains control characters"),
     ])
-    func badKeyInputExits64AndStoresNothing(_ stdin: String, _ message: String) throws {
+    func badKeyInputExits64AndStoresNothing(_ stdin: String, _ message: String) async throws {
         let sandbox = try KeySandbox("input")
         sandbox.secrets += stdin.split(whereSeparator: \.isNewline).map(String.init).filter { $0.count > 3 }
-        let result = try sandbox.baton(["keys", "set", "openai"], stdin: stdin)
+        let result = try await sandbox.baton(["keys", "set", "openai"], stdin: stdin)
         #expect(result.status == 64, "\(result.summary)")
         #expect(result.stderr.contains(message), "\(result.stderr)")
         #expect(!FileManager.default.fileExists(atPath: sandbox.keyFile))
     }
 
-    @Test func aNameThatLooksLikeAKeyIsRefusedWithoutRepeatingIt() throws {
+    @Test func aNameThatLooksLikeAKeyIsRefusedWithoutRepeatingIt() async throws {
         let sandbox = try KeySandbox("name")
         let key = Self.canary("as-name")
         sandbox.secrets.append(key)
-        var result = try sandbox.baton(["keys", "set", key], stdin: "x\n")
+        var result = try await sandbox.baton(["keys", "set", key], stdin: "x\n")
         #expect(result.status == 64, "\(result.summary)")
         #expect(result.stderr.contains("NAME looks like an API key, not a name"), "\(result.stderr)")
-        result = try sandbox.baton(["keys", "set", "open ai/x"], stdin: "x\n")
+        result = try await sandbox.baton(["keys", "set", "open ai/x"], stdin: "x\n")
         #expect(result.status == 64 && result.stderr.contains("NAME must be letters, digits"), "\(result.summary)")
         #expect(!FileManager.default.fileExists(atPath: sandbox.keyFile))
     }
 
-    @Test func theKeysHelpShowsTheSubcommands() throws {
+    @Test func theKeysHelpShowsTheSubcommands() async throws {
         let sandbox = try KeySandbox("help")
-        let result = try sandbox.baton(["keys", "--help"], passphrase: nil)
+        let result = try await sandbox.baton(["keys", "--help"], passphrase: nil)
         #expect(result.status == 0, "\(result.summary)")
         for word in ["set", "list", "remove", "BATON_KEY_FILE", "BATON_KEY_PASSPHRASE"] {
             #expect(result.stdout.contains(word), "\(word) missing from: \(result.stdout)")
@@ -224,7 +223,7 @@ import Testing
 
     // MARK: - On a terminal
 
-    @Test func onATerminalANewPassphraseIsAskedTwiceAndNothingTypedIsEchoed() throws {
+    @Test func onATerminalANewPassphraseIsAskedTwiceAndNothingTypedIsEchoed() async throws {
         let sandbox = try KeySandbox("tty")
         let key = Self.canary("tty")
         let passphrase = "tty passphrase 71c0"
@@ -234,13 +233,14 @@ import Testing
             ("New passphrase for the key file \(sandbox.keyFile): ", passphrase), ("Type the passphrase again: ", passphrase),
             ("API key 'openai' (not shown): ", key),
         ] {
-            guard session.waitForStandardError(prompt) else {
-                Issue.record("no prompt '\(prompt)': \(session.finish().summary)")
+            guard try await session.waitForStandardError(prompt) else {
+                let result = await session.finish()
+                Issue.record("no prompt '\(prompt)': \(result.summary)")
                 return
             }
             session.type(answer + "\r")
         }
-        let result = session.finish()
+        let result = await session.finish()
         #expect(result.status == 0 && result.stdout.hasPrefix("stored the key 'openai'"), "\(result.summary)")
         for secret in [key, passphrase] {
             #expect(!result.echoed.contains(secret), "the terminal echoed a secret: \(result.summary)")
@@ -250,18 +250,19 @@ import Testing
         assertNoCanary(in: sandbox.folder, canary: key)
     }
 
-    @Test func ctrlCAtThePromptExits130AndGivesTheTerminalBackWithEcho() throws {
+    @Test func ctrlCAtThePromptExits130AndGivesTheTerminalBackWithEcho() async throws {
         let sandbox = try KeySandbox("ctrlc")
         try sandbox.seed(["openai": Self.canary("ctrlc")])
         let environment = ["BATON_KEY_FILE": sandbox.keyFile, "HOME": sandbox.folder, "PATH": "/usr/bin:/bin"]
         let session = try TerminalSession(["keys", "list"], environment: environment, in: sandbox.folder + "/work")
-        guard session.waitForStandardError("Passphrase for the key file \(sandbox.keyFile): ") else {
-            Issue.record("no passphrase prompt: \(session.finish().summary)")
+        guard try await session.waitForStandardError("Passphrase for the key file \(sandbox.keyFile): ") else {
+            let result = await session.finish()
+            Issue.record("no passphrase prompt: \(result.summary)")
             return
         }
         #expect(!session.echoIsOn, "echo is on while the passphrase is typed")
         session.type("half\u{03}")
-        let result = session.finish()
+        let result = await session.finish()
         #expect(result.status == 130, "\(result.summary)")
         #expect(result.stderr.contains("cancelled at the prompt for the key file \(sandbox.keyFile); nothing was changed"))
         #expect(session.echoIsOn, "the terminal was left without echo")
@@ -342,6 +343,9 @@ private func canaryEncodings(_ canary: String) -> [(String, Data)] {
 }
 
 /// `baton` with a pseudo-terminal as its standard input, to answer its prompts the way a person would.
+///
+/// Threads of its own read the output; waiting suspends (or blocks only a thread of its own), so no cooperative thread
+/// is held while `baton` runs.
 final class TerminalSession: @unchecked Sendable {
     /// How it ended.
     struct Result {
@@ -401,11 +405,11 @@ final class TerminalSession: @unchecked Sendable {
 
     /// Waits until standard error contains `text`; false after a minute (a prompt that never comes) or when the
     /// process ended first.
-    func waitForStandardError(_ text: String) -> Bool {
+    func waitForStandardError(_ text: String) async throws -> Bool {
         for _ in 0..<1200 {
             if lock.withLock({ String(decoding: errors, as: UTF8.self).contains(text) }) { return true }
             if !process.isRunning { return lock.withLock { String(decoding: errors, as: UTF8.self).contains(text) } }
-            usleep(50_000)
+            try await Task.sleep(for: .milliseconds(50))
         }
         return false
     }
@@ -423,10 +427,12 @@ final class TerminalSession: @unchecked Sendable {
     }
 
     /// Waits for the process to end and collects what it printed and what the terminal echoed.
-    func finish() -> Result {
-        if process.isRunning, !waitForExit() { process.terminate() }
-        process.waitUntilExit()
-        readers.wait()
+    func finish() async -> Result {
+        if process.isRunning, await !waitForExit() { process.terminate() }
+        await offThePool { [self] in
+            process.waitUntilExit()
+            readers.wait()
+        }
         var echoed = Data()
         let flags = fcntl(master, F_GETFL)
         _ = fcntl(master, F_SETFL, flags | O_NONBLOCK)
@@ -444,8 +450,8 @@ final class TerminalSession: @unchecked Sendable {
     }
 
     /// Waits up to a minute for the process to exit by itself.
-    private func waitForExit() -> Bool {
-        for _ in 0..<1200 where process.isRunning { usleep(50_000) }
+    private func waitForExit() async -> Bool {
+        for _ in 0..<1200 where process.isRunning { try? await Task.sleep(for: .milliseconds(50)) }
         return !process.isRunning
     }
 }

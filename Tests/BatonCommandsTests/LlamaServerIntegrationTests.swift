@@ -30,10 +30,10 @@ struct LlamaServerIntegrationTests {
             return path
         }
 
-        func run(_ arguments: [String], url: String, extra: [String: String] = [:]) throws -> BatonProcess.Result {
+        func run(_ arguments: [String], url: String, extra: [String: String] = [:]) async throws -> BatonProcess.Result {
             var environment = ["BATON_LLAMA_URL": url, "BATON_DB": database, "BATON_PROFILE_PATH": folder + "/profiles"]
             environment.merge(extra) { _, new in new }
-            return try BatonProcess.run(arguments, environment: environment)
+            return try await BatonProcess.run(arguments, environment: environment)
         }
 
         func store() throws -> RunStore { try RunStore(path: database) }
@@ -74,166 +74,167 @@ struct LlamaServerIntegrationTests {
               {{stages.plan.output}}
         """
 
-    @Test func aShippedPipelineRunsEndToEndOnTheRealModel() throws {
-        let router = try LlamaRouter()
-        defer { router.stop() }
-        let workspace = try Workspace(url: router.url, budget: "1GB")
-        defer { workspace.remove() }
+    @Test func aShippedPipelineRunsEndToEndOnTheRealModel() async throws {
+        try await LlamaRouter.with { router in
+            let workspace = try Workspace(url: router.url, budget: "1GB")
+            defer { workspace.remove() }
 
-        let result = try workspace.run(["run", "hello", "--profile", "test"], url: router.url)
+            let result = try await workspace.run(["run", "hello", "--profile", "test"], url: router.url)
 
-        #expect(result.status == 0, "\(result.stderr)")
-        #expect(!result.stdout.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty)
-        #expect(result.stderr.contains("run ") && result.stderr.contains(" completed"))
-        let attempts = try workspace.store().attempts(try workspace.lastRun().id).filter { $0.status == "completed" }
-        #expect(Set(attempts.map(\.stage)) == ["plan", "check", "answer"])
-        for attempt in attempts {
-            #expect((attempt.outputTokens ?? 0) > 0)
-            #expect(attempt.firstTokenAt != nil)
-            let timings = try JSONDecoder().decode([String: Double].self, from: Data((attempt.timings ?? "{}").utf8))
-            #expect(timings["generation"] != nil && timings["prompt"] != nil, "runtime timings recorded: \(timings)")
-        }
-    }
-
-    @Test func withRoomForOneModelTheServerNeverHoldsTwoAndLoadsMatchThePlan() throws {
-        let router = try LlamaRouter()
-        defer { router.stop() }
-        let workspace = try Workspace(url: router.url, budget: "600MB")
-        defer { workspace.remove() }
-        let pipeline = try workspace.write(
-            "three.yaml",
-            """
-            version: 1
-            name: three
-            defaults: {num_ctx: 2048, max_tokens: 16, seed: 1, temperature: 0}
-            stages:
-              plan: {role: planner, prompt: "Name a fruit."}
-              check: {role: critic, reviews: plan, max_rounds: 1, on_exhausted: accept, max_tokens: 256, prompt: "Is this a fruit? {{stages.plan.output}}"}
-              answer: {role: executor, needs: [check], prompt: "Describe {{stages.plan.output}} in one line."}
-            """)
-
-        // Given the plan
-        let planned = try workspace.run(["plan", pipeline, "--profile", "test", "--json"], url: router.url)
-        #expect(planned.status == 0, "\(planned.stderr)")
-        let plan = try #require(try JSONSerialization.jsonObject(with: Data(planned.stdout.utf8)) as? [String: Any])
-        var expected: [String] = []
-        for step in plan["steps"] as? [[String: Any]] ?? [] {
-            expected += (step["unload"] as? [String] ?? []).map { "unload \($0)" }
-            if step["load"] as? Bool == true { expected.append("load \(step["runtime"]!):\(step["model"]!)") }
-        }
-        #expect(expected == ["load local:planner", "unload local:planner", "load local:critic", "unload local:critic", "load local:executor"])
-
-        // When it runs while the server is watched
-        let watcher = router.watch()
-        let result = try workspace.run(["run", pipeline, "--profile", "test"], url: router.url)
-        let states = watcher.stop()
-
-        // Then
-        #expect(result.status == 0, "\(result.stderr)")
-        #expect(try workspace.events(["model-loaded", "model-unloaded"]) == expected)
-        let mostResident = states.map { $0.values.filter { $0 == "loaded" || $0 == "loading" }.count }.max() ?? 0
-        #expect(mostResident == 1, "states seen: \(states)")
-        #expect(states.contains { $0["executor"] == "loaded" })
-    }
-
-    @Test func withRoomForTwoModelsACriticLoopNeverSwaps() throws {
-        let router = try LlamaRouter()
-        defer { router.stop() }
-        let workspace = try Workspace(url: router.url, budget: "1GB")
-        defer { workspace.remove() }
-        let pipeline = try workspace.write("loop.yaml", Self.loop)
-
-        let watcher = router.watch()
-        let result = try workspace.run(["run", pipeline, "--profile", "test"], url: router.url)
-        let states = watcher.stop()
-
-        #expect(result.status == 0, "\(result.stderr)")
-        let attempts = try workspace.store().attempts(try workspace.lastRun().id).filter { $0.status == "completed" }
-        let rounds = Set(attempts.filter { $0.stage == "check" }.map(\.round)).count
-        #expect(rounds >= 2, "the loop should revise at least once (seed 7); verdicts: \(attempts.compactMap(\.verdict))")
-        #expect(try workspace.events(["model-loaded", "model-unloaded"]) == ["load local:planner", "load local:critic"])
-        #expect(!states.contains { $0["planner"] == "unloaded" && $0["critic"] == "loaded" }, "\(states)")
-    }
-
-    @Test func killedMidStreamAndResumedRepeatsNoCompletedAttempt() throws {
-        let router = try LlamaRouter()
-        defer { router.stop() }
-        let workspace = try Workspace(url: router.url, budget: "1GB")
-        defer { workspace.remove() }
-        let pipeline = try workspace.write("loop.yaml", Self.loop)
-
-        // The 40th token overall falls inside the critic's first answer.
-        let killed = try workspace.run(["run", pipeline, "--profile", "test"], url: router.url, extra: ["BATON_TEST_KILL_AT": "token:40"])
-        #expect(killed.status == 137 || killed.status == 9 || killed.status > 128, "killed: \(killed.status)")
-        let run = try workspace.lastRun()
-        let before = try workspace.store().attempts(run.id)
-        let completedBefore = before.filter { $0.status == "completed" }
-        #expect(!completedBefore.isEmpty && before.contains { $0.status == "running" })
-
-        let resumed = try workspace.run(["resume", run.id], url: router.url)
-
-        #expect(resumed.status == 0, "\(resumed.stderr)")
-        let after = try workspace.store().attempts(run.id)
-        // Completed attempts are untouched and no (stage, round) was completed twice.
-        for attempt in completedBefore {
-            #expect(after.first { $0.id == attempt.id } == attempt)
-        }
-        let completed = after.filter { $0.status == "completed" }.map { "\($0.stage)#\($0.round)" }
-        #expect(completed.count == Set(completed).count, "\(completed)")
-        #expect(after.contains { $0.status == "aborted" })
-        #expect(try workspace.store().integrityCheck() == "ok")
-    }
-
-    @Test func aServerKilledMidStreamFailsTheStageClearlyAndResumeSucceedsOnceItIsBack() throws {
-        var router = try LlamaRouter()
-        let port = router.port
-        let state = router.stateDirectory
-        defer { router.stop() }
-        let workspace = try Workspace(url: router.url, budget: "1GB")
-        defer { workspace.remove() }
-        let pipeline = try workspace.write(
-            "long.yaml",
-            """
-            version: 1
-            name: long
-            defaults: {num_ctx: 2048, seed: 3, temperature: 0, retry: {max_attempts: 2, initial_backoff: 200ms, max_backoff: 1s}}
-            stages:
-              plan: {role: planner, max_tokens: 8, prompt: "Say hello."}
-              write: {role: executor, max_tokens: 400, prompt: "Write a long story about {{stages.plan.output}}"}
-            """)
-
-        // Start the run in the background and kill the server once 'write' has streamed some tokens.
-        let running = try BatonProcess.start(
-            ["run", pipeline, "--profile", "test"],
-            environment: [
-                "BATON_LLAMA_URL": router.url, "BATON_DB": workspace.database,
-                "BATON_PROFILE_PATH": workspace.folder + "/profiles", "BATON_PROGRESS_INTERVAL": "0",
-            ])
-        var streaming = false
-        for _ in 0..<1500 where !streaming {
-            usleep(20_000)
-            if let store = try? workspace.store(), let run = try? store.runs().first,
-                let attempts = try? store.attempts(run.id)
-            {
-                streaming = attempts.contains { $0.stage == "write" && $0.status == "running" && !$0.output.isEmpty }
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(!result.stdout.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty)
+            #expect(result.stderr.contains("run ") && result.stderr.contains(" completed"))
+            let attempts = try workspace.store().attempts(try workspace.lastRun().id).filter { $0.status == "completed" }
+            #expect(Set(attempts.map(\.stage)) == ["plan", "check", "answer"])
+            for attempt in attempts {
+                #expect((attempt.outputTokens ?? 0) > 0)
+                #expect(attempt.firstTokenAt != nil)
+                let timings = try JSONDecoder().decode([String: Double].self, from: Data((attempt.timings ?? "{}").utf8))
+                #expect(timings["generation"] != nil && timings["prompt"] != nil, "runtime timings recorded: \(timings)")
             }
         }
-        #expect(streaming, "the 'write' stage never streamed")
-        router.kill()
-        let result = running.wait()
-        let stderr = result.stderr
+    }
 
-        #expect(result.status == 69, "exit \(result.status): \(stderr)")
-        #expect(stderr.contains("stage 'write' failed after 2 tries"), "\(stderr)")
-        #expect(stderr.contains("baton resume"))
+    @Test func withRoomForOneModelTheServerNeverHoldsTwoAndLoadsMatchThePlan() async throws {
+        try await LlamaRouter.with { router in
+            let workspace = try Workspace(url: router.url, budget: "600MB")
+            defer { workspace.remove() }
+            let pipeline = try workspace.write(
+                "three.yaml",
+                """
+                version: 1
+                name: three
+                defaults: {num_ctx: 2048, max_tokens: 16, seed: 1, temperature: 0}
+                stages:
+                  plan: {role: planner, prompt: "Name a fruit."}
+                  check: {role: critic, reviews: plan, max_rounds: 1, on_exhausted: accept, max_tokens: 256, prompt: "Is this a fruit? {{stages.plan.output}}"}
+                  answer: {role: executor, needs: [check], prompt: "Describe {{stages.plan.output}} in one line."}
+                """)
 
-        // The server comes back on the same port; resume finishes the run.
-        router = try LlamaRouter(port: port, stateDirectory: state + "-again")
-        let run = try workspace.lastRun()
-        let resumed = try workspace.run(["resume", run.id], url: router.url)
-        #expect(resumed.status == 0, "\(resumed.stderr)")
-        let attempts = try workspace.store().attempts(run.id)
-        #expect(attempts.filter { $0.stage == "plan" }.count == 1, "plan completed before the crash and must not run again")
-        #expect(attempts.last?.stage == "write" && attempts.last?.status == "completed")
+            // Given the plan
+            let planned = try await workspace.run(["plan", pipeline, "--profile", "test", "--json"], url: router.url)
+            #expect(planned.status == 0, "\(planned.stderr)")
+            let plan = try #require(try JSONSerialization.jsonObject(with: Data(planned.stdout.utf8)) as? [String: Any])
+            var expected: [String] = []
+            for step in plan["steps"] as? [[String: Any]] ?? [] {
+                expected += (step["unload"] as? [String] ?? []).map { "unload \($0)" }
+                if step["load"] as? Bool == true { expected.append("load \(step["runtime"]!):\(step["model"]!)") }
+            }
+            #expect(expected == ["load local:planner", "unload local:planner", "load local:critic", "unload local:critic", "load local:executor"])
+
+            // When it runs while the server is watched
+            let watcher = router.watch()
+            let result = try await workspace.run(["run", pipeline, "--profile", "test"], url: router.url)
+            let states = await watcher.stop()
+
+            // Then
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(try workspace.events(["model-loaded", "model-unloaded"]) == expected)
+            let mostResident = states.map { $0.values.filter { $0 == "loaded" || $0 == "loading" }.count }.max() ?? 0
+            #expect(mostResident == 1, "states seen: \(states)")
+            #expect(states.contains { $0["executor"] == "loaded" })
+        }
+    }
+
+    @Test func withRoomForTwoModelsACriticLoopNeverSwaps() async throws {
+        try await LlamaRouter.with { router in
+            let workspace = try Workspace(url: router.url, budget: "1GB")
+            defer { workspace.remove() }
+            let pipeline = try workspace.write("loop.yaml", Self.loop)
+
+            let watcher = router.watch()
+            let result = try await workspace.run(["run", pipeline, "--profile", "test"], url: router.url)
+            let states = await watcher.stop()
+
+            #expect(result.status == 0, "\(result.stderr)")
+            let attempts = try workspace.store().attempts(try workspace.lastRun().id).filter { $0.status == "completed" }
+            let rounds = Set(attempts.filter { $0.stage == "check" }.map(\.round)).count
+            #expect(rounds >= 2, "the loop should revise at least once (seed 7); verdicts: \(attempts.compactMap(\.verdict))")
+            #expect(try workspace.events(["model-loaded", "model-unloaded"]) == ["load local:planner", "load local:critic"])
+            #expect(!states.contains { $0["planner"] == "unloaded" && $0["critic"] == "loaded" }, "\(states)")
+        }
+    }
+
+    @Test func killedMidStreamAndResumedRepeatsNoCompletedAttempt() async throws {
+        try await LlamaRouter.with { router in
+            let workspace = try Workspace(url: router.url, budget: "1GB")
+            defer { workspace.remove() }
+            let pipeline = try workspace.write("loop.yaml", Self.loop)
+
+            // The 40th token overall falls inside the critic's first answer.
+            let killed = try await workspace.run(["run", pipeline, "--profile", "test"], url: router.url, extra: ["BATON_TEST_KILL_AT": "token:40"])
+            #expect(killed.status == 137 || killed.status == 9 || killed.status > 128, "killed: \(killed.status)")
+            let run = try workspace.lastRun()
+            let before = try workspace.store().attempts(run.id)
+            let completedBefore = before.filter { $0.status == "completed" }
+            #expect(!completedBefore.isEmpty && before.contains { $0.status == "running" })
+
+            let resumed = try await workspace.run(["resume", run.id], url: router.url)
+
+            #expect(resumed.status == 0, "\(resumed.stderr)")
+            let after = try workspace.store().attempts(run.id)
+            // Completed attempts are untouched and no (stage, round) was completed twice.
+            for attempt in completedBefore {
+                #expect(after.first { $0.id == attempt.id } == attempt)
+            }
+            let completed = after.filter { $0.status == "completed" }.map { "\($0.stage)#\($0.round)" }
+            #expect(completed.count == Set(completed).count, "\(completed)")
+            #expect(after.contains { $0.status == "aborted" })
+            #expect(try workspace.store().integrityCheck() == "ok")
+        }
+    }
+
+    @Test func aServerKilledMidStreamFailsTheStageClearlyAndResumeSucceedsOnceItIsBack() async throws {
+        try await LlamaRouter.with { router in
+            let port = router.port
+            let state = router.stateDirectory
+            let workspace = try Workspace(url: router.url, budget: "1GB")
+            defer { workspace.remove() }
+            let pipeline = try workspace.write(
+                "long.yaml",
+                """
+                version: 1
+                name: long
+                defaults: {num_ctx: 2048, seed: 3, temperature: 0, retry: {max_attempts: 2, initial_backoff: 200ms, max_backoff: 1s}}
+                stages:
+                  plan: {role: planner, max_tokens: 8, prompt: "Say hello."}
+                  write: {role: executor, max_tokens: 400, prompt: "Write a long story about {{stages.plan.output}}"}
+                """)
+
+            // Start the run in the background and kill the server once 'write' has streamed some tokens.
+            let running = try BatonProcess.start(
+                ["run", pipeline, "--profile", "test"],
+                environment: [
+                    "BATON_LLAMA_URL": router.url, "BATON_DB": workspace.database,
+                    "BATON_PROFILE_PATH": workspace.folder + "/profiles", "BATON_PROGRESS_INTERVAL": "0",
+                ])
+            var streaming = false
+            for _ in 0..<1500 where !streaming {
+                try await Task.sleep(for: .milliseconds(20))
+                if let store = try? workspace.store(), let run = try? store.runs().first,
+                    let attempts = try? store.attempts(run.id)
+                {
+                    streaming = attempts.contains { $0.stage == "write" && $0.status == "running" && !$0.output.isEmpty }
+                }
+            }
+            #expect(streaming, "the 'write' stage never streamed")
+            await router.kill()
+            let result = await running.wait()
+            let stderr = result.stderr
+
+            #expect(result.status == 69, "exit \(result.status): \(stderr)")
+            #expect(stderr.contains("stage 'write' failed after 2 tries"), "\(stderr)")
+            #expect(stderr.contains("baton resume"))
+
+            // The server comes back on the same port; resume finishes the run.
+            try await LlamaRouter.with(port: port, stateDirectory: state + "-again") { router in
+                let run = try workspace.lastRun()
+                let resumed = try await workspace.run(["resume", run.id], url: router.url)
+                #expect(resumed.status == 0, "\(resumed.stderr)")
+                let attempts = try workspace.store().attempts(run.id)
+                #expect(attempts.filter { $0.stage == "plan" }.count == 1, "plan completed before the crash and must not run again")
+                #expect(attempts.last?.stage == "write" && attempts.last?.status == "completed")
+            }
+        }
     }
 }

@@ -12,20 +12,18 @@ import Testing
         ]
     }
 
-    /// `baton arguments`, waited for on a thread of its own rather than a cooperative one.
+    /// `baton arguments` (waited for without holding a cooperative thread: see `BatonProcess.Running.wait()`).
     static func run(_ arguments: [String], environment: [String: String]) async throws -> BatonProcess.Result {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread { continuation.resume(with: Result { try BatonProcess.run(arguments, environment: environment) }) }.start()
-        }
+        try await BatonProcess.run(arguments, environment: environment)
     }
 
     static func json(_ text: String) throws -> [String: Any] {
         try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
     }
 
-    @Test func jsonListsTheRegistryWithUnreachableRuntimesAsSuch() throws {
+    @Test func jsonListsTheRegistryWithUnreachableRuntimesAsSuch() async throws {
         // When
-        let result = try BatonProcess.run(["models", "--profile", "m3-16gb", "--json"], environment: Self.environment())
+        let result = try await BatonProcess.run(["models", "--profile", "m3-16gb", "--json"], environment: Self.environment())
 
         // Then
         #expect(result.status == 0, "\(result.stderr)")
@@ -74,7 +72,7 @@ import Testing
             let environment = Self.environment(ollama: standIn.baseURL)
 
             // When
-            // (on a thread of their own: `baton` asks the stand-in, which needs this process's cooperative threads)
+            // (waited for without blocking: `baton` asks the stand-in, which needs this process's cooperative threads)
             let listed = try await Self.run(["models", "--profile", "default", "--json"], environment: environment)
             let planned = try await Self.run(["plan", pipeline, "--profile", "default"], environment: environment)
             let offline = try await Self.run(["plan", pipeline, "--profile", "default", "--offline"], environment: environment)

@@ -63,14 +63,14 @@ import Testing
 
         var environment: [String: String] { ["BATON_PROFILE_PATH": "\(first):\(second)"] }
 
-        func baton(_ arguments: [String], _ extra: [String: String] = [:]) throws -> BatonProcess.Result {
-            try BatonProcess.run(arguments, in: root, environment: environment.merging(extra) { $1 })
+        func baton(_ arguments: [String], _ extra: [String: String] = [:]) async throws -> BatonProcess.Result {
+            try await BatonProcess.run(arguments, in: root, environment: environment.merging(extra) { $1 })
         }
     }
 
-    @Test func listShowsTheSearchPathTheProfileInUseAndHiddenNames() throws {
+    @Test func listShowsTheSearchPathTheProfileInUseAndHiddenNames() async throws {
         let folders = try Folders()
-        let list = try folders.baton(["profiles", "list", "--json"], ["BATON_PROFILE": "top"])
+        let list = try await folders.baton(["profiles", "list", "--json"], ["BATON_PROFILE": "top"])
         #expect(list.status == 0, "\(list.summary)")
         let rows = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])
         #expect(rows.map { $0["name"] as? String } == ["mid", "top", "base", "mid"])
@@ -78,14 +78,14 @@ import Testing
         #expect(rows[3]["hidden_by"] as? String == "first/mid.yaml")
         #expect(rows[1]["extends"] as? String == "mid")
 
-        let text = try folders.baton(["profiles", "list"], ["BATON_PROFILE": "top"])
+        let text = try await folders.baton(["profiles", "list"], ["BATON_PROFILE": "top"])
         #expect(text.stdout.contains("* top"), "\(text.stdout)")
         #expect(text.stdout.contains("hidden by first/mid.yaml"))
     }
 
-    @Test func showResolvesTheChainAndSaysWhereEachValueCameFrom() throws {
+    @Test func showResolvesTheChainAndSaysWhereEachValueCameFrom() async throws {
         let folders = try Folders()
-        let show = try folders.baton(["profiles", "show", "top", "--json"])
+        let show = try await folders.baton(["profiles", "show", "top", "--json"])
         #expect(show.status == 0, "\(show.summary)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any])
         #expect(object["chain"] as? [String] == ["top", "mid", "base"])
@@ -106,23 +106,23 @@ import Testing
         #expect(origin("defaults.retry.max_attempts") == ["2", "base", "second/base.yaml:15"])
         #expect(origin("runtimes.echo.kind") == ["echo", "base", "second/base.yaml:5"])
 
-        let text = try folders.baton(["profiles", "show", "top"])
+        let text = try await folders.baton(["profiles", "show", "top"])
         #expect(text.stdout.hasPrefix("profile top: top (first/top.yaml) extends mid (first/mid.yaml) extends base (second/base.yaml)"))
         #expect(text.stdout.contains("roles.planner.temperature: 0.3"))
         #expect(text.stdout.contains("# mid  first/mid.yaml:5"))
     }
 
-    @Test func showTakesBatonProfileAndReportsProblems() throws {
+    @Test func showTakesBatonProfileAndReportsProblems() async throws {
         let folders = try Folders()
-        let fromEnvironment = try folders.baton(["profiles", "show"], ["BATON_PROFILE": "mid"])
+        let fromEnvironment = try await folders.baton(["profiles", "show"], ["BATON_PROFILE": "mid"])
         #expect(fromEnvironment.stdout.hasPrefix("profile mid:"), "\(fromEnvironment.summary)")
 
-        let unknown = try folders.baton(["profiles", "show", "tpo"])
+        let unknown = try await folders.baton(["profiles", "show", "tpo"])
         #expect(unknown.status == 66)
         #expect(unknown.stderr.contains("did you mean 'top'?"), "\(unknown.stderr)")
 
         try "version: 1\nextends: nowhere\n".write(toFile: folders.first + "/broken.yaml", atomically: true, encoding: .utf8)
-        let broken = try folders.baton(["profiles", "show", "broken"])
+        let broken = try await folders.baton(["profiles", "show", "broken"])
         #expect(broken.status == 65, "\(broken.summary)")
         #expect(broken.stderr.contains("first/broken.yaml:2"), "\(broken.stderr)")
     }

@@ -7,30 +7,30 @@ import Testing
 /// the real binary.
 @Suite struct ResumeCommandTests {
     /// A sandbox with a completed run of the crash fixture; the call log is emptied afterwards.
-    static func completedRun(_ name: String) throws -> (RunSandbox, String) {
+    static func completedRun(_ name: String) async throws -> (RunSandbox, String) {
         let sandbox = try RunSandbox(name)
-        let result = try sandbox.runPipeline()
+        let result = try await sandbox.runPipeline()
         try #require(result.status == 0, "\(result.summary)")
         sandbox.clearCallLog()
-        return (sandbox, try sandbox.onlyRunID())
+        return await (sandbox, try sandbox.onlyRunID())
     }
 
     // MARK: - rerun
 
-    @Test func rerunFromAStageReusesEverythingUpstreamOfIt() throws {
-        let baseline = try Baseline.shared.get()
-        let (sandbox, parent) = try Self.completedRun("rerun")
-        let result = try sandbox.baton(["rerun", parent, "--from", "facts"])
+    @Test func rerunFromAStageReusesEverythingUpstreamOfIt() async throws {
+        let baseline = try await Baseline.shared.get()
+        let (sandbox, parent) = try await Self.completedRun("rerun")
+        let result = try await sandbox.baton(["rerun", parent, "--from", "facts"])
         #expect(result.status == 0, "\(result.summary)")
         #expect(result.stdout == baseline.stdout)
         // Only facts and report called the runtime.
         #expect(sandbox.calls().map(\.description) == ["facts#1", "report#1"])
         #expect(result.stderr.contains("reused"), "\(result.stderr)")
 
-        let ids = try sandbox.runIDs()
+        let ids = try await sandbox.runIDs()
         #expect(ids.count == 2)
         let child = try #require(ids.first { $0 != parent })
-        let shown = try sandbox.show(child)
+        let shown = try await sandbox.show(child)
         let run = try #require(shown["run"] as? [String: Any])
         #expect(run["parent_run_id"] as? String == parent)
         #expect(run["rerun_from"] as? String == "facts")
@@ -40,21 +40,21 @@ import Testing
         #expect(attempts.map { "\($0.stage)#\($0.round)" } == baseline.calls.map(\.description))
         #expect(attempts.allSatisfy { $0.status == "completed" })
         #expect(try sandbox.attempts(parent).count == 8)
-        let text = try sandbox.baton(["show", child])
+        let text = try await sandbox.baton(["show", child])
         #expect(text.stdout.contains("rerun of \(parent) from stage 'facts'"), "\(text.stdout)")
-        let list = try sandbox.baton(["runs", "--json"])
+        let list = try await sandbox.baton(["runs", "--json"])
         #expect(list.stdout.contains("\"parent_run\" : \"\(parent)\""), "\(list.stdout)")
     }
 
     /// A rerun that crashes is an ordinary run: resuming it reuses the copied attempts and finishes.
     @Test(arguments: ["render:1", "token:3", "attempt-finish-commit:1", "attempt-start-commit:2", "status-commit:1"])
-    func aCrashedRerunResumes(_ kill: String) throws {
-        let baseline = try Baseline.shared.get()
-        let (sandbox, parent) = try Self.completedRun("rerun-crash")
-        let killed = try sandbox.baton(["rerun", parent, "--from", "facts"], ["BATON_TEST_KILL_AT": kill])
+    func aCrashedRerunResumes(_ kill: String) async throws {
+        let baseline = try await Baseline.shared.get()
+        let (sandbox, parent) = try await Self.completedRun("rerun-crash")
+        let killed = try await sandbox.baton(["rerun", parent, "--from", "facts"], ["BATON_TEST_KILL_AT": kill])
         #expect(killed.signal == SIGKILL, "\(killed.summary)")
-        let child = try #require(try sandbox.runIDs().first { $0 != parent })
-        let resumed = try sandbox.baton(["resume", child])
+        let child = try #require(try await sandbox.runIDs().first { $0 != parent })
+        let resumed = try await sandbox.baton(["resume", child])
         #expect(resumed.status == 0, "\(resumed.summary)")
         #expect(resumed.stdout == baseline.stdout)
         // Upstream of facts never ran again; facts and report ran once per attempt row.
@@ -69,29 +69,29 @@ import Testing
         #expect(try sandbox.store().run(child).parentRunID == parent)
     }
 
-    @Test func rerunFromAStageInACriticLoopRunsTheWholeLoopAgain() throws {
-        let (sandbox, parent) = try Self.completedRun("rerun-loop")
-        let result = try sandbox.baton(["rerun", parent, "--from", "review"])
+    @Test func rerunFromAStageInACriticLoopRunsTheWholeLoopAgain() async throws {
+        let (sandbox, parent) = try await Self.completedRun("rerun-loop")
+        let result = try await sandbox.baton(["rerun", parent, "--from", "review"])
         #expect(result.status == 0, "\(result.summary)")
         // Nothing is upstream of the plan ↔ review loop: everything runs again.
-        let baseline = try Baseline.shared.get()
+        let baseline = try await Baseline.shared.get()
         #expect(sandbox.calls() == baseline.calls)
     }
 
-    @Test func rerunFromAnUnknownStageExits64() throws {
-        let (sandbox, parent) = try Self.completedRun("rerun-unknown")
-        let result = try sandbox.baton(["rerun", parent, "--from", "fact"])
+    @Test func rerunFromAnUnknownStageExits64() async throws {
+        let (sandbox, parent) = try await Self.completedRun("rerun-unknown")
+        let result = try await sandbox.baton(["rerun", parent, "--from", "fact"])
         #expect(result.status == 64, "\(result.summary)")
         #expect(result.stderr.contains("run \(parent) has no stage 'fact'; did you mean 'facts'?"), "\(result.stderr)")
-        #expect(try sandbox.runIDs() == [parent])
+        #expect(try await sandbox.runIDs() == [parent])
         #expect(sandbox.calls().isEmpty)
     }
 
     // MARK: - resume
 
-    @Test func resumingACompletedRunRunsNothing() throws {
-        let (sandbox, id) = try Self.completedRun("resume-completed")
-        let result = try sandbox.baton(["resume", id])
+    @Test func resumingACompletedRunRunsNothing() async throws {
+        let (sandbox, id) = try await Self.completedRun("resume-completed")
+        let result = try await sandbox.baton(["resume", id])
         #expect(result.status == 0, "\(result.summary)")
         #expect(result.stderr.contains("run \(id) already completed; 'baton show \(id)' prints it"))
         #expect(sandbox.calls().isEmpty)
@@ -120,22 +120,22 @@ import Testing
         return result
     }
 
-    @Test func useCurrentPipelineRerunsOnlyTheEditedStageAndWhatFollows() throws {
+    @Test func useCurrentPipelineRerunsOnlyTheEditedStageAndWhatFollows() async throws {
         let sandbox = try RunSandbox("current-completed")
         let pipeline = try Self.copyPipeline(sandbox)
-        let first = try sandbox.baton(["run", pipeline, "--profile", "ci", "--input", "task=a garden party"])
+        let first = try await sandbox.baton(["run", pipeline, "--profile", "ci", "--input", "task=a garden party"])
         #expect(first.status == 0, "\(first.summary)")
-        let id = try sandbox.onlyRunID()
+        let id = try await sandbox.onlyRunID()
         sandbox.clearCallLog()
         try Self.edit(pipeline, "Extract the facts of this plan", "List the facts of this plan")
 
         // Without the flag, resume notices the edit and keeps the pinned snapshot.
-        let plain = try sandbox.baton(["resume", id, "--dry-run"])
+        let plain = try await sandbox.baton(["resume", id, "--dry-run"])
         #expect(plain.status == 0, "\(plain.summary)")
         #expect(plain.stderr.contains("changed since run \(id) started; resuming the pinned snapshot"), "\(plain.stderr)")
         #expect(Self.decisions(plain.stdout) == ["plan": "reuse", "review": "reuse", "facts": "reuse", "report": "reuse"])
 
-        let dry = try sandbox.baton(["resume", id, "--dry-run", "--use-current-pipeline"])
+        let dry = try await sandbox.baton(["resume", id, "--dry-run", "--use-current-pipeline"])
         #expect(dry.status == 0, "\(dry.summary)")
         #expect(Self.decisions(dry.stdout) == ["plan": "reuse", "review": "reuse", "facts": "run", "report": "run"], "\(dry.stdout)")
         #expect(dry.stdout.contains("plan    reuse (3 completed rounds)"), "\(dry.stdout)")
@@ -144,7 +144,7 @@ import Testing
         #expect(sandbox.calls().isEmpty)
         #expect(try sandbox.attempts(id).allSatisfy { $0.status == "completed" })
 
-        let resumed = try sandbox.baton(["resume", id, "--use-current-pipeline"])
+        let resumed = try await sandbox.baton(["resume", id, "--use-current-pipeline"])
         #expect(resumed.status == 0, "\(resumed.summary)")
         #expect(sandbox.calls().map(\.description) == ["facts#1", "report#1"])
         let facts = try sandbox.attempts(id).filter { $0.stage == "facts" }
@@ -153,29 +153,29 @@ import Testing
         #expect(try sandbox.attempts(id).filter { $0.stage == "report" }.map(\.status) == ["superseded", "completed"])
 
         // The run now pins the edited file: nothing is left to do.
-        let after = try sandbox.baton(["resume", id, "--dry-run"])
+        let after = try await sandbox.baton(["resume", id, "--dry-run"])
         #expect(!after.stderr.contains("changed since"))
         #expect(Self.decisions(after.stdout).values.allSatisfy { $0 == "reuse" })
     }
 
-    @Test func useCurrentPipelineOnAnInterruptedRun() throws {
+    @Test func useCurrentPipelineOnAnInterruptedRun() async throws {
         let sandbox = try RunSandbox("current-interrupted")
         let pipeline = try Self.copyPipeline(sandbox)
         let arguments = ["run", pipeline, "--profile", "ci", "--input", "task=a garden party"]
         // Killed inside the commit that completes facts: facts ran but is not recorded as completed.
-        let killed = try sandbox.baton(arguments, ["BATON_TEST_KILL_AT": "attempt-finish-commit:7"])
+        let killed = try await sandbox.baton(arguments, ["BATON_TEST_KILL_AT": "attempt-finish-commit:7"])
         #expect(killed.signal == SIGKILL, "\(killed.summary)")
-        let id = try sandbox.onlyRunID()
+        let id = try await sandbox.onlyRunID()
         sandbox.clearCallLog()
         try Self.edit(pipeline, "Write a report titled", "Write a short report titled")
 
-        let dry = try sandbox.baton(["resume", id, "--dry-run", "--use-current-pipeline"])
+        let dry = try await sandbox.baton(["resume", id, "--dry-run", "--use-current-pipeline"])
         #expect(dry.status == 0, "\(dry.summary)")
         #expect(Self.decisions(dry.stdout) == ["plan": "reuse", "review": "reuse", "facts": "run", "report": "run"], "\(dry.stdout)")
         #expect(dry.stdout.contains("facts   run (not completed yet)"), "\(dry.stdout)")
         #expect(dry.stdout.contains("report  run (changed, or upstream of it changed)"), "\(dry.stdout)")
 
-        let resumed = try sandbox.baton(["resume", id, "--use-current-pipeline"])
+        let resumed = try await sandbox.baton(["resume", id, "--use-current-pipeline"])
         #expect(resumed.status == 0, "\(resumed.summary)")
         #expect(sandbox.calls().map(\.description) == ["facts#1", "report#1"])
         #expect(resumed.stdout.contains("report round 1: Write a short report titled Garden plan"), "\(resumed.stdout)")
@@ -184,16 +184,16 @@ import Testing
         #expect(try store.run(id).status == "completed")
     }
 
-    @Test func plainResumeOfAnEditedPipelineKeepsThePinnedSnapshot() throws {
-        let baseline = try Baseline.shared.get()
+    @Test func plainResumeOfAnEditedPipelineKeepsThePinnedSnapshot() async throws {
+        let baseline = try await Baseline.shared.get()
         let sandbox = try RunSandbox("pinned")
         let pipeline = try Self.copyPipeline(sandbox)
-        let killed = try sandbox.baton(
+        let killed = try await sandbox.baton(
             ["run", pipeline, "--profile", "ci", "--input", "task=a garden party"], ["BATON_TEST_KILL_AT": "render:7"])
         #expect(killed.signal == SIGKILL, "\(killed.summary)")
-        let id = try sandbox.onlyRunID()
+        let id = try await sandbox.onlyRunID()
         try Self.edit(pipeline, "Write a report titled", "Write a short report titled")
-        let resumed = try sandbox.baton(["resume", id])
+        let resumed = try await sandbox.baton(["resume", id])
         #expect(resumed.status == 0, "\(resumed.summary)")
         #expect(resumed.stderr.contains("note: \(pipeline) changed since run \(id) started"), "\(resumed.stderr)")
         #expect(resumed.stdout == baseline.stdout)
@@ -202,9 +202,9 @@ import Testing
 
     // MARK: - show
 
-    @Test func showMarkdownIsATranscriptOfEveryPromptAndOutput() throws {
-        let (sandbox, id) = try Self.completedRun("show-markdown")
-        let result = try sandbox.baton(["show", id, "--format", "markdown"])
+    @Test func showMarkdownIsATranscriptOfEveryPromptAndOutput() async throws {
+        let (sandbox, id) = try await Self.completedRun("show-markdown")
+        let result = try await sandbox.baton(["show", id, "--format", "markdown"])
         #expect(result.status == 0, "\(result.summary)")
         let markdown = result.stdout
         #expect(markdown.hasPrefix("# Run \(id): crash\n"))
@@ -222,22 +222,22 @@ import Testing
         #expect(markdown.contains("**Verdict:** approve — Ready."))
         #expect(markdown.contains("## Result\n\n### facts\n\n{\"title\": \"Garden plan\", \"steps\": 3, \"risk\": \"low\"}"))
 
-        let review = try sandbox.baton(["show", id, "--format", "markdown", "--stage", "review"])
+        let review = try await sandbox.baton(["show", id, "--format", "markdown", "--stage", "review"])
         #expect(review.status == 0)
         #expect(review.stdout.contains("## review, round 3"))
         #expect(!review.stdout.contains("## plan"))
     }
 
-    @Test func showJSONParsesAndHasTheRunItsAttemptsAndEvents() throws {
-        let (sandbox, id) = try Self.completedRun("show-json")
-        let shown = try sandbox.show(id)
+    @Test func showJSONParsesAndHasTheRunItsAttemptsAndEvents() async throws {
+        let (sandbox, id) = try await Self.completedRun("show-json")
+        let shown = try await sandbox.show(id)
         let run = try #require(shown["run"] as? [String: Any])
         #expect(run["id"] as? String == id)
         #expect(run["pipeline"] as? String == "crash")
         #expect(shown["inputs"] as? [String: String] == ["task": "a garden party", "audience": "testers"])
         #expect(shown["plan"] is [String: Any])
         let attempts = try #require(shown["attempts"] as? [[String: Any]])
-        let baseline = try Baseline.shared.get()
+        let baseline = try await Baseline.shared.get()
         #expect(attempts.map { "\($0["stage"] as? String ?? "")#\($0["round"] as? Int ?? 0)" } == baseline.calls.map(\.description))
         #expect(attempts.compactMap { $0["verdict"] as? String } == ["revise", "revise", "approve"])
         let events = try #require(shown["events"] as? [[String: Any]])
@@ -246,15 +246,15 @@ import Testing
         #expect(kinds.last == "run-completed")
         #expect(kinds.filter { $0 == "attempt-completed" }.count == 8)
 
-        let stage = try sandbox.baton(["show", id, "--format", "json", "--stage", "facts"])
+        let stage = try await sandbox.baton(["show", id, "--format", "json", "--stage", "facts"])
         let facts = try #require(try JSONSerialization.jsonObject(with: Data(stage.stdout.utf8)) as? [String: Any])
         #expect((facts["attempts"] as? [[String: Any]])?.count == 1)
 
-        let unknown = try sandbox.baton(["show", id, "--stage", "nope"])
+        let unknown = try await sandbox.baton(["show", id, "--stage", "nope"])
         #expect(unknown.status == 64)
         #expect(unknown.stderr.contains("run \(id) has no stage 'nope'"))
 
-        let text = try sandbox.baton(["show", id])
+        let text = try await sandbox.baton(["show", id])
         #expect(text.status == 0)
         #expect(text.stdout.hasPrefix("run \(id): crash, completed\n"))
         #expect(text.stdout.contains("review  completed         3      3"), "\(text.stdout)")

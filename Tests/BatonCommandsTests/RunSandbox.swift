@@ -29,6 +29,8 @@ final class RunSandbox: @unchecked Sendable {
     let folder: String
     var environment: [String: String]
     private var mounts: [String] = []
+    /// The processes ``start(_:_:launcher:)`` started.
+    private var started: [BatonProcess.Running] = []
 
     /// The database the sandbox's commands use (`BATON_DB`).
     var db: String { environment["BATON_DB"] ?? folder + "/runs.sqlite" }
@@ -45,7 +47,8 @@ final class RunSandbox: @unchecked Sendable {
     }
 
     deinit {
-        for mount in mounts.reversed() { _ = try? Self.tool("/usr/bin/umount", ["-l", mount]) }
+        // A deinit cannot await; a lazy unmount returns at once.
+        for mount in mounts.reversed() { _ = try? Tools.runBlocking("/usr/bin/umount", ["-l", mount]) }
         try? FileManager.default.removeItem(atPath: folder)
     }
 
@@ -54,24 +57,31 @@ final class RunSandbox: @unchecked Sendable {
 
     // MARK: - Running baton
 
-    /// Runs `baton arguments` in the sandbox with its environment plus `extra`.
-    func baton(_ arguments: [String], _ extra: [String: String] = [:]) throws -> BatonProcess.Result {
-        try BatonProcess.run(arguments, in: folder, environment: environment.merging(extra) { $1 })
+    /// Runs `baton arguments` in the sandbox with its environment plus `extra` (and `launcher` before it).
+    ///
+    /// While a process the sandbox started still runs, the test is racing it, so this one does not queue behind the
+    /// suite's other processes (see `BatonProcess.concurrency`).
+    func baton(_ arguments: [String], _ extra: [String: String] = [:], launcher: [String] = []) async throws -> BatonProcess.Result {
+        try await BatonProcess.run(
+            arguments, in: folder, environment: environment.merging(extra) { $1 }, launcher: launcher,
+            limited: !started.contains { $0.isRunning })
     }
 
     /// Starts `baton arguments` without waiting.
     func start(_ arguments: [String], _ extra: [String: String] = [:], launcher: [String] = []) throws -> BatonProcess.Running {
-        try BatonProcess.start(arguments, in: folder, environment: environment.merging(extra) { $1 }, launcher: launcher)
+        let running = try BatonProcess.start(arguments, in: folder, environment: environment.merging(extra) { $1 }, launcher: launcher)
+        started.append(running)
+        return running
     }
 
     /// The crash fixture run to completion (or to wherever `extra` stops it).
-    func runPipeline(_ extra: [String: String] = [:]) throws -> BatonProcess.Result {
-        try baton(Self.runArguments, extra)
+    func runPipeline(_ extra: [String: String] = [:]) async throws -> BatonProcess.Result {
+        try await baton(Self.runArguments, extra)
     }
 
     /// The run ids in the database, newest first, from `baton runs --json`.
-    func runIDs() throws -> [String] {
-        let result = try baton(["runs", "--json"])
+    func runIDs() async throws -> [String] {
+        let result = try await baton(["runs", "--json"])
         guard result.status == 0,
             let rows = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]]
         else {
@@ -82,15 +92,15 @@ final class RunSandbox: @unchecked Sendable {
     }
 
     /// The id of the only run in the database.
-    func onlyRunID(sourceLocation: Testing.SourceLocation = #_sourceLocation) throws -> String {
-        let ids = try runIDs()
+    func onlyRunID(sourceLocation: Testing.SourceLocation = #_sourceLocation) async throws -> String {
+        let ids = try await runIDs()
         try #require(ids.count == 1, "expected one run, found \(ids)", sourceLocation: sourceLocation)
         return ids[0]
     }
 
     /// `baton show RUN --format json`, parsed.
-    func show(_ runID: String) throws -> [String: Any] {
-        let result = try baton(["show", runID, "--format", "json"])
+    func show(_ runID: String) async throws -> [String: Any] {
+        let result = try await baton(["show", runID, "--format", "json"])
         try #require(result.status == 0, "\(result.summary)")
         return try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
     }
@@ -112,11 +122,11 @@ final class RunSandbox: @unchecked Sendable {
     }
 
     /// Waits until the call log has a call of `key` (at most `timeout` seconds).
-    func waitForCall(_ key: StageRound, timeout: Double = 20) -> Bool {
+    func waitForCall(_ key: StageRound, timeout: Double = 20) async throws -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if calls().contains(key) { return true }
-            usleep(10_000)
+            try await Task.sleep(for: .milliseconds(10))
         }
         return false
     }
@@ -132,8 +142,8 @@ final class RunSandbox: @unchecked Sendable {
 
     /// Runs a system tool; returns its status and combined output.
     @discardableResult
-    static func tool(_ path: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        try Tools.run(path, arguments)
+    static func tool(_ path: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
+        try await Tools.run(path, arguments)
     }
 }
 
@@ -149,13 +159,23 @@ struct Baseline: Sendable {
     var passages: [String: Int]
 
     /// Computed once per test process.
-    static let shared: Result<Baseline, any Error> = Result { try Baseline.make() }
+    static let shared = Shared()
 
-    static func make() throws -> Baseline {
+    /// The baseline, made by the first test that asks for it; the others wait for it.
+    actor Shared {
+        private var task: Task<Baseline, any Error>?
+
+        func get() async throws -> Baseline {
+            if task == nil { task = Task { try await Baseline.make() } }
+            return try await task!.value
+        }
+    }
+
+    static func make() async throws -> Baseline {
         let sandbox = try RunSandbox("baseline")
-        let result = try sandbox.runPipeline()
+        let result = try await sandbox.runPipeline()
         guard result.status == 0 else { throw BaselineError(message: "the uninterrupted run failed: \(result.summary)") }
-        let id = try sandbox.onlyRunID()
+        let id = try await sandbox.onlyRunID()
         let attempts = try sandbox.attempts(id)
         var byKey: [StageRound: (String, String)] = [:]
         for attempt in attempts where attempt.status == "completed" {

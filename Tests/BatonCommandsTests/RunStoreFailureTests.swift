@@ -11,11 +11,11 @@ import Testing
     static func bytes(_ path: String) -> Data? { FileManager.default.contents(atPath: path) }
 
     /// A sandbox with one completed run of the crash fixture.
-    static func completedRun(_ name: String) throws -> (RunSandbox, String) {
+    static func completedRun(_ name: String) async throws -> (RunSandbox, String) {
         let sandbox = try RunSandbox(name)
-        let result = try sandbox.runPipeline()
+        let result = try await sandbox.runPipeline()
         try #require(result.status == 0, "\(result.summary)")
-        return (sandbox, try sandbox.onlyRunID())
+        return await (sandbox, try sandbox.onlyRunID())
     }
 
     /// Expects exit 74, no signal, and `message` on standard error.
@@ -32,35 +32,35 @@ import Testing
     // MARK: - Unknown runs
 
     @Test(arguments: [["resume"], ["show"], ["show", "--format", "json"], ["rerun", "--from", "plan"]])
-    func anUnknownRunExits66AndNamesIt(_ command: [String]) throws {
-        let (sandbox, id) = try Self.completedRun("unknown-run")
-        let result = try sandbox.baton([command[0], "20990101-000000-beef"] + command.dropFirst())
+    func anUnknownRunExits66AndNamesIt(_ command: [String]) async throws {
+        let (sandbox, id) = try await Self.completedRun("unknown-run")
+        let result = try await sandbox.baton([command[0], "20990101-000000-beef"] + command.dropFirst())
         #expect(result.status == 66, "\(result.summary)")
         #expect(result.stderr.contains("no run '20990101-000000-beef' in '\(sandbox.db)'"), "\(result.summary)")
         #expect(result.stderr.contains("'baton runs' lists the runs"))
         // A prefix of a real id gets a suggestion.
         let prefix = String(id.prefix(15))
-        let close = try sandbox.baton([command[0], prefix] + command.dropFirst())
+        let close = try await sandbox.baton([command[0], prefix] + command.dropFirst())
         #expect(close.status == 66)
         #expect(close.stderr.contains("no run '\(prefix)'") && close.stderr.contains("did you mean '\(id)'?"), "\(close.summary)")
         // Nothing was added to the database.
-        #expect(try sandbox.runIDs() == [id])
+        #expect(try await sandbox.runIDs() == [id])
     }
 
-    @Test func anUnknownRunInADatabaseThatDoesNotExistYetExits66() throws {
+    @Test func anUnknownRunInADatabaseThatDoesNotExistYetExits66() async throws {
         let sandbox = try RunSandbox("unknown-run-empty")
-        let result = try sandbox.baton(["resume", "nope", "--db", sandbox.folder + "/elsewhere.sqlite"])
+        let result = try await sandbox.baton(["resume", "nope", "--db", sandbox.folder + "/elsewhere.sqlite"])
         #expect(result.status == 66, "\(result.summary)")
         #expect(result.stderr.contains("no run 'nope'"))
     }
 
     // MARK: - A newer schema
 
-    @Test func aDatabaseFromANewerBatonExits74AndIsLeftUntouched() throws {
-        let (sandbox, id) = try Self.completedRun("newer-schema")
+    @Test func aDatabaseFromANewerBatonExits74AndIsLeftUntouched() async throws {
+        let (sandbox, id) = try await Self.completedRun("newer-schema")
         do {
             let queue = try DatabaseQueue(path: sandbox.db)
-            try queue.write { try $0.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v999')") }
+            try await queue.write { try $0.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v999')") }
             try queue.close()
         }
         let before = try #require(Self.bytes(sandbox.db))
@@ -69,7 +69,7 @@ import Testing
             (["runs", "--db", sandbox.db], "runs"), (["show", id, "--db", sandbox.db], "show"),
             (["resume", id], "resume"), (RunSandbox.runArguments, "run"), (["rerun", id, "--from", "facts"], "rerun"),
         ] {
-            let result = try sandbox.baton(arguments)
+            let result = try await sandbox.baton(arguments)
             Self.expectStoreFailure(result, "was written by a newer version of baton; upgrade baton", what)
             #expect(result.stderr.contains("'\(sandbox.db)'"), "\(what) does not name the file: \(result.stderr)")
             #expect(Self.bytes(sandbox.db) == before, "\(what) changed the database file")
@@ -88,8 +88,8 @@ import Testing
     }()
 
     /// Runs baton in `sandbox` as the unprivileged user.
-    static func asUser(_ sandbox: RunSandbox, _ arguments: [String]) throws -> BatonProcess.Result {
-        try sandbox.start(arguments, launcher: unprivileged?.launcher ?? []).wait()
+    static func asUser(_ sandbox: RunSandbox, _ arguments: [String]) async throws -> BatonProcess.Result {
+        try await sandbox.baton(arguments, launcher: unprivileged?.launcher ?? [])
     }
 
     /// Gives the sandbox to the unprivileged user, then takes write permission away from `paths`.
@@ -107,36 +107,36 @@ import Testing
     }
 
     @Test(.enabled(if: unprivileged != nil, "needs a non-root user, or setpriv(1) to run baton as nobody"))
-    func aReadOnlyDatabaseExits74AndIsLeftUntouched() throws {
-        let (sandbox, id) = try Self.completedRun("read-only")
+    func aReadOnlyDatabaseExits74AndIsLeftUntouched() async throws {
+        let (sandbox, id) = try await Self.completedRun("read-only")
         try Self.makeReadOnly(sandbox, [sandbox.db, sandbox.folder])
         defer { chmod(sandbox.folder, 0o755) }
         let before = try #require(Self.bytes(sandbox.db))
         for (arguments, what) in [(RunSandbox.runArguments, "run"), (["resume", id], "resume"), (["rerun", id, "--from", "facts"], "rerun")] {
-            let result = try Self.asUser(sandbox, arguments)
+            let result = try await Self.asUser(sandbox, arguments)
             Self.expectStoreFailure(result, "the run database '\(sandbox.db)' cannot be written", what)
             #expect(result.stderr.contains("check the file's and its folder's permissions"), "\(result.stderr)")
             #expect(Self.bytes(sandbox.db) == before, "\(what) changed the database file")
         }
         // The folder is writable again but the file is not: still refused, still untouched.
         chmod(sandbox.folder, 0o755)
-        let result = try Self.asUser(sandbox, RunSandbox.runArguments)
+        let result = try await Self.asUser(sandbox, RunSandbox.runArguments)
         Self.expectStoreFailure(result, "cannot be written", "run with a read-only file")
         #expect(Self.bytes(sandbox.db) == before)
     }
 
     @Test(.enabled(if: unprivileged != nil, "needs a non-root user, or setpriv(1) to run baton as nobody"))
-    func aDatabaseInAReadOnlyFolderExits74() throws {
+    func aDatabaseInAReadOnlyFolderExits74() async throws {
         let sandbox = try RunSandbox("read-only-folder")
         let locked = sandbox.folder + "/locked"
         try FileManager.default.createDirectory(atPath: locked, withIntermediateDirectories: false)
         try Self.makeReadOnly(sandbox, [locked])
         defer { chmod(locked, 0o755) }
         // The file cannot be created in the folder.
-        let direct = try Self.asUser(sandbox, RunSandbox.runArguments + ["--db", locked + "/runs.sqlite"])
+        let direct = try await Self.asUser(sandbox, RunSandbox.runArguments + ["--db", locked + "/runs.sqlite"])
         Self.expectStoreFailure(direct, "the run database '\(locked)/runs.sqlite' cannot be written", "run")
         // Nor can a folder for it.
-        let nested = try Self.asUser(sandbox, ["runs", "--db", locked + "/state/runs.sqlite"])
+        let nested = try await Self.asUser(sandbox, ["runs", "--db", locked + "/state/runs.sqlite"])
         Self.expectStoreFailure(nested, "cannot be", "runs")
         #expect(nested.stderr.contains("\(locked)/state"), "\(nested.summary)")
         #expect(!nested.stderr.contains("NSCocoaErrorDomain"), "a raw Foundation error: \(nested.stderr)")
@@ -144,12 +144,12 @@ import Testing
     }
 
     /// Works for root too: no permission bits involved.
-    @Test func aDirectoryWhereTheDatabaseShouldBeExits74() throws {
+    @Test func aDirectoryWhereTheDatabaseShouldBeExits74() async throws {
         let sandbox = try RunSandbox("db-is-a-directory")
         let folder = sandbox.folder + "/runs.sqlite"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
         for (arguments, what) in [(RunSandbox.runArguments, "run"), (["runs"], "runs"), (["show", "x"], "show")] {
-            let result = try sandbox.baton(arguments, ["BATON_DB": folder])
+            let result = try await sandbox.baton(arguments, ["BATON_DB": folder])
             Self.expectStoreFailure(result, "the run database '\(folder)' cannot be written", what)
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder).isEmpty)
@@ -157,7 +157,7 @@ import Testing
         // A file where its folder should be.
         let file = sandbox.folder + "/plain-file"
         try Data("x".utf8).write(to: URL(fileURLWithPath: file))
-        let result = try sandbox.baton(["runs", "--db", file + "/runs.sqlite"])
+        let result = try await sandbox.baton(["runs", "--db", file + "/runs.sqlite"])
         Self.expectStoreFailure(result, "cannot be", "runs under a file")
         #expect(!result.stderr.contains("NSCocoaErrorDomain"), "a raw Foundation error: \(result.stderr)")
         #expect(Self.bytes(file) == Data("x".utf8))
@@ -166,16 +166,16 @@ import Testing
     // MARK: - A full disk
 
     /// Whether this process may mount a tmpfs (root with CAP_SYS_ADMIN).
-    static let canMountTmpfs: Bool = {
+    static func canMountTmpfs() async -> Bool {
         guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/mount") else { return false }
         let probe = NSTemporaryDirectory() + "baton-mount-probe-\(UUID().uuidString.prefix(8))"
         defer { try? FileManager.default.removeItem(atPath: probe) }
         guard (try? FileManager.default.createDirectory(atPath: probe, withIntermediateDirectories: false)) != nil,
-            (try? RunSandbox.tool("/usr/bin/mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", probe]))?.status == 0
+            (try? await RunSandbox.tool("/usr/bin/mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", probe]))?.status == 0
         else { return false }
-        _ = try? RunSandbox.tool("/usr/bin/umount", [probe])
+        _ = try? await RunSandbox.tool("/usr/bin/umount", [probe])
         return true
-    }()
+    }
 
     /// Writes zeros to `path` until the file system says it is full; returns the bytes written.
     static func fill(_ path: String) -> Int {
@@ -192,32 +192,32 @@ import Testing
         return total
     }
 
-    @Test(.enabled(if: canMountTmpfs, "mounting a small tmpfs needs root with CAP_SYS_ADMIN"))
-    func aFullDiskStopsTheRunWith74AndItResumesOnceThereIsRoom() throws {
-        let baseline = try Baseline.shared.get()
+    @Test(.enabled("mounting a small tmpfs needs root with CAP_SYS_ADMIN") { await canMountTmpfs() })
+    func aFullDiskStopsTheRunWith74AndItResumesOnceThereIsRoom() async throws {
+        let baseline = try await Baseline.shared.get()
         let sandbox = try RunSandbox("disk-full")
         let disk = sandbox.folder + "/disk"
         try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: false)
-        let mounted = try RunSandbox.tool("/usr/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", disk])
+        let mounted = try await RunSandbox.tool("/usr/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", disk])
         try #require(mounted.status == 0, "\(mounted.output)")
         sandbox.didMount(disk)
         sandbox.environment["BATON_DB"] = disk + "/runs.sqlite"
 
         // The disk fills up while plan#2 is in flight.
         let running = try sandbox.start(RunSandbox.runArguments, ["BATON_ECHO_CALL_DELAY": "400ms"])
-        #expect(sandbox.waitForCall(StageRound(stage: "plan", round: 2)))
+        #expect(try await sandbox.waitForCall(StageRound(stage: "plan", round: 2)))
         let filler = disk + "/filler"
         #expect(Self.fill(filler) > 0)
-        let stopped = running.wait()
+        let stopped = await running.wait()
         Self.expectStoreFailure(stopped, "the disk holding '\(disk)/runs.sqlite' is full; free some space, then resume the run", "run")
 
         // Still full: resume says so too.
-        let id = try sandbox.onlyRunID()
-        Self.expectStoreFailure(try sandbox.baton(["resume", id]), "is full", "resume on a full disk")
+        let id = try await sandbox.onlyRunID()
+        Self.expectStoreFailure(try await sandbox.baton(["resume", id]), "is full", "resume on a full disk")
 
         // Room again: the run continues where it stopped and ends like an uninterrupted run.
         try FileManager.default.removeItem(atPath: filler)
-        let resumed = try sandbox.baton(["resume", id])
+        let resumed = try await sandbox.baton(["resume", id])
         #expect(resumed.status == 0, "\(resumed.summary)")
         #expect(resumed.stdout == baseline.stdout)
         try sandbox.checkInvariants(id, baseline: baseline, context: "disk full")
@@ -246,8 +246,8 @@ import Testing
     }
 
     @Test(arguments: Damage.allCases)
-    func aDamagedDatabaseExits74AndIsNotOverwritten(_ damage: Damage) throws {
-        let (sandbox, id) = try Self.completedRun("damaged-\(damage.rawValue)")
+    func aDamagedDatabaseExits74AndIsNotOverwritten(_ damage: Damage) async throws {
+        let (sandbox, id) = try await Self.completedRun("damaged-\(damage.rawValue)")
         var data = [UInt8](try #require(Self.bytes(sandbox.db)))
         switch damage {
         case .garbage: data = Self.noise(20_000, seed: 7)
@@ -261,7 +261,7 @@ import Testing
             (["runs"], "runs"), (["show", id], "show"), (["show", id, "--format", "json"], "show json"), (["resume", id], "resume"),
             (RunSandbox.runArguments, "run"), (["rerun", id, "--from", "facts"], "rerun"),
         ] {
-            let result = try sandbox.baton(arguments)
+            let result = try await sandbox.baton(arguments)
             Self.expectStoreFailure(result, "'\(sandbox.db)' is not a valid run database", what)
             #expect(result.stderr.contains("move it aside or choose another with --db or BATON_DB"))
             #expect(Self.bytes(sandbox.db) == Data(data), "\(what) changed the damaged file")

@@ -13,18 +13,18 @@ import Testing
     }
 
     @Test(arguments: [Signal(number: SIGINT, name: "SIGINT"), Signal(number: SIGTERM, name: "SIGTERM")])
-    func aSignalStopsTheRunAfterRecordingTheAttemptInFlight(_ signal: Signal) throws {
-        let baseline = try Baseline.shared.get()
+    func aSignalStopsTheRunAfterRecordingTheAttemptInFlight(_ signal: Signal) async throws {
+        let baseline = try await Baseline.shared.get()
         let sandbox = try RunSandbox("signal-\(signal.name)")
         // plan#2 streams 21 tokens, one every 60 ms: the signal lands mid-stream.
         let running = try sandbox.start(RunSandbox.runArguments, ["BATON_ECHO_TOKEN_DELAY": "60ms"])
-        try #require(sandbox.waitForCall(StageRound(stage: "plan", round: 2)))
-        usleep(250_000)
+        try #require(try await sandbox.waitForCall(StageRound(stage: "plan", round: 2)))
+        try await Task.sleep(for: .milliseconds(250))
         running.send(signal.number)
-        let stopped = running.wait()
+        let stopped = await running.wait()
         #expect(stopped.signal == nil, "\(stopped.summary)")
         #expect(stopped.status == 130, "\(stopped.summary)")
-        let id = try sandbox.onlyRunID()
+        let id = try await sandbox.onlyRunID()
         #expect(stopped.stderr.contains("interrupting: recording the attempt in flight"), "\(stopped.stderr)")
         #expect(stopped.stderr.contains("run \(id) interrupted; continue it with: baton resume \(id)"), "\(stopped.stderr)")
         #expect(stopped.stdout.isEmpty)
@@ -45,28 +45,28 @@ import Testing
             #expect(plan2.first?.finishedAt != nil)
             #expect(try store.events(id).contains { $0.kind == "run-interrupted" })
         }
-        let listed = try sandbox.baton(["runs", "--status", "interrupted"])
+        let listed = try await sandbox.baton(["runs", "--status", "interrupted"])
         #expect(listed.stdout.contains(id), "\(listed.summary)")
 
         // Resume finishes it like an uninterrupted run, running plan#2 again from its start.
-        let resumed = try sandbox.baton(["resume", id])
+        let resumed = try await sandbox.baton(["resume", id])
         #expect(resumed.status == 0, "\(resumed.summary)")
         #expect(resumed.stdout == baseline.stdout)
         try sandbox.checkInvariants(id, baseline: baseline, stopped: ["interrupted"], context: signal.name)
     }
 
-    @Test func aSecondCtrlCQuitsAtOnceAndTheRunStillResumes() throws {
-        let baseline = try Baseline.shared.get()
+    @Test func aSecondCtrlCQuitsAtOnceAndTheRunStillResumes() async throws {
+        let baseline = try await Baseline.shared.get()
         let sandbox = try RunSandbox("signal-twice")
         let running = try sandbox.start(RunSandbox.runArguments, ["BATON_ECHO_TOKEN_DELAY": "40ms"])
-        try #require(sandbox.waitForCall(StageRound(stage: "review", round: 1)))
+        try #require(try await sandbox.waitForCall(StageRound(stage: "review", round: 1)))
         running.send(SIGINT)
         running.send(SIGINT)
-        let stopped = running.wait()
+        let stopped = await running.wait()
         #expect(stopped.signal == nil, "\(stopped.summary)")
         #expect(stopped.status == 130, "\(stopped.summary)")
-        let id = try sandbox.onlyRunID()
-        let resumed = try sandbox.baton(["resume", id])
+        let id = try await sandbox.onlyRunID()
+        let resumed = try await sandbox.baton(["resume", id])
         #expect(resumed.status == 0, "\(resumed.summary)")
         #expect(resumed.stdout == baseline.stdout)
         // Depending on whether the first signal's recording won the race, review#1 was left
@@ -74,16 +74,16 @@ import Testing
         try sandbox.checkInvariants(id, baseline: baseline, stopped: ["interrupted", "aborted"], context: "SIGINT twice")
     }
 
-    @Test func aRunBeingExecutedIsLockedUntilItsProcessDies() throws {
-        let baseline = try Baseline.shared.get()
+    @Test func aRunBeingExecutedIsLockedUntilItsProcessDies() async throws {
+        let baseline = try await Baseline.shared.get()
         let sandbox = try RunSandbox("lease")
         // plan#1's call waits 20 s before its first token: the run is busy for as long as the test needs.
         let first = try sandbox.start(RunSandbox.runArguments, ["BATON_ECHO_CALL_DELAY": "20s"])
-        defer { if first.isRunning { first.send(SIGKILL); _ = first.wait() } }
-        try #require(sandbox.waitForCall(StageRound(stage: "plan", round: 1)))
-        let id = try sandbox.onlyRunID()
+        defer { if first.isRunning { first.send(SIGKILL) } }  // reaped by its own thread
+        try #require(try await sandbox.waitForCall(StageRound(stage: "plan", round: 1)))
+        let id = try await sandbox.onlyRunID()
 
-        let second = try sandbox.baton(["resume", id])
+        let second = try await sandbox.baton(["resume", id])
         #expect(second.status == 75, "\(second.summary)")
         #expect(
             second.stderr.contains("error: run '\(id)' is being executed by process \(first.pid) on "),
@@ -91,18 +91,18 @@ import Testing
         #expect(second.stderr.contains("wait for it to finish or stop that process"))
         #expect(sandbox.calls().count == 1, "the refused resume called a runtime")
         // Refusing changed nothing: plan#1 is still in flight, owned by the first process.
-        let shown = try sandbox.show(id)
+        let shown = try await sandbox.show(id)
         let attempts = try #require(shown["attempts"] as? [[String: Any]])
         #expect(attempts.map { $0["status"] as? String } == ["running"])
         #expect((shown["run"] as? [String: Any])?["lease_pid"] as? Int == Int(first.pid))
         // So is a resume that prints JSON events.
-        #expect(try sandbox.baton(["resume", id, "--json"]).status == 75)
+        #expect(try await sandbox.baton(["resume", id, "--json"]).status == 75)
 
         // Once the holder is gone (SIGKILL, no cleanup at all), resume takes the run over.
         first.send(SIGKILL)
-        let killed = first.wait()
+        let killed = await first.wait()
         #expect(killed.signal == SIGKILL)
-        let takeover = try sandbox.baton(["resume", id])
+        let takeover = try await sandbox.baton(["resume", id])
         #expect(takeover.status == 0, "\(takeover.summary)")
         #expect(takeover.stdout == baseline.stdout)
         try sandbox.checkInvariants(id, baseline: baseline, context: "lease takeover")
@@ -113,7 +113,7 @@ import Testing
 
     /// `resume --use-current-pipeline` rewrites the run's snapshot and supersedes attempts: it must not
     /// do that to a run another process is executing.
-    @Test func aRunBeingExecutedCannotBeSwitchedToTheCurrentPipeline() throws {
+    @Test func aRunBeingExecutedCannotBeSwitchedToTheCurrentPipeline() async throws {
         let sandbox = try RunSandbox("lease-current")
         let pipeline = sandbox.folder + "/crash.yaml"
         try FileManager.default.copyItem(atPath: RunSandbox.pipeline, toPath: pipeline)
@@ -124,18 +124,18 @@ import Testing
         try script.write(toFile: sandbox.folder + "/script.yaml", atomically: true, encoding: .utf8)
         sandbox.environment["BATON_ECHO_SCRIPT"] = sandbox.folder + "/script.yaml"
         let first = try sandbox.start(["run", pipeline, "--profile", "ci", "--input", "task=a garden party"])
-        defer { if first.isRunning { first.send(SIGKILL); _ = first.wait() } }
-        try #require(sandbox.waitForCall(StageRound(stage: "facts", round: 1)))
-        let id = try sandbox.onlyRunID()
+        defer { if first.isRunning { first.send(SIGKILL) } }  // reaped by its own thread
+        try #require(try await sandbox.waitForCall(StageRound(stage: "facts", round: 1)))
+        let id = try await sandbox.onlyRunID()
         let before = try sandbox.store().run(id)
         let attemptsBefore = try sandbox.attempts(id)
 
         let text = try String(contentsOfFile: pipeline, encoding: .utf8)
         try text.replacingOccurrences(of: "in three numbered steps", with: "in four numbered steps")
             .write(toFile: pipeline, atomically: true, encoding: .utf8)
-        let dry = try sandbox.baton(["resume", id, "--use-current-pipeline", "--dry-run"])
+        let dry = try await sandbox.baton(["resume", id, "--use-current-pipeline", "--dry-run"])
         #expect(dry.status == 0, "\(dry.summary)")
-        let second = try sandbox.baton(["resume", id, "--use-current-pipeline"])
+        let second = try await sandbox.baton(["resume", id, "--use-current-pipeline"])
         #expect(second.status == 75, "\(second.summary)")
         #expect(second.stderr.contains("is being executed by process \(first.pid)"), "\(second.stderr)")
         // Nothing changed: same snapshot, no attempt superseded.

@@ -42,14 +42,14 @@ import Testing
         return (folder, tree, environment)
     }
 
-    @Test func aHotMachinePausesBeforeEachStageAndSaysSo() throws {
+    @Test func aHotMachinePausesBeforeEachStageAndSaysSo() async throws {
         let (folder, tree, environment) = try Self.sandbox(temperature: 90000)
         defer {
             tree.remove()
             try? FileManager.default.removeItem(atPath: folder)
         }
 
-        let result = try BatonProcess.run(["run", "two.yaml", "--profile", "hot"], in: folder, environment: environment)
+        let result = try await BatonProcess.run(["run", "two.yaml", "--profile", "hot"], in: folder, environment: environment)
 
         #expect(result.status == 0, "\(result.summary)")
         for stage in ["plan", "build"] {
@@ -59,14 +59,14 @@ import Testing
         #expect(result.stderr.contains("completed"))
     }
 
-    @Test func jsonLinesCarryThePausesAndACoolMachineDoesNotPause() throws {
+    @Test func jsonLinesCarryThePausesAndACoolMachineDoesNotPause() async throws {
         let (folder, tree, environment) = try Self.sandbox(temperature: 90000)
         defer {
             tree.remove()
             try? FileManager.default.removeItem(atPath: folder)
         }
 
-        let hot = try BatonProcess.run(["run", "two.yaml", "--profile", "hot", "--json"], in: folder, environment: environment)
+        let hot = try await BatonProcess.run(["run", "two.yaml", "--profile", "hot", "--json"], in: folder, environment: environment)
         #expect(hot.status == 0, "\(hot.summary)")
         let events = hot.stdout.split(separator: "\n").compactMap {
             try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
@@ -79,7 +79,7 @@ import Testing
         #expect(thermal.first?["max_wait"] as? Double == 0.3)
 
         try tree.zone(0, temp: 60000, trips: [("passive", 70000), ("hot", 85000), ("critical", 100000)])
-        let cool = try BatonProcess.run(["run", "two.yaml", "--profile", "hot"], in: folder, environment: environment)
+        let cool = try await BatonProcess.run(["run", "two.yaml", "--profile", "hot"], in: folder, environment: environment)
         #expect(cool.status == 0, "\(cool.summary)")
         #expect(!cool.stderr.contains("pausing"), "\(cool.summary)")
         #expect(cool.stderr.contains("▸ build"), "\(cool.summary)")

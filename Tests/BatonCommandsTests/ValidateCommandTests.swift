@@ -6,20 +6,20 @@ import Testing
 @Suite struct ValidateCommandTests {
     static let invalid = "Tests/BatonSpecTests/Fixtures/invalid"
 
-    @Test func shippedPipelinesAreValid() throws {
-        let result = try BatonProcess.run(["validate"])
+    @Test func shippedPipelinesAreValid() async throws {
+        let result = try await BatonProcess.run(["validate"])
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
         #expect(result.stdout.hasSuffix("files checked: 0 invalid files, 0 errors, 0 warnings\n"))
     }
 
-    @Test func shippedProfilesAreValid() throws {
-        let result = try BatonProcess.run(["validate", "profiles"])
+    @Test func shippedProfilesAreValid() async throws {
+        let result = try await BatonProcess.run(["validate", "profiles"])
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
         #expect(result.stdout.contains("0 errors"))
     }
 
-    @Test func anInvalidPipelineExits65WithCompilerStyleOutput() throws {
-        let result = try BatonProcess.run(["validate", "\(Self.invalid)/unknown-stage-key.yaml"])
+    @Test func anInvalidPipelineExits65WithCompilerStyleOutput() async throws {
+        let result = try await BatonProcess.run(["validate", "\(Self.invalid)/unknown-stage-key.yaml"])
         #expect(result.status == 65)
         #expect(
             result.stdout.hasPrefix(
@@ -32,8 +32,8 @@ import Testing
         #expect(result.stdout.hasSuffix("1 file checked: 1 invalid file, 2 errors, 0 warnings\n"))
     }
 
-    @Test func jsonFormatHasOneObjectPerDiagnostic() throws {
-        let result = try BatonProcess.run(["validate", "--format", "json", "\(Self.invalid)/two-critics.yaml"])
+    @Test func jsonFormatHasOneObjectPerDiagnostic() async throws {
+        let result = try await BatonProcess.run(["validate", "--format", "json", "\(Self.invalid)/two-critics.yaml"])
         #expect(result.status == 65)
         let entries = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]])
         #expect(entries.count == 1)
@@ -44,8 +44,8 @@ import Testing
         #expect((entries[0]["notes"] as? [[String: Any]])?.first?["line"] as? Int == 8)
     }
 
-    @Test func githubFormatWritesWorkflowCommands() throws {
-        let result = try BatonProcess.run(["validate", "--format", "github", "\(Self.invalid)/cycle.yaml"])
+    @Test func githubFormatWritesWorkflowCommands() async throws {
+        let result = try await BatonProcess.run(["validate", "--format", "github", "\(Self.invalid)/cycle.yaml"])
         #expect(result.status == 65)
         #expect(
             result.stdout.contains(
@@ -54,75 +54,75 @@ import Testing
         #expect(result.stdout.contains("::warning file="))
     }
 
-    @Test func strictMakesWarningsFail() throws {
+    @Test func strictMakesWarningsFail() async throws {
         let file = "\(Self.invalid)/duplicate-needs.yaml"
-        #expect(try BatonProcess.run(["validate", file]).status == 0)
-        let strict = try BatonProcess.run(["validate", "--strict", file])
+        #expect(try await BatonProcess.run(["validate", file]).status == 0)
+        let strict = try await BatonProcess.run(["validate", "--strict", file])
         #expect(strict.status == 65)
         #expect(strict.stdout.contains(": error: 'plan' appears more than once"))
     }
 
-    @Test func aMissingPathExits66() throws {
-        let result = try BatonProcess.run(["validate", "no/such/file.yaml"])
+    @Test func aMissingPathExits66() async throws {
+        let result = try await BatonProcess.run(["validate", "no/such/file.yaml"])
         #expect(result.status == 66)
         #expect(result.stderr == "error: no file at 'no/such/file.yaml'\n")
     }
 
-    @Test func aWrongCommandLineExits64() throws {
-        let result = try BatonProcess.run(["validate", "--format", "xml"])
+    @Test func aWrongCommandLineExits64() async throws {
+        let result = try await BatonProcess.run(["validate", "--format", "xml"])
         #expect(result.status == 64)
         #expect(result.stderr.contains("xml"))
     }
 
-    @Test func anUnknownProfileExits66WithASuggestion() throws {
-        let result = try BatonProcess.run(["validate", "--profile", "m3-16g"])
+    @Test func anUnknownProfileExits66WithASuggestion() async throws {
+        let result = try await BatonProcess.run(["validate", "--profile", "m3-16g"])
         #expect(result.status == 66)
         #expect(result.stderr.contains("no profile named 'm3-16g'"))
         #expect(result.stderr.contains("did you mean 'm3-16gb'?"))
     }
 
-    @Test func graphPrintsMermaidAndDot() throws {
-        let mermaid = try BatonProcess.run(["graph", "code-task"])
+    @Test func graphPrintsMermaidAndDot() async throws {
+        let mermaid = try await BatonProcess.run(["graph", "code-task"])
         #expect(mermaid.status == 0)
         #expect(mermaid.stdout.hasPrefix("flowchart TD\n"))
         #expect(mermaid.stdout.contains("s_review -. \"revise, up to 3 rounds\" .-> s_plan"))
-        let dot = try BatonProcess.run(["graph", "code-task", "--format", "dot", "--profile", "m3-16gb"])
+        let dot = try await BatonProcess.run(["graph", "code-task", "--format", "dot", "--profile", "m3-16gb"])
         #expect(dot.status == 0)
         #expect(dot.stdout.contains("\"plan\" -> \"review\";"))
         #expect(dot.stdout.contains("ollama:qwen2.5:14b-instruct"))
     }
 
-    @Test func graphOfAnInvalidPipelinePrintsItsErrors() throws {
-        let result = try BatonProcess.run(["graph", "\(Self.invalid)/cycle.yaml"])
+    @Test func graphOfAnInvalidPipelinePrintsItsErrors() async throws {
+        let result = try await BatonProcess.run(["graph", "\(Self.invalid)/cycle.yaml"])
         #expect(result.status == 65)
         #expect(result.stderr.contains("[cycle]"))
         #expect(result.stdout.isEmpty)
     }
 
-    @Test func listShowsNamesAndDescriptions() throws {
-        let result = try BatonProcess.run(["list"])
+    @Test func listShowsNamesAndDescriptions() async throws {
+        let result = try await BatonProcess.run(["list"])
         #expect(result.status == 0)
         #expect(result.stdout.contains("code-task         Plan a coding task"))
-        let unknown = try BatonProcess.run(["graph", "code-tsk"])
+        let unknown = try await BatonProcess.run(["graph", "code-tsk"])
         #expect(unknown.status == 66)
         #expect(unknown.stderr.contains("did you mean 'code-task'?"))
     }
 
-    @Test func searchPathComesFromTheEnvironment() throws {
+    @Test func searchPathComesFromTheEnvironment() async throws {
         let folder = NSTemporaryDirectory() + "baton-path-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
         try "version: 1\ndescription: Mine.\nstages:\n  a: {model: m, prompt: hi}\n".write(
             toFile: folder + "/mine.yaml", atomically: true, encoding: .utf8)
-        let result = try BatonProcess.run(["list"], environment: ["BATON_PIPELINE_PATH": folder])
+        let result = try await BatonProcess.run(["list"], environment: ["BATON_PIPELINE_PATH": folder])
         #expect(result.stdout == "mine  Mine.\n")
     }
 }
 
 /// `baton plan`: the schedule printed before anything runs.
 @Suite struct PlanCommandTests {
-    @Test func theOriginSetupLoadsTwiceAndUnloadsOnce() throws {
-        let result = try BatonProcess.run(["plan", "code-task", "--profile", "m3-16gb"])
+    @Test func theOriginSetupLoadsTwiceAndUnloadsOnce() async throws {
+        let result = try await BatonProcess.run(["plan", "code-task", "--profile", "m3-16gb"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.hasPrefix("plan code-task with profile m3-16gb, memory budget 14 GB (set)\n"))
         #expect(result.stdout.contains("unload ollama:mistral:7b-instruct (5.7 GB); load ollama:qwen2.5:14b-instruct (10.9 GB)"))
@@ -130,8 +130,8 @@ import Testing
         #expect(result.stdout.hasSuffix("peak resident 10.9 GB of 14 GB; 2 loads, 1 unload\n"))
     }
 
-    @Test func jsonListsEveryStep() throws {
-        let result = try BatonProcess.run(["plan", "hello", "--profile", "local-gemma", "--json"])
+    @Test func jsonListsEveryStep() async throws {
+        let result = try await BatonProcess.run(["plan", "hello", "--profile", "local-gemma", "--json"])
         #expect(result.status == 0)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
         #expect((object["steps"] as? [[String: Any]])?.map { $0["stage"] as? String } == ["plan", "check", "answer"])

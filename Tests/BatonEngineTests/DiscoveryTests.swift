@@ -169,53 +169,43 @@ import Glibc
 @Suite(.serialized, .enabled(if: !LlamaRouter.skipped, "BATON_SKIP_INTEGRATION=1"))
 struct LlamaDiscoveryTests {
     @Test func routerModelsAreDescribedFromTheirGGUFFiles() async throws {
-        // Started on a thread of its own: the script takes a second, and a blocked cooperative thread (two on
-        // a 2-core machine) would stall the concurrent tests' stand-ins.
-        let router = try await offThePool { try LlamaRouter(names: ["planner", "critic"]) }
-        defer { router.stop() }
-        let profile = try DiscoveryTests.profile(
-            ollama: "http://127.0.0.1:1", llama: router.url,
-            extra: "  ghost-local: {runtime: local, footprint: 300MB}\n  planner: {runtime: local, footprint: 430MB}")
+        try await LlamaRouter.with(names: ["planner", "critic"]) { router in
+            let profile = try DiscoveryTests.profile(
+                ollama: "http://127.0.0.1:1", llama: router.url,
+                extra: "  ghost-local: {runtime: local, footprint: 300MB}\n  planner: {runtime: local, footprint: 430MB}")
 
-        // When
-        let inventory = await ModelDiscovery.discover(profile: profile, timeout: 10)
+            // When
+            let inventory = await ModelDiscovery.discover(profile: profile, timeout: 10)
 
-        // Then both names are known, read from the file the router's arguments name
-        guard case .known(let found) = inventory.runtimes["local"] else {
-            Issue.record("local should be known: \(String(describing: inventory.runtimes["local"]))")
-            return
+            // Then both names are known, read from the file the router's arguments name
+            guard case .known(let found) = inventory.runtimes["local"] else {
+                Issue.record("local should be known: \(String(describing: inventory.runtimes["local"]))")
+                return
+            }
+            #expect(found.map(\.name) == ["critic", "planner"])
+            let planner = try #require(found.last)
+            let path = try #require(planner.path)
+            #expect(path.hasSuffix("/models/planner.gguf"))
+            #expect(planner.family == "gemma3" && planner.quantization == "Q4_K_M" && planner.parameterSize == "270M")
+            // Gemma 3 270M records no general.parameter_count: the tensors are counted (llama-server's n_params says the same)
+            #expect(planner.parameterCount == 268_098_176)
+            #expect(planner.contextLength == 32768 && planner.fileSize == 253_113_024)
+            // The router runs it at --ctx-size 2048: the estimate is at that context
+            let estimate = try GGUFInfo.read(path).estimatedFootprint(contextSize: 2048)
+            #expect(planner.footprint == FootprintEstimate(bytes: ByteCount(bytes: estimate), source: .gguf, contextSize: 2048))
+
+            // And role mapping skips what the router does not have
+            let roles = ResolvedProfile(
+                spec: {
+                    var spec = profile.spec
+                    spec.roles = [RoleSpec(name: "planner", models: [ModelReference("ghost-local"), ModelReference("planner")], settings: StageSettings())]
+                    return spec
+                }(), chain: profile.chain)
+            let pipeline = SourceFile(path: "p.yaml", text: "version: 1\nstages:\n  plan: {role: planner, prompt: Plan}\n")
+            let plan = try #require(PipelineCompiler(profile: roles, inventory: inventory).compile(pipeline).plan)
+            #expect(plan.stages[0].models.map(\.description) == ["local:planner"])
+            #expect(plan.stages[0].modelChoice?.skipped == [SkippedModel(model: "ghost-local", reason: "not installed on local")])
         }
-        #expect(found.map(\.name) == ["critic", "planner"])
-        let planner = try #require(found.last)
-        let path = try #require(planner.path)
-        #expect(path.hasSuffix("/models/planner.gguf"))
-        #expect(planner.family == "gemma3" && planner.quantization == "Q4_K_M" && planner.parameterSize == "270M")
-        // Gemma 3 270M records no general.parameter_count: the tensors are counted (llama-server's n_params says the same)
-        #expect(planner.parameterCount == 268_098_176)
-        #expect(planner.contextLength == 32768 && planner.fileSize == 253_113_024)
-        // The router runs it at --ctx-size 2048: the estimate is at that context
-        let estimate = try GGUFInfo.read(path).estimatedFootprint(contextSize: 2048)
-        #expect(planner.footprint == FootprintEstimate(bytes: ByteCount(bytes: estimate), source: .gguf, contextSize: 2048))
-
-        // And role mapping skips what the router does not have
-        let roles = ResolvedProfile(
-            spec: {
-                var spec = profile.spec
-                spec.roles = [RoleSpec(name: "planner", models: [ModelReference("ghost-local"), ModelReference("planner")], settings: StageSettings())]
-                return spec
-            }(), chain: profile.chain)
-        let pipeline = SourceFile(path: "p.yaml", text: "version: 1\nstages:\n  plan: {role: planner, prompt: Plan}\n")
-        let plan = try #require(PipelineCompiler(profile: roles, inventory: inventory).compile(pipeline).plan)
-        #expect(plan.stages[0].models.map(\.description) == ["local:planner"])
-        #expect(plan.stages[0].modelChoice?.skipped == [SkippedModel(model: "ghost-local", reason: "not installed on local")])
-    }
-}
-
-/// Runs blocking work (a process, a script) on a thread of its own, so the few cooperative threads stay
-/// free for the stand-ins that concurrent tests serve.
-func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result { try body() }) }.start()
     }
 }
 

@@ -56,12 +56,12 @@ import Testing
 
     // MARK: - JSON Schemas
 
-    static func python(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        try Tools.run("/usr/bin/env", ["python3"] + arguments)
+    static func python(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+        try await Tools.run("/usr/bin/env", ["python3"] + arguments)
     }
 
-    @Test func schemaPropertiesMatchTheSwiftKeys() throws {
-        let (status, output) = try Self.python(["scripts/check-schemas.py", "--dump-properties"])
+    @Test func schemaPropertiesMatchTheSwiftKeys() async throws {
+        let (status, output) = try await Self.python(["scripts/check-schemas.py", "--dump-properties"])
         try #require(status == 0, "scripts/check-schemas.py --dump-properties failed (needs python3 with jsonschema and PyYAML):\n\(output)")
         let schema = try JSONDecoder().decode([String: [String]].self, from: Data(output.utf8))
         let swift: [String: [String]] = [
@@ -76,8 +76,8 @@ import Testing
         }
     }
 
-    @Test func shippedFilesValidateAgainstTheSchemas() throws {
-        let (status, output) = try Self.python(["scripts/check-schemas.py"])
+    @Test func shippedFilesValidateAgainstTheSchemas() async throws {
+        let (status, output) = try await Self.python(["scripts/check-schemas.py"])
         #expect(status == 0, "\(output)")
         #expect(output.contains(" passed, 0 failed"))
     }

@@ -20,12 +20,15 @@ public enum BatonProcess {
     }
 
     /// A `baton` process that was started and not yet waited for, so a test can signal it.
+    ///
+    /// Waiting never blocks a cooperative thread: a thread of the process's own reads its output and reaps it, and
+    /// ``wait()`` suspends until that thread is done. (swift-testing runs tests on the cooperative pool, which has
+    /// one thread per core; a test blocked in `waitUntilExit` would starve the in-process stand-ins other tests serve.)
     public final class Running: @unchecked Sendable {
         private let process: Process
         private let lock = NSLock()
-        private var outData = Data()
-        private var errData = Data()
-        private let readers = DispatchGroup()
+        private var result: Result?
+        private var waiters: [CheckedContinuation<Result, Never>] = []
 
         /// The process id.
         public var pid: Int32 { process.processIdentifier }
@@ -38,17 +41,28 @@ public enum BatonProcess {
             process.standardOutput = out
             process.standardError = err
             try process.run()
-            // Read both pipes concurrently so neither fills up and blocks the child.
-            for (pipe, isOut) in [(out, true), (err, false)] {
-                readers.enter()
-                Thread { [self] in
-                    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-                    lock.lock()
-                    if isOut { outData = data } else { errData = data }
-                    lock.unlock()
-                    readers.leave()
-                }.start()
+            Thread { [self] in
+                // Read both pipes concurrently so neither fills up and blocks the child, then reap it.
+                let errors = ThreadResult<Data>()
+                Thread { errors.set(err.fileHandleForReading.readDataToEndOfFile()) }.start()
+                let outData = out.fileHandleForReading.readDataToEndOfFile()
+                let errData = errors.get()
+                process.waitUntilExit()
+                let killed = process.terminationReason == .uncaughtSignal
+                finish(
+                    Result(
+                        status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                        stderr: String(decoding: errData, as: UTF8.self), signal: killed ? process.terminationStatus : nil))
+            }.start()
+        }
+
+        private func finish(_ result: Result) {
+            let waiting = lock.withLock {
+                self.result = result
+                defer { waiters = [] }
+                return waiters
             }
+            for waiter in waiting { waiter.resume(returning: result) }
         }
 
         /// Sends `signal` (SIGINT, SIGTERM, SIGKILL, ...) to the process.
@@ -56,16 +70,15 @@ public enum BatonProcess {
             kill(process.processIdentifier, signal)
         }
 
-        /// Waits for the process to end (and reaps it) and returns what it printed.
-        public func wait() -> Result {
-            process.waitUntilExit()
-            readers.wait()
-            lock.lock()
-            defer { lock.unlock() }
-            let killed = process.terminationReason == .uncaughtSignal
-            return Result(
-                status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                stderr: String(decoding: errData, as: UTF8.self), signal: killed ? process.terminationStatus : nil)
+        /// Waits for the process to end (it is reaped whether or not anyone waits) and returns what it printed.
+        public func wait() async -> Result {
+            await withCheckedContinuation { continuation in
+                let done = lock.withLock {
+                    if result == nil { waiters.append(continuation) }
+                    return result
+                }
+                if let done { continuation.resume(returning: done) }
+            }
         }
     }
 
@@ -81,11 +94,60 @@ public enum BatonProcess {
         return Fixtures.path(".build/debug/baton")
     }
 
-    /// Runs `baton arguments` in `directory` with `environment` added to a minimal environment.
+    /// Runs `baton arguments` in `directory` with `environment` added to a minimal environment (`launcher`: as for
+    /// ``start(_:in:environment:launcher:)``).
+    ///
+    /// At most ``concurrency`` such runs go at once; the others wait their turn without holding a thread. A test that
+    /// keeps a started process running while it runs others (which must happen while that one still runs) passes
+    /// `limited: false` so as not to wait behind the rest of the suite.
     public static func run(
-        _ arguments: [String], in directory: String = Fixtures.repositoryRoot, environment: [String: String] = [:]
-    ) throws -> Result {
-        try start(arguments, in: directory, environment: environment).wait()
+        _ arguments: [String], in directory: String = Fixtures.repositoryRoot, environment: [String: String] = [:],
+        launcher: [String] = [], limited: Bool = true
+    ) async throws -> Result {
+        guard limited else { return try await start(arguments, in: directory, environment: environment, launcher: launcher).wait() }
+        await slots.acquire()
+        do {
+            let result = try await start(arguments, in: directory, environment: environment, launcher: launcher).wait()
+            await slots.release()
+            return result
+        } catch {
+            await slots.release()
+            throw error
+        }
+    }
+
+    /// How many ``run(_:in:environment:launcher:limited:)`` processes run at once: half the cores, at least one, or
+    /// `BATON_TEST_PROCESSES`.
+    ///
+    /// Waiting for a process holds no thread, so without a limit every command test of the suite would start its
+    /// `baton` at once: a hundred processes on two cores, which starve the in-process tests and stand-ins of CPU until
+    /// their timeouts fire. The other cores stay for those and for the llama-server of the integration tests.
+    /// Processes from ``start(_:in:environment:launcher:)`` do not count.
+    public static let concurrency: Int = {
+        if let text = ProcessInfo.processInfo.environment["BATON_TEST_PROCESSES"], let count = Int(text), count > 0 { return count }
+        return max(1, ProcessInfo.processInfo.activeProcessorCount / 2)
+    }()
+
+    private static let slots = Slots(concurrency)
+
+    /// A counting semaphore whose waiters suspend instead of blocking.
+    private actor Slots {
+        private var free: Int
+        private var waiting: [CheckedContinuation<Void, Never>] = []
+
+        init(_ count: Int) { free = count }
+
+        func acquire() async {
+            if free > 0 {
+                free -= 1
+                return
+            }
+            await withCheckedContinuation { waiting.append($0) }
+        }
+
+        func release() {
+            if waiting.isEmpty { free += 1 } else { waiting.removeFirst().resume() }
+        }
     }
 
     /// Starts `baton arguments` like ``run(_:in:environment:)`` without waiting for it.

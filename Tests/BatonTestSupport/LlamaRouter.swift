@@ -13,11 +13,11 @@ public final class LlamaRouter: @unchecked Sendable {
     public let port: Int
 
     /// Starts a router with `--models-max 0` (no limit of its own) and the given model names.
-    public init(names: [String] = ["planner", "critic", "executor"], port: Int? = nil, stateDirectory: String? = nil) throws {
+    public init(names: [String] = ["planner", "critic", "executor"], port: Int? = nil, stateDirectory: String? = nil) async throws {
         let state = stateDirectory ?? NSTemporaryDirectory() + "baton-router-\(UUID().uuidString.prefix(8))"
         var arguments = ["--state-dir", state, "--models-max", "0", "--names", names.joined(separator: " "), "--timeout", "120"]
         if let port { arguments += ["--port", String(port)] }
-        let result = try Self.script("start-llama-router.sh", arguments)
+        let result = try await Self.script("start-llama-router.sh", arguments)
         guard result.status == 0, let line = result.stdout.split(separator: "\n").first(where: { $0.hasPrefix("BATON_LLAMA_URL=") })
         else {
             throw RouterError(message: "start-llama-router.sh failed (\(result.status)):\n\(result.stderr)")
@@ -31,21 +31,38 @@ public final class LlamaRouter: @unchecked Sendable {
     private var isStopped = false
 
     /// Stops the router and its model processes (once).
-    public func stop() {
-        stopped.lock()
-        defer { stopped.unlock() }
-        guard !isStopped else { return }
-        isStopped = true
-        _ = try? Self.script("stop-llama-router.sh", ["--state-dir", stateDirectory, "--timeout", "3"])
+    public func stop() async {
+        let first = stopped.withLock {
+            defer { isStopped = true }
+            return !isStopped
+        }
+        guard first else { return }
+        _ = try? await Self.script("stop-llama-router.sh", ["--state-dir", stateDirectory, "--timeout", "3"])
+    }
+
+    /// Starts a router, runs `body` with it and stops it, whether or not `body` throws (an awaiting `defer`).
+    public static func with<T>(
+        names: [String] = ["planner", "critic", "executor"], port: Int? = nil, stateDirectory: String? = nil,
+        _ body: (LlamaRouter) async throws -> T
+    ) async throws -> T {
+        let router = try await LlamaRouter(names: names, port: port, stateDirectory: stateDirectory)
+        do {
+            let value = try await body(router)
+            await router.stop()
+            return value
+        } catch {
+            await router.stop()
+            throw error
+        }
     }
 
     /// SIGKILLs the router's whole process group (the router and its model processes), as a crash would.
-    public func kill() {
+    public func kill() async {
         if let text = try? String(contentsOfFile: stateDirectory + "/pid", encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
             Foundation.kill(-pid, SIGKILL)
             Foundation.kill(pid, SIGKILL)
         }
-        usleep(300_000)
+        try? await Task.sleep(for: .milliseconds(300))
     }
 
     /// The models the router lists with their status (`GET /models`).
@@ -78,24 +95,22 @@ public final class LlamaRouter: @unchecked Sendable {
         }
 
         /// Stops watching and returns the distinct states seen, in order.
-        public func stop() -> [[String: String]] {
+        public func stop() async -> [[String: String]] {
             task?.cancel()
-            usleep(50_000)
-            lock.lock()
-            defer { lock.unlock() }
-            return snapshots
+            try? await Task.sleep(for: .milliseconds(50))
+            return lock.withLock { snapshots }
         }
     }
 
     /// Starts watching the router's models.
     public func watch() -> Watcher { Watcher(self) }
 
-    static func script(_ name: String, _ arguments: [String]) throws -> BatonProcess.Result {
+    static func script(_ name: String, _ arguments: [String]) async throws -> BatonProcess.Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
         process.arguments = [Fixtures.path("scripts/\(name)")] + arguments
         process.currentDirectoryURL = URL(fileURLWithPath: Fixtures.repositoryRoot)
-        return try BatonProcess.Running(process: process, out: Pipe(), err: Pipe()).wait()
+        return try await BatonProcess.Running(process: process, out: Pipe(), err: Pipe()).wait()
     }
 
     /// Whether integration tests on the real server are switched off (`BATON_SKIP_INTEGRATION=1`).
