@@ -25,7 +25,12 @@ public final class LlamaRouter: @unchecked Sendable {
         url = String(line.dropFirst("BATON_LLAMA_URL=".count))
         self.port = Int(url.split(separator: ":").last ?? "") ?? 0
         self.stateDirectory = state
+        ownsState = stateDirectory == nil
     }
+
+    /// Whether the state folder is a temporary one of this router's, removed when it stops (unless
+    /// `BATON_KEEP_ROUTER_STATE` is set, to read its `llama-server.log`).
+    private let ownsState: Bool
 
     private let stopped = NSLock()
     private var isStopped = false
@@ -38,6 +43,9 @@ public final class LlamaRouter: @unchecked Sendable {
         }
         guard first else { return }
         _ = try? await Self.script("stop-llama-router.sh", ["--state-dir", stateDirectory, "--timeout", "3"])
+        if ownsState, ProcessInfo.processInfo.environment["BATON_KEEP_ROUTER_STATE"] == nil {
+            try? FileManager.default.removeItem(atPath: stateDirectory)
+        }
     }
 
     /// Starts a router, runs `body` with it and stops it, whether or not `body` throws (an awaiting `defer`).
