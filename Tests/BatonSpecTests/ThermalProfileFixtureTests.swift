@@ -4,7 +4,7 @@ import BatonTestSupport
 import Foundation
 import Testing
 
-/// Every profile in `Fixtures/invalid-profiles` (bad `thermal` sections) has a golden `.diagnostics.txt`
+/// Every profile in `Fixtures/invalid-profiles` (bad `thermal` sections, unscored capabilities) has a golden `.diagnostics.txt`
 /// with the exact printed output, and the profile schema's `thermal` object lists the Swift keys.
 @Suite struct ThermalProfileFixtureTests {
     static let folder = "Tests/BatonSpecTests/Fixtures/invalid-profiles"
@@ -25,7 +25,7 @@ import Testing
         let printed = DiagnosticFormatter.text(diagnostics, sources: [name: file], color: false)
 
         // Then
-        #expect(profile != nil, "a bad thermal value must not stop the rest of the profile from decoding")
+        #expect(profile != nil, "a bad value must not stop the rest of the profile from decoding")
         #expect(!diagnostics.isEmpty, "an invalid fixture must produce diagnostics")
         #expect(diagnostics.allSatisfy { $0.location != nil }, "every diagnostic is located")
         let golden = "\(Self.folder)/\(name.replacingOccurrences(of: ".yaml", with: ".diagnostics.txt"))"

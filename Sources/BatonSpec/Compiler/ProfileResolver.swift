@@ -112,7 +112,14 @@ public enum ProfileResolver {
             }
         }
         let registry = merged.models.map(\.name)
+        let scored = Set(merged.models.flatMap(\.capabilities.keys))
         for role in spec.roles {
+            if let capability = role.capability, !scored.isEmpty, !scored.contains(capability) {
+                diagnostics.append(
+                    Diagnostic(
+                        .unscoredCapability(capability, role: role.name, suggestion: Suggestion.closest(to: capability, in: scored.sorted())),
+                        at: map.location("roles.\(role.name).capability")))
+            }
             for (index, reference) in (role.models ?? []).enumerated() {
                 let path = "roles.\(role.name).models[\(index)]"
                 let (runtime, model) = reference.split(knownRuntimes: Set(runtimeNames))

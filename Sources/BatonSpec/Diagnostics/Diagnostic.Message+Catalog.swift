@@ -233,6 +233,15 @@ extension Diagnostic.Message {
 
     // MARK: - Warnings
 
+    static func unscoredCapability(_ capability: String, role: String, suggestion: String?) -> Self {
+        .init(
+            "unscored-capability",
+            .warning,
+            "role '\(role)' maps by capability '\(capability)', which no model in the registry is scored on"
+                + didYouMean(suggestion, orElse: "; add it to some models' 'capabilities' or use one they have")
+        )
+    }
+
     static func unusedInput(_ name: String) -> Self {
         .init("unused-input", .warning, "input '\(name)' is never used; use it in a template or remove it")
     }
