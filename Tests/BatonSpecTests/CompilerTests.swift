@@ -70,6 +70,42 @@ import Testing
         #expect(plan.memoryBudget == .fixed(ByteCount(bytes: 16_000_000_000)))
     }
 
+    @Test func aTemperatureAnthropicRefusesIsAWarningWhereItIsSet() {
+        let profile = ProfileResolver.resolve(
+            ProfileDecoder.decode(
+                SourceFile(
+                    path: "c.yaml",
+                    text: """
+                        version: 1
+                        runtimes:
+                          claude: {kind: anthropic, url: "https://api.anthropic.com", api_key_env: K}
+                          ollama: {kind: ollama, url: "http://127.0.0.1:11434"}
+                        models:
+                          haiku: {runtime: claude, footprint: 0}
+                          local: {runtime: ollama, footprint: 1GB}
+                        """), environment: [:])
+        ) { _ in nil }.profile
+        let result = PipelineCompiler(profile: profile).compile(
+            SourceFile(
+                path: "t.yaml",
+                text: """
+                    version: 1
+                    stages:
+                      hot:
+                        model: [local, haiku]
+                        temperature: 1.5
+                        prompt: Write.
+                      cool:
+                        model: haiku
+                        temperature: 0.7
+                        prompt: "Edit {{stages.hot.output}}"
+                    """))
+        #expect(result.plan != nil)
+        #expect(result.diagnostics.map(\.code) == ["runtime-limit"])
+        #expect(result.diagnostics.first?.location?.line == 5)
+        #expect(result.diagnostics.first?.message.contains("model 'haiku' runs on Anthropic, which accepts 0 to 1") == true)
+    }
+
     @Test func runtimePrefixesOnlyCountForDeclaredRuntimes() throws {
         let plan = try #require(
             compileValid(

@@ -233,6 +233,10 @@ extension Diagnostic.Message {
 
     // MARK: - Warnings
 
+    static func runtimeLimit(_ text: String) -> Self {
+        .init("runtime-limit", .warning, text)
+    }
+
     static func unscoredCapability(_ capability: String, role: String, suggestion: String?) -> Self {
         .init(
             "unscored-capability",

@@ -100,6 +100,15 @@ enum ModelResolution {
                 if let footprint, let budget, footprint > budget, !modelPath.isEmpty {
                     context.emit(.modelExceedsBudget(name, footprint: footprint, budget: budget), at: location, notes: [budgetNote])
                 }
+                // The Anthropic API accepts temperatures up to 1 only; Baton's range is 0 to 2.
+                if let temperature = settings.temperature, temperature > 1, let runtime,
+                    profile?.runtime(named: runtime)?.kind == .anthropic
+                {
+                    context.emit(
+                        .runtimeLimit(
+                            "stage '\(stage.name)' sets temperature \(temperature), but model '\(name)' runs on Anthropic, which accepts 0 to 1; lower it, or the request fails with HTTP 400"),
+                        at: context.sourceMap.location("\(path).temperature") ?? location)
+                }
                 resolved.append(ResolvedModel(name: name, runtime: runtime, footprint: footprint))
             }
             context.models[stage.name] = resolved
