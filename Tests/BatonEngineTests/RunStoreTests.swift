@@ -1,6 +1,7 @@
 import BatonEngine
 import Foundation
 import GRDB
+import BatonTestSupport
 import Testing
 
 /// The run store on real SQLite files: file mode, schema versions, leases.
@@ -26,6 +27,39 @@ import Testing
         let mode = try DatabaseQueue(path: path).read { try String.fetchOne($0, sql: "PRAGMA journal_mode") }
         #expect(mode == "wal")
         #expect(try store.integrityCheck() == "ok")
+    }
+
+    @Test func aRerunIsCreatedWithItsReusedAttemptsInOneTransaction() async throws {
+        // Given a completed two-stage run
+        let path = Self.temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
+        let store = try RunStore(path: path)
+        let pipeline = try snapshot(
+            """
+            version: 1
+            stages:
+              plan: {model: m, prompt: Plan}
+              build: {model: m, prompt: "Build {{stages.plan.output}}"}
+            """)
+        let runtime = ScriptedRuntime { request, _ in .text("\(request.stage) output") }
+        let executor = Executor(store: store, runtimes: runtime, sleep: { _ in })
+        guard case .completed(let parent) = try await executor.start(pipeline, inputs: [:], claim: .current()) else {
+            Issue.record("the parent run did not complete")
+            return
+        }
+
+        // When copying the reused attempts into a rerun from 'build' fails
+        try await DatabaseQueue(path: path).write {
+            try $0.execute(
+                sql: "CREATE TRIGGER refuse AFTER INSERT ON attempts WHEN NEW.run_id != '\(parent)' BEGIN SELECT RAISE(ABORT, 'refused'); END")
+        }
+        await #expect(throws: StoreError.self) {
+            _ = try await executor.start(pipeline, inputs: [:], claim: .current(), parent: (parent, "build"))
+        }
+
+        // Then no rerun was left behind without its reused work, and the runtime was not called again
+        #expect(try store.runs().map(\.id) == [parent])
+        #expect(runtime.requests.count == 2)
     }
 
     @Test func aDatabaseFromANewerBatonIsRefusedAndLeftAlone() throws {

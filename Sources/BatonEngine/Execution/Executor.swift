@@ -78,11 +78,7 @@ public struct Executor: Sendable {
             snapshot: try snapshot.encoded(), inputs: try Self.encode(inputs), status: "running", error: nil,
             parentRunID: parent?.runID, rerunFrom: parent?.stage, createdAt: now, updatedAt: now, finishedAt: nil,
             leaseToken: nil, leasePid: nil, leaseHost: nil, leaseHeartbeat: nil)
-        try store.createRun(record)
-        if let parent {
-            let reused = Self.upstream(of: parent.stage, in: snapshot.plan)
-            try store.copyCompletedAttempts(from: parent.runID, to: id, stages: reused)
-        }
+        try store.createRun(record, reusing: parent.map { ($0.runID, Self.upstream(of: $0.stage, in: snapshot.plan)) })
         try store.acquireLease(id, claim: claim)
         return try await execute(runID: id, snapshot: snapshot, inputs: inputs, claim: claim, resumed: false)
     }

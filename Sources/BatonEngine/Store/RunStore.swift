@@ -122,7 +122,9 @@ public struct RunStore: Sendable {
     // MARK: - Runs
 
     /// Records a new run and its first event.
-    public func createRun(_ run: RunRecord) throws(StoreError) {
+    /// Records a new run; with `reusing`, also copies the completed attempts of those stages of the
+    /// parent run (`baton rerun`), in the same transaction, so a crash never leaves a rerun without them.
+    public func createRun(_ run: RunRecord, reusing parent: (runID: String, stages: Set<String>)? = nil) throws(StoreError) {
         try write { db in
             // The snapshot has its own table (migration v3): the runs row is updated often, and SQLite
             // rewrites all of a row when any of it changes.
@@ -132,6 +134,7 @@ public struct RunStore: Sendable {
             try db.execute(sql: "INSERT INTO run_snapshots (run_id, snapshot) VALUES (?, ?)", arguments: [run.id, run.snapshot])
             var event = EventRecord(id: nil, runID: run.id, at: run.createdAt, kind: "run-created", stage: nil, attemptID: nil, payload: nil)
             try event.insert(db)
+            if let parent { try Self.copyCompletedAttempts(db, from: parent.runID, to: run.id, stages: parent.stages) }
         }
     }
 
@@ -379,16 +382,13 @@ public struct RunStore: Sendable {
     }
 
     /// Copies completed attempts of `stages` from one run to another (for `baton rerun`).
-    public func copyCompletedAttempts(from source: String, to target: String, stages: Set<String>) throws(StoreError) {
-        try write { db in
-            // In the order they ran (SQLite walks the (run, stage, round) index; sorted here, see above).
-            let attempts = Self.inOrder(
-                try AttemptRecord.filter(Column("run_id") == source && Column("status") == "completed").fetchAll(db))
-            for var attempt in attempts where stages.contains(attempt.stage) {
-                attempt.id = nil
-                attempt.runID = target
-                try attempt.insert(db)
-            }
+    private static func copyCompletedAttempts(_ db: Database, from source: String, to target: String, stages: Set<String>) throws {
+        // In the order they ran (SQLite walks the (run, stage, round) index; sorted here, see above).
+        let attempts = inOrder(try AttemptRecord.filter(Column("run_id") == source && Column("status") == "completed").fetchAll(db))
+        for var attempt in attempts where stages.contains(attempt.stage) {
+            attempt.id = nil
+            attempt.runID = target
+            try attempt.insert(db)
         }
     }
 
