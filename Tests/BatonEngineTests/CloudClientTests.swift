@@ -193,6 +193,40 @@ import Testing
         }
     }
 
+    @Test func aRateLimitCarriesTheWaitTheAPIAsksFor() async throws {
+        try await OpenAIStandIn.with(apiKey: Self.openAIKey, models: [.init("gpt-test")]) { openAI in
+            openAI.inject(.status(429))
+            let limited = await Self.run(Self.openAI(openAI), Self.request("gpt-test"))
+            #expect(limited.runtimeError?.isTransient == true)
+            #expect(limited.runtimeError?.retryAfter == 1)
+        }
+        try await AnthropicStandIn.with(apiKey: Self.anthropicKey, models: [.init("claude-test")]) { anthropic in
+            anthropic.inject(.status(429))
+            let limited = await Self.run(Self.anthropic(anthropic), Self.request("claude-test"))
+            #expect(limited.runtimeError?.retryAfter == 1)
+            anthropic.inject(.status(500))
+            let failed = await Self.run(Self.anthropic(anthropic), Self.request("claude-test"))
+            #expect(failed.runtimeError?.isTransient == true)
+            #expect(failed.runtimeError?.retryAfter == nil)
+        }
+    }
+
+    @Test func retryAfterReadsSecondsAndHTTPDates() {
+        let now = Date(timeIntervalSince1970: 1_780_000_000)
+        func response(_ value: String) -> HTTPResponse {
+            HTTPResponse(status: 429, body: AsyncThrowingStream { $0.finish() }, headers: [("retry-after", value)])
+        }
+        #expect(response("7").retryAfter(now: now) == 7)
+        #expect(response("86400").retryAfter(now: now) == 600)
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+        #expect(response(formatter.string(from: now.addingTimeInterval(30))).retryAfter(now: now) == 30)
+        #expect(response("soon").retryAfter(now: now) == nil)
+        #expect(HTTPResponse(status: 429, body: AsyncThrowingStream { $0.finish() }).retryAfter(now: now) == nil)
+    }
+
     @Test func openAIExhaustedQuotaIsNotRetried() async throws {
         try await OpenAIStandIn.with(apiKey: Self.openAIKey, models: [.init("gpt-test")]) { standIn in
             // A 429 is usually a rate limit (retry later), but not when the account's quota is used up.

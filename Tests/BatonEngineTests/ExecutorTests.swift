@@ -156,6 +156,28 @@ import Testing
         #expect(unavailable == .failed(runID: unavailable.runID, reason: "stage 'a' failed after 4 tries: connection refused", runtimeUnavailable: true))
     }
 
+    @Test func aWaitTheRuntimeAsksForIsObeyedWhenLongerThanTheBackoff() async throws {
+        let yaml = """
+            version: 1
+            stages:
+              a:
+                model: m
+                retry: {max_attempts: 3, initial_backoff: 1s, max_backoff: 3s, multiplier: 2}
+                prompt: A
+            """
+        let delays = DelayLog()
+        let limited = ScriptedRuntime { _, index in
+            var error = RuntimeError(.httpStatus, "answered 429: rate limit", isTransient: true)
+            error.retryAfter = index == 0 ? 20 : 0.1
+            return index < 2 ? .error(error) : .text("ok")
+        }
+        let outcome = try await Self.executor(limited, store: try RunStore.inMemory(), delays: delays)
+            .start(try snapshot(yaml), inputs: [:], claim: .current())
+        guard case .completed = outcome else { Issue.record("\(outcome)"); return }
+        // 20 s asked for beats the 0.75 s backoff; 0.1 s asked for loses to the 1.5 s backoff.
+        #expect(delays.values == [20, 1.5])
+    }
+
     @Test func aStageThatHangsTimesOut() async throws {
         // The timeout is long enough for the second try's three words even on a loaded machine.
         let yaml = """

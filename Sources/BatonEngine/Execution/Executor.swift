@@ -370,7 +370,8 @@ public struct Executor: Sendable {
         }
         // Exponential backoff with "equal jitter": half the delay fixed, half random.
         let base = min(policy.maxBackoff, policy.initialBackoff * pow(policy.multiplier, Double(failures - 1)))
-        let delay = base / 2 + base / 2 * random()
+        // A runtime that says how long to wait (HTTP Retry-After, capped at 10 minutes) is obeyed when that is longer.
+        let delay = max(base / 2 + base / 2 * random(), error.retryAfter ?? 0)
         try store.appendEvent(
             state.runID, kind: "retry", stage: stage.name,
             payload: try Self.encode([

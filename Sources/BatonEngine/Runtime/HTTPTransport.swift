@@ -40,11 +40,32 @@ public struct HTTPResponse: Sendable {
     public var status: Int
     /// The body, chunk by chunk.
     public var body: AsyncThrowingStream<Data, any Error>
+    /// The response headers, names as sent.
+    public var headers: [(String, String)]
 
     /// Creates a response.
-    public init(status: Int, body: AsyncThrowingStream<Data, any Error>) {
+    public init(status: Int, body: AsyncThrowingStream<Data, any Error>, headers: [(String, String)] = []) {
         self.status = status
         self.body = body
+        self.headers = headers
+    }
+
+    /// The value of header `name` (case-insensitive), if present.
+    public func header(_ name: String) -> String? {
+        headers.first { $0.0.caseInsensitiveCompare(name) == .orderedSame }?.1
+    }
+
+    /// Seconds the server asks to wait before retrying (`Retry-After` as seconds or as an HTTP date),
+    /// at most `limit`.
+    public func retryAfter(now: Date = Date(), limit: Double = 600) -> Double? {
+        guard let value = header("Retry-After")?.trimmingCharacters(in: .whitespaces) else { return nil }
+        if let seconds = Double(value), seconds >= 0 { return min(seconds, limit) }
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        guard let date = formatter.date(from: value) else { return nil }
+        return min(max(0, date.timeIntervalSince(now)), limit)
     }
 
     /// The whole body (for small, non-streamed answers), at most `limit` bytes.
@@ -137,7 +158,7 @@ public struct AsyncHTTPTransport: HTTPTransport {
             }
             continuation.onTermination = { _ in task.cancel() }
         }
-        return HTTPResponse(status: Int(response.status.code), body: stream)
+        return HTTPResponse(status: Int(response.status.code), body: stream, headers: response.headers.map { ($0.name, $0.value) })
     }
 
     /// Throws `.unreachable` when nothing accepts TCP connections at the URL's host and port (2 s at most),

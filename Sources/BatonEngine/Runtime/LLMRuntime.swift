@@ -97,6 +97,8 @@ public struct RuntimeError: Error, Sendable, Hashable, CustomStringConvertible {
     public var message: String
     /// Whether a retry may succeed (connection refused, 503, a reset mid-stream, a timeout).
     public var isTransient: Bool
+    /// Seconds the runtime asked to wait before a retry (HTTP `Retry-After`), if it said.
+    public var retryAfter: Double?
 
     /// Creates an error.
     public init(_ code: Code, _ message: String, isTransient: Bool) {

@@ -20,7 +20,9 @@ enum ServerSentEventAPI {
                 do {
                     let response = try await transport.send(http, connectTimeout: connectTimeout)
                     guard response.status == 200 else {
-                        throw httpError(response.status, try? await response.collect(limit: 65536), http.url, model, keyHint)
+                        var error = httpError(response.status, try? await response.collect(limit: 65536), http.url, model, keyHint)
+                        if error.isTransient { error.retryAfter = response.retryAfter() }
+                        throw error
                     }
                     let usage = try await read(response, continuation)
                     continuation.yield(.finished(usage))
