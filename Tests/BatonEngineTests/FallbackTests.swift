@@ -21,6 +21,20 @@ import Testing
         """
     }
 
+    /// A critic loop whose reviewed stage has a two-model chain.
+    static let loop = """
+        version: 1
+        stages:
+          draft:
+            model: [a, b]
+            prompt: "Draft {{round}}"
+          review:
+            model: r
+            reviews: draft
+            max_rounds: 3
+            prompt: "Review {{stages.draft.output}}"
+        """
+
     /// Runs `yaml` on `runtime`, collecting the observer's fallback notices.
     static func run(
         _ yaml: String, on runtime: any RuntimeProvider, store: RunStore
@@ -158,18 +172,7 @@ import Testing
     }
 
     @Test func aStageThatFellBackKeepsItsNewModelForLaterRounds() async throws {
-        let yaml = """
-            version: 1
-            stages:
-              draft:
-                model: [a, b]
-                prompt: "Draft {{round}}"
-              review:
-                model: r
-                reviews: draft
-                max_rounds: 3
-                prompt: "Review {{stages.draft.output}}"
-            """
+        let yaml = Self.loop
         let store = try RunStore.inMemory()
         let reviews = Counter()
         let runtime = ScriptedRuntime { request, _ in
@@ -208,18 +211,7 @@ import Testing
 
     @Test func aResumedStageKeepsTheModelItFellBackTo() async throws {
         // Given a critic loop whose draft fell back from a to b and whose run then failed in round 2
-        let yaml = """
-            version: 1
-            stages:
-              draft:
-                model: [a, b]
-                prompt: "Draft {{round}}"
-              review:
-                model: r
-                reviews: draft
-                max_rounds: 3
-                prompt: "Review {{stages.draft.output}}"
-            """
+        let yaml = Self.loop
         let store = try RunStore.inMemory()
         let first = ScriptedRuntime { request, _ in
             if request.model == "a" { return .error(RuntimeError(.modelNotFound, "model 'a' not found", isTransient: false)) }
