@@ -118,11 +118,25 @@ import Testing
             #expect(result.stderr.contains("check the file's and its folder's permissions"), "\(result.stderr)")
             #expect(Self.bytes(sandbox.db) == before, "\(what) changed the database file")
         }
+        // Commands that only read still work, from the immutable file (no -shm can be created here).
+        try await Self.expectReadable(sandbox, id, before)
         // The folder is writable again but the file is not: still refused, still untouched.
         chmod(sandbox.folder, 0o755)
         let result = try await Self.asUser(sandbox, RunSandbox.runArguments)
         Self.expectStoreFailure(result, "cannot be written", "run with a read-only file")
         #expect(Self.bytes(sandbox.db) == before)
+        // And reading works read-only, with SQLite's shared-memory file beside it.
+        try await Self.expectReadable(sandbox, id, before)
+    }
+
+    /// `runs` and `show` of a read-only database succeed and leave it as it was.
+    static func expectReadable(_ sandbox: RunSandbox, _ id: String, _ before: Data?, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        for arguments in [["runs"], ["show", id], ["show", id, "--format", "json"]] {
+            let result = try await Self.asUser(sandbox, arguments)
+            #expect(result.status == 0, "baton \(arguments) on a read-only database: \(result.summary)", sourceLocation: sourceLocation)
+            #expect(result.stdout.contains(id), "\(result.summary)", sourceLocation: sourceLocation)
+        }
+        #expect(Self.bytes(sandbox.db) == before, "reading changed the database file", sourceLocation: sourceLocation)
     }
 
     @Test(.enabled(if: unprivileged != nil, "needs a non-root user, or setpriv(1) to run baton as nobody"))

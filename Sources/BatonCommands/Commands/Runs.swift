@@ -24,7 +24,7 @@ extension BatonCommand {
             let store: RunStore
             let runs: [RunRecord]
             do {
-                store = try RunStore(path: database.path(environment: environment))
+                store = try RunStore.forReading(path: database.path(environment: environment))
                 runs = try store.runs(status: status, pipeline: pipeline)
             } catch {
                 throw RunSession.fail(error)
@@ -94,7 +94,7 @@ extension BatonCommand {
             let report: RunReport
             let events: [EventRecord]
             do {
-                let store = try RunStore(path: database.path(environment: environment))
+                let store = try RunStore.forReading(path: database.path(environment: environment))
                 report = try RunReport.load(runID, from: store)
                 events = try store.events(report.run.id)
             } catch {

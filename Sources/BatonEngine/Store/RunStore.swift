@@ -56,6 +56,44 @@ public struct RunStore: Sendable {
         try migrate()
     }
 
+    /// Opens the database at `path` for commands that only read it (`runs`, `show`): as ``init(path:)``
+    /// does when it can be written, else read-only, so a database on a read-only disk or owned by another
+    /// user can still be inspected. When even SQLite's shared-memory file cannot be created next to it, the
+    /// file is read as immutable (a snapshot: changes another process makes meanwhile are not seen).
+    ///
+    /// - Throws: ``StoreError``: as ``init(path:)``, and `.unwritable` for a read-only database that an
+    ///   older Baton wrote (upgrading it needs write access).
+    public static func forReading(path: String) throws(StoreError) -> RunStore {
+        do {
+            return try RunStore(path: path)
+        } catch where error.code == .unwritable && FileManager.default.fileExists(atPath: path) {
+            var configuration = Configuration()
+            configuration.readonly = true
+            configuration.busyMode = .timeout(10)
+            let immutable = "file:" + (path.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? path) + "?immutable=1"
+            for candidate in [path, immutable] {
+                guard let queue = try? DatabaseQueue(path: candidate, configuration: configuration),
+                    let state = try? queue.read({ db in
+                        (try Migrations.migrator.hasBeenSuperseded(db), try Migrations.migrator.hasCompletedMigrations(db))
+                    })
+                else { continue }
+                if state.0 { throw newerSchemaError(path) }
+                guard state.1 else {
+                    throw StoreError(
+                        .unwritable,
+                        "the run database '\(path)' was written by an older baton and cannot be upgraded because it is read-only; run a baton command that can write it once, or copy it somewhere writable")
+                }
+                return RunStore(readOnly: queue, path: path)
+            }
+            throw error
+        }
+    }
+
+    private init(readOnly queue: DatabaseQueue, path: String) {
+        self.writer = queue
+        self.path = path
+    }
+
     /// An empty in-memory store, for tests.
     public static func inMemory() throws(StoreError) -> RunStore {
         do {
