@@ -178,6 +178,27 @@ import Testing
         #expect(delays.values == [20, 1.5])
     }
 
+    @Test func aSignalBetweenAttemptsRecordsNoEmptyAttempt() async throws {
+        // Given a first try that fails transiently, and a signal (task cancellation) during the backoff
+        let yaml = """
+            version: 1
+            stages:
+              a: {model: m, retry: {max_attempts: 3}, prompt: A}
+            """
+        let store = try RunStore.inMemory()
+        let runtime = ScriptedRuntime { _, _ in .error(RuntimeError(.unreachable, "connection refused", isTransient: true)) }
+        let executor = Executor(
+            store: store, runtimes: runtime, sleep: { _ in withUnsafeCurrentTask { $0?.cancel() } }, random: { 0.5 })
+
+        // When
+        let outcome = try await executor.start(try snapshot(yaml), inputs: [:], claim: .current())
+
+        // Then the run is interrupted with only the failed try recorded, not an empty interrupted one
+        guard case .interrupted(let id) = outcome else { Issue.record("\(outcome)"); return }
+        #expect(try store.attempts(id).map(\.status) == ["failed"])
+        #expect(runtime.requests.count == 1)
+    }
+
     @Test func aStageThatHangsTimesOut() async throws {
         // The timeout is long enough for the second try's three words even on a loaded machine.
         let yaml = """

@@ -283,6 +283,8 @@ public struct Executor: Sendable {
         var tryNumber = state.triesSoFar[StageRound(stage: stage.name, round: round), default: 0]
         var failures = 0
         while true {
+            // A signal that arrived between attempts stops here, before an attempt that could only be empty.
+            try Task.checkCancellation()
             tryNumber += 1
             failures += 1
             state.triesSoFar[StageRound(stage: stage.name, round: round)] = tryNumber
