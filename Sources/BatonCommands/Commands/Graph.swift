@@ -5,7 +5,7 @@ import Foundation
 
 extension BatonCommand {
     /// `baton graph`: a pipeline's DAG as Mermaid or DOT.
-    struct Graph: ParsableCommand {
+    struct Graph: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print a pipeline's stage graph as Mermaid or Graphviz DOT.")
 
@@ -17,10 +17,16 @@ extension BatonCommand {
 
         @OptionGroup var profileOption: ProfileOption
 
-        func run() throws {
+        @Flag(help: "Do not ask the profile's runtimes which models they have (as 'baton plan --offline').")
+        var offline = false
+
+        func run() async throws {
             let workspace = Workspace.current()
-            let plan = try PlanLoader(workspace: workspace).compile(
-                pipeline, profileName: profileOption.resolvedName(environment: workspace.environment))
+            // The same models as `baton plan` and `baton run` choose: with discovery unless --offline.
+            let plan = try await PlanLoader(workspace: workspace).load(
+                pipeline, profileName: profileOption.resolvedName(environment: workspace.environment), discover: !offline,
+                database: nil
+            ).plan
             Console.out(GraphFormatter.render(plan, format: format), terminator: "")
         }
     }
@@ -44,10 +50,6 @@ struct PlanLoader {
         var inventory: ModelInventory? = nil
         /// Footprints measured at earlier loads (the run database).
         var measured: [ModelKey: Int64] = [:]
-    }
-
-    func compile(_ pipeline: String, profileName: String?) throws -> ExecutionPlan {
-        try load(pipeline, profileName: profileName).plan
     }
 
     /// Compiles offline: stages that name no model take their role's preferences as the registry allows.
