@@ -107,7 +107,7 @@ public struct LlamaServerClient: LLMRuntime, ModelManaging {
     }
 
     public func load(_ model: String, settings: StageSettings) async throws -> LoadReport {
-        let started = Date()
+        let started = ContinuousClock.now
         let response = try await transport.send(.json(baseURL + "/models/load", ["model": model]), connectTimeout: 10)
         let data = try await response.collect()
         if response.status != 200 {
@@ -115,23 +115,23 @@ public struct LlamaServerClient: LLMRuntime, ModelManaging {
             // "model is already running" is what we want.
             if !(response.status == 400 && String(decoding: data, as: UTF8.self).contains("already running")) { throw error }
         }
-        let deadline = started.addingTimeInterval(loadTimeout)
-        while true {
-            if let entry = try await models().first(where: { $0.id == model }) {
-                if entry.status == "loaded" { return LoadReport(seconds: Date().timeIntervalSince(started), measuredBytes: nil) }
-                if entry.failed && entry.status == "unloaded" {
-                    throw RuntimeError(
-                        .outOfMemory, "llama-server at \(baseURL) could not load '\(model)' (its process exited; see the server's log)",
-                        isTransient: false)
-                }
-            } else {
+        try await confirm(
+            by: started + .seconds(loadTimeout), every: pollInterval,
+            else: {
+                RuntimeError(.timeout, "llama-server at \(baseURL) did not finish loading '\(model)' within \(Int(loadTimeout))s", isTransient: true)
+            }
+        ) { () async throws -> Void? in
+            guard let entry = try await models().first(where: { $0.id == model }) else {
                 throw RuntimeError(.modelNotFound, "llama-server at \(baseURL) has no model '\(model)' in its models folder", isTransient: false)
             }
-            guard Date() < deadline else {
-                throw RuntimeError(.timeout, "llama-server at \(baseURL) did not finish loading '\(model)' within \(Int(loadTimeout))s", isTransient: true)
+            if entry.failed && entry.status == "unloaded" {
+                throw RuntimeError(
+                    .outOfMemory, "llama-server at \(baseURL) could not load '\(model)' (its process exited; see the server's log)",
+                    isTransient: false)
             }
-            try await Task.sleep(for: .seconds(pollInterval))
+            return entry.status == "loaded" ? () : nil
         }
+        return LoadReport(seconds: secondsSince(started), measuredBytes: nil)
     }
 
     public func unload(_ model: String) async throws {
@@ -140,12 +140,14 @@ public struct LlamaServerClient: LLMRuntime, ModelManaging {
         if response.status != 200 && !(response.status == 400 && String(decoding: data, as: UTF8.self).contains("not running")) {
             throw OpenAICompatibleClient.httpError(response.status, body: data, url: baseURL + "/models/unload", model: model)
         }
-        let deadline = Date().addingTimeInterval(unloadTimeout)
-        while let entry = try await models().first(where: { $0.id == model }), entry.status != "unloaded" {
-            guard Date() < deadline else {
-                throw RuntimeError(.timeout, "llama-server at \(baseURL) did not confirm unloading '\(model)' within \(Int(unloadTimeout))s", isTransient: true)
+        try await confirm(
+            by: .now + .seconds(unloadTimeout), every: pollInterval,
+            else: {
+                RuntimeError(.timeout, "llama-server at \(baseURL) did not confirm unloading '\(model)' within \(Int(unloadTimeout))s", isTransient: true)
             }
-            try await Task.sleep(for: .seconds(pollInterval))
+        ) { () async throws -> Void? in
+            guard let entry = try await models().first(where: { $0.id == model }) else { return () }
+            return entry.status == "unloaded" ? () : nil
         }
     }
 

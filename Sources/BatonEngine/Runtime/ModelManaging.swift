@@ -37,3 +37,23 @@ public protocol ModelManaging: Sendable {
     /// Unloads `model` and returns once the runtime confirms it is gone.
     func unload(_ model: String) async throws
 }
+
+/// Polls `check` every `interval` seconds until it returns a value, which it returns; throws `timedOut()`
+/// once `deadline` has passed without one. How the clients confirm a load or an unload with the runtime,
+/// since neither runtime's reply alone says the model is ready or gone.
+func confirm<T>(
+    by deadline: ContinuousClock.Instant, every interval: Double, else timedOut: () -> RuntimeError,
+    _ check: () async throws -> T?
+) async throws -> T {
+    while true {
+        if let value = try await check() { return value }
+        guard ContinuousClock.now < deadline else { throw timedOut() }
+        try await Task.sleep(for: .seconds(interval))
+    }
+}
+
+/// Seconds from `start` to now.
+func secondsSince(_ start: ContinuousClock.Instant) -> Double {
+    let elapsed = ContinuousClock.now - start
+    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+}

@@ -224,18 +224,16 @@ public struct OllamaClient: LLMRuntime, ModelManaging {
         let data = try await response.collect(limit: 1024 * 1024)
         guard response.status == 200 else { throw failure(status: response.status, body: data, model: model, doing: "loading") }
         if let error = Self.errorText(data) { throw streamFailure(error, model: model) }
-        while true {
-            if let entry = try await loadedModels().first(where: { Self.sameModel($0.name, model) }) {
-                return LoadReport(seconds: Self.seconds(since: started), measuredBytes: entry.size)
-            }
-            guard Self.seconds(since: started) < loadTimeout else {
-                throw RuntimeError(
+        let entry = try await confirm(
+            by: started + .seconds(loadTimeout), every: pollInterval,
+            else: {
+                RuntimeError(
                     .timeout,
                     "Ollama at \(baseURL) answered the load of model '\(model)' but did not list it in /api/ps within \(Self.duration(loadTimeout))",
                     isTransient: true)
             }
-            try await Task.sleep(for: .seconds(pollInterval))
-        }
+        ) { try await loadedModels().first(where: { Self.sameModel($0.name, model) }) }
+        return LoadReport(seconds: secondsSince(started), measuredBytes: entry.size)
     }
 
     /// Asks Ollama to unload `model` (asynchronous in Ollama) and waits until `/api/ps` no longer lists it.
@@ -246,15 +244,15 @@ public struct OllamaClient: LLMRuntime, ModelManaging {
         let response = try await send(.json(baseURL + "/api/chat", body), timeout: unloadTimeout, model: model, doing: "unloading")
         let data = try await response.collect(limit: 1024 * 1024)
         guard response.status == 200 else { throw failure(status: response.status, body: data, model: model, doing: "unloading") }
-        while try await loadedModels().contains(where: { Self.sameModel($0.name, model) }) {
-            guard Self.seconds(since: started) < unloadTimeout else {
-                throw RuntimeError(
+        try await confirm(
+            by: started + .seconds(unloadTimeout), every: pollInterval,
+            else: {
+                RuntimeError(
                     .timeout,
                     "Ollama at \(baseURL) accepted the unload of model '\(model)' but still listed it in /api/ps after \(Self.duration(unloadTimeout)); the unload was not confirmed",
                     isTransient: true)
             }
-            try await Task.sleep(for: .seconds(pollInterval))
-        }
+        ) { try await loadedModels().contains(where: { Self.sameModel($0.name, model) }) ? nil : () }
     }
 
     // MARK: - Discovery
@@ -470,11 +468,6 @@ public struct OllamaClient: LLMRuntime, ModelManaging {
         return RuntimeError(
             .badResponse, "Ollama at \(baseURL) reported an error with model '\(model)' after it started answering: \(text.prefix(300))",
             isTransient: true)
-    }
-
-    private static func seconds(since start: ContinuousClock.Instant) -> Double {
-        let elapsed = ContinuousClock.now - start
-        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     }
 
     private static func duration(_ seconds: Double) -> String {
