@@ -255,147 +255,10 @@ public struct OllamaClient: LLMRuntime, ModelManaging {
         ) { try await loadedModels().contains(where: { Self.sameModel($0.name, model) }) ? nil : () }
     }
 
-    // MARK: - Discovery
-
-    /// The server's version (`GET /api/version`), such as `0.33.0`.
-    public func version() async throws -> String {
-        struct Reply: Decodable { var version: String? }
-        let reply: Reply = try await getJSON("/api/version", doing: "asking the version")
-        guard let version = reply.version else {
-            throw RuntimeError(.badResponse, "Ollama at \(baseURL) answered /api/version without a version", isTransient: false)
-        }
-        return version
-    }
-
-    /// A model installed on the server (`GET /api/tags`).
-    public struct InstalledModel: Sendable, Hashable {
-        /// The model's name, `name:tag`.
-        public var name: String
-        /// Bytes on disk (not memory use).
-        public var sizeOnDisk: Int64?
-        /// The model family, such as `llama`.
-        public var family: String?
-        /// The parameter count as a label, such as `8.0B`.
-        public var parameterSize: String?
-        /// The quantization, such as `Q4_K_M`.
-        public var quantization: String?
-    }
-
-    private struct Details: Decodable {
-        var family: String?
-        var parameterSize: String?
-        var quantizationLevel: String?
-    }
-
-    /// The installed models (`GET /api/tags`).
-    public func installedModels() async throws -> [InstalledModel] {
-        struct Reply: Decodable {
-            struct Entry: Decodable {
-                var name: String?
-                var model: String?
-                var size: Int64?
-                var details: Details?
-            }
-            var models: [Entry]?
-        }
-        let reply: Reply = try await getJSON("/api/tags", doing: "listing the installed models")
-        return (reply.models ?? []).compactMap { entry in
-            guard let name = entry.name ?? entry.model else { return nil }
-            return InstalledModel(
-                name: name, sizeOnDisk: entry.size, family: entry.details?.family, parameterSize: entry.details?.parameterSize,
-                quantization: entry.details?.quantizationLevel)
-        }
-    }
-
-    /// What `POST /api/show` says about a model; architecture-specific numbers are nil when absent.
-    public struct ModelInfo: Sendable, Hashable {
-        /// The model's name as asked.
-        public var name: String
-        /// The model family, such as `llama`.
-        public var family: String?
-        /// The parameter count as a label, such as `8.0B`.
-        public var parameterSize: String?
-        /// The quantization, such as `Q4_K_M`.
-        public var quantization: String?
-        /// `general.architecture`, the prefix of the architecture-specific keys.
-        public var architecture: String?
-        /// The context length the model was trained for (`<arch>.context_length`).
-        public var contextLength: Int?
-        /// Parameters (`general.parameter_count`).
-        public var parameterCount: Int64?
-        /// Transformer layers (`<arch>.block_count`).
-        public var blockCount: Int?
-        /// Key-value heads (`<arch>.attention.head_count_kv`; the largest, when it varies by layer).
-        public var headCountKV: Int?
-        /// Embedding width (`<arch>.embedding_length`).
-        public var embeddingLength: Int?
-        /// What the model can do (`completion`, `tools`, `vision`, `thinking`, ...).
-        public var capabilities: [String]
-        /// Attention heads (`<arch>.attention.head_count`), for the KV-cache head size.
-        public var headCount: Int? = nil
-        /// Key and value widths per head (`<arch>.attention.key_length`, `value_length`), when given.
-        public var keyLength: Int? = nil
-        public var valueLength: Int? = nil
-    }
-
-    /// Metadata of an installed model (`POST /api/show`).
-    public func show(_ model: String) async throws -> ModelInfo {
-        // No key strategy here: it would rewrite model_info's own keys (`llama.context_length`) too.
-        struct Reply: Decodable {
-            var details: RawDetails?
-            var modelInfo: JSONValue?
-            var capabilities: [String]?
-            enum CodingKeys: String, CodingKey {
-                case details, capabilities
-                case modelInfo = "model_info"
-            }
-        }
-        struct RawDetails: Decodable {
-            var family: String?
-            var parameterSize: String?
-            var quantizationLevel: String?
-            enum CodingKeys: String, CodingKey {
-                case family
-                case parameterSize = "parameter_size"
-                case quantizationLevel = "quantization_level"
-            }
-        }
-        let response = try await send(
-            .json(baseURL + "/api/show", ["model": model]), timeout: connectTimeout, model: model, doing: "describing")
-        let data = try await response.collect()
-        guard response.status == 200 else { throw failure(status: response.status, body: data, model: model, doing: "describing") }
-        guard let reply = try? JSONDecoder().decode(Reply.self, from: data) else {
-            throw RuntimeError(.badResponse, "Ollama at \(baseURL) answered /api/show for model '\(model)' with something that is not its JSON", isTransient: false)
-        }
-        let info = reply.modelInfo
-        let architecture = info?["general.architecture"]?.stringValue
-        func number(_ key: String) -> Double? {
-            switch info?[key] {
-            case .number(let value): value
-            case .array(let values):
-                values.compactMap { value -> Double? in
-                    guard case .number(let number) = value else { return nil }
-                    return number
-                }.max()
-            default: nil
-            }
-        }
-        func archInt(_ suffix: String) -> Int? {
-            architecture.flatMap { number("\($0).\(suffix)") }.map { Int($0) }
-        }
-        return ModelInfo(
-            name: model, family: reply.details?.family, parameterSize: reply.details?.parameterSize,
-            quantization: reply.details?.quantizationLevel, architecture: architecture, contextLength: archInt("context_length"),
-            parameterCount: number("general.parameter_count").map { Int64($0) }, blockCount: archInt("block_count"),
-            headCountKV: archInt("attention.head_count_kv"), embeddingLength: archInt("embedding_length"),
-            capabilities: reply.capabilities ?? [], headCount: archInt("attention.head_count"),
-            keyLength: archInt("attention.key_length"), valueLength: archInt("attention.value_length"))
-    }
-
     // MARK: - HTTP and errors
 
     /// Sends `request`, naming the server and the model when it cannot be reached.
-    private func send(_ request: HTTPRequest, timeout: Double, model: String?, doing action: String) async throws -> HTTPResponse {
+    func send(_ request: HTTPRequest, timeout: Double, model: String?, doing action: String) async throws -> HTTPResponse {
         do {
             return try await transport.send(request, connectTimeout: timeout)
         } catch let error as RuntimeError {
@@ -405,7 +268,7 @@ public struct OllamaClient: LLMRuntime, ModelManaging {
     }
 
     /// `GET path`, decoded (snake_case keys).
-    private func getJSON<Reply: Decodable>(_ path: String, doing action: String) async throws -> Reply {
+    func getJSON<Reply: Decodable>(_ path: String, doing action: String) async throws -> Reply {
         let response = try await send(HTTPRequest(method: "GET", url: baseURL + path), timeout: connectTimeout, model: nil, doing: action)
         let data = try await response.collect()
         guard response.status == 200 else { throw failure(status: response.status, body: data, model: nil, doing: action) }

@@ -1,0 +1,112 @@
+import BatonSpec
+import Foundation
+
+/// One generation of an attempt: the runtime's stream read into the attempt, partial output saved now
+/// and then, within the stage's timeout.
+extension Executor {
+    /// An attempt as the stream left it, and how the stream ended.
+    struct Generated {
+        var attempt: AttemptRecord
+        var result: Result<Void, any Error>
+    }
+
+    /// Streams one generation into `attempt`, saving partial output now and then, within `timeout`.
+    func generate(
+        _ request: GenerationRequest, runtime: any LLMRuntime, attempt: AttemptRecord, timeout: Double?,
+        extraTimings: [String: Double]
+    ) async -> Generated {
+        let progress = ProgressBox(attempt: attempt, extraTimings: extraTimings)
+        let store = self.store
+        let observer = self.observer
+        let interval = progressInterval
+        let killSwitch = self.killSwitch
+        @Sendable func consume() async throws {
+            var lastSave = Date()
+            var finished = false
+            for try await event in runtime.generate(request) {
+                switch event {
+                case .token(let text):
+                    progress.append(text)
+                    killSwitch?.hit("token")
+                    observer(.token(stage: request.stage, text: text))
+                    if interval <= 0 || Date().timeIntervalSince(lastSave) >= interval {
+                        lastSave = Date()
+                        let snapshot = progress.attempt
+                        try? store.saveProgress(snapshot.id!, output: snapshot.output, firstTokenAt: snapshot.firstTokenAt)
+                    }
+                case .finished(let usage):
+                    progress.finish(usage)
+                    finished = true
+                }
+            }
+            try Task.checkCancellation()
+            // A stream that stops without its end is a truncated answer, not a complete one.
+            guard finished else {
+                throw RuntimeError(.badResponse, "the runtime's answer for stage '\(request.stage)' ended before it was complete", isTransient: true)
+            }
+        }
+        do {
+            if let timeout {
+                // Race the stream against the clock.
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await consume() }
+                    group.addTask {
+                        try await Task.sleep(for: .seconds(timeout))
+                        throw RuntimeError(.timeout, "stage '\(request.stage)' took longer than its timeout of \(Self.seconds(timeout))", isTransient: true)
+                    }
+                    try await group.next()
+                    group.cancelAll()
+                }
+            } else {
+                try await consume()
+            }
+            return Generated(attempt: progress.attempt, result: .success(()))
+        } catch {
+            return Generated(attempt: progress.attempt, result: .failure(Task.isCancelled ? CancellationError() : error))
+        }
+    }
+
+    static func seconds(_ value: Double) -> String {
+        if value < 1 { return "\(Int((value * 1000).rounded()))ms" }
+        return value == value.rounded() ? "\(Int(value))s" : String(format: "%.1fs", value)
+    }
+}
+
+/// The attempt being streamed, shared between the stream task and the executor.
+private final class ProgressBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var current: AttemptRecord
+    private let extraTimings: [String: Double]
+
+    init(attempt: AttemptRecord, extraTimings: [String: Double]) {
+        current = attempt
+        self.extraTimings = extraTimings
+        if !extraTimings.isEmpty {
+            current.timings = (try? JSONEncoder().encode(extraTimings)).map { String(decoding: $0, as: UTF8.self) }
+        }
+    }
+
+    var attempt: AttemptRecord {
+        lock.lock()
+        defer { lock.unlock() }
+        return current
+    }
+
+    func append(_ text: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        if current.firstTokenAt == nil { current.firstTokenAt = RunStore.now() }
+        current.output += text
+    }
+
+    func finish(_ usage: GenerationUsage) {
+        lock.lock()
+        defer { lock.unlock() }
+        current.promptTokens = usage.promptTokens
+        current.outputTokens = usage.outputTokens
+        let timings = usage.runtimeTimings.merging(extraTimings) { runtime, _ in runtime }
+        if !timings.isEmpty {
+            current.timings = (try? JSONEncoder().encode(timings)).map { String(decoding: $0, as: UTF8.self) }
+        }
+    }
+}
