@@ -20,48 +20,64 @@ extension BatonCommand {
         @Flag(help: "Print JSON: an array of {name, path, description, extends, in_use, hidden_by}.")
         var json = false
 
+        /// One profile file on the search path.
+        struct Row: Encodable {
+            var name: String
+            var path: String
+            var description: String?
+            var extends: String?
+            /// Whether it is the profile in use (nil for a file an earlier folder hides).
+            var inUse: Bool?
+            /// The earlier file of the same name that hides this one.
+            var hiddenBy: String?
+            /// False when the file does not decode or has errors; absent otherwise.
+            var valid: Bool?
+
+            enum CodingKeys: String, CodingKey {
+                case name, path, description, extends, valid
+                case inUse = "in_use"
+                case hiddenBy = "hidden_by"
+            }
+        }
+
         func run() throws {
             let workspace = Workspace.current()
             let inUse = workspace.profileName(requested: ProfileOption.fromEnvironment(workspace.environment))
-            var rows: [[String: Any]] = []
+            var rows: [Row] = []
             var first: [String: String] = [:]
             for directory in workspace.profileDirectories {
                 for path in Workspace.yamlFiles(in: workspace.absolute(directory)) {
                     let source = try workspace.read(path)
                     let document = ProfileDecoder.decode(source, environment: workspace.environment)
                     let name = source.stem
-                    var row: [String: Any] = ["name": name, "path": source.path]
-                    if let description = document.spec?.description { row["description"] = description }
-                    if let parent = document.spec?.extends { row["extends"] = parent }
-                    if let earlier = first[name] {
-                        row["hidden_by"] = earlier
-                    } else {
-                        first[name] = source.path
-                        row["in_use"] = name == inUse
-                    }
-                    if document.spec == nil || document.diagnostics.contains(where: { $0.severity == .error }) { row["valid"] = false }
-                    rows.append(row)
+                    let hiddenBy = first[name]
+                    if hiddenBy == nil { first[name] = source.path }
+                    let invalid = document.spec == nil || document.diagnostics.contains { $0.severity == .error }
+                    rows.append(
+                        Row(
+                            name: name, path: source.path, description: document.spec?.description, extends: document.spec?.extends,
+                            inUse: hiddenBy == nil ? name == inUse : nil, hiddenBy: hiddenBy, valid: invalid ? false : nil))
                 }
             }
             if json {
-                let data = try JSONSerialization.data(withJSONObject: rows, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-                Console.out(String(decoding: data, as: UTF8.self))
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                Console.out(String(decoding: try encoder.encode(rows), as: UTF8.self))
                 return
             }
             guard !rows.isEmpty else {
                 Console.error("no profiles in \(workspace.profileDirectories.joined(separator: ", "))")
                 return
             }
-            let width = rows.map { ($0["name"] as! String).count }.max() ?? 0
+            let width = rows.map(\.name.count).max() ?? 0
             for row in rows {
-                let name = (row["name"] as! String).padding(toLength: width, withPad: " ", startingAt: 0)
-                var notes: [String] = [row["path"] as! String]
-                if let parent = row["extends"] as? String { notes.append("extends \(parent)") }
-                if row["in_use"] as? Bool == true { notes.append("in use") }
-                if let earlier = row["hidden_by"] as? String { notes.append("hidden by \(earlier)") }
-                if row["valid"] as? Bool == false { notes.append("invalid: run 'baton profiles show \(row["path"] as! String)'") }
-                let marker = row["in_use"] as? Bool == true ? "*" : " "
-                Console.out("\(marker) \(name)  \((row["description"] as? String) ?? "")  (\(notes.joined(separator: ", ")))")
+                var notes = [row.path]
+                if let parent = row.extends { notes.append("extends \(parent)") }
+                if row.inUse == true { notes.append("in use") }
+                if let earlier = row.hiddenBy { notes.append("hidden by \(earlier)") }
+                if row.valid == false { notes.append("invalid: run 'baton profiles show \(row.path)'") }
+                let name = row.name.padding(toLength: width, withPad: " ", startingAt: 0)
+                Console.out("\(row.inUse == true ? "*" : " ") \(name)  \(row.description ?? "")  (\(notes.joined(separator: ", ")))")
             }
         }
     }
