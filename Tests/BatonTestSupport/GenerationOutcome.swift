@@ -5,10 +5,16 @@ import Foundation
 public struct GenerationOutcome {
     /// The tokens, in order.
     public var tokens: [String] = []
+    /// The thinking pieces, in order.
+    public var thinking: [String] = []
+    /// The notices the client sent.
+    public var notices: [RuntimeNotice] = []
     /// The usage of the `finished` event, if one came.
     public var usage: GenerationUsage?
     /// The error that ended the stream, if any.
     public var error: (any Error)?
+    /// Why the generation stopped, as the client reported it.
+    public var finish: FinishReason? { usage?.finish }
     /// The tokens joined.
     public var text: String { tokens.joined() }
     /// ``error`` when it is a ``RuntimeError``.
@@ -21,6 +27,8 @@ public struct GenerationOutcome {
             for try await event in runtime.generate(request) {
                 switch event {
                 case .token(let text): outcome.tokens.append(text)
+                case .thinking(let text): outcome.thinking.append(text)
+                case .notice(let notice): outcome.notices.append(notice)
                 case .finished(let usage): outcome.usage = usage
                 }
             }

@@ -12,6 +12,8 @@ public final class ScriptedRuntime: LLMRuntime, RuntimeProvider, @unchecked Send
         case error(RuntimeError)
         /// Never answer (until cancelled).
         case hang
+        /// Stream exactly these events, then end (a `finished` event among them ends the answer).
+        case events([GenerationEvent])
     }
 
     private let lock = NSLock()
@@ -51,6 +53,9 @@ public final class ScriptedRuntime: LLMRuntime, RuntimeProvider, @unchecked Send
                         words += 1
                     }
                     continuation.yield(.finished(GenerationUsage(promptTokens: 1, outputTokens: words)))
+                    continuation.finish()
+                case .events(let events):
+                    for event in events { continuation.yield(event) }
                     continuation.finish()
                 case .error(let error):
                     continuation.finish(throwing: error)

@@ -72,10 +72,19 @@ final class ProgressPrinter: @unchecked Sendable {
             guard streamTokens else { return }
             Console.error(text, terminator: "")
             midLine = !text.hasSuffix("\n")
+        case .thinking:
+            // Thinking is recorded (baton show --stage S prints it), not streamed with the answer.
+            break
+        case .runtimeNotice(let stage, let notice):
+            line("  ! \(stage): \(notice.message)")
+        case .outputTruncated(let stage, _, let limit):
+            let at = limit.map { " at max_tokens: \($0)" } ?? " at its max_tokens"
+            line("  ! \(stage): the answer was cut off\(at) and is kept as it is; raise max_tokens for a complete answer")
         case .attemptFinished(let summary):
             let tokens = summary.outputTokens.map { ", \(summary.promptTokens ?? 0) → \($0) tokens" } ?? ""
             if summary.status == "completed" {
-                line("  ✓ \(summary.stage) \(Self.duration(summary.seconds))\(tokens)")
+                let cut = summary.finishReason == "truncated" ? " (truncated)" : ""
+                line("  ✓ \(summary.stage) \(Self.duration(summary.seconds))\(tokens)\(cut)")
             } else {
                 line("  ✗ \(summary.stage) \(summary.status): \(summary.error ?? "")")
             }
@@ -113,6 +122,13 @@ final class ProgressPrinter: @unchecked Sendable {
             object = ["event": "attempt-reused", "stage": stage, "round": round]
         case .token(let stage, let text):
             object = ["event": "token", "stage": stage, "text": text]
+        case .thinking(let stage, let text):
+            object = ["event": "thinking", "stage": stage, "text": text]
+        case .runtimeNotice(let stage, let notice):
+            object = ["event": "runtime-notice", "stage": stage, "code": notice.code, "message": notice.message]
+        case .outputTruncated(let stage, let round, let limit):
+            object = ["event": "output-truncated", "stage": stage, "round": round]
+            if let limit { object["max_tokens"] = limit }
         case .attemptFinished(let summary):
             object = [
                 "event": "attempt-finished", "stage": summary.stage, "round": summary.round, "try": summary.tryNumber,
@@ -121,6 +137,7 @@ final class ProgressPrinter: @unchecked Sendable {
             if let tokens = summary.promptTokens { object["prompt_tokens"] = tokens }
             if let tokens = summary.outputTokens { object["output_tokens"] = tokens }
             if let error = summary.error { object["error"] = error }
+            if let reason = summary.finishReason { object["finish_reason"] = reason }
         case .retrying(let stage, let round, let error, let delay):
             object = ["event": "retry", "stage": stage, "round": round, "error": error, "delay": delay]
         case .verdict(let critic, let reviewed, let round, let verdict, let feedback):

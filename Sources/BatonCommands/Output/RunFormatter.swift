@@ -53,6 +53,7 @@ enum RunFormatter {
             if !runtime.isEmpty { parts.append("runtime: " + runtime.joined(separator: ", ")) }
         }
         if let verdict = attempt.verdict { parts.append("verdict \(verdict)") }
+        if let reason = attempt.finishReason, reason != "complete" { parts.append(reason) }
         return parts.joined(separator: " · ")
     }
 
@@ -63,6 +64,13 @@ enum RunFormatter {
             let where_ = event.stage.map { " (stage \($0))" } ?? ""
             if event.kind == "model-fallback" {
                 return "fallback\(where_): \(payload["from"] ?? "?") → \(payload["to"] ?? "?"), \(payload["reason"] ?? "")"
+            }
+            if event.kind == "runtime-notice" {
+                return "notice\(where_): \(payload["message"] ?? payload["code"] ?? "")"
+            }
+            if event.kind == "output-truncated" {
+                let limit = (payload["max_tokens"] as? String).flatMap { $0.isEmpty ? nil : " at max_tokens \($0)" } ?? ""
+                return "truncated\(where_): the answer was cut off\(limit)"
             }
             guard event.kind.hasPrefix("thermal-") else { return nil }
             let details = payload.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
@@ -80,6 +88,11 @@ enum RunFormatter {
             lines.append("── " + describe(attempt))
             if let error = attempt.error { lines.append("error: \(error)") }
             if let feedback = attempt.feedback, !feedback.isEmpty { lines.append("feedback: \(feedback)") }
+            if let thinking = attempt.thinking, !thinking.isEmpty, stage != nil {
+                lines.append("thinking:")
+                lines.append(thinking)
+                lines.append("answer:")
+            }
             lines.append(attempt.output)
         }
         return lines.joined(separator: "\n") + "\n"
@@ -102,7 +115,9 @@ enum RunFormatter {
             if let system = attempt.system {
                 lines += ["", "**System**", "", fence(system)]
             }
-            lines += ["", "**Prompt**", "", fence(attempt.prompt), "", "**Output**", "", fence(attempt.output)]
+            lines += ["", "**Prompt**", "", fence(attempt.prompt)]
+            if let thinking = attempt.thinking, !thinking.isEmpty { lines += ["", "**Thinking**", "", fence(thinking)] }
+            lines += ["", "**Output**", "", fence(attempt.output)]
             if let verdict = attempt.verdict {
                 lines += ["", "**Verdict:** \(verdict)" + ((attempt.feedback ?? "").isEmpty ? "" : " — \(attempt.feedback!)")]
             }

@@ -8,6 +8,10 @@ extension Executor {
     struct Generated {
         var attempt: AttemptRecord
         var result: Result<Void, any Error>
+        /// Why the generation stopped, when the runtime said.
+        var finish: FinishReason? = nil
+        /// Of the output tokens, the thinking ones, when the runtime said.
+        var thinkingTokens: Int? = nil
     }
 
     /// Streams one generation into `attempt`, saving partial output now and then, within `timeout`.
@@ -20,6 +24,8 @@ extension Executor {
         let observer = self.observer
         let interval = progressInterval
         let killSwitch = self.killSwitch
+        let runID = attempt.runID
+        let attemptID = attempt.id
         @Sendable func consume() async throws {
             var lastSave = Date()
             var finished = false
@@ -32,8 +38,16 @@ extension Executor {
                     if interval <= 0 || Date().timeIntervalSince(lastSave) >= interval {
                         lastSave = Date()
                         let snapshot = progress.attempt
-                        try? store.saveProgress(snapshot.id!, output: snapshot.output, firstTokenAt: snapshot.firstTokenAt)
+                        try? store.saveProgress(
+                            snapshot.id!, output: snapshot.output, firstTokenAt: snapshot.firstTokenAt, thinking: snapshot.thinking)
                     }
+                case .thinking(let text):
+                    progress.appendThinking(text)
+                    observer(.thinking(stage: request.stage, text: text))
+                case .notice(let notice):
+                    let payload = try? Self.encode(["code": notice.code, "message": notice.message, "model": request.model])
+                    try? store.appendEvent(runID, kind: "runtime-notice", stage: request.stage, attemptID: attemptID, payload: payload)
+                    observer(.runtimeNotice(stage: request.stage, notice: notice))
                 case .finished(let usage):
                     progress.finish(usage)
                     finished = true
@@ -60,7 +74,8 @@ extension Executor {
             } else {
                 try await consume()
             }
-            return Generated(attempt: progress.attempt, result: .success(()))
+            return Generated(
+                attempt: progress.attempt, result: .success(()), finish: progress.finishReason, thinkingTokens: progress.thinkingCount)
         } catch {
             return Generated(attempt: progress.attempt, result: .failure(Task.isCancelled ? CancellationError() : error))
         }
@@ -77,6 +92,10 @@ private final class ProgressBox: @unchecked Sendable {
     private let lock = NSLock()
     private var current: AttemptRecord
     private let extraTimings: [String: Double]
+    /// Why the generation stopped, as the runtime said.
+    private(set) var finish: FinishReason?
+    /// Of the output tokens, the thinking ones, when the runtime said.
+    private(set) var thinkingTokens: Int?
 
     init(attempt: AttemptRecord, extraTimings: [String: Double]) {
         current = attempt
@@ -86,10 +105,28 @@ private final class ProgressBox: @unchecked Sendable {
         }
     }
 
+    var finishReason: FinishReason? {
+        lock.lock()
+        defer { lock.unlock() }
+        return finish
+    }
+
+    var thinkingCount: Int? {
+        lock.lock()
+        defer { lock.unlock() }
+        return thinkingTokens
+    }
+
     var attempt: AttemptRecord {
         lock.lock()
         defer { lock.unlock() }
         return current
+    }
+
+    func appendThinking(_ text: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        current.thinking = (current.thinking ?? "") + text
     }
 
     func append(_ text: String) {
@@ -104,6 +141,9 @@ private final class ProgressBox: @unchecked Sendable {
         defer { lock.unlock() }
         current.promptTokens = usage.promptTokens
         current.outputTokens = usage.outputTokens
+        current.finishReason = usage.finish?.kind.rawValue
+        finish = usage.finish
+        thinkingTokens = usage.thinkingTokens
         let timings = usage.runtimeTimings.merging(extraTimings) { runtime, _ in runtime }
         if !timings.isEmpty {
             current.timings = (try? JSONEncoder().encode(timings)).map { String(decoding: $0, as: UTF8.self) }

@@ -306,7 +306,17 @@ public struct Executor: Sendable {
             switch outcome.result {
             case .success:
                 do {
+                    try Self.checkFinish(outcome, stage: stage, model: model)
                     let result = try StageResult(output: finished.output, stage: stage)
+                    if outcome.finish?.kind == .truncated {
+                        try store.appendEvent(
+                            state.runID, kind: "output-truncated", stage: stage.name, attemptID: finished.id,
+                            payload: try Self.encode([
+                                "round": String(round), "max_tokens": stage.settings.maxTokens.map(String.init) ?? "",
+                                "reason": outcome.finish?.raw ?? "",
+                            ]))
+                        observer(.outputTruncated(stage: stage.name, round: round, limit: stage.settings.maxTokens))
+                    }
                     finished.status = "completed"
                     finished.verdict = result.verdict
                     finished.feedback = result.feedback
@@ -355,7 +365,8 @@ public struct Executor: Sendable {
                 AttemptSummary(
                     stage: attempt.stage, round: attempt.round, tryNumber: attempt.tryNumber, status: attempt.status,
                     model: attempt.model, seconds: (attempt.finishedAt ?? attempt.startedAt) - attempt.startedAt,
-                    promptTokens: attempt.promptTokens, outputTokens: attempt.outputTokens, error: attempt.error)))
+                    promptTokens: attempt.promptTokens, outputTokens: attempt.outputTokens, error: attempt.error,
+                    finishReason: attempt.finishReason)))
     }
 
     /// Waits and returns when another try is due; throws ``StageFailure`` when the error is permanent or
@@ -393,6 +404,47 @@ public struct Executor: Sendable {
         case .outOfMemory: return "out of memory"
         case .unreachable: return "runtime unreachable"
         default: return loading ? "load failed" : nil
+        }
+    }
+
+    /// Throws when how the generation stopped makes its answer unusable: a refusal or a content filter (for
+    /// any stage), the context window filling up, or a cut at `max_tokens` where a cut answer cannot parse
+    /// (critics, JSON stages). All are permanent: the same request would be cut or refused again, and paid
+    /// again. A cut text answer is kept and marked truncated by the caller.
+    static func checkFinish(_ outcome: Generated, stage: PlannedStage, model: ResolvedModel) throws {
+        guard let finish = outcome.finish else { return }
+        let quoted = finish.detail.flatMap { $0.isEmpty ? nil : ": \"\(String($0.prefix(300)))\"" } ?? ""
+        switch finish.kind {
+        case .complete:
+            return
+        case .refused:
+            throw RuntimeError(
+                .refused, "model '\(model.name)' refused to answer stage '\(stage.name)' (\(finish.raw))\(quoted); change the prompt or the model",
+                isTransient: false)
+        case .filtered:
+            throw RuntimeError(
+                .refused,
+                "the provider's content filter stopped the answer of model '\(model.name)' to stage '\(stage.name)' (\(finish.raw))\(quoted); change the prompt or the model",
+                isTransient: false)
+        case .contextExceeded:
+            throw RuntimeError(
+                .contextExceeded,
+                "the answer of model '\(model.name)' to stage '\(stage.name)' filled the model's context window (\(finish.raw)); shorten the prompt or use a model with a larger context",
+                isTransient: false)
+        case .truncated:
+            guard stage.critic != nil || stage.output.format == .json else { return }
+            let limit = stage.settings.maxTokens.map { "max_tokens: \($0)" } ?? "its max_tokens"
+            var thinking = ""
+            if let tokens = outcome.thinkingTokens, tokens > 0 {
+                thinking = "; \(tokens) of those tokens were thinking (set think: false, or raise max_tokens)"
+            } else if let text = outcome.attempt.thinking, !text.isEmpty {
+                thinking = "; the model spent part of them thinking (set think: false, or raise max_tokens)"
+            }
+            let what = stage.critic != nil ? "critic '\(stage.name)''s verdict" : "the JSON answer of stage '\(stage.name)'"
+            throw RuntimeError(
+                .truncated,
+                "\(what) was cut off at \(limit) (\(finish.raw)), so it cannot be read\(thinking); raise max_tokens for this stage",
+                isTransient: false)
         }
     }
 

@@ -10,6 +10,12 @@ public enum RunEvent: Sendable {
     case attemptReused(stage: String, round: Int)
     /// A piece of output arrived.
     case token(stage: String, text: String)
+    /// A piece of a thinking model's thinking arrived (not part of the output).
+    case thinking(stage: String, text: String)
+    /// A runtime client changed or noticed something about the request (a setting the model refuses was dropped).
+    case runtimeNotice(stage: String, notice: RuntimeNotice)
+    /// A text stage's answer was cut at its `max_tokens` (`limit`, when set): kept, but marked truncated.
+    case outputTruncated(stage: String, round: Int, limit: Int?)
     /// An attempt finished.
     case attemptFinished(AttemptSummary)
     /// An attempt failed and will be tried again after `delay` seconds.
@@ -44,4 +50,6 @@ public struct AttemptSummary: Sendable, Hashable {
     public var promptTokens: Int?
     public var outputTokens: Int?
     public var error: String?
+    /// Why the generation stopped (`complete`, `truncated`, ...), when the runtime said.
+    public var finishReason: String? = nil
 }

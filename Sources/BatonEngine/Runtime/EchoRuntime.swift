@@ -102,13 +102,17 @@ public struct EchoRuntime: LLMRuntime {
         let tokens = Self.tokens(of: output)
         let callDelay = entry?.delay ?? options.callDelay
         if callDelay > 0 { try await Task.sleep(for: .seconds(callDelay)) }
+        if let thinking = entry?.thinking { continuation.yield(.thinking(thinking)) }
         for (index, token) in tokens.enumerated() {
             if index > 0, options.tokenDelay > 0 { try await Task.sleep(for: .seconds(options.tokenDelay)) }
             try Task.checkCancellation()
             continuation.yield(.token(token))
         }
-        continuation.yield(
-            .finished(GenerationUsage(promptTokens: Self.tokens(of: request.prompt).count, outputTokens: tokens.count)))
+        var usage = GenerationUsage(promptTokens: Self.tokens(of: request.prompt).count, outputTokens: tokens.count)
+        if let finish = entry?.finish, let kind = EchoScript.finishReasons[finish] {
+            usage.finish = FinishReason(kind, raw: finish, detail: kind == .refused ? output : nil)
+        }
+        continuation.yield(.finished(usage))
     }
 
     /// The answer: scripted if the script has one, else derived from the prompt (or the schema for JSON).
@@ -175,6 +179,9 @@ public struct EchoRuntime: LLMRuntime {
 ///   "*": {output: "1. Write the code"}          # every round
 /// flaky:
 ///   1: {fail: transient, times: 2}               # the first two calls of round 1 fail
+/// summary:
+///   1: {output: "The answer is", finish: length} # cut at max_tokens, as a runtime would report it
+///   2: {thinking: "Hmm.", output: "Tea."}         # thinking, recorded apart from the answer
 /// ```
 public struct EchoScript: Sendable, Hashable {
     /// One scripted answer.
@@ -189,11 +196,16 @@ public struct EchoScript: Sendable, Hashable {
         public var failure: (transient: Bool, times: Int)?
         /// Seconds before the first token, instead of the runtime's `call_delay`.
         public var delay: Double?
+        /// How the answer stops, as a real runtime would say it: `length` (cut at max_tokens), `refusal`,
+        /// `content_filter`; unset is a normal stop.
+        public var finish: String?
+        /// Thinking streamed before the answer, recorded apart from it.
+        public var thinking: String?
 
         public static func == (lhs: Entry, rhs: Entry) -> Bool {
             lhs.output == rhs.output && lhs.verdict == rhs.verdict && lhs.feedback == rhs.feedback
                 && lhs.failure?.transient == rhs.failure?.transient && lhs.failure?.times == rhs.failure?.times
-                && lhs.delay == rhs.delay
+                && lhs.delay == rhs.delay && lhs.finish == rhs.finish && lhs.thinking == rhs.thinking
         }
 
         public func hash(into hasher: inout Hasher) {
@@ -237,6 +249,16 @@ public struct EchoScript: Sendable, Hashable {
                 entry.verdict = fields["verdict"].map { "\($0)" }
                 entry.feedback = fields["feedback"].map { "\($0)" }
                 entry.delay = fields["delay"].flatMap { DurationParsing.seconds(from: "\($0)") }
+                entry.thinking = fields["thinking"].map { "\($0)" }
+                if let finish = fields["finish"].map({ "\($0)" }) {
+                    guard EchoScript.finishReasons[finish] != nil else {
+                        throw RuntimeError(
+                            .badResponse,
+                            "echo script '\(path)': stage '\(stage)' round '\(roundKey)' has finish '\(finish)'; use stop, length, refusal or content_filter",
+                            isTransient: false)
+                    }
+                    entry.finish = finish
+                }
                 if let fail = fields["fail"].map({ "\($0)" }) {
                     entry.failure = (fail == "transient", (fields["times"] as? Int) ?? 1)
                 }
@@ -244,6 +266,11 @@ public struct EchoScript: Sendable, Hashable {
             }
         }
     }
+
+    /// The finish reasons a script may give, as the executor sees them.
+    static let finishReasons: [String: FinishReason.Kind] = [
+        "stop": .complete, "length": .truncated, "refusal": .refused, "content_filter": .filtered,
+    ]
 
     func entry(stage: String, round: Int) -> Entry? {
         entries[stage]?[round] ?? entries[stage]?[0]

@@ -36,8 +36,59 @@ public struct GenerationRequest: Sendable, Hashable {
 public enum GenerationEvent: Sendable, Hashable {
     /// A piece of output text.
     case token(String)
-    /// The generation ended; what it used.
+    /// A piece of the model's thinking (Ollama `message.thinking`, Anthropic thinking blocks): recorded
+    /// apart from the answer, never part of the stage's output.
+    case thinking(String)
+    /// Something the client changed or noticed about this request that the user should see (a setting the
+    /// model does not accept was dropped); recorded as a `runtime-notice` event.
+    case notice(RuntimeNotice)
+    /// The generation ended; what it used, and why it stopped.
     case finished(GenerationUsage)
+}
+
+/// A warning from a runtime client about one request: what happened and to which setting.
+public struct RuntimeNotice: Sendable, Hashable, Codable {
+    /// A stable kebab-case code (`setting-dropped`, `thinking-used-budget`).
+    public var code: String
+    /// A full sentence for the user that names the model, the setting and what to change.
+    public var message: String
+
+    /// Creates a notice.
+    public init(code: String, message: String) {
+        self.code = code
+        self.message = message
+    }
+}
+
+/// Why a generation stopped, as the runtime said it, sorted into what Baton does about it.
+public struct FinishReason: Sendable, Hashable, Codable {
+    /// What the stop means for the stage.
+    public enum Kind: String, Sendable, Hashable, Codable {
+        /// The model ended its answer (`stop`, `end_turn`, `stop_sequence`, a tool call for structured output).
+        case complete
+        /// The answer was cut at the token limit (`length`, `max_tokens`): for critics and JSON stages an error.
+        case truncated
+        /// The model refused to answer (OpenAI `refusal`, Anthropic `stop_reason: refusal`): a permanent error.
+        case refused
+        /// The provider's content filter stopped the answer (OpenAI `content_filter`): a permanent error.
+        case filtered
+        /// The context window filled up (Anthropic `model_context_window_exceeded`).
+        case contextExceeded = "context-exceeded"
+    }
+
+    /// What the stop means.
+    public var kind: Kind
+    /// The runtime's own word for it (`stop`, `length`, `max_tokens`, `refusal`, ...).
+    public var raw: String
+    /// The refusal's text, or other detail the runtime gave.
+    public var detail: String?
+
+    /// Creates a finish reason.
+    public init(_ kind: Kind, raw: String, detail: String? = nil) {
+        self.kind = kind
+        self.raw = raw
+        self.detail = detail
+    }
 }
 
 /// Token counts and the runtime's own timings for one generation.
@@ -48,12 +99,21 @@ public struct GenerationUsage: Sendable, Hashable, Codable {
     public var outputTokens: Int?
     /// The runtime's own timings in milliseconds, by name (`load`, `prompt`, `generation`).
     public var runtimeTimings: [String: Double]
+    /// Why the generation stopped, when the runtime said (nil: it did not say, treated as complete).
+    public var finish: FinishReason?
+    /// Of `outputTokens`, how many were thinking, when the runtime says.
+    public var thinkingTokens: Int?
 
     /// Creates a usage record.
-    public init(promptTokens: Int? = nil, outputTokens: Int? = nil, runtimeTimings: [String: Double] = [:]) {
+    public init(
+        promptTokens: Int? = nil, outputTokens: Int? = nil, runtimeTimings: [String: Double] = [:], finish: FinishReason? = nil,
+        thinkingTokens: Int? = nil
+    ) {
         self.promptTokens = promptTokens
         self.outputTokens = outputTokens
         self.runtimeTimings = runtimeTimings
+        self.finish = finish
+        self.thinkingTokens = thinkingTokens
     }
 }
 
@@ -89,6 +149,14 @@ public struct RuntimeError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let invalidOutput = Code("invalid-output")
         /// A failure injected on purpose (echo runtime scripts).
         public static let injected = Code("injected")
+        /// The answer was cut at `max_tokens` where a cut answer is useless (critics, JSON stages).
+        public static let truncated = Code("truncated")
+        /// The model refused, or the provider's content filter stopped the answer.
+        public static let refused = Code("refused")
+        /// The prompt does not fit the stage's context window (`num_ctx`).
+        public static let contextExceeded = Code("context-exceeded")
+        /// The runtime asked to wait longer before a retry than Baton obeys (`Retry-After` above the cap).
+        public static let retryTooLate = Code("retry-too-late")
     }
 
     /// What went wrong.

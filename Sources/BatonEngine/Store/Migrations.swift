@@ -81,6 +81,14 @@ enum Migrations {
             try db.execute(sql: "INSERT INTO run_snapshots (run_id, snapshot) SELECT id, snapshot FROM runs")
             try db.execute(sql: "UPDATE runs SET snapshot = ''")
         }
+        migrator.registerMigration("v4") { db in
+            // Why each generation stopped (a reply cut at max_tokens is kept but marked), and a thinking
+            // model's thinking, kept apart from the answer.
+            try db.alter(table: "attempts") { t in
+                t.add(column: "finish_reason", .text)
+                t.add(column: "thinking", .text)
+            }
+        }
         return migrator
     }
 }

@@ -134,6 +134,11 @@ public struct AttemptRecord: Sendable, Hashable, Codable, FetchableRecord, Mutab
     public var error: String?
     /// The stage's fingerprint when the attempt ran.
     public var fingerprint: String
+    /// Why the generation stopped (``FinishReason/Kind`` raw value: `complete`, `truncated`, `refused`,
+    /// `filtered`, `context-exceeded`); nil when the runtime did not say or the attempt did not finish.
+    public var finishReason: String? = nil
+    /// A thinking model's thinking, apart from the output; nil when it did not think.
+    public var thinking: String? = nil
 
     enum CodingKeys: String, CodingKey {
         case id
@@ -147,6 +152,8 @@ public struct AttemptRecord: Sendable, Hashable, Codable, FetchableRecord, Mutab
         case firstTokenAt = "first_token_at"
         case finishedAt = "finished_at"
         case timings, error, fingerprint
+        case finishReason = "finish_reason"
+        case thinking
     }
 
     public mutating func didInsert(_ inserted: InsertionSuccess) {
@@ -206,5 +213,7 @@ extension AttemptRecord {
         timings = try row.decode(forColumn: "timings")
         error = try row.decode(forColumn: "error")
         fingerprint = try row.decode(forColumn: "fingerprint")
+        finishReason = try row.decode(forColumn: "finish_reason")
+        thinking = try row.decode(forColumn: "thinking")
     }
 }

@@ -284,11 +284,11 @@ public struct RunStore: Sendable {
     }
 
     /// Saves the output received so far of an attempt in flight.
-    public func saveProgress(_ attemptID: Int64, output: String, firstTokenAt: Double?) throws(StoreError) {
+    public func saveProgress(_ attemptID: Int64, output: String, firstTokenAt: Double?, thinking: String? = nil) throws(StoreError) {
         try write { db in
             try db.execute(
-                sql: "UPDATE attempts SET output = ?, first_token_at = ? WHERE id = ?",
-                arguments: [output, firstTokenAt, attemptID])
+                sql: "UPDATE attempts SET output = ?, first_token_at = ?, thinking = ? WHERE id = ?",
+                arguments: [output, firstTokenAt, thinking, attemptID])
             killSwitch?.hit("progress-commit")
         }
     }
@@ -299,11 +299,13 @@ public struct RunStore: Sendable {
             try db.cachedStatement(
                 sql: """
                     UPDATE attempts SET status = ?, output = ?, verdict = ?, feedback = ?, prompt_tokens = ?,
-                    output_tokens = ?, first_token_at = ?, finished_at = ?, timings = ?, error = ? WHERE id = ?
+                    output_tokens = ?, first_token_at = ?, finished_at = ?, timings = ?, error = ?, finish_reason = ?,
+                    thinking = ? WHERE id = ?
                     """
             ).execute(arguments: [
                 attempt.status, attempt.output, attempt.verdict, attempt.feedback, attempt.promptTokens,
-                attempt.outputTokens, attempt.firstTokenAt, attempt.finishedAt, attempt.timings, attempt.error, attempt.id,
+                attempt.outputTokens, attempt.firstTokenAt, attempt.finishedAt, attempt.timings, attempt.error,
+                attempt.finishReason, attempt.thinking, attempt.id,
             ])
             try Self.insertEvent(
                 db, runID: attempt.runID, at: attempt.finishedAt ?? Self.now(), kind: kind, stage: attempt.stage,
@@ -433,9 +435,11 @@ public struct RunStore: Sendable {
     // MARK: - Events
 
     /// Appends an event.
-    public func appendEvent(_ runID: String, kind: String, stage: String? = nil, payload: String? = nil) throws(StoreError) {
+    public func appendEvent(
+        _ runID: String, kind: String, stage: String? = nil, attemptID: Int64? = nil, payload: String? = nil
+    ) throws(StoreError) {
         try write { db in
-            var event = EventRecord(id: nil, runID: runID, at: Self.now(), kind: kind, stage: stage, attemptID: nil, payload: payload)
+            var event = EventRecord(id: nil, runID: runID, at: Self.now(), kind: kind, stage: stage, attemptID: attemptID, payload: payload)
             try event.insert(db)
         }
     }

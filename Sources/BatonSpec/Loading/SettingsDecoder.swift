@@ -50,6 +50,14 @@ enum SettingsDecoder {
         if let node = map.value("timeout") {
             settings.timeout = reader.duration(node, subject: map.subject("timeout"))
         }
+        if let node = map.value("think") {
+            if let text = node.scalar?.string, let value = ThinkSetting(written: text) {
+                settings.think = value
+            } else {
+                reader.emit(
+                    .outOfRange(reader.describe(node), for: map.subject("think"), range: "true, false, low, medium or high"), at: node)
+            }
+        }
         if let node = map.value("retry") {
             settings.retry = decodeRetry(node, path: "\(path).retry", context: map.subject("retry"), reader: reader)
         }

@@ -23,6 +23,8 @@ public struct StageSettings: Sendable, Hashable, Codable {
     public var timeout: Double?
     /// Retries of transient runtime errors.
     public var retry: RetryPolicy?
+    /// Whether a thinking model thinks before it answers (Ollama `think`); unset means off, sent explicitly.
+    public var think: ThinkSetting?
 
     /// The keys as written in files, in file order.
     public enum CodingKeys: String, CodingKey, CaseIterable {
@@ -32,14 +34,14 @@ public struct StageSettings: Sendable, Hashable, Codable {
         case maxTokens = "max_tokens"
         case seed, stop
         case numCtx = "num_ctx"
-        case timeout, retry
+        case timeout, retry, think
     }
 
     /// Creates settings; every value defaults to unset.
     public init(
         model: [ModelReference]? = nil, runtime: String? = nil, temperature: Double? = nil, topP: Double? = nil,
         topK: Int? = nil, maxTokens: Int? = nil, seed: Int? = nil, stop: [String]? = nil, numCtx: Int? = nil,
-        timeout: Double? = nil, retry: RetryPolicy? = nil
+        timeout: Double? = nil, retry: RetryPolicy? = nil, think: ThinkSetting? = nil
     ) {
         self.model = model
         self.runtime = runtime
@@ -52,6 +54,7 @@ public struct StageSettings: Sendable, Hashable, Codable {
         self.numCtx = numCtx
         self.timeout = timeout
         self.retry = retry
+        self.think = think
     }
 
     /// These settings, with every unset value taken from `lower`.
@@ -60,10 +63,31 @@ public struct StageSettings: Sendable, Hashable, Codable {
             model: model ?? lower.model, runtime: runtime ?? lower.runtime,
             temperature: temperature ?? lower.temperature, topP: topP ?? lower.topP, topK: topK ?? lower.topK,
             maxTokens: maxTokens ?? lower.maxTokens, seed: seed ?? lower.seed, stop: stop ?? lower.stop,
-            numCtx: numCtx ?? lower.numCtx, timeout: timeout ?? lower.timeout, retry: retry ?? lower.retry
+            numCtx: numCtx ?? lower.numCtx, timeout: timeout ?? lower.timeout, retry: retry ?? lower.retry,
+            think: think ?? lower.think
         )
     }
 
+}
+
+/// Whether a thinking model (qwen3, deepseek-r1, gpt-oss) thinks before it answers: `false` / `true`, or an
+/// effort for models that take one (`low`, `medium`, `high`: gpt-oss).
+public enum ThinkSetting: String, Sendable, Hashable, Codable, CaseIterable {
+    case off, on, low, medium, high
+
+    /// Whether thinking is on at all.
+    public var isOn: Bool { self != .off }
+
+    /// Reads the written form: a YAML boolean or one of the names.
+    public init?(written text: String) {
+        switch text.lowercased() {
+        case "false", "off", "no": self = .off
+        case "true", "on", "yes": self = .on
+        default:
+            guard let value = ThinkSetting(rawValue: text.lowercased()) else { return nil }
+            self = value
+        }
+    }
 }
 
 /// A model named by a stage: the model's name, optionally pinned to a runtime (`openai:gpt-4o-mini`).
