@@ -61,8 +61,15 @@ public struct AnthropicClient: LLMRuntime, CustomStringConvertible {
     }
 
     /// The `POST /v1/messages` body of a generation.
-    func body(_ request: GenerationRequest) -> [String: Any] {
-        let settings = request.settings
+    func body(_ request: GenerationRequest) -> [String: Any] { prepare(request).body }
+
+    /// The body, with the model rules applied (``ModelRules``), and a notice for each setting left out.
+    func prepare(_ request: GenerationRequest) -> (body: [String: Any], notices: [RuntimeNotice]) {
+        let ruled = ModelRules.apply(model: request.model, kind: .anthropic, settings: request.settings)
+        let settings = ruled.settings
+        let notices = ruled.refusals.map {
+            RuntimeNotice(code: "setting-dropped", message: $0.message(stage: request.stage, model: request.model))
+        }
         var body: [String: Any] = [
             "model": request.model, "max_tokens": settings.maxTokens ?? Self.defaultMaxTokens,
             "messages": [["role": "user", "content": request.prompt]], "stream": true,
@@ -87,9 +94,11 @@ public struct AnthropicClient: LLMRuntime, CustomStringConvertible {
                     "input_schema": OpenAICompatibleClient.foundation(input),
                 ] as [String: Any]
             ]
-            body["tool_choice"] = ["type": "tool", "name": Self.outputTool]
+            // Exactly one tool use: "If set to true, the model will output exactly one tool use"
+            // (`ant-sdk:src/anthropic/types/tool_choice_tool_param.py:18-22`).
+            body["tool_choice"] = ["type": "tool", "name": Self.outputTool, "disable_parallel_tool_use": true] as [String: Any]
         }
-        return body
+        return (body, notices)
     }
 
     // MARK: - Generation
@@ -98,14 +107,22 @@ public struct AnthropicClient: LLMRuntime, CustomStringConvertible {
         let url = messagesURL
         let structured = request.responseSchema != nil
         let wrapped = request.responseSchema.map(Self.needsWrapping) ?? false
+        let (body, notices) = prepare(request)
         return ServerSentEventAPI.generate(
-            HTTPRequest.json(url, body(request), headers: headers), model: request.model, keyHint: keyHint, transport: transport,
+            HTTPRequest.json(url, body, headers: headers), model: request.model, keyHint: keyHint, transport: transport,
             connectTimeout: connectTimeout, scrubber: SecretScrubber(apiKey), httpError: Self.httpError
         ) { response, continuation in
+            for notice in notices { continuation.yield(.notice(notice)) }
             var usage = GenerationUsage()
             var finished = false
-            var toolBlocks: Set<Int> = []
+            // The first tool use block carries the answer; a second one (not expected with
+            // `disable_parallel_tool_use`) is ignored rather than glued to the first.
+            var toolBlock: Int?
             var wrappedJSON = ""
+            // Text of a structured answer: a compatible server that ignores `tool_choice` answers in text.
+            var text = ""
+            var stopReason: String?
+            var stopDetails: [String: Any]?
             for try await event in response.events {
                 let object = try ServerSentEventAPI.object(event.data, url: url)
                 let type = (object["type"] as? String) ?? event.name ?? ""
@@ -116,31 +133,48 @@ public struct AnthropicClient: LLMRuntime, CustomStringConvertible {
                 case "content_block_start":
                     let index = object["index"] as? Int ?? 0
                     let block = object["content_block"] as? [String: Any]
-                    if block?["type"] as? String == "tool_use" {
-                        toolBlocks.insert(index)
-                    } else if !structured, let text = block?["text"] as? String, !text.isEmpty {
-                        continuation.yield(.token(text))
+                    switch block?["type"] as? String {
+                    case "tool_use":
+                        if toolBlock == nil { toolBlock = index }
+                    case "text":
+                        if let piece = block?["text"] as? String, !piece.isEmpty {
+                            if structured { text += piece } else { continuation.yield(.token(piece)) }
+                        }
+                    case "thinking":
+                        if let piece = block?["thinking"] as? String, !piece.isEmpty { continuation.yield(.thinking(piece)) }
+                    default:
+                        break  // redacted thinking, fallback blocks, and block types added later
                     }
                 case "content_block_delta":
+                    let index = object["index"] as? Int ?? 0
                     let delta = object["delta"] as? [String: Any] ?? [:]
                     switch delta["type"] as? String {
                     case "text_delta":
-                        if !structured, let text = delta["text"] as? String, !text.isEmpty { continuation.yield(.token(text)) }
+                        guard let piece = delta["text"] as? String, !piece.isEmpty else { break }
+                        if structured { text += piece } else { continuation.yield(.token(piece)) }
                     case "input_json_delta":
-                        guard let json = delta["partial_json"] as? String, !json.isEmpty else { break }
+                        guard index == toolBlock, let json = delta["partial_json"] as? String, !json.isEmpty else { break }
                         if wrapped { wrappedJSON += json } else { continuation.yield(.token(json)) }
+                    case "thinking_delta":
+                        if let piece = delta["thinking"] as? String, !piece.isEmpty { continuation.yield(.thinking(piece)) }
                     default:
-                        break  // thinking and signature deltas are not output
+                        break  // signature deltas are not output
                     }
                 case "content_block_stop":
-                    if wrapped, let index = object["index"] as? Int, toolBlocks.contains(index) {
+                    if wrapped, let index = object["index"] as? Int, index == toolBlock, !wrappedJSON.isEmpty {
                         continuation.yield(.token(try Self.unwrap(wrappedJSON, url: url)))
                         wrappedJSON = ""
                     }
                 case "message_delta":
+                    if let delta = object["delta"] as? [String: Any] {
+                        if let reason = delta["stop_reason"] as? String { stopReason = reason }
+                        if let details = delta["stop_details"] as? [String: Any] { stopDetails = details }
+                    }
                     if let counts = object["usage"] as? [String: Any] {
                         if let output = counts["output_tokens"] as? Int { usage.outputTokens = output }
                         if usage.promptTokens == nil, counts["input_tokens"] is Int { usage.promptTokens = Self.promptTokens(counts) }
+                        let details = counts["output_tokens_details"] as? [String: Any]
+                        if let thinking = details?["thinking_tokens"] as? Int, thinking > 0 { usage.thinkingTokens = thinking }
                     }
                 case "message_stop":
                     finished = true
@@ -152,7 +186,30 @@ public struct AnthropicClient: LLMRuntime, CustomStringConvertible {
                 if finished { break }
             }
             guard finished else { throw ServerSentEventAPI.incomplete(url: url, model: request.model) }
+            if structured, toolBlock == nil, !text.isEmpty {
+                // The server ignored the forced tool and answered in text (llama-server's /v1/messages, proxies): the
+                // stage parser takes JSON out of fences and prose; a wrapped answer loses its `value` wrapper.
+                continuation.yield(.token(wrapped ? ((try? Self.unwrap(text, url: url)) ?? text) : text))
+            }
+            usage.finish = Self.finish(stopReason, details: stopDetails, text: text)
             return usage
+        }
+    }
+
+    /// A `stop_reason` (`ant-sdk:src/anthropic/types/stop_reason.py:8`) as a finish reason; a refusal's detail is
+    /// its `stop_details` explanation (`refusal_response.txt`), else whatever text came before it.
+    static func finish(_ reason: String?, details: [String: Any]?, text: String) -> FinishReason? {
+        guard let reason else { return nil }
+        switch reason {
+        case "max_tokens": return FinishReason(.truncated, raw: reason)
+        case "model_context_window_exceeded": return FinishReason(.contextExceeded, raw: reason)
+        case "refusal":
+            let explanation = details?["explanation"] as? String
+            let category = (details?["category"] as? String).map { " (\($0))" } ?? ""
+            let detail = explanation.map { $0 + category } ?? (text.isEmpty ? nil : text)
+            return FinishReason(.refused, raw: reason, detail: detail)
+        default:
+            return FinishReason(.complete, raw: reason)  // end_turn, stop_sequence, tool_use, pause_turn
         }
     }
 
@@ -202,7 +259,7 @@ public struct AnthropicClient: LLMRuntime, CustomStringConvertible {
     }
 
     /// Maps an HTTP error status and its body (`{"type":"error","error":{"type","message"}}`) to a runtime
-    /// error: 401 and 403 are a rejected key, 404 a missing model, 408, 429, 5xx and 529 (overloaded)
+    /// error: 401 and 403 are a rejected key, 404 a missing model, 408, 409, 429, 5xx and 529 (overloaded)
     /// transient, the rest (400 with the API's message, 402 billing, 413) permanent.
     ///
     /// The caller scrubs the key from the result.
@@ -219,7 +276,8 @@ public struct AnthropicClient: LLMRuntime, CustomStringConvertible {
             return ServerSentEventAPI.notFound(url: url, model: model, detail: detail, aboutModel: detail.lowercased().contains("model"))
         case 529:
             return RuntimeError(.httpStatus, "\(url) is overloaded (529)\(subject)\(said)", isTransient: true)
-        case 408, 429, 500...599:
+        case 408, 409, 429, 500...599:
+            // 409 is retried by the SDK (`ant-sdk:_base_client.py:860-863`).
             return RuntimeError(.httpStatus, "\(url) answered \(status)\(subject)\(said)", isTransient: true)
         case 402:
             return RuntimeError(.httpStatus, "\(url) refused the request for billing reasons (402)\(said)", isTransient: false)

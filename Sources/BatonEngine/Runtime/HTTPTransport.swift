@@ -55,17 +55,33 @@ public struct HTTPResponse: Sendable {
         headers.first { $0.0.caseInsensitiveCompare(name) == .orderedSame }?.1
     }
 
-    /// Seconds the server asks to wait before retrying (`Retry-After` as seconds or as an HTTP date),
-    /// at most `limit`.
-    public func retryAfter(now: Date = Date(), limit: Double = 600) -> Double? {
+    /// Seconds the server asks to wait before retrying: `retry-after-ms` (milliseconds) when present, as the
+    /// OpenAI and Anthropic SDKs prefer it (`oai-sdk:_base_client.py:762-768`, `ant-sdk:_base_client.py:793-799`),
+    /// else `Retry-After` as seconds or as an HTTP date. Not capped: the caller decides how long it obeys.
+    public func retryAfter(now: Date = Date()) -> Double? {
+        if let text = header("retry-after-ms")?.trimmingCharacters(in: .whitespaces), let milliseconds = Double(text),
+            milliseconds >= 0, milliseconds.isFinite
+        {
+            return milliseconds / 1000
+        }
         guard let value = header("Retry-After")?.trimmingCharacters(in: .whitespaces) else { return nil }
-        if let seconds = Double(value), seconds >= 0 { return min(seconds, limit) }
+        if let seconds = Double(value), seconds >= 0, seconds.isFinite { return seconds }
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "GMT")
         formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
         guard let date = formatter.date(from: value) else { return nil }
-        return min(max(0, date.timeIntervalSince(now)), limit)
+        return max(0, date.timeIntervalSince(now))
+    }
+
+    /// The server's own verdict on retrying (`x-should-retry: true` or `false`), which both official SDKs
+    /// obey before any rule on the status (`oai-sdk:_base_client.py:825-834`, `ant-sdk:_base_client.py:842-852`).
+    public var shouldRetry: Bool? {
+        switch header("x-should-retry")?.trimmingCharacters(in: .whitespaces).lowercased() {
+        case "true": true
+        case "false": false
+        default: nil
+        }
     }
 
     /// The whole body (for small, non-streamed answers), at most `limit` bytes.
@@ -78,20 +94,30 @@ public struct HTTPResponse: Sendable {
         return data
     }
 
-    /// The body split into lines (without line breaks), for NDJSON and server-sent events.
+    /// The body split into lines (without line breaks), for NDJSON and server-sent events. A line ends at
+    /// CR, LF or CRLF, as the SSE format allows (`oai-sdk:_streaming.py:284-321` splits on all three), also
+    /// when a CRLF is split between two chunks.
     public var lines: AsyncThrowingStream<String, any Error> {
         let body = self.body
         return AsyncThrowingStream { continuation in
             let task = Task {
                 var buffer = Data()
+                // A CR ended the last line: an LF that follows it belongs to the same line break.
+                var afterCR = false
                 do {
                     for try await chunk in body {
-                        buffer.append(chunk)
-                        while let newline = buffer.firstIndex(of: 0x0A) {
-                            var line = buffer[buffer.startIndex..<newline]
-                            if line.last == 0x0D { line = line.dropLast() }
-                            continuation.yield(String(decoding: line, as: UTF8.self))
-                            buffer = Data(buffer[buffer.index(after: newline)...])
+                        for byte in chunk {
+                            if afterCR {
+                                afterCR = false
+                                if byte == 0x0A { continue }
+                            }
+                            if byte == 0x0A || byte == 0x0D {
+                                continuation.yield(String(decoding: buffer, as: UTF8.self))
+                                buffer.removeAll(keepingCapacity: true)
+                                afterCR = byte == 0x0D
+                            } else {
+                                buffer.append(byte)
+                            }
                         }
                     }
                     if !buffer.isEmpty { continuation.yield(String(decoding: buffer, as: UTF8.self)) }

@@ -9,8 +9,14 @@ import Foundation
 public struct OpenAICompatibleClient: LLMRuntime, CustomStringConvertible {
     /// Which request fields the endpoint accepts.
     public enum Dialect: Sendable, Hashable {
-        /// OpenAI's own API: `max_completion_tokens`, and no `top_k` (OpenAI rejects fields it does not know).
+        /// OpenAI's own API: `max_completion_tokens`, no `top_k` (OpenAI rejects fields it does not know), and
+        /// the model rules of ``ModelRules`` (settings a model refuses are left out).
         case openAI
+        /// Any other server that speaks Chat Completions (a compatible cloud, a proxy, vLLM): only what a generic
+        /// server accepts, `max_tokens` (deprecated by OpenAI but still in its spec, `spec:33373-33390`, and the one
+        /// some servers take), no `top_k`; `max_completion_tokens` only for OpenAI reasoning models, which take
+        /// nothing else. The model rules apply too.
+        case compatible
         /// llama-server and servers like it: `max_tokens` and llama.cpp's `top_k`.
         case llamaCpp
     }
@@ -61,15 +67,35 @@ public struct OpenAICompatibleClient: LLMRuntime, CustomStringConvertible {
 
     private var scrubber: SecretScrubber { SecretScrubber(apiKey) }
 
+    /// A request ready to send: its body, the notices about settings left out, and whether the schema was
+    /// wrapped in an object (so the answer's `value` is the output).
+    struct Prepared {
+        var body: [String: Any]
+        var notices: [RuntimeNotice]
+        var wrapped: Bool
+    }
+
     /// The request body: messages, sampling settings, structured output, usage in the stream.
-    func body(_ request: GenerationRequest) -> [String: Any] {
+    func body(_ request: GenerationRequest) -> [String: Any] { prepare(request).body }
+
+    /// The request as sent: the model rules applied (OpenAI and compatible dialects), the output limit in the
+    /// dialect's field, and a schema OpenAI's structured outputs accept.
+    func prepare(_ request: GenerationRequest) -> Prepared {
         var messages: [[String: String]] = []
         if let system = request.system, !system.isEmpty { messages.append(["role": "system", "content": system]) }
         messages.append(["role": "user", "content": request.prompt])
         var body: [String: Any] = [
             "model": request.model, "messages": messages, "stream": true, "stream_options": ["include_usage": true],
         ]
-        let settings = request.settings
+        var settings = request.settings
+        var notices: [RuntimeNotice] = []
+        if dialect != .llamaCpp {
+            let ruled = ModelRules.apply(model: request.model, kind: .openai, settings: settings)
+            settings = ruled.settings
+            notices = ruled.refusals.map {
+                RuntimeNotice(code: "setting-dropped", message: $0.message(stage: request.stage, model: request.model))
+            }
+        }
         if let value = settings.temperature { body["temperature"] = value }
         if let value = settings.topP { body["top_p"] = value }
         if let value = settings.seed { body["seed"] = value }
@@ -77,29 +103,63 @@ public struct OpenAICompatibleClient: LLMRuntime, CustomStringConvertible {
         switch dialect {
         case .openAI:
             if let value = settings.maxTokens { body["max_completion_tokens"] = value }
+        case .compatible:
+            let field = ModelRules.usesMaxCompletionTokens(request.model) ? "max_completion_tokens" : "max_tokens"
+            if let value = settings.maxTokens { body[field] = value }
         case .llamaCpp:
             if let value = settings.topK { body["top_k"] = value }
             if let value = settings.maxTokens { body["max_tokens"] = value }
         }
-        if let schema = request.responseSchema {
-            // OpenAI's strict mode refuses schemas outside its subset; without it the schema still guides the model.
-            let strict = dialect == .llamaCpp || Self.isStrictCompatible(schema)
+        var wrapped = false
+        if var schema = request.responseSchema {
+            let strict: Bool
+            if dialect == .llamaCpp {
+                strict = true  // llama.cpp turns any schema into a grammar
+            } else {
+                // OpenAI takes only an object root (a 400 "schema must be a JSON Schema of 'type: \"object\"'",
+                // quoted in podly-pure-podcasts#89): any other root goes under `value`, as the Anthropic client does.
+                if Self.needsWrapping(schema) {
+                    schema = Self.wrap(schema)
+                    wrapped = true
+                }
+                // Strict mode refuses schemas outside its subset; without it the schema still guides the model.
+                strict = Self.isStrictCompatible(schema)
+            }
             body["response_format"] = [
                 "type": "json_schema", "json_schema": ["name": "output", "schema": Self.foundation(schema), "strict": strict],
             ]
         }
-        return body
+        return Prepared(body: body, notices: notices, wrapped: wrapped)
+    }
+
+    /// Whether a schema must be wrapped in an object: OpenAI's structured outputs need an object root.
+    static func needsWrapping(_ schema: JSONValue) -> Bool {
+        schema["type"] != .string("object")
+    }
+
+    /// `schema` as the `value` of an object that strict mode can accept.
+    static func wrap(_ schema: JSONValue) -> JSONValue {
+        .object([
+            ("type", .string("object")), ("properties", .object([("value", schema)])), ("required", .array([.string("value")])),
+            ("additionalProperties", .bool(false)),
+        ])
     }
 
     public func generate(_ request: GenerationRequest) -> AsyncThrowingStream<GenerationEvent, any Error> {
         let url = chatURL
+        let prepared = prepare(request)
+        let wrapped = prepared.wrapped
+        let notices = prepared.notices
         return ServerSentEventAPI.generate(
-            HTTPRequest.json(url, body(request), headers: allHeaders), model: request.model, keyHint: keyHint, transport: transport,
+            HTTPRequest.json(url, prepared.body, headers: allHeaders), model: request.model, keyHint: keyHint, transport: transport,
             connectTimeout: connectTimeout, scrubber: scrubber, httpError: Self.httpError
         ) { response, continuation in
+            for notice in notices { continuation.yield(.notice(notice)) }
             var finished = false
             var usage = GenerationUsage()
-            var sawFinish = false
+            var finishReason: String?
+            var refusal = ""
+            var wrappedText = ""
             for try await event in response.events {
                 let payload = event.data.trimmingCharacters(in: .whitespaces)
                 if payload == "[DONE]" {
@@ -107,21 +167,28 @@ public struct OpenAICompatibleClient: LLMRuntime, CustomStringConvertible {
                     break
                 }
                 let object = try ServerSentEventAPI.object(payload, url: url)
-                if let error = object["error"] {
-                    throw RuntimeError(
-                        .badResponse, "\(url) failed while generating with '\(request.model)': \(Self.message(error))",
-                        isTransient: true)
+                // Only a present, non-null error fails the stream, as the SDK checks (`oai-sdk:_streaming.py:88`).
+                if let error = object["error"], !(error is NSNull) {
+                    throw Self.streamError(error, url: url, model: request.model)
                 }
                 // Compatible servers may send `choices: null` on the usage chunk: read leniently.
                 for choice in object["choices"] as? [[String: Any]] ?? [] {
-                    if let delta = choice["delta"] as? [String: Any], let text = delta["content"] as? String, !text.isEmpty {
-                        continuation.yield(.token(text))
+                    if let delta = choice["delta"] as? [String: Any] {
+                        if let text = delta["content"] as? String, !text.isEmpty {
+                            if wrapped { wrappedText += text } else { continuation.yield(.token(text)) }
+                        }
+                        // A refusal streams in `delta.refusal`, not `content` (`spec:31857-31861`).
+                        if let text = delta["refusal"] as? String { refusal += text }
+                        if let text = delta["reasoning_content"] as? String, !text.isEmpty { continuation.yield(.thinking(text)) }
                     }
-                    if choice["finish_reason"] is String { sawFinish = true }
+                    if let reason = choice["finish_reason"] as? String { finishReason = reason }
                 }
                 if let counts = object["usage"] as? [String: Any] {
                     usage.promptTokens = counts["prompt_tokens"] as? Int
                     usage.outputTokens = counts["completion_tokens"] as? Int
+                    if let reasoning = (counts["completion_tokens_details"] as? [String: Any])?["reasoning_tokens"] as? Int, reasoning > 0 {
+                        usage.thinkingTokens = reasoning
+                    }
                 }
                 if let timings = object["timings"] as? [String: Any] {
                     if let value = timings["prompt_ms"] as? Double { usage.runtimeTimings["prompt"] = value }
@@ -132,10 +199,48 @@ public struct OpenAICompatibleClient: LLMRuntime, CustomStringConvertible {
                     }
                 }
             }
-            // llama-server ends a stream that failed midway without [DONE]; a cut connection does too.
-            guard finished || sawFinish else { throw ServerSentEventAPI.incomplete(url: url, model: request.model) }
+            // llama-server ends a stream that failed midway without [DONE]; a cut connection does too. A cut after
+            // the finish chunk only loses the usage chunk (`spec:31773-31790`): the answer is whole.
+            guard finished || finishReason != nil else { throw ServerSentEventAPI.incomplete(url: url, model: request.model) }
+            if wrapped, !wrappedText.isEmpty {
+                // A cut or refused answer is not JSON: pass it on as it came, the finish reason says why.
+                let value = (try? AnthropicClient.unwrap(wrappedText, url: url)) ?? wrappedText
+                continuation.yield(.token(value))
+            }
+            usage.finish = Self.finish(finishReason, refusal: refusal)
             return usage
         }
+    }
+
+    /// A `finish_reason` (`spec:33712-33730`: stop, length, tool_calls, content_filter, function_call) and the
+    /// refusal text, as a finish reason; nil when the server gave neither.
+    static func finish(_ reason: String?, refusal: String) -> FinishReason? {
+        if !refusal.isEmpty { return FinishReason(.refused, raw: "refusal", detail: refusal) }
+        guard let reason else { return nil }
+        switch reason {
+        case "length": return FinishReason(.truncated, raw: reason)
+        case "content_filter": return FinishReason(.filtered, raw: reason)
+        default: return FinishReason(.complete, raw: reason)
+        }
+    }
+
+    /// Error types of a mid-stream error chunk that a new request may get past; any other type (an
+    /// `invalid_request_error`) is permanent. The SDK never retries a mid-stream error (`oai-sdk:_streaming.py:87-100`);
+    /// Baton retries the transient ones as a batch runner.
+    static let transientStreamErrorTypes: Set<String> = [
+        "server_error", "api_error", "rate_limit_error", "rate_limit_exceeded", "requests", "tokens", "overloaded_error",
+        "timeout_error", "unavailable_error", "service_unavailable",
+    ]
+
+    /// A mid-stream `{"error": …}` chunk as a runtime error: transient when its type (or code) says the server
+    /// or a rate limit failed, or when it names no type at all.
+    static func streamError(_ error: Any, url: String, model: String) -> RuntimeError {
+        let object = error as? [String: Any]
+        let kinds = [object?["type"] as? String, object?["code"] as? String].compactMap { $0 }
+        let transient = kinds.isEmpty || kinds.contains(where: transientStreamErrorTypes.contains)
+        let type = kinds.first.map { " (\($0))" } ?? ""
+        return RuntimeError(
+            .badResponse, "\(url) failed while generating with '\(model)'\(type): \(message(error))", isTransient: transient)
     }
 
     /// The ids of the models the endpoint serves (`GET …/models`).
@@ -148,7 +253,7 @@ public struct OpenAICompatibleClient: LLMRuntime, CustomStringConvertible {
     }
 
     /// Maps an HTTP error status and its OpenAI-style body (`{"error":{"message","type","code"}}`) to a
-    /// runtime error: 401 and 403 are a rejected key, 404 a missing model, 408, 429 and 5xx transient
+    /// runtime error: 401 and 403 are a rejected key, 404 a missing model, 408, 409, 429 and 5xx transient
     /// (except a 429 for an exhausted quota), the rest permanent with the API's message.
     ///
     /// The caller scrubs the key from the result.
@@ -168,7 +273,8 @@ public struct OpenAICompatibleClient: LLMRuntime, CustomStringConvertible {
             return ServerSentEventAPI.notFound(url: url, model: model, detail: detail, aboutModel: aboutModel)
         case 429 where code == "insufficient_quota":
             return RuntimeError(.httpStatus, "\(url) answered 429\(subject): the account's quota is used up\(said)", isTransient: false)
-        case 408, 429, 500...599:
+        case 408, 409, 429, 500...599:
+            // 409 is a lock timeout the SDKs retry (`oai-sdk:_base_client.py:842-845`).
             if detail.contains("failed to load") {
                 return RuntimeError(.outOfMemory, "\(url) could not load '\(model)': \(detail)", isTransient: false)
             }
@@ -188,14 +294,25 @@ public struct OpenAICompatibleClient: LLMRuntime, CustomStringConvertible {
         return "\(error)"
     }
 
-    /// Whether OpenAI's strict structured outputs accept `schema`: every object closes its properties
-    /// (`additionalProperties: false`) and requires all of them, and no keyword outside OpenAI's subset
-    /// (string lengths, for one) appears.
+    /// Keywords OpenAI's strict mode refuses: string and object size bounds, and composition it does not
+    /// support (`default`: "'default' is not permitted", quoted at zenn.dev/nicopin/scraps/a8d8f53f5faebb;
+    /// `allOf`, `not`, `if`/`then`/`else`, `dependent*`: the Structured Outputs guide, "Supported schemas").
+    static let strictUnsupported: Set<String> = [
+        "minLength", "maxLength", "minProperties", "maxProperties", "patternProperties", "unevaluatedProperties", "default",
+        "allOf", "not", "if", "then", "else", "dependentRequired", "dependentSchemas", "dependencies",
+    ]
+
+    /// Whether OpenAI's strict structured outputs accept `schema`: an object root, every object closing its
+    /// properties (`additionalProperties: false`) and requiring all of them, and no keyword of
+    /// ``strictUnsupported``.
     static func isStrictCompatible(_ schema: JSONValue) -> Bool {
-        let unsupported: Set<String> = ["minLength", "maxLength", "minProperties", "maxProperties", "patternProperties", "unevaluatedProperties"]
+        schema["type"] == .string("object") && isStrictCompatibleNode(schema)
+    }
+
+    private static func isStrictCompatibleNode(_ schema: JSONValue) -> Bool {
         switch schema {
         case .object(let pairs):
-            if pairs.contains(where: { unsupported.contains($0.key) }) { return false }
+            if pairs.contains(where: { strictUnsupported.contains($0.key) }) { return false }
             if schema["type"] == .string("object") || schema["properties"] != nil {
                 guard schema["additionalProperties"] == .bool(false) else { return false }
                 let properties: [String]
@@ -207,11 +324,11 @@ public struct OpenAICompatibleClient: LLMRuntime, CustomStringConvertible {
             return pairs.allSatisfy { pair in
                 switch pair.key {
                 case "properties", "$defs", "definitions":
-                    if case .object(let children) = pair.value { return children.allSatisfy { isStrictCompatible($0.value) } }
+                    if case .object(let children) = pair.value { return children.allSatisfy { isStrictCompatibleNode($0.value) } }
                     return false
-                case "items", "anyOf", "allOf", "oneOf", "not":
-                    if case .array(let children) = pair.value { return children.allSatisfy(isStrictCompatible) }
-                    return isStrictCompatible(pair.value)
+                case "items", "anyOf", "oneOf":
+                    if case .array(let children) = pair.value { return children.allSatisfy(isStrictCompatibleNode) }
+                    return isStrictCompatibleNode(pair.value)
                 default:
                     return true
                 }

@@ -74,6 +74,26 @@ public final class RuntimeCatalog: RuntimeProvider, @unchecked Sendable {
         return host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
     }
 
+    /// Which fields a `kind: openai` runtime is sent: the runtime's `options.api` when set (`openai` or
+    /// `compatible`), else OpenAI's own dialect for `api.openai.com` and the generic one for any other host,
+    /// since compatible servers may reject OpenAI-only fields such as `max_completion_tokens` (voideditor/void#128).
+    ///
+    /// - Throws: ``RuntimeError`` (permanent) for another `api` value, naming the ones allowed.
+    static func openAIDialect(url: String, options: [String: String], runtime: String) throws -> OpenAICompatibleClient.Dialect {
+        if let api = options["api"] {
+            switch api.lowercased() {
+            case "openai": return .openAI
+            case "compatible": return .compatible
+            default:
+                throw RuntimeError(
+                    .unreachable, "runtime '\(runtime)' has options.api '\(api)'; use 'openai' (OpenAI's own API) or 'compatible' (any other server)",
+                    isTransient: false)
+            }
+        }
+        let host = URLComponents(string: url)?.host?.lowercased() ?? ""
+        return host == "api.openai.com" ? .openAI : .compatible
+    }
+
     private func make(_ name: String, snapshot: RunSnapshot) throws -> any LLMRuntime {
         let spec = snapshot.profile?.spec.runtime(named: name)
         let kind = spec?.kind ?? (name == "echo" ? .echo : nil)
@@ -90,8 +110,9 @@ public final class RuntimeCatalog: RuntimeProvider, @unchecked Sendable {
             while base.hasSuffix("/") { base.removeLast() }
             let key = try apiKey(of: spec, name, required: !Self.isLoopback(base))
             return OpenAICompatibleClient(
-                chatURL: base + "/chat/completions", apiKey: key, keyHint: Self.keyHint(spec, name), dialect: .openAI,
-                connectTimeout: 120, transport: transport)
+                chatURL: base + "/chat/completions", apiKey: key, keyHint: Self.keyHint(spec, name),
+                dialect: try Self.openAIDialect(url: base, options: spec?.options ?? [:], runtime: name), connectTimeout: 120,
+                transport: transport)
         case .anthropic:
             let base = spec?.url.flatMap { $0.isEmpty ? nil : $0 } ?? "https://api.anthropic.com"
             let key = try apiKey(of: spec, name, required: true)

@@ -20,9 +20,8 @@ enum ServerSentEventAPI {
                 do {
                     let response = try await transport.send(http, connectTimeout: connectTimeout)
                     guard response.status == 200 else {
-                        var error = httpError(response.status, try? await response.collect(limit: 65536), http.url, model, keyHint)
-                        if error.isTransient { error.retryAfter = response.retryAfter() }
-                        throw error
+                        let error = httpError(response.status, try? await response.collect(limit: 65536), http.url, model, keyHint)
+                        throw retryRules(error, response: response, url: http.url)
                     }
                     let usage = try await read(response, continuation)
                     continuation.yield(.finished(usage))
@@ -33,6 +32,29 @@ enum ServerSentEventAPI {
             }
             continuation.onTermination = { _ in task.cancel() }
         }
+    }
+
+    /// Seconds of `Retry-After` Baton obeys at most, as the Anthropic SDK does (`ant-sdk:_base_client.py:826-829`,
+    /// 60 s; the OpenAI SDK stops at 120 s and then does not retry at all). A server that asks for longer (a
+    /// daily limit) gets a permanent `.retryTooLate` error at once, instead of a stage parked for minutes.
+    static let maxRetryAfter: Double = 60
+
+    /// `error` (mapped from the status) under the official SDKs' retry rules: the server's `x-should-retry`
+    /// overrides the status rule, the wait comes from `retry-after-ms` or `Retry-After`, and a wait above
+    /// ``maxRetryAfter`` fails at once with the wait named.
+    static func retryRules(_ error: RuntimeError, response: HTTPResponse, url: String) -> RuntimeError {
+        var error = error
+        if let verdict = response.shouldRetry { error.isTransient = verdict }
+        guard error.isTransient, let wait = response.retryAfter() else { return error }
+        guard wait <= maxRetryAfter else {
+            let asked = wait >= 120 ? "\(Int((wait / 60).rounded())) minutes" : "\(Int(wait.rounded())) seconds"
+            return RuntimeError(
+                .retryTooLate,
+                "\(error.message); it asks to wait \(asked) before a retry, longer than the \(Int(maxRetryAfter)) seconds Baton waits, so the stage fails now; run it again later or use another model",
+                isTransient: false)
+        }
+        error.retryAfter = wait
+        return error
     }
 
     /// The JSON object of a stream event's data.
@@ -66,11 +88,19 @@ enum ServerSentEventAPI {
         }
     }
 
-    /// A 401 or 403: the key was rejected; `said` is the API's message as `": …"` (or empty).
+    /// A 401 (the key was rejected) or a 403 (access refused, for the reason the API gives); `said` is the API's
+    /// message as `": …"` (or empty).
     static func rejectedKey(_ status: Int, url: String, said: String, keyHint: String?) -> RuntimeError {
         let fix = keyHint.map { "; \($0)" } ?? "; check the runtime's API key"
-        let what = status == 401 ? "rejected the API key" : "refused access with this API key"
-        return RuntimeError(.httpStatus, "\(url) \(what) (\(status)\(said))\(fix)", isTransient: false)
+        guard status == 401 else {
+            // A 403 is not always the key: OpenAI also sends it for an unsupported region
+            // (`unsupported_country_region_territory`), Anthropic for a resource the key may not use.
+            return RuntimeError(
+                .httpStatus,
+                "\(url) refused access (403\(said)); the API's message says why: a region it does not serve, the account, or the key's permissions (\(keyHint ?? "check the runtime's API key"))",
+                isTransient: false)
+        }
+        return RuntimeError(.httpStatus, "\(url) rejected the API key (\(status)\(said))\(fix)", isTransient: false)
     }
 
     /// A 404: a missing model when the answer is `aboutModel`, else a wrong URL (a wrong path is a 404 too).

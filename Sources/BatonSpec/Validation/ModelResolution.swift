@@ -100,14 +100,11 @@ enum ModelResolution {
                 if let footprint, let budget, footprint > budget, !modelPath.isEmpty {
                     context.emit(.modelExceedsBudget(name, footprint: footprint, budget: budget), at: location, notes: [budgetNote])
                 }
-                // The Anthropic API accepts temperatures up to 1 only; Baton's range is 0 to 2.
-                if let temperature = settings.temperature, temperature > 1, let runtime,
-                    profile?.runtime(named: runtime)?.kind == .anthropic
-                {
-                    context.emit(
-                        .runtimeLimit(
-                            "stage '\(stage.name)' sets temperature \(temperature), but model '\(name)' runs on Anthropic, which accepts 0 to 1; lower it, or the request fails with HTTP 400"),
-                        at: context.sourceMap.location("\(path).temperature") ?? location)
+                // Settings the model refuses (ModelRules): the clients leave them out and say so; say it here first.
+                let kind = runtime.flatMap { profile?.runtime(named: $0)?.kind }
+                for refusal in ModelRules.apply(model: name, kind: kind, settings: settings).refusals {
+                    let (at, notes) = Self.settingLocation(refusal.setting, stage: stage, context: context, fallback: location)
+                    context.emit(.runtimeLimit(refusal.message(stage: stage.name, model: name)), at: at, notes: notes)
                 }
                 resolved.append(ResolvedModel(name: name, runtime: runtime, footprint: footprint))
             }
@@ -125,6 +122,26 @@ enum ModelResolution {
                 }
             }
         }
+    }
+
+    /// Where a resolved setting of `stage` was written: on the stage, in the pipeline's `defaults`, or (for a
+    /// role's or the profile's value) at `fallback` with a note naming where it came from.
+    static func settingLocation(
+        _ key: String, stage: StageSpec, context: CompilationContext, fallback: SourceLocation?
+    ) -> (SourceLocation?, [Diagnostic.Note]) {
+        let path = "stages.\(stage.name).\(key)"
+        if context.sourceMap.values[path] != nil { return (context.sourceMap.location(path), []) }
+        if context.sourceMap.values["defaults.\(key)"] != nil { return (context.sourceMap.location("defaults.\(key)"), []) }
+        let profile = context.profile?.spec.name ?? ""
+        let role = stage.role.flatMap { context.profile?.spec.role(named: $0) }
+        let roleSetsIt: Bool
+        switch key {
+        case "temperature": roleSetsIt = role?.settings.temperature != nil
+        case "top_p": roleSetsIt = role?.settings.topP != nil
+        default: roleSetsIt = role?.settings.stop != nil
+        }
+        let origin = roleSetsIt ? "role '\(stage.role ?? "")' of profile '\(profile)'" : "the 'defaults' of profile '\(profile)'"
+        return (fallback, [Diagnostic.Note("\(key) comes from \(origin) when the stage and the pipeline's defaults do not set it", at: nil)])
     }
 
     static func list(_ chain: [ModelReference]) -> String {
