@@ -61,7 +61,11 @@ enum PlanFormatter {
                 + "model".padding(toLength: modelWidth, withPad: " ", startingAt: 0) + "  resident while it runs    before it")
         for (index, row) in schedule.rows.enumerated() {
             var actions = row.unloads.map { "unload \($0) (\(size(schedule.footprint(of: $0))))" }
-            actions.append(row.loads ? "load \(row.model) (\(size(row.footprint)))" : "already loaded")
+            if let host = row.servedBy {
+                actions.append("served by \(host), not loaded here")
+            } else {
+                actions.append(row.loads ? "load \(row.model) (\(size(row.footprint)))" : "already loaded")
+            }
             lines.append(
                 String(index + 1).leftPadded(2) + "  " + row.stage.padding(toLength: stageWidth, withPad: " ", startingAt: 0) + "  "
                     + row.model.description.padding(toLength: modelWidth, withPad: " ", startingAt: 0) + "  "
@@ -103,6 +107,7 @@ enum PlanFormatter {
                 "resident": row.resident.map(\.description),
             ]
             if let footprint = row.footprint { object["footprint_bytes"] = footprint }
+            if let host = row.servedBy { object["served_by"] = host }
             if let choice = plan.stage(named: row.stage)?.modelChoice {
                 object["model_choice"] = ["rule": choice.rule.rawValue, "explanation": choice.explanation]
             }

@@ -4,11 +4,19 @@ import Foundation
 extension Executor {
     /// Makes `stage`'s model resident before it runs, unloading what the memory planner chooses first, on
     /// runtimes whose models Baton manages. Returns the load time (nil when the model was resident) and
-    /// whether it was resident, or nil for runtimes that manage their own models (echo, clouds).
+    /// whether it was resident, or nil for runtimes that manage their own models (echo, clouds) and for
+    /// models a managed runtime does not load (Ollama's `:cloud` models).
+    ///
+    /// What is resident is re-read from the runtimes before every stage. A model counts as resident only
+    /// when it holds the context the stage needs (``ModelManaging/contextLength(of:settings:)``); otherwise
+    /// Baton unloads and reloads it itself, so the reload is planned, measured and recorded instead of
+    /// happening inside the stage's first chat. A model Baton loaded that a runtime dropped on its own
+    /// (Ollama keeps at most 3 and evicts to make room, `server/sched.go:265-291, 547-561, 649-669`) is
+    /// recorded as `model-evicted-by-runtime` and loaded again when a stage needs it.
     func prepareModel(
         _ stage: PlannedStage, model: ResolvedModel, round: Int, runtime: any LLMRuntime, state: inout RunState
     ) async throws -> (loadSeconds: Double?, wasResident: Bool)? {
-        guard let manager = runtime as? any ModelManaging else { return nil }
+        guard let manager = runtime as? any ModelManaging, manager.manages(model.name) else { return nil }
         let plan = state.snapshot.plan
         func key(_ model: ResolvedModel) -> ModelKey {
             ModelKey(runtime: state.snapshot.forcedRuntime ?? model.runtime ?? "?", name: model.name)
@@ -16,30 +24,50 @@ extension Executor {
         let current = key(model)
 
         // What every managed runtime of the plan has loaded now.
-        var managers: [String: (any ModelManaging, ResolvedModel)] = [current.runtime: (manager, model)]
+        var managers: [String: any ModelManaging] = [current.runtime: manager]
         for planned in plan.stages {
             guard let other = state.activeModel(of: planned), managers[key(other).runtime] == nil,
                 let otherRuntime = try? runtimes.runtime(for: other, snapshot: state.snapshot),
                 let otherManager = otherRuntime as? any ModelManaging
             else { continue }
-            managers[key(other).runtime] = (otherManager, other)
+            managers[key(other).runtime] = otherManager
         }
-        // Ollama may list `llama3.2` for `llama3.2:latest`: match names without a `:latest` tag to the
-        // plan's spelling, so a resident model is not mistaken for a stranger.
-        func canonical(_ name: String) -> String { name.hasSuffix(":latest") ? String(name.dropLast(7)) : name }
-        var planned: [String: ModelKey] = [:]
-        for stageModel in plan.stages.compactMap({ state.activeModel(of: $0) }) {
-            let planKey = key(stageModel)
-            planned["\(planKey.runtime)\u{0}\(canonical(planKey.name))"] = planKey
+        func managed(_ key: ModelKey) -> Bool { managers[key.runtime]?.manages(key.name) ?? true }
+        var plannedNames: [String: [String]] = [:]
+        for stageModel in plan.stages.compactMap({ state.activeModel(of: $0) }) + [model] {
+            plannedNames[key(stageModel).runtime, default: []].append(stageModel.name)
         }
+        // The runtime reports each resident model under the plan's spelling when one denotes it.
         var resident: Set<ModelKey> = []
-        for (runtimeName, entry) in managers {
+        var contexts: [ModelKey: Int] = [:]
+        var answered: Set<String> = []
+        for (runtimeName, runtimeManager) in managers {
             // Only this stage's runtime must answer; another one that is down holds nothing we can unload.
-            let listed = runtimeName == current.runtime ? try await entry.0.residentModels() : (try? await entry.0.residentModels()) ?? []
-            for loaded in listed {
-                resident.insert(
-                    planned["\(runtimeName)\u{0}\(canonical(loaded.name))"] ?? ModelKey(runtime: runtimeName, name: loaded.name))
+            let listed: [ResidentModel]
+            if runtimeName == current.runtime {
+                listed = try await runtimeManager.residentModels(naming: plannedNames[runtimeName] ?? [])
+            } else if let found = try? await runtimeManager.residentModels(naming: plannedNames[runtimeName] ?? []) {
+                listed = found
+            } else {
+                continue
             }
+            answered.insert(runtimeName)
+            for loaded in listed {
+                let loadedKey = ModelKey(runtime: runtimeName, name: loaded.name)
+                resident.insert(loadedKey)
+                if let context = loaded.contextLength { contexts[loadedKey] = context }
+            }
+        }
+        try recordRuntimeEvictions(resident: resident, answered: answered, stage: stage, state: state)
+
+        // Resident with another context than this stage needs: Ollama would reload it inside the chat.
+        if resident.contains(current), let needed = await manager.contextLength(of: model.name, settings: stage.settings),
+            let loaded = contexts[current], loaded != needed
+        {
+            try await unload(
+                current, with: manager, stage: stage, state: state,
+                reason: "loaded with a context of \(loaded) tokens; the stage needs \(needed)")
+            resident.remove(current)
         }
 
         // The uses from here on: this stage, its critic loop's next round if there may be one, the rest.
@@ -53,14 +81,15 @@ extension Executor {
             upcoming.append(critic)
         }
         upcoming += order[(position + 1)...]
-        let uses = upcoming.compactMap { $0.name == stage.name ? current : state.activeModel(of: $0).map(key) }
+        let uses = upcoming.compactMap { $0.name == stage.name ? current : state.activeModel(of: $0).map(key) }.filter(managed)
+        // A model's footprint at the largest context any stage gives it, since stages may reload it larger.
         var footprints: [ModelKey: Int64] = [:]
         for planned in order {
-            guard let first = planned.name == stage.name ? model : state.activeModel(of: planned), footprints[key(first)] == nil
+            guard let used = planned.name == stage.name ? model : state.activeModel(of: planned), managed(key(used)),
+                let bytes = FootprintSource.resolve(
+                    used, key: key(used), contextSize: planned.settings.numCtx, profile: state.snapshot.profile, measured: state.measured)?.bytes
             else { continue }
-            footprints[key(first)] = FootprintSource.resolve(
-                first, key: key(first), contextSize: planned.settings.numCtx, profile: state.snapshot.profile,
-                measured: state.measured)?.bytes
+            footprints[key(used)] = max(footprints[key(used)] ?? 0, bytes)
         }
         let (budget, _) = LoadPlan.resolveBudget(plan.memoryBudget, machine: machine())
         // A resident model this plan does not use still takes memory: the registry's footprint, else
@@ -77,14 +106,8 @@ extension Executor {
                 message: "stage '\(stage.name)': \(error)", runtimeUnavailable: false, fallbackReason: "does not fit the memory budget")
         }
         for victim in evictions {
-            guard let (victimManager, _) = managers[victim.runtime] else { continue }
-            let started = Date()
-            try await victimManager.unload(victim.name)
-            let seconds = Date().timeIntervalSince(started)
-            try store.appendEvent(
-                state.runID, kind: "model-unloaded", stage: stage.name,
-                payload: try Self.encode(["model": victim.description, "seconds": String(format: "%.3f", seconds)]))
-            observer(.modelUnloaded(model: victim.description, seconds: seconds))
+            guard let victimManager = managers[victim.runtime] else { continue }
+            try await unload(victim, with: victimManager, stage: stage, state: state, reason: nil)
         }
         if resident.contains(current) { return (nil, true) }
         // Refuse a load the machine cannot hold now, before the runtime tries (and fails, or swaps).
@@ -95,15 +118,81 @@ extension Executor {
                 isTransient: false)
         }
         let report = try await manager.load(model.name, settings: stage.settings)
+        residencyBook.loaded(current, run: state.runID)
         if let measured = report.measuredBytes {
-            state.measured[current] = measured
-            try store.saveFootprint(runtime: current.runtime, model: current.name, bytes: measured)
+            // One footprint per model: the largest measured, since stages may load it with a larger context.
+            let bytes = max(measured, state.measured[current] ?? 0)
+            state.measured[current] = bytes
+            try store.saveFootprint(runtime: current.runtime, model: current.name, bytes: bytes)
         }
-        try store.appendEvent(
-            state.runID, kind: "model-loaded", stage: stage.name,
-            payload: try Self.encode(["model": current.description, "seconds": String(format: "%.3f", report.seconds)]))
+        var payload = ["model": current.description, "seconds": String(format: "%.3f", report.seconds)]
+        if let numCtx = stage.settings.numCtx { payload["num_ctx"] = String(numCtx) }
+        try store.appendEvent(state.runID, kind: "model-loaded", stage: stage.name, payload: try Self.encode(payload))
         observer(.modelLoaded(model: current.description, seconds: report.seconds))
+        for notice in report.notices {
+            let payload = try Self.encode(["code": notice.code, "message": notice.message, "model": current.description])
+            try store.appendEvent(state.runID, kind: "runtime-notice", stage: stage.name, payload: payload)
+            observer(.runtimeNotice(stage: stage.name, notice: notice))
+        }
         return (report.seconds, false)
+    }
+
+    /// Unloads `victim`, waiting for the runtime to confirm, and records it.
+    private func unload(
+        _ victim: ModelKey, with manager: any ModelManaging, stage: PlannedStage, state: RunState, reason: String?
+    ) async throws {
+        let started = Date()
+        try await manager.unload(victim.name)
+        residencyBook.unloaded(victim, run: state.runID)
+        let seconds = Date().timeIntervalSince(started)
+        var payload = ["model": victim.description, "seconds": String(format: "%.3f", seconds)]
+        if let reason { payload["reason"] = reason }
+        try store.appendEvent(state.runID, kind: "model-unloaded", stage: stage.name, payload: try Self.encode(payload))
+        observer(.modelUnloaded(model: victim.description, seconds: seconds))
+    }
+
+    /// Records `model-evicted-by-runtime` for each model Baton loaded in this run, and did not unload, that
+    /// a runtime which answered no longer lists.
+    private func recordRuntimeEvictions(resident: Set<ModelKey>, answered: Set<String>, stage: PlannedStage, state: RunState) throws {
+        var expected = residencyBook.expected(run: state.runID)
+        guard !expected.isEmpty else { return }
+        // Unloads recorded elsewhere (BATON_BENCH_UNLOAD_AFTER_EACH_STAGE) end what Baton expects too.
+        for event in try store.events(state.runID, kind: "model-unloaded") {
+            guard let payload = event.payload, let object = try? JSONDecoder().decode([String: String].self, from: Data(payload.utf8)),
+                let name = object["model"]
+            else { continue }
+            for (key, loadedAt) in expected where key.description == name && event.at >= loadedAt {
+                expected[key] = nil
+                residencyBook.unloaded(key, run: state.runID)
+            }
+        }
+        for key in expected.keys.sorted() where answered.contains(key.runtime) && !resident.contains(key) {
+            residencyBook.unloaded(key, run: state.runID)
+            try store.appendEvent(
+                state.runID, kind: "model-evicted-by-runtime", stage: stage.name,
+                payload: try Self.encode(["model": key.description, "runtime": key.runtime]))
+        }
+    }
+}
+
+/// The models Baton loaded in each run of this process and has not unloaded, with when it loaded them, so
+/// a model the runtime dropped on its own is noticed. Kept per process: a resumed run starts afresh.
+private let residencyBook = ResidencyBook()
+
+private final class ResidencyBook: @unchecked Sendable {
+    private let lock = NSLock()
+    private var loadedAt: [String: [ModelKey: Double]] = [:]
+
+    func loaded(_ key: ModelKey, run: String) {
+        lock.withLock { loadedAt[run, default: [:]][key] = RunStore.now() }
+    }
+
+    func unloaded(_ key: ModelKey, run: String) {
+        lock.withLock { loadedAt[run]?[key] = nil }
+    }
+
+    func expected(run: String) -> [ModelKey: Double] {
+        lock.withLock { loadedAt[run] ?? [:] }
     }
 }
 

@@ -13,6 +13,9 @@ public struct LoadPlan: Sendable {
         public var loads: Bool
         public var residentBytes: Int64
         public var resident: [ModelKey]
+        /// Where the model runs when Baton does not load it (an Ollama `:cloud` model: `ollama.com`); nil
+        /// for a model Baton loads and unloads.
+        public var servedBy: String? = nil
     }
 
     /// A critic loop and what its further rounds cost.
@@ -46,23 +49,45 @@ public struct LoadPlan: Sendable {
         var footprints: [ModelKey: Int64] = [:]
         var unknown: Set<ModelKey> = []
         var uses: [ModelKey] = []
+        var servedBy: [ModelKey: String] = [:]
         for stage in plan.stages {
             let model = stage.models.first
             let key = ModelKey(runtime: model?.runtime ?? "?", name: model?.name ?? "?")
+            uses.append(key)
+            // Ollama sends `:cloud` models on to ollama.com: nothing is loaded here, no memory is taken.
+            if let runtime = profile?.spec.runtime(named: key.runtime), runtime.kind == .ollama, OllamaClient.isCloudModel(key.name) {
+                servedBy[key] = "ollama.com"
+                continue
+            }
             if let model, let resolved = FootprintSource.resolve(
                 model, key: key, contextSize: stage.settings.numCtx, profile: profile, measured: measured)
             {
-                footprints[key] = resolved.bytes
+                footprints[key] = max(footprints[key] ?? 0, resolved.bytes)
             } else {
                 unknown.insert(key)
             }
-            uses.append(key)
         }
-        let schedule = try MemoryPlanner.plan(uses: uses, footprints: footprints, budget: budget)
-        let rows = zip(plan.stages, schedule.steps).map { stage, step in
-            Row(
-                stage: stage.name, model: uses[step.stageIndex], footprint: footprints[uses[step.stageIndex]], unloads: step.unloads,
-                loads: step.load != nil, residentBytes: step.residentBytes, resident: step.resident)
+        // The memory schedule covers the models Baton loads; the others run where they are served.
+        let managedIndices = uses.indices.filter { servedBy[uses[$0]] == nil }
+        let schedule = try MemoryPlanner.plan(uses: managedIndices.map { uses[$0] }, footprints: footprints, budget: budget)
+        var steps: [Int: MemoryPlanner.Step] = [:]
+        for (step, index) in zip(schedule.steps, managedIndices) { steps[index] = step }
+        var rows: [Row] = []
+        var previous: MemoryPlanner.Step?
+        for (index, stage) in plan.stages.enumerated() {
+            let key = uses[index]
+            if let step = steps[index] {
+                rows.append(
+                    Row(
+                        stage: stage.name, model: key, footprint: footprints[key], unloads: step.unloads, loads: step.load != nil,
+                        residentBytes: step.residentBytes, resident: step.resident))
+                previous = step
+            } else {
+                rows.append(
+                    Row(
+                        stage: stage.name, model: key, footprint: nil, unloads: [], loads: false,
+                        residentBytes: previous?.residentBytes ?? 0, resident: previous?.resident ?? [], servedBy: servedBy[key]))
+            }
         }
         let loops = plan.stages.compactMap { stage -> Loop? in
             guard let loop = stage.critic, let reviewedIndex = plan.stages.firstIndex(where: { $0.name == loop.reviews }),
@@ -70,7 +95,7 @@ public struct LoadPlan: Sendable {
             else { return nil }
             let a = uses[reviewedIndex]
             let b = uses[criticIndex]
-            let together = a == b || (footprints[a] ?? 0) + (footprints[b] ?? 0) <= budget
+            let together = a == b || servedBy[a] != nil || servedBy[b] != nil || (footprints[a] ?? 0) + (footprints[b] ?? 0) <= budget
             return Loop(critic: stage.name, reviewed: loop.reviews, staysResident: together)
         }
         return LoadPlan(rows: rows, loops: loops, budget: budget, budgetSource: source, unknownFootprints: unknown.sorted())

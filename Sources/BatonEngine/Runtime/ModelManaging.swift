@@ -6,11 +6,14 @@ public struct ResidentModel: Sendable, Hashable {
     public var name: String
     /// Bytes it occupies, when the runtime says (Ollama `/api/ps` `size`; llama-server reports none).
     public var bytes: Int64?
+    /// The context window it was loaded with, when the runtime says (Ollama `/api/ps` `context_length`).
+    public var contextLength: Int?
 
     /// Creates a description.
-    public init(name: String, bytes: Int64?) {
+    public init(name: String, bytes: Int64?, contextLength: Int? = nil) {
         self.name = name
         self.bytes = bytes
+        self.contextLength = contextLength
     }
 }
 
@@ -20,11 +23,14 @@ public struct LoadReport: Sendable, Hashable {
     public var seconds: Double
     /// Bytes the runtime reports for the loaded model, if any.
     public var measuredBytes: Int64?
+    /// What the user should know about the load (a model placed partly on the CPU).
+    public var notices: [RuntimeNotice]
 
     /// Creates a report.
-    public init(seconds: Double, measuredBytes: Int64?) {
+    public init(seconds: Double, measuredBytes: Int64?, notices: [RuntimeNotice] = []) {
         self.seconds = seconds
         self.measuredBytes = measuredBytes
+        self.notices = notices
     }
 }
 
@@ -36,6 +42,23 @@ public protocol ModelManaging: Sendable {
     func load(_ model: String, settings: StageSettings) async throws -> LoadReport
     /// Unloads `model` and returns once the runtime confirms it is gone.
     func unload(_ model: String) async throws
+    /// Whether Baton loads and unloads `model` here (Ollama's `:cloud` models run elsewhere: no).
+    func manages(_ model: String) -> Bool
+    /// The models loaded now, each named with the spelling of `planned` that denotes it when one does
+    /// (runtimes that spell one model several ways report the plan's spelling).
+    func residentModels(naming planned: [String]) async throws -> [ResidentModel]
+    /// The context window a load of `model` with `settings` gets, as ``ResidentModel/contextLength`` would
+    /// report it; nil when any loaded context will do. A resident model with another context is reloaded.
+    func contextLength(of model: String, settings: StageSettings) async -> Int?
+}
+
+extension ModelManaging {
+    /// Every model is managed.
+    public func manages(_ model: String) -> Bool { true }
+    /// The runtime's own names.
+    public func residentModels(naming planned: [String]) async throws -> [ResidentModel] { try await residentModels() }
+    /// Any context will do.
+    public func contextLength(of model: String, settings: StageSettings) async -> Int? { nil }
 }
 
 /// Polls `check` every `interval` seconds until it returns a value, which it returns; throws `timedOut()`

@@ -26,6 +26,10 @@ extension OllamaClient {
         public var parameterSize: String?
         /// The quantization, such as `Q4_K_M`.
         public var quantization: String?
+        /// The weights' manifest digest; names for the same weights share it (and one runner).
+        public var digest: String? = nil
+        /// Set for a cloud model (`remote_host`, `api/types.go:822-832`): served by ollama.com, not loaded here.
+        public var remoteHost: String? = nil
     }
 
     private struct Details: Decodable {
@@ -42,6 +46,8 @@ extension OllamaClient {
                 var model: String?
                 var size: Int64?
                 var details: Details?
+                var digest: String?
+                var remoteHost: String?
             }
             var models: [Entry]?
         }
@@ -50,7 +56,7 @@ extension OllamaClient {
             guard let name = entry.name ?? entry.model else { return nil }
             return InstalledModel(
                 name: name, sizeOnDisk: entry.size, family: entry.details?.family, parameterSize: entry.details?.parameterSize,
-                quantization: entry.details?.quantizationLevel)
+                quantization: entry.details?.quantizationLevel, digest: entry.digest, remoteHost: entry.remoteHost)
         }
     }
 
@@ -83,17 +89,30 @@ extension OllamaClient {
         /// Key and value widths per head (`<arch>.attention.key_length`, `value_length`), when given.
         public var keyLength: Int? = nil
         public var valueLength: Int? = nil
+        /// The weights file its Modelfile starts `FROM` (shared by every name for the same weights).
+        public var weights: String? = nil
+        /// Whether per-layer arrays came as `[]` (asked without `verbose`).
+        var perLayerArraysElided = false
     }
 
-    /// Metadata of an installed model (`POST /api/show`).
+    /// Metadata of an installed model (`POST /api/show`). Without `verbose` Ollama sends every array longer
+    /// than 5 as `[]` (`routes.go:1600-1621`), per-layer head counts included, so when those arrive empty
+    /// the model is asked again with `"verbose": true` (which also sends the large tokenizer arrays).
     public func show(_ model: String) async throws -> ModelInfo {
+        let info = try await show(model, verbose: false)
+        guard info.perLayerArraysElided else { return info }
+        return try await show(model, verbose: true)
+    }
+
+    private func show(_ model: String, verbose: Bool) async throws -> ModelInfo {
         // No key strategy here: it would rewrite model_info's own keys (`llama.context_length`) too.
         struct Reply: Decodable {
             var details: RawDetails?
             var modelInfo: JSONValue?
             var capabilities: [String]?
+            var modelfile: String?
             enum CodingKeys: String, CodingKey {
-                case details, capabilities
+                case details, capabilities, modelfile
                 case modelInfo = "model_info"
             }
         }
@@ -108,7 +127,8 @@ extension OllamaClient {
             }
         }
         let response = try await send(
-            .json(baseURL + "/api/show", ["model": model]), timeout: connectTimeout, model: model, doing: "describing")
+            .json(baseURL + "/api/show", verbose ? ["model": model, "verbose": true] : ["model": model]), timeout: connectTimeout, model: model,
+            doing: "describing")
         let data = try await response.collect()
         guard response.status == 200 else { throw failure(status: response.status, body: data, model: model, doing: "describing") }
         guard let reply = try? JSONDecoder().decode(Reply.self, from: data) else {
@@ -130,12 +150,21 @@ extension OllamaClient {
         func archInt(_ suffix: String) -> Int? {
             architecture.flatMap { number("\($0).\(suffix)") }.map { Int($0) }
         }
-        return ModelInfo(
+        let elided = ["attention.head_count_kv", "attention.head_count"].contains { suffix in
+            architecture.map { info?["\($0).\(suffix)"] == .array([]) } ?? false
+        }
+        if let context = archInt("context_length") { book.setTrainedContext(context, of: model) }
+        var result = ModelInfo(
             name: model, family: reply.details?.family, parameterSize: reply.details?.parameterSize,
             quantization: reply.details?.quantizationLevel, architecture: architecture, contextLength: archInt("context_length"),
             parameterCount: number("general.parameter_count").map { Int64($0) }, blockCount: archInt("block_count"),
             headCountKV: archInt("attention.head_count_kv"), embeddingLength: archInt("embedding_length"),
             capabilities: reply.capabilities ?? [], headCount: archInt("attention.head_count"),
             keyLength: archInt("attention.key_length"), valueLength: archInt("attention.value_length"))
+        result.perLayerArraysElided = elided
+        // The first uncommented `FROM` line names the weights file (`server/images.go:586-592`).
+        result.weights = reply.modelfile?.split(separator: "\n").lazy.map { $0.trimmingCharacters(in: .whitespaces) }
+            .first { $0.uppercased().hasPrefix("FROM ") }.map { String($0.dropFirst(5)).trimmingCharacters(in: .whitespaces) }
+        return result
     }
 }

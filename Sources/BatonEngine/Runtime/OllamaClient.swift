@@ -1,18 +1,26 @@
 import BatonSpec
 import Foundation
 
-/// Ollama's native API: chat streamed as NDJSON from `POST /api/chat`, models loaded and unloaded with
-/// empty chat requests and confirmed by polling `GET /api/ps`, and discovery (`/api/version`,
-/// `/api/tags`, `/api/show`).
+/// Ollama's native API (v0.33): chat streamed as NDJSON from `POST /api/chat`, models loaded and unloaded with
+/// empty chat requests, and discovery (`/api/version`, `/api/tags`, `/api/show`).
 ///
 /// Baton decides what is loaded, so every request carries `keep_alive: -1` (stay loaded until Baton
 /// unloads) and the stage's options, load-time ones (`num_ctx`) included, exactly as the load sent
-/// them: Ollama reloads a model whose load-time options change.
+/// them: Ollama reloads a model whose load-time options change (`server/sched.go:1381-1428`).
+///
+/// Ollama keeps one runner per weights file, not per name (`sched.go:110-127`): two names for the same
+/// weights (tag aliases, a Modelfile `FROM` another model) share one runner, listed in `/api/ps` under the
+/// name that created it. So loads and unloads are matched by name as Ollama normalises it
+/// (``normalizedName(_:)``) and, failing that, by the weights `digest`.
+///
+/// Names ending in `:cloud` or `-cloud` are served by ollama.com (`internal/modelref/modelref.go:99-113`):
+/// they never enter `/api/ps`, so the client does not manage them (``manages(_:)``).
 public struct OllamaClient: LLMRuntime, ModelManaging {
     /// The server's base URL (`http://127.0.0.1:11434`), without a trailing slash.
     public let baseURL: String
-    /// Seconds a load may take, and the deadline for the head of a chat reply (a cold load and the
-    /// prompt's evaluation happen before Ollama sends it).
+    /// Seconds a load may go without any sign of progress before Baton gives up (a stall timeout, not a
+    /// total: see ``load(_:settings:)``); also the deadline for the head of a chat reply. The profile sets
+    /// it with the runtime option `load_timeout`.
     public let loadTimeout: Double
     /// Seconds an unload may take to be confirmed by `GET /api/ps`.
     public let unloadTimeout: Double
@@ -20,12 +28,16 @@ public struct OllamaClient: LLMRuntime, ModelManaging {
     public let pollInterval: Double
     /// Seconds allowed for short calls (`/api/ps`, `/api/tags`, `/api/show`, `/api/version`) to answer.
     public let connectTimeout: Double
-    private let transport: any HTTPTransport
-    private let spellings = NameBook()
+    let transport: any HTTPTransport
+    let book = NameBook()
+
+    /// The `load_timeout` of a profile's Ollama runtime when it sets none: Ollama's own default stall
+    /// timeout (`OLLAMA_LOAD_TIMEOUT`, 5 minutes, `envconfig/config.go:146-149`).
+    public static let defaultLoadTimeout = 300.0
 
     /// Creates a client for the server at `baseURL`.
     public init(
-        baseURL: String, transport: any HTTPTransport = AsyncHTTPTransport(), loadTimeout: Double = 300,
+        baseURL: String, transport: any HTTPTransport = AsyncHTTPTransport(), loadTimeout: Double = defaultLoadTimeout,
         unloadTimeout: Double = 30, pollInterval: Double = 0.25, connectTimeout: Double = 10
     ) {
         var base = baseURL
@@ -38,18 +50,65 @@ public struct OllamaClient: LLMRuntime, ModelManaging {
         self.connectTimeout = connectTimeout
     }
 
+    /// The load timeout a runtime's profile `options` ask for (`load_timeout: 10m`), nil when unset.
+    ///
+    /// - Throws: ``RuntimeError`` (permanent) when the value is not a duration.
+    public static func loadTimeout(options: [String: String], runtime: String) throws -> Double? {
+        guard let text = options["load_timeout"] else { return nil }
+        guard let seconds = DurationParsing.seconds(from: text), seconds > 0 else {
+            throw RuntimeError(
+                .unreachable, "runtime '\(runtime)': load_timeout '\(text)' is not a duration; write it as 300s, 10m or 1h",
+                isTransient: false)
+        }
+        return seconds
+    }
+
     // MARK: - Names
 
-    /// `name:tag` with the implicit `:latest` written out, so `llama3.2` and `llama3.2:latest` compare equal.
-    public static func canonicalName(_ name: String) -> String {
-        let lastComponent = name.split(separator: "/", omittingEmptySubsequences: false).last ?? Substring(name)
-        return lastComponent.contains(":") ? name : name + ":latest"
+    /// A name as Ollama resolves it, in one place: `host/namespace/model:tag` (`types/model/name.go`,
+    /// `ParseNameBare` at :146-176) with the default host `registry.ollama.ai` and namespace `library`
+    /// dropped as `DisplayShortest` does (:230-251), the implicit `:latest` written out, and lower-cased,
+    /// because Ollama looks installed names up case-insensitively (`getExistingName`, `routes.go:1222-1245`).
+    /// `Qwen2.5:7B`, `library/qwen2.5:7b` and `registry.ollama.ai/library/qwen2.5:7b` all give `qwen2.5:7b`.
+    public static func normalizedName(_ name: String) -> String {
+        var rest = Substring(name.trimmingCharacters(in: .whitespaces))
+        if let at = rest.lastIndex(of: "@") { rest = rest[..<at] }  // a `@digest` pins the same model
+        var tag = "latest"
+        if let colon = rest.lastIndex(of: ":"), colon > (rest.lastIndex(of: "/") ?? rest.startIndex) || rest.lastIndex(of: "/") == nil {
+            tag = String(rest[rest.index(after: colon)...])
+            rest = rest[..<colon]
+        }
+        var parts = rest.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        let model = parts.popLast() ?? ""
+        let namespace = parts.popLast() ?? "library"
+        var host = parts.isEmpty ? "registry.ollama.ai" : parts.joined(separator: "/")
+        if let scheme = host.range(of: "://") { host = String(host[scheme.upperBound...]) }
+        let shortest: String
+        switch (host.lowercased(), namespace.lowercased()) {
+        case ("registry.ollama.ai", "library"): shortest = "\(model):\(tag)"
+        case ("registry.ollama.ai", _): shortest = "\(namespace)/\(model):\(tag)"
+        default: shortest = "\(host)/\(namespace)/\(model):\(tag)"
+        }
+        return shortest.lowercased()
     }
 
-    /// Whether two names denote the same Ollama model.
+    /// Whether two names denote the same Ollama model (case, default host and namespace, `:latest`).
     public static func sameModel(_ a: String, _ b: String) -> Bool {
-        canonicalName(a) == canonicalName(b)
+        normalizedName(a) == normalizedName(b)
     }
+
+    /// Whether `name` is served by ollama.com rather than this machine: a `:cloud` tag or a tag ending in
+    /// `-cloud` (`internal/modelref/modelref.go:99-113`, case-insensitive). Such models never enter Ollama's
+    /// scheduler, so `/api/ps` never lists them (`routes.go:2271-2303`).
+    public static func isCloudModel(_ name: String) -> Bool {
+        guard let colon = name.lastIndex(of: ":"), colon > (name.lastIndex(of: "/") ?? name.startIndex) || !name.contains("/")
+        else { return false }
+        let tag = name[name.index(after: colon)...].trimmingCharacters(in: .whitespaces).lowercased()
+        return tag == "cloud" || tag.hasSuffix("-cloud")
+    }
+
+    /// Cloud models (``isCloudModel(_:)``) are not loaded, unloaded or counted in memory here.
+    public func manages(_ model: String) -> Bool { !Self.isCloudModel(model) }
 
     // MARK: - Request bodies
 
@@ -67,12 +126,27 @@ public struct OllamaClient: LLMRuntime, ModelManaging {
         return options
     }
 
+    /// The `think` field: always sent, because Ollama treats a request without it as `think: true` for a
+    /// model with the `thinking` capability (`routes.go:2615-2620`). `false` is accepted by every model;
+    /// only `true` is refused by models that cannot think (`routes.go:2622-2630`). Efforts go as strings.
+    static func think(_ setting: ThinkSetting?) -> Any {
+        switch setting ?? .off {
+        case .off: false
+        case .on: true
+        case .low: "low"
+        case .medium: "medium"
+        case .high: "high"
+        }
+    }
+
     /// The `POST /api/chat` body of a generation.
     func chatBody(_ request: GenerationRequest) -> [String: Any] {
         var messages: [[String: String]] = []
         if let system = request.system, !system.isEmpty { messages.append(["role": "system", "content": system]) }
         messages.append(["role": "user", "content": request.prompt])
-        var body: [String: Any] = ["model": request.model, "messages": messages, "stream": true, "keep_alive": -1]
+        var body: [String: Any] = [
+            "model": request.model, "messages": messages, "stream": true, "keep_alive": -1, "think": Self.think(request.settings.think),
+        ]
         let options = Self.options(request.settings)
         if !options.isEmpty { body["options"] = options }
         if let schema = request.responseSchema { body["format"] = OpenAICompatibleClient.foundation(schema) }
@@ -81,17 +155,22 @@ public struct OllamaClient: LLMRuntime, ModelManaging {
 
     // MARK: - Generation
 
-    /// Streams a chat (`POST /api/chat`, NDJSON): tokens as they arrive, then token counts and timings.
+    /// Streams a chat (`POST /api/chat`, NDJSON): thinking and answer tokens as they arrive, then token
+    /// counts, timings and why it stopped.
+    ///
+    /// - Throws: (through the stream) ``RuntimeError`` `.contextExceeded` before the call when the prompt
+    ///   cannot fit the stage's `num_ctx` (``checkContext(_:)``).
     public func generate(_ request: GenerationRequest) -> AsyncThrowingStream<GenerationEvent, any Error> {
-        spellings.remember(request.model)
+        book.remember(request.model)
         let http = HTTPRequest.json(baseURL + "/api/chat", chatBody(request))
         // The reply's head comes after a cold load and the prompt's evaluation; the stage timeout bounds the rest.
         let headDeadline = max(loadTimeout, request.settings.timeout ?? 0)
         return AsyncThrowingStream { continuation in
             let task = Task {
                 do {
+                    try checkContext(request)
                     let response = try await send(http, timeout: headDeadline, model: request.model, doing: "generating with")
-                    try await stream(response, model: request.model, into: continuation)
+                    try await stream(response, request: request, into: continuation)
                     continuation.finish()
                 } catch {
                     continuation.finish(throwing: error)
@@ -101,11 +180,60 @@ public struct OllamaClient: LLMRuntime, ModelManaging {
         }
     }
 
+    /// The most bytes one token is assumed to cover when deciding, before the call, that a prompt cannot
+    /// fit. Ollama has no tokenizer endpoint, so the count is estimated, and the estimate must never refuse
+    /// a prompt that fits: English averages about 4 bytes per token and code or other scripts fewer, so
+    /// `bytes / 8` undercounts the tokens of any ordinary text. A prompt refused by it is at least twice too
+    /// long; one that passes but still overflows is caught after the call (``truncatedPrompt(_:request:)``).
+    static let generousBytesPerToken = 8
+
+    /// The context window a load with `settings` gives `model`, when `num_ctx` is set: `num_ctx` clamped to
+    /// the trained context when that is known (`llm/server.go:111-116`), as `/api/ps` reports it.
+    func contextWindow(_ model: String, numCtx: Int?) -> Int? {
+        guard let numCtx, numCtx > 0 else { return nil }
+        return book.trainedContext(of: model).map { min(numCtx, $0) } ?? numCtx
+    }
+
+    /// Refuses a prompt that cannot fit the context window with room for `max_tokens`, before Ollama would
+    /// cut its middle out (`llm/llama_server.go:279-320`).
+    func checkContext(_ request: GenerationRequest) throws {
+        guard let window = contextWindow(request.model, numCtx: request.settings.numCtx) else { return }
+        let bytes = request.prompt.utf8.count + (request.system?.utf8.count ?? 0)
+        let atLeast = bytes / Self.generousBytesPerToken
+        let room = window - max(0, request.settings.maxTokens ?? 0)
+        guard atLeast > room else { return }
+        throw RuntimeError(
+            .contextExceeded,
+            "the prompt for model '\(request.model)' is at least \(atLeast) tokens (estimated from its \(bytes) bytes), more than num_ctx \(window) leaves after max_tokens \(request.settings.maxTokens ?? 0); raise num_ctx or shorten the inputs (Ollama would silently drop the middle of the prompt)",
+            isTransient: false)
+    }
+
+    /// When Ollama cut the prompt to fit: `prompt_eval_count` equals the length its truncation keeps,
+    /// `num_ctx - max((num_ctx - num_keep) / 2, 1)` with `num_keep` 4 (5 when the tokenizer adds a BOS)
+    /// (`llm/llama_server.go:279-331`), for a prompt long enough to have been cut (truncation only starts
+    /// at a prompt of `num_ctx` bytes, `:281`). Nil when the prompt arrived whole.
+    func truncatedPrompt(_ promptTokens: Int?, request: GenerationRequest) -> String? {
+        guard let promptTokens, let window = contextWindow(request.model, numCtx: request.settings.numCtx), window > 1 else { return nil }
+        let bytes = request.prompt.utf8.count + (request.system?.utf8.count ?? 0)
+        // Ollama's chat template adds its own bytes to the prompt; 256 is ample for a system and a user turn.
+        guard bytes + 256 >= window else { return nil }
+        let kept = [4, 5].map { keep -> Int in
+            let numKeep = max(0, min(keep, window - 1))
+            return window - max((window - numKeep) / 2, 1)
+        }
+        guard kept.contains(promptTokens) else { return nil }
+        return "Ollama cut the prompt of model '\(request.model)' to \(promptTokens) tokens to fit num_ctx \(window), dropping its middle; raise num_ctx or shorten the inputs"
+    }
+
     /// One NDJSON line of a chat reply; every metric is optional (`omitempty`).
     private struct ChatLine: Decodable {
-        struct Message: Decodable { var content: String? }
+        struct Message: Decodable {
+            var content: String?
+            var thinking: String?
+        }
         var message: Message?
         var done: Bool?
+        var doneReason: String?
         var error: String?
         var totalDuration: Int64?
         var loadDuration: Int64?
@@ -116,14 +244,17 @@ public struct OllamaClient: LLMRuntime, ModelManaging {
     }
 
     private func stream(
-        _ response: HTTPResponse, model: String, into continuation: AsyncThrowingStream<GenerationEvent, any Error>.Continuation
+        _ response: HTTPResponse, request: GenerationRequest, into continuation: AsyncThrowingStream<GenerationEvent, any Error>.Continuation
     ) async throws {
+        let model = request.model
         guard response.status == 200 else {
             throw failure(status: response.status, body: try? await response.collect(limit: 65536), model: model, doing: "generating with")
         }
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         var lines = response.lines.makeAsyncIterator()
+        var thinkingLines = 0
+        var answered = false
         while true {
             let next: String?
             do {
@@ -142,11 +273,26 @@ public struct OllamaClient: LLMRuntime, ModelManaging {
             if let error = chunk.error {
                 throw streamFailure(error, model: model)
             }
+            // Thinking streams in `message.thinking` (`api/types.go:202`), apart from the answer.
+            if let text = chunk.message?.thinking, !text.isEmpty {
+                thinkingLines += 1
+                continuation.yield(.thinking(text))
+            }
             if let text = chunk.message?.content, !text.isEmpty {
+                answered = answered || !text.allSatisfy(\.isWhitespace)
                 continuation.yield(.token(text))
             }
             if chunk.done == true {
-                continuation.yield(.finished(Self.usage(chunk)))
+                var usage = Self.usage(chunk)
+                usage.finish = finish(chunk.doneReason, thought: thinkingLines, answered: answered, request: request)
+                if let truncated = truncatedPrompt(chunk.promptEvalCount, request: request) {
+                    usage.finish = FinishReason(.contextExceeded, raw: chunk.doneReason ?? "", detail: truncated)
+                }
+                if thinkingLines > 0, usage.finish?.kind == .truncated || !answered {
+                    continuation.yield(
+                        .notice(RuntimeNotice(code: "thinking-used-budget", message: usage.finish?.detail ?? "")))
+                }
+                continuation.yield(.finished(usage))
                 return
             }
         }
@@ -156,11 +302,31 @@ public struct OllamaClient: LLMRuntime, ModelManaging {
             isTransient: true)
     }
 
+    /// Why the reply ended, from `done_reason` (`"stop"`, `"length"`, `llm/server.go:249-267`); when the
+    /// model thought and its answer is cut or empty, the detail says that thinking used the budget.
+    func finish(_ reason: String?, thought thinkingLines: Int, answered: Bool, request: GenerationRequest) -> FinishReason? {
+        guard let reason else { return nil }
+        let kind: FinishReason.Kind = reason == "length" ? .truncated : .complete
+        var detail: String?
+        if thinkingLines > 0, kind == .truncated {
+            let limit = request.settings.maxTokens.map { "max_tokens (\($0))" } ?? "its token limit"
+            detail =
+                "model '\(request.model)' used \(limit) thinking (\(thinkingLines) thinking pieces) and "
+                + (answered ? "its answer was cut" : "gave no answer") + "; raise max_tokens or set think: false for this stage"
+        } else if thinkingLines > 0, !answered {
+            detail =
+                "model '\(request.model)' thought (\(thinkingLines) thinking pieces) but gave no answer; set think: false or raise max_tokens for this stage"
+        }
+        return FinishReason(kind, raw: reason, detail: detail)
+    }
+
     /// Token counts and timings (nanoseconds to milliseconds) of a final chat line; absent metrics stay absent.
+    /// `load_duration` comes on every reply, loaded or not (`routes.go:2804, 3021`), so it is kept as
+    /// `runtime_load`, never as a load: whether Baton loaded the model is the executor's own record.
     private static func usage(_ line: ChatLine) -> GenerationUsage {
         var timings: [String: Double] = [:]
         for (name, nanoseconds) in [
-            ("load", line.loadDuration), ("prompt", line.promptEvalDuration), ("generation", line.evalDuration),
+            ("runtime_load", line.loadDuration), ("prompt", line.promptEvalDuration), ("generation", line.evalDuration),
             ("total", line.totalDuration),
         ] {
             if let nanoseconds { timings[name] = Double(nanoseconds) / 1_000_000 }
@@ -172,16 +338,18 @@ public struct OllamaClient: LLMRuntime, ModelManaging {
 
     /// A model loaded on the server (`GET /api/ps`).
     public struct LoadedModel: Sendable, Hashable {
-        /// The name as the server lists it (it may leave out `:latest`).
+        /// The name as the server lists it: the name that created the runner, with its tag.
         public var name: String
         /// Bytes it occupies: weights, KV cache and compute graph.
         public var size: Int64?
         /// The part of `size` in GPU memory (`0`: CPU only).
         public var sizeVRAM: Int64?
-        /// The context window allocated, in tokens.
+        /// The context window allocated, in tokens (`num_ctx` after clamping).
         public var contextLength: Int?
         /// When the server will unload it by itself (far in the future for `keep_alive: -1`).
         public var expiresAt: String?
+        /// The digest of the weights' manifest, shared by every name for the same weights.
+        public var digest: String? = nil
     }
 
     private struct PSReply: Decodable {
@@ -192,6 +360,7 @@ public struct OllamaClient: LLMRuntime, ModelManaging {
             var sizeVram: Int64?
             var contextLength: Int?
             var expiresAt: String?
+            var digest: String?
         }
         var models: [Entry]?
     }
@@ -202,42 +371,171 @@ public struct OllamaClient: LLMRuntime, ModelManaging {
         return (reply.models ?? []).compactMap { entry in
             guard let name = entry.name ?? entry.model else { return nil }
             return LoadedModel(
-                name: name, size: entry.size, sizeVRAM: entry.sizeVram, contextLength: entry.contextLength, expiresAt: entry.expiresAt)
+                name: name, size: entry.size, sizeVRAM: entry.sizeVram, contextLength: entry.contextLength, expiresAt: entry.expiresAt,
+                digest: entry.digest)
         }
     }
 
-    /// The loaded models, each named as Baton last asked for it (`llama3.2` and `llama3.2:latest` are one
-    /// model), else as the server lists it.
-    public func residentModels() async throws -> [ResidentModel] {
-        try await loadedModels().map { ResidentModel(name: spellings.spelling(of: $0.name), bytes: $0.size) }
+    /// The runner serving `model` among `loaded`: listed under its name as Ollama normalises it, else
+    /// under another name for the same weights. Ollama keeps one runner per weights file and lists the name
+    /// that created it (`sched.go:110-127, 475-492`, `routes.go:2276`): a tag alias has the same manifest
+    /// `digest`; a derived model (`FROM` another plus a `SYSTEM` line) has its own digest but the same
+    /// weights file, which `/api/show` names in its Modelfile's `FROM` line (`routes.go:1520-1533`).
+    func runner(of model: String, in loaded: [LoadedModel]) async -> LoadedModel? {
+        for entry in loaded where await same(entry, model) { return entry }
+        return nil
     }
 
-    /// Loads `model` with an empty chat (synchronous in Ollama) and waits until `/api/ps` lists it.
+    /// Whether the runner `entry` serves `model`: same name, same digest, or same weights file.
+    func same(_ entry: LoadedModel, _ model: String) async -> Bool {
+        if Self.sameModel(entry.name, model) { return true }
+        if let digest = entry.digest, await self.digest(of: model) == digest { return true }
+        guard let weights = await weights(of: model) else { return false }
+        return await self.weights(of: entry.name) == weights
+    }
+
+    /// The weights digest of `model` from `/api/tags` (cached per client); nil when it cannot be had.
+    func digest(of model: String) async -> String? {
+        if let known = book.digest(of: model) { return known }
+        guard let installed = try? await installedModels() else { return nil }
+        for entry in installed { if let digest = entry.digest { book.setDigest(digest, of: entry.name) } }
+        return book.digest(of: model)
+    }
+
+    /// The weights file of `model` (the `FROM` of the Modelfile `/api/show` reports; cached per client).
+    func weights(of model: String) async -> String? {
+        if let known = book.weights(of: model) { return known }
+        guard let weights = try? await show(model).weights else { return nil }
+        book.setWeights(weights, of: model)
+        return weights
+    }
+
+    /// The loaded models, each named as Baton last asked for it (by name as Ollama matches names, or by
+    /// weights digest for an alias), else as the server lists it.
+    public func residentModels() async throws -> [ResidentModel] {
+        try await residentModels(naming: [])
+    }
+
+    /// The loaded models, each under the spelling of `planned` (or of a name Baton used before) that
+    /// denotes it: the same name as Ollama matches names, else the same weights (digest).
+    public func residentModels(naming planned: [String]) async throws -> [ResidentModel] {
+        for name in planned { book.remember(name) }
+        let loaded = try await loadedModels()
+        var result: [ResidentModel] = []
+        for entry in loaded {
+            var name = book.spelling(of: entry.name)
+            if name == nil {
+                for spelling in book.spellings {
+                    if await same(entry, spelling) {
+                        name = spelling
+                        break
+                    }
+                }
+            }
+            result.append(ResidentModel(name: name ?? entry.name, bytes: entry.size, contextLength: entry.contextLength))
+        }
+        return result
+    }
+
+    /// The context a load of `model` with `settings` gets: `num_ctx` clamped to the model's trained
+    /// context (`<arch>.context_length` from `/api/show`, cached), as `/api/ps` `context_length` reports it
+    /// (`llm/server.go:111-116`). Nil when the stage sets no `num_ctx`: Ollama then picks its own default
+    /// and never reloads between two such requests (`sched.go:1399-1401`), so any loaded context will do.
+    public func contextLength(of model: String, settings: StageSettings) async -> Int? {
+        guard let numCtx = settings.numCtx, numCtx > 0, manages(model) else { return nil }
+        if book.trainedContext(of: model) == nil, let trained = try? await show(model).contextLength {
+            book.setTrainedContext(trained, of: model)
+        }
+        return contextWindow(model, numCtx: numCtx)
+    }
+
+    /// An open-ended deadline for the load request's head: the load's own stall watch bounds it.
+    static let openEnded = 7 * 24 * 3600.0
+
+    /// Loads `model` with an empty chat and returns once Ollama confirms it.
+    ///
+    /// The reply `done_reason: "load"` is the confirmation: Ollama sends it only once the runner is in its
+    /// loaded set (`sched.go:727, 751`), whichever name the runner is listed under; `/api/ps` then gives
+    /// the size (matched by name, else by digest). A server that answers without `"load"` is polled.
+    ///
+    /// The load has no total deadline. Ollama aborts a load when its client disconnects
+    /// (`llm/llama_server.go:1299-1301`), so giving up on a slow but healthy load would make it fail on
+    /// every attempt. Ollama itself watches the load for progress and fails it after `OLLAMA_LOAD_TIMEOUT`
+    /// without any (`llama_server.go:1285-1335`), so while it answers the request ends, loaded or failed.
+    /// What Baton watches is the server: it asks `/api/ps` while the load runs, and gives up only when the
+    /// server has not answered for ``loadTimeout`` (a stall, not a total).
     public func load(_ model: String, settings: StageSettings) async throws -> LoadReport {
-        spellings.remember(model)
+        guard manages(model) else { return LoadReport(seconds: 0, measuredBytes: nil) }
+        book.remember(model)
         let started = ContinuousClock.now
+        // No `think`: loading does not read it (`routes.go:2634-2654`).
         var body: [String: Any] = ["model": model, "messages": [Any](), "keep_alive": -1]
         let options = Self.options(settings)
         if !options.isEmpty { body["options"] = options }
-        // Synchronous in Ollama: the reply comes once the model is loaded (or failed to load).
-        let response = try await send(.json(baseURL + "/api/chat", body), timeout: loadTimeout, model: model, doing: "loading")
-        let data = try await response.collect(limit: 1024 * 1024)
+        let (response, data) = try await sendLoad(.json(baseURL + "/api/chat", body), model: model)
         guard response.status == 200 else { throw failure(status: response.status, body: data, model: model, doing: "loading") }
         if let error = Self.errorText(data) { throw streamFailure(error, model: model) }
-        let entry = try await confirm(
-            by: started + .seconds(loadTimeout), every: pollInterval,
-            else: {
-                RuntimeError(
-                    .timeout,
-                    "Ollama at \(baseURL) answered the load of model '\(model)' but did not list it in /api/ps within \(Self.duration(loadTimeout))",
-                    isTransient: true)
-            }
-        ) { try await loadedModels().first(where: { Self.sameModel($0.name, model) }) }
-        return LoadReport(seconds: secondsSince(started), measuredBytes: entry.size)
+        let entry: LoadedModel?
+        if Self.doneReason(data) == "load" {
+            entry = await runner(of: model, in: (try? await loadedModels()) ?? [])
+        } else {
+            entry = try await confirm(
+                by: ContinuousClock.now + .seconds(loadTimeout), every: pollInterval,
+                else: {
+                    RuntimeError(
+                        .timeout,
+                        "Ollama at \(baseURL) answered the load of model '\(model)' but did not list it in /api/ps within \(Self.duration(loadTimeout))",
+                        isTransient: true)
+                }
+            ) { await runner(of: model, in: try await loadedModels()) }
+        }
+        var notices: [RuntimeNotice] = []
+        // After an unload Ollama frees GPU memory only after the runner leaves /api/ps (`sched.go:459-463`);
+        // a load right after may land partly on the CPU (`sched.go:1433-1436`). Say so when it did.
+        if let entry, let size = entry.size, let vram = entry.sizeVRAM, vram > 0, vram < size {
+            notices.append(
+                RuntimeNotice(
+                    code: "partly-on-cpu",
+                    message: "Ollama at \(baseURL) placed only \(ByteCount(bytes: vram)) of model '\(model)' (\(ByteCount(bytes: size))) in GPU memory; the rest runs on the CPU, slowly. Lower num_ctx or the memory budget, or choose a smaller model"))
+        }
+        return LoadReport(seconds: secondsSince(started), measuredBytes: entry?.size, notices: notices)
     }
 
-    /// Asks Ollama to unload `model` (asynchronous in Ollama) and waits until `/api/ps` no longer lists it.
+    /// Sends a load request and waits for its reply as long as the server shows signs of life: a probe of
+    /// `/api/ps` answers at least once every ``loadTimeout`` seconds.
+    private func sendLoad(_ request: HTTPRequest, model: String) async throws -> (HTTPResponse, Data) {
+        try await withThrowingTaskGroup(of: (HTTPResponse, Data)?.self) { group in
+            group.addTask {
+                let response = try await send(request, timeout: Self.openEnded, model: model, doing: "loading")
+                return (response, try await response.collect(limit: 1024 * 1024))
+            }
+            group.addTask {
+                let interval = max(pollInterval, min(5, loadTimeout / 4))
+                var lastAnswer = ContinuousClock.now
+                while true {
+                    try await Task.sleep(for: .seconds(interval))
+                    if (try? await loadedModels()) != nil {
+                        lastAnswer = ContinuousClock.now
+                    } else if ContinuousClock.now - lastAnswer >= .seconds(loadTimeout) {
+                        throw RuntimeError(
+                            .timeout,
+                            "Ollama at \(baseURL) stopped answering while loading model '\(model)': no answer for \(Self.duration(loadTimeout)); check the server, or raise load_timeout in the runtime's options",
+                            isTransient: true)
+                    }
+                }
+            }
+            defer { group.cancelAll() }
+            while let next = try await group.next() {
+                if let reply = next { return reply }
+            }
+            throw CancellationError()
+        }
+    }
+
+    /// Asks Ollama to unload `model` (asynchronous in Ollama) and waits until `/api/ps` no longer lists its
+    /// runner, under its name or another name for the same weights.
     public func unload(_ model: String) async throws {
+        guard manages(model) else { return }
         let started = ContinuousClock.now
         let body: [String: Any] = ["model": model, "messages": [Any](), "keep_alive": 0]
         // Asynchronous in Ollama: the reply only marks the runner expired; /api/ps says when it is gone.
@@ -252,7 +550,7 @@ public struct OllamaClient: LLMRuntime, ModelManaging {
                     "Ollama at \(baseURL) accepted the unload of model '\(model)' but still listed it in /api/ps after \(Self.duration(unloadTimeout)); the unload was not confirmed",
                     isTransient: true)
             }
-        ) { try await loadedModels().contains(where: { Self.sameModel($0.name, model) }) ? nil : () }
+        ) { await runner(of: model, in: try await loadedModels()) == nil ? () : nil }
     }
 
     // MARK: - HTTP and errors
@@ -286,10 +584,14 @@ public struct OllamaClient: LLMRuntime, ModelManaging {
         return object["error"] as? String
     }
 
-    /// Substrings of Ollama's out-of-memory errors (runtimes.md §1.9, `llm/status.go`).
+    /// Substrings of Ollama's out-of-memory errors, lower-cased: v0.33's own list (`llm/status.go:85-96`),
+    /// the hyphenated `out-of-memory` of "llama-server reported out-of-memory during startup: ..."
+    /// (`llm/llama_server.go:1371-1376`), and "unable to load full model on gpu". The pre-v0.30 "model
+    /// requires more system memory" text has no producer left (removed in `9db4bdbad`) and is not listed.
     static let memoryErrors = [
-        "requires more system memory", "unable to load full model on gpu", "out of memory", "out of device memory",
-        "cudamalloc failed", "failed to allocate", "insufficient memory", "not enough memory",
+        "out of memory", "out-of-memory", "out of device memory", "cudamalloc failed", "hipmalloc failed", "failed to allocate",
+        "allocation failed", "not enough memory", "insufficient memory", "vk_error_out_of_device_memory", "erroroutofmemory",
+        "unable to load full model on gpu",
     ]
 
     /// Whether an error text means the model did not fit in memory.
@@ -322,8 +624,14 @@ public struct OllamaClient: LLMRuntime, ModelManaging {
         }
     }
 
+    /// The `done_reason` of a one-object reply (a load answers `"load"`).
+    static func doneReason(_ body: Data?) -> String? {
+        guard let body, let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any] else { return nil }
+        return object["done_reason"] as? String
+    }
+
     /// The error for an `{"error": ...}` line after the reply started (status 200).
-    private func streamFailure(_ text: String, model: String) -> RuntimeError {
+    func streamFailure(_ text: String, model: String) -> RuntimeError {
         if Self.isOutOfMemory(text) {
             return RuntimeError(
                 .outOfMemory, "Ollama at \(baseURL) ran out of memory with model '\(model)': \(text.prefix(300))", isTransient: false)
@@ -333,26 +641,44 @@ public struct OllamaClient: LLMRuntime, ModelManaging {
             isTransient: true)
     }
 
-    private static func duration(_ seconds: Double) -> String {
+    static func duration(_ seconds: Double) -> String {
         seconds == seconds.rounded() ? "\(Int(seconds))s" : String(format: "%.2fs", seconds)
     }
 }
 
-/// The spelling Baton used for each model (`llama3.2` or `llama3.2:latest`), so resident models are
-/// reported under the name the pipeline uses whichever form the server lists.
-private final class NameBook: @unchecked Sendable {
+/// What a client learned about model names: the spelling Baton used for each model (so resident models
+/// are reported under the pipeline's names whichever form the server lists), each model's weights digest
+/// and trained context. Keyed by ``OllamaClient/normalizedName(_:)``.
+final class NameBook: @unchecked Sendable {
     private let lock = NSLock()
-    private var spellings: [String: String] = [:]
+    private var spellingByName: [String: String] = [:]
+    private var digests: [String: String] = [:]
+    private var trained: [String: Int] = [:]
+    private var weightsFiles: [String: String] = [:]
 
-    func remember(_ name: String) {
+    private func locked<T>(_ body: () -> T) -> T {
         lock.lock()
         defer { lock.unlock() }
-        spellings[OllamaClient.canonicalName(name)] = name
+        return body()
     }
 
-    func spelling(of listed: String) -> String {
-        lock.lock()
-        defer { lock.unlock() }
-        return spellings[OllamaClient.canonicalName(listed)] ?? listed
-    }
+    func remember(_ name: String) { locked { spellingByName[OllamaClient.normalizedName(name)] = name } }
+
+    /// The spelling Baton used for the model `listed` names, if it used one.
+    func spelling(of listed: String) -> String? { locked { spellingByName[OllamaClient.normalizedName(listed)] } }
+
+    /// Every spelling Baton used.
+    var spellings: [String] { locked { spellingByName.values.sorted() } }
+
+    func digest(of name: String) -> String? { locked { digests[OllamaClient.normalizedName(name)] } }
+
+    func setDigest(_ digest: String, of name: String) { locked { digests[OllamaClient.normalizedName(name)] = digest } }
+
+    func trainedContext(of name: String) -> Int? { locked { trained[OllamaClient.normalizedName(name)] } }
+
+    func setTrainedContext(_ context: Int, of name: String) { locked { trained[OllamaClient.normalizedName(name)] = context } }
+
+    func weights(of name: String) -> String? { locked { weightsFiles[OllamaClient.normalizedName(name)] } }
+
+    func setWeights(_ weights: String, of name: String) { locked { weightsFiles[OllamaClient.normalizedName(name)] = weights } }
 }

@@ -103,7 +103,9 @@ public final class RuntimeCatalog: RuntimeProvider, @unchecked Sendable {
         case .llamaServer:
             return LlamaServerClient(baseURL: try url(of: spec, name), transport: transport)
         case .ollama:
-            return OllamaClient(baseURL: try url(of: spec, name), transport: transport)
+            // `load_timeout` is a stall timeout: how long a load may go without the server answering.
+            let loadTimeout = try OllamaClient.loadTimeout(options: spec?.options ?? [:], runtime: name) ?? OllamaClient.defaultLoadTimeout
+            return OllamaClient(baseURL: try url(of: spec, name), transport: transport, loadTimeout: loadTimeout)
         case .openai:
             // OpenAI or a compatible cloud: `{url}/chat/completions`, the url ending in `/v1`.
             var base = try url(of: spec, name)
