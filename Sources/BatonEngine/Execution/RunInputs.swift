@@ -36,9 +36,21 @@ public enum RunInputs {
     }
 
     /// Reads a JSON or YAML file holding a mapping of input names to values (scalars only).
+    ///
+    /// The file is held to ``YAMLLimits/standard``: its size before it is read, its aliases and nesting before
+    /// Yams builds any value (Yams would expand every alias into its own copy).
     public static func read(file path: String) throws(InputError) -> [String: String] {
+        let limits = YAMLLimits.standard
+        if let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size]) as? Int,
+            let violation = limits.check(byteCount: size)
+        {
+            throw InputError(message: "the input file is refused: \(violation.message(file: path))")
+        }
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw InputError(message: "the input file '\(path)' could not be read")
+        }
+        if let violation = limits.check(text) {
+            throw InputError(message: "the input file is refused: \(violation.message(file: path))")
         }
         let object: Any?
         do {

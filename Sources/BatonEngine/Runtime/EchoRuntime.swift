@@ -225,8 +225,19 @@ public struct EchoScript: Sendable, Hashable {
 
     /// Reads a script file.
     public init(contentsOf path: String) throws {
+        // Held to the limits of every YAML file Baton reads: its size before reading it, its aliases before Yams
+        // builds values (Yams would copy each alias).
+        let limits = YAMLLimits.standard
+        if let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size]) as? Int,
+            let violation = limits.check(byteCount: size)
+        {
+            throw RuntimeError(.badResponse, "echo script refused: \(violation.message(file: path))", isTransient: false)
+        }
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw RuntimeError(.badResponse, "echo script '\(path)' could not be read", isTransient: false)
+        }
+        if let violation = limits.check(text) {
+            throw RuntimeError(.badResponse, "echo script refused: \(violation.message(file: path))", isTransient: false)
         }
         let root: Any?
         do {

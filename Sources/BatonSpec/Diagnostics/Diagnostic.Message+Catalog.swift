@@ -278,3 +278,36 @@ extension Diagnostic.Message {
         .init("unreadable-file", reason)
     }
 }
+
+extension Diagnostic.Message {
+    /// A YAML file over one of the ``YAMLLimits``: too large, too deep, or expanding too far through aliases.
+    static func yamlLimit(_ violation: YAMLLimitViolation) -> Self {
+        let limit = violation.limit
+        switch violation.kind {
+        case .bytes(let found):
+            // Just over the limit, megabytes round to the limit itself; bytes say why it is over.
+            let size = megabytes(found) == megabytes(limit) ? "\(found) bytes" : "\(megabytes(found)) MB"
+            return .init(
+                "yaml-limit", "the file is \(size), over the \(megabytes(limit)) MB Baton reads from one YAML file; make it smaller")
+        case .nodes:
+            return .init(
+                "yaml-limit",
+                "the file holds more than \(limit) YAML nodes with its aliases expanded; Baton reads at most that many, "
+                    + "so make it smaller")
+        case .aliasedNodes(let anchor):
+            return .init(
+                "yaml-limit",
+                "alias '*\(anchor)' takes the nodes that aliases repeat past \(limit); a file that expands this far is refused "
+                    + "as hostile ('billion laughs'), so write the values out or use fewer aliases")
+        case .depth:
+            return .init(
+                "yaml-limit", "sequences and mappings nested more than \(limit) deep; Baton reads at most that depth, so flatten them")
+        }
+    }
+
+    /// `12.5`, `10` for a byte count in MiB.
+    private static func megabytes(_ bytes: Int) -> String {
+        let tenths = (bytes * 10 + 524_288) / 1_048_576
+        return tenths % 10 == 0 ? "\(tenths / 10)" : "\(tenths / 10).\(tenths % 10)"
+    }
+}

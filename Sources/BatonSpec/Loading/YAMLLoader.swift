@@ -6,8 +6,13 @@ import Yams
 /// Scalars are composed without implicit typing (Yams' `basic` resolver): `no` stays the text `no`,
 /// `1:30` stays `1:30`. ``SpecReader`` decides what a scalar means from the type the key expects.
 enum YAMLLoader {
-    /// The root node, or nil with a diagnostic when the text is not one valid YAML document.
-    static func compose(_ file: SourceFile, kind: String, into reader: SpecReader) -> Node? {
+    /// The root node, or nil with a diagnostic when the text is not one valid YAML document or crosses one of
+    /// the ``YAMLLimits`` (checked first: Yams would expand every alias while composing and hashing keys).
+    static func compose(_ file: SourceFile, kind: String, into reader: SpecReader, limits: YAMLLimits = .standard) -> Node? {
+        if let violation = limits.check(file.text) {
+            reader.emit(.yamlLimit(violation), at: SourceLocation(file: file.path, line: violation.line, column: violation.column))
+            return nil
+        }
         do {
             guard let root = try Yams.compose(yaml: file.text, .basic) else {
                 reader.emit(.emptyFile(kind), at: SourceLocation(file: file.path, line: 1, column: 1))
