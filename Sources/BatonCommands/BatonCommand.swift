@@ -9,7 +9,10 @@ public struct BatonCommand: AsyncParsableCommand {
         commandName: "baton",
         abstract: "Run multi-model LLM pipelines on local hardware.",
         version: BatonVersion.current,
-        subcommands: [Run.self, Resume.self, Rerun.self, Runs.self, Show.self, Validate.self, Plan.self, Graph.self, List.self, Doctor.self, Models.self, Keys.self, Profiles.self]
+        subcommands: [
+            Run.self, Resume.self, Rerun.self, Runs.self, Show.self, Validate.self, Plan.self, Graph.self, List.self, Doctor.self, Models.self,
+            Keys.self, Profiles.self, Init.self,
+        ]
     )
 
     public init() {}

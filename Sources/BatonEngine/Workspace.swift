@@ -4,14 +4,20 @@ import Foundation
 /// Where pipelines and profiles are found, and how their files are read and compiled.
 ///
 /// The search path for pipelines is `BATON_PIPELINE_PATH` (folders separated by `:`) when set, else
-/// `./pipelines` then `$XDG_CONFIG_HOME/baton/pipelines` (`~/.config/baton/pipelines`). Profiles work the
-/// same way with `BATON_PROFILE_PATH`, `./profiles` and `$XDG_CONFIG_HOME/baton/profiles`. A name found in
-/// an earlier folder hides the same name in a later one.
+/// `./pipelines`, then `$XDG_CONFIG_HOME/baton/pipelines` (`~/.config/baton/pipelines`), then (when the
+/// variable is not set) the installed `share/baton/pipelines` beside the binary (`<bin>/../share/baton`, when it
+/// exists). Profiles work the same way with `BATON_PROFILE_PATH`, `./profiles`, `$XDG_CONFIG_HOME/baton/profiles`
+/// and `share/baton/profiles`.
+/// A name found in an earlier folder hides the same name in a later one. When no file named `default` is on
+/// the profile path, the profile `default` is the one compiled in (``BuiltInProfiles``).
 public struct Workspace: Sendable {
     /// Folders searched for pipelines, in order.
     public var pipelineDirectories: [String]
     /// Folders searched for profiles, in order.
     public var profileDirectories: [String]
+    /// The installed `share/baton` folder, whose `pipelines` and `profiles` are searched after the folders above
+    /// (see ``pipelineSearchPath``); nil when the binary is not installed beside one.
+    public var installedDirectory: String?
     /// The environment used for `${VAR}` in profiles.
     public var environment: [String: String]
     /// The folder paths are shown relative to.
@@ -28,16 +34,20 @@ public struct Workspace: Sendable {
     /// Creates a workspace with explicit search paths.
     public init(
         pipelineDirectories: [String], profileDirectories: [String], environment: [String: String],
-        currentDirectory: String
+        currentDirectory: String, installedDirectory: String? = nil
     ) {
         self.pipelineDirectories = pipelineDirectories
         self.profileDirectories = profileDirectories
+        self.installedDirectory = installedDirectory
         self.environment = environment
         self.currentDirectory = currentDirectory
     }
 
-    /// The workspace of this process: search paths from the environment and the current directory.
-    public static func current(environment: [String: String] = ProcessInfo.processInfo.environment) -> Workspace {
+    /// The workspace of this process: search paths from the environment, the current directory and the
+    /// folder `executable` (the running binary, symlinks resolved) is installed in.
+    public static func current(
+        environment: [String: String] = ProcessInfo.processInfo.environment, executable: String? = Bundle.main.executablePath
+    ) -> Workspace {
         let cwd = FileManager.default.currentDirectoryPath
         let config = environment["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 }
             ?? ((environment["HOME"] ?? NSHomeDirectory()) + "/.config")
@@ -50,16 +60,39 @@ public struct Workspace: Sendable {
         return Workspace(
             pipelineDirectories: path("BATON_PIPELINE_PATH", "pipelines"),
             profileDirectories: path("BATON_PROFILE_PATH", "profiles"), environment: environment,
-            currentDirectory: cwd)
+            currentDirectory: cwd, installedDirectory: executable.flatMap(installedShareDirectory(executable:)))
+    }
+
+    /// Folders searched for pipelines: ``pipelineDirectories``, then the installed ones unless
+    /// `BATON_PIPELINE_PATH` sets the path. The shipped files come after the user's own, so a user's file of the
+    /// same name wins; `baton validate` with no paths checks only the user's folders.
+    public var pipelineSearchPath: [String] { pipelineDirectories + installed("pipelines", unless: "BATON_PIPELINE_PATH") }
+
+    /// Folders searched for profiles: ``profileDirectories``, then the installed ones unless `BATON_PROFILE_PATH` is set.
+    public var profileSearchPath: [String] { profileDirectories + installed("profiles", unless: "BATON_PROFILE_PATH") }
+
+    private func installed(_ folder: String, unless variable: String) -> [String] {
+        guard let installedDirectory, (environment[variable] ?? "").isEmpty else { return [] }
+        let path = "\(installedDirectory)/\(folder)"
+        return FileManager.default.fileExists(atPath: path) ? [path] : []
+    }
+
+    /// `<bin>/../share/baton` for the binary at `executable` (symlinks resolved, so a link to an installed
+    /// binary finds its files); nil when that folder does not exist.
+    public static func installedShareDirectory(executable: String) -> String? {
+        let binary = URL(fileURLWithPath: executable).resolvingSymlinksInPath()
+        let share = binary.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("share/baton").standardizedFileURL.path
+        var isDirectory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: share, isDirectory: &isDirectory) && isDirectory.boolValue ? share : nil
     }
 
     // MARK: - Finding files
 
     /// Every pipeline on the search path, sorted by name; an earlier folder hides the same name later.
-    public func pipelines() -> [Entry] { entries(in: pipelineDirectories) }
+    public func pipelines() -> [Entry] { entries(in: pipelineSearchPath) }
 
     /// Every profile on the search path, sorted by name.
-    public func profiles() -> [Entry] { entries(in: profileDirectories) }
+    public func profiles() -> [Entry] { entries(in: profileSearchPath) }
 
     private func entries(in directories: [String]) -> [Entry] {
         var seen: [String: Entry] = [:]
@@ -89,7 +122,7 @@ public struct Workspace: Sendable {
         }
         let all = pipelines()
         guard let entry = all.first(where: { $0.name == nameOrPath }) else {
-            throw .pipelineNotFound(nameOrPath, searched: pipelineDirectories, known: all.map(\.name))
+            throw .pipelineNotFound(nameOrPath, searched: pipelineSearchPath, known: all.map(\.name))
         }
         return entry.path
     }
@@ -117,9 +150,20 @@ public struct Workspace: Sendable {
 
     // MARK: - Profiles
 
-    /// The profile to use: `requested` when given, else `default` when the profile search path has one.
+    /// The profile to use: `requested` when given, else `default` (a file on the profile search path, else the
+    /// built-in one). Never nil since the built-in profile exists; optional for the callers that predate it.
     public func profileName(requested: String?) -> String? {
-        requested ?? (profiles().contains { $0.name == "default" } ? "default" : nil)
+        requested ?? BuiltInProfiles.defaultName
+    }
+
+    /// The file that the profile `default` comes from, nil when none is on the search path (the built-in one is used).
+    public func defaultProfileFile() -> Entry? {
+        profiles().first { $0.name == BuiltInProfiles.defaultName }
+    }
+
+    /// Whether the profile `requested` (nil: the default) is the built-in default profile.
+    public func usesBuiltInDefault(requested: String?) -> Bool {
+        (requested ?? BuiltInProfiles.defaultName) == BuiltInProfiles.defaultName && defaultProfileFile() == nil
     }
 
     /// A profile loaded with its `extends` chain, its diagnostics and the files it read.
@@ -135,32 +179,45 @@ public struct Workspace: Sendable {
     }
 
     /// Loads the profile `nameOrPath` (a name on the profile search path or a file path) and what it extends.
+    ///
+    /// The name `default` (and `extends: default`) takes the built-in default profile when no file of that name is
+    /// on the search path.
     public func loadProfile(_ nameOrPath: String) throws(WorkspaceError) -> LoadedProfile {
-        let path: String
-        if nameOrPath.contains("/") || nameOrPath.hasSuffix(".yaml") || nameOrPath.hasSuffix(".yml") {
-            path = nameOrPath
-        } else {
-            let known = profiles()
-            guard let entry = known.first(where: { $0.name == nameOrPath }) else {
-                throw .profileNotFound(nameOrPath, searched: profileDirectories, known: known.map(\.name))
-            }
-            path = entry.path
-        }
-        let source = try read(path)
-        var sources = [source.path: source]
-        let document = ProfileDecoder.decode(source, environment: environment)
         let known = profiles()
+        let document: ProfileDocument
+        if nameOrPath.contains("/") || nameOrPath.hasSuffix(".yaml") || nameOrPath.hasSuffix(".yml") {
+            document = ProfileDecoder.decode(try read(nameOrPath), environment: environment)
+        } else if let entry = known.first(where: { $0.name == nameOrPath }) {
+            document = ProfileDecoder.decode(try read(entry.path), environment: environment)
+        } else if nameOrPath == BuiltInProfiles.defaultName {
+            document = BuiltInProfiles.defaultDocument(environment: environment)
+        } else {
+            throw .profileNotFound(nameOrPath, searched: profileSearchPath, known: known.map(\.name))
+        }
+        var sources = [document.file.path: document.file]
         var documents = [document]
         let (profile, diagnostics) = ProfileResolver.resolve(document) { parentName in
-            guard let entry = known.first(where: { $0.name == parentName }), let parent = try? read(entry.path) else {
+            let decoded: ProfileDocument
+            if let entry = known.first(where: { $0.name == parentName }) {
+                guard let parent = try? read(entry.path) else { return nil }
+                decoded = ProfileDecoder.decode(parent, environment: environment)
+            } else if parentName == BuiltInProfiles.defaultName {
+                decoded = BuiltInProfiles.defaultDocument(environment: environment)
+            } else {
                 return nil
             }
-            sources[parent.path] = parent
-            let decoded = ProfileDecoder.decode(parent, environment: environment)
+            sources[decoded.file.path] = decoded.file
             documents.append(decoded)
             return decoded
         }
         return LoadedProfile(profile: profile, diagnostics: diagnostics.sortedByLocation(), sources: sources, documents: documents)
+    }
+
+    /// The roles the stages of the pipeline file at `path` name (none when it cannot be read or decoded).
+    public func roles(ofPipeline path: String) -> [String] {
+        guard let source = try? read(path), let spec = PipelineDecoder.decode(source).spec else { return [] }
+        var seen = Set<String>()
+        return spec.stages.compactMap(\.role).filter { seen.insert($0).inserted }
     }
 
     // MARK: - Paths

@@ -17,17 +17,20 @@ extension BatonCommand {
         func run() async throws {
             let workspace = Workspace.current()
             var profile: ResolvedProfile?
-            if let name = workspace.profileName(requested: profileOption.resolvedName(environment: workspace.environment)) {
+            let requested = profileOption.resolvedName(environment: workspace.environment)
+            let builtIn = BatonEngine.Doctor.profileFinding(workspace: workspace, requested: requested)
+            if let name = workspace.profileName(requested: requested) {
                 let loaded = try workspace.loadProfile(name)
                 if loaded.diagnostics.hasErrors {
                     Console.error(DiagnosticFormatter.text(loaded.diagnostics, sources: loaded.sources, color: false), terminator: "")
                     throw ExitCode.invalidPipeline
                 }
                 profile = loaded.profile
-                Console.out("profile \(loaded.profile?.chain.joined(separator: " → ") ?? name)")
+                Console.out("profile \(loaded.profile?.chain.joined(separator: " → ") ?? name)\(builtIn == nil ? "" : " (built in)")")
             }
             let findings = await BatonEngine.Doctor.check(
                 profile: profile, database: database.path(environment: workspace.environment))
+            if let builtIn { Console.out("✓ \(builtIn.subject): \(builtIn.detail)") }
             for finding in findings {
                 Console.out("\(finding.ok ? "✓" : "✗") \(finding.subject): \(finding.detail)")
             }

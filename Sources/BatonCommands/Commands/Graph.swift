@@ -61,9 +61,13 @@ struct PlanLoader {
     /// Compiles with model discovery when `discover` (and `BATON_DISCOVERY` is not `off`): the profile's
     /// Ollama and llama-server runtimes are asked what they have (briefly; one that does not answer leaves
     /// its models unknown), so stages that name no model get an installed one; footprints measured in
-    /// earlier runs come from `database`.
-    func load(_ pipeline: String, profileName: String?, discover: Bool, database: String?) async throws -> Loaded {
-        let (profile, sources, diagnostics) = try loadProfile(profileName)
+    /// earlier runs come from `database`. With `echo` (`run --runtime echo`), the built-in echo layer goes over
+    /// the profile so every stage has a model without any installed (``BuiltInProfiles/echoLayer(over:roles:)``).
+    func load(_ pipeline: String, profileName: String?, discover: Bool, database: String?, echo: Bool = false) async throws -> Loaded {
+        var (profile, sources, diagnostics) = try loadProfile(profileName)
+        if echo, let base = profile, !diagnostics.hasErrors {
+            profile = BuiltInProfiles.echoLayer(over: base, roles: workspace.roles(ofPipeline: try workspace.pipelinePath(pipeline)))
+        }
         var measured: [ModelKey: Int64] = [:]
         if let database, FileManager.default.fileExists(atPath: database) {
             measured = (try? RunStore(path: database).measuredFootprints()) ?? [:]

@@ -15,9 +15,14 @@ extension BatonCommand {
     struct ListProfiles: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "list",
-            abstract: "List the profiles on the search path, the one in use marked; a name hidden by an earlier folder is shown as such.")
+            abstract: "List the profiles on the search path, the one in use marked; a name hidden by an earlier folder is shown as such.",
+            discussion: """
+                The path: $BATON_PROFILE_PATH, else ./profiles, ~/.config/baton/profiles, then the installed \
+                share/baton/profiles. The built-in 'default' profile is listed last; it is used when no file named \
+                'default' is on the path.
+                """)
 
-        @Flag(help: "Print JSON: an array of {name, path, description, extends, in_use, hidden_by}.")
+        @Flag(help: "Print JSON: an array of {name, path, description, extends, in_use, hidden_by, built_in}.")
         var json = false
 
         /// One profile file on the search path.
@@ -32,11 +37,14 @@ extension BatonCommand {
             var hiddenBy: String?
             /// False when the file does not decode or has errors; absent otherwise.
             var valid: Bool?
+            /// True for the profile compiled into baton (used when no file named `default` is on the path); absent otherwise.
+            var builtIn: Bool? = nil
 
             enum CodingKeys: String, CodingKey {
                 case name, path, description, extends, valid
                 case inUse = "in_use"
                 case hiddenBy = "hidden_by"
+                case builtIn = "built_in"
             }
         }
 
@@ -45,7 +53,7 @@ extension BatonCommand {
             let inUse = workspace.profileName(requested: ProfileOption.fromEnvironment(workspace.environment))
             var rows: [Row] = []
             var first: [String: String] = [:]
-            for directory in workspace.profileDirectories {
+            for directory in workspace.profileSearchPath {
                 for path in Workspace.yamlFiles(in: workspace.absolute(directory)) {
                     let source = try workspace.read(path)
                     let document = ProfileDecoder.decode(source, environment: workspace.environment)
@@ -59,19 +67,22 @@ extension BatonCommand {
                             inUse: hiddenBy == nil ? name == inUse : nil, hiddenBy: hiddenBy, valid: invalid ? false : nil))
                 }
             }
+            // The built-in default profile comes last: a file named 'default' anywhere on the path hides it.
+            let builtIn = BuiltInProfiles.defaultDocument(environment: workspace.environment).spec
+            let hiddenBy = first[BuiltInProfiles.defaultName]
+            rows.append(
+                Row(
+                    name: BuiltInProfiles.defaultName, path: BuiltInProfiles.defaultPath, description: builtIn?.description, extends: nil,
+                    inUse: hiddenBy == nil ? inUse == BuiltInProfiles.defaultName : nil, hiddenBy: hiddenBy, valid: nil, builtIn: true))
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
                 Console.out(String(decoding: try encoder.encode(rows), as: UTF8.self))
                 return
             }
-            guard !rows.isEmpty else {
-                Console.error("no profiles in \(workspace.profileDirectories.joined(separator: ", "))")
-                return
-            }
             let width = rows.map(\.name.count).max() ?? 0
             for row in rows {
-                var notes = [row.path]
+                var notes = [row.builtIn == true ? "built in" : row.path]
                 if let parent = row.extends { notes.append("extends \(parent)") }
                 if row.inUse == true { notes.append("in use") }
                 if let earlier = row.hiddenBy { notes.append("hidden by \(earlier)") }
@@ -88,7 +99,7 @@ extension BatonCommand {
             commandName: "show",
             abstract: "Show a profile with its extends chain merged, and where each value came from.")
 
-        @Argument(help: "A profile name on the search path, or a file. Default: $BATON_PROFILE, else 'default'.")
+        @Argument(help: "A profile name on the search path, or a file. Default: $BATON_PROFILE, else 'default' (a file, else the built-in one).")
         var name: String?
 
         @Flag(help: "Print JSON: {name, chain, values: [{path, value, profile, file, line}]}.")
@@ -96,11 +107,7 @@ extension BatonCommand {
 
         func run() throws {
             let workspace = Workspace.current()
-            guard let requested = workspace.profileName(requested: name ?? ProfileOption.fromEnvironment(workspace.environment))
-            else {
-                Console.error("error: no profile named; give one, set BATON_PROFILE, or add profiles/default.yaml")
-                throw ExitCode(BatonExitCode.usage)
-            }
+            let requested = name ?? ProfileOption.fromEnvironment(workspace.environment) ?? BuiltInProfiles.defaultName
             let loaded = try workspace.loadProfile(requested)
             let errors = loaded.diagnostics.filter { $0.severity == .error }
             if !errors.isEmpty || loaded.profile == nil {
@@ -109,7 +116,9 @@ extension BatonCommand {
             }
             let profile = loaded.profile!
             let entries = ProfileProvenance.entries(of: profile.spec, documents: loaded.documents)
+            // The built-in profile has no file: it shows as 'built in' (JSON keeps its path, "(built in)/default.yaml").
             let files = Dictionary(loaded.documents.compactMap { document in document.spec.map { ($0.name, document.file.path) } }) { a, _ in a }
+            let shown = files.mapValues { $0 == BuiltInProfiles.defaultPath ? "built in" : $0 }
             if json {
                 let object: [String: Any] = [
                     "name": profile.spec.name, "chain": profile.chain,
@@ -124,11 +133,11 @@ extension BatonCommand {
                 Console.out(String(decoding: data, as: UTF8.self))
                 return
             }
-            Console.out("profile \(profile.spec.name): " + profile.chain.map { "\($0) (\(files[$0] ?? "?"))" }.joined(separator: " extends "))
+            Console.out("profile \(profile.spec.name): " + profile.chain.map { "\($0) (\(shown[$0] ?? "?"))" }.joined(separator: " extends "))
             Console.out("a value comes from the first profile in this chain that sets it")
             Console.out("")
             let cells = entries.map { entry -> (String, String) in
-                let origin = [entry.profile, entry.location.map { "\(files[entry.profile] ?? "?"):\($0.line)" }].compactMap { $0 }.joined(separator: "  ")
+                let origin = [entry.profile, entry.location.map { "\(shown[entry.profile] ?? "?"):\($0.line)" }].compactMap { $0 }.joined(separator: "  ")
                 return ("\(entry.path): \(entry.value)", origin)
             }
             let width = min(72, cells.map(\.0.count).max() ?? 0)

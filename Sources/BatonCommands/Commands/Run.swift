@@ -48,7 +48,7 @@ extension BatonCommand {
 
         @OptionGroup var profileOption: ProfileOption
 
-        @Option(help: "Run every stage on this runtime instead (only 'echo', the built-in deterministic runtime).")
+        @Option(help: "Run every stage on this runtime instead (only 'echo', the built-in deterministic runtime; a stage the profile gives no model runs on the built-in 'echo' model).")
         var runtime: String?
 
         @OptionGroup var execution: ExecutionOptions
@@ -63,7 +63,7 @@ extension BatonCommand {
             let workspace = Workspace.current()
             let loaded = try await PlanLoader(workspace: workspace).load(
                 pipeline, profileName: profileOption.resolvedName(environment: workspace.environment), discover: runtime == nil,
-                database: execution.database.path(environment: workspace.environment))
+                database: execution.database.path(environment: workspace.environment), echo: runtime == "echo")
             var given: [String: String] = [:]
             do {
                 if let inputFile { given = try RunInputs.read(file: inputFile) }

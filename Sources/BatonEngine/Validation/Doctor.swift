@@ -13,6 +13,17 @@ public enum Doctor {
         public var detail: String
     }
 
+    /// What doctor says about where the profile in use came from, when no file provides it: where it looked, and
+    /// that the built-in default profile is used. Nil when a profile was named or a file named `default` was found.
+    public static func profileFinding(workspace: Workspace, requested: String?) -> Finding? {
+        guard workspace.usesBuiltInDefault(requested: requested) else { return nil }
+        return Finding(
+            subject: "profile", ok: true,
+            detail: "no profile file named 'default' in \(workspace.profileSearchPath.joined(separator: ", ")); using the built-in "
+                + "default profile (Ollama at \(BuiltInProfiles.environment(for: workspace.environment)["BATON_OLLAMA_URL"] ?? "?"), "
+                + "roles mapped by capability); 'baton init' writes one for this machine")
+    }
+
     /// Checks every runtime of `profile` (reachable, version, models present), the memory, and the database at `database`.
     public static func check(profile: ResolvedProfile?, database: String, machine: MachineMemory = .current()) async -> [Finding] {
         var findings: [Finding] = []

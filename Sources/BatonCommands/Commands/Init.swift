@@ -1,0 +1,50 @@
+import ArgumentParser
+import BatonEngine
+import BatonSpec
+import Foundation
+
+extension BatonCommand {
+    /// `baton init`: scaffold a project in a folder.
+    struct Init: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Scaffold a project: a starter pipeline, a profile for this machine, a .gitignore and a CI workflow.",
+            discussion: """
+                Writes pipelines/starter.yaml (plan, review, write), profiles/default.yaml (the local runtimes that \
+                answer now, their models, and this machine's memory as the budget), .gitignore (the run database) and \
+                .github/workflows/baton.yml (baton validate --strict --format github). A file that exists is never \
+                overwritten: it is listed as skipped. Exits 0, or 73 when a file cannot be written.
+                """)
+
+        /// sysexits' EX_CANTCREAT: an output file cannot be created.
+        static let cannotCreate: Int32 = 73
+
+        @Argument(help: "The project folder (created when missing). Default: the current folder.")
+        var directory: String = "."
+
+        func run() async throws {
+            let environment = ProcessInfo.processInfo.environment
+            let machine = await MachineProfile.detect(environment: environment)
+            for runtime in machine.runtimes {
+                Console.error("found \(runtime.kind.rawValue) at \(runtime.url) with \(runtime.models.count) model\(runtime.models.count == 1 ? "" : "s")")
+            }
+            for missing in machine.unreachable {
+                Console.error("no \(missing.name) at \(missing.url)")
+            }
+            let results: [(path: String, outcome: ProjectScaffold.Outcome)]
+            do {
+                results = try ProjectScaffold.standard(profile: machine).write(to: directory)
+            } catch {
+                Console.error("error: cannot write the project in '\(directory)': \(error.localizedDescription)")
+                throw ExitCode(Self.cannotCreate)
+            }
+            let prefix = directory == "." ? "" : (directory.hasSuffix("/") ? directory : directory + "/")
+            for (path, outcome) in results {
+                switch outcome {
+                case .written: Console.out("wrote \(prefix)\(path)")
+                case .skipped: Console.out("skipped \(prefix)\(path): it exists (init never overwrites)")
+                }
+            }
+            Console.out("next: baton validate --strict, then baton run \(ProjectScaffold.starterName) --runtime echo (no model) or baton run \(ProjectScaffold.starterName)")
+        }
+    }
+}
