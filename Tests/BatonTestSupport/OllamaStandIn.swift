@@ -3,21 +3,48 @@ import Foundation
 import Hummingbird
 import NIOCore
 
-/// A local stand-in for Ollama's native API (runtimes.md §1), served by Hummingbird on 127.0.0.1 at an
-/// ephemeral port, with the behaviours a client can get wrong:
+/// A local stand-in for Ollama's native API, following Ollama v0.33.0-rc2 (`ollama/ollama` at `fb30760`;
+/// every file:line below is at that commit), served by Hummingbird on 127.0.0.1 at an ephemeral port. What
+/// it does, and the upstream source each behaviour follows:
 ///
-/// - `POST /api/chat` streams NDJSON (or one object with `"stream": false`); the answer is scripted
-///   per model, or a JSON verdict / `{}` when `format` is set, or derived from the prompt. Metrics are
-///   nanoseconds and left out when zero (`omitempty`), as Ollama does.
-/// - Empty `messages` loads synchronously (after ``Settings/loadDelay``); with `keep_alive` 0 it
-///   unloads *asynchronously*: the model stays in `/api/ps` for ``Settings/unloadLinger`` after the reply.
-/// - A request whose `num_ctx` (default ``Settings/defaultNumCtx``) differs from the loaded runner's
-///   reloads the model (counted in ``reloads``).
-/// - `keep_alive` is a number of seconds or a Go duration string; `"300"` without a unit is a 400.
-/// - Unknown model: 404 `{"error":"model 'x' not found"}`. A model larger than
-///   ``Settings/memoryCapacity``: 500 with Ollama's out-of-memory text. A model that fits only without
-///   the others evicts them (counted in ``evictions``), as Ollama's scheduler does.
-/// - `/api/ps` lists names in the shortest display form (`tiny` for `tiny:latest`).
+/// - `POST /api/chat` streams NDJSON (or one object with `"stream": false`, `routes.go:2387-2435`); the
+///   answer is scripted per model, or a JSON verdict / `{}` when `format` is set, or derived from the prompt.
+///   Metrics are nanoseconds and left out when zero (`omitempty`, `api/types.go:557-564`), except
+///   `load_duration`, which is measured on every reply and so never zero (`routes.go:2804, 3021`).
+///   Nothing, not even the head, is sent before the first NDJSON object is ready (`routes.go:2097-2143`):
+///   ``Settings/promptDelay`` stands for the prompt's evaluation.
+/// - Names are looked up case-insensitively, with the default host and namespace dropped, and answered
+///   under the installed spelling (`getExistingName`, `routes.go:1222-1245`; `types/model/name.go`).
+/// - One runner per weights file (`server/sched.go:110-127`): an alias (``Model/init(_:aliasOf:)``, same
+///   manifest digest) or a derived model (``Model/init(_:derivedFrom:system:)``, its own digest, same
+///   weights) reuses a loaded runner whose options match (`sched.go:197-203, 475-492`), and `/api/ps` lists
+///   the name that created it (`routes.go:2276`), always with its tag (`DisplayShortest`, `name.go:244-248`).
+/// - Empty `messages` loads synchronously (after ``Settings/loadDelay``) and answers `done_reason: "load"`
+///   once the runner is loaded (`routes.go:2634-2654`, `sched.go:727, 751`); with `keep_alive` 0 it unloads
+///   *asynchronously*: the runner stays in `/api/ps`, `expires_at` set to now (`sched.go:1713-1731`), until
+///   its requests end and its process exits (``Settings/unloadLinger``, `sched.go:414-467`).
+/// - A request whose `num_ctx`, clamped to the trained context, differs from the runner's reloads the model
+///   (counted in ``reloads``); two requests without `num_ctx` never do (`needsReload`, `sched.go:1381-1428`).
+///   Without `num_ctx` the context is ``Settings/defaultNumCtx`` (Ollama's default below 23 GiB of VRAM,
+///   `routes.go:2048-2058`, `envconfig/config.go:230, 336`).
+/// - A thinking model (``Model/thinking``) lists the `thinking` capability and thinks unless `think` is
+///   `false` (`routes.go:2615-2620`); its thinking streams in `message.thinking` (`api/types.go:202`) and
+///   counts toward `num_predict`. `think: true` on another model is a 400 (`routes.go:2622-2630`).
+/// - A prompt longer than the context is cut as Ollama cuts it: the first `num_keep` (4) tokens and the
+///   tail (`llm/llama_server.go:279-331`); a model without context shift answers 400 (`:294-299`). Tokens
+///   are whitespace-separated words here.
+/// - `:cloud` / `-cloud` names (`internal/modelref/modelref.go:99-113`) are answered but never scheduled,
+///   so never in `/api/ps` (`routes.go:2463-2471, 2271-2303`); `/api/tags` lists them with `remote_host`.
+/// - At most ``Settings/maxLoadedModels`` runners (3, `sched.go:86, 265-291`); a load predicted to need
+///   more than 80 % of the free memory evicts others first (`sched.go:544-561`); a load that does not fit
+///   even then evicts everything and is tried once more (`sched.go:649-669`), else fails with 500
+///   `llama-server reported out-of-memory during startup: ...` (`llama_server.go:1371-1376`,
+///   `routes.go:3107-3120`). Victims go shortest keep-alive first, then by weights path (`sched.go:1557-1578`).
+/// - `/api/show` sends arrays longer than 5 as `[]` unless `verbose`, and always `tensors`
+///   (`routes.go:1579-1587, 1600-1621`); its Modelfile names the weights file (`routes.go:1520-1533`).
+/// - `keep_alive` is a number of seconds or a Go duration string; `"300"` without a unit is a 400
+///   (`api/types.go:1243-1271`). Unknown model: 404 `model 'x' not found` (`routes.go:2485`; `/api/show`
+///   names it with its tag, `routes.go:1355, 1367`).
 ///
 /// Every request is recorded (``requests``).
 public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
@@ -45,12 +72,28 @@ public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
         public var answer: String?
         /// A failure injected into every chat reply of this model.
         public var fault: Fault?
+        /// For a thinking model (qwen3, deepseek-r1, gpt-oss): what it thinks before answering.
+        public var thinking: String?
+        /// Whether a prompt longer than the context is cut (else a 400, as for the deepseek2 family).
+        public var contextShift = true
+        /// Per-layer KV head counts (`<arch>.attention.head_count_kv` as an array), when they vary.
+        public var headCountKVPerLayer: [Int]?
+        /// The weights file: the model's own, or the one it shares with the model it aliases or derives from.
+        public var weights: String
+        /// The manifest digest (`/api/tags`, `/api/ps`): shared by aliases, not by derived models.
+        public var digest: String
+        /// The `SYSTEM` line of a derived model.
+        public var system: String?
+        /// An MLX (safetensors) model: a changed `num_ctx` does not reload it (`sched.go:1425`) and long
+        /// prompts are not cut (`routes.go:2696-2698`).
+        public var isMLX = false
 
         /// Creates a model; sizes and metadata have small defaults.
         public init(
             _ name: String, diskBytes: Int64 = 800_000_000, memoryBytes: Int64 = 1_000_000_000, kvBytesPerToken: Int64 = 0,
             contextLength: Int = 8192, family: String = "llama", parameterSize: String = "1.2B",
-            parameterCount: Int64 = 1_235_814_400, quantization: String = "Q4_K_M", answer: String? = nil, fault: Fault? = nil
+            parameterCount: Int64 = 1_235_814_400, quantization: String = "Q4_K_M", answer: String? = nil, fault: Fault? = nil,
+            thinking: String? = nil
         ) {
             self.name = OllamaStandIn.canonical(name)
             self.diskBytes = diskBytes
@@ -63,6 +106,29 @@ public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
             self.quantization = quantization
             self.answer = answer
             self.fault = fault
+            self.thinking = thinking
+            weights = "/root/.ollama/models/blobs/sha256-" + OllamaStandIn.hash("weights of " + self.name)
+            digest = OllamaStandIn.hash("manifest of " + self.name)
+        }
+
+        /// Another tag for `original`'s manifest (`ollama cp`): same digest, same weights, one runner.
+        public init(_ name: String, aliasOf original: Model) {
+            self = original
+            self.name = OllamaStandIn.canonical(name)
+        }
+
+        /// A model built `FROM original` with a `SYSTEM` line: its own manifest digest, the same weights file.
+        public init(_ name: String, derivedFrom original: Model, system: String) {
+            self = original
+            self.name = OllamaStandIn.canonical(name)
+            self.system = system
+            digest = OllamaStandIn.hash("manifest of " + self.name)
+        }
+
+        /// Whether ollama.com serves it (`:cloud` or `-cloud` tag, `internal/modelref/modelref.go:99-113`).
+        public var isCloud: Bool {
+            let tag = name.split(separator: ":").last.map { $0.lowercased() } ?? ""
+            return tag == "cloud" || tag.hasSuffix("-cloud")
         }
     }
 
@@ -82,14 +148,23 @@ public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
     public struct Settings: Sendable {
         /// Seconds a load takes.
         public var loadDelay: Double = 0
-        /// Seconds an unloaded model stays in `/api/ps` after the unload reply.
+        /// Seconds an unloaded runner's process takes to exit, and so to leave `/api/ps`, once idle.
         public var unloadLinger: Double = 0.3
-        /// Bytes the loaded models may occupy together.
+        /// Bytes of free memory (VRAM) for the loaded models together.
         public var memoryCapacity: Int64 = 64_000_000_000
         /// Seconds between streamed tokens.
         public var tokenDelay: Double = 0
-        /// `num_ctx` when a request sends none (`OLLAMA_CONTEXT_LENGTH`).
+        /// Seconds the prompt's evaluation takes, before the reply's head.
+        public var promptDelay: Double = 0
+        /// Seconds `/api/ps` takes to answer (a server too busy to answer).
+        public var psDelay: Double = 0
+        /// `num_ctx` when a request sends none (`OLLAMA_CONTEXT_LENGTH` unset, under 23 GiB of VRAM).
         public var defaultNumCtx: Int = 4096
+        /// Runners at once (`OLLAMA_MAX_LOADED_MODELS` unset: 3 per GPU, or 3 on CPU).
+        public var maxLoadedModels: Int = 3
+        /// Bytes of GPU memory; nil: CPU only (`size_vram` 0). A runner gets what the others leave, the rest
+        /// of it on the CPU (`size_vram < size`, `llama_server.go:2638-2676`).
+        public var gpuMemory: Int64?
         /// What `/api/version` answers.
         public var version: String = "0.33.0"
 
@@ -114,6 +189,8 @@ public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
         public var options: JSONValue? { body?["options"] }
         /// The `keep_alive` field exactly as sent (number or string).
         public var keepAlive: JSONValue? { body?["keep_alive"] }
+        /// The `think` field exactly as sent.
+        public var think: JSONValue? { body?["think"] }
         /// `options.num_ctx`.
         public var numCtx: Int? {
             if case .number(let value)? = options?["num_ctx"] { return Int(value) }
@@ -127,20 +204,33 @@ public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
         }
     }
 
-    /// A loaded model.
+    /// A loaded model: one per weights file.
     struct Runner {
-        var numCtx: Int
+        /// The installed name of the model whose request created it (what `/api/ps` lists).
+        var creator: String
+        /// `num_ctx` as requested, nil for Ollama's automatic choice.
+        var requestedNumCtx: Int?
         var size: Int64
+        /// The part of `size` in GPU memory.
+        var sizeVRAM: Int64 = 0
+        /// The context allocated: `num_ctx` clamped to the trained context.
         var contextLength: Int
+        /// Seconds it stays loaded when idle; nil: forever (negative `keep_alive`).
+        var keepAlive: Double?
         /// nil: never expires (negative `keep_alive`).
         var expiresAt: Date?
-        /// Set once an unload was asked for: when the runner disappears from `/api/ps`.
+        /// Set once an unload was asked for (or its keep-alive ran out): it leaves once idle.
+        var expiring = false
+        /// When the process exits and the runner leaves `/api/ps`.
         var goneAt: Date?
+        /// Requests running on it.
+        var inFlight = 0
     }
 
     private let lock = NSLock()
-    private var installed: [String: Model]
+    private var installed: [Model]
     private var settings: Settings
+    /// By weights file.
     private var runners: [String: Runner] = [:]
     private var recorded: [RecordedRequest] = []
     private var reloadCount = 0
@@ -152,7 +242,7 @@ public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
     public var baseURL: String { "http://127.0.0.1:\(server.port)" }
 
     private init(models: [Model], settings: Settings) {
-        installed = Dictionary(models.map { ($0.name, $0) }, uniquingKeysWith: { $1 })
+        installed = models
         self.settings = settings
     }
 
@@ -183,13 +273,13 @@ public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
     public var reloads: Int { locked { reloadCount } }
     /// Loads, reloads included.
     public var loads: Int { locked { loadCount } }
-    /// Models evicted to make room for another.
+    /// Runners Ollama dropped on its own to make room for another (the 3-model limit, memory).
     public var evictions: Int { locked { evictionCount } }
-    /// The names `/api/ps` would list now (canonical `name:tag`).
+    /// The names `/api/ps` would list now (each runner's creator, `name:tag`), sorted.
     public var loadedNames: [String] {
         locked {
             purge()
-            return runners.keys.sorted()
+            return runners.values.map(\.creator).sorted()
         }
     }
 
@@ -201,10 +291,18 @@ public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
     /// Loads `model` with `numCtx` as if another client had (no request is recorded).
     public func preload(_ model: String, numCtx: Int? = nil) {
         locked {
-            guard let installed = installed[Self.canonical(model)] else { return }
-            let requested = numCtx ?? settings.defaultNumCtx
-            let (context, size) = Self.footprint(installed, numCtx: requested)
-            runners[installed.name] = Runner(numCtx: requested, size: size, contextLength: context, expiresAt: nil, goneAt: nil)
+            guard let installed = find(model) else { return }
+            let (context, size) = Self.footprint(installed, numCtx: numCtx ?? settings.defaultNumCtx)
+            runners[installed.weights] = Runner(
+                creator: installed.name, requestedNumCtx: numCtx, size: size, contextLength: context, keepAlive: nil, expiresAt: nil)
+        }
+    }
+
+    /// Drops `model`'s runner at once, as Ollama does when it evicts on its own (another client's load).
+    public func evict(_ model: String) {
+        locked {
+            guard let installed = find(model), runners.removeValue(forKey: installed.weights) != nil else { return }
+            evictionCount += 1
         }
     }
 
@@ -222,12 +320,18 @@ public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
         }
         router.get("/api/tags") { [self] request, _ in
             record(request, body: nil)
-            return Self.json(["models": locked { installed.values.sorted { $0.name < $1.name }.map(Self.tagEntry) }])
+            return Self.json(["models": locked { installed.sorted { $0.name < $1.name }.map(Self.tagEntry) }])
         }
         router.get("/api/ps") { [self] request, _ in
+            let delay = locked { settings.psDelay }
+            if delay > 0 { try await Task.sleep(for: .seconds(delay)) }
             let entries = locked { () -> [[String: Any]] in
                 purge()
-                return runners.sorted { $0.key < $1.key }.map { name, runner in Self.psEntry(installed[name]!, runner) }
+                // Longest remaining lifetime first (`routes.go:2296-2299`); then by name, for stable tests.
+                return runners.values.sorted { a, b in
+                    let (x, y) = (a.expiresAt ?? .distantFuture, b.expiresAt ?? .distantFuture)
+                    return x != y ? x > y : a.creator < b.creator
+                }.compactMap { runner in find(runner.creator).map { Self.psEntry($0, runner) } }
             }
             record(request, body: nil, listed: entries.compactMap { $0["name"] as? String })
             return Self.json(["models": entries])
@@ -237,8 +341,9 @@ public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
             let body = try? await Self.body(&request)
             record(request, body: body)
             guard let name = body?["model"]?.stringValue, !name.isEmpty else { return Self.error(400, "model is required") }
-            guard let model = locked({ installed[Self.canonical(name)] }) else { return Self.error(404, "model '\(name)' not found") }
-            return Self.json(Self.showReply(model))
+            // The name is rewritten to its shortest display form, tag included, before the lookup (`routes.go:1355, 1367`).
+            guard let model = locked({ find(name) }) else { return Self.error(404, "model '\(Self.canonical(name))' not found") }
+            return Self.json(Self.showReply(model, verbose: body?["verbose"] == .bool(true)))
         }
         router.post("/api/chat") { [self] request, _ in
             var request = request
@@ -252,69 +357,124 @@ public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
     private func chat(_ body: JSONValue?) async -> Response {
         guard let body, case .object = body else { return Self.error(400, "invalid JSON body") }
         guard let name = body["model"]?.stringValue, !name.isEmpty else { return Self.error(400, "model is required") }
-        guard let model = locked({ installed[Self.canonical(name)] }) else { return Self.error(404, "model '\(name)' not found") }
+        guard let model = locked({ find(name) }) else { return Self.error(404, "model '\(name)' not found") }
         let keepAlive: Double?
         switch Self.keepAlive(body["keep_alive"]) {
         case .success(let seconds): keepAlive = seconds
         case .failure(let error): return Self.error(400, error.message)
         }
-        var messages: [JSONValue] = []
-        if case .array(let values)? = body["messages"] { messages = values }
+        let messages: [JSONValue]
+        if case .array(let list)? = body["messages"] { messages = list } else { messages = [] }
 
-        if messages.isEmpty, keepAlive == 0 {
-            markGone(model.name)  // asynchronous: listed in /api/ps for `unloadLinger` more
-            return Self.json(Self.emptyReply(name, reason: "unload"))
+        // `think`: absent means on for a thinking model (`routes.go:2615-2620`); asked of another, a 400.
+        let thinks: Bool
+        switch body["think"] {
+        case nil, .null?: thinks = model.thinking != nil
+        case .bool(let on)?: thinks = on
+        case .string(let level)?: thinks = !level.isEmpty && level != "false"
+        default: return Self.error(400, "invalid think value")
+        }
+        if thinks, model.thinking == nil, body["think"] != nil, body["think"] != .null {
+            return Self.error(400, "\"\(name)\" does not support thinking")
         }
 
-        let numCtx: Int
-        if case .number(let value)? = body["options"]?["num_ctx"] { numCtx = Int(value) } else { numCtx = locked { settings.defaultNumCtx } }
+        let started = Date()
         let loadNanos: Int64
-        do {
-            loadNanos = try await schedule(model, numCtx: numCtx, keepAlive: keepAlive)
-        } catch let error as StandInError {
-            return Self.error(500, error.message)
-        } catch {
-            return Self.error(500, "\(error)")
+        if model.isCloud {
+            // Proxied to ollama.com, never scheduled (`routes.go:2463-2471`). What ollama.com answers to an
+            // empty load is not known; the stand-in answers as a local load does.
+            loadNanos = 1
+        } else {
+            if messages.isEmpty, keepAlive == 0 {
+                expire(model)  // asynchronous: listed in /api/ps until the runner's process exits
+                return Self.json(Self.emptyReply(name, reason: "unload"))
+            }
+            let numCtx: Int?
+            if case .number(let value)? = body["options"]?["num_ctx"] { numCtx = Int(value) } else { numCtx = nil }
+            do {
+                try await schedule(model, numCtx: numCtx, keepAlive: keepAlive)
+            } catch let error as StandInError {
+                return Self.error(500, error.message)
+            } catch {
+                return Self.error(500, "\(error)")
+            }
+            // `load_duration` is the time until the runner was ready, on every reply (`routes.go:2804, 3021`).
+            loadNanos = max(1, Int64(Date().timeIntervalSince(started) * 1e9))
         }
-        if messages.isEmpty { return Self.json(Self.emptyReply(name, reason: "load")) }
-        if case .status(let status, let message)? = model.fault { return Self.error(status, message) }
+        if messages.isEmpty {
+            return Self.json(Self.emptyReply(name, reason: "load"))
+        }
+        locked { runners[model.weights]?.inFlight += 1 }
+        let done: @Sendable () -> Void = { [self] in locked { runners[model.weights]?.inFlight -= 1 } }
+        // `keep_alive: 0` on a chat: the runner expires once this request ends.
+        if keepAlive == 0 { expire(model) }
+        if case .status(let status, let message)? = model.fault {
+            done()
+            return Self.error(status, message)
+        }
 
-        // The answer, its tokens and the metrics.
-        let prompt = messages.compactMap { $0["content"]?.stringValue }.joined(separator: " ")
-        let text = model.answer ?? StandInReply.answer(prompt: messages.last?["content"]?.stringValue ?? "", schema: body["format"])
-        var tokens = StandInReply.tokens(text, json: body["format"] != nil && model.answer == nil)
+        // The prompt as the model sees it, cut to the context as Ollama cuts it.
+        var words = ([model.system].compactMap { $0 } + messages.compactMap { $0["content"]?.stringValue })
+            .joined(separator: " ").split(whereSeparator: \.isWhitespace).map(String.init)
+        let context = locked { runners[model.weights]?.contextLength } ?? model.contextLength
+        let promptBytes = words.joined(separator: " ").utf8.count
+        if !model.isCloud, !model.isMLX, promptBytes >= context, words.count > context - 1 {  // `llama_server.go:281, 290-292`
+            guard model.contextShift else {
+                done()
+                return Self.error(
+                    400,
+                    "the prompt is longer than the context length currently available to the model; shorten the prompt, adjust the context length in settings, or use a model with a longer context length")
+            }
+            let keep = min(4, context - 1)  // `num_keep` 4, no BOS added by the stand-in's tokenizer
+            let limit = context - max((context - keep) / 2, 1)
+            words = Array(words.prefix(keep)) + Array(words.suffix(limit - keep))
+        }
+        let lastUser = messages.last?["content"]?.stringValue ?? ""
+        let seen = words.joined(separator: " ")
+        let text = model.answer ?? StandInReply.answer(prompt: seen.hasSuffix(lastUser) ? lastUser : seen, schema: body["format"])
+
+        // Thinking first, then the answer; both count toward `num_predict`.
+        var pieces: [(thinking: Bool, text: String)] = []
+        if thinks, let thought = model.thinking { pieces += StandInReply.tokens(thought, json: false).map { (true, $0) } }
+        pieces += StandInReply.tokens(text, json: body["format"] != nil && model.answer == nil).map { (false, $0) }
         var reason = "stop"
-        if case .number(let limit)? = body["options"]?["num_predict"], limit >= 0, tokens.count > Int(limit) {
-            tokens = Array(tokens.prefix(Int(limit)))
+        if case .number(let limit)? = body["options"]?["num_predict"], limit >= 0, pieces.count > Int(limit) {
+            pieces = Array(pieces.prefix(Int(limit)))
             reason = "length"
         }
-        let promptCount = StandInReply.wordCount(prompt)
+        let promptCount = words.count
         var final: [String: Any] = [
             "model": name, "created_at": Self.now(), "message": ["role": "assistant", "content": ""], "done": true,
-            "done_reason": reason,
+            "done_reason": reason, "load_duration": loadNanos,
         ]
         let promptNanos = Int64(promptCount) * 1_000_000
-        let evalNanos = Int64(tokens.count) * 2_000_000
+        let evalNanos = Int64(pieces.count) * 2_000_000
         for (key, value) in [
-            ("load_duration", loadNanos), ("prompt_eval_count", Int64(promptCount)), ("prompt_eval_duration", promptNanos),
-            ("eval_count", Int64(tokens.count)), ("eval_duration", evalNanos), ("total_duration", loadNanos + promptNanos + evalNanos),
+            ("prompt_eval_count", Int64(promptCount)), ("prompt_eval_duration", promptNanos),
+            ("eval_count", Int64(pieces.count)), ("eval_duration", evalNanos), ("total_duration", loadNanos + promptNanos + evalNanos),
         ] where value != 0 {
             final[key] = value
         }
-        let unloadAfter = keepAlive == 0
+        // Nothing is written before the first object is ready: the prompt is evaluated first.
+        let promptDelay = locked { settings.promptDelay }
+        if promptDelay > 0 { try? await Task.sleep(for: .seconds(promptDelay)) }
         if body["stream"] == .bool(false) {
-            final["message"] = ["role": "assistant", "content": tokens.joined()]
-            if unloadAfter { markGone(model.name) }
+            var message: [String: Any] = ["role": "assistant", "content": pieces.filter { !$0.thinking }.map(\.text).joined()]
+            let thought = pieces.filter(\.thinking).map(\.text).joined()
+            if !thought.isEmpty { message["thinking"] = thought }
+            final["message"] = message
+            done()
             return Self.json(final)
         }
         let delay = locked { settings.tokenDelay }
         let finalLine = Self.line(final)
         let fault = model.fault
-        let streamed = tokens
+        let streamed = pieces
         return Response(
             status: .ok, headers: [.contentType: "application/x-ndjson"],
-            body: ResponseBody { [self] writer in
-                for (index, token) in streamed.enumerated() {
+            body: ResponseBody { writer in
+                defer { done() }
+                for (index, piece) in streamed.enumerated() {
                     switch fault {
                     case .dropConnection(let after) where index == after: throw StandInError(message: "connection dropped on purpose")
                     case .endWithoutDone(let after) where index == after: try await writer.finish(nil); return
@@ -325,10 +485,8 @@ public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
                     default: break
                     }
                     if index > 0, delay > 0 { try await Task.sleep(for: .seconds(delay)) }
-                    let chunk: [String: Any] = [
-                        "model": name, "created_at": Self.now(), "message": ["role": "assistant", "content": token], "done": false,
-                    ]
-                    try await writer.write(Self.line(chunk))
+                    let message = piece.thinking ? ["role": "assistant", "content": "", "thinking": piece.text] : ["role": "assistant", "content": piece.text]
+                    try await writer.write(Self.line(["model": name, "created_at": Self.now(), "message": message, "done": false]))
                 }
                 switch fault {
                 case .dropConnection: throw StandInError(message: "connection dropped on purpose")
@@ -341,82 +499,117 @@ public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
                 }
                 try await writer.write(finalLine)
                 try await writer.finish(nil)
-                if unloadAfter { markGone(model.name) }
             })
     }
 
-    /// Makes `model` resident with `numCtx` and returns the load time in nanoseconds (0 when it already was).
-    private func schedule(_ model: Model, numCtx: Int, keepAlive: Double?) async throws -> Int64 {
-        let started = Date()
+    /// Makes `model` resident with `numCtx`, reusing the runner of its weights when the options match.
+    private func schedule(_ model: Model, numCtx: Int?, keepAlive: Double?) async throws {
+        var retried = false
         while true {
             enum Next { case ready, wait(Double), load(Runner) }
             let next = try locked { () throws -> Next in
                 purge()
-                // Ollama keeps the previous keep-alive when a request has none (5 minutes for a new runner).
-                func expiry(previous: Date?, isNew: Bool) -> Date? {
-                    guard let keepAlive else { return isNew ? Date().addingTimeInterval(300) : previous }
-                    return keepAlive <= 0 ? nil : Date().addingTimeInterval(keepAlive)
-                }
-                if let runner = runners[model.name], runner.goneAt == nil {
-                    if runner.numCtx == numCtx {
-                        runners[model.name]?.expiresAt = expiry(previous: runner.expiresAt, isNew: false)
+                // A request without `keep_alive` keeps the runner's (5 minutes for a new one, `sched.go:483-485, 512-515`).
+                func expiry(_ seconds: Double?) -> Date? { seconds.flatMap { $0 <= 0 ? nil : Date().addingTimeInterval($0) } }
+                let wanted = numCtx ?? settings.defaultNumCtx
+                if var runner = runners[model.weights], !runner.expiring {
+                    // `needsReload`: the clamped context compared; automatic on both sides never reloads.
+                    let same =
+                        model.isMLX || (runner.requestedNumCtx == nil && numCtx == nil) || runner.contextLength == min(wanted, model.contextLength)
+                    if same {
+                        if let keepAlive { runner.keepAlive = keepAlive <= 0 ? nil : keepAlive }
+                        runner.expiresAt = expiry(runner.keepAlive)
+                        runners[model.weights] = runner
                         return .ready
                     }
-                    reloadCount += 1  // Ollama's needsReload: a load-time option changed
-                    runners[model.name] = nil
+                    reloadCount += 1
+                    runners[model.weights] = nil
                 }
-                let (context, size) = Self.footprint(model, numCtx: numCtx)
-                if size > settings.memoryCapacity {
-                    throw StandInError(
-                        message: "model requires more system memory (\(Self.gib(size))) than is available (\(Self.gib(settings.memoryCapacity)))")
+                // A runner still unloading holds its memory (and its weights) until its process exits: wait.
+                if let unloading = runners[model.weights], unloading.expiring {
+                    return .wait(max(0.01, unloading.goneAt?.timeIntervalSinceNow ?? 0.05))
                 }
-                // A runner still unloading holds its memory (and its model) until it is gone: wait for it.
-                let total = runners.values.map(\.size).reduce(size, +)
-                if runners[model.name] != nil || total > settings.memoryCapacity,
-                    let gone = runners.values.compactMap(\.goneAt).min()
+                let (context, size) = Self.footprint(model, numCtx: wanted)
+                let others = runners.filter { !$0.value.expiring }
+                if let gone = runners.values.compactMap(\.goneAt).min(), others.count != runners.count,
+                    runners.values.map(\.size).reduce(size, +) > settings.memoryCapacity
                 {
                     return .wait(max(0.01, gone.timeIntervalSinceNow))
                 }
-                // Still too big: evict loaded models, as Ollama's scheduler does.
-                while runners.values.map(\.size).reduce(size, +) > settings.memoryCapacity, let victim = runners.keys.sorted().first {
-                    runners[victim] = nil
-                    evictionCount += 1
+                // The model limit: one runner goes to make room (`sched.go:265-267`).
+                if others.count >= settings.maxLoadedModels { evictOne() }
+                // The pre-flight check: predicted above 80 % of what is free evicts others (`sched.go:544-561`).
+                while !runners.isEmpty, size > (settings.memoryCapacity - runners.values.map(\.size).reduce(0, +)) * 80 / 100, evictOne() {}
+                if size > settings.memoryCapacity - runners.values.map(\.size).reduce(0, +) {
+                    // The load fails; with others loaded, all are evicted and the load tried once more (`sched.go:649-669`).
+                    if !runners.isEmpty, !retried {
+                        evictionCount += runners.count
+                        runners.removeAll()
+                        return .wait(0)
+                    }
+                    throw StandInError(
+                        message: "llama-server reported out-of-memory during startup: cudaMalloc failed: out of memory (needs \(Self.gib(size)), \(Self.gib(settings.memoryCapacity)) free)")
                 }
                 return .load(
                     Runner(
-                        numCtx: numCtx, size: size, contextLength: context, expiresAt: expiry(previous: nil, isNew: true), goneAt: nil))
+                        creator: model.name, requestedNumCtx: numCtx, size: size, contextLength: context,
+                        keepAlive: keepAlive.map { $0 <= 0 ? nil : $0 } ?? 300, expiresAt: expiry(keepAlive ?? 300)))
             }
             switch next {
             case .ready:
-                return 0
+                return
             case .wait(let seconds):
+                if seconds == 0 { retried = true }
                 try await Task.sleep(for: .seconds(seconds))
-            case .load(let runner):
+            case .load(var runner):
                 let delay = locked { settings.loadDelay }
                 if delay > 0 { try await Task.sleep(for: .seconds(delay)) }
                 locked {
-                    runners[model.name] = runner
+                    if let gpu = settings.gpuMemory {
+                        runner.sizeVRAM = max(0, min(runner.size, gpu - runners.values.map(\.sizeVRAM).reduce(0, +)))
+                    }
+                    runners[model.weights] = runner
                     loadCount += 1
                 }
-                return max(1, Int64(Date().timeIntervalSince(started) * 1e9))
+                return
             }
         }
     }
 
-    private func markGone(_ name: String) {
+    /// Drops one idle runner, as `findRunnerToUnload` picks it: shortest keep-alive first (forever counts as
+    /// the longest), then by weights path (`sched.go:1557-1578`). Call with the lock held.
+    @discardableResult
+    private func evictOne() -> Bool {
+        let victim = runners.filter { $0.value.inFlight == 0 }.min { a, b in
+            let (x, y) = (a.value.keepAlive ?? .infinity, b.value.keepAlive ?? .infinity)
+            return x != y ? x < y : a.key < b.key
+        }
+        guard let victim else { return false }
+        runners[victim.key] = nil
+        evictionCount += 1
+        return true
+    }
+
+    /// Marks `model`'s runner for unloading: `expires_at` becomes now (`sched.go:1720`); it leaves once idle.
+    private func expire(_ model: Model) {
         locked {
-            if runners[name]?.goneAt == nil { runners[name]?.goneAt = Date().addingTimeInterval(settings.unloadLinger) }
+            guard runners[model.weights] != nil else { return }
+            runners[model.weights]?.expiring = true
+            runners[model.weights]?.expiresAt = Date()
         }
     }
 
-    /// Drops runners whose unload finished or whose keep-alive ran out. Call with the lock held.
+    /// Drops runners whose process exited; starts the exit of expiring runners that are idle. Call with the lock held.
     private func purge() {
         let now = Date()
-        for (name, runner) in runners {
+        for (weights, runner) in runners {
             if let gone = runner.goneAt, gone <= now {
-                runners[name] = nil
-            } else if runner.goneAt == nil, let expires = runner.expiresAt, expires <= now {
-                runners[name]?.goneAt = now.addingTimeInterval(settings.unloadLinger)
+                runners[weights] = nil
+            } else if !runner.expiring, let expires = runner.expiresAt, expires <= now {
+                runners[weights]?.expiring = true
+            }
+            if runners[weights]?.expiring == true, runners[weights]?.goneAt == nil, runners[weights]?.inFlight == 0 {
+                runners[weights]?.goneAt = now.addingTimeInterval(settings.unloadLinger)
             }
         }
     }
@@ -429,6 +622,13 @@ public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
         return try body()
     }
 
+    /// The installed model `name` denotes, matched as `getExistingName` does: case-insensitively, default
+    /// host and namespace dropped, `:latest` implied. Call with the lock held.
+    private func find(_ name: String) -> Model? {
+        let wanted = Self.canonical(name).lowercased()
+        return installed.first { $0.name.lowercased() == wanted }
+    }
+
     private func record(_ request: Request, body: JSONValue?, listed: [String]? = nil) {
         let entry = RecordedRequest(method: request.method.rawValue, path: request.uri.path, body: body, listed: listed)
         locked { recorded.append(entry) }
@@ -439,14 +639,25 @@ public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
         return try JSONDecoder().decode(JSONValue.self, from: Data(buffer.readableBytesView))
     }
 
-    /// `name:tag` with `:latest` added when there is no tag.
+    /// The shortest display form (`types/model/name.go:230-251`): `registry.ollama.ai/` and `library/`
+    /// dropped, the tag always written (`:latest` when none).
     static func canonical(_ name: String) -> String {
-        (name.split(separator: "/").last ?? "").contains(":") ? name : name + ":latest"
+        var rest = name
+        for prefix in ["registry.ollama.ai/", "library/"] where rest.lowercased().hasPrefix(prefix) { rest = String(rest.dropFirst(prefix.count)) }
+        let lastSlash = rest.lastIndex(of: "/")
+        let hasTag = rest.lastIndex(of: ":").map { colon in lastSlash.map { colon > $0 } ?? true } ?? false
+        return hasTag ? rest : rest + ":latest"
     }
 
-    /// The shortest display form `/api/ps` uses: without `:latest`.
-    static func display(_ name: String) -> String {
-        name.hasSuffix(":latest") ? String(name.dropLast(":latest".count)) : name
+    /// A hex digest standing for a SHA-256.
+    static func hash(_ text: String) -> String {
+        var state: UInt64 = 1469598103934665603
+        var digits = ""
+        for round in 0..<4 {
+            for byte in (text + String(round)).utf8 { state = (state ^ UInt64(byte)) &* 1099511628211 }
+            digits += String(format: "%016llx", state)
+        }
+        return digits
     }
 
     /// `keep_alive` in seconds (nil when absent), per `api.Duration`: a number is seconds, a string a Go duration.
@@ -501,37 +712,57 @@ public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
         ]
     }
 
-    static func digest(_ model: Model) -> String {
-        String(repeating: String(format: "%02x", model.name.utf8.reduce(0) { ($0 + Int($1)) % 256 }), count: 32)
-    }
-
     static func tagEntry(_ model: Model) -> [String: Any] {
-        [
+        var entry: [String: Any] = [
             "name": model.name, "model": model.name, "modified_at": "2026-11-01T10:00:00Z", "size": model.diskBytes,
-            "digest": digest(model), "details": details(model),
+            "digest": model.digest, "details": details(model),
         ]
+        if model.isCloud {
+            entry["remote_host"] = "https://ollama.com:443"  // `api/types.go:822-832`
+            entry["remote_model"] = String(model.name.split(separator: ":").first ?? "")
+            entry["size"] = 384
+        }
+        return entry
     }
 
     static func psEntry(_ model: Model, _ runner: Runner) -> [String: Any] {
         let expires = runner.expiresAt.map { ISO8601DateFormatter().string(from: $0) } ?? "2318-08-22T10:00:00Z"
         return [
-            "name": display(model.name), "model": display(model.name), "size": runner.size, "size_vram": 0,
-            "digest": digest(model), "details": details(model), "expires_at": expires, "context_length": runner.contextLength,
+            "name": model.name, "model": model.name, "size": runner.size, "size_vram": runner.sizeVRAM, "digest": model.digest,
+            "details": details(model), "expires_at": expires, "context_length": runner.contextLength,
         ]
     }
 
-    static func showReply(_ model: Model) -> [String: Any] {
+    static func showReply(_ model: Model, verbose: Bool) -> [String: Any] {
         let arch = model.family
-        return [
-            "modelfile": "FROM \(model.name)\n", "parameters": "stop \"<|eot_id|>\"", "template": "{{ .Prompt }}",
-            "details": details(model),
-            "model_info": [
-                "general.architecture": arch, "general.parameter_count": model.parameterCount,
-                "\(arch).context_length": model.contextLength, "\(arch).block_count": 16,
-                "\(arch).attention.head_count_kv": 8, "\(arch).embedding_length": 2048, "\(arch).attention.head_count": 32,
-            ] as [String: Any],
-            "capabilities": ["completion"], "modified_at": "2026-11-01T10:00:00Z",
+        var capabilities = ["completion"]
+        if model.thinking != nil { capabilities.append("thinking") }
+        var info: [String: Any] = [
+            "general.architecture": arch, "general.parameter_count": model.parameterCount,
+            "\(arch).context_length": model.contextLength, "\(arch).block_count": 16,
+            "\(arch).attention.head_count_kv": model.headCountKVPerLayer ?? [8] as Any, "\(arch).embedding_length": 2048,
+            "\(arch).attention.head_count": 32,
+            "tokenizer.ggml.tokens": ["<s>", "</s>", "a", "b", "c", "d", "e", "f"],
         ]
+        if model.headCountKVPerLayer == nil { info["\(arch).attention.head_count_kv"] = 8 }
+        // Without `verbose`, every array longer than 5 is sent empty (`routes.go:1600-1621`).
+        if !verbose {
+            for (key, value) in info { if let array = value as? [Any], array.count > 5 { info[key] = [Any]() } }
+        }
+        var reply: [String: Any] = [
+            "modelfile": "# Modelfile generated by \"ollama show\"\n# To build a new Modelfile based on this, replace FROM with:\n# FROM \(model.name)\n\nFROM \(model.weights)\n"
+                + (model.system.map { "SYSTEM \"\($0)\"\n" } ?? ""),
+            "parameters": "stop \"<|eot_id|>\"", "template": "{{ .Prompt }}", "details": details(model), "model_info": info,
+            // Always sent, `verbose` or not (`routes.go:1579-1587`).
+            "tensors": [["name": "token_embd.weight", "type": "Q4_K", "shape": [2048, 32000]]],
+            "capabilities": capabilities, "modified_at": "2026-11-01T10:00:00Z",
+        ]
+        if model.isCloud {
+            reply["model_info"] = nil
+            reply["tensors"] = nil
+            reply["remote_host"] = "https://ollama.com:443"
+        }
+        return reply
     }
 
     static func emptyReply(_ name: String, reason: String) -> [String: Any] {

@@ -74,7 +74,10 @@ public enum ModelDiscovery {
     /// Ollama: `/api/tags` for what is installed, `/api/ps` for what is loaded (its size is the runtime's
     /// own report), `/api/show` of each model for its context length and the layer shape that sizes its KV
     /// cache. The estimate for a model not loaded: size on disk plus an f16 KV cache at the profile's
-    /// `num_ctx` (else Ollama's default 4096), clamped to the trained context, plus buffers.
+    /// `num_ctx` (else ``OllamaClient/defaultNumCtx``, which the client sends when nothing is set, rather
+    /// than Ollama's VRAM-dependent default), clamped to the trained context, plus buffers. A loaded
+    /// model's footprint is what `/api/ps` reports, with its `context_length`. Cloud models (`remote_host`)
+    /// take no memory here: they have no footprint.
     static func ollama(_ runtime: String, url: String, contextSize: Int?, timeout: Double, transport: any HTTPTransport) async throws
         -> [DiscoveredModel]
     {
@@ -94,8 +97,8 @@ public enum ModelDiscovery {
             var footprint: FootprintEstimate?
             if let running = loaded.first(where: { OllamaClient.sameModel($0.name, model.name) }), let size = running.size {
                 footprint = FootprintEstimate(bytes: ByteCount(bytes: size), source: .runtime, contextSize: running.contextLength)
-            } else if let disk = model.sizeOnDisk {
-                let context = min(contextSize ?? 4096, info?.contextLength ?? Int.max)
+            } else if model.remoteHost == nil, !OllamaClient.isCloudModel(model.name), let disk = model.sizeOnDisk {
+                let context = min(contextSize ?? OllamaClient.defaultNumCtx, info?.contextLength ?? Int.max)
                 let shape = GGUFInfo(
                     architecture: info?.architecture, parameterCount: info?.parameterCount, contextLength: info?.contextLength,
                     blockCount: info?.blockCount, embeddingLength: info?.embeddingLength, headCount: info?.headCount,

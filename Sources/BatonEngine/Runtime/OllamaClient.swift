@@ -112,8 +112,14 @@ public struct OllamaClient: LLMRuntime, ModelManaging {
 
     // MARK: - Request bodies
 
-    /// The `options` object for `settings`: sampling options and the load-time `num_ctx`, identical for
-    /// the load and every chat of the stage so Ollama never reloads.
+    /// The `num_ctx` sent when neither the stage nor the profile sets one. Ollama's own default depends on
+    /// the server's total VRAM (4096 below 23 GiB, 32768 from 23 GiB, 262144 from 47 GiB, `routes.go:2048-2058`),
+    /// which Baton cannot see; sending 4096 explicitly keeps the memory plan, discovery's estimate and the
+    /// loaded context in agreement on every machine. Set `num_ctx` to use a larger context.
+    public static let defaultNumCtx = 4096
+
+    /// The `options` object for `settings`: sampling options and the load-time `num_ctx` (always sent,
+    /// ``defaultNumCtx`` when unset), identical for the load and every chat of the stage so Ollama never reloads.
     static func options(_ settings: StageSettings) -> [String: Any] {
         var options: [String: Any] = [:]
         if let value = settings.temperature { options["temperature"] = value }
@@ -122,7 +128,7 @@ public struct OllamaClient: LLMRuntime, ModelManaging {
         if let value = settings.seed { options["seed"] = value }
         if let value = settings.maxTokens { options["num_predict"] = value }
         if let value = settings.stop, !value.isEmpty { options["stop"] = value }
-        if let value = settings.numCtx { options["num_ctx"] = value }
+        options["num_ctx"] = settings.numCtx ?? defaultNumCtx
         return options
     }
 
@@ -187,10 +193,11 @@ public struct OllamaClient: LLMRuntime, ModelManaging {
     /// long; one that passes but still overflows is caught after the call (``truncatedPrompt(_:request:)``).
     static let generousBytesPerToken = 8
 
-    /// The context window a load with `settings` gives `model`, when `num_ctx` is set: `num_ctx` clamped to
-    /// the trained context when that is known (`llm/server.go:111-116`), as `/api/ps` reports it.
+    /// The context window a load with `numCtx` (nil: ``defaultNumCtx``) gives `model`: clamped to the
+    /// trained context when that is known (`llm/server.go:111-116`), as `/api/ps` reports it.
     func contextWindow(_ model: String, numCtx: Int?) -> Int? {
-        guard let numCtx, numCtx > 0 else { return nil }
+        let numCtx = numCtx ?? Self.defaultNumCtx
+        guard numCtx > 0 else { return nil }
         return book.trainedContext(of: model).map { min(numCtx, $0) } ?? numCtx
     }
 
@@ -437,16 +444,16 @@ public struct OllamaClient: LLMRuntime, ModelManaging {
         return result
     }
 
-    /// The context a load of `model` with `settings` gets: `num_ctx` clamped to the model's trained
-    /// context (`<arch>.context_length` from `/api/show`, cached), as `/api/ps` `context_length` reports it
-    /// (`llm/server.go:111-116`). Nil when the stage sets no `num_ctx`: Ollama then picks its own default
-    /// and never reloads between two such requests (`sched.go:1399-1401`), so any loaded context will do.
+    /// The context a load of `model` with `settings` gets: `num_ctx` (``defaultNumCtx`` when unset) clamped
+    /// to the model's trained context (`<arch>.context_length` from `/api/show`, cached), as `/api/ps`
+    /// `context_length` reports it (`llm/server.go:111-116`). Comparing clamped values matters: a stage
+    /// asking 32768 of a model trained for 8192 gets 8192, and must not be reloaded for it.
     public func contextLength(of model: String, settings: StageSettings) async -> Int? {
-        guard let numCtx = settings.numCtx, numCtx > 0, manages(model) else { return nil }
+        guard manages(model) else { return nil }
         if book.trainedContext(of: model) == nil, let trained = try? await show(model).contextLength {
             book.setTrainedContext(trained, of: model)
         }
-        return contextWindow(model, numCtx: numCtx)
+        return contextWindow(model, numCtx: settings.numCtx)
     }
 
     /// An open-ended deadline for the load request's head: the load's own stall watch bounds it.
