@@ -34,12 +34,26 @@ public final class AnthropicStandIn: StoppableStandIn, @unchecked Sendable {
         /// Prompt tokens reported as read from the prompt cache (`cache_read_input_tokens`) rather than
         /// as `input_tokens`.
         public var cachedPromptTokens: Int
+        /// A refusal instead of an answer: an empty text block, then `stop_reason: "refusal"` with these
+        /// `stop_details` (`ant-sdk:tests/lib/streaming/fixtures/refusal_response.txt`, SDK 0.121.0).
+        public var refusal: (category: String, explanation: String)?
+        /// Thinking streamed in a `thinking` block (`thinking_delta`) before the answer.
+        public var thinking: String?
+        /// Answers in text even when `tool_choice` forces a tool, as an Anthropic-compatible server may (the
+        /// real API prefills the forced call; the study's probe, finding A5, used such a server).
+        public var ignoresToolChoice: Bool
 
         /// Creates a model.
-        public init(_ id: String, answer: String? = nil, cachedPromptTokens: Int = 0) {
+        public init(
+            _ id: String, answer: String? = nil, cachedPromptTokens: Int = 0, refusal: (category: String, explanation: String)? = nil,
+            thinking: String? = nil, ignoresToolChoice: Bool = false
+        ) {
             self.id = id
             self.answer = answer
             self.cachedPromptTokens = cachedPromptTokens
+            self.refusal = refusal
+            self.thinking = thinking
+            self.ignoresToolChoice = ignoresToolChoice
         }
     }
 
@@ -155,6 +169,16 @@ public final class AnthropicStandIn: StoppableStandIn, @unchecked Sendable {
         }
         let fault = core.nextFault()
         if case .status(let status, _, let message, let code)? = fault { return error(status: status, message: message, type: code) }
+        if case .response(let status, let headers, _)? = fault {
+            let type =
+                switch status {
+                case 429: "rate_limit_error"
+                case 529: "overloaded_error"
+                case 500...: "api_error"
+                default: "invalid_request_error"
+                }
+            return error(status, type: type, "Error \(status)", headers: CloudStandInCore.fields(headers))
+        }
 
         if let unknown = fields.map(\.key).first(where: { !Self.knownFields.contains($0) }) {
             return error(400, type: "invalid_request_error", "\(unknown): Extra inputs are not permitted")
@@ -177,6 +201,13 @@ public final class AnthropicStandIn: StoppableStandIn, @unchecked Sendable {
         }
         if case .number(let temperature)? = body["temperature"], temperature < 0 || temperature > 1 {
             return error(400, type: "invalid_request_error", "temperature: range: 0..1")
+        }
+        if body["temperature"] != nil, body["top_p"] != nil, Self.takesOneSamplingKey(name) {
+            // Opus 4.1, Sonnet 4.5, Haiku 4.5 and Sonnet 4.6, as reported with this body (BerriAI/litellm#15097,
+            // cloud-apim/otoroshi-llm-extension#140, Vali-98/ChatterUI#564); the stand-in extends it to every Claude 4 model.
+            return error(
+                400, type: "invalid_request_error",
+                "`temperature` and `top_p` cannot both be specified for this model. Please use only one.")
         }
         // Tools, and a forced tool's schema.
         var forcedTool: (name: String, schema: JSONValue)?
@@ -202,13 +233,15 @@ public final class AnthropicStandIn: StoppableStandIn, @unchecked Sendable {
         guard let model = models.first(where: { $0.id == name }) else {
             return error(404, type: "not_found_error", "model: \(name)")
         }
+        if model.ignoresToolChoice { forcedTool = nil }
 
         // The answer and its counts.
         let system = CloudStandInCore.text(of: body["system"])
         let lastUser = messages.last { $0["role"]?.stringValue == "user" }.map { CloudStandInCore.text(of: $0["content"]) } ?? ""
-        let text = model.answer ?? StandInReply.answer(prompt: lastUser, schema: forcedTool?.schema)
+        let schema = forcedTool?.schema ?? (model.ignoresToolChoice ? tools.first?.schema : nil)
+        let text = model.refusal != nil ? "" : model.answer ?? StandInReply.answer(prompt: lastUser, schema: schema)
         var tokens = StandInReply.tokens(text, json: forcedTool != nil)
-        var stopReason = forcedTool == nil ? "end_turn" : "tool_use"
+        var stopReason = model.refusal != nil ? "refusal" : forcedTool == nil ? "end_turn" : "tool_use"
         if tokens.count > Int(maxTokens) {
             tokens = Array(tokens.prefix(Int(maxTokens)))
             stopReason = "max_tokens"
@@ -248,23 +281,40 @@ public final class AnthropicStandIn: StoppableStandIn, @unchecked Sendable {
         let block: [String: Any] =
             forcedTool.map { ["type": "tool_use", "id": toolID, "name": $0.name, "input": [String: Any]()] } ?? ["type": "text", "text": ""]
         let isTool = forcedTool != nil
-        // Every event made beforehand: the body writer runs concurrently and takes only Sendable values.
-        let opening = [
-            CloudStandInCore.event("message_start", start),
-            CloudStandInCore.event("content_block_start", ["type": "content_block_start", "index": 0, "content_block": block]),
-            CloudStandInCore.event("ping", ["type": "ping"]),
-        ] + (isTool ? [Self.delta(["type": "input_json_delta", "partial_json": ""])] : [])  // the API opens a tool's input with ""
-        let pieces = tokens.map { token in
-            Self.delta(isTool ? ["type": "input_json_delta", "partial_json": token] : ["type": "text_delta", "text": token])
+        // A thinking block comes first, at index 0 (`thinking_delta`, then a `signature_delta`).
+        var thinkingEvents: [ByteBuffer] = []
+        if let thinking = model.thinking {
+            thinkingEvents.append(
+                CloudStandInCore.event(
+                    "content_block_start",
+                    ["type": "content_block_start", "index": 0, "content_block": ["type": "thinking", "thinking": "", "signature": ""]]))
+            thinkingEvents += StandInReply.tokens(thinking, json: false).map {
+                Self.delta(["type": "thinking_delta", "thinking": $0], index: 0)
+            }
+            thinkingEvents.append(Self.delta(["type": "signature_delta", "signature": "EqQBCgIYAhIM"], index: 0))
+            thinkingEvents.append(CloudStandInCore.event("content_block_stop", ["type": "content_block_stop", "index": 0]))
         }
+        let index = model.thinking == nil ? 0 : 1
+        // Every event made beforehand: the body writer runs concurrently and takes only Sendable values.
+        let opening =
+            [CloudStandInCore.event("message_start", start)] + thinkingEvents + [
+                CloudStandInCore.event("content_block_start", ["type": "content_block_start", "index": index, "content_block": block]),
+                CloudStandInCore.event("ping", ["type": "ping"]),
+            ] + (isTool ? [Self.delta(["type": "input_json_delta", "partial_json": ""], index: index)] : [])  // the API opens a tool's input with ""
+        let pieces = tokens.map { token in
+            Self.delta(isTool ? ["type": "input_json_delta", "partial_json": token] : ["type": "text_delta", "text": token], index: index)
+        }
+        var delta: [String: Any] = ["stop_reason": stopReason, "stop_sequence": NSNull()]
+        if let refusal = model.refusal {
+            delta["stop_details"] = ["type": "refusal", "category": refusal.category, "explanation": refusal.explanation]
+        }
+        // `message_delta.usage` repeats the cumulative input and cache counts beside `output_tokens`
+        // (`ant-sdk:src/anthropic/types/message_delta_usage.py`; the `@ai-sdk/anthropic` recorded stream).
+        var finalUsage = usage
+        finalUsage["output_tokens"] = tokens.count + (model.thinking.map(StandInReply.wordCount) ?? 0)
         let closing = [
-            CloudStandInCore.event("content_block_stop", ["type": "content_block_stop", "index": 0]),
-            CloudStandInCore.event(
-                "message_delta",
-                [
-                    "type": "message_delta", "delta": ["stop_reason": stopReason, "stop_sequence": NSNull()],
-                    "usage": ["output_tokens": tokens.count],
-                ]),
+            CloudStandInCore.event("content_block_stop", ["type": "content_block_stop", "index": index]),
+            CloudStandInCore.event("message_delta", ["type": "message_delta", "delta": delta, "usage": finalUsage]),
             CloudStandInCore.event("message_stop", ["type": "message_stop"]),
         ]
         return Response(
@@ -281,8 +331,18 @@ public final class AnthropicStandIn: StoppableStandIn, @unchecked Sendable {
             })
     }
 
-    private static func delta(_ delta: [String: Any]) -> ByteBuffer {
-        CloudStandInCore.event("content_block_delta", ["type": "content_block_delta", "index": 0, "delta": delta])
+    private static func delta(_ delta: [String: Any], index: Int) -> ByteBuffer {
+        CloudStandInCore.event("content_block_delta", ["type": "content_block_delta", "index": index, "delta": delta])
+    }
+
+    /// Claude 4 models and later (`claude-opus-4*`, `claude-sonnet-4*`, `claude-haiku-4*`, higher majors), which
+    /// refuse `temperature` with `top_p`.
+    static func takesOneSamplingKey(_ model: String) -> Bool {
+        let parts = model.lowercased().split(separator: "-")
+        guard parts.count >= 3, parts[0] == "claude", ["opus", "sonnet", "haiku"].contains(parts[1]), let major = Int(parts[2]) else {
+            return false
+        }
+        return major >= 4
     }
 
     /// Acts on a stream fault due before token `index`; true when the body is over.

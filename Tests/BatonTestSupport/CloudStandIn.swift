@@ -28,6 +28,11 @@ public enum CloudFault: Sendable {
     /// (its usual message for that status when `message` is nil; `code` replaces OpenAI's `code` or
     /// Anthropic's error `type`).
     case status(Int, count: Int = 1, message: String? = nil, code: String? = nil)
+    /// Answer the next `count` generation requests with HTTP `status`, the API's usual error body for it, and
+    /// exactly `headers` instead of the usual ones: `[:]` is a 429 without `retry-after` (OpenAI may omit it,
+    /// `spec:86354-86363`; a real one in openai/openai-node#1477), `x-should-retry` and `retry-after-ms` as both
+    /// APIs send them (anthropics/anthropic-sdk-typescript#357).
+    case response(Int, headers: [String: String], count: Int = 1)
     /// Close the connection after this many tokens of the next stream.
     case cutStream(afterTokens: Int)
     /// Send the API's mid-stream error after this many tokens of the next stream (the status stays 200),
@@ -73,6 +78,8 @@ final class CloudStandInCore: @unchecked Sendable {
             guard let first = faults.first else { return nil }
             if case .status(let status, let count, let message, let code) = first, count > 1 {
                 faults[0] = .status(status, count: count - 1, message: message, code: code)
+            } else if case .response(let status, let headers, let count) = first, count > 1 {
+                faults[0] = .response(status, headers: headers, count: count - 1)
             } else {
                 faults.removeFirst()
             }
@@ -128,10 +135,19 @@ final class CloudStandInCore: @unchecked Sendable {
     }
 
     /// One server-sent event: `event:` when named, `data:`, a blank line.
-    static func event(_ name: String?, _ object: [String: Any]) -> ByteBuffer {
-        var text = name.map { "event: \($0)\n" } ?? ""
-        text += "data: " + String(decoding: StandInReply.encode(object), as: UTF8.self) + "\n\n"
+    static func event(_ name: String?, _ object: [String: Any], lineBreak: String = "\n") -> ByteBuffer {
+        var text = name.map { "event: \($0)\(lineBreak)" } ?? ""
+        text += "data: " + String(decoding: StandInReply.encode(object), as: UTF8.self) + lineBreak + lineBreak
         return ByteBuffer(string: text)
+    }
+
+    /// `headers` as HTTP fields (names the API sends in lower case).
+    static func fields(_ headers: [String: String]) -> HTTPFields {
+        var fields = HTTPFields()
+        for (name, value) in headers.sorted(by: { $0.key < $1.key }) {
+            if let field = HTTPField.Name(name) { fields[field] = value }
+        }
+        return fields
     }
 
     static func json(_ object: [String: Any], status: Int = 200, headers: HTTPFields = [:]) -> Response {

@@ -30,11 +30,34 @@ public final class OpenAIStandIn: StoppableStandIn, @unchecked Sendable {
         public var id: String
         /// Scripted answer text (JSON for structured output), instead of one derived from the prompt.
         public var answer: String?
+        /// A refusal instead of an answer: streamed in `delta.refusal` (not `content`) and ended with
+        /// `finish_reason: "stop"` (`spec:31857-31861`; `oai-sdk:src/openai/types/chat/chat_completion_chunk.py:87-88`).
+        public var refusal: String?
+        /// Ends the answer with this `finish_reason` instead of `stop` (`content_filter`: the provider's filter
+        /// stopped it, `spec:33712-33730`).
+        public var finishReason: String?
 
         /// Creates a model.
-        public init(_ id: String, answer: String? = nil) {
+        public init(_ id: String, answer: String? = nil, refusal: String? = nil, finishReason: String? = nil) {
             self.id = id
             self.answer = answer
+            self.refusal = refusal
+            self.finishReason = finishReason
+        }
+    }
+
+    /// How a compatible server (not OpenAI, which sends LF and no `error` key) may differ in its stream.
+    public struct Quirks: Sendable {
+        /// The line break of the stream: SSE allows CR, LF or CRLF (`oai-sdk:_streaming.py:284-321` splits on all three).
+        public var lineBreak: String
+        /// Whether every chunk carries `"error": null`, which the SDK does not treat as an error
+        /// (`oai-sdk:_streaming.py:88`, `data.get("error")`).
+        public var nullErrorOnChunks: Bool
+
+        /// Creates quirks; the defaults are OpenAI's own stream.
+        public init(lineBreak: String = "\n", nullErrorOnChunks: Bool = false) {
+            self.lineBreak = lineBreak
+            self.nullErrorOnChunks = nullErrorOnChunks
         }
     }
 
@@ -50,6 +73,7 @@ public final class OpenAIStandIn: StoppableStandIn, @unchecked Sendable {
     /// The key the stand-in accepts.
     public let apiKey: String
     private let models: [Model]
+    private let quirks: Quirks
     private let core = CloudStandInCore()
 
     /// `http://127.0.0.1:PORT/v1`.
@@ -59,23 +83,26 @@ public final class OpenAIStandIn: StoppableStandIn, @unchecked Sendable {
     /// The chat requests so far.
     public var chats: [CloudRequest] { requests.filter { $0.path == "/v1/chat/completions" } }
 
-    private init(apiKey: String, models: [Model]) {
+    private init(apiKey: String, models: [Model], quirks: Quirks) {
         self.apiKey = apiKey
         self.models = models
+        self.quirks = quirks
     }
 
     // MARK: - Starting and stopping
 
     /// Starts a stand-in that accepts `apiKey` and serves `models`.
-    public static func start(apiKey: String, models: [Model]) async throws -> OpenAIStandIn {
-        let standIn = OpenAIStandIn(apiKey: apiKey, models: models)
+    public static func start(apiKey: String, models: [Model], quirks: Quirks = Quirks()) async throws -> OpenAIStandIn {
+        let standIn = OpenAIStandIn(apiKey: apiKey, models: models, quirks: quirks)
         try await standIn.core.start(standIn.router(), label: "OpenAI stand-in")
         return standIn
     }
 
     /// Runs `body` with a started stand-in and stops it afterwards, even when `body` throws.
-    public static func with<T>(apiKey: String, models: [Model], _ body: (OpenAIStandIn) async throws -> T) async throws -> T {
-        try await start(apiKey: apiKey, models: models).serving(body)
+    public static func with<T>(
+        apiKey: String, models: [Model], quirks: Quirks = Quirks(), _ body: (OpenAIStandIn) async throws -> T
+    ) async throws -> T {
+        try await start(apiKey: apiKey, models: models, quirks: quirks).serving(body)
     }
 
     /// Stops the server; its port then refuses connections.
@@ -111,8 +138,18 @@ public final class OpenAIStandIn: StoppableStandIn, @unchecked Sendable {
         return CloudStandInCore.json(["error": error], status: status, headers: headers)
     }
 
-    /// OpenAI's answer for a scripted status.
-    static func error(status: Int, message: String?) -> Response {
+    /// OpenAI's answer for a scripted status; `headers`, when given, replace the usual ones (`retry-after` on 429).
+    static func error(status: Int, message: String?, headers: HTTPFields? = nil) -> Response {
+        if let headers {
+            let (type, code): (String, String?) =
+                switch status {
+                case 429: ("requests", "rate_limit_exceeded")
+                case 409: ("invalid_request_error", "conflict")
+                case 500...: ("server_error", nil)
+                default: ("invalid_request_error", nil)
+                }
+            return error(status, message ?? "Error \(status).", type: type, code: code, headers: headers)
+        }
         switch status {
         case 400: return error(400, message ?? "Invalid request.", type: "invalid_request_error")
         case 401: return error(401, message ?? "Incorrect API key provided.", type: "invalid_request_error", code: "invalid_api_key")
@@ -156,6 +193,9 @@ public final class OpenAIStandIn: StoppableStandIn, @unchecked Sendable {
         if case .status(let status, _, let message, let code)? = fault {
             if let code { return Self.error(status, message ?? "Error", type: status >= 500 ? "server_error" : "invalid_request_error", code: code) }
             return Self.error(status: status, message: message)
+        }
+        if case .response(let status, let headers, _)? = fault {
+            return Self.error(status: status, message: nil, headers: CloudStandInCore.fields(headers))
         }
 
         if let unknown = fields.map(\.key).first(where: { !Self.knownFields.contains($0) }) {
@@ -208,13 +248,16 @@ public final class OpenAIStandIn: StoppableStandIn, @unchecked Sendable {
                 404, "The model `\(name)` does not exist or you do not have access to it.", type: "invalid_request_error",
                 code: "model_not_found")
         }
+        if let refused = Self.parameterProblem(body, model: name) { return refused }
 
         // The answer and its counts.
         let prompt = messages.map { CloudStandInCore.text(of: $0["content"]) }
         let lastUser = messages.last { $0["role"]?.stringValue == "user" }.map { CloudStandInCore.text(of: $0["content"]) } ?? ""
-        let text = model.answer ?? StandInReply.answer(prompt: lastUser, schema: schema)
-        var tokens = StandInReply.tokens(text, json: schema != nil)
-        var finish = "stop"
+        let text = model.refusal ?? model.answer ?? StandInReply.answer(prompt: lastUser, schema: schema)
+        var tokens = StandInReply.tokens(text, json: schema != nil && model.refusal == nil)
+        var finish = model.finishReason ?? "stop"
+        // A refusal arrives in `refusal`, never in `content`.
+        let field = model.refusal == nil ? "content" : "refusal"
         let limit = body["max_completion_tokens"] ?? body["max_tokens"]
         if case .number(let value)? = limit, tokens.count > Int(value) {
             tokens = Array(tokens.prefix(Int(value)))
@@ -232,7 +275,14 @@ public final class OpenAIStandIn: StoppableStandIn, @unchecked Sendable {
             return CloudStandInCore.json([
                 "id": id, "object": "chat.completion", "created": created, "model": name, "system_fingerprint": "fp_standin",
                 "choices": [
-                    ["index": 0, "message": ["role": "assistant", "content": tokens.joined(), "refusal": NSNull()], "finish_reason": finish]
+                    [
+                        "index": 0,
+                        "message": [
+                            "role": "assistant", "content": model.refusal == nil ? tokens.joined() : NSNull(),
+                            "refusal": model.refusal == nil ? NSNull() : tokens.joined(),
+                        ] as [String: Any],
+                        "finish_reason": finish,
+                    ] as [String: Any]
                 ],
                 "usage": usage,
             ])
@@ -244,11 +294,13 @@ public final class OpenAIStandIn: StoppableStandIn, @unchecked Sendable {
                 "choices": choices,
             ]
             if includeUsage { object["usage"] = usage ?? NSNull() }
-            return CloudStandInCore.event(nil, object)
+            if quirks.nullErrorOnChunks { object["error"] = NSNull() }
+            return CloudStandInCore.event(nil, object, lineBreak: quirks.lineBreak)
         }
+        let lineBreak = quirks.lineBreak
         // Every chunk made beforehand: the body writer runs concurrently and takes only Sendable values.
         let opening = chunk([["index": 0, "delta": ["role": "assistant", "content": "", "refusal": NSNull()], "finish_reason": NSNull()]])
-        let pieces = tokens.map { chunk([["index": 0, "delta": ["content": $0], "finish_reason": NSNull()]]) }
+        let pieces = tokens.map { chunk([["index": 0, "delta": [field: $0], "finish_reason": NSNull()]]) }
         let closing = chunk([["index": 0, "delta": [String: Any](), "finish_reason": finish]])
         let usageChunk = includeUsage ? chunk([], usage: usage) : nil
         return Response(
@@ -262,7 +314,7 @@ public final class OpenAIStandIn: StoppableStandIn, @unchecked Sendable {
                 if try await Self.apply(fault, at: pieces.count, writer: &writer) { return }
                 try await writer.write(closing)
                 if let usageChunk { try await writer.write(usageChunk) }
-                try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
+                try await writer.write(ByteBuffer(string: "data: [DONE]" + lineBreak + lineBreak))
                 try await writer.finish(nil)
             })
     }
@@ -287,9 +339,31 @@ public final class OpenAIStandIn: StoppableStandIn, @unchecked Sendable {
         }
     }
 
-    /// What OpenAI's strict mode says about `schema`, or nil when it accepts it.
+    /// What OpenAI's strict mode says about `schema`, or nil when it accepts it. The root must be an object
+    /// (400 "schema must be a JSON Schema of 'type: \"object\"', got 'type: \"array\"'.", quoted in
+    /// podly-pure-podcasts/podly_pure_podcasts#89); every object closes and requires its properties (the two
+    /// rules `oai-sdk:src/openai/lib/_pydantic.py:49-61` enforces); `default` is refused ("In
+    /// context=('properties', 'placeholder'), 'default' is not permitted.", quoted at
+    /// zenn.dev/nicopin/scraps/a8d8f53f5faebb), and so, in the same words (the Structured Outputs guide's list,
+    /// not quoted as a body), are `allOf`, `not`, `if`/`then`/`else` and `dependent*`.
     public static func strictProblem(_ schema: JSONValue, context: String) -> String? {
-        guard case .object = schema else { return nil }
+        if context == "()" {
+            let type = schema["type"]?.stringValue ?? (schema["type"] == nil ? "None" : "\(schema["type"]!)")
+            guard type == "object" else { return "schema must be a JSON Schema of 'type: \"object\"', got 'type: \"\(type)\"'." }
+        }
+        return strictNodeProblem(schema, context: context)
+    }
+
+    static let strictRefusedKeywords = [
+        "default", "allOf", "not", "if", "then", "else", "dependentRequired", "dependentSchemas", "minLength", "maxLength",
+        "minProperties", "maxProperties", "patternProperties", "unevaluatedProperties",
+    ]
+
+    private static func strictNodeProblem(_ schema: JSONValue, context: String) -> String? {
+        guard case .object(let pairs) = schema else { return nil }
+        if let keyword = strictRefusedKeywords.first(where: { keyword in pairs.contains { $0.key == keyword } }) {
+            return "In context=\(context), '\(keyword)' is not permitted."
+        }
         if schema["type"] == .string("object") {
             guard schema["additionalProperties"] == .bool(false) else {
                 return "In context=\(context), 'additionalProperties' is required to be supplied and to be false."
@@ -303,11 +377,66 @@ public final class OpenAIStandIn: StoppableStandIn, @unchecked Sendable {
             }
             if case .object(let properties)? = schema["properties"] {
                 for (key, value) in properties {
-                    if let problem = strictProblem(value, context: "('properties', '\(key)')") { return problem }
+                    if let problem = strictNodeProblem(value, context: "('properties', '\(key)')") { return problem }
                 }
             }
         }
-        if let items = schema["items"] { return strictProblem(items, context: "('items')") }
+        if let items = schema["items"] { return strictNodeProblem(items, context: "('items')") }
+        if case .array(let options)? = schema["anyOf"] {
+            for (index, option) in options.enumerated() {
+                if let problem = strictNodeProblem(option, context: "('anyOf', '\(index)')") { return problem }
+            }
+        }
+        return nil
+    }
+
+    // MARK: - Model rules
+
+    /// Whether OpenAI treats `model` as a reasoning model (o1, o3, o4-mini, the GPT-5 family but its chat
+    /// models), which take only the default sampling settings.
+    static func isReasoningModel(_ model: String) -> Bool {
+        let name = model.lowercased()
+        if name.count >= 2, name.first == "o", name.dropFirst().first?.isNumber == true { return true }
+        return name.hasPrefix("gpt-5") && !name.contains("-chat")
+    }
+
+    /// The 400 OpenAI answers for a parameter `model` does not take, or nil.
+    static func parameterProblem(_ body: JSONValue, model: String) -> Response? {
+        if case .array(let stop)? = body["stop"], stop.count > 4 {
+            // `StopConfiguration`: an array with `maxItems: 4` (`spec:63268-63270`); worded like OpenAI's other
+            // range errors ("Invalid 'temperature': decimal above maximum value...").
+            return error(
+                400, "Invalid 'stop': array too long. Expected an array with maximum length 4, but got an array with length \(stop.count) instead.",
+                type: "invalid_request_error", param: "stop", code: "array_above_max_length")
+        }
+        guard isReasoningModel(model) else { return nil }
+        if case .number(let temperature)? = body["temperature"], temperature != 1 {
+            // GPT-5 family and o-series: the body quoted in tmc/langchaingo#1355 and diffbot/code-gpt-docs#445.
+            let shown = temperature == temperature.rounded() ? String(Int(temperature)) : "\(temperature)"
+            return error(
+                400, "Unsupported value: 'temperature' does not support \(shown) with this model. Only the default (1) value is supported.",
+                type: "invalid_request_error", param: "temperature", code: "unsupported_value")
+        }
+        if case .number(let topP)? = body["top_p"], topP != 1 {
+            // Reported for GPT-5 in QuantaAlpha/RepoMaster#8 (not checked); worded as the temperature body.
+            return error(
+                400, "Unsupported value: 'top_p' does not support \(topP) with this model. Only the default (1) value is supported.",
+                type: "invalid_request_error", param: "top_p", code: "unsupported_value")
+        }
+        if body["max_tokens"] != nil {
+            // Reasoning models count their thinking in `max_completion_tokens` (`spec:33146-33150`); `max_tokens` is
+            // "not compatible with o-series models" (`spec:33373-33390`). The wording is the widely reported body.
+            return error(
+                400, "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.",
+                type: "invalid_request_error", param: "max_tokens", code: "unsupported_parameter")
+        }
+        let name = model.lowercased()
+        if body["stop"] != nil, name.hasPrefix("o3") || name.hasPrefix("o4-mini") {
+            // "Not supported with latest reasoning models o3 and o4-mini" (`spec:63253-63256`).
+            return error(
+                400, "Unsupported parameter: 'stop' is not supported with this model.", type: "invalid_request_error", param: "stop",
+                code: "unsupported_parameter")
+        }
         return nil
     }
 }

@@ -138,7 +138,7 @@ public struct OpenAICompatibleClient: LLMRuntime, CustomStringConvertible {
     }
 
     /// `schema` as the `value` of an object that strict mode can accept.
-    static func wrap(_ schema: JSONValue) -> JSONValue {
+    public static func wrap(_ schema: JSONValue) -> JSONValue {
         .object([
             ("type", .string("object")), ("properties", .object([("value", schema)])), ("required", .array([.string("value")])),
             ("additionalProperties", .bool(false)),
@@ -305,7 +305,7 @@ public struct OpenAICompatibleClient: LLMRuntime, CustomStringConvertible {
     /// Whether OpenAI's strict structured outputs accept `schema`: an object root, every object closing its
     /// properties (`additionalProperties: false`) and requiring all of them, and no keyword of
     /// ``strictUnsupported``.
-    static func isStrictCompatible(_ schema: JSONValue) -> Bool {
+    public static func isStrictCompatible(_ schema: JSONValue) -> Bool {
         schema["type"] == .string("object") && isStrictCompatibleNode(schema)
     }
 
@@ -339,7 +339,7 @@ public struct OpenAICompatibleClient: LLMRuntime, CustomStringConvertible {
     }
 
     /// A ``JSONValue`` as Foundation objects for `JSONSerialization`.
-    static func foundation(_ value: JSONValue) -> Any {
+    public static func foundation(_ value: JSONValue) -> Any {
         switch value {
         case .null: return NSNull()
         case .bool(let flag): return flag
