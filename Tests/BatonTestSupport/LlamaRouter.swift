@@ -13,10 +13,16 @@ public final class LlamaRouter: @unchecked Sendable {
     public let port: Int
 
     /// Starts a router with `--models-max 0` (no limit of its own) and the given model names.
-    public init(names: [String] = ["planner", "critic", "executor"], port: Int? = nil, stateDirectory: String? = nil) async throws {
+    ///
+    /// `chatTemplate` is a Jinja file given to the server instead of `scripts/templates/gemma.jinja`.
+    public init(
+        names: [String] = ["planner", "critic", "executor"], port: Int? = nil, stateDirectory: String? = nil,
+        chatTemplate: String? = nil
+    ) async throws {
         let state = stateDirectory ?? NSTemporaryDirectory() + "baton-router-\(UUID().uuidString.prefix(8))"
         var arguments = ["--state-dir", state, "--models-max", "0", "--names", names.joined(separator: " "), "--timeout", "120"]
         if let port { arguments += ["--port", String(port)] }
+        if let chatTemplate { arguments += ["--chat-template-file", chatTemplate] }
         let result = try await Self.script("start-llama-router.sh", arguments)
         guard result.status == 0, let line = result.stdout.split(separator: "\n").first(where: { $0.hasPrefix("BATON_LLAMA_URL=") })
         else {
@@ -51,9 +57,9 @@ public final class LlamaRouter: @unchecked Sendable {
     /// Starts a router, runs `body` with it and stops it, whether or not `body` throws (an awaiting `defer`).
     public static func with<T>(
         names: [String] = ["planner", "critic", "executor"], port: Int? = nil, stateDirectory: String? = nil,
-        _ body: (LlamaRouter) async throws -> T
+        chatTemplate: String? = nil, _ body: (LlamaRouter) async throws -> T
     ) async throws -> T {
-        let router = try await LlamaRouter(names: names, port: port, stateDirectory: stateDirectory)
+        let router = try await LlamaRouter(names: names, port: port, stateDirectory: stateDirectory, chatTemplate: chatTemplate)
         do {
             let value = try await body(router)
             await router.stop()
