@@ -430,16 +430,12 @@ public struct OllamaClient: LLMRuntime, ModelManaging {
         let loaded = try await loadedModels()
         var result: [ResidentModel] = []
         for entry in loaded {
-            var name = book.spelling(of: entry.name)
-            if name == nil {
-                for spelling in book.spellings {
-                    if await same(entry, spelling) {
-                        name = spelling
-                        break
-                    }
-                }
+            // The plan's spellings first, then any Baton used; the same name first, then the same weights.
+            var name = planned.first { Self.sameModel($0, entry.name) }
+            for spelling in planned + book.spellings where name == nil {
+                if await same(entry, spelling) { name = spelling }
             }
-            result.append(ResidentModel(name: name ?? entry.name, bytes: entry.size, contextLength: entry.contextLength))
+            result.append(ResidentModel(name: name ?? book.spelling(of: entry.name) ?? entry.name, bytes: entry.size, contextLength: entry.contextLength))
         }
         return result
     }
