@@ -35,6 +35,28 @@ import Testing
         }
     }
 
+    @Test("C-A1, C-A15: every role of every shipped profile, sent to each cloud model it registers, passes the model rules")
+    func rolesSendWhatCloudModelsAccept() throws {
+        for name in Self.profiles {
+            let profile = try #require(try Self.workspace.loadProfile(name).profile).spec
+            let cloud = profile.models.compactMap { model -> (String, RuntimeSpec.Kind)? in
+                guard let kind = model.runtime.flatMap({ profile.runtime(named: $0)?.kind }), kind == .openai || kind == .anthropic else {
+                    return nil
+                }
+                return (model.name, kind)
+            }
+            // Names retired by their provider (Anthropic's deprecation table: claude-3-5-haiku on 2026-02-19).
+            #expect(!cloud.contains { $0.0.hasPrefix("claude-3") }, "profile \(name) registers a retired Claude model")
+            for role in profile.roles {
+                let settings = role.settings.overriding(profile.defaults)
+                for (model, kind) in cloud {
+                    let refusals = ModelRules.apply(model: model, kind: kind, settings: settings).refusals
+                    #expect(refusals.isEmpty, "profile \(name), role \(role.name), model \(model): \(refusals.map(\.setting))")
+                }
+            }
+        }
+    }
+
     @Test func theOriginSetupFitsItsBudget() throws {
         let profile = try Self.workspace.loadProfile("m3-16gb").profile
         let plan = try #require(try Self.workspace.compile(path: "pipelines/code-task.yaml", profile: profile).plan)
