@@ -73,7 +73,7 @@ import Testing
         let list = try await folders.baton(["profiles", "list", "--json"], ["BATON_PROFILE": "top"])
         #expect(list.status == 0, "\(list.summary)")
         let rows = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])
-        #expect(rows.map { $0["name"] as? String } == ["mid", "top", "base", "mid"])
+        #expect(rows.map { $0["name"] as? String } == ["mid", "top", "base", "mid", "default"])  // the built-in one last
         #expect(rows.filter { $0["in_use"] as? Bool == true }.map { $0["name"] as? String } == ["top"])
         #expect(rows[3]["hidden_by"] as? String == "first/mid.yaml")
         #expect(rows[1]["extends"] as? String == "mid")

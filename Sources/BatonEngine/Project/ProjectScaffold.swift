@@ -128,7 +128,8 @@ public struct ProjectScaffold: Sendable {
     /// A GitHub Actions workflow that validates the project's pipelines with annotations on the pull request.
     public static let workflow = """
         # Validates the pipelines on every push and pull request; problems show as annotations on the diff.
-        # It needs a 'baton' on the runner: install it with the project's scripts/install.sh (Swift 6.1 or newer).
+        # It installs baton from a clone of Baton's repository: set the repository variable BATON_REPO to its Git
+        # URL (Settings > Secrets and variables > Actions > Variables). The runner needs Swift 6.1 or newer.
         name: baton
         on: [push, pull_request]
         jobs:
@@ -138,8 +139,8 @@ public struct ProjectScaffold: Sendable {
               - uses: actions/checkout@v4
               - name: Install baton
                 run: |
-                  git clone --depth 1 https://github.com/baton-llm/baton /tmp/baton
-                  /tmp/baton/scripts/install.sh --prefix "$HOME/.local"
+                  git clone --depth 1 "${{ vars.BATON_REPO }}" "$RUNNER_TEMP/baton"
+                  "$RUNNER_TEMP/baton/scripts/install.sh" --prefix "$HOME/.local"
                   echo "$HOME/.local/bin" >> "$GITHUB_PATH"
               - name: Validate
                 run: baton validate --strict --format github
