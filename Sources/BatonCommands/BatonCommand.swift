@@ -19,8 +19,8 @@ public struct BatonCommand: AsyncParsableCommand {
 
     /// Parses `arguments`, runs the command, and returns the exit status.
     ///
-    /// Errors from ArgumentParser keep its codes (64 for a bad command line); workspace errors exit 66; any
-    /// other error is a bug and exits 70.
+    /// Errors from ArgumentParser keep its codes (64 for a bad command line); workspace errors exit 66 (65 for a file
+    /// over the YAML size limit); any other error is a bug and exits 70.
     public static func run(arguments: [String]) async -> Int32 {
         do {
             var command = try parseAsRoot(arguments)
@@ -32,6 +32,8 @@ public struct BatonCommand: AsyncParsableCommand {
             return BatonExitCode.ok
         } catch let error as WorkspaceError {
             Console.error("error: \(error)")
+            // A file refused by the YAML limits is invalid data, not a missing file.
+            if case .tooLarge = error { return BatonExitCode.invalidPipeline }
             return BatonExitCode.notFound
         } catch let error as ExitCode {
             return error.rawValue

@@ -136,6 +136,12 @@ public struct Workspace: Sendable {
         guard FileManager.default.fileExists(atPath: full, isDirectory: &isDirectory), !isDirectory.boolValue else {
             throw .fileNotFound(path)
         }
+        // Refused by its size before it is read, so a huge file costs no memory (YAMLLimits).
+        if let size = (try? FileManager.default.attributesOfItem(atPath: full)[.size]) as? Int,
+            let violation = YAMLLimits.standard.check(byteCount: size)
+        {
+            throw .tooLarge(path, violation)
+        }
         guard let data = FileManager.default.contents(atPath: full) else { throw .unreadable(path) }
         guard let text = String(data: data, encoding: .utf8) else { throw .notUTF8(path) }
         return SourceFile(path: display(full), text: text)
@@ -245,6 +251,8 @@ public enum WorkspaceError: Error, Sendable, Equatable, CustomStringConvertible 
     case unreadable(String)
     /// The file is not UTF-8 text.
     case notUTF8(String)
+    /// The file is larger than any YAML file Baton reads.
+    case tooLarge(String, YAMLLimitViolation)
     /// No pipeline of that name on the search path.
     case pipelineNotFound(String, searched: [String], known: [String])
     /// No profile of that name on the search path.
@@ -258,6 +266,8 @@ public enum WorkspaceError: Error, Sendable, Equatable, CustomStringConvertible 
             return "'\(path)' could not be read; check its permissions"
         case .notUTF8(let path):
             return "'\(path)' is not UTF-8 text"
+        case .tooLarge(let path, let violation):
+            return violation.message(file: path)
         case .pipelineNotFound(let name, let searched, let known):
             return "no pipeline named '\(name)' in \(searched.joined(separator: ", "))" + Self.hint(name, known, "baton list")
         case .profileNotFound(let name, let searched, let known):

@@ -128,12 +128,12 @@ import Testing
         let limits = YAMLLimits(maxBytes: 10, maxNodes: 1000, maxAliasedNodes: 10, maxDepth: 8)
         #expect(limits.check("a: 1234567") == nil, "10 bytes are within the limit")
         #expect(limits.check("a: 12345678") == YAMLLimitViolation(kind: .bytes(found: 11), limit: 10, line: 1, column: 1))
-        #expect(YAMLLimits.standard.check(byteCount: 10 * 1024 * 1024) == nil)
+        #expect(YAMLLimits.standard.check(byteCount: 2 * 1024 * 1024) == nil)
         let violation = YAMLLimits.standard.check(byteCount: 12 * 1024 * 1024 + 300_000)
-        #expect(violation?.description == "the file is 12.3 MB, over the 10 MB Baton reads from one YAML file; make it smaller")
+        #expect(violation?.description == "the file is 12.3 MB, over the 2 MB Baton reads from one YAML file; make it smaller")
         #expect(violation?.message(file: "big.yaml").hasPrefix("big.yaml: the file is 12.3 MB") == true)
-        let justOver = YAMLLimits.standard.check(byteCount: 10 * 1024 * 1024 + 1)
-        #expect(justOver?.description.hasPrefix("the file is 10485761 bytes, over the 10 MB") == true)
+        let justOver = YAMLLimits.standard.check(byteCount: 2 * 1024 * 1024 + 1)
+        #expect(justOver?.description.hasPrefix("the file is 2097153 bytes, over the 2 MB") == true)
     }
 
     @Test("A syntax error before any limit is still reported as a syntax error")

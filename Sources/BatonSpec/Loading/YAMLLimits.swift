@@ -14,7 +14,8 @@ internal import CYaml
 /// 7 KB and 500 nodes, nest at most 11 deep and use no aliases (HostileYAMLTests holds them to limits a hundred
 /// times lower for size and nodes, four times lower for depth).
 public struct YAMLLimits: Sendable, Hashable {
-    /// The most bytes in one file (10 MiB: over a thousand times the largest shipped pipeline).
+    /// The most bytes in one file (2 MiB: 300 times the largest shipped pipeline, half a million tokens of input
+    /// text; a pipeline of 2 MiB of empty lines, the costliest to index, peaks at 70 MB in `baton validate`).
     public var maxBytes: Int
     /// The most nodes (scalars, sequences, mappings) in one file with every alias expanded (100,000: a pipeline
     /// of 500 stages with 50 settings each stays below half of it; composing that many costs about 20 MB).
@@ -26,7 +27,7 @@ public struct YAMLLimits: Sendable, Hashable {
     public var maxDepth: Int
 
     /// The limits every reader of YAML in Baton uses.
-    public static let standard = YAMLLimits(maxBytes: 10 * 1024 * 1024, maxNodes: 100_000, maxAliasedNodes: 10_000, maxDepth: 64)
+    public static let standard = YAMLLimits(maxBytes: 2 * 1024 * 1024, maxNodes: 100_000, maxAliasedNodes: 10_000, maxDepth: 64)
 
     /// Creates limits.
     public init(maxBytes: Int, maxNodes: Int, maxAliasedNodes: Int, maxDepth: Int) {
