@@ -136,10 +136,12 @@ struct CompatibleEndpointIntegrationTests {
         #expect(!attempts.isEmpty && attempts.allSatisfy { $0.status == "completed" }, "\(summary)", sourceLocation: sourceLocation)
         #expect(attempts.allSatisfy { $0.runtime == workspace.kind.runtime }, sourceLocation: sourceLocation)
         let verdicts = attempts.filter { $0.stage == critic }.map(\.verdict)
-        #expect(!verdicts.isEmpty && verdicts.allSatisfy { $0 == "approve" || $0 == "revise" }, "\(verdicts)", sourceLocation: sourceLocation)
+        #expect(
+            !verdicts.isEmpty && verdicts.allSatisfy { $0 == "approve" || $0 == "revise" }, "\(verdicts)", sourceLocation: sourceLocation)
         for attempt in attempts {
-            #expect((attempt.promptTokens ?? 0) > 0 && (attempt.outputTokens ?? 0) > 0,
-                "\(attempt.stage)#\(attempt.round): \(String(describing: attempt.promptTokens)) → \(String(describing: attempt.outputTokens)) tokens",
+            let counts = "\(attempt.promptTokens.map(String.init) ?? "nil") → \(attempt.outputTokens.map(String.init) ?? "nil") tokens"
+            #expect(
+                (attempt.promptTokens ?? 0) > 0 && (attempt.outputTokens ?? 0) > 0, "\(attempt.stage)#\(attempt.round): \(counts)",
                 sourceLocation: sourceLocation)
         }
         return attempts
@@ -180,7 +182,9 @@ struct CompatibleEndpointIntegrationTests {
         }
     }
 
-    @Test("the shipped research-summary pipeline's JSON stage and fact-check loop complete through each cloud kind", arguments: Kind.allCases)
+    @Test(
+        "the shipped research-summary pipeline's JSON stage and fact-check loop complete through each cloud kind",
+        arguments: Kind.allCases)
     func researchSummaryThroughACloudKind(_ kind: Kind) async throws {
         try await LlamaRouter.with(chatTemplate: Self.toolTemplate) { router in
             let workspace = try Workspace(url: router.url, kind: kind)
@@ -206,7 +210,8 @@ struct CompatibleEndpointIntegrationTests {
             let attempts = try Self.expectCompleted(result, workspace, critic: "check")
             #expect(Set(attempts.map(\.stage)) == ["extract", "summarize", "check", "final"])
             let extract = try #require(attempts.first { $0.stage == "extract" })
-            let problem = try await Self.schemaProblem(extract.output, stage: "extract", pipeline: Fixtures.path("pipelines/research-summary.yaml"))
+            let shipped = Fixtures.path("pipelines/research-summary.yaml")
+            let problem = try await Self.schemaProblem(extract.output, stage: "extract", pipeline: shipped)
             #expect(problem == nil, "extract answered \(extract.output): \(problem ?? "")")
         }
     }
@@ -267,7 +272,8 @@ struct CompatibleEndpointIntegrationTests {
                     headers: [("x-api-key", "sk-llama-server-checks-no-key"), ("anthropic-version", "2023-06-01")]),
                 connectTimeout: 120)
             let body = try await direct.collect()
-            let message = try #require(try JSONSerialization.jsonObject(with: body) as? [String: Any], "\(String(decoding: body, as: UTF8.self))")
+            let message = try #require(
+                try JSONSerialization.jsonObject(with: body) as? [String: Any], "\(String(decoding: body, as: UTF8.self))")
             let blocks = (message["content"] as? [[String: Any]] ?? []).compactMap { $0["type"] as? String }
             try #require(blocks.contains("text") && !blocks.contains("tool_use"), "llama-server now honours the tool: \(message)")
 
@@ -294,7 +300,8 @@ struct CompatibleEndpointIntegrationTests {
 
             // Then the attempt holds the text the server sent, whether or not it parses
             let attempt = try #require(try workspace.attempts().first, "\(result.stderr)")
-            #expect(!attempt.output.isEmpty, "the server answered \(message["content"] ?? "nothing"); Baton recorded '' (\(attempt.error ?? ""))")
+            #expect(
+                !attempt.output.isEmpty, "the server answered \(message["content"] ?? "nothing"); Baton recorded '' (\(attempt.error ?? ""))")
             #expect(!(attempt.error ?? "").contains("it answered: ''"), "\(attempt.error ?? "")")
         }
     }
