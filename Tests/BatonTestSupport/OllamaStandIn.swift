@@ -405,7 +405,12 @@ public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
             return Self.json(Self.emptyReply(name, reason: "load"))
         }
         locked { runners[model.weights]?.inFlight += 1 }
-        let done: @Sendable () -> Void = { [self] in locked { runners[model.weights]?.inFlight -= 1 } }
+        let done: @Sendable () -> Void = { [self] in
+            locked {
+                runners[model.weights]?.inFlight -= 1
+                purge()  // an expiring runner's process starts to exit once its last request ends
+            }
+        }
         // `keep_alive: 0` on a chat: the runner expires once this request ends.
         if keepAlive == 0 { expire(model) }
         if case .status(let status, let message)? = model.fault {
@@ -596,6 +601,7 @@ public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
             guard runners[model.weights] != nil else { return }
             runners[model.weights]?.expiring = true
             runners[model.weights]?.expiresAt = Date()
+            purge()
         }
     }
 
