@@ -64,7 +64,11 @@ enum PlanFormatter {
             if let host = row.servedBy {
                 actions.append("served by \(host), not loaded here")
             } else {
-                actions.append(row.loads ? "load \(row.model) (\(size(row.footprint)))" : "already loaded")
+                if let context = row.contextReload {
+                    actions.append("reload \(row.model) with num_ctx \(context) (\(size(row.footprint)))")
+                } else {
+                    actions.append(row.loads ? "load \(row.model) (\(size(row.footprint)))" : "already loaded")
+                }
             }
             lines.append(
                 String(index + 1).leftPadded(2) + "  " + row.stage.padding(toLength: stageWidth, withPad: " ", startingAt: 0) + "  "
@@ -108,6 +112,7 @@ enum PlanFormatter {
             ]
             if let footprint = row.footprint { object["footprint_bytes"] = footprint }
             if let host = row.servedBy { object["served_by"] = host }
+            if let context = row.contextReload { object["reload_num_ctx"] = context }
             if let choice = plan.stage(named: row.stage)?.modelChoice {
                 object["model_choice"] = ["rule": choice.rule.rawValue, "explanation": choice.explanation]
             }

@@ -16,6 +16,9 @@ public struct LoadPlan: Sendable {
         /// Where the model runs when Baton does not load it (an Ollama `:cloud` model: `ollama.com`); nil
         /// for a model Baton loads and unloads.
         public var servedBy: String? = nil
+        /// The context an Ollama model is reloaded with when it is resident with another one (an earlier
+        /// stage's `num_ctx`): the executor unloads and loads it again before the stage.
+        public var contextReload: Int? = nil
     }
 
     /// A critic loop and what its further rounds cost.
@@ -74,13 +77,26 @@ public struct LoadPlan: Sendable {
         for (step, index) in zip(schedule.steps, managedIndices) { steps[index] = step }
         var rows: [Row] = []
         var previous: MemoryPlanner.Step?
+        // The context each resident Ollama model holds: `num_ctx` (the client's default when unset) clamped
+        // to the registry's trained context when it gives one, as the executor compares them.
+        var loadedContext: [ModelKey: Int] = [:]
         for (index, stage) in plan.stages.enumerated() {
             let key = uses[index]
             if let step = steps[index] {
-                rows.append(
-                    Row(
-                        stage: stage.name, model: key, footprint: footprints[key], unloads: step.unloads, loads: step.load != nil,
-                        residentBytes: step.residentBytes, resident: step.resident))
+                var row = Row(
+                    stage: stage.name, model: key, footprint: footprints[key], unloads: step.unloads, loads: step.load != nil,
+                    residentBytes: step.residentBytes, resident: step.resident)
+                for gone in step.unloads { loadedContext[gone] = nil }
+                if profile?.spec.runtime(named: key.runtime)?.kind == .ollama {
+                    var context = stage.settings.numCtx ?? OllamaClient.defaultNumCtx
+                    if let trained = profile?.spec.model(named: key.name)?.contextLength { context = min(context, trained) }
+                    if !row.loads, let held = loadedContext[key], held != context {
+                        row.loads = true
+                        row.contextReload = context
+                    }
+                    loadedContext[key] = context
+                }
+                rows.append(row)
                 previous = step
             } else {
                 rows.append(
