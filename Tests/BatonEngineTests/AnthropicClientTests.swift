@@ -246,7 +246,7 @@ import Testing
         }
     }
 
-    @Test("C-A5: a server that ignores the forced tool and answers in text still gives the answer")
+    @Test("C-A5, C-B5: a server that ignores the forced tool and answers in text still gives the answer")
     func anAnswerInTextIsKept() async throws {
         let answer = "Here is my verdict:\n```json\n{\"verdict\":\"revise\",\"feedback\":\"Shorter.\"}\n```"
         let model = AnthropicStandIn.Model("claude-test", answer: answer, ignoresToolChoice: true)
@@ -278,6 +278,20 @@ import Testing
             #expect(error.message.contains("does not have permission to use the specified resource"))
             #expect(error.message.contains("refused access (403"))
             #expect(!error.isTransient)
+        }
+    }
+
+    @Test("C-B9: the stand-in accepts the Messages fields the SDK sends, such as output_config")
+    func theStandInKnowsTheAPIsFields() async throws {
+        try await AnthropicStandIn.with(apiKey: Cloud.anthropicKey, models: [.init("claude-test")]) { standIn in
+            let answer = try await Cloud.rawAnthropic(
+                standIn,
+                ["model": "claude-test", "max_tokens": 10, "messages": [["role": "user", "content": "Hi"]], "output_config": [String: Any]()])
+            #expect(answer.status == 200)
+            let unknown = try await Cloud.rawAnthropic(
+                standIn, ["model": "claude-test", "max_tokens": 10, "messages": [["role": "user", "content": "Hi"]], "seed": 1])
+            #expect(unknown.status == 400)
+            #expect(unknown.text.contains("seed: Extra inputs are not permitted"))
         }
     }
 }

@@ -244,4 +244,25 @@ typealias Cloud = CloudClientTests
             }
         }
     }
+
+    @Test("C-A5: a critic on a server that ignores the forced tool gets its verdict from the text, not \"it answered: ''\"")
+    func aCriticOnAServerThatIgnoresTheToolCompletes() async throws {
+        let verdict = "Verdict: {\"verdict\": \"approve\", \"feedback\": \"Clear steps.\"}"
+        try await OpenAIStandIn.with(apiKey: Self.openAIKey, models: [.init("gpt-test")]) { openAI in
+            let claude = AnthropicStandIn.Model("claude-test", answer: verdict, ignoresToolChoice: true)
+            try await AnthropicStandIn.with(apiKey: Self.anthropicKey, models: [claude]) { anthropic in
+                let snapshot = try Self.snapshot(openAIURL: openAI.baseURL, anthropicURL: anthropic.baseURL)
+                let catalog = RuntimeCatalog(environment: ["OPENAI_TEST_KEY": Self.openAIKey, "ANTHROPIC_TEST_KEY": Self.anthropicKey])
+                let store = try RunStore.inMemory()
+                let executor = Executor(store: store, runtimes: catalog, sleep: { _ in })
+                let inputs = try RunInputs.resolve(snapshot.plan.inputs, given: ["task": "a parser"])
+
+                let outcome = try await executor.start(snapshot, inputs: inputs, claim: .current())
+
+                guard case .completed(let id) = outcome else { Issue.record("\(outcome)"); return }
+                #expect(try store.attempts(id).last?.verdict == "approve")
+                #expect(anthropic.messages.count == 1)
+            }
+        }
+    }
 }

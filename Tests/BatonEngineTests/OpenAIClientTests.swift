@@ -403,4 +403,17 @@ import Testing
             #expect(!error.message.contains("refused access with this API key"))
         }
     }
+
+    @Test("C-B9: the stand-in accepts every Chat Completions field of the spec, such as prompt_cache_retention")
+    func theStandInKnowsTheSpecsFields() async throws {
+        try await OpenAIStandIn.with(apiKey: Cloud.openAIKey, models: [.init("gpt-4.1-mini")]) { standIn in
+            let messages = [["role": "user", "content": "Hi"]]
+            for field in ["prompt_cache_retention", "moderation", "function_call"] {
+                let answer = try await Cloud.rawOpenAI(standIn, ["model": "gpt-4.1-mini", "messages": messages, field: "auto"])
+                #expect(answer.status == 200, "\(field): \(answer.text)")
+            }
+            let unknown = try await Cloud.rawOpenAI(standIn, ["model": "gpt-4.1-mini", "messages": messages, "top_k": 40])
+            #expect(unknown.text.contains("Unrecognized request argument supplied: top_k"))
+        }
+    }
 }

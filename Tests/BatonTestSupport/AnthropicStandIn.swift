@@ -15,13 +15,22 @@ import NIOCore
 ///   (`text_delta`, or `input_json_delta` for a tool), `content_block_stop`, `message_delta` (stop reason,
 ///   cumulative `output_tokens`), `message_stop`. Without `stream`, one `message` object.
 /// - Requests are checked as the API does: `max_tokens` and `messages` required, no `system` role in
-///   `messages` (it is a top-level field), `temperature` within 0…1, no unknown fields, a tool's
-///   `input_schema` of type object, a forced `tool_choice` naming a declared tool; an unknown model is a
-///   404 `not_found_error`. A forced tool answers with a `tool_use` block (`stop_reason: tool_use`).
+///   `messages` (it is a top-level field), `temperature` within 0…1, `temperature` with `top_p` refused
+///   by Claude 4 models, no unknown fields, a tool's `input_schema` of type object, a forced `tool_choice`
+///   naming a declared tool; an unknown model is a 404 `not_found_error`. A forced tool answers with a
+///   `tool_use` block (`stop_reason: tool_use`), unless the model ignores `tool_choice` (a compatible
+///   server) and answers in text.
+/// - A model can refuse (an empty text block, `stop_reason: refusal` with `stop_details`) or think first
+///   (a `thinking` block); a cut at `max_tokens` ends with `stop_reason: max_tokens`; `message_delta.usage`
+///   repeats the cumulative input and cache counts.
 /// - `GET /v1/models` lists the models.
 /// - Faults (``CloudFault``) are queued with ``inject(_:)``: a status for the next K requests with the
-///   API's error body (529 is `overloaded_error`), a stream cut mid-way, an `event: error` mid-stream,
+///   API's error body (529 is `overloaded_error`), a status with exactly the headers given
+///   (`x-should-retry`, `retry-after-ms`, none), a stream cut mid-way, an `event: error` mid-stream,
 ///   a stream that ends without `message_stop`.
+///
+/// Versions followed: anthropics/anthropic-sdk-python 0.121.0 and its stream fixtures, and the error bodies
+/// quoted in the cloud fidelity study (issue 9).
 ///
 /// Every request is recorded with its headers (``requests``).
 public final class AnthropicStandIn: StoppableStandIn, @unchecked Sendable {
@@ -60,7 +69,7 @@ public final class AnthropicStandIn: StoppableStandIn, @unchecked Sendable {
     /// Fields the Messages API accepts; others are a 400.
     static let knownFields: Set<String> = [
         "model", "messages", "max_tokens", "system", "temperature", "top_p", "top_k", "stop_sequences", "stream", "tools",
-        "tool_choice", "metadata", "thinking", "service_tier", "container", "mcp_servers",
+        "tool_choice", "metadata", "thinking", "service_tier", "container", "mcp_servers", "output_config",
     ]
 
     /// The key the stand-in accepts.

@@ -14,13 +14,22 @@ import NIOCore
 ///   chunk, with `stream_options.include_usage` a usage chunk with `"choices": []` and `"usage": null` on
 ///   the others, then `data: [DONE]`), or one `chat.completion` object without `stream`.
 /// - Requests are checked as OpenAI does: unknown fields (`top_k`) are a 400 "Unrecognized request
-///   argument", `temperature` outside 0…2, `stream_options` without `stream`, a strict `json_schema` whose
-///   objects do not set `additionalProperties: false` and require every property; an unknown model is a
-///   404 `model_not_found`; another path a 404 "Invalid URL".
+///   argument", `temperature` outside 0…2, `stream_options` without `stream`, a strict `json_schema` that
+///   OpenAI refuses (a non-object root, objects that do not close and require every property, `default`,
+///   `allOf`, ...), more than 4 `stop` sequences; reasoning models (o1, o3, o4-mini, GPT-5) refuse a
+///   temperature or top_p other than 1, `max_tokens`, and (o3, o4-mini) `stop`, each with the API's
+///   error body; an unknown model is a 404 `model_not_found`; another path a 404 "Invalid URL".
+/// - A model can refuse (`delta.refusal`, `finish_reason: stop`) or end with another finish reason
+///   (`content_filter`); a cut at the token limit ends with `length`.
+/// - ``Quirks`` make it a compatible server: CR or CRLF line breaks, `"error": null` on every chunk.
 /// - `GET /v1/models` lists the models.
 /// - Faults (``CloudFault``) are queued with ``inject(_:)``: a status for the next K requests (with
-///   OpenAI's error body, and `retry-after` on 429), a stream cut mid-way, a mid-stream error chunk, a
+///   OpenAI's error body, and `retry-after` on 429), a status with exactly the headers given
+///   (`x-should-retry`, `retry-after-ms`, none), a stream cut mid-way, a mid-stream error chunk, a
 ///   stream that ends without `[DONE]`.
+///
+/// Versions followed: openai/openai-openapi at f85dbe22 (`spec:LINE`), openai/openai-python 3.3.1, and the
+/// error bodies quoted in the cloud fidelity study (issue 9).
 ///
 /// Every request is recorded with its headers (``requests``).
 public final class OpenAIStandIn: StoppableStandIn, @unchecked Sendable {
@@ -61,13 +70,13 @@ public final class OpenAIStandIn: StoppableStandIn, @unchecked Sendable {
         }
     }
 
-    /// Fields Chat Completions accepts; others are a 400.
+    /// Fields Chat Completions accepts (`spec:33105-33500`); others are a 400.
     static let knownFields: Set<String> = [
         "model", "messages", "temperature", "top_p", "n", "stream", "stream_options", "stop", "max_tokens",
         "max_completion_tokens", "presence_penalty", "frequency_penalty", "logit_bias", "logprobs", "top_logprobs", "user",
         "seed", "response_format", "tools", "tool_choice", "parallel_tool_calls", "store", "metadata", "reasoning_effort",
         "service_tier", "modalities", "prediction", "audio", "web_search_options", "verbosity", "prompt_cache_key",
-        "safety_identifier",
+        "safety_identifier", "moderation", "prompt_cache_retention", "prompt_cache_options", "functions", "function_call",
     ]
 
     /// The key the stand-in accepts.
