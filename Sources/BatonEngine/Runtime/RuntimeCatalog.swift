@@ -79,7 +79,7 @@ public final class RuntimeCatalog: RuntimeProvider, @unchecked Sendable {
     /// since compatible servers may reject OpenAI-only fields such as `max_completion_tokens` (voideditor/void#128).
     ///
     /// - Throws: ``RuntimeError`` (permanent) for another `api` value, naming the ones allowed.
-    static func openAIDialect(url: String, options: [String: String], runtime: String) throws -> OpenAICompatibleClient.Dialect {
+    public static func openAIDialect(url: String, options: [String: String], runtime: String) throws -> OpenAICompatibleClient.Dialect {
         if let api = options["api"] {
             switch api.lowercased() {
             case "openai": return .openAI
