@@ -96,6 +96,30 @@ import Testing
         #expect(facts.finishReason == "truncated")
     }
 
+    @Test("A JSON answer that reads whole although the runtime cut it (padding after the object) is kept, marked truncated")
+    func truncatedButReadableJSONIsKept() async throws {
+        // Given: a grammar-bound model that closed its object and padded until max_tokens, as Gemma does on llama-server
+        let store = try RunStore.inMemory()
+        let runtime = ScriptedRuntime { request, _ in
+            switch request.stage {
+            case "facts": return .events([.token(#"{"a": 1}"#), .token("\n\n\n\n"), Self.finished(.truncated, raw: "length")])
+            case "review": return .events([.token(#"{"verdict": "approve", "feedback": ""}"#), Self.finished(.truncated, raw: "max_tokens")])
+            default: return .events([.token("text"), Self.finished(.complete, raw: "stop")])
+            }
+        }
+
+        // When
+        let outcome = try await Self.executor(runtime, store: store).start(try snapshot(Self.pipeline), inputs: [:], claim: .current())
+
+        // Then
+        guard case .completed(let id) = outcome else { Issue.record("\(outcome)"); return }
+        #expect(runtime.calls("facts") == 1)
+        let attempts = try store.attempts(id)
+        #expect(attempts.first { $0.stage == "facts" }?.finishReason == "truncated")
+        #expect(attempts.first { $0.stage == "review" }?.verdict == "approve")
+        #expect(try store.events(id, kind: "output-truncated").compactMap(\.stage).sorted() == ["facts", "review"])
+    }
+
     @Test("C-A3: a critic verdict cut at max_tokens is not retried with the same request")
     func truncatedVerdictIsPermanent() async throws {
         // Given

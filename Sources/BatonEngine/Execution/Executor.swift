@@ -307,7 +307,15 @@ public struct Executor: Sendable {
             case .success:
                 do {
                     try Self.checkFinish(outcome, stage: stage, model: model)
-                    let result = try StageResult(output: finished.output, stage: stage)
+                    let result: StageResult
+                    do {
+                        result = try StageResult(output: finished.output, stage: stage)
+                    } catch let error as RuntimeError where error.code == .invalidOutput && outcome.finish?.kind == .truncated {
+                        // A verdict or JSON answer that was cut and cannot be read: the same request would be cut
+                        // again (and paid again), so this is permanent. One that reads whole (a grammar-bound model
+                        // that padded after its closing brace, a second tool call cut) is kept, marked truncated.
+                        throw Self.truncation(outcome, stage: stage)
+                    }
                     if outcome.finish?.kind == .truncated {
                         try store.appendEvent(
                             state.runID, kind: "output-truncated", stage: stage.name, attemptID: finished.id,
@@ -407,10 +415,10 @@ public struct Executor: Sendable {
         }
     }
 
-    /// Throws when how the generation stopped makes its answer unusable: a refusal or a content filter (for
-    /// any stage), the context window filling up, or a cut at `max_tokens` where a cut answer cannot parse
-    /// (critics, JSON stages). All are permanent: the same request would be cut or refused again, and paid
-    /// again. A cut text answer is kept and marked truncated by the caller.
+    /// Throws when how the generation stopped makes its answer unusable whatever it says: a refusal or a
+    /// content filter, or the context window filling up. All are permanent: the same request would be
+    /// refused again, and paid again. A cut at `max_tokens` is the caller's to judge: it depends on whether
+    /// the answer can still be read.
     static func checkFinish(_ outcome: Generated, stage: PlannedStage, model: ResolvedModel) throws {
         guard let finish = outcome.finish else { return }
         let quoted = finish.detail.flatMap { $0.isEmpty ? nil : ": \"\(String($0.prefix(300)))\"" } ?? ""
@@ -432,20 +440,26 @@ public struct Executor: Sendable {
                 "the answer of model '\(model.name)' to stage '\(stage.name)' filled the model's context window (\(finish.raw)); shorten the prompt or use a model with a larger context",
                 isTransient: false)
         case .truncated:
-            guard stage.critic != nil || stage.output.format == .json else { return }
-            let limit = stage.settings.maxTokens.map { "max_tokens: \($0)" } ?? "its max_tokens"
-            var thinking = ""
-            if let tokens = outcome.thinkingTokens, tokens > 0 {
-                thinking = "; \(tokens) of those tokens were thinking (set think: false, or raise max_tokens)"
-            } else if let text = outcome.attempt.thinking, !text.isEmpty {
-                thinking = "; the model spent part of them thinking (set think: false, or raise max_tokens)"
-            }
-            let what = stage.critic != nil ? "critic '\(stage.name)''s verdict" : "the JSON answer of stage '\(stage.name)'"
-            throw RuntimeError(
-                .truncated,
-                "\(what) was cut off at \(limit) (\(finish.raw)), so it cannot be read\(thinking); raise max_tokens for this stage",
-                isTransient: false)
+            // Kept here; the caller fails a critic or JSON stage whose cut answer cannot be read.
+            return
         }
+    }
+
+    /// The permanent error of a critic verdict or JSON answer cut at `max_tokens` so that it cannot be read,
+    /// naming the limit, the thinking that used part of it, and the fix.
+    static func truncation(_ outcome: Generated, stage: PlannedStage) -> RuntimeError {
+        let limit = stage.settings.maxTokens.map { "max_tokens: \($0)" } ?? "its max_tokens"
+        var thinking = ""
+        if let tokens = outcome.thinkingTokens, tokens > 0 {
+            thinking = "; \(tokens) of those tokens were thinking (set think: false, or raise max_tokens)"
+        } else if let text = outcome.attempt.thinking, !text.isEmpty {
+            thinking = "; the model spent part of them thinking (set think: false, or raise max_tokens)"
+        }
+        let what = stage.critic != nil ? "critic '\(stage.name)''s verdict" : "the JSON answer of stage '\(stage.name)'"
+        return RuntimeError(
+            .truncated,
+            "\(what) was cut off at \(limit) (\(outcome.finish?.raw ?? "length")), so it cannot be read\(thinking); raise max_tokens for this stage",
+            isTransient: false)
     }
 
     /// Critics answer with a verdict; JSON stages with their schema.
