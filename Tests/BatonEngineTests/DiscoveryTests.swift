@@ -43,6 +43,33 @@ import Glibc
             parameterCount: 7_615_616_512, quantization: "Q4_K_M"),
     ]
 
+    @Test("O-A9, O-A3: without num_ctx the estimate uses the 4096 the client sends, not the server's default; a cloud model takes no memory")
+    func ollamaDefaultContextAndCloudModels() async throws {
+        let models = Self.models + [OllamaStandIn.Model("gpt-oss:120b-cloud")]
+        try await OllamaStandIn.with(models: models) { standIn in
+            standIn.configure { $0.defaultNumCtx = 32768 }  // what Ollama picks with 24 GB of VRAM
+            let text = """
+                version: 1
+                name: found
+                runtimes:
+                  ollama: {kind: ollama, url: "\(standIn.baseURL)"}
+                """
+            let document = ProfileDecoder.decode(SourceFile(path: "found.yaml", text: text), environment: [:])
+            let profile = try #require(ProfileResolver.resolve(document) { _ in nil }.0)
+
+            let inventory = await ModelDiscovery.discover(profile: profile, timeout: 5)
+
+            guard case .known(let found) = inventory.runtimes["ollama"] else {
+                Issue.record("ollama should be known")
+                return
+            }
+            #expect(found.first { $0.name == "coder:7b" }?.footprint?.contextSize == OllamaClient.defaultNumCtx)
+            #expect(found.first { $0.name == "tiny:latest" }?.footprint?.contextSize == OllamaClient.defaultNumCtx)
+            let cloud = try #require(found.first { $0.name == "gpt-oss:120b-cloud" })
+            #expect(cloud.footprint == nil)
+        }
+    }
+
     @Test func ollamaModelsJoinWithTheirFactsAndAnEstimatedFootprint() async throws {
         try await OllamaStandIn.with(models: Self.models) { standIn in
             // Given one model loaded (its size is Ollama's own report) and one not
