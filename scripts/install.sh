@@ -83,7 +83,8 @@ built=0
 if [ -n "$binary" ]; then
     [ -x "$binary" ] && [ -f "$binary" ] || fail 66 "--binary '$binary' is not an executable file"
 else
-    command -v swift >/dev/null 2>&1 || fail 69 "swift is not installed; install Swift 6.1 or newer (https://swift.org/install), or pass --binary"
+    command -v swift >/dev/null 2>&1 ||
+        fail 69 "swift is not installed; install Swift 6.1 or newer (https://swift.org/install), or pass --binary"
     echo "building baton (swift build -c release)..." >&2
     (cd "$repo" && swift build -c release >&2) || fail 70 "the release build failed (see above)"
     binary="$(cd "$repo" && swift build -c release --show-bin-path)/baton"

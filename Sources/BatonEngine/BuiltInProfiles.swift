@@ -20,7 +20,9 @@ public enum BuiltInProfiles {
         # Footprints are for the default Ollama tags (Q4_K_M) at num_ctx 8192, as in the shipped profiles/default.yaml.
         version: 1
         name: default
-        description: Built in; Ollama on this machine (and llama-server at $BATON_LLAMA_URL when set), roles mapped by capability, budget from the machine's memory.
+        description: >-
+          Built in; Ollama on this machine (and llama-server at $BATON_LLAMA_URL when set), roles mapped by
+          capability, budget from the machine's memory.
         memory_budget: auto
         default_runtime: ollama
         thermal:

@@ -81,7 +81,8 @@ public struct Workspace: Sendable {
     /// binary finds its files); nil when that folder does not exist.
     public static func installedShareDirectory(executable: String) -> String? {
         let binary = URL(fileURLWithPath: executable).resolvingSymlinksInPath()
-        let share = binary.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("share/baton").standardizedFileURL.path
+        let prefix = binary.deletingLastPathComponent().deletingLastPathComponent()
+        let share = prefix.appendingPathComponent("share/baton").standardizedFileURL.path
         var isDirectory: ObjCBool = false
         return FileManager.default.fileExists(atPath: share, isDirectory: &isDirectory) && isDirectory.boolValue ? share : nil
     }

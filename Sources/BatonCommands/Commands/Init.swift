@@ -25,7 +25,8 @@ extension BatonCommand {
             let environment = ProcessInfo.processInfo.environment
             let machine = await MachineProfile.detect(environment: environment)
             for runtime in machine.runtimes {
-                Console.error("found \(runtime.kind.rawValue) at \(runtime.url) with \(runtime.models.count) model\(runtime.models.count == 1 ? "" : "s")")
+                let count = runtime.models.count
+                Console.error("found \(runtime.kind.rawValue) at \(runtime.url) with \(count) model\(count == 1 ? "" : "s")")
             }
             for missing in machine.unreachable {
                 Console.error("no \(missing.name) at \(missing.url)")
@@ -44,7 +45,8 @@ extension BatonCommand {
                 case .skipped: Console.out("skipped \(prefix)\(path): it exists (init never overwrites)")
                 }
             }
-            Console.out("next: baton validate --strict, then baton run \(ProjectScaffold.starterName) --runtime echo (no model) or baton run \(ProjectScaffold.starterName)")
+            let starter = ProjectScaffold.starterName
+            Console.out("next: baton validate --strict, then baton run \(starter) --runtime echo (no model) or baton run \(starter)")
         }
     }
 }

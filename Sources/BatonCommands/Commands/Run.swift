@@ -48,7 +48,11 @@ extension BatonCommand {
 
         @OptionGroup var profileOption: ProfileOption
 
-        @Option(help: "Run every stage on this runtime instead (only 'echo', the built-in deterministic runtime; a stage the profile gives no model runs on the built-in 'echo' model).")
+        @Option(
+            help: """
+                Run every stage on this runtime instead (only 'echo', the built-in deterministic runtime; a stage the \
+                profile gives no model runs on the built-in 'echo' model).
+                """)
         var runtime: String?
 
         @OptionGroup var execution: ExecutionOptions

@@ -128,7 +128,8 @@ public struct MachineProfile: Sendable {
             if let footprint = model.footprint?.bytes { fields.append("footprint: \(footprint)") }
             if let context = model.contextLength { fields.append("context_length: \(context)") }
             if !scores.isEmpty {
-                fields.append("capabilities: {" + scores.sorted { $0.key < $1.key }.map { "\($0.key): \(Self.number($0.value))" }.joined(separator: ", ") + "}")
+                let pairs = scores.sorted { $0.key < $1.key }.map { "\($0.key): \(Self.number($0.value))" }
+                fields.append("capabilities: {\(pairs.joined(separator: ", "))}")
             }
             lines.append("  \(Self.quote(model.name)): {\(fields.joined(separator: ", "))}")
         }
