@@ -178,7 +178,8 @@ struct MeasuredProcess {
             let command = [BatonProcess.binary] + arguments
         #endif
         let started = Date()
-        let (status, usage) = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<(Int32, rusage), any Error>) in
+        let (status, usage) = try await withCheckedThrowingContinuation {
+            (continuation: CheckedContinuation<(Int32, rusage), any Error>) in
             // The wait polls on a thread of its own, never on the cooperative pool the other tests use.
             Thread {
                 continuation.resume(with: Result(catching: { try spawnAndWait(command, env, out: out, err: err) }))
@@ -206,7 +207,9 @@ struct MeasuredProcess {
             stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "", peakBytes: peak, seconds: seconds)
     }
 
-    private static func spawnAndWait(_ command: [String], _ environment: [String: String], out: String, err: String) throws -> (Int32, rusage) {
+    private static func spawnAndWait(
+        _ command: [String], _ environment: [String: String], out: String, err: String
+    ) throws -> (Int32, rusage) {
         #if os(Linux)
             var actions = posix_spawn_file_actions_t()
         #else

@@ -112,7 +112,7 @@ import Testing
         #expect(violation == YAMLLimitViolation(kind: .depth, limit: 64, line: 65, column: 129))
     }
 
-    @Test("A pipeline nested too deep is refused with a located diagnostic, and flow nesting too")
+    @Test("A pipeline nested too deep in flow style is refused at the first sequence 65 levels down")
     func deepNestingInAPipeline() {
         assertDiagnostics(
             "version: 1\nstages: " + String(repeating: "[", count: 63) + "1️⃣[x" + String(repeating: "]", count: 64) + "\n",
@@ -139,7 +139,8 @@ import Testing
     @Test("A syntax error before any limit is still reported as a syntax error")
     func syntaxErrorComesFirst() {
         assertDiagnostics(
-            "version: 1\nstages: 1️⃣]\n" + Self.laughs.replacingOccurrences(of: "1️⃣", with: "").replacingOccurrences(of: "version: 1\n", with: ""),
+            "version: 1\nstages: 1️⃣]\n"
+                + Self.laughs.replacingOccurrences(of: "1️⃣", with: "").replacingOccurrences(of: "version: 1\n", with: ""),
             [DiagnosticSpec("1️⃣", code: "yaml-syntax")])
     }
 

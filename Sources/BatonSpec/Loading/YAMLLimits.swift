@@ -6,9 +6,10 @@ internal import CYaml
 /// nodes through anchors and aliases (a "billion laughs"), nest deep enough to exhaust the stack, or fill memory.
 ///
 /// Every reader of YAML checks the text with ``check(_:)`` before composing it: pipelines and profiles in
-/// ``YAMLLoader``, and in BatonEngine `--input-file` and echo scripts (which also call ``check(byteCount:)``
-/// before reading a file at all). The count runs on libyaml's events, so it costs one parse of the text and
-/// memory for one number per anchor, whatever the aliases would expand to.
+/// ``YAMLLoader``, `--input-file` and echo scripts in BatonEngine. BatonEngine's readers (its `Workspace` for
+/// pipelines and profiles, `--input-file`, echo scripts) call ``check(byteCount:)`` with a file's size before
+/// reading it at all. The count runs on libyaml's events, so it costs one parse of the text and memory for one
+/// number per anchor, whatever the aliases would expand to.
 ///
 /// The limits sit far above any real file: the shipped pipelines and profiles, and every test fixture, are under
 /// 7 KB and 500 nodes, nest at most 11 deep and use no aliases (HostileYAMLTests holds them to limits a hundred
