@@ -416,4 +416,16 @@ import Testing
             #expect(unknown.text.contains("Unrecognized request argument supplied: top_k"))
         }
     }
+
+    @Test("C-A13: a stream that ends after its finish chunk, before the usage chunk, keeps the whole answer without counts")
+    func aStreamCutAfterTheFinishIsWhole() async throws {
+        try await OpenAIStandIn.with(apiKey: Cloud.openAIKey, models: [.init("gpt-test")]) { standIn in
+            standIn.inject(.endAfterFinish)
+            let outcome = await Cloud.run(Cloud.openAI(standIn), Cloud.request("gpt-test"))
+            #expect(outcome.error == nil)
+            #expect(outcome.text == "You said: Write a short poem about the quiet sea")
+            #expect(outcome.finish == FinishReason(.complete, raw: "stop"))
+            #expect(outcome.usage?.outputTokens == nil)
+        }
+    }
 }

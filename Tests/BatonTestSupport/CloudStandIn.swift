@@ -40,6 +40,9 @@ public enum CloudFault: Sendable {
     case errorEvent(afterTokens: Int, type: String, message: String)
     /// End the next stream's body cleanly after this many tokens, without its closing events.
     case endEarly(afterTokens: Int)
+    /// End the next OpenAI stream right after its finish chunk, without the usage chunk and `[DONE]`: "If the
+    /// stream is interrupted, you may not receive the final usage chunk" (`spec:31773-31790`).
+    case endAfterFinish
 }
 
 /// The parts both cloud stand-ins share: the server (``StandInServer``), the request log and the fault

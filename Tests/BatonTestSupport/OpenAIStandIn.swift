@@ -322,6 +322,10 @@ public final class OpenAIStandIn: StoppableStandIn, @unchecked Sendable {
                 }
                 if try await Self.apply(fault, at: pieces.count, writer: &writer) { return }
                 try await writer.write(closing)
+                if case .endAfterFinish? = fault {
+                    try await writer.finish(nil)
+                    return
+                }
                 if let usageChunk { try await writer.write(usageChunk) }
                 try await writer.write(ByteBuffer(string: "data: [DONE]" + lineBreak + lineBreak))
                 try await writer.finish(nil)

@@ -5,8 +5,10 @@ import Foundation
 ///
 /// The system prompt goes in the top-level `system` field, `max_tokens` is always sent (the API requires
 /// it), and structured output is a forced tool whose `input_schema` is the stage's schema: its
-/// `input_json_delta` fragments stream as tokens. The key goes in `x-api-key` and is scrubbed from every
-/// error this client throws.
+/// `input_json_delta` fragments stream as tokens; a compatible server that ignores the forced tool and
+/// answers in text has that text passed on instead. Settings the model refuses (``ModelRules``) are left
+/// out with a notice; the `stop_reason` is reported as the finish reason, thinking blocks as thinking. The
+/// key goes in `x-api-key` and is scrubbed from every error this client throws.
 public struct AnthropicClient: LLMRuntime, CustomStringConvertible {
     /// The `anthropic-version` header sent (the one the official SDKs send).
     public static let apiVersion = "2023-06-01"
