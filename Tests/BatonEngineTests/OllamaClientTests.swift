@@ -155,7 +155,7 @@ import Testing
 
     @Test func unloadWaitsUntilTheModelIsGoneFromPs() async throws {
         var settings = OllamaStandIn.Settings()
-        settings.unloadLinger = 0.5
+        settings.unloadLinger = 2  // long enough for the first poll to see it even on a busy machine
         try await OllamaStandIn.with(models: [Self.tiny], settings: settings) { standIn in
             let client = Self.client(standIn)
             _ = try await client.load("tiny", settings: StageSettings())

@@ -230,7 +230,7 @@ import Testing
     @Test("O-B13: an unloaded model stays listed, expiring now, until its running request ends and its process exits")
     func unloadLingersUntilIdle() async throws {
         var settings = OllamaStandIn.Settings()
-        settings.tokenDelay = 0.1
+        settings.tokenDelay = 0.3  // a 3-second reply: the unload lands while it runs, even on a busy machine
         settings.unloadLinger = 0.1
         try await OllamaStandIn.with(models: [Self.tiny], settings: settings) { standIn in
             let client = OllamaClient(baseURL: standIn.baseURL, pollInterval: 0.02)
