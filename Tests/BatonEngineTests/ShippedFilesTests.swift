@@ -54,6 +54,12 @@ import Testing
                     #expect(refusals.isEmpty, "profile \(name), role \(role.name), model \(model): \(refusals.map(\.setting))")
                 }
             }
+            // And `baton validate` of every shipped pipeline with this profile has no runtime-limit warning.
+            for pipeline in Self.pipelines {
+                let result = try Self.workspace.compile(path: try Self.workspace.pipelinePath(pipeline), profile: try Self.workspace.loadProfile(name).profile)
+                let limits = result.diagnostics.filter { $0.code == "runtime-limit" }
+                #expect(limits.isEmpty, "\(pipeline) with profile \(name): \(limits.map(\.message))")
+            }
         }
     }
 
