@@ -297,6 +297,10 @@ import Testing
 
             let chats = standIn.requests.filter { $0.path == "/api/chat" }
             #expect(chats.map(\.think) == [nil, .bool(false), .bool(true), .string("low"), .bool(false)])
+            // Thinking asked of a model that cannot think: Ollama's 400, permanent, with the fix.
+            let refused = await GenerationOutcome.of(client, Self.request("tiny", settings: StageSettings(think: .on))).runtimeError
+            #expect(refused?.isTransient == false)
+            #expect(refused?.message.contains("remove 'think' from the stage") == true)
         }
     }
 
@@ -342,6 +346,9 @@ import Testing
 
             let fits = await GenerationOutcome.of(client, Self.request("tiny", prompt: String(repeating: "ab ", count: 300), settings: settings))
             #expect(fits.finish?.kind == .complete)
+            // A max_tokens as large as num_ctx reserves at most half the window: a short prompt still runs.
+            let greedy = await GenerationOutcome.of(client, Self.request("tiny", settings: StageSettings(maxTokens: 512, numCtx: 512)))
+            #expect(greedy.error == nil)
         }
     }
 

@@ -207,11 +207,14 @@ public struct OllamaClient: LLMRuntime, ModelManaging {
         guard let window = contextWindow(request.model, numCtx: request.settings.numCtx) else { return }
         let bytes = request.prompt.utf8.count + (request.system?.utf8.count ?? 0)
         let atLeast = bytes / Self.generousBytesPerToken
-        let room = window - max(0, request.settings.maxTokens ?? 0)
+        // Room for the answer, but never more than half the window: a max_tokens as large as num_ctx must not
+        // refuse every prompt (Ollama itself only cuts a prompt of num_ctx tokens or more).
+        let reserve = min(max(0, request.settings.maxTokens ?? 0), window / 2)
+        let room = window - reserve
         guard atLeast > room else { return }
         throw RuntimeError(
             .contextExceeded,
-            "the prompt for model '\(request.model)' is at least \(atLeast) tokens (estimated from its \(bytes) bytes), more than num_ctx \(window) leaves after max_tokens \(request.settings.maxTokens ?? 0); raise num_ctx or shorten the inputs (Ollama would silently drop the middle of the prompt)",
+            "the prompt for model '\(request.model)' is at least \(atLeast) tokens (estimated from its \(bytes) bytes), more than num_ctx \(window) leaves after \(reserve) tokens for the answer; raise num_ctx or shorten the inputs (Ollama would silently drop the middle of the prompt)",
             isTransient: false)
     }
 
@@ -622,6 +625,10 @@ public struct OllamaClient: LLMRuntime, ModelManaging {
                 isTransient: false)
         case 408, 429, 500...599:
             return RuntimeError(.httpStatus, "Ollama at \(baseURL) failed while \(what) (\(said))", isTransient: true)
+        case 400 where text.contains("does not support thinking"):
+            return RuntimeError(
+                .httpStatus, "Ollama at \(baseURL) refused \(what) (\(said)); remove 'think' from the stage or choose a thinking model",
+                isTransient: false)
         default:
             return RuntimeError(.httpStatus, "Ollama at \(baseURL) refused \(what) (\(said))", isTransient: false)
         }
