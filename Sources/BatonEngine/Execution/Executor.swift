@@ -391,7 +391,8 @@ public struct Executor: Sendable {
         }
         // Exponential backoff with "equal jitter": half the delay fixed, half random.
         let base = min(policy.maxBackoff, policy.initialBackoff * pow(policy.multiplier, Double(failures - 1)))
-        // A runtime that says how long to wait (HTTP Retry-After, capped at 10 minutes) is obeyed when that is longer.
+        // A runtime that says how long to wait (Retry-After or retry-after-ms; the clients refuse a wait over 60 s
+        // as retry-too-late) is obeyed when that is longer.
         let delay = max(base / 2 + base / 2 * random(), error.retryAfter ?? 0)
         try store.appendEvent(
             state.runID, kind: "retry", stage: stage.name,
