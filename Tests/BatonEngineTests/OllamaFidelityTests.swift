@@ -230,7 +230,8 @@ import Testing
         let plan = try #require(
             PipelineCompiler(profile: profile).compile(SourceFile(path: "p.yaml", text: "version: 1\nstages:\n  a: {model: tiny, prompt: x}\n")).plan)
         let snapshot = RunSnapshot(plan: plan, profile: profile, sources: [:], pipelinePath: nil, forcedRuntime: nil)
-        let runtime = try RuntimeCatalog(environment: [:]).runtime(for: ResolvedModel(name: "tiny", runtime: "local", footprint: nil), snapshot: snapshot)
+        let runtime = try RuntimeCatalog(environment: [:])
+            .runtime(for: ResolvedModel(name: "tiny", runtime: "local", footprint: nil), snapshot: snapshot)
         #expect((runtime as? OllamaClient)?.loadTimeout == 600)
     }
 

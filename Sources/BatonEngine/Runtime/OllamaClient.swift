@@ -232,7 +232,8 @@ public struct OllamaClient: LLMRuntime, ModelManaging {
             return window - max((window - numKeep) / 2, 1)
         }
         guard kept.contains(promptTokens) else { return nil }
-        return "Ollama cut the prompt of model '\(request.model)' to \(promptTokens) tokens to fit num_ctx \(window), dropping its middle; raise num_ctx or shorten the inputs"
+        return "Ollama cut the prompt of model '\(request.model)' to \(promptTokens) tokens to fit num_ctx \(window), dropping its middle; "
+            + "raise num_ctx or shorten the inputs"
     }
 
     /// One NDJSON line of a chat reply; every metric is optional (`omitempty`).
@@ -438,7 +439,8 @@ public struct OllamaClient: LLMRuntime, ModelManaging {
             for spelling in planned + book.spellings where name == nil {
                 if await same(entry, spelling) { name = spelling }
             }
-            result.append(ResidentModel(name: name ?? book.spelling(of: entry.name) ?? entry.name, bytes: entry.size, contextLength: entry.contextLength))
+            let spelling = name ?? book.spelling(of: entry.name) ?? entry.name
+            result.append(ResidentModel(name: spelling, bytes: entry.size, contextLength: entry.contextLength))
         }
         return result
     }
