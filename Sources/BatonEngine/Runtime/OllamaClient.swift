@@ -406,17 +406,28 @@ public struct OllamaClient: LLMRuntime, ModelManaging {
     }
 
     /// The weights digest of `model` from `/api/tags` (cached per client); nil when it cannot be had.
+    /// A lookup that found nothing is not repeated for this long (each stage re-reads what is resident).
+    static let missRetention = 30.0
+
     func digest(of model: String) async -> String? {
         if let known = book.digest(of: model) { return known }
-        guard let installed = try? await installedModels() else { return nil }
-        for entry in installed { if let digest = entry.digest { book.setDigest(digest, of: entry.name) } }
-        return book.digest(of: model)
+        guard !book.missedRecently("digest", model, within: Self.missRetention) else { return nil }
+        if let installed = try? await installedModels() {
+            for entry in installed { if let digest = entry.digest { book.setDigest(digest, of: entry.name) } }
+        }
+        if let found = book.digest(of: model) { return found }
+        book.missed("digest", model)
+        return nil
     }
 
     /// The weights file of `model` (the `FROM` of the Modelfile `/api/show` reports; cached per client).
     func weights(of model: String) async -> String? {
         if let known = book.weights(of: model) { return known }
-        guard let weights = try? await show(model).weights else { return nil }
+        guard manages(model), !book.missedRecently("weights", model, within: Self.missRetention) else { return nil }
+        guard let weights = try? await show(model).weights else {
+            book.missed("weights", model)
+            return nil
+        }
         book.setWeights(weights, of: model)
         return weights
     }
@@ -689,6 +700,16 @@ final class NameBook: @unchecked Sendable {
     func trainedContext(of name: String) -> Int? { locked { trained[OllamaClient.normalizedName(name)] } }
 
     func setTrainedContext(_ context: Int, of name: String) { locked { trained[OllamaClient.normalizedName(name)] = context } }
+
+    private var misses: [String: ContinuousClock.Instant] = [:]
+
+    /// Records that looking up `what` of `name` found nothing.
+    func missed(_ what: String, _ name: String) { locked { misses[what + "\u{0}" + OllamaClient.normalizedName(name)] = .now } }
+
+    /// Whether looking up `what` of `name` found nothing less than `seconds` ago.
+    func missedRecently(_ what: String, _ name: String, within seconds: Double) -> Bool {
+        locked { misses[what + "\u{0}" + OllamaClient.normalizedName(name)].map { ContinuousClock.now - $0 < .seconds(seconds) } ?? false }
+    }
 
     func weights(of name: String) -> String? { locked { weightsFiles[OllamaClient.normalizedName(name)] } }
 
