@@ -261,6 +261,22 @@ import Testing
         }
     }
 
+    @Test("O-A5: the plan schedules Baton's reload, and a critic loop at two contexts of one model swaps every round")
+    func thePlanShowsContextReloads() throws {
+        let profile = try Self.profile(url: "http://127.0.0.1:9", options: "")
+        let pipeline = """
+            version: 1
+            stages:
+              write: {model: tiny, num_ctx: 2048, prompt: "Write it"}
+              review: {model: tiny, num_ctx: 4096, reviews: write, max_rounds: 2, prompt: "Review {{stages.write.output}}"}
+            """
+        let plan = try #require(PipelineCompiler(profile: profile).compile(SourceFile(path: "p.yaml", text: pipeline)).plan)
+        let schedule = try LoadPlan.make(plan, profile: profile, machine: MachineMemory(total: 32_000_000_000, available: nil))
+        #expect(schedule.rows.map(\.contextReload) == [nil, 4096])
+        #expect(schedule.loadCount == 2)
+        #expect(schedule.loops.first?.staysResident == false)
+    }
+
     @Test("O-A5: contexts are compared after clamping to the trained context, so 16384 and 32768 on an 8192 model do not reload")
     func clampedContextsAreCompared() async throws {
         let yaml = """
@@ -421,6 +437,12 @@ import Testing
             let large = try await client.load("qwen:7b", settings: StageSettings())
             #expect(large.notices.map(\.code) == ["partly-on-cpu"])
             #expect(large.notices.first?.message.contains("qwen:7b") == true)
+        }
+        // The executor records the notice with the run.
+        try await OllamaStandIn.with(models: [Self.qwen], settings: settings) { standIn in
+            let yaml = "version: 1\nstages:\n  plan: {model: \"qwen:7b\", prompt: \"Plan it\"}\n"
+            let (store, outcome) = try await Self.execute(yaml, on: Self.client(standIn))
+            #expect(try Self.events(store, outcome, kind: "runtime-notice").map { $0["code"] } == ["partly-on-cpu"])
         }
     }
 

@@ -80,6 +80,12 @@ public struct LoadPlan: Sendable {
         // The context each resident Ollama model holds: `num_ctx` (the client's default when unset) clamped
         // to the registry's trained context when it gives one, as the executor compares them.
         var loadedContext: [ModelKey: Int] = [:]
+        func ollamaContext(_ index: Int) -> Int? {
+            let key = uses[index]
+            guard profile?.spec.runtime(named: key.runtime)?.kind == .ollama else { return nil }
+            let context = plan.stages[index].settings.numCtx ?? OllamaClient.defaultNumCtx
+            return profile?.spec.model(named: key.name)?.contextLength.map { min(context, $0) } ?? context
+        }
         for (index, stage) in plan.stages.enumerated() {
             let key = uses[index]
             if let step = steps[index] {
@@ -87,9 +93,7 @@ public struct LoadPlan: Sendable {
                     stage: stage.name, model: key, footprint: footprints[key], unloads: step.unloads, loads: step.load != nil,
                     residentBytes: step.residentBytes, resident: step.resident)
                 for gone in step.unloads { loadedContext[gone] = nil }
-                if profile?.spec.runtime(named: key.runtime)?.kind == .ollama {
-                    var context = stage.settings.numCtx ?? OllamaClient.defaultNumCtx
-                    if let trained = profile?.spec.model(named: key.name)?.contextLength { context = min(context, trained) }
+                if let context = ollamaContext(index) {
                     if !row.loads, let held = loadedContext[key], held != context {
                         row.loads = true
                         row.contextReload = context
@@ -111,7 +115,11 @@ public struct LoadPlan: Sendable {
             else { return nil }
             let a = uses[reviewedIndex]
             let b = uses[criticIndex]
-            let together = a == b || servedBy[a] != nil || servedBy[b] != nil || (footprints[a] ?? 0) + (footprints[b] ?? 0) <= budget
+            // One Ollama model at two contexts is reloaded for each of them, every round.
+            let sameContext = ollamaContext(reviewedIndex) == ollamaContext(criticIndex)
+            let together =
+                (a == b && sameContext) || servedBy[a] != nil || servedBy[b] != nil
+                || (a != b && (footprints[a] ?? 0) + (footprints[b] ?? 0) <= budget)
             return Loop(critic: stage.name, reviewed: loop.reviews, staysResident: together)
         }
         return LoadPlan(rows: rows, loops: loops, budget: budget, budgetSource: source, unknownFootprints: unknown.sorted())
