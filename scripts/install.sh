@@ -16,8 +16,9 @@
 # (./pipelines, ~/.config/baton/pipelines, and the same for profiles).
 #
 # The man page comes from swift-argument-parser's manual generator: after a build, its `generate-manual`
-# package plugin (offline: it is in the checked-out dependency); with --binary, a generate-manual tool named by
-# $BATON_GENERATE_MANUAL or already built under .build; else a page made from `baton help` (said on stderr).
+# package plugin (offline: it is in the checked-out dependency); with --binary, the generator tool named by
+# $BATON_GENERATE_MANUAL or one an earlier plugin run left under .build (generate-manual-tool); else a page made
+# from `baton help` (said on stderr).
 #
 # Installing again over an earlier install first removes what that install recorded.
 #
@@ -156,7 +157,9 @@ mkdir -p "$staging/man"
 page=""
 generator="${BATON_GENERATE_MANUAL:-}"
 if [ -z "$generator" ] && [ -d "$repo/.build" ]; then
-    generator="$(find "$repo/.build" -type f -name generate-manual -perm -u+x 2>/dev/null | head -n 1 || true)"
+    # The plugin builds its tool as generate-manual-tool (swift-argument-parser 1.8.2).
+    generator="$(find "$repo/.build" -type f \( -name generate-manual-tool -o -name generate-manual \) -perm -u+x 2>/dev/null |
+        head -n 1 || true)"
 fi
 if [ -z "$generator" ] && [ "$built" -eq 1 ]; then
     # After our own build: the plugin builds its generate-manual tool and runs it on the release baton.
