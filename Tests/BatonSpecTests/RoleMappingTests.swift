@@ -303,3 +303,20 @@ import Testing
         #expect(wrong.diagnostics.map(\.code) == ["type-mismatch"])
     }
 }
+
+/// Ollama names in the spec layer match as the Ollama client matches them (O-A2).
+@Suite struct OllamaNameTests {
+    @Test("O-A2: role mapping and discovery match Ollama names as Ollama resolves them")
+    func namesMatchAsOllamaResolvesThem() {
+        for spelling in ["Qwen2.5:7B", "library/qwen2.5:7b", "registry.ollama.ai/library/qwen2.5:7b", "qwen2.5:7b"] {
+            #expect(ModelInventory.sameModel(spelling, "qwen2.5:7b", kind: .ollama), "\(spelling)")
+        }
+        #expect(ModelInventory.sameModel("Llama3.2", "llama3.2:latest", kind: .ollama))
+        #expect(!ModelInventory.sameModel("qwen2.5:7b", "qwen2.5:14b", kind: .ollama))
+        #expect(!ModelInventory.sameModel("someone/qwen2.5:7b", "qwen2.5:7b", kind: .ollama))
+        #expect(!ModelInventory.sameModel("Qwen2.5:7B", "qwen2.5:7b", kind: .llamaServer))
+        let inventory = ModelInventory(
+            runtimes: ["ollama": .known([DiscoveredModel(name: "qwen2.5:7b-instruct", runtime: "ollama")])])
+        #expect(inventory.discovered("Qwen2.5:7B-Instruct", on: "ollama", kind: .ollama)?.name == "qwen2.5:7b-instruct")
+    }
+}

@@ -47,9 +47,10 @@ enum RunFormatter {
             } else if timings["resident"] == 1 {
                 parts.append("model already resident")
             }
-            let runtime = ["load", "prompt", "generation"].compactMap { key in
-                timings[key].map { "\(key) \(ProgressPrinter.duration($0 / 1000))" }
-            }
+            // `runtime_load` is Ollama's own load_duration, present on every reply (a few ms when resident);
+            // `load` is what older runs recorded for the same figure.
+            let runtime = [("runtime_load", "load"), ("load", "load"), ("prompt", "prompt"), ("generation", "generation")]
+                .compactMap { key, label in timings[key].map { "\(label) \(ProgressPrinter.duration($0 / 1000))" } }
             if !runtime.isEmpty { parts.append("runtime: " + runtime.joined(separator: ", ")) }
         }
         if let verdict = attempt.verdict { parts.append("verdict \(verdict)") }

@@ -71,25 +71,8 @@ public struct OllamaClient: LLMRuntime, ModelManaging {
     /// because Ollama looks installed names up case-insensitively (`getExistingName`, `routes.go:1222-1245`).
     /// `Qwen2.5:7B`, `library/qwen2.5:7b` and `registry.ollama.ai/library/qwen2.5:7b` all give `qwen2.5:7b`.
     public static func normalizedName(_ name: String) -> String {
-        var rest = Substring(name.trimmingCharacters(in: .whitespaces))
-        if let at = rest.lastIndex(of: "@") { rest = rest[..<at] }  // a `@digest` pins the same model
-        var tag = "latest"
-        if let colon = rest.lastIndex(of: ":"), colon > (rest.lastIndex(of: "/") ?? rest.startIndex) || rest.lastIndex(of: "/") == nil {
-            tag = String(rest[rest.index(after: colon)...])
-            rest = rest[..<colon]
-        }
-        var parts = rest.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-        let model = parts.popLast() ?? ""
-        let namespace = parts.popLast() ?? "library"
-        var host = parts.isEmpty ? "registry.ollama.ai" : parts.joined(separator: "/")
-        if let scheme = host.range(of: "://") { host = String(host[scheme.upperBound...]) }
-        let shortest: String
-        switch (host.lowercased(), namespace.lowercased()) {
-        case ("registry.ollama.ai", "library"): shortest = "\(model):\(tag)"
-        case ("registry.ollama.ai", _): shortest = "\(namespace)/\(model):\(tag)"
-        default: shortest = "\(host)/\(namespace)/\(model):\(tag)"
-        }
-        return shortest.lowercased()
+        // The rule lives in BatonSpec, so validation, role mapping and `baton models` match names as this client does.
+        ModelInventory.ollamaName(name)
     }
 
     /// Whether two names denote the same Ollama model (case, default host and namespace, `:latest`).

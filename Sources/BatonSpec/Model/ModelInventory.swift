@@ -1,3 +1,5 @@
+import Foundation
+
 /// What model discovery found for one profile: the models each local runtime reports (or why it could not
 /// be asked), what the GGUF files of registry entries say, footprints runtimes measured at earlier loads,
 /// and what `memory_budget: auto` gives on this machine.
@@ -30,14 +32,39 @@ public struct ModelInventory: Sendable, Hashable, Codable {
     /// The key of ``measured``: `runtime:name`.
     public static func key(runtime: String, name: String) -> String { "\(runtime):\(name)" }
 
-    /// Whether two names denote the same model on a runtime of `kind`: Ollama's `llama3.2` is `llama3.2:latest`.
+    /// Whether two names denote the same model on a runtime of `kind`: on Ollama, as Ollama resolves names
+    /// (``ollamaName(_:)``: `Llama3.2`, `library/llama3.2` and `llama3.2:latest` are one model).
     public static func sameModel(_ a: String, _ b: String, kind: RuntimeSpec.Kind?) -> Bool {
         guard kind == .ollama else { return a == b }
-        func canonical(_ name: String) -> String {
-            let last = name.split(separator: "/", omittingEmptySubsequences: false).last ?? Substring(name)
-            return last.contains(":") ? name : name + ":latest"
+        return ollamaName(a) == ollamaName(b)
+    }
+
+    /// An Ollama model name as Ollama resolves it: `host/namespace/model:tag` (`types/model/name.go`,
+    /// `ParseNameBare` at :146-176, Ollama v0.33.0-rc2) with the default host `registry.ollama.ai` and namespace
+    /// `library` dropped as `DisplayShortest` does (:230-251), the implicit `:latest` written out, and
+    /// lower-cased, because Ollama looks installed names up case-insensitively (`getExistingName`,
+    /// `server/routes.go:1222-1245`). `Qwen2.5:7B`, `library/qwen2.5:7b` and
+    /// `registry.ollama.ai/library/qwen2.5:7b` all give `qwen2.5:7b`.
+    public static func ollamaName(_ name: String) -> String {
+        var rest = Substring(name.trimmingCharacters(in: .whitespaces))
+        if let at = rest.lastIndex(of: "@") { rest = rest[..<at] }  // a `@digest` pins the same model
+        var tag = "latest"
+        if let colon = rest.lastIndex(of: ":"), colon > (rest.lastIndex(of: "/") ?? rest.startIndex) || rest.lastIndex(of: "/") == nil {
+            tag = String(rest[rest.index(after: colon)...])
+            rest = rest[..<colon]
         }
-        return canonical(a) == canonical(b)
+        var parts = rest.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        let model = parts.popLast() ?? ""
+        let namespace = parts.popLast() ?? "library"
+        var host = parts.isEmpty ? "registry.ollama.ai" : parts.joined(separator: "/")
+        if let scheme = host.range(of: "://") { host = String(host[scheme.upperBound...]) }
+        let shortest: String
+        switch (host.lowercased(), namespace.lowercased()) {
+        case ("registry.ollama.ai", "library"): shortest = "\(model):\(tag)"
+        case ("registry.ollama.ai", _): shortest = "\(namespace)/\(model):\(tag)"
+        default: shortest = "\(host)/\(namespace)/\(model):\(tag)"
+        }
+        return shortest.lowercased()
     }
 
     /// The model `name` as discovered on `runtime`, if that runtime reported it.
