@@ -40,10 +40,11 @@ public struct Validator: Sendable {
     }
 
     /// Validates `paths` (files or folders, searched recursively for `.yaml` and `.yml`); with no paths, every
-    /// pipeline on the search path. Files in a folder named `profiles` are checked as profiles.
+    /// pipeline in the user's own folders (not the installed examples). Files in a folder named `profiles` are
+    /// checked as profiles.
     ///
-    /// - Parameter profileName: the profile pipelines are checked with; nil uses `default` when the profile
-    ///   search path has one, else none.
+    /// - Parameter profileName: the profile pipelines are checked with; nil uses `default`: a file of that name
+    ///   on the profile search path, else the built-in default profile.
     /// - Throws: ``WorkspaceError`` when a path or the named profile does not exist. Invalid files are not
     ///   errors: they are diagnostics in the report.
     public func validate(paths: [String], profileName: String?) throws(WorkspaceError) -> ValidationReport {
