@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Benchmarks of the execution engine (`baton run` / `baton resume`). Prints figures; asserts nothing.
 
-  python3 Benchmarks/engine.py [--quick] [--binary PATH] [--reps N] [--resume-reps N] [--resume-only] [--no-peer] [--peer-python PATH]
+  python3 Benchmarks/engine.py [--quick] [--binary PATH] [--reps N] [--resume-reps N] [--resume-only]
+                               [--peer-harness DIR [--peer-python PATH]]
 
 Everything runs on the RELEASE build (built first unless --binary is given) and the built-in `echo`
 runtime with zero delay, so the figures are pure engine + checkpoint cost. Every run gets a fresh
@@ -33,14 +34,15 @@ SQLite run database in a temporary folder (WAL, synchronous=NORMAL: Baton's sett
 3. Peak RSS (os.wait4 ru_maxrss of the child) of `baton run` for chain1000, loop100, the 10,000-attempt
    resume, and `baton run hello --profile ci` (from the repository root). Target: < 50 MB. (On Linux a
    child's ru_maxrss is at least the parent's RSS at fork, here the driver's ~14 MiB, far below baton's.)
-4. The same shapes through the LangGraph peer harness (/work/shared/peers, see its README):
+4. With --peer-harness DIR, the same shapes through the LangGraph peer harness in DIR (the folder holding
+   langgraph_pipeline.py and requirements.txt, kept outside this repository; see its README):
    `langgraph_pipeline.py --stages 1000 -k 0` and `--stages 3 -k 100 -m 100` (203 executions), with
    --checkpointer sqlite, --durability sync, --warmup, and PRAGMA synchronous FULL (the saver's default)
    and NORMAL (Baton's setting). Per-stage = the harness's own invoke() time / executions (in-process);
    process wall and RSS measured by this driver. Small run: the peer's default graph (3 stages, 1
    rejection = 5 executions) against a Baton loop of the same shape (plan, execute, review with one
-   `revise`: 5 executions). The peer needs a venv with /work/shared/peers/requirements.txt; by default
-   /tmp/langgraph-venv/bin/python (see --peer-python). Its SQLite files go to a temporary folder.
+   `revise`: 5 executions). The peer runs under --peer-python (default: the interpreter running this
+   script), which needs the packages of DIR/requirements.txt. Its SQLite files go to a temporary folder.
 
 Medians over --reps repetitions (default 7; 2 with --quick; the peer 5), with min-max; the shapes are
 run round-robin so machine noise spreads over all of them. --quick shrinks the shapes (chain 200,
@@ -64,8 +66,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PEERS = Path("/work/shared/peers")
-DEFAULT_PEER_PYTHON = Path("/tmp/langgraph-venv/bin/python")
 
 
 # MARK: - Processes
@@ -296,7 +296,7 @@ def resume(binary, scratch: Path, reps: int, attempts: int) -> dict:
 
 # MARK: - The LangGraph peer
 
-def peer(python: Path, scratch: Path, reps: int, chain: int, loop: int) -> dict:
+def peer(harness: Path, python: Path, scratch: Path, reps: int, chain: int, loop: int) -> dict:
     folder = scratch / "peer"
     folder.mkdir()
     configs = {}
@@ -311,7 +311,7 @@ def peer(python: Path, scratch: Path, reps: int, chain: int, loop: int) -> dict:
     for rep in range(reps):
         for name, args in configs.items():
             db = folder / f"lg-{rep}.sqlite"
-            result = spawn([python, PEERS / "langgraph_pipeline.py", *args, "--checkpointer", "sqlite",
+            result = spawn([python, harness / "langgraph_pipeline.py", *args, "--checkpointer", "sqlite",
                             "--durability", "sync", "--db", db, "--fresh-db", "--json"], folder, env)
             data = json.loads(result["stdout"])
             run = data["runs"][0]
@@ -354,9 +354,12 @@ def main() -> None:
     parser.add_argument("--resume-reps", type=int, help="repetitions of the resume measurement (default: --reps)")
     parser.add_argument("--resume-only", action="store_true",
                         help="measure only the resume of a run with 10,000 attempts (no overhead shapes, no peer)")
-    parser.add_argument("--no-peer", action="store_true", help="skip the LangGraph peer")
-    parser.add_argument("--peer-python", type=Path, default=DEFAULT_PEER_PYTHON,
-                        help=f"the peer venv's interpreter (default {DEFAULT_PEER_PYTHON})")
+    parser.add_argument("--peer-harness", type=Path,
+                        help="the LangGraph peer harness folder (langgraph_pipeline.py, requirements.txt); "
+                             "without it the peer is not run")
+    parser.add_argument("--peer-python", type=Path, default=Path(sys.executable),
+                        help="the interpreter with the harness's requirements installed (default: this one)")
+    parser.add_argument("--no-peer", action="store_true", help="skip the LangGraph peer even with --peer-harness")
     parser.add_argument("--peer-reps", type=int, help="peer repetitions (default 5, --quick 1)")
     parser.add_argument("--out", type=Path, help="the JSON results file (default Benchmarks/out/engine-DATE.json)")
     args = parser.parse_args()
@@ -383,15 +386,18 @@ def main() -> None:
         resume_reps = args.resume_reps or reps
         print(f"2/3 resume of a run with {attempts} attempts; {resume_reps} repetitions", flush=True)
         results["resume"] = resume(binary, scratch, resume_reps, attempts)
-        python = args.peer_python
-        if args.resume_only:
+        python, harness = args.peer_python, args.peer_harness
+        if args.resume_only or args.no_peer:
             pass
-        elif not args.no_peer and python.exists():
-            print(f"3/3 LangGraph peer ({python}); {peer_reps} repetitions", flush=True)
-            results["peer"] = peer(python, scratch, peer_reps, chain, loop)
-        elif not args.no_peer:
-            print(f"3/3 LangGraph peer skipped: no {python}; create it with\n"
-                  f"  python3 -m venv {python.parent.parent} && {python.parent}/pip install -r {PEERS}/requirements.txt")
+        elif harness is None:
+            print("3/3 LangGraph peer skipped: no --peer-harness DIR given")
+        elif not (harness / "langgraph_pipeline.py").exists() or not python.exists():
+            print(f"3/3 LangGraph peer skipped: no {harness / 'langgraph_pipeline.py'} or no {python}; create a venv with\n"
+                  f"  python3 -m venv VENV && VENV/bin/pip install -r {harness / 'requirements.txt'}\n"
+                  f"and pass --peer-python VENV/bin/python")
+        else:
+            print(f"3/3 LangGraph peer ({harness}, {python}); {peer_reps} repetitions", flush=True)
+            results["peer"] = peer(harness, python, scratch, peer_reps, chain, loop)
     results["machine"]["loadavg_end"] = os.getloadavg()
     results["seconds"] = time.time() - began
 
