@@ -30,7 +30,7 @@ import Testing
         /// `BATON_KEY_PASSPHRASE` set to `passphrase` (unset when nil). Expects no secret in what it prints.
         func baton(
             _ arguments: [String], stdin: String = "", passphrase: String? = KeysCommandTests.passphrase,
-            sourceLocation: Testing.SourceLocation = #_sourceLocation
+            environment extra: [String: String] = [:], sourceLocation: Testing.SourceLocation = #_sourceLocation
         ) async throws -> BatonProcess.Result {
             let input = folder + "/stdin-\(UUID().uuidString.prefix(8))"
             try Data(stdin.utf8).write(to: URL(fileURLWithPath: input))
@@ -39,6 +39,7 @@ import Testing
                 "BATON_KEY_FILE": keyFile, "XDG_CONFIG_HOME": folder + "/xdg", "HOME": folder, "BATON_TEST_STDIN": input,
             ]
             environment["BATON_KEY_PASSPHRASE"] = passphrase
+            environment.merge(extra) { $1 }
             let result = try await BatonProcess.run(
                 arguments, in: folder + "/work", environment: environment,
                 launcher: ["/bin/sh", "-c", #"exec "$0" "$@" < "$BATON_TEST_STDIN""#])

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BatonEngine
+import BatonSpec
 import Foundation
 
 extension BatonCommand {
@@ -13,9 +14,10 @@ extension BatonCommand {
                 a passphrase: $BATON_KEY_PASSPHRASE, else typed on the terminal. A runtime's key comes from the \
                 variable its api_key_env names, else from the entry named after the runtime, else from the entry \
                 named like that variable. Exits 77 for a wrong or missing passphrase or a file others may read, \
-                74 for a damaged file.
+                74 for a damaged file. 'baton keys test NAME' asks the provider whether it accepts the key: 0 valid, \
+                77 rejected (or no key), 69 unreachable.
                 """,
-            subcommands: [SetKey.self, ListKeys.self, RemoveKey.self])
+            subcommands: [SetKey.self, ListKeys.self, RemoveKey.self, TestKey.self, ChangePassphrase.self])
 
         /// Runs `body` with the key file and the environment it was found from; a key file error is printed
         /// and becomes its exit status.
@@ -182,6 +184,103 @@ extension BatonCommand.Keys {
                 }
                 try file.write(keys, passphrase: passphrase)
                 Console.out("removed the key '\(name)' from \(file.path)")
+            }
+        }
+    }
+}
+
+extension BatonCommand.Keys {
+    /// `baton keys test NAME`: asks the provider of a cloud runtime whether it accepts the key Baton would send.
+    struct TestKey: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "test",
+            abstract: "Check the key of the cloud runtime NAME with one cheap authenticated request (GET /v1/models).",
+            discussion: """
+                The key is found as a run finds it (the variable api_key_env names, else the key file). Prints valid, \
+                rejected (with the API's message, the key left out) or unreachable. Exits 0 when valid, 77 when the \
+                key is rejected (401 or 403) or there is none, 69 when the provider cannot be reached or answers \
+                with another error.
+                """)
+
+        @Argument(help: "A runtime of the profile, of kind openai or anthropic ('openai', 'claude').")
+        var name: String
+
+        @OptionGroup var profileOption: ProfileOption
+
+        @Flag(help: "Print JSON: {runtime, url, verdict, status, key_source, detail}.")
+        var json = false
+
+        func run() async throws {
+            let workspace = Workspace.current()
+            let requested = profileOption.resolvedName(environment: workspace.environment) ?? BuiltInProfiles.defaultName
+            let loaded = try workspace.loadProfile(requested)
+            guard let profile = loaded.profile, !loaded.diagnostics.hasErrors else {
+                Console.error(DiagnosticFormatter.text(loaded.diagnostics, sources: loaded.sources, color: false), terminator: "")
+                throw ExitCode.invalidPipeline
+            }
+            guard let runtime = profile.spec.runtime(named: name) else {
+                let names = profile.spec.runtimes.map(\.name)
+                let hint = Suggestion.closest(to: name, in: names).map { "; did you mean '\($0)'?" }
+                    ?? "; its runtimes: \(names.joined(separator: ", "))"
+                throw BatonCommand.Keys.failure("the profile '\(profile.spec.name)' has no runtime '\(name)'\(hint)", BatonExitCode.notFound)
+            }
+            let environment = workspace.environment
+            let outcome: KeyCheck.Outcome
+            do {
+                outcome = try await KeyCheck.check(runtime, keys: KeyFileSource(environment: environment), environment: environment)
+            } catch let error as KeyFileError {
+                throw BatonCommand.Keys.failure("\(error)", BatonExitCode.code(for: error))
+            } catch let problem as KeyCheck.Problem {
+                switch problem {
+                case .noKey: throw BatonCommand.Keys.failure("\(problem)", BatonExitCode.keyFileDenied)
+                case .notACloudRuntime, .noURL: throw BatonCommand.Keys.failure("\(problem)", BatonExitCode.usage)
+                }
+            }
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                Console.out(String(decoding: try encoder.encode(outcome), as: UTF8.self))
+            } else {
+                Console.out("\(outcome.verdict.rawValue): \(outcome.detail)")
+            }
+            switch outcome.verdict {
+            case .valid: return
+            case .rejected: throw ExitCode(BatonExitCode.keyFileDenied)
+            case .unreachable: throw ExitCode(BatonExitCode.runtimeUnavailable)
+            }
+        }
+    }
+
+    /// `baton keys passphrase`: re-encrypts the key file under a new passphrase.
+    struct ChangePassphrase: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "passphrase",
+            abstract: "Re-encrypt the key file under a new passphrase.",
+            discussion: """
+                The current passphrase comes from $BATON_KEY_PASSPHRASE, else the terminal; the new one from \
+                $BATON_KEY_NEW_PASSPHRASE, else typed twice on the terminal without echo. The new file is written \
+                beside the old one (mode 0600) and renamed over it, so a failure or a kill leaves the old file, \
+                readable with the old passphrase.
+                """)
+
+        func run() throws {
+            try BatonCommand.Keys.withKeyFile { file, environment in
+                guard let sealed = try file.load() else {
+                    throw BatonCommand.Keys.failure(
+                        "no key file at \(file.path), so no passphrase to change; set BATON_KEY_FILE if it is elsewhere, or "
+                            + "add a key with 'baton keys set NAME'", BatonExitCode.notFound)
+                }
+                let current = try KeyPassphrase.obtain(for: file.path, environment: environment, creating: false)
+                let keys = try sealed.unlock(passphrase: current)
+                guard let new = try KeyPassphrase.obtainNew(for: file.path, environment: environment) else {
+                    throw BatonCommand.Keys.failure(
+                        "the key file \(file.path) needs a new passphrase; set \(KeyPassphrase.newVariable), or run Baton in a "
+                            + "terminal to type it; nothing was changed", BatonExitCode.keyFileDenied)
+                }
+                try file.write(keys, passphrase: new)
+                Console.out(
+                    "re-encrypted \(file.path) (\(keys.count) key\(keys.count == 1 ? "" : "s")) under the new passphrase; "
+                        + "update \(KeyPassphrase.variable) wherever it is set")
             }
         }
     }

@@ -18,6 +18,8 @@ public struct KeyFile: Sendable {
     let scrypt: ScryptParameters
     /// The cipher of new writes; reading uses the one recorded in the file.
     let cipher: KeyFileFormat.Cipher
+    /// A failure to inject into the next writes (crash tests only; nil in normal use).
+    public var fault: KeyFileFault?
 
     /// A key file at `path`, written with the standard scrypt parameters and AES-GCM-256.
     public init(path: String) {
@@ -39,9 +41,11 @@ public struct KeyFile: Sendable {
         return config + "/baton/keys.json.enc"
     }
 
-    /// The key file of this process's environment.
+    /// The key file of this process's environment, with the fault `BATON_TEST_KEY_FILE_FAULT` names, if any.
     public static func current(environment: [String: String] = ProcessInfo.processInfo.environment) -> KeyFile {
-        KeyFile(path: defaultPath(environment: environment))
+        var file = KeyFile(path: defaultPath(environment: environment))
+        file.fault = environment[KeyFileFault.variable].flatMap(KeyFileFault.init(rawValue:))
+        return file
     }
 
     // MARK: - Reading
@@ -113,8 +117,11 @@ public struct KeyFile: Sendable {
             defer { close(fd) }
             // The umask can only have removed bits from 0600; make it exactly 0600.
             guard fchmod(fd, 0o600) == 0 else { throw KeyFileError.unwritable(path: path, reason: Self.reason(errno)) }
-            try writeAll(data, to: fd)
+            // An injected fault stops half-way through the content, as a full disk or a kill would.
+            let written = fault == nil || fault == .killBeforeRename ? data.count : data.count / 2
+            try writeAll(data.prefix(written), to: fd)
             guard fsync(fd) == 0 else { throw KeyFileError.unwritable(path: path, reason: Self.reason(errno)) }
+            if let fault { try fault.strike(path: path) }
         }
         guard rename(temporary, target) == 0 else { throw .unwritable(path: path, reason: Self.reason(errno)) }
         renamed = true
@@ -171,6 +178,31 @@ public struct KeyFile: Sendable {
     /// The system's wording of `code`, such as "Permission denied".
     static func reason(_ code: Int32) -> String {
         String(cString: strerror(code))
+    }
+}
+
+/// A failure injected into ``KeyFile/write(_:passphrase:)`` by crash tests, named by `BATON_TEST_KEY_FILE_FAULT`: each
+/// one stops the write before the rename, where a failure must leave the previous file whole and readable.
+public enum KeyFileFault: String, Sendable, CaseIterable {
+    /// Half the new content is written to the temporary file, then the write fails as a full disk would.
+    case failMidWrite = "fail-mid-write"
+    /// Half the new content is written to the temporary file, then the process is killed (SIGKILL, no cleanup).
+    case killMidWrite = "kill-mid-write"
+    /// All the new content is written and flushed, then the process is killed just before the rename.
+    case killBeforeRename = "kill-before-rename"
+
+    /// The environment variable the command layer reads it from.
+    public static let variable = "BATON_TEST_KEY_FILE_FAULT"
+
+    /// Fails or kills the process, as the fault says.
+    func strike(path: String) throws(KeyFileError) {
+        switch self {
+        case .failMidWrite:
+            throw .unwritable(path: path, reason: "a failure injected by \(Self.variable)")
+        case .killMidWrite, .killBeforeRename:
+            kill(getpid(), SIGKILL)
+            while true { pause() }
+        }
     }
 }
 

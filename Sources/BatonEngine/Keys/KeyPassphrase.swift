@@ -28,6 +28,25 @@ public enum KeyPassphrase {
         guard first == second else { throw .passphraseMismatch(path: path) }
         return first
     }
+
+    /// The environment variable that holds the new passphrase for `baton keys passphrase`.
+    public static let newVariable = "BATON_KEY_NEW_PASSPHRASE"
+
+    /// The new passphrase for re-encrypting the key file at `path`: `BATON_KEY_NEW_PASSPHRASE` when set and not empty,
+    /// else typed twice on the terminal without echo, the way a new file's passphrase is.
+    ///
+    /// - Returns: nil when there is neither the variable nor a terminal (the caller says which variable to set).
+    /// - Throws: ``KeyFileError/passphraseMismatch(path:)``, ``KeyFileError/emptyPassphrase(path:)`` or
+    ///   ``KeyFileError/cancelled(path:)`` from the prompt.
+    public static func obtainNew(for path: String, environment: [String: String]) throws(KeyFileError) -> String? {
+        if let value = environment[newVariable], !value.isEmpty { return value }
+        guard SecretPrompt.isAvailable else { return nil }
+        let first = try SecretPrompt.read("New passphrase for the key file \(path): ", for: path)
+        guard !first.isEmpty else { throw .emptyPassphrase(path: path) }
+        let second = try SecretPrompt.read("Type the new passphrase again: ", for: path)
+        guard first == second else { throw .passphraseMismatch(path: path) }
+        return first
+    }
 }
 
 /// Reads a secret (a passphrase, an API key) from the terminal on standard input without echoing it.
