@@ -59,13 +59,21 @@ final class ProgressPrinter: @unchecked Sendable {
         switch event {
         case .runStarted(let id, let pipeline, let resumed):
             line("\(resumed ? "resuming" : "run") \(id) (\(pipeline))")
-        case .attemptStarted(let stage, let role, let model, let round, let tryNumber):
+        case .attemptStarted(let stage, let role, let model, let round, let tryNumber, let number, let count):
             var parts = [stage]
             if let role { parts.append(role) }
             parts.append(model)
             if round > 1 { parts.append("round \(round)") }
             if tryNumber > 1 { parts.append("try \(tryNumber)") }
+            parts.append("stage \(number) of \(count)")
             line("▸ " + parts.joined(separator: " · "))
+        case .loadStarted, .generationStarted:
+            break
+        case .runtimeUnreachable(let stage, let runtime, let error, let fix, let skipped):
+            // The retry lines before this one quoted the connection error; this says what to do, once.
+            let what = fix.isEmpty ? "is not usable: \(error)" : "is not reachable; \(fix)"
+            let skipping = skipped.isEmpty ? "" : "; skipping its other models for this run: \(skipped.joined(separator: ", "))"
+            line("  ✗ \(stage): runtime '\(runtime)' \(what)\(skipping)")
         case .attemptReused(let stage, let round):
             reused.append(round > 1 ? "\(stage) round \(round)" : stage)
         case .token(_, let text):
@@ -115,8 +123,11 @@ final class ProgressPrinter: @unchecked Sendable {
         switch event {
         case .runStarted(let id, let pipeline, let resumed):
             object = ["event": resumed ? "run-resumed" : "run-started", "run": id, "pipeline": pipeline]
-        case .attemptStarted(let stage, let role, let model, let round, let tryNumber):
-            object = ["event": "attempt-started", "stage": stage, "model": model, "round": round, "try": tryNumber]
+        case .attemptStarted(let stage, let role, let model, let round, let tryNumber, let number, let count):
+            object = [
+                "event": "attempt-started", "stage": stage, "model": model, "round": round, "try": tryNumber, "stage_number": number,
+                "stage_count": count,
+            ]
             if let role { object["role"] = role }
         case .attemptReused(let stage, let round):
             object = ["event": "attempt-reused", "stage": stage, "round": round]
@@ -142,6 +153,13 @@ final class ProgressPrinter: @unchecked Sendable {
             object = ["event": "retry", "stage": stage, "round": round, "error": error, "delay": delay]
         case .verdict(let critic, let reviewed, let round, let verdict, let feedback):
             object = ["event": "verdict", "critic": critic, "stage": reviewed, "round": round, "verdict": verdict, "feedback": feedback]
+        case .loadStarted(let stage, let model):
+            object = ["event": "load-started", "stage": stage, "model": model]
+        case .generationStarted(let stage, let model):
+            object = ["event": "generation-started", "stage": stage, "model": model]
+        case .runtimeUnreachable(let stage, let runtime, let error, let fix, let skipped):
+            object = ["event": "runtime-unreachable", "stage": stage, "runtime": runtime, "error": error, "skipped": skipped]
+            if !fix.isEmpty { object["fix"] = fix }
         case .modelLoaded(let model, let seconds):
             object = ["event": "model-loaded", "model": model, "seconds": seconds]
         case .modelUnloaded(let model, let seconds):

@@ -29,6 +29,7 @@ extension Executor {
         @Sendable func consume() async throws {
             var lastSave = Date()
             var finished = false
+            observer(.generationStarted(stage: request.stage, model: request.model))
             for try await event in runtime.generate(request) {
                 switch event {
                 case .token(let text):

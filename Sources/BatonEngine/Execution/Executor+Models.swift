@@ -26,7 +26,9 @@ extension Executor {
         // What every managed runtime of the plan has loaded now.
         var managers: [String: any ModelManaging] = [current.runtime: manager]
         for planned in plan.stages {
+            // A runtime found down in this run is not asked again (Executor.runStage skips its models).
             guard let other = state.activeModel(of: planned), managers[key(other).runtime] == nil,
+                deadRuntimes.reason(key(other).runtime, run: state.runID) == nil,
                 let otherRuntime = try? runtimes.runtime(for: other, snapshot: state.snapshot),
                 let otherManager = otherRuntime as? any ModelManaging
             else { continue }
@@ -117,6 +119,7 @@ extension Executor {
                 "model '\(current)' needs \(ByteCount(bytes: need)) but the machine has \(ByteCount(bytes: available)) available; close other programs or choose a smaller model",
                 isTransient: false)
         }
+        observer(.loadStarted(stage: stage.name, model: current.description))
         let report = try await manager.load(model.name, settings: stage.settings)
         residencyBook.loaded(current, run: state.runID)
         if let measured = report.measuredBytes {

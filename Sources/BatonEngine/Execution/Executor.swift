@@ -136,6 +136,8 @@ public struct Executor: Sendable {
         runID: String, snapshot: RunSnapshot, inputs: [String: String], claim: LeaseClaim, resumed: Bool
     ) async throws -> RunOutcome {
         observer(.runStarted(id: runID, pipeline: snapshot.plan.pipeline, resumed: resumed))
+        deadRuntimes.forget(run: runID)
+        defer { deadRuntimes.forget(run: runID) }
         let heartbeat = Task { [store] in
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(RunStore.leaseStaleAfter / 3))
@@ -219,35 +221,120 @@ public struct Executor: Sendable {
         }
         // Walk the model chain: a model that is missing, cannot load, runs out of memory or whose runtime
         // stays unreachable hands the stage to the next one, recorded as an event. A stage that fell back
-        // keeps its new model for its later rounds.
+        // keeps its new model for its later rounds. A runtime found unreachable is remembered for the rest of
+        // the run: its other models, in this chain and in later stages, are skipped without a request.
         var index = min(state.modelIndex[stage.name] ?? 0, chain.count - 1)
         var tried: [String] = []
         while true {
-            do {
-                return try await runStage(
-                    stage, model: chain[index], round: round, system: system, prompt: prompt, fingerprint: fingerprint,
-                    state: &state)
-            } catch var failure as StageFailure {
-                guard let reason = failure.fallbackReason else { throw failure }
-                tried.append("\(chain[index]) (\(reason))")
-                guard index + 1 < chain.count else {
-                    if tried.count > 1 {
-                        failure.message += "; every model of its chain failed: \(tried.joined(separator: ", "))"
-                    }
-                    throw failure
+            var failure: StageFailure
+            let runtimeName = Self.runtimeName(of: chain[index], state: state)
+            if let dead = deadRuntimes.reason(runtimeName, run: state.runID) {
+                failure = StageFailure(message: dead.message, runtimeUnavailable: true, fallbackReason: dead.reason)
+                failure.deadRuntime = runtimeName
+            } else {
+                do {
+                    return try await runStage(
+                        stage, model: chain[index], round: round, system: system, prompt: prompt, fingerprint: fingerprint,
+                        state: &state)
+                } catch let thrown as StageFailure {
+                    failure = thrown
                 }
-                let (from, to) = (chain[index], chain[index + 1])
-                try store.appendEvent(
-                    state.runID, kind: "model-fallback", stage: stage.name,
-                    payload: try Self.encode([
-                        "from": from.description, "to": to.description, "reason": reason, "error": failure.message,
-                        "round": String(round),
-                    ]))
-                observer(.modelFallback(stage: stage.name, from: from.description, to: to.description, reason: reason))
-                index += 1
-                state.modelIndex[stage.name] = index
+                guard failure.fallbackReason != nil else { throw failure }
+                if failure.runtimeUnavailable, let runtimeName {
+                    let down = Self.runtimeDown(runtimeName, failure: failure, state: state)
+                    deadRuntimes.mark(runtimeName, down, run: state.runID)
+                    failure = StageFailure(message: down.message, runtimeUnavailable: true, fallbackReason: failure.fallbackReason)
+                    failure.deadRuntime = runtimeName
+                    let skipped = chain[(index + 1)...].filter { Self.runtimeName(of: $0, state: state) == runtimeName }
+                    try store.appendEvent(
+                        state.runID, kind: "runtime-unreachable", stage: stage.name,
+                        payload: try Self.encode([
+                            "runtime": runtimeName, "error": down.error, "fix": down.fix,
+                            "skipped": skipped.map(\.description).joined(separator: ", "),
+                        ]))
+                    observer(
+                        .runtimeUnreachable(
+                            stage: stage.name, runtime: runtimeName, error: down.error, fix: down.fix,
+                            skipped: skipped.map(\.description)))
+                }
             }
+            let reason = failure.fallbackReason ?? "failed"
+            tried.append("\(chain[index]) (\(reason))")
+            // The next model whose runtime is not known to be down.
+            var next = index + 1
+            while next < chain.count, deadRuntimes.reason(Self.runtimeName(of: chain[next], state: state), run: state.runID) != nil {
+                next += 1
+            }
+            guard next < chain.count else {
+                throw Self.chainExhausted(stage, failure: failure, tried: tried, chain: chain, from: index, state: state)
+            }
+            let (from, to) = (chain[index], chain[next])
+            var payload = [
+                "from": from.description, "to": to.description, "reason": reason, "error": failure.message, "round": String(round),
+            ]
+            let skipped = chain[(index + 1)..<next].map(\.description)
+            if !skipped.isEmpty { payload["skipped"] = skipped.joined(separator: ", ") }
+            try store.appendEvent(state.runID, kind: "model-fallback", stage: stage.name, payload: try Self.encode(payload))
+            observer(.modelFallback(stage: stage.name, from: from.description, to: to.description, reason: reason))
+            index = next
+            state.modelIndex[stage.name] = index
         }
+    }
+
+    /// The name of the runtime serving `model` in this run.
+    static func runtimeName(of model: ResolvedModel, state: RunState) -> String? {
+        state.snapshot.forcedRuntime ?? model.runtime
+    }
+
+    /// What to tell the user about runtime `name`, found unreachable (or unusable: no key, no url) by
+    /// `failure`: its error and the command that starts it, or what to check.
+    static func runtimeDown(_ name: String, failure: StageFailure, state: RunState) -> DeadRuntime {
+        let spec = state.snapshot.profile?.spec.runtime(named: name)
+        // The runtime's own words, without the "stage 'x' failed after n tries:" prefix.
+        var error = failure.message
+        if error.hasPrefix("stage '"), let range = error.range(of: ": ") { error = String(error[range.upperBound...]) }
+        let reason = failure.fallbackReason ?? "runtime unreachable"
+        guard reason == "runtime unreachable" else {
+            // No key, no url, an unknown runtime: the error names the fix already.
+            return DeadRuntime(message: "runtime '\(name)' is not usable: \(error)", error: error, fix: "", reason: reason)
+        }
+        let url = spec?.url ?? ""
+        let fix: String
+        switch spec?.kind {
+        case .ollama:
+            let components = URLComponents(string: url)
+            let host = components?.host ?? "127.0.0.1"
+            let port = components?.port ?? 11434
+            // Ollama listens where OLLAMA_HOST says (default 127.0.0.1:11434).
+            let isDefault = (host == "127.0.0.1" || host == "localhost") && port == 11434
+            fix = isDefault ? "start it with: ollama serve" : "start it with: OLLAMA_HOST=\(host):\(port) ollama serve"
+        case .llamaServer:
+            fix = "start llama-server at \(url) (scripts/start-llama-router.sh starts a router and prints its URL)"
+        case .openai, .anthropic:
+            fix = "check the network and the runtime's url (\(url)) in the profile"
+        default:
+            fix = "check runtime '\(name)' in the profile"
+        }
+        return DeadRuntime(message: "runtime '\(name)' is not reachable (\(error)); \(fix)", error: error, fix: fix, reason: reason)
+    }
+
+    /// The failure of a stage none of whose models could run, naming each unreachable runtime once.
+    static func chainExhausted(
+        _ stage: PlannedStage, failure: StageFailure, tried: [String], chain: [ResolvedModel], from index: Int, state: RunState
+    ) -> StageFailure {
+        var failure = failure
+        let dead = chain.compactMap { runtimeName(of: $0, state: state) }.reduce(into: [String]()) { names, name in
+            if !names.contains(name), deadRuntimes.reason(name, run: state.runID) != nil { names.append(name) }
+        }
+        if failure.runtimeUnavailable, !dead.isEmpty {
+            // Every model left was on a runtime that is down: one sentence per runtime, with its fix.
+            let reasons = dead.compactMap { deadRuntimes.reason($0, run: state.runID)?.message }
+            let others = tried.count > dead.count ? "; other models of its chain: \(tried.joined(separator: ", "))" : ""
+            failure.message = "stage '\(stage.name)' cannot run: " + reasons.joined(separator: "; ") + others
+        } else if tried.count > 1 {
+            failure.message += "; every model of its chain failed: \(tried.joined(separator: ", "))"
+        }
+        return failure
     }
 
     /// Runs one round of a stage on one model of its chain, with retries.
@@ -294,7 +381,12 @@ public struct Executor: Sendable {
                 output: "", verdict: nil, feedback: nil, promptTokens: nil, outputTokens: nil, startedAt: RunStore.now(),
                 firstTokenAt: nil, finishedAt: nil, timings: nil, error: nil, fingerprint: fingerprint)
             let started = try store.startAttempt(attempt)
-            observer(.attemptStarted(stage: stage.name, role: stage.role, model: model.description, round: round, tryNumber: tryNumber))
+            let stages = state.snapshot.plan.stages
+            let number = (stages.firstIndex { $0.name == stage.name } ?? 0) + 1
+            observer(
+                .attemptStarted(
+                    stage: stage.name, role: stage.role, model: model.description, round: round, tryNumber: tryNumber,
+                    stageNumber: number, stageCount: stages.count))
             let request = GenerationRequest(
                 model: model.name, system: system, prompt: prompt, settings: stage.settings,
                 responseSchema: Self.responseSchema(for: stage), stage: stage.name, round: round)
@@ -477,7 +569,43 @@ struct StageFailure: Error {
     var runtimeUnavailable: Bool
     /// Set when the failure is the model's or its runtime's, so the next model of the chain may succeed.
     var fallbackReason: String? = nil
+    /// The runtime found unreachable, when that is the failure.
+    var deadRuntime: String? = nil
 }
+
+/// A runtime found unreachable in a run: what went wrong and what starts it.
+struct DeadRuntime: Sendable {
+    /// The sentence the run fails with when no other model can run.
+    var message: String
+    /// The runtime's error.
+    var error: String
+    /// The command that starts it, or what to check (empty when the error says).
+    var fix: String
+    /// The fallback reason recorded for its models (`runtime unreachable`, `runtime not usable`).
+    var reason: String
+}
+
+/// The runtimes found unreachable in each run of this process. A run forgets them when it starts executing,
+/// so a resumed run tries every runtime again.
+final class DeadRuntimeBook: @unchecked Sendable {
+    private let lock = NSLock()
+    private var dead: [String: [String: DeadRuntime]] = [:]
+
+    func mark(_ runtime: String, _ reason: DeadRuntime, run: String) {
+        lock.withLock { dead[run, default: [:]][runtime] = reason }
+    }
+
+    func reason(_ runtime: String?, run: String) -> DeadRuntime? {
+        guard let runtime else { return nil }
+        return lock.withLock { dead[run]?[runtime] }
+    }
+
+    func forget(run: String) {
+        lock.withLock { dead[run] = nil }
+    }
+}
+
+let deadRuntimes = DeadRuntimeBook()
 
 /// A stage and a round of its critic loop.
 struct StageRound: Hashable {

@@ -4,8 +4,8 @@ import BatonSpec
 public enum RunEvent: Sendable {
     /// The run started (or resumed) under this id.
     case runStarted(id: String, pipeline: String, resumed: Bool)
-    /// A stage's attempt starts.
-    case attemptStarted(stage: String, role: String?, model: String, round: Int, tryNumber: Int)
+    /// A stage's attempt starts; the stage is number `stageNumber` (from 1) of the plan's `stageCount`.
+    case attemptStarted(stage: String, role: String?, model: String, round: Int, tryNumber: Int, stageNumber: Int, stageCount: Int)
     /// Completed work found in the store is used instead of running again.
     case attemptReused(stage: String, round: Int)
     /// A piece of output arrived.
@@ -22,6 +22,14 @@ public enum RunEvent: Sendable {
     case retrying(stage: String, round: Int, error: String, delay: Double)
     /// A critic decided.
     case verdict(critic: String, reviewed: String, round: Int, verdict: String, feedback: String)
+    /// The runtime was asked to load `model` for `stage`; ``modelLoaded(model:seconds:)`` (or a retry or a
+    /// fallback) follows.
+    case loadStarted(stage: String, model: String)
+    /// The request for an attempt's answer was sent; the first ``token(stage:text:)`` (or the attempt's end) follows.
+    case generationStarted(stage: String, model: String)
+    /// `runtime` could not be reached (or used) from `stage`: `error` says why, `fix` what starts it (empty when
+    /// the error says). Its models are skipped for the rest of the run, those of this stage's chain in `skipped`.
+    case runtimeUnreachable(stage: String, runtime: String, error: String, fix: String, skipped: [String])
     /// A model was loaded before a stage (`seconds` until the runtime confirmed it).
     case modelLoaded(model: String, seconds: Double)
     /// A model was unloaded to make room (confirmed by the runtime).
