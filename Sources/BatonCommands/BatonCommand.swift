@@ -22,6 +22,10 @@ public struct BatonCommand: AsyncParsableCommand {
     /// Errors from ArgumentParser keep its codes (64 for a bad command line); workspace errors exit 66 (65 for a file
     /// over the YAML size limit); any other error is a bug and exits 70.
     public static func run(arguments: [String]) async -> Int32 {
+        if let unknown = unknownHelpTopic(arguments) {
+            Console.error("error: \(unknown)")
+            return BatonExitCode.usage
+        }
         do {
             var command = try parseAsRoot(arguments)
             if var asyncCommand = command as? any AsyncParsableCommand {
@@ -49,6 +53,41 @@ public struct BatonCommand: AsyncParsableCommand {
             }
             return code
         }
+    }
+}
+
+extension BatonCommand {
+    /// The complaint about help asked for a command that does not exist (`baton help NAME`, `baton NAME --help`),
+    /// naming the nearest command; nil when the help asked for is real. ArgumentParser prints the overview and
+    /// exits 0 for these, which hides the typo.
+    static func unknownHelpTopic(_ arguments: [String]) -> String? {
+        var words: [String]
+        if arguments.first == "help" {
+            words = Array(arguments.dropFirst())
+        } else if let end = arguments.firstIndex(where: { $0 == "--help" || $0 == "-h" || $0 == "--" }), arguments[end] != "--" {
+            words = Array(arguments[..<end])
+        } else {
+            return nil
+        }
+        words = Array(words.prefix { !$0.hasPrefix("-") })
+        var command: any ParsableCommand.Type = BatonCommand.self
+        var path = ["baton"]
+        for word in words {
+            let configuration = command.configuration
+            // A command without subcommands takes the rest as its arguments; one with a default subcommand
+            // may be given that subcommand's arguments.
+            guard !configuration.subcommands.isEmpty, configuration.defaultSubcommand == nil, word != "help" else { return nil }
+            let names = configuration.subcommands.flatMap { [$0._commandName] + $0.configuration.aliases }
+            guard let next = configuration.subcommands.first(where: { $0._commandName == word || $0.configuration.aliases.contains(word) })
+            else {
+                let parent = path.joined(separator: " ")
+                let hint = Suggestion.closest(to: word, in: names).map { "; did you mean '\(parent) \($0)'?" } ?? ""
+                return "unknown command '\(parent) \(word)'\(hint) ('\(parent) --help' lists the commands)"
+            }
+            command = next
+            path.append(next._commandName)
+        }
+        return nil
     }
 }
 
