@@ -32,15 +32,16 @@ extension BatonCommand {
             if json {
                 let rows: [[String: Any]] = runs.map { run in
                     var row: [String: Any] = [
-                        "id": run.id, "pipeline": run.pipeline, "status": run.status, "created_at": run.createdAt,
+                        "id": run.id, "pipeline": run.pipeline, "status": run.status,
+                        "created_at": JSONTime.string(run.createdAt), "format_version": JSONTime.formatVersion,
                     ]
-                    if let finished = run.finishedAt { row["finished_at"] = finished }
+                    if let finished = run.finishedAt { row["finished_at"] = JSONTime.string(finished) }
                     if let error = run.error { row["error"] = error }
                     if let parent = run.parentRunID { row["parent_run"] = parent }
                     return row
                 }
-                let data = try JSONSerialization.data(withJSONObject: rows, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-                Console.out(String(decoding: data, as: UTF8.self))
+                // A list cannot carry the version; each row does.
+                Console.out(try JSONTime.text(rows))
                 return
             }
             guard !runs.isEmpty else {

@@ -179,6 +179,9 @@ final class ProgressPrinter: @unchecked Sendable {
     }
 
     private func emitJSON(_ object: [String: Any]) {
+        var object = object
+        // When the event was printed (events had no time before, so their version is unchanged).
+        object["at"] = JSONTime.string(Date().timeIntervalSince1970)
         guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
         locked { Console.out(String(decoding: data, as: UTF8.self)) }
     }
