@@ -7,8 +7,8 @@ extension BatonCommand {
     /// `baton profiles list|show`: the profiles on the search path, and one profile fully resolved.
     struct Profiles: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List the profiles on the profile search path, or show one fully resolved.",
-            subcommands: [ListProfiles.self, ShowProfile.self], defaultSubcommand: ListProfiles.self)
+            abstract: "List the profiles on the profile search path, show one fully resolved, export or import one.",
+            subcommands: [ListProfiles.self, ShowProfile.self, ExportProfile.self, ImportProfile.self], defaultSubcommand: ListProfiles.self)
     }
 
     /// `baton profiles list`.
@@ -144,6 +144,101 @@ extension BatonCommand {
             for (value, origin) in cells {
                 let padded = value.count < width ? value.padding(toLength: width, withPad: " ", startingAt: 0) : value
                 Console.out("\(padded)  # \(origin)")
+            }
+        }
+    }
+}
+
+extension BatonCommand {
+    /// `baton profiles export NAME [-o FILE]`.
+    struct ExportProfile: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "export",
+            abstract: "Write a profile with its extends chain merged as one standalone profile file.",
+            discussion: """
+                The file extends nothing and resolves on its own to the same profile; saved as NAME.yaml it keeps the \
+                name. Values are written as they were loaded: a ${VAR} appears with its value, and comments are not \
+                kept. Exits 65 when the profile has errors, 73 when FILE exists (without --force) or cannot be written.
+                """)
+
+        @Argument(help: "A profile name on the search path, or a file. Default: $BATON_PROFILE, else 'default'.")
+        var name: String?
+
+        @Option(name: .short, help: "Write to FILE instead of standard output (never over an existing file without --force).")
+        var output: String?
+
+        @Flag(help: "Replace FILE when it exists.")
+        var force = false
+
+        func run() throws {
+            let workspace = Workspace.current()
+            let requested = name ?? ProfileOption.fromEnvironment(workspace.environment) ?? BuiltInProfiles.defaultName
+            let loaded = try workspace.loadProfile(requested)
+            guard let profile = loaded.profile, !loaded.diagnostics.hasErrors else {
+                Console.error(DiagnosticFormatter.text(loaded.diagnostics, sources: loaded.sources, color: false), terminator: "")
+                throw ExitCode(BatonExitCode.invalidPipeline)
+            }
+            let text: String
+            do {
+                text = try ProfileExport.yaml(of: profile)
+            } catch let problem as ProfileExport.Problem {
+                Console.error("error: \(problem)")
+                throw ExitCode(BatonExitCode.invalidPipeline)
+            }
+            guard let output else {
+                Console.out(text, terminator: "")
+                return
+            }
+            if FileManager.default.fileExists(atPath: output), !force {
+                Console.error("error: \(output) exists; nothing was written. Give --force to replace it, or choose another file")
+                throw ExitCode(BatonCommand.Init.cannotCreate)
+            }
+            do {
+                try Data(text.utf8).write(to: URL(fileURLWithPath: workspace.absolute(output)), options: .atomic)
+            } catch {
+                Console.error("error: cannot write \(output): \((error as NSError).localizedDescription)")
+                throw ExitCode(BatonCommand.Init.cannotCreate)
+            }
+            Console.error("wrote the profile '\(profile.spec.name)' (\(profile.chain.joined(separator: " extends "))) to \(output)")
+        }
+    }
+
+    /// `baton profiles import FILE [--force]`.
+    struct ImportProfile: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "import",
+            abstract: "Validate a profile file and copy it into your profile folder ($XDG_CONFIG_HOME/baton/profiles).",
+            discussion: """
+                The file is checked first, with what it extends; a profile with errors is not copied (exit 65, the \
+                errors located). The copy keeps the file's name, so its profile name; an existing profile of that name \
+                in the folder is replaced only with --force (exit 73 otherwise, as when the copy cannot be written).
+                """)
+
+        @Argument(help: "The profile file to import.")
+        var file: String
+
+        @Flag(help: "Replace a profile of the same name in your profile folder.")
+        var force = false
+
+        func run() throws {
+            let workspace = Workspace.current()
+            let outcome: ProfileImport.Outcome
+            do {
+                outcome = try ProfileImport.run(file, workspace: workspace, force: force)
+            } catch let problem as ProfileImport.Problem {
+                switch problem {
+                case .invalid(let diagnostics, let sources):
+                    Console.error(DiagnosticFormatter.text(diagnostics, sources: sources, color: false), terminator: "")
+                    Console.error("error: \(problem)")
+                    throw ExitCode(BatonExitCode.invalidPipeline)
+                case .exists, .unwritable:
+                    Console.error("error: \(problem)")
+                    throw ExitCode(BatonCommand.Init.cannotCreate)
+                }
+            }
+            Console.out("\(outcome.replaced ? "replaced" : "imported") the profile '\(outcome.name)' as \(outcome.destination)")
+            if let earlier = outcome.hiddenBy {
+                Console.error("note: \(earlier) comes first on the profile search path and hides it; rename one of them")
             }
         }
     }
