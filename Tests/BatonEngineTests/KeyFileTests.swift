@@ -354,6 +354,36 @@ import Testing
 
     // MARK: - Location and passphrase
 
+    @Test func anInjectedFailureMidWriteLeavesTheOldFileAndNoTemporaryFile() throws {
+        let sandbox = try Sandbox()
+        try sandbox.file().write(Self.keys, passphrase: Self.passphrase)
+        let before = try Data(contentsOf: URL(fileURLWithPath: sandbox.path))
+        var failing = sandbox.file()
+        failing.fault = .failMidWrite
+        #expect(throws: KeyFileError.unwritable(path: sandbox.path, reason: "a failure injected by BATON_TEST_KEY_FILE_FAULT")) {
+            try failing.write(["openai": "sk-canary-rotated-77aa"], passphrase: "another passphrase")
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: sandbox.path)) == before)
+        #expect(try sandbox.file().read(passphrase: Self.passphrase) == Self.keys)
+        let folder = (sandbox.path as NSString).deletingLastPathComponent
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder) == ["keys.json.enc"])
+    }
+
+    @Test func theFaultComesFromTheEnvironmentOnlyWhenItNamesOne() {
+        let environment = ["BATON_KEY_FILE": "/tmp/k.enc"]
+        #expect(KeyFile.current(environment: environment).fault == nil)
+        #expect(KeyFile.current(environment: environment.merging([KeyFileFault.variable: "kill-mid-write"]) { $1 }).fault == .killMidWrite)
+        #expect(KeyFile.current(environment: environment.merging([KeyFileFault.variable: "typo"]) { $1 }).fault == nil)
+    }
+
+    @Test func theNewPassphraseComesFromItsOwnVariable() throws {
+        #expect(try KeyPassphrase.obtainNew(for: "/k", environment: [KeyPassphrase.newVariable: "next one"]) == "next one")
+        if !SecretPrompt.isAvailable {
+            // The current passphrase's variable is not the new one.
+            #expect(try KeyPassphrase.obtainNew(for: "/k", environment: [KeyPassphrase.variable: "current"]) == nil)
+        }
+    }
+
     @Test func theDefaultPathFollowsTheEnvironment() {
         #expect(KeyFile.defaultPath(environment: ["BATON_KEY_FILE": "/k/f.enc", "XDG_CONFIG_HOME": "/x"]) == "/k/f.enc")
         #expect(KeyFile.defaultPath(environment: ["XDG_CONFIG_HOME": "/x", "HOME": "/h"]) == "/x/baton/keys.json.enc")
