@@ -33,8 +33,7 @@ import Testing
         try FileManager.default.createDirectory(atPath: folder + "/profiles", withIntermediateDirectories: true)
         try pipeline.write(toFile: folder + "/two.yaml", atomically: true, encoding: .utf8)
         try profile.write(toFile: folder + "/profiles/hot.yaml", atomically: true, encoding: .utf8)
-        let tree = try FakeThermalTree()
-        try tree.zone(0, temp: temperature, trips: [("passive", 70000), ("hot", 85000), ("critical", 100000)])
+        let tree = try FakeThermalTree.laptop(at: temperature)
         let environment = [
             "BATON_DB": folder + "/runs.sqlite", "BATON_PROFILE_PATH": folder + "/profiles",
             "BATON_THERMAL_PATH": tree.root,
@@ -78,7 +77,7 @@ import Testing
         ])
         #expect(thermal.first?["max_wait"] as? Double == 0.3)
 
-        try tree.zone(0, temp: 60000, trips: [("passive", 70000), ("hot", 85000), ("critical", 100000)])
+        try tree.zone(0, temp: 60000, trips: FakeThermalTree.laptopTrips)
         let cool = try await BatonProcess.run(["run", "two.yaml", "--profile", "hot"], in: folder, environment: environment)
         #expect(cool.status == 0, "\(cool.summary)")
         #expect(!cool.stderr.contains("pausing"), "\(cool.summary)")

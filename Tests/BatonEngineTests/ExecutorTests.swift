@@ -301,20 +301,7 @@ import Testing
 }
 
 /// Records the delays an executor asked to sleep.
-final class DelayLog: @unchecked Sendable {
-    private let lock = NSLock()
-    private var recorded: [Double] = []
-    func append(_ value: Double) {
-        lock.lock()
-        recorded.append(value)
-        lock.unlock()
-    }
-    var values: [Double] {
-        lock.lock()
-        defer { lock.unlock() }
-        return recorded
-    }
-}
+typealias DelayLog = LockedList<Double>
 
 /// A thread-safe counter.
 final class Counter: @unchecked Sendable {

@@ -288,17 +288,4 @@ private final class ManagedRuntime: LLMRuntime, ModelManaging, @unchecked Sendab
 }
 
 /// Strings collected from the observer.
-private final class Notices: @unchecked Sendable {
-    private let lock = NSLock()
-    private var list: [String] = []
-    func append(_ value: String) {
-        lock.lock()
-        list.append(value)
-        lock.unlock()
-    }
-    var values: [String] {
-        lock.lock()
-        defer { lock.unlock() }
-        return list
-    }
-}
+private typealias Notices = LockedList<String>

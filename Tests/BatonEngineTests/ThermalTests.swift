@@ -8,9 +8,7 @@ import Testing
 /// sleep, the `thermal` profile section, and the executor pausing between stages.
 @Suite struct ThermalTests {
     /// A zone with one trip point of each kind that counts, plus a fan trip below all of them.
-    static let laptopTrips: [(type: String, temp: Int)] = [
-        ("active", 45000), ("passive", 70000), ("hot", 85000), ("critical", 100000),
-    ]
+    static let laptopTrips = FakeThermalTree.laptopTrips
 
     // MARK: - Linux sensor
 
@@ -398,26 +396,18 @@ import Testing
 }
 
 /// Collects the thermal events an executor reports, as short lines.
-final class EventLog: @unchecked Sendable {
-    private let lock = NSLock()
-    private var lines: [String] = []
+final class EventLog: Sendable {
+    private let lines = LockedList<String>()
 
     func append(_ event: RunEvent) {
-        let line: String
         switch event {
-        case .thermalPaused(let stage, _, let state, let maxWait): line = "paused \(stage) \(state) \(Int(maxWait))"
-        case .thermalResumed(let stage, _, let state, let waited): line = "resumed \(stage) \(state?.description ?? "unknown") \(Int(waited))"
-        case .thermalWaitExceeded(let stage, _, let state, let waited): line = "exceeded \(stage) \(state) \(Int(waited))"
+        case .thermalPaused(let stage, _, let state, let maxWait): lines.append("paused \(stage) \(state) \(Int(maxWait))")
+        case .thermalResumed(let stage, _, let state, let waited):
+            lines.append("resumed \(stage) \(state?.description ?? "unknown") \(Int(waited))")
+        case .thermalWaitExceeded(let stage, _, let state, let waited): lines.append("exceeded \(stage) \(state) \(Int(waited))")
         default: return
         }
-        lock.lock()
-        lines.append(line)
-        lock.unlock()
     }
 
-    var thermal: [String] {
-        lock.lock()
-        defer { lock.unlock() }
-        return lines
-    }
+    var thermal: [String] { lines.values }
 }

@@ -35,6 +35,19 @@ public struct FakeThermalTree {
     /// The folder to use as the sensor's root.
     public let root: String
 
+    /// A laptop zone's trip points: a fan trip below every trip that counts, then passive 70 °C, hot 85 °C and
+    /// critical 100 °C (millidegrees), so a zone is fair from 70 °C, serious from 85 °C, critical from 100 °C.
+    public static let laptopTrips: [(type: String, temp: Int)] = [
+        ("active", 45000), ("passive", 70000), ("hot", 85000), ("critical", 100000),
+    ]
+
+    /// A tree with one zone at `temperature` millidegrees and the ``laptopTrips``.
+    public static func laptop(at temperature: Int) throws -> FakeThermalTree {
+        let tree = try FakeThermalTree()
+        try tree.zone(0, temp: temperature, trips: laptopTrips)
+        return tree
+    }
+
     /// An empty tree in a new temporary folder.
     public init() throws {
         root = NSTemporaryDirectory() + "baton-thermal-\(UUID().uuidString)"
