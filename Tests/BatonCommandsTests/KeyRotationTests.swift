@@ -28,7 +28,8 @@ import Testing
         let new = KeysCommandTests.canary("new")
         sandbox.secrets.append(new)
 
-        let result = try await sandbox.baton(["keys", "set", "openai"], stdin: new + "\n", environment: [KeyFileFault.variable: fault.rawValue])
+        let result = try await sandbox.baton(
+            ["keys", "set", "openai"], stdin: new + "\n", environment: [KeyFileFault.variable: fault.rawValue])
         switch fault {
         case .failMidWrite:
             #expect(result.status == 74, "\(result.summary)")
@@ -58,7 +59,9 @@ import Testing
         try sandbox.seed(keys)
         let result = try await sandbox.baton(["keys", "passphrase"], environment: [KeyPassphrase.newVariable: Self.newPassphrase])
         #expect(result.status == 0, "\(result.summary)")
-        #expect(result.stdout == "re-encrypted \(sandbox.keyFile) (2 keys) under the new passphrase; update BATON_KEY_PASSPHRASE wherever it is set\n")
+        #expect(
+            result.stdout
+                == "re-encrypted \(sandbox.keyFile) (2 keys) under the new passphrase; update BATON_KEY_PASSPHRASE wherever it is set\n")
         #expect(try KeyFile(path: sandbox.keyFile).read(passphrase: Self.newPassphrase) == keys)
         #expect(throws: KeyFileError.wrongPassphrase(path: sandbox.keyFile)) { try sandbox.stored() }
         #expect(try sandbox.mode(sandbox.keyFile) == 0o600)
@@ -98,7 +101,8 @@ import Testing
 
         let noNew = try await sandbox.baton(["keys", "passphrase"])
         #expect(noNew.status == 77, "\(noNew.summary)")
-        #expect(noNew.stderr.contains("needs a new passphrase; set BATON_KEY_NEW_PASSPHRASE, or run Baton in a terminal"), "\(noNew.stderr)")
+        #expect(
+            noNew.stderr.contains("needs a new passphrase; set BATON_KEY_NEW_PASSPHRASE, or run Baton in a terminal"), "\(noNew.stderr)")
 
         let wrongOld = try await sandbox.baton(
             ["keys", "passphrase"], passphrase: "not the passphrase", environment: [KeyPassphrase.newVariable: Self.newPassphrase])

@@ -10,16 +10,18 @@ import Testing
 @Suite struct KeysTestCommandTests {
     /// Writes a profile with an OpenAI-compatible runtime `cloud`, an Anthropic runtime `claude` and an Ollama runtime
     /// `local`, and returns its path (given to `--profile`).
-    static func profile(in sandbox: KeysCommandTests.KeySandbox, openAI: String, anthropic: String, claudeVariable: String? = nil) throws -> String {
+    static func profile(in sandbox: KeysCommandTests.KeySandbox, openAI: String, anthropic: String, claudeVariable: String? = nil) throws
+        -> String
+    {
         let path = sandbox.folder + "/work/cloud.yaml"
         let variable = claudeVariable.map { ", api_key_env: \($0)" } ?? ""
         try """
-            version: 1
-            runtimes:
-              cloud: {kind: openai, url: "\(openAI)"}
-              claude: {kind: anthropic, url: "\(anthropic)"\(variable)}
-              local: {kind: ollama, url: "http://127.0.0.1:9"}
-            """.write(toFile: path, atomically: true, encoding: .utf8)
+        version: 1
+        runtimes:
+          cloud: {kind: openai, url: "\(openAI)"}
+          claude: {kind: anthropic, url: "\(anthropic)"\(variable)}
+          local: {kind: ollama, url: "http://127.0.0.1:9"}
+        """.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
 
@@ -68,13 +70,18 @@ import Testing
                 // The stand-ins echo a wrong key in their 401 messages, as OpenAI does; the sandbox checks no secret is printed.
                 let cloud = try await sandbox.baton(["keys", "test", "cloud", "--profile", profile])
                 #expect(cloud.status == 77, "\(cloud.summary)")
-                #expect(cloud.stdout.hasPrefix("rejected: \(openAI.baseURL)/models rejected the API key (401: Incorrect API key provided: [redacted]"))
+                #expect(
+                    cloud.stdout.hasPrefix(
+                        "rejected: \(openAI.baseURL)/models rejected the API key (401: Incorrect API key provided: [redacted]"))
                 #expect(cloud.stdout.contains("check the key in the key file ('baton keys set cloud' replaces the stored one)"))
 
                 let claude = try await sandbox.baton(
                     ["keys", "test", "claude", "--profile", profile], environment: ["CLAUDE_TEST_KEY": wrongInEnvironment])
                 #expect(claude.status == 77, "\(claude.summary)")
-                #expect(claude.stdout.hasPrefix("rejected: \(anthropic.baseURL)/v1/models?limit=1000 rejected the API key (401: invalid x-api-key: [redacted])"), "\(claude.stdout)")
+                #expect(
+                    claude.stdout.hasPrefix(
+                        "rejected: \(anthropic.baseURL)/v1/models?limit=1000 rejected the API key (401: invalid x-api-key: [redacted])"),
+                    "\(claude.stdout)")
                 #expect(claude.stdout.contains("[redacted]") && claude.stdout.contains("the environment variable CLAUDE_TEST_KEY"))
             }
         }

@@ -94,7 +94,8 @@ import Testing
         let folders = try Folders()
         let environment = Self.environment(folders)
         let source = folders.root + "/bad.yaml"
-        try "version: 1\nmemory_budget: lots\nruntimes:\n  cloud: {kind: opnai, url: x}\n".write(toFile: source, atomically: true, encoding: .utf8)
+        try "version: 1\nmemory_budget: lots\nruntimes:\n  cloud: {kind: opnai, url: x}\n".write(
+            toFile: source, atomically: true, encoding: .utf8)
         let result = try await folders.baton(["profiles", "import", source], environment)
         #expect(result.status == 65, "\(result.summary)")
         #expect(result.stderr.contains("bad.yaml:2:"), "\(result.stderr)")
@@ -112,7 +113,9 @@ import Testing
         let source = folders.root + "/top.yaml"
         try "version: 1\nextends: base\n".write(toFile: source, atomically: true, encoding: .utf8)
         // The user folder comes after ./profiles on the default path; here the first folder plays ./profiles.
-        let environment = Self.environment(folders).merging(["BATON_PROFILE_PATH": "\(folders.first):\(folders.second):\(folders.root)/xdg/baton/profiles"]) { $1 }
+        let environment = Self.environment(folders).merging([
+            "BATON_PROFILE_PATH": "\(folders.first):\(folders.second):\(folders.root)/xdg/baton/profiles"
+        ]) { $1 }
         let result = try await folders.baton(["profiles", "import", source], environment)
         #expect(result.status == 0, "\(result.summary)")
         #expect(result.stderr.contains("note: first/top.yaml comes first on the profile search path and hides it"), "\(result.stderr)")

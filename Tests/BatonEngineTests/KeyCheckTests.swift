@@ -1,8 +1,8 @@
-@testable import BatonSpec
 import Foundation
 import Testing
 
 @testable import BatonEngine
+@testable import BatonSpec
 
 /// ``KeyCheck`` on scripted answers: which statuses mean a rejected key, and that the key is scrubbed from what is
 /// reported. The real binary against the stand-ins is in `KeysTestCommandTests`.
@@ -24,29 +24,39 @@ import Testing
         func send(_ request: HTTPRequest, connectTimeout: Double) async throws -> HTTPResponse {
             lock.withLock { sent.append(request) }
             let data = Data(body.utf8)
-            return HTTPResponse(status: status, body: AsyncThrowingStream { $0.yield(data); $0.finish() })
+            return HTTPResponse(
+                status: status,
+                body: AsyncThrowingStream {
+                    $0.yield(data)
+                    $0.finish()
+                })
         }
     }
 
     static let key = "sk-check-canary-0c4f9a11b2"
     static let openAI = RuntimeSpec(name: "cloud", kind: .openai, url: "https://api.example.test/v1", apiKeyEnv: "CLOUD_KEY", options: [:])
-    static let anthropic = RuntimeSpec(name: "claude", kind: .anthropic, url: "https://anthropic.example.test", apiKeyEnv: "CLAUDE_KEY", options: [:])
+    static let anthropic = RuntimeSpec(
+        name: "claude", kind: .anthropic, url: "https://anthropic.example.test", apiKeyEnv: "CLAUDE_KEY", options: [:])
 
     static func check(_ runtime: RuntimeSpec, _ transport: ScriptedTransport) async throws -> KeyCheck.Outcome {
         let environment = ["CLOUD_KEY": key, "CLAUDE_KEY": key]
-        return try await KeyCheck.check(runtime, keys: EnvironmentKeySource(environment: environment), environment: environment, transport: transport)
+        return try await KeyCheck.check(
+            runtime, keys: EnvironmentKeySource(environment: environment), environment: environment, transport: transport)
     }
 
     @Test func a403IsARejectionWithTheAPIsReason() async throws {
         let openAI = try await Self.check(
             Self.openAI,
             ScriptedTransport(
-                403, #"{"error":{"message":"Country, region, or territory not supported","type":"request_forbidden","code":"unsupported_country_region_territory"}}"#))
+                403,
+                #"{"error":{"message":"Country, region, or territory not supported","type":"request_forbidden","code":"unsupported_country_region_territory"}}"#
+            ))
         #expect(openAI.verdict == .rejected && openAI.status == 403)
         #expect(openAI.detail.contains("Country, region, or territory not supported"), "\(openAI.detail)")
         let anthropic = try await Self.check(
             Self.anthropic,
-            ScriptedTransport(403, #"{"type":"error","error":{"type":"permission_error","message":"Your API key does not have permission"}}"#))
+            ScriptedTransport(
+                403, #"{"type":"error","error":{"type":"permission_error","message":"Your API key does not have permission"}}"#))
         #expect(anthropic.verdict == .rejected && anthropic.status == 403)
         #expect(anthropic.keySource == "the environment variable CLAUDE_KEY")
     }
@@ -54,7 +64,8 @@ import Testing
     @Test func aMaskedEchoOfTheKeyIsScrubbed() async throws {
         let masked = "sk-che" + String(repeating: "*", count: 10) + "b2"
         let outcome = try await Self.check(
-            Self.openAI, ScriptedTransport(401, #"{"error":{"message":"Incorrect API key provided: \#(masked).","code":"invalid_api_key"}}"#))
+            Self.openAI,
+            ScriptedTransport(401, #"{"error":{"message":"Incorrect API key provided: \#(masked).","code":"invalid_api_key"}}"#))
         #expect(outcome.verdict == .rejected)
         #expect(!outcome.detail.contains(masked) && !outcome.detail.contains(Self.key), "\(outcome.detail)")
     }

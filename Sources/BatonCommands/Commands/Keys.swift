@@ -97,7 +97,8 @@ extension BatonCommand.Keys {
             } else {
                 let data = FileHandle.standardInput.readDataToEndOfFile()
                 guard data.count <= 16 * 1024 else {
-                    throw BatonCommand.Keys.failure("standard input is longer than 16 KiB; give only the key, on one line", BatonExitCode.usage)
+                    throw BatonCommand.Keys.failure(
+                        "standard input is longer than 16 KiB; give only the key, on one line", BatonExitCode.usage)
                 }
                 text = String(decoding: data, as: UTF8.self)
             }
@@ -220,9 +221,11 @@ extension BatonCommand.Keys {
             }
             guard let runtime = profile.spec.runtime(named: name) else {
                 let names = profile.spec.runtimes.map(\.name)
-                let hint = Suggestion.closest(to: name, in: names).map { "; did you mean '\($0)'?" }
+                let hint =
+                    Suggestion.closest(to: name, in: names).map { "; did you mean '\($0)'?" }
                     ?? "; its runtimes: \(names.joined(separator: ", "))"
-                throw BatonCommand.Keys.failure("the profile '\(profile.spec.name)' has no runtime '\(name)'\(hint)", BatonExitCode.notFound)
+                throw BatonCommand.Keys.failure(
+                    "the profile '\(profile.spec.name)' has no runtime '\(name)'\(hint)", BatonExitCode.notFound)
             }
             let environment = workspace.environment
             let outcome: KeyCheck.Outcome

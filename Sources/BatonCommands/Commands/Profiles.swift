@@ -8,7 +8,8 @@ extension BatonCommand {
     struct Profiles: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List the profiles on the profile search path, show one fully resolved, export or import one.",
-            subcommands: [ListProfiles.self, ShowProfile.self, ExportProfile.self, ImportProfile.self], defaultSubcommand: ListProfiles.self)
+            subcommands: [ListProfiles.self, ShowProfile.self, ExportProfile.self, ImportProfile.self], defaultSubcommand: ListProfiles.self
+        )
     }
 
     /// `baton profiles list`.
@@ -99,7 +100,8 @@ extension BatonCommand {
             commandName: "show",
             abstract: "Show a profile with its extends chain merged, and where each value came from.")
 
-        @Argument(help: "A profile name on the search path, or a file. Default: $BATON_PROFILE, else 'default' (a file, else the built-in one).")
+        @Argument(
+            help: "A profile name on the search path, or a file. Default: $BATON_PROFILE, else 'default' (a file, else the built-in one).")
         var name: String?
 
         @Flag(help: "Print JSON: {name, chain, values: [{path, value, profile, file, line}]}.")
@@ -117,7 +119,9 @@ extension BatonCommand {
             let profile = loaded.profile!
             let entries = ProfileProvenance.entries(of: profile.spec, documents: loaded.documents)
             // The built-in profile has no file: it shows as 'built in' (JSON keeps its path, "(built in)/default.yaml").
-            let files = Dictionary(loaded.documents.compactMap { document in document.spec.map { ($0.name, document.file.path) } }) { a, _ in a }
+            let files = Dictionary(loaded.documents.compactMap { document in document.spec.map { ($0.name, document.file.path) } }) {
+                a, _ in a
+            }
             let shown = files.mapValues { $0 == BuiltInProfiles.defaultPath ? "built in" : $0 }
             if json {
                 let object: [String: Any] = [
@@ -129,15 +133,18 @@ extension BatonCommand {
                         return row
                     },
                 ]
-                let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+                let data = try JSONSerialization.data(
+                    withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
                 Console.out(String(decoding: data, as: UTF8.self))
                 return
             }
-            Console.out("profile \(profile.spec.name): " + profile.chain.map { "\($0) (\(shown[$0] ?? "?"))" }.joined(separator: " extends "))
+            Console.out(
+                "profile \(profile.spec.name): " + profile.chain.map { "\($0) (\(shown[$0] ?? "?"))" }.joined(separator: " extends "))
             Console.out("a value comes from the first profile in this chain that sets it")
             Console.out("")
             let cells = entries.map { entry -> (String, String) in
-                let origin = [entry.profile, entry.location.map { "\(shown[entry.profile] ?? "?"):\($0.line)" }].compactMap { $0 }.joined(separator: "  ")
+                let origin = [entry.profile, entry.location.map { "\(shown[entry.profile] ?? "?"):\($0.line)" }].compactMap { $0 }.joined(
+                    separator: "  ")
                 return ("\(entry.path): \(entry.value)", origin)
             }
             let width = min(72, cells.map(\.0.count).max() ?? 0)

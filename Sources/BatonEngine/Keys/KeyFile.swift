@@ -1,9 +1,9 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The encrypted file of API keys: read only when no one else may read it, written atomically with mode 0600.
@@ -36,7 +36,8 @@ public struct KeyFile: Sendable {
     /// `$BATON_KEY_FILE`, else `$XDG_CONFIG_HOME/baton/keys.json.enc`, else `~/.config/baton/keys.json.enc`.
     public static func defaultPath(environment: [String: String]) -> String {
         if let file = environment["BATON_KEY_FILE"], !file.isEmpty { return file }
-        let config = environment["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+        let config =
+            environment["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 }
             ?? ((environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()) + "/.config")
         return config + "/baton/keys.json.enc"
     }
@@ -234,17 +235,17 @@ public struct SealedKeyFile: Sendable {
 /// `read(2)`, which ``KeyFile/read(passphrase:)`` hides inside the type.
 private func systemRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int {
     #if canImport(Glibc)
-    Glibc.read(fd, buffer, count)
+        Glibc.read(fd, buffer, count)
     #else
-    Darwin.read(fd, buffer, count)
+        Darwin.read(fd, buffer, count)
     #endif
 }
 
 /// `write(2)`, which ``KeyFile/write(_:passphrase:)`` hides inside the type.
 private func systemWrite(_ fd: Int32, _ buffer: UnsafeRawPointer?, _ count: Int) -> Int {
     #if canImport(Glibc)
-    Glibc.write(fd, buffer, count)
+        Glibc.write(fd, buffer, count)
     #else
-    Darwin.write(fd, buffer, count)
+        Darwin.write(fd, buffer, count)
     #endif
 }

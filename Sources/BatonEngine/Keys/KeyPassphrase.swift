@@ -1,9 +1,9 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Where the key file's passphrase comes from: `BATON_KEY_PASSPHRASE`, else a prompt on the terminal.
@@ -100,9 +100,9 @@ public enum SecretPrompt {
 
     private static func readByte(_ fd: Int32, _ byte: inout UInt8) -> Int {
         #if canImport(Glibc)
-        Glibc.read(fd, &byte, 1)
+            Glibc.read(fd, &byte, 1)
         #else
-        Darwin.read(fd, &byte, 1)
+            Darwin.read(fd, &byte, 1)
         #endif
     }
 }

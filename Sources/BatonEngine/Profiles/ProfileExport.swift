@@ -110,7 +110,9 @@ public enum ProfileExport {
             if let url = runtime.url { pairs.append(("url", try text(url, at: "\(path).url"))) }
             if let variable = runtime.apiKeyEnv { pairs.append(("api_key_env", try text(variable, at: "\(path).api_key_env"))) }
             if !runtime.options.isEmpty {
-                let options = try runtime.options.sorted { $0.key < $1.key }.map { ($0.key, try text($0.value, at: "\(path).options.\($0.key)")) }
+                let options = try runtime.options.sorted { $0.key < $1.key }.map {
+                    ($0.key, try text($0.value, at: "\(path).options.\($0.key)"))
+                }
                 pairs.append(("options", mapping(options)))
             }
             return mapping(pairs)

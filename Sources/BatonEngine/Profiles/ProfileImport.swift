@@ -2,9 +2,9 @@ import BatonSpec
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// `baton profiles import`: a profile file, validated, copied into the user's profile folder
@@ -47,7 +47,8 @@ public enum ProfileImport {
 
     /// The user's profile folder: `$XDG_CONFIG_HOME/baton/profiles`, else `$HOME/.config/baton/profiles`.
     public static func userFolder(environment: [String: String]) -> String {
-        let config = environment["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+        let config =
+            environment["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 }
             ?? ((environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()) + "/.config")
         return config + "/baton/profiles"
     }
@@ -86,7 +87,9 @@ public enum ProfileImport {
     /// Writes `data` to a temporary file in the same folder and renames it over `destination`, so a reader never sees
     /// half a profile.
     private static func write(_ data: Data, to destination: String) throws {
-        let temporary = (destination as NSString).deletingLastPathComponent + "/.\((destination as NSString).lastPathComponent).\(UUID().uuidString.prefix(8)).tmp"
+        let temporary =
+            (destination as NSString).deletingLastPathComponent
+            + "/.\((destination as NSString).lastPathComponent).\(UUID().uuidString.prefix(8)).tmp"
         do {
             try data.write(to: URL(fileURLWithPath: temporary), options: .withoutOverwriting)
         } catch {
