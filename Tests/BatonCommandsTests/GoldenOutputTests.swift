@@ -84,7 +84,7 @@ import Testing
             plan    completed         3      3      1.5 s   45 → 54
             ── plan · 12 ms · first token 2m05s · 9 → 14 tokens
             ollama http://127.0.0.1:5 llama http://127.0.0.1:9
-            ✓ memory: 7 GB in all, 1.5 GB available now; 'memory_budget: auto' gives 5.3 GB; the profile's budget is 8 GB
+            ✓ memory: 7 GB in all; 'memory_budget: auto' gives 5.3 GB; the profile's budget is 8 GB
             ✓ thermal: nominal; the profile pauses at serious
             """
         let normalized = normalizer.normalize(first)
@@ -95,7 +95,7 @@ import Testing
                 plan    completed         3      3      <dur>   45 → 54
                 ── plan · <dur> · first token <dur> · 9 → 14 tokens
                 ollama http://127.0.0.1:<port> llama http://127.0.0.1:9
-                ✓ memory: <total> in all, <available> available now; 'memory_budget: auto' gives <auto>; the profile's budget is 8 GB
+                ✓ memory: <total> in all[, <available> available now]; 'memory_budget: auto' gives <auto>; the profile's budget is 8 GB
                 ✓ thermal: <machine thermal state>; the profile pauses at serious
                 """)
         // What is not machine- or time-dependent stays: a changed count or word still changes the text.

@@ -15,8 +15,9 @@ import Foundation
 /// 5. a duration as `ProgressPrinter.duration` prints it (`8 ms`, `1.2 s`, `2m05s`) becomes `<dur>`; when it is
 ///    right-aligned in a column (two or more spaces before it) the column keeps its width;
 /// 6. `doctor`'s machine figures: `25.3 GB in all, 24.1 GB available now; 'memory_budget: auto' gives 19 GB`
-///    becomes `<total> in all, <available> available now; 'memory_budget: auto' gives <auto>`, and the thermal
-///    state after `thermal: ` becomes `<machine thermal state>` (the profile's own pause level is kept).
+///    becomes `<total> in all[, <available> available now]; 'memory_budget: auto' gives <auto>` (the bracketed part
+///    whether or not it was printed: only Linux knows the available memory), and the thermal state after
+///    `thermal: ` becomes `<machine thermal state>` (the profile's own pause level is kept).
 public struct GoldenNormalizer: Sendable {
     /// Paths and the placeholders they become, longest first so a folder inside another is replaced first.
     public var paths: [(path: String, placeholder: String)]
@@ -54,8 +55,8 @@ public struct GoldenNormalizer: Sendable {
         }
         text = Self.replace(
             #"[\d.]+ [KMGT]?B in all(, [\d.]+ [KMGT]?B available now)?; 'memory_budget: auto' gives [\d.]+ [KMGT]?B"#, in: text
-        ) { groups in
-            "<total> in all\(groups[1].isEmpty ? "" : ", <available> available now"); 'memory_budget: auto' gives <auto>"
+        ) { _ in
+            "<total> in all[, <available> available now]; 'memory_budget: auto' gives <auto>"
         }
         text = Self.replace(
             #"thermal: (unknown \(no thermal zone with trip points\), so runs never pause|nominal|fair|serious|critical)"#, in: text
