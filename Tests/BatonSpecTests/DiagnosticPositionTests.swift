@@ -35,7 +35,9 @@ import Testing
                   last 2️⃣{{#stages}}
             """,
             [
-                DiagnosticSpec("2️⃣", code: "template-syntax", message: "invalid template: a section is opened but never closed")
+                DiagnosticSpec(
+                    "2️⃣", code: "template-syntax",
+                    message: "invalid template: section 'stages' is opened at 10:12 and never closed; close it with {{/stages}}")
             ])
         assertDiagnostics(
             """

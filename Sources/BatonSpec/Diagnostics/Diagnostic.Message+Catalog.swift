@@ -132,11 +132,13 @@ extension Diagnostic.Message {
         )
     }
 
-    static func badStageField(_ name: String, stage: String) -> Self {
+    static func badStageField(_ name: String, stage: String, suggestion: String?) -> Self {
         .init(
             "unknown-variable",
-            "template uses '\(name)', which stage '\(stage)' does not provide; use stages.\(stage).output, "
-                + "stages.\(stage).json.FIELD, or for a critic stages.\(stage).verdict and stages.\(stage).feedback"
+            "template uses '\(name)', which stage '\(stage)' does not provide"
+                + didYouMean(
+                    suggestion,
+                    orElse: "; use stages.\(stage).output, stages.\(stage).json.FIELD, or for a critic stages.\(stage).verdict and stages.\(stage).feedback")
         )
     }
 

@@ -27,16 +27,22 @@ enum TemplateCheck {
             _ = try MustacheTemplate(string: text)
         } catch {
             context.hasTemplateErrors = true
-            let problem = (error as? MustacheTemplate.ParserError)?.error ?? error
-            let tag = culprit(of: problem, in: text)
-            let line = tag?.line ?? (error as? MustacheTemplate.ParserError)?.context.lineNumber ?? 1
-            let column = tag?.column ?? (error as? MustacheTemplate.ParserError)?.context.columnNumber ?? 1
-            let occurrence = tag.map { culprit in
-                TemplateScanner.tags(in: text).filter { $0.text == culprit.text && ($0.line, $0.column) < (culprit.line, culprit.column) }.count
-            } ?? 0
-            context.emit(
-                .templateSyntax(describe(problem)),
-                at: placement.location(line: line, column: column, tagText: tag?.text, occurrence: occurrence, in: source))
+            let parserError = error as? MustacheTemplate.ParserError
+            let problem = parserError?.error ?? error
+            let blame = culprit(in: text)
+            func located(_ tag: TemplateTag) -> SourceLocation {
+                let occurrence = TemplateScanner.tags(in: text).filter {
+                    $0.text == tag.text && ($0.line, $0.column) < (tag.line, tag.column)
+                }.count
+                return placement.location(line: tag.line, column: tag.column, tagText: tag.text, occurrence: occurrence, in: source)
+            }
+            let location =
+                blame.map { located($0.tag) }
+                ?? placement.location(
+                    line: parserError?.context.lineNumber ?? 1, column: parserError?.context.columnNumber ?? 1, tagText: nil,
+                    occurrence: 0, in: source)
+            let opener = blame?.opener.map { ($0, located($0)) }
+            context.emit(.templateSyntax(describe(problem, culprit: blame?.tag, at: location, opener: opener)), at: location)
             return
         }
 
@@ -62,26 +68,61 @@ enum TemplateCheck {
         }
     }
 
-    /// The tag to blame for a parse error: the section left open, the close tag that does not match, or
-    /// the tag that never ends. swift-mustache reports where it stopped reading, which is often the end.
-    private static func culprit(of error: any Error, in text: String) -> TemplateTag? {
+    /// The tag to blame for a parse error (the section left open, the close tag that does not match, or the tag
+    /// that never ends) and, for a close tag that does not match, the section it should close. swift-mustache
+    /// reports where it stopped reading, which is often the end.
+    private static func culprit(in text: String) -> (tag: TemplateTag, opener: TemplateTag?)? {
         let (tags, unterminated) = TemplateScanner.scan(text)
-        if let unterminated { return unterminated }
+        if let unterminated { return (unterminated, nil) }
         var open: [TemplateTag] = []
         for tag in tags {
             switch tag.kind {
             case .section, .invertedSection:
                 open.append(tag)
             case .sectionEnd:
-                guard let last = open.popLast(), last.name == tag.name else { return tag }
+                guard let last = open.popLast() else { return (tag, nil) }
+                if last.name != tag.name { return (tag, last) }
+            case .variable where !isName(tag.name):
+                return (tag, nil)
             default:
                 break
             }
         }
-        return open.last
+        return open.last.map { ($0, nil) }
     }
 
-    private static func describe(_ error: any Error) -> String {
+    /// Whether `name` reads as a Mustache name (swift-mustache refuses spaces and most punctuation inside one).
+    private static func isName(_ name: String) -> Bool {
+        !name.isEmpty && !name.contains { $0 == " " || $0 == "\t" || $0 == "{" || $0 == "}" }
+    }
+
+    /// What is wrong, naming the tag: the section left open and where, the close tag that does not match the
+    /// section it closes, the tag without its end, the unknown tag.
+    private static func describe(
+        _ error: any Error, culprit: TemplateTag?, at location: SourceLocation, opener: (tag: TemplateTag, at: SourceLocation)?
+    ) -> String {
+        let position = "\(location.line):\(location.column)"
+        if let tag = culprit {
+            switch tag.kind {
+            case .section, .invertedSection:
+                let close = "{{/\(tag.name)}}"
+                return "section '\(tag.name)' is opened at \(position) and never closed; close it with \(close)"
+            case .sectionEnd:
+                guard let opener else {
+                    return "'\(tag.text)' closes section '\(tag.name)', which is not open; remove it or open the section with {{#\(tag.name)}}"
+                }
+                return "'\(tag.text)' closes section '\(tag.name)', but the section open there is "
+                    + "'\(opener.tag.name)', opened at \(opener.at.line):\(opener.at.column); close it with {{/\(opener.tag.name)}}"
+            case .variable where tag.name.isEmpty && !tag.text.hasSuffix("}}"):
+                // The scanner's tag without its end.
+                return "the tag '\(tag.text)' is never closed with '}}' before the end of the template"
+            case .variable:
+                return "the tag '\(tag.text)' is not a name: a tag holds one name such as inputs.task "
+                    + "(letters, digits, '_', '-' and dots)"
+            default:
+                break
+            }
+        }
         guard let error = error as? MustacheTemplate.Error else {
             // swift-mustache's reader runs off the end of the text on an unclosed tag.
             return "\(error)" == "overflow" ? "a tag is not closed before the end of the template" : "\(error)"
@@ -90,12 +131,12 @@ enum TemplateCheck {
         case .sectionCloseNameIncorrect: return "a section is closed with a different name than it was opened with"
         case .unfinishedName: return "a tag is not closed or its name is malformed"
         case .expectedSectionEnd: return "a section is opened but never closed"
-        case .invalidSetDelimiter: return "malformed set-delimiter tag"
+        case .invalidSetDelimiter: return "malformed set-delimiter tag at \(position): write it as {{=<% %>=}}"
         case .transformAppliedToInheritanceSection: return "a transform is applied to an inheritance section"
         case .illegalTokenInsideInheritSection: return "illegal tag inside an inheritance section"
         case .textInsideInheritSection: return "text inside an inheritance section"
-        case .invalidConfigVariableSyntax: return "malformed pragma tag"
-        case .unrecognisedConfigVariable: return "unknown pragma"
+        case .invalidConfigVariableSyntax: return "malformed pragma tag at \(position)"
+        case .unrecognisedConfigVariable: return "unknown pragma at \(position)"
         }
     }
 
@@ -130,12 +171,19 @@ enum TemplateCheck {
             if isInHistory(sections), historyFields.contains(head), segments.count == 1 { return }
             if !sections.isEmpty, !isInHistory(sections) { return }  // may name a field of the section's value
             var suggestion: String?
-            if context.spec.inputs.contains(where: { $0.name == head }) {
+            let inputNames = context.spec.inputs.map(\.name)
+            let rest = segments.dropFirst().joined(separator: ".")
+            if inputNames.contains(head) {
                 suggestion = "inputs.\(head)"
             } else if context.stageNames.contains(head) {
                 suggestion = "stages.\(head).output"
-            } else {
-                suggestion = Suggestion.closest(to: head, in: rootNames + (isInHistory(sections) ? historyFields : []))
+            } else if let root = Suggestion.closest(to: head, in: rootNames + (isInHistory(sections) ? historyFields : [])) {
+                // A misspelled root keeps the rest of the name: {{input.task}} means inputs.task.
+                suggestion = rest.isEmpty ? root : "\(root).\(rest)"
+            } else if segments.count == 1, let input = Suggestion.closest(to: head, in: inputNames) {
+                suggestion = "inputs.\(input)"
+            } else if segments.count == 1, let stage = Suggestion.closest(to: head, in: context.stageNames) {
+                suggestion = "stages.\(stage).output"
             }
             context.emit(.unknownVariable(name, suggestion: suggestion), at: location)
         }
@@ -201,11 +249,16 @@ enum TemplateCheck {
         case "verdict", "feedback":
             guard stage.isCritic, segments.count == 3 else {
                 context.emit(
-                    stage.isCritic ? .badStageField(name, stage: target) : .verdictOfNonCritic(name, stage: target), at: location)
+                    stage.isCritic ? .badStageField(name, stage: target, suggestion: nil) : .verdictOfNonCritic(name, stage: target),
+                    at: location)
                 return
             }
         default:
-            context.emit(.badStageField(name, stage: target), at: location)
+            var fields = ["output"]
+            if stage.output?.format == .json { fields.append("json") }
+            if stage.isCritic { fields += ["verdict", "feedback"] }
+            let suggestion = Suggestion.closest(to: field, in: fields).map { "stages.\(target).\($0)" }
+            context.emit(.badStageField(name, stage: target, suggestion: suggestion), at: location)
             return
         }
         context.referencedStages.insert(target)
