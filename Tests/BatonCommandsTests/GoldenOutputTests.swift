@@ -13,7 +13,8 @@ import Testing
     /// `keys` and `profiles`.
     static let helpCommands: [[String]] = [
         [], ["run"], ["resume"], ["rerun"], ["runs"], ["show"], ["validate"], ["plan"], ["graph"], ["list"], ["doctor"],
-        ["models"], ["keys"], ["keys", "set"], ["keys", "list"], ["keys", "remove"], ["keys", "test"], ["keys", "passphrase"], ["profiles"], ["profiles", "list"],
+        ["models"], ["keys"], ["keys", "set"], ["keys", "list"], ["keys", "remove"], ["keys", "test"], ["keys", "passphrase"],
+        ["profiles"], ["profiles", "list"],
         ["profiles", "show"], ["profiles", "export"], ["profiles", "import"], ["init"],
     ]
 
@@ -109,7 +110,8 @@ import Testing
     }
 
     @Test func planWithABudgetThatForcesUnloads() async throws {
-        try await Self.checkCommand(["plan", RunSandbox.pipeline, "--profile", RunSandbox.fixtures + "/golden/ci-1gb.yaml"], golden: "plan-unloads.txt")
+        let profile = RunSandbox.fixtures + "/golden/ci-1gb.yaml"
+        try await Self.checkCommand(["plan", RunSandbox.pipeline, "--profile", profile], golden: "plan-unloads.txt")
     }
 
     @Test func graphAsMermaid() async throws {
@@ -139,7 +141,8 @@ import Testing
     @Test func runsListsACompletedAndAFailedRun() async throws {
         let sandbox = try await Self.sandboxWithARun()
         // A second run that fails: the echo script's `facts` stage is told to answer something that is not JSON.
-        let failed = try await sandbox.baton(RunSandbox.runArguments, ["BATON_ECHO_SCRIPT": RunSandbox.fixtures + "/golden/bad-facts-script.yaml"])
+        let script = RunSandbox.fixtures + "/golden/bad-facts-script.yaml"
+        let failed = try await sandbox.baton(RunSandbox.runArguments, ["BATON_ECHO_SCRIPT": script])
         try #require(failed.status != 0, "the second run was meant to fail: \(failed.summary)")
         Self.expectGolden(["runs"], try await sandbox.baton(["runs"]), "runs.txt", normalizer: Self.normalizer(sandbox))
     }
