@@ -38,6 +38,14 @@ import Testing
             #expect(try Self.others(sandbox).isEmpty, "the failed write left its temporary file")
         case .killMidWrite, .killBeforeRename:
             #expect(result.signal == SIGKILL, "\(result.summary)")
+            // The kill leaves the temporary file; a write a minute or more later deletes it.
+            let left = try Self.others(sandbox)
+            #expect(left.count == 1 && left.allSatisfy { $0.hasPrefix(".keys.json.enc.") && $0.hasSuffix(".tmp") }, "\(left)")
+            let folder = (sandbox.keyFile as NSString).deletingLastPathComponent
+            for name in left {
+                try FileManager.default.setAttributes(
+                    [.modificationDate: Date(timeIntervalSinceNow: -3600)], ofItemAtPath: folder + "/" + name)
+            }
         }
         #expect(try sandbox.stored() == before, "the old key is not readable after a \(fault.rawValue)")
         #expect(try sandbox.mode(sandbox.keyFile) == 0o600)
@@ -48,6 +56,7 @@ import Testing
         var after = before
         after["openai"] = new
         #expect(try sandbox.stored() == after)
+        #expect(try Self.others(sandbox).isEmpty, "a stale temporary file was not deleted")
     }
 
     // MARK: - Passphrase

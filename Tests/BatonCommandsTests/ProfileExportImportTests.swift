@@ -119,6 +119,15 @@ import Testing
         let result = try await folders.baton(["profiles", "import", source], environment)
         #expect(result.status == 0, "\(result.summary)")
         #expect(result.stderr.contains("note: first/top.yaml comes first on the profile search path and hides it"), "\(result.stderr)")
+
+        // A search path without the user's folder: the profile would not be found there.
+        try "version: 1\n".write(toFile: folders.root + "/solo.yaml", atomically: true, encoding: .utf8)
+        let unsearched = try await folders.baton(["profiles", "import", folders.root + "/solo.yaml"], Self.environment(folders))
+        #expect(unsearched.status == 0, "\(unsearched.summary)")
+        #expect(
+            unsearched.stderr.contains("note: BATON_PROFILE_PATH leaves out \(folders.root)/xdg/baton/profiles, so Baton does not find"),
+            "\(unsearched.stderr)")
+        #expect(!unsearched.stderr.contains("hides it"))
     }
 }
 

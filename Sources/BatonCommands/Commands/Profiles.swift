@@ -247,6 +247,11 @@ extension BatonCommand {
             if let earlier = outcome.hiddenBy {
                 Console.error("note: \(earlier) comes first on the profile search path and hides it; rename one of them")
             }
+            if !outcome.onSearchPath {
+                Console.error(
+                    "note: BATON_PROFILE_PATH leaves out \((outcome.destination as NSString).deletingLastPathComponent), so "
+                        + "Baton does not find the profile there; add that folder to it, or unset it")
+            }
         }
     }
 }

@@ -132,6 +132,29 @@ public struct KeyFile: Sendable {
             _ = fsync(directoryFD)
             close(directoryFD)
         }
+        removeStaleTemporaries(in: directory, of: (target as NSString).lastPathComponent)
+    }
+
+    /// Deletes the temporary files that writes killed before their rename left beside the file: `.NAME.<12 hex>.tmp`,
+    /// untouched for a minute (a younger one may be another write's, in progress). They are sealed like the file, so
+    /// this is tidiness, not secrecy.
+    private func removeStaleTemporaries(in directory: String, of name: String) {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+        let prefix = ".\(name)."
+        let cutoff = Date().timeIntervalSince1970 - 60
+        for entry in entries where entry.hasPrefix(prefix) && entry.hasSuffix(".tmp") {
+            let middle = entry.dropFirst(prefix.count).dropLast(4)
+            guard middle.count == 12, middle.allSatisfy(\.isHexDigit) else { continue }
+            var info = stat()
+            let path = "\(directory)/\(entry)"
+            guard lstat(path, &info) == 0, info.st_mode & 0o170000 == 0o100000 else { continue }
+            #if canImport(Glibc)
+                let modified = Double(info.st_mtim.tv_sec)
+            #else
+                let modified = Double(info.st_mtimespec.tv_sec)
+            #endif
+            if modified < cutoff { unlink(path) }
+        }
     }
 
     private func writeAll(_ data: Data, to fd: Int32) throws(KeyFileError) {

@@ -20,6 +20,8 @@ public enum ProfileImport {
         public var replaced: Bool
         /// A file of the same name in an earlier folder of the search path, which hides the imported one.
         public var hiddenBy: String?
+        /// Whether the user's profile folder is on the search path (`BATON_PROFILE_PATH` may leave it out).
+        public var onSearchPath: Bool
     }
 
     /// Why the file was not copied.
@@ -72,7 +74,7 @@ public enum ProfileImport {
         let existing = ["yaml", "yml"].map { "\(folder)/\(stem).\($0)" }.filter { FileManager.default.fileExists(atPath: $0) }
         if let first = existing.first, !force { throw Problem.exists(path: first) }
         if workspace.absolute(path) == destination || existing.contains(workspace.absolute(path)) {
-            return Outcome(name: stem, destination: destination, replaced: false, hiddenBy: hider(stem, destination, workspace))
+            return outcome(stem, destination, replaced: false, workspace)
         }
         do {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -81,7 +83,7 @@ public enum ProfileImport {
         }
         try write(Data(source.text.utf8), to: destination)
         for other in existing where other != destination { unlink(other) }
-        return Outcome(name: stem, destination: destination, replaced: !existing.isEmpty, hiddenBy: hider(stem, destination, workspace))
+        return outcome(stem, destination, replaced: !existing.isEmpty, workspace)
     }
 
     /// Writes `data` to a temporary file in the same folder and renames it over `destination`, so a reader never sees
@@ -102,10 +104,16 @@ public enum ProfileImport {
         }
     }
 
-    /// The file of an earlier search-path folder that hides the profile `name` now at `destination`, if any.
-    private static func hider(_ name: String, _ destination: String, _ workspace: Workspace) -> String? {
-        guard let entry = workspace.profiles().first(where: { $0.name == name }) else { return nil }
-        let found = workspace.absolute(entry.path)
-        return (found as NSString).standardizingPath == (destination as NSString).standardizingPath ? nil : entry.path
+    /// The outcome of a copy to `destination`: whether its folder is searched, and what hides it there.
+    private static func outcome(_ name: String, _ destination: String, replaced: Bool, _ workspace: Workspace) -> Outcome {
+        func standard(_ path: String) -> String { (workspace.absolute(path) as NSString).standardizingPath }
+        let folder = standard((destination as NSString).deletingLastPathComponent)
+        let searched = workspace.profileSearchPath.contains { standard($0) == folder }
+        var hiddenBy: String?
+        // The first file of that name on the path is the one used; when it is not the copy, it hides the copy.
+        if searched, let entry = workspace.profiles().first(where: { $0.name == name }), standard(entry.path) != standard(destination) {
+            hiddenBy = entry.path
+        }
+        return Outcome(name: name, destination: destination, replaced: replaced, hiddenBy: hiddenBy, onSearchPath: searched)
     }
 }
