@@ -189,6 +189,14 @@ import Testing
         Self.expectGolden(arguments, result, "help/\(name).txt", normalizer: GoldenNormalizer())
     }
 
+    /// Help asked for a command that does not exist: a misspelt one (a suggestion expected) and one like no command.
+    @Test(arguments: [["help", "plam"], ["plam", "--help"], ["help", "nosuch"]])
+    func helpOfAnUnknownCommand(_ arguments: [String]) async throws {
+        let result = try await BatonProcess.run(arguments, environment: ["COLUMNS": "80"])
+        let name = "unknown-" + arguments.joined(separator: "-").replacingOccurrences(of: "--", with: "")
+        Self.expectGolden(arguments, result, "help/\(name).txt", normalizer: GoldenNormalizer())
+    }
+
     /// A command added to `baton` must get a golden of its help.
     @Test func everyCommandHasAHelpGolden() async throws {
         for parent in [[], ["keys"], ["profiles"]] as [[String]] {
