@@ -122,5 +122,11 @@ import Testing
         let unknown = try await sandbox.baton(["keys", "test", "claud", "--profile", profile])
         #expect(unknown.status == 66, "\(unknown.summary)")
         #expect(unknown.stderr.contains("has no runtime 'claud'; did you mean 'claude'?"), "\(unknown.stderr)")
+
+        // A key file that does not open is the key file's error, before any request.
+        let locked = try await sandbox.baton(["keys", "test", "cloud", "--profile", profile], passphrase: "not the passphrase")
+        #expect(locked.status == 77, "\(locked.summary)")
+        #expect(locked.stderr.contains("cannot unlock the key file \(sandbox.keyFile): wrong passphrase"), "\(locked.stderr)")
+        #expect(locked.stdout.isEmpty)
     }
 }
