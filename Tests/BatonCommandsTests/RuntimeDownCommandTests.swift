@@ -46,12 +46,12 @@ import Testing
 
         // Then it exits 69, and the failure is one line naming both runtimes and what starts each
         #expect(run.status == 69, "\(run.summary)")
-        let failed = run.stderr.split(separator: "\n").filter { $0.contains("failed: stage 'plan' cannot run") }
+        let failed = run.stderr.split(separator: "\n").filter { $0.contains(" failed: stage 'plan' failed after 2 tries") }
         #expect(failed.count == 1, "\(run.stderr)")
         let message = String(failed.first ?? "")
         #expect(message.contains("runtime 'ollama' is not reachable"), "\(message)")
         #expect(message.contains("start it with: OLLAMA_HOST=127.0.0.1:9 ollama serve"), "\(message)")
-        #expect(message.contains("runtime 'router' is not reachable"), "\(message)")
+        #expect(message.contains("runtime 'router' is not reachable: start llama-server"), "\(message)")
         #expect(message.contains("start llama-server at http://127.0.0.1:9"), "\(message)")
         // Each runtime announced once while running, naming the models skipped
         let announced = run.stderr.split(separator: "\n").filter { $0.hasPrefix("  ✗ plan: runtime '") }

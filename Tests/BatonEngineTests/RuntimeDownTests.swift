@@ -77,9 +77,11 @@ import Testing
         guard case .failed(let id, let reason, let unavailable) = outcome else { Issue.record("\(outcome)"); return }
         #expect(unavailable)
         // One sentence per runtime, with what starts it
-        #expect(reason.hasPrefix("stage 'plan' cannot run: runtime 'ollama' is not reachable ("), "\(reason)")
+        // The failure as it happened (on the router, tried last) leads
+        #expect(reason.hasPrefix("stage 'plan' failed after 2 tries to load its model: cannot connect to http://127.0.0.1:18080"), "\(reason)")
+        #expect(reason.contains("runtime 'ollama' is not reachable ("), "\(reason)")
         #expect(reason.components(separatedBy: "start it with: ollama serve").count == 2, "\(reason)")
-        #expect(reason.contains("runtime 'router' is not reachable"), "\(reason)")
+        #expect(reason.contains("runtime 'router' is not reachable: start llama-server"), "\(reason)")
         #expect(reason.contains("start llama-server at http://127.0.0.1:18080"), "\(reason)")
         // Each runtime announced once; the skipped models named
         let down = events.compactMap { event -> String? in
@@ -110,6 +112,19 @@ import Testing
         let retries = events.filter { if case .retrying(let stage, _, _, _) = $0 { stage == "build" } else { false } }
         #expect(retries.isEmpty)
         #expect(events.filter { if case .runtimeUnreachable = $0 { true } else { false } }.count == 1)
+    }
+
+    @Test func aLaterStageWhoseRuntimesAreAllDownFailsNamingThemWithoutARequest() async throws {
+        // Given a first stage that falls back from the down Ollama to echo, and a later stage only on that Ollama
+        let (outcome, transport, _, _) = try await Self.run(Self.pipeline("[qwen2.5:14b, tiny]", later: "[gemma3, llama3.2]"))
+        let (_, alone, _, _) = try await Self.run(Self.pipeline("[qwen2.5:14b, tiny]", later: "tiny"))
+
+        // Then the later stage fails at once, saying what starts the runtime, exit 69's kind of failure
+        guard case .failed(_, let reason, let unavailable) = outcome else { Issue.record("\(outcome)"); return }
+        #expect(unavailable)
+        #expect(reason.hasPrefix("stage 'build' cannot run: runtime 'ollama' is not reachable ("), "\(reason)")
+        #expect(reason.hasSuffix("; start it with: ollama serve"), "\(reason)")
+        #expect(transport.count(port: 11434) == alone.count(port: 11434))
     }
 
     @Test func aResumedRunTriesTheRuntimeAgain() async throws {

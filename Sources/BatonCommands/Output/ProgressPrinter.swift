@@ -15,10 +15,64 @@ final class ProgressPrinter: @unchecked Sendable {
     private var midLine = false
     /// Reused stages not yet reported: a resumed run prints one line for a run of them.
     private var reused: [String] = []
+    /// Whether a live line may be drawn: standard error is a terminal (tests and CI read plain lines).
+    private let live: Bool
+    /// What the run is waiting for now (a load, the first token) and since when, shown on the live line.
+    private var activity: (text: String, since: Date)?
+    /// Whether the live line is on the screen now.
+    private var drawn = false
+    private var timer: DispatchSourceTimer?
 
-    init(mode: Mode, streamTokens: Bool) {
+    /// - Parameter live: draw a live line for loads and the wait for a first token (default: when standard
+    ///   error is a terminal).
+    init(mode: Mode, streamTokens: Bool, live: Bool = isatty(STDERR_FILENO) == 1) {
         self.mode = mode
         self.streamTokens = streamTokens
+        self.live = live && mode == .human
+        if self.live {
+            // Redrawn a few times a second while something is awaited.
+            let timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "baton.progress.live"))
+            timer.schedule(deadline: .now() + 0.25, repeating: 0.25)
+            timer.setEventHandler { [weak self] in self?.redraw() }
+            timer.resume()
+            self.timer = timer
+        }
+    }
+
+    deinit {
+        timer?.cancel()
+    }
+
+    private func redraw() {
+        locked { drawLive() }
+    }
+
+    /// Draws the live line in place (carriage return, then clear to the end of the line).
+    private func drawLive() {
+        guard live, let activity, !midLine else { return }
+        let seconds = Date().timeIntervalSince(activity.since)
+        Console.error("\r\u{1B}[K\(activity.text)… \(String(format: "%.1f", seconds)) s", terminator: "")
+        drawn = true
+    }
+
+    /// Removes the live line from the screen, leaving the cursor at the start of the empty line.
+    private func clearLive() {
+        guard drawn else { return }
+        Console.error("\r\u{1B}[K", terminator: "")
+        drawn = false
+    }
+
+    /// Starts showing `text` with the time since now.
+    private func startActivity(_ text: String) {
+        guard live else { return }
+        activity = (text, Date())
+        drawLive()
+    }
+
+    /// Stops showing what was awaited.
+    private func settle() {
+        activity = nil
+        clearLive()
     }
 
     /// A line for the person at the terminal (not in quiet or JSON mode).
@@ -40,6 +94,7 @@ final class ProgressPrinter: @unchecked Sendable {
             reused = []
             line("↺ \(count) completed attempt\(count == 1 ? "" : "s") reused, not run again (\(names))")
         }
+        settle()
         if midLine {
             Console.error("")
             midLine = false
@@ -67,8 +122,12 @@ final class ProgressPrinter: @unchecked Sendable {
             if tryNumber > 1 { parts.append("try \(tryNumber)") }
             parts.append("stage \(number) of \(count)")
             line("▸ " + parts.joined(separator: " · "))
-        case .loadStarted, .generationStarted:
-            break
+        case .loadStarted(_, let model):
+            // "ollama:qwen2.5:14b" is loading qwen2.5:14b on ollama.
+            let parts = model.split(separator: ":", maxSplits: 1).map(String.init)
+            startActivity(parts.count == 2 ? "loading \(parts[1]) on \(parts[0])" : "loading \(model)")
+        case .generationStarted:
+            startActivity("waiting for the first token")
         case .runtimeUnreachable(let stage, let runtime, let error, let fix, let skipped):
             // The retry lines before this one quoted the connection error; this says what to do, once.
             let what = fix.isEmpty ? "is not usable: \(error)" : "is not reachable; \(fix)"
@@ -77,12 +136,16 @@ final class ProgressPrinter: @unchecked Sendable {
         case .attemptReused(let stage, let round):
             reused.append(round > 1 ? "\(stage) round \(round)" : stage)
         case .token(_, let text):
+            if activity != nil { settle() }
             guard streamTokens else { return }
             Console.error(text, terminator: "")
             midLine = !text.hasSuffix("\n")
         case .thinking:
-            // Thinking is recorded (baton show --stage S prints it), not streamed with the answer.
-            break
+            // Thinking is recorded (baton show --stage S prints it), not streamed with the answer; the live
+            // line says the model is thinking, still counting from the request.
+            if let since = activity?.since, activity?.text == "waiting for the first token" {
+                activity = ("thinking before the first token", since)
+            }
         case .runtimeNotice(let stage, let notice):
             line("  ! \(stage): \(notice.message)")
         case .outputTruncated(let stage, _, let limit):

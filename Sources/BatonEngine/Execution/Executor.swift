@@ -243,8 +243,10 @@ public struct Executor: Sendable {
                 if failure.runtimeUnavailable, let runtimeName {
                     let down = Self.runtimeDown(runtimeName, failure: failure, state: state)
                     deadRuntimes.mark(runtimeName, down, run: state.runID)
+                    let firstHand = failure.message
                     failure = StageFailure(message: down.message, runtimeUnavailable: true, fallbackReason: failure.fallbackReason)
                     failure.deadRuntime = runtimeName
+                    failure.firstHand = firstHand
                     let skipped = chain[(index + 1)...].filter { Self.runtimeName(of: $0, state: state) == runtimeName }
                     try store.appendEvent(
                         state.runID, kind: "runtime-unreachable", stage: stage.name,
@@ -327,10 +329,21 @@ public struct Executor: Sendable {
             if !names.contains(name), deadRuntimes.reason(name, run: state.runID) != nil { names.append(name) }
         }
         if failure.runtimeUnavailable, !dead.isEmpty {
-            // Every model left was on a runtime that is down: one sentence per runtime, with its fix.
-            let reasons = dead.compactMap { deadRuntimes.reason($0, run: state.runID)?.message }
+            // Every model left was on a runtime that is down: one sentence per runtime, with its fix. The last
+            // failure that was tried (not skipped) leads, as it happened ("stage 'x' failed after 2 tries: ...").
+            var sentences: [String] = []
+            var head = "stage '\(stage.name)' cannot run: "
+            if let firstHand = failure.firstHand, let name = failure.deadRuntime {
+                head = firstHand + "; "
+                if let fix = deadRuntimes.reason(name, run: state.runID)?.fix, !fix.isEmpty {
+                    sentences.append("runtime '\(name)' is not reachable: \(fix)")
+                }
+            }
+            for name in dead where failure.firstHand == nil || name != failure.deadRuntime {
+                if let down = deadRuntimes.reason(name, run: state.runID) { sentences.append(down.message) }
+            }
             let others = tried.count > dead.count ? "; other models of its chain: \(tried.joined(separator: ", "))" : ""
-            failure.message = "stage '\(stage.name)' cannot run: " + reasons.joined(separator: "; ") + others
+            failure.message = head + sentences.joined(separator: "; ") + others
         } else if tried.count > 1 {
             failure.message += "; every model of its chain failed: \(tried.joined(separator: ", "))"
         }
@@ -571,6 +584,8 @@ struct StageFailure: Error {
     var fallbackReason: String? = nil
     /// The runtime found unreachable, when that is the failure.
     var deadRuntime: String? = nil
+    /// The message of the attempt that found the runtime unreachable (nil when its models were skipped).
+    var firstHand: String? = nil
 }
 
 /// A runtime found unreachable in a run: what went wrong and what starts it.
