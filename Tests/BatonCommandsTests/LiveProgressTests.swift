@@ -65,14 +65,14 @@ import Testing
             let sandbox = try RunSandbox("live-load")
             try FileManager.default.createDirectory(atPath: sandbox.folder + "/profiles", withIntermediateDirectories: true)
             try """
-                version: 1
-                name: stand-in
-                memory_budget: 8GB
-                runtimes:
-                  ollama: {kind: ollama, url: "\(standIn.baseURL)"}
-                models:
-                  smollm2:135m: {runtime: ollama, footprint: 300MB}
-                """.write(toFile: sandbox.folder + "/profiles/stand-in.yaml", atomically: true, encoding: .utf8)
+            version: 1
+            name: stand-in
+            memory_budget: 8GB
+            runtimes:
+              ollama: {kind: ollama, url: "\(standIn.baseURL)"}
+            models:
+              smollm2:135m: {runtime: ollama, footprint: 300MB}
+            """.write(toFile: sandbox.folder + "/profiles/stand-in.yaml", atomically: true, encoding: .utf8)
             let file = sandbox.folder + "/load.yaml"
             try Self.pipeline.replacingOccurrences(of: "model: tiny", with: "model: smollm2:135m")
                 .write(toFile: file, atomically: true, encoding: .utf8)
@@ -84,7 +84,8 @@ import Testing
                 ["run", file, "--profile", "stand-in"], environment: sandbox.environment, folder: sandbox.folder)
 
             // Then the load is a live line naming the model and the runtime, cleared by the line saying it loaded
-            #expect(screen.components(separatedBy: "\r\u{1B}[Kloading smollm2:135m on ollama… ").count - 1 >= 2, "\(screen.debugDescription)")
+            #expect(
+                screen.components(separatedBy: "\r\u{1B}[Kloading smollm2:135m on ollama… ").count - 1 >= 2, "\(screen.debugDescription)")
             #expect(screen.contains("\r\u{1B}[K  loaded ollama:smollm2:135m in "), "\(screen.debugDescription)")
         }
     }

@@ -20,7 +20,9 @@ import Testing
         #expect(!result.stdout.contains("OVERVIEW"))
     }
 
-    @Test(arguments: [["help", "run"], ["run", "--help"], ["help", "keys", "set"], ["keys", "set", "--help"], ["help"], ["run", "x.yaml", "-h"]])
+    @Test(arguments: [
+        ["help", "run"], ["run", "--help"], ["help", "keys", "set"], ["keys", "set", "--help"], ["help"], ["run", "x.yaml", "-h"],
+    ])
     func helpForARealCommandStillWorks(arguments: [String]) async throws {
         let result = try await BatonProcess.run(arguments)
         #expect(result.status == 0, "\(result.stderr)")

@@ -74,11 +74,15 @@ import Testing
         // Then Ollama received only the first model's requests, and the router its own
         #expect(transport.count(port: 11434) == oneModel, "\(transport.urls)")
         #expect(transport.count(port: 18080) > 0)
-        guard case .failed(let id, let reason, let unavailable) = outcome else { Issue.record("\(outcome)"); return }
+        guard case .failed(let id, let reason, let unavailable) = outcome else {
+            Issue.record("\(outcome)")
+            return
+        }
         #expect(unavailable)
         // One sentence per runtime, with what starts it
         // The failure as it happened (on the router, tried last) leads
-        #expect(reason.hasPrefix("stage 'plan' failed after 2 tries to load its model: cannot connect to http://127.0.0.1:18080"), "\(reason)")
+        #expect(
+            reason.hasPrefix("stage 'plan' failed after 2 tries to load its model: cannot connect to http://127.0.0.1:18080"), "\(reason)")
         #expect(reason.contains("runtime 'ollama' is not reachable ("), "\(reason)")
         #expect(reason.components(separatedBy: "start it with: ollama serve").count == 2, "\(reason)")
         #expect(reason.contains("runtime 'router' is not reachable: start llama-server"), "\(reason)")
@@ -93,9 +97,10 @@ import Testing
         let fallbacks = try store.events(id, kind: "model-fallback").compactMap(\.payload).map {
             try JSONDecoder().decode([String: String].self, from: Data($0.utf8))
         }
-        #expect(fallbacks.map { "\($0["from"] ?? "") → \($0["to"] ?? "") \($0["skipped"] ?? "-")" } == [
-            "ollama:qwen2.5:14b → router:planner ollama:llama3.2, ollama:gemma3"
-        ])
+        #expect(
+            fallbacks.map { "\($0["from"] ?? "") → \($0["to"] ?? "") \($0["skipped"] ?? "-")" } == [
+                "ollama:qwen2.5:14b → router:planner ollama:llama3.2, ollama:gemma3"
+            ])
     }
 
     @Test func aLaterStageOnTheDeadRuntimeIsNotRetried() async throws {
@@ -107,7 +112,10 @@ import Testing
         let (outcome, transport, events, _) = try await Self.run(Self.pipeline("[qwen2.5:14b, tiny]", later: "[gemma3, tiny]"))
 
         // Then the later stage went straight to echo: no request, no retry, no second announcement
-        guard case .completed = outcome else { Issue.record("\(outcome)"); return }
+        guard case .completed = outcome else {
+            Issue.record("\(outcome)")
+            return
+        }
         #expect(transport.count(port: 11434) == oneModel)
         let retries = events.filter { if case .retrying(let stage, _, _, _) = $0 { stage == "build" } else { false } }
         #expect(retries.isEmpty)
@@ -120,7 +128,10 @@ import Testing
         let (_, alone, _, _) = try await Self.run(Self.pipeline("[qwen2.5:14b, tiny]", later: "tiny"))
 
         // Then the later stage fails at once, saying what starts the runtime, exit 69's kind of failure
-        guard case .failed(_, let reason, let unavailable) = outcome else { Issue.record("\(outcome)"); return }
+        guard case .failed(_, let reason, let unavailable) = outcome else {
+            Issue.record("\(outcome)")
+            return
+        }
         #expect(unavailable)
         #expect(reason.hasPrefix("stage 'build' cannot run: runtime 'ollama' is not reachable ("), "\(reason)")
         #expect(reason.hasSuffix("; start it with: ollama serve"), "\(reason)")
@@ -130,7 +141,10 @@ import Testing
     @Test func aResumedRunTriesTheRuntimeAgain() async throws {
         // Given a run that failed because its only runtime was down
         let (outcome, first, _, store) = try await Self.run(Self.pipeline("[qwen2.5:14b, llama3.2]", later: "tiny"))
-        guard case .failed(let id, _, _) = outcome else { Issue.record("\(outcome)"); return }
+        guard case .failed(let id, _, _) = outcome else {
+            Issue.record("\(outcome)")
+            return
+        }
         let before = first.count(port: 11434)
 
         // When it resumes (the runtime is still down)

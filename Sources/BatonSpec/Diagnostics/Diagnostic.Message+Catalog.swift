@@ -138,7 +138,8 @@ extension Diagnostic.Message {
             "template uses '\(name)', which stage '\(stage)' does not provide"
                 + didYouMean(
                     suggestion,
-                    orElse: "; use stages.\(stage).output, stages.\(stage).json.FIELD, or for a critic stages.\(stage).verdict and stages.\(stage).feedback")
+                    orElse: "; use stages.\(stage).output, stages.\(stage).json.FIELD, "
+                        + "or for a critic stages.\(stage).verdict and stages.\(stage).feedback")
         )
     }
 

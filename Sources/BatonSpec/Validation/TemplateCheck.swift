@@ -109,7 +109,8 @@ enum TemplateCheck {
                 return "section '\(tag.name)' is opened at \(position) and never closed; close it with \(close)"
             case .sectionEnd:
                 guard let opener else {
-                    return "'\(tag.text)' closes section '\(tag.name)', which is not open; remove it or open the section with {{#\(tag.name)}}"
+                    return "'\(tag.text)' closes section '\(tag.name)', which is not open; "
+                        + "remove it or open the section with {{#\(tag.name)}}"
                 }
                 return "'\(tag.text)' closes section '\(tag.name)', but the section open there is "
                     + "'\(opener.tag.name)', opened at \(opener.at.line):\(opener.at.column); close it with {{/\(opener.tag.name)}}"
