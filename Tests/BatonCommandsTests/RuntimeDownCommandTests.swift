@@ -69,5 +69,14 @@ import Testing
         #expect(events.filter { $0["kind"] as? String == "retry" }.count == 2, "\(show.stdout)")
         #expect(events.filter { $0["kind"] as? String == "runtime-unreachable" }.count == 2)
         #expect(events.filter { $0["kind"] as? String == "model-fallback" }.count == 1)
+
+        // And show's text names the runtimes found down and the models skipped
+        let text = try await sandbox.baton(["show", id])
+        #expect(text.stdout.contains("runtime down (stage plan): ollama: "), "\(text.stdout)")
+        #expect(text.stdout.contains("start it with: OLLAMA_HOST=127.0.0.1:9 ollama serve"), "\(text.stdout)")
+        #expect(
+            text.stdout.contains(
+                "fallback (stage plan): ollama:qwen2.5:14b → router:planner, runtime unreachable (skipped ollama:llama3.2, ollama:gemma3, ollama:phi4)"
+            ), "\(text.stdout)")
     }
 }

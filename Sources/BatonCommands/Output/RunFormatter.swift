@@ -58,13 +58,18 @@ enum RunFormatter {
         return parts.joined(separator: " · ")
     }
 
-    /// Model fallbacks and thermal pauses, one line each, so that neither is ever silent.
+    /// Model fallbacks, runtimes found down and thermal pauses, one line each, so that none is ever silent.
     static func notices(_ events: [EventRecord], stage: String?) -> [String] {
         events.filter { stage == nil || $0.stage == stage }.compactMap { event in
             let payload = event.payload.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] } ?? [:]
             let where_ = event.stage.map { " (stage \($0))" } ?? ""
             if event.kind == "model-fallback" {
-                return "fallback\(where_): \(payload["from"] ?? "?") → \(payload["to"] ?? "?"), \(payload["reason"] ?? "")"
+                let skipped = (payload["skipped"] as? String).map { " (skipped \($0))" } ?? ""
+                return "fallback\(where_): \(payload["from"] ?? "?") → \(payload["to"] ?? "?"), \(payload["reason"] ?? "")\(skipped)"
+            }
+            if event.kind == "runtime-unreachable" {
+                let fix = (payload["fix"] as? String).flatMap { $0.isEmpty ? nil : "; \($0)" } ?? ""
+                return "runtime down\(where_): \(payload["runtime"] ?? "?"): \(payload["error"] ?? "")\(fix)"
             }
             if event.kind == "runtime-notice" {
                 return "notice\(where_): \(payload["message"] ?? payload["code"] ?? "")"
