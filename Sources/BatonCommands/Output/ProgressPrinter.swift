@@ -132,7 +132,9 @@ final class ProgressPrinter: @unchecked Sendable {
             // The retry lines before this one quoted the connection error; this says what to do, once.
             let what = fix.isEmpty ? "is not usable: \(error)" : "is not reachable; \(fix)"
             let skipping = skipped.isEmpty ? "" : "; skipping its other models for this run: \(skipped.joined(separator: ", "))"
-            line("  ✗ \(stage): runtime '\(runtime)' \(what)\(skipping)")
+            // "runtime 'cloud' has no API key; ..." names the runtime already.
+            let said = fix.isEmpty && error.hasPrefix("runtime '\(runtime)' ") ? error : "runtime '\(runtime)' \(what)"
+            line("  ✗ \(stage): \(said)\(skipping)")
         case .attemptReused(let stage, let round):
             reused.append(round > 1 ? "\(stage) round \(round)" : stage)
         case .token(_, let text):

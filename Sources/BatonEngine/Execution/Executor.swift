@@ -298,7 +298,9 @@ public struct Executor: Sendable {
         let reason = failure.fallbackReason ?? "runtime unreachable"
         guard reason == "runtime unreachable" else {
             // No key, no url, an unknown runtime: the error names the fix already.
-            return DeadRuntime(message: "runtime '\(name)' is not usable: \(error)", error: error, fix: "", reason: reason)
+            // "runtime 'cloud' has no API key; ..." names the runtime already.
+            let message = error.hasPrefix("runtime '\(name)' ") ? error : "runtime '\(name)' is not usable: \(error)"
+            return DeadRuntime(message: message, error: error, fix: "", reason: reason)
         }
         let url = spec?.url ?? ""
         let fix: String
