@@ -4,7 +4,9 @@ import Testing
 
 /// On a terminal, a model load and the wait for a first token show a live line with the time so far, redrawn in
 /// place and cleared when the wait ends; the attempt line gives the stage count. Not on a non-terminal.
-@Suite struct LiveProgressTests {
+///
+/// The terminal is util-linux `script -qec` (BSD `script` on macOS takes other flags), so these run on Linux.
+@Suite(.enabled(if: hasUtilLinuxScript())) struct LiveProgressTests {
     /// Runs `baton arguments` with standard error on a pseudo-terminal (util-linux `script`), returning what the
     /// terminal received. Standard output goes to a file, as when a user redirects the outputs.
     static func onTerminal(_ arguments: [String], environment: [String: String], folder: String) async throws -> String {
@@ -89,4 +91,13 @@ import Testing
             #expect(screen.contains("\r\u{1B}[K  loaded ollama:smollm2:135m in "), "\(screen.debugDescription)")
         }
     }
+}
+
+/// Whether util-linux `script` is here to give a child a pseudo-terminal.
+private func hasUtilLinuxScript() -> Bool {
+    #if os(Linux)
+        FileManager.default.isExecutableFile(atPath: "/usr/bin/script")
+    #else
+        false
+    #endif
 }
