@@ -162,7 +162,7 @@ enum RunFormatter {
 
 /// Times in Baton's JSON output: RFC 3339 in UTC with milliseconds (`2026-12-06T18:50:16.123Z`), where the run
 /// database keeps epoch seconds. Documents whose time fields changed from numbers to such strings carry
-/// `"format_version": 2` (the README's "JSON output" section).
+/// `"format_version": 2` (docs/runs-and-resume.md, "Times in JSON output").
 enum JSONTime {
     /// The version of the JSON documents whose times are RFC 3339 strings (1 had epoch seconds).
     static let formatVersion = 2
