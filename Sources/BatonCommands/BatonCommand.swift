@@ -10,7 +10,8 @@ public struct BatonCommand: AsyncParsableCommand {
         abstract: "Run multi-model LLM pipelines on local hardware.",
         version: BatonVersion.current,
         subcommands: [
-            Run.self, Resume.self, Rerun.self, Runs.self, Show.self, Validate.self, Plan.self, Graph.self, List.self, Doctor.self, Models.self,
+            Run.self, Resume.self, Rerun.self, Runs.self, Show.self, Validate.self, Plan.self, Graph.self, List.self, Doctor.self,
+            Models.self,
             Keys.self, Profiles.self, Init.self,
         ]
     )
@@ -99,7 +100,12 @@ public enum BatonVersion {
 
 /// Shared option: the profile to compile with.
 struct ProfileOption: ParsableArguments {
-    @Option(name: .long, help: "The profile to use (a name on the profile search path, or a file). Default: $BATON_PROFILE, else 'default' if present.")
+    @Option(
+        name: .long,
+        help: """
+            The profile to use (a name on the profile search path, or a file). Default: $BATON_PROFILE, else 'default' \
+            (a file of that name, else the built-in one).
+            """)
     var profile: String?
 
     func resolvedName(environment: [String: String]) -> String? {

@@ -49,7 +49,8 @@ public struct Workspace: Sendable {
         environment: [String: String] = ProcessInfo.processInfo.environment, executable: String? = Bundle.main.executablePath
     ) -> Workspace {
         let cwd = FileManager.default.currentDirectoryPath
-        let config = environment["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+        let config =
+            environment["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 }
             ?? ((environment["HOME"] ?? NSHomeDirectory()) + "/.config")
         func path(_ variable: String, _ folder: String) -> [String] {
             if let value = environment[variable], !value.isEmpty {

@@ -46,26 +46,26 @@ import Testing
                 // environment, and a third runtime whose key the API rejects (and echoes)
                 let folder = try Folder()
                 try """
-                    version: 1
-                    runtimes:
-                      cloud: {kind: openai, url: "\(openAI.baseURL)"}
-                      claude: {kind: anthropic, url: "\(anthropic.baseURL)", api_key_env: ANTHROPIC_CANARY_KEY}
-                      wrong: {kind: openai, url: "\(openAI.baseURL)", api_key_env: WRONG_CANARY_KEY}
-                    models:
-                      gpt-test: {runtime: cloud, footprint: 0}
-                      claude-test: {runtime: claude, footprint: 0}
-                    """.write(toFile: folder.path + "/profiles/canary.yaml", atomically: true, encoding: .utf8)
+                version: 1
+                runtimes:
+                  cloud: {kind: openai, url: "\(openAI.baseURL)"}
+                  claude: {kind: anthropic, url: "\(anthropic.baseURL)", api_key_env: ANTHROPIC_CANARY_KEY}
+                  wrong: {kind: openai, url: "\(openAI.baseURL)", api_key_env: WRONG_CANARY_KEY}
+                models:
+                  gpt-test: {runtime: cloud, footprint: 0}
+                  claude-test: {runtime: claude, footprint: 0}
+                """.write(toFile: folder.path + "/profiles/canary.yaml", atomically: true, encoding: .utf8)
                 try """
-                    version: 1
-                    stages:
-                      plan: {model: gpt-test, prompt: "Plan a picnic"}
-                      review: {model: claude-test, reviews: plan, max_rounds: 1, prompt: "Review {{stages.plan.output}}"}
-                    """.write(toFile: folder.path + "/ok.yaml", atomically: true, encoding: .utf8)
+                version: 1
+                stages:
+                  plan: {model: gpt-test, prompt: "Plan a picnic"}
+                  review: {model: claude-test, reviews: plan, max_rounds: 1, prompt: "Review {{stages.plan.output}}"}
+                """.write(toFile: folder.path + "/ok.yaml", atomically: true, encoding: .utf8)
                 try """
-                    version: 1
-                    stages:
-                      plan: {model: "wrong:gpt-test", retry: {max_attempts: 1}, prompt: "Plan a picnic"}
-                    """.write(toFile: folder.path + "/rejected.yaml", atomically: true, encoding: .utf8)
+                version: 1
+                stages:
+                  plan: {model: "wrong:gpt-test", retry: {max_attempts: 1}, prompt: "Plan a picnic"}
+                """.write(toFile: folder.path + "/rejected.yaml", atomically: true, encoding: .utf8)
                 let set = try await Self.baton(["keys", "set", "cloud"], in: folder, stdin: Self.fileCanary + "\n")
                 #expect(set.status == 0, "\(set.summary)")
 

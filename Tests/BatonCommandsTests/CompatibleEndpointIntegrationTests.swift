@@ -301,7 +301,8 @@ struct CompatibleEndpointIntegrationTests {
             // Then the attempt holds the text the server sent, whether or not it parses
             let attempt = try #require(try workspace.attempts().first, "\(result.stderr)")
             #expect(
-                !attempt.output.isEmpty, "the server answered \(message["content"] ?? "nothing"); Baton recorded '' (\(attempt.error ?? ""))")
+                !attempt.output.isEmpty,
+                "the server answered \(message["content"] ?? "nothing"); Baton recorded '' (\(attempt.error ?? ""))")
             #expect(!(attempt.error ?? "").contains("it answered: ''"), "\(attempt.error ?? "")")
         }
     }

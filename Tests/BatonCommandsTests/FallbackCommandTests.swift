@@ -56,13 +56,13 @@ import Testing
         let sandbox = try sandbox()
         let pipeline = sandbox.folder + "/single.yaml"
         try """
-            version: 1
-            stages:
-              plan:
-                model: llama3.2
-                retry: {max_attempts: 1}
-                prompt: Plan.
-            """.write(toFile: pipeline, atomically: true, encoding: .utf8)
+        version: 1
+        stages:
+          plan:
+            model: llama3.2
+            retry: {max_attempts: 1}
+            prompt: Plan.
+        """.write(toFile: pipeline, atomically: true, encoding: .utf8)
         let run = try await sandbox.baton(["run", pipeline, "--profile", "down"])
         #expect(run.status == 69, "\(run.summary)")
         #expect(!run.stderr.contains("↪"))

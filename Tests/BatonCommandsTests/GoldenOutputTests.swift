@@ -161,16 +161,16 @@ import Testing
         try await OllamaStandIn.with(models: [.init("llama3.2:1b"), .init("qwen2.5:7b")]) { ollama in
             try await OpenAIStandIn.with(apiKey: "sk-golden", models: [.init("gpt-test")]) { openAI in
                 try """
-                    version: 1
-                    name: golden-doctor
-                    memory_budget: 8GB
-                    default_runtime: echo
-                    runtimes:
-                      ollama: {kind: ollama, url: "\(ollama.baseURL)"}
-                      local: {kind: llama-server, url: "http://127.0.0.1:9"}
-                      cloud: {kind: openai, url: "\(openAI.baseURL)", api_key_env: GOLDEN_DOCTOR_KEY}
-                      echo: {kind: echo}
-                    """.write(toFile: sandbox.folder + "/doctor.yaml", atomically: true, encoding: .utf8)
+                version: 1
+                name: golden-doctor
+                memory_budget: 8GB
+                default_runtime: echo
+                runtimes:
+                  ollama: {kind: ollama, url: "\(ollama.baseURL)"}
+                  local: {kind: llama-server, url: "http://127.0.0.1:9"}
+                  cloud: {kind: openai, url: "\(openAI.baseURL)", api_key_env: GOLDEN_DOCTOR_KEY}
+                  echo: {kind: echo}
+                """.write(toFile: sandbox.folder + "/doctor.yaml", atomically: true, encoding: .utf8)
                 let arguments = ["doctor", "--profile", sandbox.folder + "/doctor.yaml"]
                 let result = try await sandbox.baton(
                     arguments, ["BATON_THERMAL_PATH": thermal.root, "BATON_KEY_FILE": sandbox.folder + "/absent.enc"])

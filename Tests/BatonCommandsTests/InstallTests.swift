@@ -109,7 +109,9 @@ import Testing
         #expect(inUse.stdout.contains("* default") && inUse.stdout.contains("(profiles/default.yaml, in use)"), "\(inUse.summary)")
 
         // Completions and the man page.
-        for file in ["share/bash-completion/completions/baton", "share/zsh/site-functions/_baton", "share/fish/vendor_completions.d/baton.fish"] {
+        for file in [
+            "share/bash-completion/completions/baton", "share/zsh/site-functions/_baton", "share/fish/vendor_completions.d/baton.fish",
+        ] {
             let text = (try? String(contentsOfFile: scratch.prefix + "/" + file, encoding: .utf8)) ?? ""
             #expect(text.contains("baton"), "\(file) is missing or empty")
         }
@@ -117,7 +119,8 @@ import Testing
         #expect(manual.contains(".TH") || manual.contains(".Dd"), "the man page is missing or not roff")
         #expect(manual.contains("validate"))
 
-        let uninstall = try await Self.run("/bin/bash", [Self.script, "--prefix", scratch.prefix, "--uninstall"], in: scratch.root, environment: env)
+        let uninstall = try await Self.run(
+            "/bin/bash", [Self.script, "--prefix", scratch.prefix, "--uninstall"], in: scratch.root, environment: env)
         #expect(uninstall.status == 0, "\(uninstall.summary)")
         #expect(scratch.prefixListing() == before, "left behind: \(scratch.prefixListing())")
         #expect(FileManager.default.fileExists(atPath: scratch.project + "/profiles/default.yaml"), "the project is not the installer's")
@@ -138,13 +141,14 @@ import Testing
     @Test func runWithTheEchoRuntimeNeedsNoProfileAndNoModel() async throws {
         let scratch = try Scratch()
         try """
-            version: 1
-            stages:
-              draft: {role: writer, prompt: "Write about tea."}
-              verse: {role: poet, needs: [draft], prompt: "{{stages.draft.output}}"}
-              named: {model: some-model:7b, needs: [verse], prompt: "{{stages.verse.output}}"}
-            """.write(toFile: scratch.project + "/my.yaml", atomically: true, encoding: .utf8)
-        let run = try await BatonProcess.run(["run", "my.yaml", "--runtime", "echo", "--quiet"], in: scratch.project, environment: scratch.environment)
+        version: 1
+        stages:
+          draft: {role: writer, prompt: "Write about tea."}
+          verse: {role: poet, needs: [draft], prompt: "{{stages.draft.output}}"}
+          named: {model: some-model:7b, needs: [verse], prompt: "{{stages.verse.output}}"}
+        """.write(toFile: scratch.project + "/my.yaml", atomically: true, encoding: .utf8)
+        let run = try await BatonProcess.run(
+            ["run", "my.yaml", "--runtime", "echo", "--quiet"], in: scratch.project, environment: scratch.environment)
         #expect(run.status == 0, "\(run.summary)")
         #expect(!run.stderr.contains("missing-model"), "\(run.summary)")
         #expect(run.stdout.contains("[some-model:7b] named round 1: [echo] verse round 1: [echo] draft round 1"), "\(run.summary)")
@@ -154,12 +158,15 @@ import Testing
         let scratch = try Scratch()
         let doctor = try await BatonProcess.run(["doctor"], in: scratch.project, environment: scratch.environment)
         #expect(doctor.stdout.hasPrefix("profile default (built in)"), "\(doctor.summary)")
-        #expect(doctor.stdout.contains("no profile file named 'default' in profiles, \(scratch.root)/config/baton/profiles"), "\(doctor.summary)")
+        #expect(
+            doctor.stdout.contains("no profile file named 'default' in profiles, \(scratch.root)/config/baton/profiles"),
+            "\(doctor.summary)")
         #expect(doctor.stdout.contains("using the built-in default profile (Ollama at http://127.0.0.1:9"), "\(doctor.summary)")
         #expect(doctor.stdout.contains("runtime ollama (ollama)"), "\(doctor.summary)")
 
         try FileManager.default.createDirectory(atPath: scratch.project + "/profiles", withIntermediateDirectories: true)
-        try "version: 1\nruntimes:\n  echo: {kind: echo}\n".write(toFile: scratch.project + "/profiles/default.yaml", atomically: true, encoding: .utf8)
+        try "version: 1\nruntimes:\n  echo: {kind: echo}\n".write(
+            toFile: scratch.project + "/profiles/default.yaml", atomically: true, encoding: .utf8)
         let found = try await BatonProcess.run(["doctor"], in: scratch.project, environment: scratch.environment)
         #expect(found.status == 0, "\(found.summary)")
         #expect(found.stdout.hasPrefix("profile default\n"), "\(found.summary)")

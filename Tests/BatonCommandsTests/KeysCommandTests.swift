@@ -458,10 +458,10 @@ final class TerminalSession: @unchecked Sendable {
 }
 
 #if canImport(Glibc)
-// Glibc declares these only under _XOPEN_SOURCE, which Swift's Glibc module does not define; they are plain libc
-// functions of ints and a pointer, so declaring them by symbol name is safe.
-@_silgen_name("posix_openpt") private func posix_openpt(_ flags: Int32) -> Int32
-@_silgen_name("grantpt") private func grantpt(_ fd: Int32) -> Int32
-@_silgen_name("unlockpt") private func unlockpt(_ fd: Int32) -> Int32
-@_silgen_name("ptsname") private func ptsname(_ fd: Int32) -> UnsafeMutablePointer<CChar>?
+    // Glibc declares these only under _XOPEN_SOURCE, which Swift's Glibc module does not define; they are plain libc
+    // functions of ints and a pointer, so declaring them by symbol name is safe.
+    @_silgen_name("posix_openpt") private func posix_openpt(_ flags: Int32) -> Int32
+    @_silgen_name("grantpt") private func grantpt(_ fd: Int32) -> Int32
+    @_silgen_name("unlockpt") private func unlockpt(_ fd: Int32) -> Int32
+    @_silgen_name("ptsname") private func ptsname(_ fd: Int32) -> UnsafeMutablePointer<CChar>?
 #endif

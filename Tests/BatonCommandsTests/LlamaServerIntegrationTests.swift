@@ -120,7 +120,10 @@ struct LlamaServerIntegrationTests {
                 expected += (step["unload"] as? [String] ?? []).map { "unload \($0)" }
                 if step["load"] as? Bool == true { expected.append("load \(step["runtime"]!):\(step["model"]!)") }
             }
-            #expect(expected == ["load local:planner", "unload local:planner", "load local:critic", "unload local:critic", "load local:executor"])
+            #expect(
+                expected == [
+                    "load local:planner", "unload local:planner", "load local:critic", "unload local:critic", "load local:executor",
+                ])
 
             // When it runs while the server is watched
             let watcher = router.watch()
@@ -162,7 +165,8 @@ struct LlamaServerIntegrationTests {
             let pipeline = try workspace.write("loop.yaml", Self.loop)
 
             // The 40th token overall falls inside the critic's first answer.
-            let killed = try await workspace.run(["run", pipeline, "--profile", "test"], url: router.url, extra: ["BATON_TEST_KILL_AT": "token:40"])
+            let killed = try await workspace.run(
+                ["run", pipeline, "--profile", "test"], url: router.url, extra: ["BATON_TEST_KILL_AT": "token:40"])
             #expect(killed.status == 137 || killed.status == 9 || killed.status > 128, "killed: \(killed.status)")
             let run = try workspace.lastRun()
             let before = try workspace.store().attempts(run.id)

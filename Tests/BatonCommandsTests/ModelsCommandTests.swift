@@ -61,14 +61,14 @@ import Testing
             defer { try? FileManager.default.removeItem(atPath: folder) }
             let pipeline = folder + "/roles.yaml"
             try """
-                version: 1
-                name: roles
-                memory_budget: 14GB
-                stages:
-                  plan: {role: planner, prompt: Plan}
-                  code: {role: executor, prompt: "Code {{stages.plan.output}}"}
-                  write: {role: writer, prompt: "Write up {{stages.code.output}}"}
-                """.write(toFile: pipeline, atomically: true, encoding: .utf8)
+            version: 1
+            name: roles
+            memory_budget: 14GB
+            stages:
+              plan: {role: planner, prompt: Plan}
+              code: {role: executor, prompt: "Code {{stages.plan.output}}"}
+              write: {role: writer, prompt: "Write up {{stages.code.output}}"}
+            """.write(toFile: pipeline, atomically: true, encoding: .utf8)
             let environment = Self.environment(ollama: standIn.baseURL)
 
             // When
@@ -100,7 +100,8 @@ import Testing
                 "\(planned.stdout)")
             #expect(planned.stdout.contains(" 1  plan   ollama:phi4:14b "))
             // Offline, the first preference that fits is taken as before
-            #expect(offline.stdout.contains("  plan   role 'planner' of profile 'default' prefers qwen2.5:14b-instruct\n"), "\(offline.stdout)")
+            #expect(
+                offline.stdout.contains("  plan   role 'planner' of profile 'default' prefers qwen2.5:14b-instruct\n"), "\(offline.stdout)")
         }
     }
 }

@@ -11,13 +11,13 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let pipeline = folder + "/p.yaml"
         try """
-            version: 1
-            outputs: [check]
-            stages:
-              plan: {model: "ollama:gpt-oss:120b-cloud", prompt: "Plan it"}
-              write: {model: "mistral:7b-instruct", num_ctx: 4096, prompt: "Write {{stages.plan.output}}"}
-              check: {model: "mistral:7b-instruct", num_ctx: 8192, prompt: "Check {{stages.write.output}}"}
-            """.write(toFile: pipeline, atomically: true, encoding: .utf8)
+        version: 1
+        outputs: [check]
+        stages:
+          plan: {model: "ollama:gpt-oss:120b-cloud", prompt: "Plan it"}
+          write: {model: "mistral:7b-instruct", num_ctx: 4096, prompt: "Write {{stages.plan.output}}"}
+          check: {model: "mistral:7b-instruct", num_ctx: 8192, prompt: "Check {{stages.write.output}}"}
+        """.write(toFile: pipeline, atomically: true, encoding: .utf8)
         let environment = [
             "BATON_OLLAMA_URL": "http://127.0.0.1:1", "BATON_LLAMA_URL": "http://127.0.0.1:1", "BATON_DB": folder + "/runs.sqlite",
         ]

@@ -243,7 +243,8 @@ extension RunSandbox {
         for key in Set(rows.keys).union(calls.keys).sorted() {
             check(
                 calls[key, default: 0] == rows[key]?.count ?? 0,
-                "\(key) was called \(calls[key, default: 0]) times but has \(rows[key]?.count ?? 0) attempt rows (\(rows[key]?.map(\.status) ?? []))")
+                "\(key) was called \(calls[key, default: 0]) times but has \(rows[key]?.count ?? 0) attempt rows (\(rows[key]?.map(\.status) ?? []))"
+            )
         }
         check(callList.count == attempts.count, "\(callList.count) runtime calls but \(attempts.count) attempt rows")
 

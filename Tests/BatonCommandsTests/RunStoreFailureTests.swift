@@ -112,7 +112,9 @@ import Testing
         try Self.makeReadOnly(sandbox, [sandbox.db, sandbox.folder])
         defer { chmod(sandbox.folder, 0o755) }
         let before = try #require(Self.bytes(sandbox.db))
-        for (arguments, what) in [(RunSandbox.runArguments, "run"), (["resume", id], "resume"), (["rerun", id, "--from", "facts"], "rerun")] {
+        for (arguments, what) in [
+            (RunSandbox.runArguments, "run"), (["resume", id], "resume"), (["rerun", id, "--from", "facts"], "rerun"),
+        ] {
             let result = try await Self.asUser(sandbox, arguments)
             Self.expectStoreFailure(result, "the run database '\(sandbox.db)' cannot be written", what)
             #expect(result.stderr.contains("check the file's and its folder's permissions"), "\(result.stderr)")
@@ -130,7 +132,9 @@ import Testing
     }
 
     /// `runs` and `show` of a read-only database succeed and leave it as it was.
-    static func expectReadable(_ sandbox: RunSandbox, _ id: String, _ before: Data?, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+    static func expectReadable(_ sandbox: RunSandbox, _ id: String, _ before: Data?, sourceLocation: SourceLocation = #_sourceLocation)
+        async throws
+    {
         for arguments in [["runs"], ["show", id], ["show", id, "--format", "json"]] {
             let result = try await Self.asUser(sandbox, arguments)
             #expect(result.status == 0, "baton \(arguments) on a read-only database: \(result.summary)", sourceLocation: sourceLocation)
@@ -254,7 +258,7 @@ import Testing
     static func noise(_ count: Int, seed: UInt64) -> [UInt8] {
         var state = seed
         return (0..<count).map { _ in
-            state = state &* 6364136223846793005 &+ 1442695040888963407
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
             return UInt8(truncatingIfNeeded: state >> 56)
         }
     }

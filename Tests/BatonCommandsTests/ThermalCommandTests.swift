@@ -52,8 +52,12 @@ import Testing
 
         #expect(result.status == 0, "\(result.summary)")
         for stage in ["plan", "build"] {
-            #expect(result.stderr.contains("⏸ pausing before \(stage): machine is hot (serious), waiting up to 300 ms for it to cool"), "\(result.summary)")
-            #expect(result.stderr.contains("▶ still hot (serious) after 300 ms, the profile's thermal max_wait: running \(stage) anyway"), "\(result.summary)")
+            #expect(
+                result.stderr.contains("⏸ pausing before \(stage): machine is hot (serious), waiting up to 300 ms for it to cool"),
+                "\(result.summary)")
+            #expect(
+                result.stderr.contains("▶ still hot (serious) after 300 ms, the profile's thermal max_wait: running \(stage) anyway"),
+                "\(result.summary)")
         }
         #expect(result.stderr.contains("completed"))
     }
@@ -71,10 +75,11 @@ import Testing
             try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
         }
         let thermal = events.filter { ($0["event"] as? String)?.hasPrefix("thermal-") == true }
-        #expect(thermal.map { "\($0["event"]!) \($0["stage"]!) \($0["state"]!)" } == [
-            "thermal-pause plan serious", "thermal-wait-exceeded plan serious",
-            "thermal-pause build serious", "thermal-wait-exceeded build serious",
-        ])
+        #expect(
+            thermal.map { "\($0["event"]!) \($0["stage"]!) \($0["state"]!)" } == [
+                "thermal-pause plan serious", "thermal-wait-exceeded plan serious",
+                "thermal-pause build serious", "thermal-wait-exceeded build serious",
+            ])
         #expect(thermal.first?["max_wait"] as? Double == 0.3)
 
         try tree.zone(0, temp: 60000, trips: FakeThermalTree.laptopTrips)

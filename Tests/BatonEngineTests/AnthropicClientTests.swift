@@ -1,8 +1,9 @@
-@testable import BatonEngine
 import BatonSpec
 import BatonTestSupport
 import Foundation
 import Testing
+
+@testable import BatonEngine
 
 /// The Anthropic client against the Anthropic stand-in: the request it sends, streaming and usage, stop reasons,
 /// thinking, structured output through a forced tool (and a server that ignores it), the model rules, and the
@@ -67,7 +68,10 @@ import Testing
             #expect(verdict["verdict"] == .string("approve"))
 
             let body = try #require(standIn.messages.last?.body)
-            guard case .array(let tools)? = body["tools"] else { Issue.record("no tools"); return }
+            guard case .array(let tools)? = body["tools"] else {
+                Issue.record("no tools")
+                return
+            }
             #expect(tools.count == 1)
             #expect(tools[0]["name"] == .string(AnthropicClient.outputTool))
             #expect(tools[0]["input_schema"]?.keysSorted == Cloud.verdictSchema.keysSorted)
@@ -112,7 +116,9 @@ import Testing
             #expect(hot.error == nil)
             #expect(standIn.messages.last?.body?["temperature"] == nil)
             #expect(hot.notices.first?.code == "setting-dropped")
-            #expect(hot.notices.first?.message.contains("temperature 1.5, but model 'claude-test' runs on Anthropic, which accepts 0 to 1") == true)
+            #expect(
+                hot.notices.first?.message.contains("temperature 1.5, but model 'claude-test' runs on Anthropic, which accepts 0 to 1")
+                    == true)
 
             let raw = try await Cloud.rawAnthropic(
                 standIn, ["model": "claude-test", "max_tokens": 10, "messages": [["role": "user", "content": "Hi"]], "temperature": 1.5])
@@ -224,7 +230,8 @@ import Testing
 
     @Test("C-A3: a refusal (empty text block, stop_reason refusal) is reported as refused with its explanation")
     func aRefusalIsReported() async throws {
-        let model = AnthropicStandIn.Model("claude-test", refusal: (category: "cyber", explanation: "This request was refused due to policy."))
+        let model = AnthropicStandIn.Model(
+            "claude-test", refusal: (category: "cyber", explanation: "This request was refused due to policy."))
         try await AnthropicStandIn.with(apiKey: Cloud.anthropicKey, models: [model]) { standIn in
             let outcome = await Cloud.run(Cloud.anthropic(standIn), Cloud.request("claude-test"))
             #expect(outcome.error == nil)  // the executor fails the stage, quoting the detail
@@ -286,7 +293,10 @@ import Testing
         try await AnthropicStandIn.with(apiKey: Cloud.anthropicKey, models: [.init("claude-test")]) { standIn in
             let answer = try await Cloud.rawAnthropic(
                 standIn,
-                ["model": "claude-test", "max_tokens": 10, "messages": [["role": "user", "content": "Hi"]], "output_config": [String: Any]()])
+                [
+                    "model": "claude-test", "max_tokens": 10, "messages": [["role": "user", "content": "Hi"]],
+                    "output_config": [String: Any](),
+                ])
             #expect(answer.status == 200)
             let unknown = try await Cloud.rawAnthropic(
                 standIn, ["model": "claude-test", "max_tokens": 10, "messages": [["role": "user", "content": "Hi"]], "seed": 1])

@@ -61,19 +61,20 @@ import Testing
     }
 
     /// OLLAMA_HOST read as ollama/ollama envconfig/config.go (getOllamaHost, at 000ce02) reads it.
-    @Test(arguments: [
-        (nil, "http://127.0.0.1:11434"),
-        ("", "http://127.0.0.1:11434"),
-        ("0.0.0.0", "http://0.0.0.0:11434"),
-        ("example.com:1234", "http://example.com:1234"),
-        ("http://10.0.0.2", "http://10.0.0.2:80"),
-        ("https://ollama.example.com/", "https://ollama.example.com:443"),
-        (":8000", "http://127.0.0.1:8000"),
-        ("  \"localhost:11434\"  ", "http://localhost:11434"),
-        ("[::1]:5000", "http://[::1]:5000"),
-        ("::1", "http://[::1]:11434"),
-        ("host:99999", "http://host:11434"),
-    ] as [(String?, String)])
+    @Test(
+        arguments: [
+            (nil, "http://127.0.0.1:11434"),
+            ("", "http://127.0.0.1:11434"),
+            ("0.0.0.0", "http://0.0.0.0:11434"),
+            ("example.com:1234", "http://example.com:1234"),
+            ("http://10.0.0.2", "http://10.0.0.2:80"),
+            ("https://ollama.example.com/", "https://ollama.example.com:443"),
+            (":8000", "http://127.0.0.1:8000"),
+            ("  \"localhost:11434\"  ", "http://localhost:11434"),
+            ("[::1]:5000", "http://[::1]:5000"),
+            ("::1", "http://[::1]:11434"),
+            ("host:99999", "http://host:11434"),
+        ] as [(String?, String)])
     func ollamaHostIsReadAsOllamaReadsIt(value: String?, url: String) {
         #expect(BuiltInProfiles.ollamaURL(host: value) == url)
     }
@@ -197,14 +198,19 @@ import Testing
     @Test func theMachineProfileNamesTheModelsFoundThatFitBestFirst() throws {
         func model(_ name: String, _ gb: String) -> DiscoveredModel {
             DiscoveredModel(
-                name: name, runtime: "ollama", contextLength: 32768, footprint: FootprintEstimate(bytes: ByteCount(parsing: gb)!, source: .metadata))
+                name: name, runtime: "ollama", contextLength: 32768,
+                footprint: FootprintEstimate(bytes: ByteCount(parsing: gb)!, source: .metadata))
         }
         let ollama = MachineProfile.Runtime(
             name: "ollama", kind: .ollama, url: "http://127.0.0.1:11434",
-            models: [model("gemma3:4b", "3.9GB"), model("qwen2.5:7b-instruct", "5.5GB"), model("mystery:3b", "2GB"), model("gemma3:27b", "18GB")])
+            models: [
+                model("gemma3:4b", "3.9GB"), model("qwen2.5:7b-instruct", "5.5GB"), model("mystery:3b", "2GB"), model("gemma3:27b", "18GB"),
+            ])
         let machine = MachineProfile(runtimes: [ollama], budget: ByteCount(parsing: "12GB")!, host: "box")
         let text = machine.text()
-        let (profile, diagnostics) = ProfileResolver.resolve(ProfileDecoder.decode(SourceFile(path: "d.yaml", text: text), environment: [:])) { _ in nil }
+        let (profile, diagnostics) = ProfileResolver.resolve(
+            ProfileDecoder.decode(SourceFile(path: "d.yaml", text: text), environment: [:])
+        ) { _ in nil }
         #expect(diagnostics.isEmpty, "\(diagnostics.map(\.message))\n\(text)")
         let spec = try #require(profile?.spec)
         #expect(spec.runtime(named: "ollama")?.url == "http://127.0.0.1:11434")

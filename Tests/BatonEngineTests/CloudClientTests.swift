@@ -30,11 +30,14 @@ typealias Cloud = CloudClientTests
         await GenerationOutcome.runtimeError(body)
     }
 
-    static func openAI(_ standIn: OpenAIStandIn, key: String = CloudClientTests.openAIKey, dialect: OpenAICompatibleClient.Dialect = .openAI)
+    static func openAI(
+        _ standIn: OpenAIStandIn, key: String = CloudClientTests.openAIKey, dialect: OpenAICompatibleClient.Dialect = .openAI
+    )
         -> OpenAICompatibleClient
     {
         OpenAICompatibleClient(
-            chatURL: standIn.baseURL + "/chat/completions", apiKey: key, keyHint: "set OPENAI_TEST_KEY", dialect: dialect, connectTimeout: 10)
+            chatURL: standIn.baseURL + "/chat/completions", apiKey: key, keyHint: "set OPENAI_TEST_KEY", dialect: dialect,
+            connectTimeout: 10)
     }
 
     static func anthropic(_ standIn: AnthropicStandIn, key: String = CloudClientTests.anthropicKey) -> AnthropicClient {
@@ -190,7 +193,8 @@ typealias Cloud = CloudClientTests
                     environment: ["OPENAI_TEST_KEY": "sk-from-env", "ANTHROPIC_TEST_KEY": "sk-ant-from-env"],
                     keys: FixedKeys(keys: ["gpt": Self.openAIKey, "claude": Self.anthropicKey]))
                 let gpt = try catalog.runtime(for: ResolvedModel(name: "gpt-test", runtime: "gpt", footprint: nil), snapshot: snapshot)
-                let claude = try catalog.runtime(for: ResolvedModel(name: "claude-test", runtime: "claude", footprint: nil), snapshot: snapshot)
+                let claude = try catalog.runtime(
+                    for: ResolvedModel(name: "claude-test", runtime: "claude", footprint: nil), snapshot: snapshot)
                 #expect(gpt is OpenAICompatibleClient)
                 #expect(claude is AnthropicClient)
                 #expect(await Self.run(gpt, Self.request("gpt-test")).error == nil)
@@ -234,7 +238,10 @@ typealias Cloud = CloudClientTests
                 let outcome = try await executor.start(snapshot, inputs: inputs, claim: .current())
 
                 // Then the plan came from OpenAI and the verdict from Anthropic's forced tool
-                guard case .completed(let id) = outcome else { Issue.record("\(outcome)"); return }
+                guard case .completed(let id) = outcome else {
+                    Issue.record("\(outcome)")
+                    return
+                }
                 let attempts = try store.attempts(id)
                 #expect(attempts.map(\.stage) == ["plan", "review"])
                 #expect(attempts[0].output == "You said: Plan a parser in three steps")
@@ -259,7 +266,10 @@ typealias Cloud = CloudClientTests
 
                 let outcome = try await executor.start(snapshot, inputs: inputs, claim: .current())
 
-                guard case .completed(let id) = outcome else { Issue.record("\(outcome)"); return }
+                guard case .completed(let id) = outcome else {
+                    Issue.record("\(outcome)")
+                    return
+                }
                 #expect(try store.attempts(id).last?.verdict == "approve")
                 #expect(anthropic.messages.count == 1)
             }

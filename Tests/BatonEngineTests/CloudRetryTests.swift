@@ -85,7 +85,9 @@ import Testing
         try await OpenAIStandIn.with(apiKey: Cloud.openAIKey, models: [.init("gpt-test")]) { standIn in
             // A 429 is usually a rate limit (retry later), but not when the account's quota is used up.
             standIn.inject(
-                .status(429, message: "You exceeded your current quota, please check your plan and billing details.", code: "insufficient_quota"))
+                .status(
+                    429, message: "You exceeded your current quota, please check your plan and billing details.", code: "insufficient_quota"
+                ))
             let failed = await Cloud.run(Cloud.openAI(standIn), Cloud.request("gpt-test"))
             #expect(failed.runtimeError?.isTransient == false)
             #expect(failed.runtimeError?.message.contains("quota") == true)
@@ -195,7 +197,9 @@ import Testing
             try await OpenAIStandIn.with(apiKey: Cloud.openAIKey, models: [.init("gpt-test")]) { openAI in
                 try await AnthropicStandIn.with(apiKey: Cloud.anthropicKey, models: [.init("claude-test")]) { anthropic in
                     let snapshot = try Cloud.snapshot(openAIURL: openAI.baseURL, anthropicURL: anthropic.baseURL)
-                    let catalog = RuntimeCatalog(environment: ["OPENAI_TEST_KEY": Cloud.openAIKey, "ANTHROPIC_TEST_KEY": Cloud.anthropicKey])
+                    let catalog = RuntimeCatalog(environment: [
+                        "OPENAI_TEST_KEY": Cloud.openAIKey, "ANTHROPIC_TEST_KEY": Cloud.anthropicKey,
+                    ])
                     let executor = Executor(store: try RunStore.inMemory(), runtimes: catalog, sleep: { _ in })
                     let inputs = try RunInputs.resolve(snapshot.plan.inputs, given: ["task": "a parser"])
                     anthropic.inject(.response(529, headers: headers, count: 3))

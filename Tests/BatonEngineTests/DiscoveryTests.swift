@@ -3,8 +3,9 @@ import BatonSpec
 import BatonTestSupport
 import Foundation
 import Testing
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Model discovery against the Ollama stand-in and a silent listener: what each runtime reports joins the
@@ -43,7 +44,8 @@ import Glibc
             parameterCount: 7_615_616_512, quantization: "Q4_K_M"),
     ]
 
-    @Test("O-A9, O-A3: without num_ctx the estimate uses the 4096 the client sends, not the server's default; a cloud model takes no memory")
+    @Test(
+        "O-A9, O-A3: without num_ctx the estimate uses the 4096 the client sends, not the server's default; a cloud model takes no memory")
     func ollamaDefaultContextAndCloudModels() async throws {
         let models = Self.models + [OllamaStandIn.Model("gpt-oss:120b-cloud")]
         try await OllamaStandIn.with(models: models) { standIn in
@@ -167,7 +169,8 @@ import Glibc
             inventory.footprint(of: "ghost", runtime: "ollama", kind: .ollama, entry: profile.spec.model(named: "ghost"))
                 == FootprintEstimate(bytes: ByteCount(bytes: 700_000_000), source: .measured))
         #expect(
-            inventory.footprint(of: "onfile", runtime: "local", kind: .llamaServer, entry: profile.spec.model(named: "onfile"))?.source == .gguf)
+            inventory.footprint(of: "onfile", runtime: "local", kind: .llamaServer, entry: profile.spec.model(named: "onfile"))?.source
+                == .gguf)
     }
 
     @Test func theListingJoinsRegistryAndDiscoveredModelsWithTheirRoles() async throws {
@@ -225,7 +228,10 @@ struct LlamaDiscoveryTests {
             let roles = ResolvedProfile(
                 spec: {
                     var spec = profile.spec
-                    spec.roles = [RoleSpec(name: "planner", models: [ModelReference("ghost-local"), ModelReference("planner")], settings: StageSettings())]
+                    spec.roles = [
+                        RoleSpec(
+                            name: "planner", models: [ModelReference("ghost-local"), ModelReference("planner")], settings: StageSettings())
+                    ]
                     return spec
                 }(), chain: profile.chain)
             let pipeline = SourceFile(path: "p.yaml", text: "version: 1\nstages:\n  plan: {role: planner, prompt: Plan}\n")
@@ -267,9 +273,9 @@ final class SilentListener: @unchecked Sendable {
 
     func close() {
         #if canImport(Glibc)
-        _ = Glibc.close(descriptor)
+            _ = Glibc.close(descriptor)
         #else
-        _ = Darwin.close(descriptor)
+            _ = Darwin.close(descriptor)
         #endif
     }
 }

@@ -34,7 +34,10 @@ import Testing
         let outcome = try await Self.executor(runtime, store: store).start(try snapshot(Self.chain), inputs: inputs, claim: .current())
 
         // Then
-        guard case .completed(let id) = outcome else { Issue.record("\(outcome)"); return }
+        guard case .completed(let id) = outcome else {
+            Issue.record("\(outcome)")
+            return
+        }
         #expect(runtime.requests.map(\.prompt) == ["Plan a parser", "Build from: plan done"])
         let attempts = try store.attempts(id)
         #expect(attempts.map(\.status) == ["completed", "completed"])
@@ -84,9 +87,15 @@ import Testing
 
         let outcome = try await Self.executor(runtime, store: store).start(plan, inputs: [:], claim: .current())
 
-        guard case .completed(let id) = outcome else { Issue.record("\(outcome)"); return }
+        guard case .completed(let id) = outcome else {
+            Issue.record("\(outcome)")
+            return
+        }
         let prompts = runtime.requests.filter { $0.stage == "plan" }.map(\.prompt)
-        #expect(prompts == ["Plan round 1.\n", "Plan round 2. Fix: feedback 1 [1:revise]\n", "Plan round 3. Fix: feedback 2 [1:revise] [2:revise]\n"])
+        #expect(
+            prompts == [
+                "Plan round 1.\n", "Plan round 2. Fix: feedback 1 [1:revise]\n", "Plan round 3. Fix: feedback 2 [1:revise] [2:revise]\n",
+            ])
         #expect(runtime.requests.filter { $0.stage == "review" }.map(\.prompt) == ["Review plan-1", "Review plan-2", "Review plan-3"])
         #expect(runtime.requests.last?.prompt == "Ship plan-3")
         #expect(runtime.requests.first { $0.stage == "review" }?.responseSchema?["properties"]?["verdict"] != nil)
@@ -100,7 +109,10 @@ import Testing
         let store = try RunStore.inMemory()
         let outcome = try await Self.executor(Self.verdicts(["revise", "revise", "revise"]), store: store)
             .start(failing, inputs: [:], claim: .current())
-        guard case .failed(let id, let reason, let unavailable) = outcome else { Issue.record("\(outcome)"); return }
+        guard case .failed(let id, let reason, let unavailable) = outcome else {
+            Issue.record("\(outcome)")
+            return
+        }
         #expect(reason == "critic 'review' still asked for a revision of 'plan' after 3 rounds (max_rounds: 3, on_exhausted: fail)")
         #expect(!unavailable)
         #expect(try store.run(id).status == "failed")
@@ -108,7 +120,10 @@ import Testing
         let accepting = try snapshot(Self.loop.replacingOccurrences(of: "EXHAUSTED", with: "accept"))
         let runtime = Self.verdicts(["revise", "revise", "revise"])
         let accepted = try await Self.executor(runtime, store: try RunStore.inMemory()).start(accepting, inputs: [:], claim: .current())
-        guard case .completed = accepted else { Issue.record("\(accepted)"); return }
+        guard case .completed = accepted else {
+            Issue.record("\(accepted)")
+            return
+        }
         #expect(runtime.requests.last?.prompt == "Ship plan-3")
     }
 
@@ -118,7 +133,10 @@ import Testing
         let plan = try snapshot(Self.loop.replacingOccurrences(of: "EXHAUSTED", with: "accept"))
         let delays = DelayLog()
         let outcome = try await Self.executor(runtime, store: store, delays: delays).start(plan, inputs: [:], claim: .current())
-        guard case .failed(_, let reason, _) = outcome else { Issue.record("\(outcome)"); return }
+        guard case .failed(_, let reason, _) = outcome else {
+            Issue.record("\(outcome)")
+            return
+        }
         #expect(reason.hasPrefix("stage 'review' failed after 3 tries: critic 'review' did not answer with a verdict"))
         #expect(runtime.calls("review") == 3)
         #expect(runtime.calls("ship") == 0)
@@ -139,21 +157,32 @@ import Testing
             index < 3 ? .error(RuntimeError(.unreachable, "connection refused", isTransient: true)) : .text("ok")
         }
         let outcome = try await Self.executor(flaky, store: store, delays: delays).start(try snapshot(yaml), inputs: [:], claim: .current())
-        guard case .completed(let id) = outcome else { Issue.record("\(outcome)"); return }
+        guard case .completed(let id) = outcome else {
+            Issue.record("\(outcome)")
+            return
+        }
         // Equal jitter with random() = 0.5: 3/4 of 1s, 2s, then 3s (capped).
         #expect(delays.values == [0.75, 1.5, 2.25])
         #expect(try store.attempts(id).map(\.status) == ["failed", "failed", "failed", "completed"])
         #expect(try store.attempts(id).map(\.tryNumber) == [1, 2, 3, 4])
 
         let permanent = ScriptedRuntime { _, _ in .error(RuntimeError(.modelNotFound, "model 'm' not found", isTransient: false)) }
-        let failed = try await Self.executor(permanent, store: try RunStore.inMemory()).start(try snapshot(yaml), inputs: [:], claim: .current())
-        guard case .failed(_, let reason, _) = failed else { Issue.record("\(failed)"); return }
+        let failed = try await Self.executor(permanent, store: try RunStore.inMemory()).start(
+            try snapshot(yaml), inputs: [:], claim: .current())
+        guard case .failed(_, let reason, _) = failed else {
+            Issue.record("\(failed)")
+            return
+        }
         #expect(reason == "stage 'a' failed: model 'm' not found")
         #expect(permanent.requests.count == 1)
 
         let down = ScriptedRuntime { _, _ in .error(RuntimeError(.unreachable, "connection refused", isTransient: true)) }
-        let unavailable = try await Self.executor(down, store: try RunStore.inMemory()).start(try snapshot(yaml), inputs: [:], claim: .current())
-        #expect(unavailable == .failed(runID: unavailable.runID, reason: "stage 'a' failed after 4 tries: connection refused", runtimeUnavailable: true))
+        let unavailable = try await Self.executor(down, store: try RunStore.inMemory()).start(
+            try snapshot(yaml), inputs: [:], claim: .current())
+        #expect(
+            unavailable
+                == .failed(runID: unavailable.runID, reason: "stage 'a' failed after 4 tries: connection refused", runtimeUnavailable: true)
+        )
     }
 
     @Test func aWaitTheRuntimeAsksForIsObeyedWhenLongerThanTheBackoff() async throws {
@@ -173,7 +202,10 @@ import Testing
         }
         let outcome = try await Self.executor(limited, store: try RunStore.inMemory(), delays: delays)
             .start(try snapshot(yaml), inputs: [:], claim: .current())
-        guard case .completed = outcome else { Issue.record("\(outcome)"); return }
+        guard case .completed = outcome else {
+            Issue.record("\(outcome)")
+            return
+        }
         // 20 s asked for beats the 0.75 s backoff; 0.1 s asked for loses to the 1.5 s backoff.
         #expect(delays.values == [20, 1.5])
     }
@@ -194,7 +226,10 @@ import Testing
         let outcome = try await executor.start(try snapshot(yaml), inputs: [:], claim: .current())
 
         // Then the run is interrupted with only the failed try recorded, not an empty interrupted one
-        guard case .interrupted(let id) = outcome else { Issue.record("\(outcome)"); return }
+        guard case .interrupted(let id) = outcome else {
+            Issue.record("\(outcome)")
+            return
+        }
         #expect(try store.attempts(id).map(\.status) == ["failed"])
         #expect(runtime.requests.count == 1)
     }
@@ -209,7 +244,10 @@ import Testing
         let runtime = ScriptedRuntime { _, index in index == 0 ? .hang : .text("late but fine") }
         let store = try RunStore.inMemory()
         let outcome = try await Self.executor(runtime, store: store).start(try snapshot(yaml), inputs: [:], claim: .current())
-        guard case .completed(let id) = outcome else { Issue.record("\(outcome)"); return }
+        guard case .completed(let id) = outcome else {
+            Issue.record("\(outcome)")
+            return
+        }
         let attempts = try store.attempts(id)
         #expect(attempts.map(\.status) == ["failed", "completed"])
         #expect(attempts.first?.error == "stage 'a' took longer than its timeout of 1s")
@@ -223,7 +261,10 @@ import Testing
             request.stage == "build" ? .error(RuntimeError(.modelNotFound, "no model", isTransient: false)) : .text("plan done")
         }
         let first = try await Self.executor(broken, store: store).start(plan, inputs: ["task": "x"], claim: .current())
-        guard case .failed(let id, _, _) = first else { Issue.record("\(first)"); return }
+        guard case .failed(let id, _, _) = first else {
+            Issue.record("\(first)")
+            return
+        }
 
         // When it resumes with a working runtime
         let fixed = ScriptedRuntime { request, _ in .text("\(request.stage) done") }
@@ -250,7 +291,9 @@ import Testing
             """
         let runtime = ScriptedRuntime { request, _ in
             request.stage == "review"
-                ? .text("```json\n{\"summary\": \"2 issues\", \"issues\": [{\"line\": 3, \"message\": \"typo\"}, {\"line\": 9, \"message\": \"leak\"}]}\n```")
+                ? .text(
+                    "```json\n{\"summary\": \"2 issues\", \"issues\": [{\"line\": 3, \"message\": \"typo\"}, {\"line\": 9, \"message\": \"leak\"}]}\n```"
+                )
                 : .text("ok")
         }
         _ = try await Self.executor(runtime, store: try RunStore.inMemory()).start(try snapshot(yaml), inputs: [:], claim: .current())
@@ -260,7 +303,8 @@ import Testing
 
     @Test func templatesAreNotHTMLEscapedAndOutputIsNotReEvaluated() async throws {
         let runtime = ScriptedRuntime { request, _ in request.stage == "plan" ? .text("<b> & {{inputs.task}}") : .text("ok") }
-        _ = try await Self.executor(runtime, store: try RunStore.inMemory()).start(try snapshot(Self.chain), inputs: ["task": "T"], claim: .current())
+        _ = try await Self.executor(runtime, store: try RunStore.inMemory()).start(
+            try snapshot(Self.chain), inputs: ["task": "T"], claim: .current())
         #expect(runtime.requests.last?.prompt == "Build from: <b> & {{inputs.task}}")
     }
 

@@ -43,7 +43,9 @@ import Testing
         let executor = Executor(
             store: store, runtimes: runtime,
             observer: { event in
-                if case .modelFallback(let stage, let from, let to, let reason) = event { notices.append("\(stage): \(from) → \(to) (\(reason))") }
+                if case .modelFallback(let stage, let from, let to, let reason) = event {
+                    notices.append("\(stage): \(from) → \(to) (\(reason))")
+                }
             },
             sleep: { _ in }, random: { 0.5 })
         let outcome = try await executor.start(try snapshot(yaml), inputs: [:], claim: .current())
@@ -71,7 +73,10 @@ import Testing
         let (outcome, notices) = try await Self.run(Self.pipeline(), on: runtime, store: store)
 
         // Then the stage ran on b, and the move is an event, an observer notice and visible in the attempts
-        guard case .completed(let id) = outcome else { Issue.record("\(outcome)"); return }
+        guard case .completed(let id) = outcome else {
+            Issue.record("\(outcome)")
+            return
+        }
         #expect(runtime.requests.filter { $0.stage == "plan" }.map(\.model) == Array(repeating: "a", count: callsOnA) + ["b"])
         #expect(notices == ["plan: a → b (\(reason))"])
         let events = try Self.fallbackEvents(store, id)
@@ -92,7 +97,10 @@ import Testing
             let store = try RunStore.inMemory()
             let runtime = ScriptedRuntime { request, _ in request.model == "a" ? .error(error) : .text("ok") }
             let (outcome, notices) = try await Self.run(Self.pipeline(), on: runtime, store: store)
-            guard case .failed(let id, let reason, _) = outcome else { Issue.record("\(outcome)"); continue }
+            guard case .failed(let id, let reason, _) = outcome else {
+                Issue.record("\(outcome)")
+                continue
+            }
             #expect(reason.contains(error.message))
             #expect(notices.isEmpty)
             #expect(try Self.fallbackEvents(store, id).isEmpty)
@@ -107,10 +115,14 @@ import Testing
                 ? .error(RuntimeError(.modelNotFound, "model '\(request.model)' not found", isTransient: false)) : .text("ok")
         }
         let (outcome, notices) = try await Self.run(Self.pipeline(), on: runtime, store: store)
-        guard case .failed(let id, let reason, let unavailable) = outcome else { Issue.record("\(outcome)"); return }
+        guard case .failed(let id, let reason, let unavailable) = outcome else {
+            Issue.record("\(outcome)")
+            return
+        }
         #expect(
             reason
-                == "stage 'plan' failed: model 'c' not found; every model of its chain failed: a (model not found), b (model not found), c (model not found)")
+                == "stage 'plan' failed: model 'c' not found; every model of its chain failed: a (model not found), b (model not found), c (model not found)"
+        )
         #expect(!unavailable)
         #expect(notices == ["plan: a → b (model not found)", "plan: b → c (model not found)"])
         #expect(try Self.fallbackEvents(store, id).count == 2)
@@ -122,11 +134,16 @@ import Testing
         let store = try RunStore.inMemory()
         let scripted = ScriptedRuntime { request, _ in .text("\(request.model) answered") }
         let provider = Provider { model in
-            if model.name == "a" { throw RuntimeError(.unreachable, "runtime 'cloud' needs an API key; set OPENAI_API_KEY", isTransient: false) }
+            if model.name == "a" {
+                throw RuntimeError(.unreachable, "runtime 'cloud' needs an API key; set OPENAI_API_KEY", isTransient: false)
+            }
             return scripted
         }
         let (outcome, notices) = try await Self.run(Self.pipeline(), on: provider, store: store)
-        guard case .completed = outcome else { Issue.record("\(outcome)"); return }
+        guard case .completed = outcome else {
+            Issue.record("\(outcome)")
+            return
+        }
         #expect(notices == ["plan: a → b (runtime not usable)"])
         #expect(scripted.requests.map(\.model) == ["b", "c"])
     }
@@ -134,9 +151,14 @@ import Testing
     @Test func aModelThatFailsToLoadFallsBackAndTheNextIsLoadedInstead() async throws {
         // Given a managed runtime on which model a's load fails
         let store = try RunStore.inMemory()
-        let managed = ManagedRuntime(failingLoads: ["a": RuntimeError(.httpStatus, "HTTP 500: failed to load model 'a'", isTransient: false)])
+        let managed = ManagedRuntime(failingLoads: [
+            "a": RuntimeError(.httpStatus, "HTTP 500: failed to load model 'a'", isTransient: false)
+        ])
         let (outcome, notices) = try await Self.run(Self.pipeline(chain: "[a, b]"), on: Provider { _ in managed }, store: store)
-        guard case .completed(let id) = outcome else { Issue.record("\(outcome)"); return }
+        guard case .completed(let id) = outcome else {
+            Issue.record("\(outcome)")
+            return
+        }
         #expect(notices == ["plan: a → b (load failed)"])
         #expect(managed.log == ["load a", "load b", "generate b", "load c", "generate c"])
         let loads = try store.events(id).filter { $0.kind == "model-loaded" }.compactMap(\.payload)
@@ -164,7 +186,10 @@ import Testing
             let (outcome, notices) = try await Self.run(yaml, on: Provider { _ in client }, store: store)
 
             // Then the 404 and Ollama's out-of-memory answer each moved the stage on, and 'small' answered
-            guard case .completed(let id) = outcome else { Issue.record("\(outcome)"); return }
+            guard case .completed(let id) = outcome else {
+                Issue.record("\(outcome)")
+                return
+            }
             #expect(notices == ["plan: gone → huge (model not found)", "plan: huge → small (out of memory)"])
             #expect(try store.attempts(id).map(\.model) == ["small"])
             #expect(standIn.loadedNames == ["small:latest"])
@@ -183,7 +208,10 @@ import Testing
             return .text("draft by \(request.model)")
         }
         let (outcome, notices) = try await Self.run(yaml, on: runtime, store: store)
-        guard case .completed = outcome else { Issue.record("\(outcome)"); return }
+        guard case .completed = outcome else {
+            Issue.record("\(outcome)")
+            return
+        }
         #expect(runtime.requests.filter { $0.stage == "draft" }.map(\.model) == ["a", "b", "b", "b"])
         #expect(notices.count == 1)
     }
@@ -197,7 +225,10 @@ import Testing
             return .text("\(request.model) answered")
         }
         let (outcome, _) = try await Self.run(Self.pipeline(), on: first, store: store)
-        guard case .failed(let id, _, _) = outcome else { Issue.record("\(outcome)"); return }
+        guard case .failed(let id, _, _) = outcome else {
+            Issue.record("\(outcome)")
+            return
+        }
 
         // When it resumes on a runtime that works
         let second = ScriptedRuntime { request, _ in .text("\(request.model) answered") }
@@ -219,7 +250,10 @@ import Testing
             return request.round == 2 ? .error(RuntimeError(.invalidOutput, "bad", isTransient: false)) : .text("draft")
         }
         let (outcome, _) = try await Self.run(yaml, on: first, store: store)
-        guard case .failed(let id, _, _) = outcome else { Issue.record("\(outcome)"); return }
+        guard case .failed(let id, _, _) = outcome else {
+            Issue.record("\(outcome)")
+            return
+        }
 
         // When it resumes
         let second = ScriptedRuntime { request, _ in

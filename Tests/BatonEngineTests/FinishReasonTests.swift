@@ -58,7 +58,10 @@ import Testing
             try snapshot(Self.pipeline), inputs: [:], claim: .current())
 
         // Then
-        guard case .completed(let id) = outcome else { Issue.record("\(outcome)"); return }
+        guard case .completed(let id) = outcome else {
+            Issue.record("\(outcome)")
+            return
+        }
         let draft = try #require(try store.attempts(id).first { $0.stage == "draft" })
         #expect(draft.status == "completed")
         #expect(draft.output == "The answer is")
@@ -87,7 +90,10 @@ import Testing
         let outcome = try await Self.executor(runtime, store: store).start(try snapshot(Self.pipeline), inputs: [:], claim: .current())
 
         // Then: one request only (the same request would be cut again, and paid again)
-        guard case .failed(let id, let reason, _) = outcome else { Issue.record("\(outcome)"); return }
+        guard case .failed(let id, let reason, _) = outcome else {
+            Issue.record("\(outcome)")
+            return
+        }
         #expect(runtime.calls("facts") == 1)
         #expect(reason.contains("the JSON answer of stage 'facts' was cut off at max_tokens: 32 (length)"))
         #expect(reason.contains("raise max_tokens for this stage"))
@@ -103,7 +109,8 @@ import Testing
         let runtime = ScriptedRuntime { request, _ in
             switch request.stage {
             case "facts": return .events([.token(#"{"a": 1}"#), .token("\n\n\n\n"), Self.finished(.truncated, raw: "length")])
-            case "review": return .events([.token(#"{"verdict": "approve", "feedback": ""}"#), Self.finished(.truncated, raw: "max_tokens")])
+            case "review":
+                return .events([.token(#"{"verdict": "approve", "feedback": ""}"#), Self.finished(.truncated, raw: "max_tokens")])
             default: return .events([.token("text"), Self.finished(.complete, raw: "stop")])
             }
         }
@@ -112,7 +119,10 @@ import Testing
         let outcome = try await Self.executor(runtime, store: store).start(try snapshot(Self.pipeline), inputs: [:], claim: .current())
 
         // Then
-        guard case .completed(let id) = outcome else { Issue.record("\(outcome)"); return }
+        guard case .completed(let id) = outcome else {
+            Issue.record("\(outcome)")
+            return
+        }
         #expect(runtime.calls("facts") == 1)
         let attempts = try store.attempts(id)
         #expect(attempts.first { $0.stage == "facts" }?.finishReason == "truncated")
@@ -136,7 +146,10 @@ import Testing
         let outcome = try await Self.executor(runtime, store: store).start(try snapshot(Self.pipeline), inputs: [:], claim: .current())
 
         // Then
-        guard case .failed(_, let reason, _) = outcome else { Issue.record("\(outcome)"); return }
+        guard case .failed(_, let reason, _) = outcome else {
+            Issue.record("\(outcome)")
+            return
+        }
         #expect(runtime.calls("review") == 1)
         #expect(reason.contains("critic 'review''s verdict was cut off at max_tokens: 48 (max_tokens)"))
     }
@@ -158,7 +171,10 @@ import Testing
         let outcome = try await Self.executor(runtime, store: store).start(try snapshot(Self.pipeline), inputs: [:], claim: .current())
 
         // Then
-        guard case .failed(let id, let reason, _) = outcome else { Issue.record("\(outcome)"); return }
+        guard case .failed(let id, let reason, _) = outcome else {
+            Issue.record("\(outcome)")
+            return
+        }
         #expect(reason.contains("32 of those tokens were thinking (set think: false, or raise max_tokens)"))
         let facts = try #require(try store.attempts(id).first { $0.stage == "facts" })
         #expect(facts.thinking == "Let me think about the facts")
@@ -182,7 +198,10 @@ import Testing
         let outcome = try await Self.executor(runtime, store: store).start(try snapshot(Self.pipeline), inputs: [:], claim: .current())
 
         // Then
-        guard case .completed(let id) = outcome else { Issue.record("\(outcome)"); return }
+        guard case .completed(let id) = outcome else {
+            Issue.record("\(outcome)")
+            return
+        }
         let draft = try #require(try store.attempts(id).first { $0.stage == "draft" })
         #expect(draft.output == "Tea.")
         #expect(draft.thinking == "hmm, tea?")
@@ -201,7 +220,10 @@ import Testing
         let outcome = try await Self.executor(runtime, store: store).start(try snapshot(Self.pipeline), inputs: [:], claim: .current())
 
         // Then
-        guard case .failed(let id, let reason, _) = outcome else { Issue.record("\(outcome)"); return }
+        guard case .failed(let id, let reason, _) = outcome else {
+            Issue.record("\(outcome)")
+            return
+        }
         #expect(runtime.requests.count == 1)
         #expect(reason.contains("model 'm' refused to answer stage 'draft' (refusal): \"I can't help with that.\""))
         #expect(try store.attempts(id).map(\.finishReason) == ["refused"])
@@ -217,7 +239,10 @@ import Testing
         let outcome = try await Self.executor(runtime, store: store).start(try snapshot(Self.pipeline), inputs: [:], claim: .current())
 
         // Then
-        guard case .failed(_, let reason, _) = outcome else { Issue.record("\(outcome)"); return }
+        guard case .failed(_, let reason, _) = outcome else {
+            Issue.record("\(outcome)")
+            return
+        }
         #expect(runtime.requests.count == 1)
         #expect(reason.contains("content filter stopped the answer of model 'm' to stage 'draft' (content_filter)"))
     }
@@ -226,7 +251,8 @@ import Testing
     func noticesAreRecorded() async throws {
         // Given
         let store = try RunStore.inMemory()
-        let notice = RuntimeNotice(code: "setting-dropped", message: "model 'm' takes temperature or top_p, not both: top_p 0.9 was not sent")
+        let notice = RuntimeNotice(
+            code: "setting-dropped", message: "model 'm' takes temperature or top_p, not both: top_p 0.9 was not sent")
         let runtime = ScriptedRuntime { request, _ in
             switch request.stage {
             case "draft": return .events([.notice(notice), .token("text"), Self.finished(.complete, raw: "stop")])
@@ -241,7 +267,10 @@ import Testing
             try snapshot(Self.pipeline), inputs: [:], claim: .current())
 
         // Then
-        guard case .completed(let id) = outcome else { Issue.record("\(outcome)"); return }
+        guard case .completed(let id) = outcome else {
+            Issue.record("\(outcome)")
+            return
+        }
         let recorded = try store.events(id, kind: "runtime-notice")
         #expect(recorded.count == 1)
         #expect(recorded.first?.stage == "draft")
@@ -262,7 +291,10 @@ import Testing
         let outcome = try await Self.executor(runtime, store: store).start(try snapshot(Self.pipeline), inputs: [:], claim: .current())
 
         // Then
-        guard case .completed(let id) = outcome else { Issue.record("\(outcome)"); return }
+        guard case .completed(let id) = outcome else {
+            Issue.record("\(outcome)")
+            return
+        }
         #expect(try store.attempts(id).allSatisfy { $0.finishReason == nil && $0.status == "completed" })
     }
 }

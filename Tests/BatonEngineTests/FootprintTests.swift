@@ -106,7 +106,10 @@ import Testing
         let runtime = ManagedRuntime(measured: 1_500_000_000)
         let plan = try snapshot(Self.pipeline)
         let outcome = try await Executor(store: store, runtimes: runtime).start(plan, inputs: [:], claim: .current())
-        guard case .completed = outcome else { Issue.record("\(outcome)"); return }
+        guard case .completed = outcome else {
+            Issue.record("\(outcome)")
+            return
+        }
 
         let measured = try store.measuredFootprints()
         let key = ModelKey(runtime: "?", name: "m")
@@ -125,8 +128,14 @@ import Testing
 
         let outcome = try await executor.start(try snapshot(Self.pipeline), inputs: [:], claim: .current())
 
-        guard case .failed(_, let reason, _) = outcome else { Issue.record("\(outcome)"); return }
-        #expect(reason == "stage 'a' failed to load its model: model '?:m' needs 3 GB but the machine has 1 GB available; close other programs or choose a smaller model")
+        guard case .failed(_, let reason, _) = outcome else {
+            Issue.record("\(outcome)")
+            return
+        }
+        #expect(
+            reason
+                == "stage 'a' failed to load its model: model '?:m' needs 3 GB but the machine has 1 GB available; close other programs or choose a smaller model"
+        )
         #expect(runtime.loads == 0)
     }
 }

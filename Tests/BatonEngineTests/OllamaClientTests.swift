@@ -8,7 +8,8 @@ import Testing
 /// loads and asynchronous unloads confirmed through /api/ps, reloads, errors, discovery, and a run.
 @Suite struct OllamaClientTests {
     static let tiny = OllamaStandIn.Model("tiny", memoryBytes: 1_000_000_000, kvBytesPerToken: 100_000, contextLength: 8192)
-    static let judge = OllamaStandIn.Model("judge:3b", memoryBytes: 3_000_000_000, family: "qwen2", parameterSize: "3.1B", parameterCount: 3_085_938_688)
+    static let judge = OllamaStandIn.Model(
+        "judge:3b", memoryBytes: 3_000_000_000, family: "qwen2", parameterSize: "3.1B", parameterCount: 3_085_938_688)
 
     static func client(_ standIn: OllamaStandIn, unloadTimeout: Double = 10) -> OllamaClient {
         OllamaClient(baseURL: standIn.baseURL, loadTimeout: 10, unloadTimeout: unloadTimeout, pollInterval: 0.02)
@@ -93,10 +94,12 @@ import Testing
             }
             #expect(chats[3].keepAlive == .number(0))
             #expect(chats[1].body?["stream"] == .bool(true))
-            #expect(chats[1].body?["messages"]?.keysSorted == .array([
-                .object([("content", .string("Be brief.")), ("role", .string("system"))]).keysSorted,
-                .object([("content", .string("Write a short poem about the quiet sea")), ("role", .string("user"))]).keysSorted,
-            ]).keysSorted)
+            #expect(
+                chats[1].body?["messages"]?.keysSorted
+                    == .array([
+                        .object([("content", .string("Be brief.")), ("role", .string("system"))]).keysSorted,
+                        .object([("content", .string("Write a short poem about the quiet sea")), ("role", .string("user"))]).keysSorted,
+                    ]).keysSorted)
             // num_predict 3 cut the answer short.
             #expect(outcome.tokens.count == 3)
             #expect(standIn.reloads == 0)
@@ -110,7 +113,10 @@ import Testing
             let client = Self.client(standIn)
             let verdict: JSONValue = .object([
                 ("type", .string("object")),
-                ("properties", .object([("verdict", .object([("type", .string("string"))])), ("feedback", .object([("type", .string("string"))]))])),
+                (
+                    "properties",
+                    .object([("verdict", .object([("type", .string("string"))])), ("feedback", .object([("type", .string("string"))]))])
+                ),
                 ("required", .array([.string("verdict"), .string("feedback")])),
             ])
             let judged = await Self.run(client, Self.request("judge:3b", schema: verdict))
@@ -279,7 +285,8 @@ import Testing
             OllamaStandIn.Model(name, fault: .status(status, message: message))
         }
         let models = [
-            model("bad", 400, "\"bad\" does not support thinking"), model("busy", 503, "server busy, please try again.  maximum pending requests exceeded"),
+            model("bad", 400, "\"bad\" does not support thinking"),
+            model("busy", 503, "server busy, please try again.  maximum pending requests exceeded"),
             // v0.33 texts (`llm/llama_server.go:1303-1323`); local Ollama sends 429 only for cloud models (O-B14).
             model("crash", 500, "llama-server process has terminated: exit status 2"), model("limited:cloud", 429, "too many requests"),
             model("gpu", 500, "llama-server process has terminated: cudaMalloc failed: out of memory"),
@@ -344,7 +351,8 @@ import Testing
 
     @Test func anOutOfMemoryErrorLineMidStreamIsOutOfMemory() async throws {
         var broken = Self.tiny
-        broken.fault = .errorLine(afterTokens: 1, message: "ggml_backend_cuda_buffer_type_alloc_buffer: allocating 512 MiB: out of device memory")
+        broken.fault = .errorLine(
+            afterTokens: 1, message: "ggml_backend_cuda_buffer_type_alloc_buffer: allocating 512 MiB: out of device memory")
         try await OllamaStandIn.with(models: [broken]) { standIn in
             let outcome = await Self.run(Self.client(standIn), Self.request("tiny"))
             #expect(outcome.runtimeError?.code == .outOfMemory)
@@ -384,7 +392,8 @@ import Testing
         try await OllamaStandIn.with(models: [Self.tiny]) { standIn in
             let transport = AsyncHTTPTransport()
             func status(_ keepAlive: Any) async throws -> Int {
-                let request = HTTPRequest.json(standIn.baseURL + "/api/chat", ["model": "tiny", "messages": [Any](), "keep_alive": keepAlive])
+                let request = HTTPRequest.json(
+                    standIn.baseURL + "/api/chat", ["model": "tiny", "messages": [Any](), "keep_alive": keepAlive])
                 let response = try await transport.send(request, connectTimeout: 5)
                 _ = try await response.collect()
                 return response.status
@@ -436,7 +445,10 @@ import Testing
 
             let outcome = try await executor.start(plan, inputs: inputs, claim: .current())
 
-            guard case .completed(let id) = outcome else { Issue.record("\(outcome)"); return }
+            guard case .completed(let id) = outcome else {
+                Issue.record("\(outcome)")
+                return
+            }
             let attempts = try store.attempts(id)
             #expect(attempts.map(\.stage) == ["plan", "review", "write"])
             #expect(attempts.map(\.status) == ["completed", "completed", "completed"])

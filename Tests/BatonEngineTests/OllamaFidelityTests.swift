@@ -17,10 +17,13 @@ import Testing
 
     /// A client with short waits: a load that is never confirmed fails in about a second.
     static func client(_ standIn: OllamaStandIn, loadTimeout: Double = 1, connectTimeout: Double = 10) -> OllamaClient {
-        OllamaClient(baseURL: standIn.baseURL, loadTimeout: loadTimeout, unloadTimeout: 5, pollInterval: 0.02, connectTimeout: connectTimeout)
+        OllamaClient(
+            baseURL: standIn.baseURL, loadTimeout: loadTimeout, unloadTimeout: 5, pollInterval: 0.02, connectTimeout: connectTimeout)
     }
 
-    static func request(_ model: String, prompt: String = "Write a short poem about the quiet sea", settings: StageSettings = StageSettings())
+    static func request(
+        _ model: String, prompt: String = "Write a short poem about the quiet sea", settings: StageSettings = StageSettings()
+    )
         -> GenerationRequest
     {
         GenerationRequest(model: model, system: nil, prompt: prompt, settings: settings, responseSchema: nil, stage: "s", round: 1)
@@ -98,7 +101,10 @@ import Testing
             """
         try await OllamaStandIn.with(models: [Self.qwen, alias]) { standIn in
             let (store, outcome) = try await Self.execute(yaml, on: Self.client(standIn))
-            guard case .completed(let id) = outcome else { Issue.record("\(outcome)"); return }
+            guard case .completed(let id) = outcome else {
+                Issue.record("\(outcome)")
+                return
+            }
             #expect(try store.attempts(id).map(\.status) == ["completed", "completed"])
             #expect(standIn.loads == 1)
         }
@@ -138,7 +144,10 @@ import Testing
             """
         try await OllamaStandIn.with(models: [Self.tiny]) { standIn in
             let (store, outcome) = try await Self.execute(yaml, on: Self.client(standIn))
-            guard case .completed = outcome else { Issue.record("\(outcome)"); return }
+            guard case .completed = outcome else {
+                Issue.record("\(outcome)")
+                return
+            }
             #expect(try Self.events(store, outcome, kind: "model-loaded").count == 1)
             #expect(try Self.events(store, outcome, kind: "model-unloaded").isEmpty)
             #expect(standIn.loads == 1)
@@ -163,7 +172,10 @@ import Testing
             let client = Self.client(standIn)
             #expect(!client.manages("gpt-oss:120b-cloud"))
             let (store, outcome) = try await Self.execute(yaml, on: client)
-            guard case .completed(let id) = outcome else { Issue.record("\(outcome)"); return }
+            guard case .completed(let id) = outcome else {
+                Issue.record("\(outcome)")
+                return
+            }
             #expect(try store.attempts(id).first?.output.hasPrefix("You said: Plan it") == true)
             #expect(!standIn.requests.contains { $0.isEmptyChat })  // no load, no unload
             #expect(try Self.events(store, outcome, kind: "model-loaded").isEmpty)
@@ -228,7 +240,9 @@ import Testing
         #expect(throws: RuntimeError.self) { try OllamaClient.loadTimeout(options: ["load_timeout": "soon"], runtime: "local") }
         let profile = try Self.profile(url: "http://127.0.0.1:9", options: ", options: {load_timeout: 10m}")
         let plan = try #require(
-            PipelineCompiler(profile: profile).compile(SourceFile(path: "p.yaml", text: "version: 1\nstages:\n  a: {model: tiny, prompt: x}\n")).plan)
+            PipelineCompiler(profile: profile).compile(
+                SourceFile(path: "p.yaml", text: "version: 1\nstages:\n  a: {model: tiny, prompt: x}\n")
+            ).plan)
         let snapshot = RunSnapshot(plan: plan, profile: profile, sources: [:], pipelinePath: nil, forcedRuntime: nil)
         let runtime = try RuntimeCatalog(environment: [:])
             .runtime(for: ResolvedModel(name: "tiny", runtime: "local", footprint: nil), snapshot: snapshot)
@@ -249,7 +263,10 @@ import Testing
             """
         try await OllamaStandIn.with(models: [Self.tiny]) { standIn in
             let (store, outcome) = try await Self.execute(yaml, on: Self.client(standIn))
-            guard case .completed = outcome else { Issue.record("\(outcome)"); return }
+            guard case .completed = outcome else {
+                Issue.record("\(outcome)")
+                return
+            }
             #expect(standIn.reloads == 0)  // never behind Baton's back
             #expect(standIn.loads == 2)
             let unloads = try Self.events(store, outcome, kind: "model-unloaded")
@@ -288,7 +305,10 @@ import Testing
             """
         try await OllamaStandIn.with(models: [Self.tiny]) { standIn in
             let (store, outcome) = try await Self.execute(yaml, on: Self.client(standIn))
-            guard case .completed = outcome else { Issue.record("\(outcome)"); return }
+            guard case .completed = outcome else {
+                Issue.record("\(outcome)")
+                return
+            }
             #expect(standIn.loads == 1)
             #expect(standIn.reloads == 0)
             #expect(try Self.events(store, outcome, kind: "model-unloaded").isEmpty)
@@ -361,7 +381,8 @@ import Testing
             #expect(cut.finish?.kind == .contextExceeded)
             #expect(cut.finish?.detail?.contains("num_ctx 512") == true)
 
-            let fits = await GenerationOutcome.of(client, Self.request("tiny", prompt: String(repeating: "ab ", count: 300), settings: settings))
+            let fits = await GenerationOutcome.of(
+                client, Self.request("tiny", prompt: String(repeating: "ab ", count: 300), settings: settings))
             #expect(fits.finish?.kind == .complete)
             // A max_tokens as large as num_ctx reserves at most half the window: a short prompt still runs.
             let greedy = await GenerationOutcome.of(client, Self.request("tiny", settings: StageSettings(maxTokens: 512, numCtx: 512)))
@@ -417,7 +438,10 @@ import Testing
             """
         try await OllamaStandIn.with(models: [Self.tiny, Self.judge], settings: settings) { standIn in
             let (store, outcome) = try await Self.execute(yaml, on: Self.client(standIn))
-            guard case .completed = outcome else { Issue.record("\(outcome)"); return }
+            guard case .completed = outcome else {
+                Issue.record("\(outcome)")
+                return
+            }
             let evicted = try Self.events(store, outcome, kind: "model-evicted-by-runtime")
             #expect(evicted == [["model": "?:tiny", "runtime": "?"]])
             #expect(try Self.events(store, outcome, kind: "model-loaded").count == 3)
@@ -458,7 +482,10 @@ import Testing
             """
         try await OllamaStandIn.with(models: [Self.tiny]) { standIn in
             let (store, outcome) = try await Self.execute(yaml, on: Self.client(standIn))
-            guard case .completed(let id) = outcome else { Issue.record("\(outcome)"); return }
+            guard case .completed(let id) = outcome else {
+                Issue.record("\(outcome)")
+                return
+            }
             let timings = try store.attempts(id).compactMap(\.timings)
             #expect(timings.count == 2)
             #expect(timings.allSatisfy { $0.contains("\"runtime_load\"") && !$0.contains("\"load\"") })
@@ -495,7 +522,10 @@ import Testing
         try await OllamaStandIn.with(models: [mlx]) { standIn in
             let client = Self.client(standIn)
             let (_, outcome) = try await Self.execute(yaml, on: client)
-            guard case .completed = outcome else { Issue.record("\(outcome)"); return }
+            guard case .completed = outcome else {
+                Issue.record("\(outcome)")
+                return
+            }
             #expect(try await client.loadedModels().first?.contextLength == 4096)
         }
     }

@@ -42,7 +42,8 @@ import Testing
     func psListsTags() async throws {
         try await OllamaStandIn.with(models: [Self.tiny]) { standIn in
             standIn.preload("tiny")
-            let response = try await AsyncHTTPTransport().send(HTTPRequest(method: "GET", url: standIn.baseURL + "/api/ps"), connectTimeout: 5)
+            let response = try await AsyncHTTPTransport().send(
+                HTTPRequest(method: "GET", url: standIn.baseURL + "/api/ps"), connectTimeout: 5)
             let ps = try JSONDecoder().decode(JSONValue.self, from: try await response.collect())
             #expect(Self.array(ps["models"])?.first?["name"] == .string("tiny:latest"))
             #expect(Self.array(ps["models"])?.first?["model"] == .string("tiny:latest"))

@@ -25,10 +25,12 @@ import Testing
             let body = try #require(sent.body)
             #expect(body["stream"] == .bool(true))
             #expect(body["stream_options"]?["include_usage"] == .bool(true))
-            #expect(body["messages"]?.keysSorted == .array([
-                .object([("content", .string("Be brief.")), ("role", .string("system"))]),
-                .object([("content", .string(Cloud.prompt)), ("role", .string("user"))]),
-            ]))
+            #expect(
+                body["messages"]?.keysSorted
+                    == .array([
+                        .object([("content", .string("Be brief.")), ("role", .string("system"))]),
+                        .object([("content", .string(Cloud.prompt)), ("role", .string("user"))]),
+                    ]))
             #expect(body["max_completion_tokens"] == .number(50))
             #expect(body["temperature"] == .number(0.3))
             #expect(body["top_p"] == .number(0.9))
@@ -50,7 +52,10 @@ import Testing
             #expect(outcome.finish == FinishReason(.truncated, raw: "length"))
             let whole = await Cloud.run(Cloud.openAI(standIn), Cloud.request("gpt-test"))
             #expect(whole.finish == FinishReason(.complete, raw: "stop"))
-            guard case .array(let messages)? = standIn.chats.last?.body?["messages"] else { Issue.record("no messages"); return }
+            guard case .array(let messages)? = standIn.chats.last?.body?["messages"] else {
+                Issue.record("no messages")
+                return
+            }
             #expect(messages.map { $0["role"] } == [.string("user")])
         }
     }
@@ -85,10 +90,16 @@ import Testing
     @Test("C-B4: the stand-in's strict check refuses what OpenAI refuses, in its words")
     func strictCompatibilityFollowsOpenAIsRules() {
         #expect(OpenAIStandIn.strictProblem(Cloud.strictSchema, context: "()") == nil)
-        let open: JSONValue = .object([("type", .string("object")), ("properties", .object([("a", .object([("type", .string("string"))]))]))])
+        let open: JSONValue = .object([
+            ("type", .string("object")), ("properties", .object([("a", .object([("type", .string("string"))]))])),
+        ])
         #expect(OpenAIStandIn.strictProblem(open, context: "()")?.contains("additionalProperties") == true)
-        #expect(OpenAIStandIn.strictProblem(Self.listSchema, context: "()") == "schema must be a JSON Schema of 'type: \"object\"', got 'type: \"array\"'.")
-        #expect(OpenAIStandIn.strictProblem(Self.defaultedSchema, context: "()") == "In context=('properties', 'placeholder'), 'default' is not permitted.")
+        #expect(
+            OpenAIStandIn.strictProblem(Self.listSchema, context: "()")
+                == "schema must be a JSON Schema of 'type: \"object\"', got 'type: \"array\"'.")
+        #expect(
+            OpenAIStandIn.strictProblem(Self.defaultedSchema, context: "()")
+                == "In context=('properties', 'placeholder'), 'default' is not permitted.")
         // The client agrees with the stand-in on both.
         #expect(!OpenAICompatibleClient.isStrictCompatible(Self.listSchema))
         #expect(!OpenAICompatibleClient.isStrictCompatible(Self.defaultedSchema))
@@ -128,7 +139,8 @@ import Testing
             #expect(missing.runtimeError?.isTransient == false)
             #expect(missing.runtimeError?.message.contains("gpt-nope") == true)
 
-            let wrongPath = OpenAICompatibleClient(chatURL: standIn.baseURL + "/chat/completionz", apiKey: Cloud.openAIKey, dialect: .openAI)
+            let wrongPath = OpenAICompatibleClient(
+                chatURL: standIn.baseURL + "/chat/completionz", apiKey: Cloud.openAIKey, dialect: .openAI)
             let lost = await Cloud.run(wrongPath, Cloud.request("gpt-test"))
             #expect(lost.runtimeError?.code == .httpStatus)
             #expect(lost.runtimeError?.isTransient == false)
@@ -158,7 +170,12 @@ import Testing
         // OpenAI's real 401 masks the middle of the key: "sk-proj-****…QRST".
         let key = "sk-proj-WRONG-9876543210fedcbaQRST"
         try await OpenAIStandIn.with(apiKey: Cloud.openAIKey, models: [.init("gpt-test")]) { standIn in
-            standIn.inject(.status(401, message: "Incorrect API key provided: sk-proj-************************QRST. You can find your API key at https://platform.openai.com/account/api-keys."))
+            standIn.inject(
+                .status(
+                    401,
+                    message:
+                        "Incorrect API key provided: sk-proj-************************QRST. You can find your API key at https://platform.openai.com/account/api-keys."
+                ))
             let failed = await Cloud.run(Cloud.openAI(standIn, key: key), Cloud.request("gpt-test"))
             let message = try #require(failed.runtimeError?.message)
             #expect(!message.contains("QRST"))
@@ -185,7 +202,8 @@ import Testing
             #expect(early.runtimeError?.code == .badResponse)
             #expect(early.runtimeError?.isTransient == true)
 
-            standIn.inject(.errorEvent(afterTokens: 1, type: "server_error", message: "The server had an error while processing your request."))
+            standIn.inject(
+                .errorEvent(afterTokens: 1, type: "server_error", message: "The server had an error while processing your request."))
             let broken = await Cloud.run(client, Cloud.request("gpt-test"))
             #expect(broken.tokens.count == 1)
             #expect(broken.runtimeError?.isTransient == true)
@@ -248,7 +266,9 @@ import Testing
             let messages = [["role": "user", "content": "Hi"]]
             let hot = try await Cloud.rawOpenAI(standIn, ["model": "gpt-5", "messages": messages, "temperature": 0.5])
             #expect(hot.status == 400)
-            #expect(hot.text.contains("Unsupported value: 'temperature' does not support 0.5 with this model. Only the default (1) value is supported."))
+            #expect(
+                hot.text.contains(
+                    "Unsupported value: 'temperature' does not support 0.5 with this model. Only the default (1) value is supported."))
             #expect(hot.text.contains("unsupported_value"))
             let stop = try await Cloud.rawOpenAI(standIn, ["model": "o4-mini", "messages": messages, "stop": ["END"]])
             #expect(stop.status == 400)
@@ -345,8 +365,11 @@ import Testing
         #expect(try RuntimeCatalog.openAIDialect(url: "https://api.openai.com/v1", options: [:], runtime: "openai") == .openAI)
         #expect(try RuntimeCatalog.openAIDialect(url: "https://api.together.xyz/v1", options: [:], runtime: "together") == .compatible)
         #expect(try RuntimeCatalog.openAIDialect(url: "https://proxy.example/v1", options: ["api": "openai"], runtime: "p") == .openAI)
-        #expect(try RuntimeCatalog.openAIDialect(url: "https://api.openai.com/v1", options: ["api": "compatible"], runtime: "o") == .compatible)
-        let wrong = await Cloud.thrown { try RuntimeCatalog.openAIDialect(url: "https://x.example/v1", options: ["api": "azure"], runtime: "x") }
+        #expect(
+            try RuntimeCatalog.openAIDialect(url: "https://api.openai.com/v1", options: ["api": "compatible"], runtime: "o") == .compatible)
+        let wrong = await Cloud.thrown {
+            try RuntimeCatalog.openAIDialect(url: "https://x.example/v1", options: ["api": "azure"], runtime: "x")
+        }
         #expect(wrong?.message.contains("use 'openai'") == true)
     }
 
@@ -364,7 +387,8 @@ import Testing
 
     @Test("C-A9: chunks that carry \"error\": null are not errors")
     func aNullErrorIsNoError() async throws {
-        try await OpenAIStandIn.with(apiKey: Cloud.openAIKey, models: [.init("gpt-test")], quirks: .init(nullErrorOnChunks: true)) { standIn in
+        try await OpenAIStandIn.with(apiKey: Cloud.openAIKey, models: [.init("gpt-test")], quirks: .init(nullErrorOnChunks: true)) {
+            standIn in
             let outcome = await Cloud.run(Cloud.openAI(standIn), Cloud.request("gpt-test"))
             #expect(outcome.error == nil)
             #expect(outcome.text == "You said: Write a short poem about the quiet sea")

@@ -1,7 +1,7 @@
 import BatonEngine
+import BatonTestSupport
 import Foundation
 import GRDB
-import BatonTestSupport
 import Testing
 
 /// The run store on real SQLite files: file mode, schema versions, leases.
@@ -51,7 +51,9 @@ import Testing
         // When copying the reused attempts into a rerun from 'build' fails
         try await DatabaseQueue(path: path).write {
             try $0.execute(
-                sql: "CREATE TRIGGER refuse AFTER INSERT ON attempts WHEN NEW.run_id != '\(parent)' BEGIN SELECT RAISE(ABORT, 'refused'); END")
+                sql:
+                    "CREATE TRIGGER refuse AFTER INSERT ON attempts WHEN NEW.run_id != '\(parent)' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
         }
         await #expect(throws: StoreError.self) {
             _ = try await executor.start(pipeline, inputs: [:], claim: .current(), parent: (parent, "build"))

@@ -27,7 +27,9 @@ import Testing
     func pipelineCompiles(_ name: String) throws {
         let path = try Self.workspace.pipelinePath(name)
         let defaultResult = try Self.workspace.compile(path: path, profile: try Self.workspace.loadProfile("default").profile)
-        #expect(defaultResult.diagnostics.isEmpty, "\(defaultResult.diagnostics.map { "\($0.location.map(\.description) ?? "") \($0.message)" })")
+        #expect(
+            defaultResult.diagnostics.isEmpty,
+            "\(defaultResult.diagnostics.map { "\($0.location.map(\.description) ?? "") \($0.message)" })")
         #expect(defaultResult.plan != nil)
         for profile in Self.profiles {
             let result = try Self.workspace.compile(path: path, profile: try Self.workspace.loadProfile(profile).profile)
@@ -56,7 +58,8 @@ import Testing
             }
             // And `baton validate` of every shipped pipeline with this profile has no runtime-limit warning.
             for pipeline in Self.pipelines {
-                let result = try Self.workspace.compile(path: try Self.workspace.pipelinePath(pipeline), profile: try Self.workspace.loadProfile(name).profile)
+                let result = try Self.workspace.compile(
+                    path: try Self.workspace.pipelinePath(pipeline), profile: try Self.workspace.loadProfile(name).profile)
                 let limits = result.diagnostics.filter { $0.code == "runtime-limit" }
                 #expect(limits.isEmpty, "\(pipeline) with profile \(name): \(limits.map(\.message))")
             }
@@ -90,7 +93,8 @@ import Testing
 
     @Test func schemaPropertiesMatchTheSwiftKeys() async throws {
         let (status, output) = try await Self.python(["scripts/check-schemas.py", "--dump-properties"])
-        try #require(status == 0, "scripts/check-schemas.py --dump-properties failed (needs python3 with jsonschema and PyYAML):\n\(output)")
+        try #require(
+            status == 0, "scripts/check-schemas.py --dump-properties failed (needs python3 with jsonschema and PyYAML):\n\(output)")
         let schema = try JSONDecoder().decode([String: [String]].self, from: Data(output.utf8))
         let swift: [String: [String]] = [
             "pipeline": FileKeys.pipeline, "stage": FileKeys.stage, "defaults": FileKeys.pipelineDefaults,

@@ -1,9 +1,10 @@
-@testable import BatonEngine
 import BatonSpec
 import BatonTestSupport
 import Foundation
 import GRDB
 import Testing
+
+@testable import BatonEngine
 
 /// The pinned snapshot: its fast decoder gives what Foundation's JSONDecoder gives (or refuses), and runs
 /// recorded before migration v3 (snapshot inside the runs row) keep their snapshot.
@@ -109,11 +110,15 @@ import Testing
         let many = "{" + (0..<100).map { "\"k\($0)\": \"v\($0)\"" }.joined(separator: ", ") + "}"
         let decoded = try SnapshotJSONDecoder.decode([String: String].self, from: many)
         #expect(decoded.count == 100 && decoded["k42"] == "v42")
-        struct Wide: Decodable { var k7: String; var k93: String }
+        struct Wide: Decodable {
+            var k7: String
+            var k93: String
+        }
         let wide = try SnapshotJSONDecoder.decode(Wide.self, from: many)
         #expect(wide.k7 == "v7" && wide.k93 == "v93")
         let manyTwice = String(many.dropLast()) + #", "k7": "again"}"#
-        #expect(try SnapshotJSONDecoder.decode(Wide.self, from: manyTwice).k7 == JSONDecoder().decode(Wide.self, from: Data(manyTwice.utf8)).k7)
+        #expect(
+            try SnapshotJSONDecoder.decode(Wide.self, from: manyTwice).k7 == JSONDecoder().decode(Wide.self, from: Data(manyTwice.utf8)).k7)
         #expect(try SnapshotJSONDecoder.decode(Wide.self, from: manyTwice).k7 == "v7")
         #expect(
             try SnapshotJSONDecoder.decode([String: String].self, from: manyTwice)

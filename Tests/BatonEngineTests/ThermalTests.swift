@@ -150,7 +150,9 @@ import Testing
     @Test func anUnknownStateNeverPausesAndEndsAPause() async throws {
         #expect(try await ThermalGate(policy: Self.policy(), sensor: ScriptedThermalSensor([nil]), sleep: { _ in }).wait() == .clear(nil))
         let sensor = ScriptedThermalSensor([.critical, nil])
-        #expect(try await ThermalGate(policy: Self.policy(), sensor: sensor, sleep: { _ in }).wait() == .resumed(from: .critical, to: nil, waited: 15))
+        #expect(
+            try await ThermalGate(policy: Self.policy(), sensor: sensor, sleep: { _ in }).wait()
+                == .resumed(from: .critical, to: nil, waited: 15))
     }
 
     @Test func cancellationInterruptsTheWait() async throws {
@@ -215,7 +217,9 @@ import Testing
             ProfileResolver.resolve(child) { $0 == "base" ? parent : nil }.profile?.spec.thermal
         }
         #expect(resolve(Self.profile("", extends: "base")) == ThermalPolicy(enabled: true, pauseAt: .fair, maxWait: 3600, pollInterval: 15))
-        #expect(resolve(Self.profile("thermal: {enabled: false}\n", extends: "base")) == ThermalPolicy(enabled: false, pauseAt: .serious, maxWait: 600, pollInterval: 15))
+        #expect(
+            resolve(Self.profile("thermal: {enabled: false}\n", extends: "base"))
+                == ThermalPolicy(enabled: false, pauseAt: .serious, maxWait: 600, pollInterval: 15))
     }
 
     // MARK: - Executor
@@ -261,7 +265,10 @@ import Testing
             .start(try Self.hotSnapshot(), inputs: [:], claim: .current())
 
         // Then the run completed after waiting two polls before 'build'
-        guard case .completed(let id) = outcome else { Issue.record("\(outcome)"); return }
+        guard case .completed(let id) = outcome else {
+            Issue.record("\(outcome)")
+            return
+        }
         #expect(runtime.requests.map(\.stage) == ["plan", "build"])
         #expect(delays.values == [15, 15])
         #expect(sensor.readings == 4)
@@ -287,7 +294,10 @@ import Testing
         let outcome = try await Self.executor(runtime, store: store, sensor: sensor, delays: delays, events: events)
             .start(try Self.hotSnapshot("{pause_at: critical, max_wait: 20s, poll_interval: 15s}"), inputs: [:], claim: .current())
 
-        guard case .completed(let id) = outcome else { Issue.record("\(outcome)"); return }
+        guard case .completed(let id) = outcome else {
+            Issue.record("\(outcome)")
+            return
+        }
         #expect(delays.values == [15, 5, 15, 5])  // one pause per stage, each cut at max_wait
         let kinds = try store.events(id).filter { $0.kind.hasPrefix("thermal-") }.map { "\($0.kind) \($0.stage ?? "")" }
         #expect(kinds == ["thermal-pause plan", "thermal-wait-exceeded plan", "thermal-pause build", "thermal-wait-exceeded build"])
@@ -319,7 +329,10 @@ import Testing
         let cool = ScriptedThermalSensor([.nominal])
         let first = try await Self.executor(broken, store: store, sensor: cool, delays: DelayLog(), events: EventLog())
             .start(try Self.hotSnapshot(), inputs: [:], claim: .current())
-        guard case .failed(let id, _, _) = first else { Issue.record("\(first)"); return }
+        guard case .failed(let id, _, _) = first else {
+            Issue.record("\(first)")
+            return
+        }
         #expect(cool.readings == 2)
 
         // When it resumes on a hot machine that cools after one poll
@@ -374,9 +387,11 @@ import Testing
         let store = try RunStore.inMemory()
         let runtime = ScriptedRuntime { request, _ in .text("\(request.stage) done") }
         let (paused, signal) = AsyncStream.makeStream(of: Void.self)
-        var executor = Executor(store: store, runtimes: runtime, observer: { event in
-            if case .thermalPaused = event { signal.yield() }
-        })
+        var executor = Executor(
+            store: store, runtimes: runtime,
+            observer: { event in
+                if case .thermalPaused = event { signal.yield() }
+            })
         executor.thermal = ScriptedThermalSensor([.nominal, .critical])
         let snapshot = try Self.hotSnapshot("{max_wait: 10h, poll_interval: 1h}")
         let task = Task { [executor] in try await executor.start(snapshot, inputs: [:], claim: .current()) }
@@ -387,7 +402,10 @@ import Testing
         let outcome = try await task.value
 
         // Then it stops as an interrupted run, with the pause recorded and 'build' never started
-        guard case .interrupted(let id) = outcome else { Issue.record("\(outcome)"); return }
+        guard case .interrupted(let id) = outcome else {
+            Issue.record("\(outcome)")
+            return
+        }
         #expect(try store.run(id).status == "interrupted")
         #expect(runtime.requests.map(\.stage) == ["plan"])
         let kinds = try store.events(id).map(\.kind).filter { $0.hasPrefix("thermal-") || $0 == "run-interrupted" }

@@ -54,7 +54,9 @@ import Testing
         #expect(ruled.settings.stop == ["a", "b", "c", "d"])
         #expect(ruled.refusals.first?.message(stage: "s", model: "gpt-4o-mini").contains("at most 4") == true)
         // Not an OpenAI model behind a compatible server: no limit from OpenAI's spec.
-        #expect(ModelRules.apply(model: "llama3.1:8b", kind: .openai, settings: StageSettings(stop: ["a", "b", "c", "d", "e"])).refusals.isEmpty)
+        #expect(
+            ModelRules.apply(model: "llama3.1:8b", kind: .openai, settings: StageSettings(stop: ["a", "b", "c", "d", "e"])).refusals.isEmpty
+        )
     }
 
     static func profile() -> ResolvedProfile {
@@ -69,7 +71,9 @@ import Testing
             roles:
               writer: {models: [claude-sonnet-4-5], temperature: 0.8, top_p: 0.95}
             """
-        let (profile, diagnostics) = ProfileResolver.resolve(ProfileDecoder.decode(SourceFile(path: "cloud.yaml", text: text), environment: [:])) { _ in nil }
+        let (profile, diagnostics) = ProfileResolver.resolve(
+            ProfileDecoder.decode(SourceFile(path: "cloud.yaml", text: text), environment: [:])
+        ) { _ in nil }
         #expect(diagnostics.isEmpty)
         return profile!
     }

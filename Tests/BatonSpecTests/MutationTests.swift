@@ -61,7 +61,8 @@ import Testing
                 }
                 for diagnostic in diagnostics {
                     let location = try #require(diagnostic.location, "batch \(batch) input \(index): unlocated \(diagnostic)")
-                    #expect(location.line >= 1 && location.column >= 1 && location.line <= file.lineCount + 1,
+                    #expect(
+                        location.line >= 1 && location.column >= 1 && location.line <= file.lineCount + 1,
                         "batch \(batch) input \(index): \(location) outside the file:\n\(text)")
                 }
             }

@@ -89,7 +89,8 @@ import Testing
         #expect(choice.skipped == [SkippedModel(model: "big", reason: "needs 20 GB (registry), more than the budget of 14 GB")])
         #expect(
             choice.explanation
-                == "big skipped: needs 20 GB (registry), more than the budget of 14 GB; took mid-a (2nd preference of role 'planner' of profile 'box')")
+                == "big skipped: needs 20 GB (registry), more than the budget of 14 GB; took mid-a (2nd preference of role 'planner' of profile 'box')"
+        )
         #expect(plan.stage(named: "review")?.modelChoice?.explanation == "role 'critic' of profile 'box' prefers mid-b")
     }
 
@@ -219,7 +220,10 @@ import Testing
             diagnostic.message
                 == "stage 'plan' has no model: none of the models that role 'critic' of profile 'box' prefers, and no local model with a 'reasoning' score, is available and fits 2 GB; set 'model' on the stage, add a model that fits to the role's 'models', or raise 'memory_budget'"
         )
-        #expect(diagnostic.notes.map(\.message) == ["mid-b skipped: needs 8 GB (registry), more than the budget of 2 GB", "the budget is profile 'box' 'memory_budget'"])
+        #expect(
+            diagnostic.notes.map(\.message) == [
+                "mid-b skipped: needs 8 GB (registry), more than the budget of 2 GB", "the budget is profile 'box' 'memory_budget'",
+            ])
     }
 
     @Test func aModelTheStageNamesStaysAnErrorWhenOverTheBudget() throws {
@@ -269,7 +273,8 @@ import Testing
         let names = ["small", "mid-b", "mid-a", "unscored"].shuffled(using: &generator)
         let profile = try Self.profile(Self.profileText(registry: shuffled, roles: "  planner: {models: [big]}\n  writer: {}"))
         let reference = try Self.profile(Self.profileText(roles: "  planner: {models: [big]}\n  writer: {}"))
-        let pipeline = "version: 1\nstages:\n  plan: {role: planner, prompt: Plan}\n  write: {role: writer, prompt: \"{{stages.plan.output}}\"}\n"
+        let pipeline =
+            "version: 1\nstages:\n  plan: {role: planner, prompt: Plan}\n  write: {role: writer, prompt: \"{{stages.plan.output}}\"}\n"
         let inventory = ModelInventory(runtimes: ["ollama": Self.ollama(names)])
 
         // When
@@ -290,7 +295,8 @@ import Testing
         let childText = "version: 1\nname: child\nextends: box\nroles:\n  planner: {temperature: 0.5}\n"
         let child = ProfileDecoder.decode(SourceFile(path: "child.yaml", text: childText), environment: [:])
         let parentDocument = ProfileDecoder.decode(
-            SourceFile(path: "box.yaml", text: Self.profileText(roles: "  planner: {models: [small], capability: coding}")), environment: [:])
+            SourceFile(path: "box.yaml", text: Self.profileText(roles: "  planner: {models: [small], capability: coding}")),
+            environment: [:])
 
         let (merged, diagnostics) = ProfileResolver.resolve(child) { $0 == "box" ? parentDocument : nil }
 

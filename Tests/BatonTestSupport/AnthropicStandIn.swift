@@ -143,7 +143,8 @@ public final class AnthropicStandIn: StoppableStandIn, @unchecked Sendable {
         case 400: return error(400, type: "invalid_request_error", message ?? "Invalid request")
         case 401: return error(401, type: "authentication_error", message ?? "invalid x-api-key")
         case 402: return error(402, type: "billing_error", message ?? "Your credit balance is too low to access the Anthropic API.")
-        case 403: return error(403, type: "permission_error", message ?? "Your API key does not have permission to use the specified resource.")
+        case 403:
+            return error(403, type: "permission_error", message ?? "Your API key does not have permission to use the specified resource.")
         case 404: return error(404, type: "not_found_error", message ?? "Not found")
         case 413: return error(413, type: "request_too_large", message ?? "Request exceeds the maximum allowed number of bytes.")
         case 429:
@@ -174,7 +175,8 @@ public final class AnthropicStandIn: StoppableStandIn, @unchecked Sendable {
             return error(400, type: "invalid_request_error", "content-type: must be application/json")
         }
         guard let body = request.body, case .object(let fields) = body else {
-            return error(400, type: "invalid_request_error", "There was an issue with your request body. Please check that it is valid JSON.")
+            return error(
+                400, type: "invalid_request_error", "There was an issue with your request body. Please check that it is valid JSON.")
         }
         let fault = core.nextFault()
         if case .status(let status, _, let message, let code)? = fault { return error(status: status, message: message, type: code) }
@@ -205,7 +207,8 @@ public final class AnthropicStandIn: StoppableStandIn, @unchecked Sendable {
             guard role == "user" || role == "assistant" else {
                 return error(
                     400, type: "invalid_request_error",
-                    "messages: Unexpected role \"\(role)\". The Messages API accepts a top-level `system` parameter, not \"\(role)\" as an input message role.")
+                    "messages: Unexpected role \"\(role)\". The Messages API accepts a top-level `system` parameter, not \"\(role)\" as an input message role."
+                )
             }
         }
         if case .number(let temperature)? = body["temperature"], temperature < 0 || temperature > 1 {
@@ -255,7 +258,8 @@ public final class AnthropicStandIn: StoppableStandIn, @unchecked Sendable {
             tokens = Array(tokens.prefix(Int(maxTokens)))
             stopReason = "max_tokens"
         }
-        let promptTokens = StandInReply.wordCount(system) + messages.map { StandInReply.wordCount(CloudStandInCore.text(of: $0["content"])) }.reduce(0, +)
+        let promptTokens =
+            StandInReply.wordCount(system) + messages.map { StandInReply.wordCount(CloudStandInCore.text(of: $0["content"])) }.reduce(0, +)
         let cached = min(model.cachedPromptTokens, promptTokens)
         let id = "msg_standin\(core.nextID())"
         let toolID = "toolu_standin\(core.nextID())"
@@ -288,7 +292,9 @@ public final class AnthropicStandIn: StoppableStandIn, @unchecked Sendable {
             ] as [String: Any],
         ]
         let block: [String: Any] =
-            forcedTool.map { ["type": "tool_use", "id": toolID, "name": $0.name, "input": [String: Any]()] } ?? ["type": "text", "text": ""]
+            forcedTool.map { ["type": "tool_use", "id": toolID, "name": $0.name, "input": [String: Any]()] } ?? [
+                "type": "text", "text": "",
+            ]
         let isTool = forcedTool != nil
         // A thinking block comes first, at index 0 (`thinking_delta`, then a `signature_delta`).
         var thinkingEvents: [ByteBuffer] = []
@@ -305,11 +311,12 @@ public final class AnthropicStandIn: StoppableStandIn, @unchecked Sendable {
         }
         let index = model.thinking == nil ? 0 : 1
         // Every event made beforehand: the body writer runs concurrently and takes only Sendable values.
+        // The API opens a tool's input with an empty input_json_delta.
         let opening =
             [CloudStandInCore.event("message_start", start)] + thinkingEvents + [
                 CloudStandInCore.event("content_block_start", ["type": "content_block_start", "index": index, "content_block": block]),
                 CloudStandInCore.event("ping", ["type": "ping"]),
-            ] + (isTool ? [Self.delta(["type": "input_json_delta", "partial_json": ""], index: index)] : [])  // the API opens a tool's input with ""
+            ] + (isTool ? [Self.delta(["type": "input_json_delta", "partial_json": ""], index: index)] : [])
         let pieces = tokens.map { token in
             Self.delta(isTool ? ["type": "input_json_delta", "partial_json": token] : ["type": "text_delta", "text": token], index: index)
         }

@@ -156,7 +156,8 @@ final class CloudStandInCore: @unchecked Sendable {
     static func json(_ object: [String: Any], status: Int = 200, headers: HTTPFields = [:]) -> Response {
         var fields = headers
         fields[.contentType] = "application/json"
-        return Response(status: .init(code: status), headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: StandInReply.encode(object))))
+        return Response(
+            status: .init(code: status), headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: StandInReply.encode(object))))
     }
 
     static let eventStreamHeaders: HTTPFields = [.contentType: "text/event-stream; charset=utf-8", .cacheControl: "no-cache"]

@@ -44,14 +44,18 @@ public func assertDiagnostics(
         if let index {
             remaining.remove(at: index)
         } else {
-            let found = result.diagnostics.map { "\($0.location.map { "\($0.line):\($0.column)" } ?? "-") \($0.severity) [\($0.code)] \($0.message)" }
+            let found = result.diagnostics.map {
+                "\($0.location.map { "\($0.line):\($0.column)" } ?? "-") \($0.severity) [\($0.code)] \($0.message)"
+            }
             Issue.record(
                 "expected \(spec) at \(position.line):\(position.column); found:\n\(found.joined(separator: "\n"))",
                 sourceLocation: sourceLocation)
         }
     }
     for diagnostic in remaining {
-        Issue.record("unexpected diagnostic: \(diagnostic.location.map(\.description) ?? "-") [\(diagnostic.code)] \(diagnostic.message)", sourceLocation: sourceLocation)
+        Issue.record(
+            "unexpected diagnostic: \(diagnostic.location.map(\.description) ?? "-") [\(diagnostic.code)] \(diagnostic.message)",
+            sourceLocation: sourceLocation)
     }
 }
 
@@ -61,7 +65,9 @@ public func compileValid(
 ) -> ExecutionPlan? {
     let result = PipelineCompiler(profile: profile).compile(SourceFile(path: "test.yaml", text: text))
     for diagnostic in result.diagnostics {
-        Issue.record("unexpected diagnostic: \(diagnostic.location.map(\.description) ?? "-") [\(diagnostic.code)] \(diagnostic.message)", sourceLocation: sourceLocation)
+        Issue.record(
+            "unexpected diagnostic: \(diagnostic.location.map(\.description) ?? "-") [\(diagnostic.code)] \(diagnostic.message)",
+            sourceLocation: sourceLocation)
     }
     return result.plan
 }

@@ -72,7 +72,9 @@ public final class LlamaRouter: @unchecked Sendable {
 
     /// SIGKILLs the router's whole process group (the router and its model processes), as a crash would.
     public func kill() async {
-        if let text = try? String(contentsOfFile: stateDirectory + "/pid", encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+        if let text = try? String(contentsOfFile: stateDirectory + "/pid", encoding: .utf8),
+            let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        {
             Foundation.kill(-pid, SIGKILL)
             Foundation.kill(pid, SIGKILL)
         }

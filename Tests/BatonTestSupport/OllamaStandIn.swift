@@ -428,7 +428,8 @@ public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
                 done()
                 return Self.error(
                     400,
-                    "the prompt is longer than the context length currently available to the model; shorten the prompt, adjust the context length in settings, or use a model with a longer context length")
+                    "the prompt is longer than the context length currently available to the model; shorten the prompt, adjust the context length in settings, or use a model with a longer context length"
+                )
             }
             let keep = min(4, context - 1)  // `num_keep` 4, no BOS added by the stand-in's tokenizer
             let limit = context - max((context - keep) / 2, 1)
@@ -482,7 +483,9 @@ public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
                 for (index, piece) in streamed.enumerated() {
                     switch fault {
                     case .dropConnection(let after) where index == after: throw StandInError(message: "connection dropped on purpose")
-                    case .endWithoutDone(let after) where index == after: try await writer.finish(nil); return
+                    case .endWithoutDone(let after) where index == after:
+                        try await writer.finish(nil)
+                        return
                     case .errorLine(let after, let message) where index == after:
                         try await writer.write(Self.line(["error": message]))
                         try await writer.finish(nil)
@@ -497,7 +500,9 @@ public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
                 }
                 switch fault {
                 case .dropConnection: throw StandInError(message: "connection dropped on purpose")
-                case .endWithoutDone: try await writer.finish(nil); return
+                case .endWithoutDone:
+                    try await writer.finish(nil)
+                    return
                 case .errorLine(_, let message):
                     try await writer.write(Self.line(["error": message]))
                     try await writer.finish(nil)
@@ -513,7 +518,11 @@ public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
     private func schedule(_ model: Model, numCtx: Int?, keepAlive: Double?) async throws {
         var retried = false
         while true {
-            enum Next { case ready, wait(Double), load(Runner) }
+            enum Next {
+                case ready
+                case wait(Double)
+                case load(Runner)
+            }
             let next = try locked { () throws -> Next in
                 purge()
                 // A request without `keep_alive` keeps the runner's (5 minutes for a new one, `sched.go:483-485, 512-515`).
@@ -522,7 +531,8 @@ public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
                 if var runner = runners[model.weights], !runner.expiring {
                     // `needsReload`: the clamped context compared; automatic on both sides never reloads.
                     let same =
-                        model.isMLX || (runner.requestedNumCtx == nil && numCtx == nil) || runner.contextLength == min(wanted, model.contextLength)
+                        model.isMLX || (runner.requestedNumCtx == nil && numCtx == nil)
+                        || runner.contextLength == min(wanted, model.contextLength)
                     if same {
                         if let keepAlive { runner.keepAlive = keepAlive <= 0 ? nil : keepAlive }
                         runner.expiresAt = expiry(runner.keepAlive)
@@ -555,7 +565,9 @@ public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
                         return .wait(0)
                     }
                     throw StandInError(
-                        message: "llama-server reported out-of-memory during startup: cudaMalloc failed: out of memory (needs \(Self.gib(size)), \(Self.gib(settings.memoryCapacity)) free)")
+                        message:
+                            "llama-server reported out-of-memory during startup: cudaMalloc failed: out of memory (needs \(Self.gib(size)), \(Self.gib(settings.memoryCapacity)) free)"
+                    )
                 }
                 return .load(
                     Runner(
@@ -651,7 +663,9 @@ public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
     /// dropped, the tag always written (`:latest` when none).
     static func canonical(_ name: String) -> String {
         var rest = name
-        for prefix in ["registry.ollama.ai/", "library/"] where rest.lowercased().hasPrefix(prefix) { rest = String(rest.dropFirst(prefix.count)) }
+        for prefix in ["registry.ollama.ai/", "library/"] where rest.lowercased().hasPrefix(prefix) {
+            rest = String(rest.dropFirst(prefix.count))
+        }
         let lastSlash = rest.lastIndex(of: "/")
         let hasTag = rest.lastIndex(of: ":").map { colon in lastSlash.map { colon > $0 } ?? true } ?? false
         return hasTag ? rest : rest + ":latest"
@@ -659,10 +673,10 @@ public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
 
     /// A hex digest standing for a SHA-256.
     static func hash(_ text: String) -> String {
-        var state: UInt64 = 1469598103934665603
+        var state: UInt64 = 1_469_598_103_934_665_603
         var digits = ""
         for round in 0..<4 {
-            for byte in (text + String(round)).utf8 { state = (state ^ UInt64(byte)) &* 1099511628211 }
+            for byte in (text + String(round)).utf8 { state = (state ^ UInt64(byte)) &* 1_099_511_628_211 }
             digits += String(format: "%016llx", state)
         }
         return digits
@@ -676,7 +690,9 @@ public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
         case .string(let text)?:
             guard let seconds = goDuration(text) else {
                 let missingUnit = !text.isEmpty && Double(text) != nil
-                return .failure(StandInError(message: missingUnit ? "time: missing unit in duration \"\(text)\"" : "time: invalid duration \"\(text)\""))
+                return .failure(
+                    StandInError(message: missingUnit ? "time: missing unit in duration \"\(text)\"" : "time: invalid duration \"\(text)\"")
+                )
             }
             return .success(seconds)
         default: return .failure(StandInError(message: "Unsupported type: '\(String(describing: value!))'"))

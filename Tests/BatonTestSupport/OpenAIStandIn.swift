@@ -162,15 +162,22 @@ public final class OpenAIStandIn: StoppableStandIn, @unchecked Sendable {
         switch status {
         case 400: return error(400, message ?? "Invalid request.", type: "invalid_request_error")
         case 401: return error(401, message ?? "Incorrect API key provided.", type: "invalid_request_error", code: "invalid_api_key")
-        case 403: return error(403, message ?? "Country, region, or territory not supported", type: "request_forbidden", code: "unsupported_country_region_territory")
-        case 404: return error(404, message ?? "The model does not exist or you do not have access to it.", type: "invalid_request_error", code: "model_not_found")
+        case 403:
+            return error(
+                403, message ?? "Country, region, or territory not supported", type: "request_forbidden",
+                code: "unsupported_country_region_territory")
+        case 404:
+            return error(
+                404, message ?? "The model does not exist or you do not have access to it.", type: "invalid_request_error",
+                code: "model_not_found")
         case 429:
             return error(
                 429, message ?? "Rate limit reached for requests. Please try again in 1s.", type: "requests", code: "rate_limit_exceeded",
                 headers: [.retryAfter: "1"])
         case 503: return error(503, message ?? "The engine is currently overloaded, please try again later", type: "server_error")
         default:
-            return error(status, message ?? "The server had an error while processing your request. Sorry about that!", type: "server_error")
+            return error(
+                status, message ?? "The server had an error while processing your request. Sorry about that!", type: "server_error")
         }
     }
 
@@ -195,12 +202,15 @@ public final class OpenAIStandIn: StoppableStandIn, @unchecked Sendable {
         if let denied = authenticate(request) { return denied }
         guard let body = request.body, case .object(let fields) = body else {
             return Self.error(
-                400, "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly.)",
+                400,
+                "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly.)",
                 type: "invalid_request_error")
         }
         let fault = core.nextFault()
         if case .status(let status, _, let message, let code)? = fault {
-            if let code { return Self.error(status, message ?? "Error", type: status >= 500 ? "server_error" : "invalid_request_error", code: code) }
+            if let code {
+                return Self.error(status, message ?? "Error", type: status >= 500 ? "server_error" : "invalid_request_error", code: code)
+            }
             return Self.error(status: status, message: message)
         }
         if case .response(let status, let headers, _)? = fault {
@@ -386,7 +396,8 @@ public final class OpenAIStandIn: StoppableStandIn, @unchecked Sendable {
             var required: [String] = []
             if case .array(let values)? = schema["required"] { required = values.compactMap(\.stringValue) }
             if let missing = keys.first(where: { !required.contains($0) }) {
-                return "In context=\(context), 'required' is required to be supplied and to be an array including every key in properties. Missing '\(missing)'."
+                return
+                    "In context=\(context), 'required' is required to be supplied and to be an array including every key in properties. Missing '\(missing)'."
             }
             if case .object(let properties)? = schema["properties"] {
                 for (key, value) in properties {
@@ -419,7 +430,8 @@ public final class OpenAIStandIn: StoppableStandIn, @unchecked Sendable {
             // `StopConfiguration`: an array with `maxItems: 4` (`spec:63268-63270`); worded like OpenAI's other
             // range errors ("Invalid 'temperature': decimal above maximum value...").
             return error(
-                400, "Invalid 'stop': array too long. Expected an array with maximum length 4, but got an array with length \(stop.count) instead.",
+                400,
+                "Invalid 'stop': array too long. Expected an array with maximum length 4, but got an array with length \(stop.count) instead.",
                 type: "invalid_request_error", param: "stop", code: "array_above_max_length")
         }
         guard isReasoningModel(model) else { return nil }

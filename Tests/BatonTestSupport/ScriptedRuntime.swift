@@ -76,7 +76,8 @@ public final class ScriptedRuntime: LLMRuntime, RuntimeProvider, @unchecked Send
 public func snapshot(_ yaml: String) throws -> RunSnapshot {
     let result = PipelineCompiler(profile: nil).compile(SourceFile(path: "test.yaml", text: yaml))
     guard let plan = result.plan else {
-        throw SnapshotError(message: result.diagnostics.map { "\($0.location.map(\.description) ?? ""): \($0.message)" }.joined(separator: "\n"))
+        throw SnapshotError(
+            message: result.diagnostics.map { "\($0.location.map(\.description) ?? ""): \($0.message)" }.joined(separator: "\n"))
     }
     return RunSnapshot(plan: plan, profile: nil, sources: ["test.yaml": yaml], pipelinePath: nil, forcedRuntime: nil)
 }

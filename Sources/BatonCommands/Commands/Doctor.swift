@@ -7,7 +7,8 @@ extension BatonCommand {
     /// `baton doctor`: is everything a run needs there?
     struct Doctor: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Check the profile's runtimes (reachable, version, models, keys), the machine's memory and thermal state, and the run database.",
+            abstract:
+                "Check the profile's runtimes (reachable, version, models, keys), the machine's memory and thermal state, and the run database.",
             discussion: "Exits 0 when everything checked is usable, 69 when a runtime is not, 74 when the database is not.")
 
         @OptionGroup var profileOption: ProfileOption

@@ -86,7 +86,8 @@ struct PlanLoader {
     }
 
     private func load(
-        _ pipeline: String, profile: ResolvedProfile?, sources profileSources: [String: SourceFile], diagnostics profileDiagnostics: [Diagnostic],
+        _ pipeline: String, profile: ResolvedProfile?, sources profileSources: [String: SourceFile],
+        diagnostics profileDiagnostics: [Diagnostic],
         inventory: ModelInventory?, measured: [ModelKey: Int64]
     ) throws -> Loaded {
         var sources = profileSources
@@ -106,6 +107,7 @@ struct PlanLoader {
         // Absolute paths, so a resume from another folder still finds the files to compare.
         let absoluteSources = Dictionary(result.sources.map { (workspace.absolute($0.key), $0.value) }) { first, _ in first }
         return Loaded(
-            plan: plan, profile: profile, sources: absoluteSources, path: workspace.absolute(path), inventory: inventory, measured: measured)
+            plan: plan, profile: profile, sources: absoluteSources, path: workspace.absolute(path), inventory: inventory, measured: measured
+        )
     }
 }

@@ -8,7 +8,8 @@ extension BatonCommand {
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List the pipelines on the pipeline search path.",
-            discussion: "The path: $BATON_PIPELINE_PATH, else ./pipelines, ~/.config/baton/pipelines, then the installed share/baton/pipelines.")
+            discussion:
+                "The path: $BATON_PIPELINE_PATH, else ./pipelines, ~/.config/baton/pipelines, then the installed share/baton/pipelines.")
 
         @Flag(help: "Print JSON: an array of {name, path, description, valid}.")
         var json = false
@@ -23,7 +24,8 @@ extension BatonCommand {
                 return
             }
             guard !catalog.isEmpty else {
-                Console.error("no pipelines in \(workspace.pipelineSearchPath.joined(separator: ", ")); 'baton init' writes a starter pipeline")
+                Console.error(
+                    "no pipelines in \(workspace.pipelineSearchPath.joined(separator: ", ")); 'baton init' writes a starter pipeline")
                 return
             }
             let width = catalog.map(\.name.count).max() ?? 0

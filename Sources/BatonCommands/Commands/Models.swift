@@ -44,7 +44,9 @@ extension BatonCommand {
             if !offline && workspace.environment["BATON_DISCOVERY"] != "off" {
                 inventory = await ModelDiscovery.discover(profile: profile, measured: measured, machine: .current())
             } else {
-                for (key, bytes) in measured { inventory.measured[ModelInventory.key(runtime: key.runtime, name: key.name)] = ByteCount(bytes: bytes) }
+                for (key, bytes) in measured {
+                    inventory.measured[ModelInventory.key(runtime: key.runtime, name: key.name)] = ByteCount(bytes: bytes)
+                }
                 inventory.autoBudget = ByteCount(bytes: MachineMemory.current().autoBudget)
             }
             let listing = ModelListing.make(profile: profile, inventory: inventory)
@@ -74,7 +76,8 @@ enum ModelsFormatter {
     }
 
     static func scores(_ capabilities: [String: Double]) -> String {
-        capabilities.isEmpty ? "-" : capabilities.sorted { $0.key < $1.key }.map { "\($0.key) \(RoleMapperFormat.score($0.value))" }.joined(separator: ", ")
+        capabilities.isEmpty
+            ? "-" : capabilities.sorted { $0.key < $1.key }.map { "\($0.key) \(RoleMapperFormat.score($0.value))" }.joined(separator: ", ")
     }
 
     static func roles(_ row: ModelListing.Row) -> String {
@@ -95,7 +98,9 @@ enum ModelsFormatter {
             let footprint: String = row.footprint.map { "\($0.bytes) (\($0.source.label))" } ?? "unknown"
             let context: String = row.contextLength.map { String($0) } ?? "-"
             let fits: String = row.fits.map { $0 ? "yes" : "no" } ?? "?"
-            return [name, row.runtime ?? "-", row.availability.installedText, footprint, context, scores(row.capabilities), fits, roles(row)]
+            return [
+                name, row.runtime ?? "-", row.availability.installedText, footprint, context, scores(row.capabilities), fits, roles(row),
+            ]
         }
         let widths = header.indices.map { column in ([header] + table).map { $0[column].count }.max() ?? 0 }
         for cells in [header] + table {
@@ -129,7 +134,8 @@ enum ModelsFormatter {
         }
         let models: [[String: Any]] = listing.rows.map { row in
             var object: [String: Any] = [
-                "name": row.name, "runtime": orNull(row.runtime), "in_registry": row.inRegistry, "installed": row.availability.installedText,
+                "name": row.name, "runtime": orNull(row.runtime), "in_registry": row.inRegistry,
+                "installed": row.availability.installedText,
                 "capabilities": row.capabilities, "roles_chosen": row.chosenBy, "roles_listed": row.listedBy,
                 "fits": orNull(row.fits), "context_length": orNull(row.contextLength),
             ]

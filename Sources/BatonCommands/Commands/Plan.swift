@@ -20,7 +20,10 @@ extension BatonCommand {
         /// Footprints measured in earlier runs come from here.
         @OptionGroup var database: DatabaseOption
 
-        @Flag(help: "Do not ask the profile's runtimes which models they have; stages that name no model take their role's first preference that fits.")
+        @Flag(
+            help:
+                "Do not ask the profile's runtimes which models they have; stages that name no model take their role's first preference that fits."
+        )
         var offline = false
 
         func run() async throws {
@@ -51,7 +54,8 @@ enum PlanFormatter {
 
     static func text(_ schedule: LoadPlan, plan: ExecutionPlan, inventory: ModelInventory? = nil) -> String {
         var lines = [
-            "plan \(plan.pipeline)" + (plan.profile.map { " with profile \($0)" } ?? "") + ", memory budget \(size(schedule.budget)) (\(schedule.budgetSource))",
+            "plan \(plan.pipeline)" + (plan.profile.map { " with profile \($0)" } ?? "")
+                + ", memory budget \(size(schedule.budget)) (\(schedule.budgetSource))",
             "",
         ]
         let stageWidth = max(5, schedule.rows.map(\.stage.count).max() ?? 0)
@@ -96,9 +100,12 @@ enum PlanFormatter {
         }
         lines.append("")
         lines.append(
-            "peak resident \(size(schedule.peakBytes)) of \(size(schedule.budget)); \(schedule.loadCount) load\(schedule.loadCount == 1 ? "" : "s"), \(schedule.unloadCount) unload\(schedule.unloadCount == 1 ? "" : "s")")
+            "peak resident \(size(schedule.peakBytes)) of \(size(schedule.budget)); \(schedule.loadCount) load\(schedule.loadCount == 1 ? "" : "s"), \(schedule.unloadCount) unload\(schedule.unloadCount == 1 ? "" : "s")"
+        )
         if !schedule.unknownFootprints.isEmpty {
-            lines.append("footprint unknown (counted as 0): \(schedule.unknownFootprints.map(\.description).joined(separator: ", ")); add them to the profile's registry")
+            lines.append(
+                "footprint unknown (counted as 0): \(schedule.unknownFootprints.map(\.description).joined(separator: ", ")); add them to the profile's registry"
+            )
         }
         return lines.joined(separator: "\n") + "\n"
     }

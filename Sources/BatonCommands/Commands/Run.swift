@@ -117,7 +117,8 @@ extension BatonCommand {
             let current = CurrentPipeline(workspace: workspace, report: report)
             if current.changed, !useCurrentPipeline, !execution.json {
                 Console.error(
-                    "note: \(report.snapshot.pipelinePath ?? "the pipeline file") changed since run \(report.run.id) started; resuming the pinned snapshot (--use-current-pipeline switches to the current file)")
+                    "note: \(report.snapshot.pipelinePath ?? "the pipeline file") changed since run \(report.run.id) started; resuming the pinned snapshot (--use-current-pipeline switches to the current file)"
+                )
             }
             var plan = ResumePlan(entries: [], changed: [])
             if dryRun && !useCurrentPipeline {
@@ -168,7 +169,9 @@ extension BatonCommand {
             let report = try session.report(runID)
             let names = report.snapshot.plan.stages.map(\.name)
             guard names.contains(from) else {
-                let hint = Suggestion.closest(to: from, in: names).map { "; did you mean '\($0)'?" } ?? "; its stages: \(names.joined(separator: ", "))"
+                let hint =
+                    Suggestion.closest(to: from, in: names).map { "; did you mean '\($0)'?" }
+                    ?? "; its stages: \(names.joined(separator: ", "))"
                 Console.error("error: run \(report.run.id) has no stage '\(from)'\(hint)")
                 throw ExitCode(BatonExitCode.usage)
             }

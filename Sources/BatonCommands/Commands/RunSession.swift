@@ -59,7 +59,8 @@ struct RunSession {
             mode: options.json ? .json : options.quiet ? .quiet : .human,
             streamTokens: isatty(STDOUT_FILENO) == 1 && isatty(STDERR_FILENO) == 1)
         var executor = Executor(
-            store: store, runtimes: RuntimeCatalog(environment: environment, keys: KeyFileSource(environment: environment)), observer: { printer.handle($0) })
+            store: store, runtimes: RuntimeCatalog(environment: environment, keys: KeyFileSource(environment: environment)),
+            observer: { printer.handle($0) })
         executor.killSwitch = store.killSwitch
         executor.unloadAfterEachStage = environment["BATON_BENCH_UNLOAD_AFTER_EACH_STAGE"] == "1"
         executor.thermal = ThermalSensors.platform(environment: environment)
@@ -87,10 +88,13 @@ struct RunSession {
             let report = try self.report(id, attempts: .summary, snapshot: snapshot)
             printer.finish(report: report, status: "completed", modelEvents: modelEvents(id))
         case .failed(let id, let reason, let unavailable):
-            printer.finish(report: try self.report(id, attempts: .summary, snapshot: snapshot), status: "failed", reason: reason, modelEvents: modelEvents(id))
+            printer.finish(
+                report: try self.report(id, attempts: .summary, snapshot: snapshot), status: "failed", reason: reason,
+                modelEvents: modelEvents(id))
             throw ExitCode(unavailable ? BatonExitCode.runtimeUnavailable : BatonExitCode.runFailed)
         case .interrupted(let id):
-            printer.finish(report: try self.report(id, attempts: .summary, snapshot: snapshot), status: "interrupted", modelEvents: modelEvents(id))
+            printer.finish(
+                report: try self.report(id, attempts: .summary, snapshot: snapshot), status: "interrupted", modelEvents: modelEvents(id))
             throw ExitCode(BatonExitCode.interrupted)
         }
     }

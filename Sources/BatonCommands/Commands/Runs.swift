@@ -51,14 +51,17 @@ extension BatonCommand {
             let formatter = DateFormatter()
             formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
             let width = max(8, runs.map(\.pipeline.count).max() ?? 0)
-            Console.out("id                    " + "pipeline".padding(toLength: width, withPad: " ", startingAt: 0) + "  status       started              duration")
+            Console.out(
+                "id                    " + "pipeline".padding(toLength: width, withPad: " ", startingAt: 0)
+                    + "  status       started              duration")
             for run in runs {
                 var status = run.status
                 if status == "running" {
                     // Its process died without recording an end: no lease, a stale heartbeat, or a pid that
                     // no longer exists on this host.
                     let stale = run.leaseHeartbeat.map { RunStore.now() - $0 > RunStore.leaseStaleAfter } ?? true
-                    let gone = run.leaseHost == ProcessInfo.processInfo.hostName && run.leasePid.map { !RunStore.processIsAlive($0) } == true
+                    let gone =
+                        run.leaseHost == ProcessInfo.processInfo.hostName && run.leasePid.map { !RunStore.processIsAlive($0) } == true
                     if run.leaseToken == nil || stale || gone { status = "stopped" }
                 }
                 let duration = run.finishedAt.map { ProgressPrinter.duration($0 - run.createdAt) } ?? "-"

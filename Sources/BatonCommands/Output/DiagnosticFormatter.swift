@@ -18,7 +18,8 @@ public enum DiagnosticFormatter {
         var output = ""
         for diagnostic in diagnostics {
             let label = diagnostic.severity == .error ? paint("error:", "1;31", color) : paint("warning:", "1;35", color)
-            output += paint(prefix(diagnostic.location), "1", color) + " \(label) "
+            output +=
+                paint(prefix(diagnostic.location), "1", color) + " \(label) "
                 + paint(diagnostic.message, "1", color) + " [\(diagnostic.code)]\n"
             output += snippet(diagnostic.location, sources: sources, color: color)
             for note in diagnostic.notes {

@@ -21,7 +21,7 @@ final class ProgressPrinter: @unchecked Sendable {
     private var activity: (text: String, since: Date)?
     /// Whether the live line is on the screen now.
     private var drawn = false
-    private var timer: DispatchSourceTimer?
+    private var timer: (any DispatchSourceTimer)?
 
     /// - Parameter live: draw a live line for loads and the wait for a first token (default: when standard
     ///   error is a terminal).
@@ -234,7 +234,9 @@ final class ProgressPrinter: @unchecked Sendable {
         case .thermalPaused(let stage, let round, let state, let maxWait):
             object = ["event": "thermal-pause", "stage": stage, "round": round, "state": state.description, "max_wait": maxWait]
         case .thermalResumed(let stage, let round, let state, let waited):
-            object = ["event": "thermal-resume", "stage": stage, "round": round, "state": state?.description ?? "unknown", "waited": waited]
+            object = [
+                "event": "thermal-resume", "stage": stage, "round": round, "state": state?.description ?? "unknown", "waited": waited,
+            ]
         case .thermalWaitExceeded(let stage, let round, let state, let waited):
             object = ["event": "thermal-wait-exceeded", "stage": stage, "round": round, "state": state.description, "waited": waited]
         case .runFinished:
@@ -247,7 +249,9 @@ final class ProgressPrinter: @unchecked Sendable {
         var object = object
         // When the event was printed (events had no time before, so their version is unchanged).
         object["at"] = JSONTime.string(Date().timeIntervalSince1970)
-        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else {
+            return
+        }
         locked { Console.out(String(decoding: data, as: UTF8.self)) }
     }
 
@@ -275,12 +279,15 @@ final class ProgressPrinter: @unchecked Sendable {
             line("")
             line(Self.summary(report, limit: 40))
             if modelEvents.loads + modelEvents.unloads > 0 {
-                line("models: \(modelEvents.loads) load\(modelEvents.loads == 1 ? "" : "s"), \(modelEvents.unloads) unload\(modelEvents.unloads == 1 ? "" : "s")")
+                line(
+                    "models: \(modelEvents.loads) load\(modelEvents.loads == 1 ? "" : "s"), \(modelEvents.unloads) unload\(modelEvents.unloads == 1 ? "" : "s")"
+                )
             }
             switch status {
             case "completed": line("run \(report.run.id) completed")
             case "interrupted": line("run \(report.run.id) interrupted; continue it with: baton resume \(report.run.id)")
-            default: line("run \(report.run.id) failed: \(reason ?? "")\nfix the cause, then continue it with: baton resume \(report.run.id)")
+            default:
+                line("run \(report.run.id) failed: \(reason ?? "")\nfix the cause, then continue it with: baton resume \(report.run.id)")
             }
         }
         if status != "completed", mode == .quiet, let reason { Console.error("error: \(reason)") }
@@ -295,7 +302,9 @@ final class ProgressPrinter: @unchecked Sendable {
             rows = Array(rows.prefix(limit / 2)) + Array(rows.suffix(limit / 2))
         }
         let width = max(5, rows.map(\.stage.count).max() ?? 0)
-        var lines = ["stage".padding(toLength: width, withPad: " ", startingAt: 0) + "  status       rounds  tries      time   tokens in → out"]
+        var lines = [
+            "stage".padding(toLength: width, withPad: " ", startingAt: 0) + "  status       rounds  tries      time   tokens in → out"
+        ]
         for row in rows {
             let name = row.stage.padding(toLength: width, withPad: " ", startingAt: 0)
             let status = row.status.padding(toLength: 11, withPad: " ", startingAt: 0)

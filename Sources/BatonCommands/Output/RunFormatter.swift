@@ -117,7 +117,10 @@ enum RunFormatter {
             lines.append("")
             lines.append("## \(attempt.stage), round \(attempt.round)" + (attempt.tryNumber > 1 ? ", try \(attempt.tryNumber)" : ""))
             lines.append("")
-            lines.append("*" + describe(attempt).split(separator: "·").dropFirst().map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " · ") + "*")
+            lines.append(
+                "*"
+                    + describe(attempt).split(separator: "·").dropFirst().map { $0.trimmingCharacters(in: .whitespaces) }.joined(
+                        separator: " · ") + "*")
             if let system = attempt.system {
                 lines += ["", "**System**", "", fence(system)]
             }

@@ -25,13 +25,17 @@ public enum ModelDiscovery {
         let contextSize = spec.defaults.numCtx
         var inventory = ModelInventory()
         inventory.autoBudget = machine.map { ByteCount(bytes: $0.autoBudget) }
-        for (key, bytes) in measured { inventory.measured[ModelInventory.key(runtime: key.runtime, name: key.name)] = ByteCount(bytes: bytes) }
+        for (key, bytes) in measured {
+            inventory.measured[ModelInventory.key(runtime: key.runtime, name: key.name)] = ByteCount(bytes: bytes)
+        }
 
         let runtimes = spec.runtimes.filter { $0.kind == .ollama || $0.kind == .llamaServer }
         inventory.runtimes = await withTaskGroup(of: (String, RuntimeModels).self) { group in
             for runtime in runtimes {
                 group.addTask {
-                    guard let url = runtime.url, !url.isEmpty else { return (runtime.name, .unknown("\(runtime.name) has no url in the profile")) }
+                    guard let url = runtime.url, !url.isEmpty else {
+                        return (runtime.name, .unknown("\(runtime.name) has no url in the profile"))
+                    }
                     do {
                         let models = try await withTimeout(timeout, url: url) {
                             switch runtime.kind {
@@ -68,7 +72,8 @@ public enum ModelDiscovery {
             name: name, runtime: runtime, family: info.architecture, parameterCount: info.parameterCount,
             parameterSize: info.sizeLabel ?? info.parameterCount.map(parameterLabel), quantization: info.quantization,
             contextLength: info.contextLength, fileSize: info.fileSize, path: path,
-            footprint: FootprintEstimate(bytes: ByteCount(bytes: info.estimatedFootprint(contextSize: context)), source: .gguf, contextSize: context))
+            footprint: FootprintEstimate(
+                bytes: ByteCount(bytes: info.estimatedFootprint(contextSize: context)), source: .gguf, contextSize: context))
     }
 
     /// Ollama: `/api/tags` for what is installed, `/api/ps` for what is loaded (its size is the runtime's
@@ -126,7 +131,8 @@ public enum ModelDiscovery {
                 return found
             }
             return DiscoveredModel(
-                name: model.id, runtime: runtime, parameterCount: model.parameterCount, parameterSize: model.parameterCount.map(parameterLabel),
+                name: model.id, runtime: runtime, parameterCount: model.parameterCount,
+                parameterSize: model.parameterCount.map(parameterLabel),
                 quantization: model.fileType, contextLength: model.trainedContext, fileSize: model.size, path: model.path)
         }.sorted { $0.name < $1.name }
     }
@@ -142,7 +148,8 @@ public enum ModelDiscovery {
     }
 
     /// Runs `body`, giving up after `seconds` with an `.unreachable` error naming `url`.
-    static func withTimeout<T: Sendable>(_ seconds: Double, url: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    static func withTimeout<T: Sendable>(_ seconds: Double, url: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T
+    {
         try await withThrowingTaskGroup(of: T.self) { group in
             group.addTask { try await body() }
             group.addTask {

@@ -76,7 +76,8 @@ public struct ModelListing: Sendable, Hashable {
         for runtime in spec.runtimes {
             guard case .known(let models) = inventory.runtimes[runtime.name] else { continue }
             for model in models
-            where !rows.contains(where: { $0.runtime == runtime.name && ModelInventory.sameModel($0.name, model.name, kind: runtime.kind) }) {
+            where !rows.contains(where: { $0.runtime == runtime.name && ModelInventory.sameModel($0.name, model.name, kind: runtime.kind) })
+            {
                 rows.append(
                     Row(
                         name: model.name, runtime: runtime.name, inRegistry: false, availability: .installed(model),

@@ -57,7 +57,8 @@ extension Executor {
             try Task.checkCancellation()
             // A stream that stops without its end is a truncated answer, not a complete one.
             guard finished else {
-                throw RuntimeError(.badResponse, "the runtime's answer for stage '\(request.stage)' ended before it was complete", isTransient: true)
+                throw RuntimeError(
+                    .badResponse, "the runtime's answer for stage '\(request.stage)' ended before it was complete", isTransient: true)
             }
         }
         do {
@@ -67,7 +68,9 @@ extension Executor {
                     group.addTask { try await consume() }
                     group.addTask {
                         try await Task.sleep(for: .seconds(timeout))
-                        throw RuntimeError(.timeout, "stage '\(request.stage)' took longer than its timeout of \(Self.seconds(timeout))", isTransient: true)
+                        throw RuntimeError(
+                            .timeout, "stage '\(request.stage)' took longer than its timeout of \(Self.seconds(timeout))", isTransient: true
+                        )
                     }
                     try await group.next()
                     group.cancelAll()

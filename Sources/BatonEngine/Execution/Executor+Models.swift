@@ -89,7 +89,8 @@ extension Executor {
         for planned in order {
             guard let used = planned.name == stage.name ? model : state.activeModel(of: planned), managed(key(used)),
                 let bytes = FootprintSource.resolve(
-                    used, key: key(used), contextSize: planned.settings.numCtx, profile: state.snapshot.profile, measured: state.measured)?.bytes
+                    used, key: key(used), contextSize: planned.settings.numCtx, profile: state.snapshot.profile, measured: state.measured)?
+                    .bytes
             else { continue }
             footprints[key(used)] = max(footprints[key(used)] ?? 0, bytes)
         }

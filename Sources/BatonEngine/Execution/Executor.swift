@@ -190,11 +190,13 @@ public struct Executor: Sendable {
             if verdict == "approve" { return }
             if round >= loop.maxRounds {
                 if loop.onExhausted == .accept {
-                    try store.appendEvent(state.runID, kind: "loop-exhausted-accepted", stage: critic.name, payload: "{\"rounds\":\(round)}")
+                    try store.appendEvent(
+                        state.runID, kind: "loop-exhausted-accepted", stage: critic.name, payload: "{\"rounds\":\(round)}")
                     return
                 }
                 throw StageFailure(
-                    message: "critic '\(critic.name)' still asked for a revision of '\(reviewed.name)' after \(round) round\(round == 1 ? "" : "s") (max_rounds: \(loop.maxRounds), on_exhausted: fail)",
+                    message:
+                        "critic '\(critic.name)' still asked for a revision of '\(reviewed.name)' after \(round) round\(round == 1 ? "" : "s") (max_rounds: \(loop.maxRounds), on_exhausted: fail)",
                     runtimeUnavailable: false)
             }
             round += 1
@@ -374,7 +376,8 @@ public struct Executor: Sendable {
                 break
             } catch let error as RuntimeError {
                 loadFailures += 1
-                try await retryOrFail(stage, round: round, error: error, failures: loadFailures, policy: policy, state: state, loading: true)
+                try await retryOrFail(
+                    stage, round: round, error: error, failures: loadFailures, policy: policy, state: state, loading: true)
             }
         }
         var loadTimings: [String: Double] = [:]
@@ -441,7 +444,8 @@ public struct Executor: Sendable {
                     if unloadAfterEachStage, let manager = runtime as? any ModelManaging {
                         let started = Date()
                         try await manager.unload(model.name)
-                        try store.appendEvent(state.runID, kind: "model-unloaded", stage: stage.name, payload: try Self.encode(["model": model.description]))
+                        try store.appendEvent(
+                            state.runID, kind: "model-unloaded", stage: stage.name, payload: try Self.encode(["model": model.description]))
                         observer(.modelUnloaded(model: model.description, seconds: Date().timeIntervalSince(started)))
                     }
                     return result
@@ -535,7 +539,8 @@ public struct Executor: Sendable {
             return
         case .refused:
             throw RuntimeError(
-                .refused, "model '\(model.name)' refused to answer stage '\(stage.name)' (\(finish.raw))\(quoted); change the prompt or the model",
+                .refused,
+                "model '\(model.name)' refused to answer stage '\(stage.name)' (\(finish.raw))\(quoted); change the prompt or the model",
                 isTransient: false)
         case .filtered:
             throw RuntimeError(

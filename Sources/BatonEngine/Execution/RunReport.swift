@@ -44,7 +44,9 @@ public struct RunReport: Sendable {
     /// Loads run `id` with its attempts at the given detail.
     ///
     /// - Parameter snapshot: the run's snapshot when the caller has it decoded already.
-    public static func load(_ id: String, from store: RunStore, attempts detail: AttemptDetail = .full, snapshot: RunSnapshot? = nil) throws -> RunReport {
+    public static func load(_ id: String, from store: RunStore, attempts detail: AttemptDetail = .full, snapshot: RunSnapshot? = nil) throws
+        -> RunReport
+    {
         let run = try store.run(id)
         let snapshot = try snapshot ?? RunSnapshot.decode(run.snapshot)
         let attempts: [AttemptRecord]

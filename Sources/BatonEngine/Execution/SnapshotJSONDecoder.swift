@@ -108,12 +108,14 @@ private final class Document {
             }
             let value = magnitude == UInt64(Int64.max) + 1 ? Int64.min : -Int64(magnitude)
             guard let result = I(exactly: value) else {
-                throw DecodingError.dataCorrupted(.init(codingPath: path(to: index), debugDescription: "\(value) does not fit in \(I.self)"))
+                throw DecodingError.dataCorrupted(
+                    .init(codingPath: path(to: index), debugDescription: "\(value) does not fit in \(I.self)"))
             }
             return result
         }
         guard let result = I(exactly: magnitude) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: path(to: index), debugDescription: "\(magnitude) does not fit in \(I.self)"))
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: path(to: index), debugDescription: "\(magnitude) does not fit in \(I.self)"))
         }
         return result
     }
@@ -155,7 +157,8 @@ private final class Document {
         // Small objects and arrays repeat: every stage of a plan has its models, settings and output, mostly alike.
         // The same text decoded as the same type gives the same value (decoding looks at nothing else),
         // so each distinct one is decoded once. (Values only: a class would be one shared instance.)
-        let key = SharedKey(type: ObjectIdentifier(T.self), base: UnsafePointer(bytes.baseAddress! + Int(token.start)), count: Int(token.end - token.start))
+        let key = SharedKey(
+            type: ObjectIdentifier(T.self), base: UnsafePointer(bytes.baseAddress! + Int(token.start)), count: Int(token.end - token.start))
         if let known = shared[key] as? T { return known }
         let value = try T(from: ValueDecoder(document: self, index: index))
         shared[key] = value
@@ -458,7 +461,9 @@ private struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     func decodeIfPresent(_ type: Bool.Type, forKey key: Key) throws -> Bool? { try present(key).map(document.bool(at:)) }
     func decodeIfPresent(_ type: String.Type, forKey key: Key) throws -> String? { try present(key).map(document.string(at:)) }
     func decodeIfPresent(_ type: Double.Type, forKey key: Key) throws -> Double? { try present(key).map(document.double(at:)) }
-    func decodeIfPresent(_ type: Int.Type, forKey key: Key) throws -> Int? { try present(key).map { try document.integer(Int.self, at: $0) } }
+    func decodeIfPresent(_ type: Int.Type, forKey key: Key) throws -> Int? {
+        try present(key).map { try document.integer(Int.self, at: $0) }
+    }
     func decodeIfPresent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
         try present(key).map { try document.value(T.self, at: $0) }
     }

@@ -184,7 +184,9 @@ extension SnapshotJSONDecoder {
             }
             guard position < bytes.count else { throw fail("an unterminated string") }
             tokens.append(
-                Token(kind: escaped ? .escapedString : .string, start: Int32(start), end: Int32(position), count: 0, next: Int32(tokens.count + 1)))
+                Token(
+                    kind: escaped ? .escapedString : .string, start: Int32(start), end: Int32(position), count: 0,
+                    next: Int32(tokens.count + 1)))
             position += 1
         }
 

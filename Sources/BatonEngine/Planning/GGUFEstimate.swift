@@ -101,13 +101,22 @@ public struct GGUFInfo: Sendable, Hashable {
         if readAll, tensorCount < 1 << 20 {
             var total: Int64 = 0
             for _ in 0..<tensorCount {
-                guard reader.string() != nil, let dimensions = reader.u32(), dimensions <= 8 else { total = -1; break }
+                guard reader.string() != nil, let dimensions = reader.u32(), dimensions <= 8 else {
+                    total = -1
+                    break
+                }
                 var elements: Int64 = 1
                 for _ in 0..<dimensions {
-                    guard let size = reader.u64(), size < 1 << 40 else { elements = -1; break }
+                    guard let size = reader.u64(), size < 1 << 40 else {
+                        elements = -1
+                        break
+                    }
                     elements = elements.multipliedReportingOverflow(by: Int64(size)).partialValue
                 }
-                guard elements >= 0, reader.u32() != nil, reader.u64() != nil else { total = -1; break }
+                guard elements >= 0, reader.u32() != nil, reader.u64() != nil else {
+                    total = -1
+                    break
+                }
                 total += elements
             }
             if total > 0 { countedParameters = total }

@@ -62,8 +62,9 @@ public struct LoadPlan: Sendable {
                 servedBy[key] = "ollama.com"
                 continue
             }
-            if let model, let resolved = FootprintSource.resolve(
-                model, key: key, contextSize: stage.settings.numCtx, profile: profile, measured: measured)
+            if let model,
+                let resolved = FootprintSource.resolve(
+                    model, key: key, contextSize: stage.settings.numCtx, profile: profile, measured: measured)
             {
                 footprints[key] = max(footprints[key] ?? 0, resolved.bytes)
             } else {
@@ -129,8 +130,16 @@ public struct LoadPlan: Sendable {
     public static func resolveBudget(_ budget: MemoryBudget?, machine: MachineMemory) -> (Int64, String) {
         switch budget {
         case .fixed(let size): return (size.bytes, "set")
-        case .auto: return (machine.autoBudget, "auto: \(ByteCount(bytes: machine.total)) of memory minus \(ByteCount(bytes: machine.total - machine.autoBudget)) reserved")
-        case nil: return (machine.autoBudget, "none set, so auto: \(ByteCount(bytes: machine.total)) of memory minus \(ByteCount(bytes: machine.total - machine.autoBudget)) reserved")
+        case .auto:
+            return (
+                machine.autoBudget,
+                "auto: \(ByteCount(bytes: machine.total)) of memory minus \(ByteCount(bytes: machine.total - machine.autoBudget)) reserved"
+            )
+        case nil:
+            return (
+                machine.autoBudget,
+                "none set, so auto: \(ByteCount(bytes: machine.total)) of memory minus \(ByteCount(bytes: machine.total - machine.autoBudget)) reserved"
+            )
         }
     }
 }

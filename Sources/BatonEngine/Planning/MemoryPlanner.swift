@@ -199,9 +199,11 @@ public enum MemoryPlanner {
             let load: ModelKey? = resident.contains(model) ? nil : model
             resident.remove(model)
             func total() -> Int64 { resident.reduce(footprints[model] ?? 0) { $0 + (footprints[$1] ?? 0) } }
-            while total() > budget, let victim = resident.max(by: {
-                (nextUse(of: $0, after: position, in: uses), $1) < (nextUse(of: $1, after: position, in: uses), $0)
-            }) {
+            while total() > budget,
+                let victim = resident.max(by: {
+                    (nextUse(of: $0, after: position, in: uses), $1) < (nextUse(of: $1, after: position, in: uses), $0)
+                })
+            {
                 resident.remove(victim)
                 unloads.append(victim)
             }

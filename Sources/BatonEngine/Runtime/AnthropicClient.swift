@@ -235,7 +235,8 @@ public struct AnthropicClient: LLMRuntime, CustomStringConvertible {
     /// The `value` of a wrapped structured answer, as JSON text.
     static func unwrap(_ json: String, url: String) throws -> String {
         guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any], let value = object["value"],
-            let data = try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys, .withoutEscapingSlashes])
+            let data = try? JSONSerialization.data(
+                withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys, .withoutEscapingSlashes])
         else {
             throw RuntimeError(.invalidOutput, "the structured answer from \(url) is not an object with a 'value'", isTransient: true)
         }

@@ -95,7 +95,8 @@ public struct EchoRuntime: LLMRuntime {
         if let failure = entry?.failure, options.script.shouldFail(stage: request.stage, round: request.round, times: failure.times) {
             if options.callDelay > 0 { try await Task.sleep(for: .seconds(options.callDelay)) }
             throw RuntimeError(
-                .injected, "echo runtime: scripted \(failure.transient ? "transient" : "permanent") failure of stage '\(request.stage)' round \(request.round)",
+                .injected,
+                "echo runtime: scripted \(failure.transient ? "transient" : "permanent") failure of stage '\(request.stage)' round \(request.round)",
                 isTransient: failure.transient)
         }
         let output = answer(request, entry: entry)
@@ -253,7 +254,8 @@ public struct EchoScript: Sendable, Hashable {
             for (roundKey, entryValue) in rounds {
                 let round = "\(roundKey)" == "*" ? 0 : Int("\(roundKey)") ?? -1
                 guard round >= 0, let fields = entryValue as? [String: Any] else {
-                    throw RuntimeError(.badResponse, "echo script '\(path)': stage '\(stage)' round '\(roundKey)' is malformed", isTransient: false)
+                    throw RuntimeError(
+                        .badResponse, "echo script '\(path)': stage '\(stage)' round '\(roundKey)' is malformed", isTransient: false)
                 }
                 var entry = Entry()
                 entry.output = fields["output"].map { "\($0)" }

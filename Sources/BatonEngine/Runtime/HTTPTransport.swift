@@ -1,12 +1,13 @@
 import AsyncHTTPClient
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
 import NIOCore
 import NIOHTTP1
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// One HTTP request to a runtime.
 public struct HTTPRequest: Sendable {
@@ -89,7 +90,9 @@ public struct HTTPResponse: Sendable {
         var data = Data()
         for try await chunk in body {
             data.append(chunk)
-            if data.count > limit { throw RuntimeError(.badResponse, "the runtime's answer is larger than \(limit) bytes", isTransient: false) }
+            if data.count > limit {
+                throw RuntimeError(.badResponse, "the runtime's answer is larger than \(limit) bytes", isTransient: false)
+            }
         }
         return data
     }

@@ -118,11 +118,13 @@ public struct LlamaServerClient: LLMRuntime, ModelManaging {
         try await confirm(
             by: started + .seconds(loadTimeout), every: pollInterval,
             else: {
-                RuntimeError(.timeout, "llama-server at \(baseURL) did not finish loading '\(model)' within \(Int(loadTimeout))s", isTransient: true)
+                RuntimeError(
+                    .timeout, "llama-server at \(baseURL) did not finish loading '\(model)' within \(Int(loadTimeout))s", isTransient: true)
             }
         ) { () async throws -> Void? in
             guard let entry = try await models().first(where: { $0.id == model }) else {
-                throw RuntimeError(.modelNotFound, "llama-server at \(baseURL) has no model '\(model)' in its models folder", isTransient: false)
+                throw RuntimeError(
+                    .modelNotFound, "llama-server at \(baseURL) has no model '\(model)' in its models folder", isTransient: false)
             }
             if entry.failed && entry.status == "unloaded" {
                 throw RuntimeError(
@@ -143,7 +145,9 @@ public struct LlamaServerClient: LLMRuntime, ModelManaging {
         try await confirm(
             by: .now + .seconds(unloadTimeout), every: pollInterval,
             else: {
-                RuntimeError(.timeout, "llama-server at \(baseURL) did not confirm unloading '\(model)' within \(Int(unloadTimeout))s", isTransient: true)
+                RuntimeError(
+                    .timeout, "llama-server at \(baseURL) did not confirm unloading '\(model)' within \(Int(unloadTimeout))s",
+                    isTransient: true)
             }
         ) { () async throws -> Void? in
             guard let entry = try await models().first(where: { $0.id == model }) else { return () }

@@ -127,12 +127,15 @@ extension OllamaClient {
             }
         }
         let response = try await send(
-            .json(baseURL + "/api/show", verbose ? ["model": model, "verbose": true] : ["model": model]), timeout: connectTimeout, model: model,
+            .json(baseURL + "/api/show", verbose ? ["model": model, "verbose": true] : ["model": model]), timeout: connectTimeout,
+            model: model,
             doing: "describing")
         let data = try await response.collect()
         guard response.status == 200 else { throw failure(status: response.status, body: data, model: model, doing: "describing") }
         guard let reply = try? JSONDecoder().decode(Reply.self, from: data) else {
-            throw RuntimeError(.badResponse, "Ollama at \(baseURL) answered /api/show for model '\(model)' with something that is not its JSON", isTransient: false)
+            throw RuntimeError(
+                .badResponse, "Ollama at \(baseURL) answered /api/show for model '\(model)' with something that is not its JSON",
+                isTransient: false)
         }
         let info = reply.modelInfo
         let architecture = info?["general.architecture"]?.stringValue

@@ -238,7 +238,8 @@ public struct OllamaClient: LLMRuntime, ModelManaging {
     }
 
     private func stream(
-        _ response: HTTPResponse, request: GenerationRequest, into continuation: AsyncThrowingStream<GenerationEvent, any Error>.Continuation
+        _ response: HTTPResponse, request: GenerationRequest,
+        into continuation: AsyncThrowingStream<GenerationEvent, any Error>.Continuation
     ) async throws {
         let model = request.model
         guard response.status == 200 else {
@@ -255,7 +256,8 @@ public struct OllamaClient: LLMRuntime, ModelManaging {
                 next = try await lines.next()
             } catch let error as RuntimeError {
                 throw RuntimeError(
-                    error.code, "Ollama at \(baseURL) broke off the reply of model '\(model)': \(error.message)", isTransient: error.isTransient)
+                    error.code, "Ollama at \(baseURL) broke off the reply of model '\(model)': \(error.message)",
+                    isTransient: error.isTransient)
             }
             guard let line = next else { break }
             if line.allSatisfy(\.isWhitespace) { continue }
@@ -498,7 +500,9 @@ public struct OllamaClient: LLMRuntime, ModelManaging {
             notices.append(
                 RuntimeNotice(
                     code: "partly-on-cpu",
-                    message: "Ollama at \(baseURL) placed only \(ByteCount(bytes: vram)) of model '\(model)' (\(ByteCount(bytes: size))) in GPU memory; the rest runs on the CPU, slowly. Lower num_ctx or the memory budget, or choose a smaller model"))
+                    message:
+                        "Ollama at \(baseURL) placed only \(ByteCount(bytes: vram)) of model '\(model)' (\(ByteCount(bytes: size))) in GPU memory; the rest runs on the CPU, slowly. Lower num_ctx or the memory budget, or choose a smaller model"
+                ))
         }
         return LoadReport(seconds: secondsSince(started), measuredBytes: entry?.size, notices: notices)
     }
@@ -575,7 +579,8 @@ public struct OllamaClient: LLMRuntime, ModelManaging {
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         guard let reply = try? decoder.decode(Reply.self, from: data) else {
-            throw RuntimeError(.badResponse, "Ollama at \(baseURL) answered \(path) with something that is not its JSON", isTransient: false)
+            throw RuntimeError(
+                .badResponse, "Ollama at \(baseURL) answered \(path) with something that is not its JSON", isTransient: false)
         }
         return reply
     }

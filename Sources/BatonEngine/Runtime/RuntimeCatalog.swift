@@ -86,7 +86,8 @@ public final class RuntimeCatalog: RuntimeProvider, @unchecked Sendable {
             case "compatible": return .compatible
             default:
                 throw RuntimeError(
-                    .unreachable, "runtime '\(runtime)' has options.api '\(api)'; use 'openai' (OpenAI's own API) or 'compatible' (any other server)",
+                    .unreachable,
+                    "runtime '\(runtime)' has options.api '\(api)'; use 'openai' (OpenAI's own API) or 'compatible' (any other server)",
                     isTransient: false)
             }
         }

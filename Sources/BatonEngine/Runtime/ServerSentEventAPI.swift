@@ -13,7 +13,8 @@ enum ServerSentEventAPI {
     static func generate(
         _ http: HTTPRequest, model: String, keyHint: String?, transport: any HTTPTransport, connectTimeout: Double,
         scrubber: SecretScrubber, httpError: @escaping ErrorMapping,
-        read: @escaping @Sendable (HTTPResponse, AsyncThrowingStream<GenerationEvent, any Error>.Continuation) async throws -> GenerationUsage
+        read:
+            @escaping @Sendable (HTTPResponse, AsyncThrowingStream<GenerationEvent, any Error>.Continuation) async throws -> GenerationUsage
     ) -> AsyncThrowingStream<GenerationEvent, any Error> {
         AsyncThrowingStream { continuation in
             let task = Task {
@@ -107,7 +108,8 @@ enum ServerSentEventAPI {
     static func notFound(url: String, model: String, detail: String, aboutModel: Bool) -> RuntimeError {
         if model.isEmpty || !aboutModel {
             let said = detail.isEmpty ? "" : ": \(detail)"
-            return RuntimeError(.httpStatus, "\(url) answered 404 (not found)\(said); check the runtime's url in the profile", isTransient: false)
+            return RuntimeError(
+                .httpStatus, "\(url) answered 404 (not found)\(said); check the runtime's url in the profile", isTransient: false)
         }
         return RuntimeError(.modelNotFound, "\(url) does not have the model '\(model)' (\(detail))", isTransient: false)
     }

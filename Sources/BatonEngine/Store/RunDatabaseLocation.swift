@@ -7,7 +7,8 @@ public enum RunDatabaseLocation {
     public static func resolve(_ flag: String?, environment: [String: String]) -> String {
         if let flag, !flag.isEmpty { return flag }
         if let path = environment["BATON_DB"], !path.isEmpty { return path }
-        let state = environment["XDG_STATE_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+        let state =
+            environment["XDG_STATE_HOME"].flatMap { $0.isEmpty ? nil : $0 }
             ?? ((environment["HOME"] ?? NSHomeDirectory()) + "/.local/state")
         return "\(state)/baton/baton.sqlite"
     }

@@ -56,11 +56,15 @@ extension RunStore {
             return (true, nil)
         }
         if !outcome.took {
-            guard let holder = outcome.holder else { _ = try run(runID); return }
+            guard let holder = outcome.holder else {
+                _ = try run(runID)
+                return
+            }
             let age = Int(now - (holder.leaseHeartbeat ?? now))
             throw StoreError(
                 .leaseHeld,
-                "run '\(runID)' is being executed by process \(holder.leasePid ?? 0) on \(holder.leaseHost ?? "?") (last heartbeat \(age)s ago); wait for it to finish or stop that process")
+                "run '\(runID)' is being executed by process \(holder.leasePid ?? 0) on \(holder.leaseHost ?? "?") (last heartbeat \(age)s ago); wait for it to finish or stop that process"
+            )
         }
     }
 
@@ -81,7 +85,8 @@ extension RunStore {
     public func releaseLease(_ runID: String, claim: LeaseClaim) throws(StoreError) {
         try write { db in
             try db.execute(
-                sql: "UPDATE runs SET lease_token = NULL, lease_pid = NULL, lease_host = NULL, lease_heartbeat = NULL WHERE id = ? AND lease_token = ?",
+                sql:
+                    "UPDATE runs SET lease_token = NULL, lease_pid = NULL, lease_host = NULL, lease_heartbeat = NULL WHERE id = ? AND lease_token = ?",
                 arguments: [runID, claim.token])
         }
     }

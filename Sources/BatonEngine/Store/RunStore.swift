@@ -34,7 +34,8 @@ public struct RunStore: Sendable {
                     }
                     throw StoreError(
                         .unwritable,
-                        "the folder '\(folder)' for the run database cannot be created (\(reason)); check its parent's permissions, or choose another database with --db or BATON_DB")
+                        "the folder '\(folder)' for the run database cannot be created (\(reason)); check its parent's permissions, or choose another database with --db or BATON_DB"
+                    )
                 }
             }
             if !FileManager.default.fileExists(atPath: path) {
@@ -66,7 +67,7 @@ public struct RunStore: Sendable {
     public static func forReading(path: String) throws(StoreError) -> RunStore {
         do {
             return try RunStore(path: path)
-        } catch where error.code == .unwritable && FileManager.default.fileExists(atPath: path) {
+        } catch  where error.code == .unwritable && FileManager.default.fileExists(atPath: path) {
             var configuration = Configuration()
             configuration.readonly = true
             configuration.busyMode = .timeout(10)
@@ -81,7 +82,8 @@ public struct RunStore: Sendable {
                 guard state.1 else {
                     throw StoreError(
                         .unwritable,
-                        "the run database '\(path)' was written by an older baton and cannot be upgraded because it is read-only; run a baton command that can write it once, or copy it somewhere writable")
+                        "the run database '\(path)' was written by an older baton and cannot be upgraded because it is read-only; run a baton command that can write it once, or copy it somewhere writable"
+                    )
                 }
                 return RunStore(readOnly: queue, path: path)
             }
@@ -124,7 +126,8 @@ public struct RunStore: Sendable {
     static func newerSchemaError(_ path: String?) -> StoreError {
         StoreError(
             .newerSchema,
-            "the run database \(path.map { "'\($0)'" } ?? "") was written by a newer version of baton; upgrade baton, or use another database with --db or BATON_DB")
+            "the run database \(path.map { "'\($0)'" } ?? "") was written by a newer version of baton; upgrade baton, or use another database with --db or BATON_DB"
+        )
     }
 
     /// Whether the existing file at `path` has migrations this Baton does not know, read on a plain
@@ -170,7 +173,8 @@ public struct RunStore: Sendable {
             row.snapshot = ""
             try row.insert(db)
             try db.execute(sql: "INSERT INTO run_snapshots (run_id, snapshot) VALUES (?, ?)", arguments: [run.id, run.snapshot])
-            var event = EventRecord(id: nil, runID: run.id, at: run.createdAt, kind: "run-created", stage: nil, attemptID: nil, payload: nil)
+            var event = EventRecord(
+                id: nil, runID: run.id, at: run.createdAt, kind: "run-created", stage: nil, attemptID: nil, payload: nil)
             try event.insert(db)
             if let parent { try Self.copyCompletedAttempts(db, from: parent.runID, to: run.id, stages: parent.stages) }
         }
@@ -185,7 +189,8 @@ public struct RunStore: Sendable {
             let close = known.first { $0.hasPrefix(id) }
             throw StoreError(
                 .runNotFound,
-                "no run '\(id)' in \(path.map { "'\($0)'" } ?? "the run database")" + (close.map { "; did you mean '\($0)'?" } ?? "; 'baton runs' lists the runs"))
+                "no run '\(id)' in \(path.map { "'\($0)'" } ?? "the run database")"
+                    + (close.map { "; did you mean '\($0)'?" } ?? "; 'baton runs' lists the runs"))
         }
         return run
     }
@@ -339,7 +344,8 @@ public struct RunStore: Sendable {
         try read { db in
             var counts: [String: Int] = [:]
             for kind in kinds {
-                counts[kind] = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM events WHERE run_id = ? AND kind = ?", arguments: [runID, kind]) ?? 0
+                counts[kind] =
+                    try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM events WHERE run_id = ? AND kind = ?", arguments: [runID, kind]) ?? 0
             }
             return counts
         }
@@ -353,7 +359,8 @@ public struct RunStore: Sendable {
             var outputColumn = "output"
             var arguments: [any DatabaseValueConvertible] = []
             if let stages {
-                outputColumn = stages.isEmpty ? "''" : "CASE WHEN stage IN (\(stages.map { _ in "?" }.joined(separator: ","))) THEN output ELSE '' END"
+                outputColumn =
+                    stages.isEmpty ? "''" : "CASE WHEN stage IN (\(stages.map { _ in "?" }.joined(separator: ","))) THEN output ELSE '' END"
                 arguments += stages.sorted()
             }
             arguments.append(runID)
@@ -414,7 +421,8 @@ public struct RunStore: Sendable {
                 attempt.status = "aborted"
                 attempt.error = "the process running this attempt stopped before it finished"
                 try attempt.update(db)
-                var event = EventRecord(id: nil, runID: runID, at: now, kind: "attempt-aborted", stage: attempt.stage, attemptID: attempt.id, payload: nil)
+                var event = EventRecord(
+                    id: nil, runID: runID, at: now, kind: "attempt-aborted", stage: attempt.stage, attemptID: attempt.id, payload: nil)
                 try event.insert(db)
             }
             return running

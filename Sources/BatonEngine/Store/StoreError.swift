@@ -48,10 +48,14 @@ public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
             return StoreError(.diskFull, "the disk holding \(file) is full; free some space, then resume the run")
         case .SQLITE_READONLY, .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_AUTH:
             return StoreError(
-                .unwritable, "the run database \(file) cannot be written (\(error.message ?? "\(error.resultCode)")); check the file's and its folder's permissions, or choose another with --db or BATON_DB")
+                .unwritable,
+                "the run database \(file) cannot be written (\(error.message ?? "\(error.resultCode)")); check the file's and its folder's permissions, or choose another with --db or BATON_DB"
+            )
         case .SQLITE_NOTADB, .SQLITE_CORRUPT:
             return StoreError(
-                .corrupt, "\(file) is not a valid run database (\(error.message ?? "corrupt")); move it aside or choose another with --db or BATON_DB")
+                .corrupt,
+                "\(file) is not a valid run database (\(error.message ?? "corrupt")); move it aside or choose another with --db or BATON_DB"
+            )
         case .SQLITE_IOERR:
             return StoreError(.unwritable, "reading or writing \(file) failed (\(error.message ?? "I/O error")); check the disk")
         default:

@@ -134,8 +134,9 @@ public struct LinuxThermalSensor: ThermalSensor {
             while end < count, bytes[end] != UInt8(ascii: "\n") { end += 1 }
             var start = 0
             while start < end, bytes[start] == UInt8(ascii: " ") || bytes[start] == UInt8(ascii: "\t") { start += 1 }
-            while end > start, bytes[end - 1] == UInt8(ascii: " ") || bytes[end - 1] == UInt8(ascii: "\t")
-                || bytes[end - 1] == UInt8(ascii: "\r")
+            while end > start,
+                bytes[end - 1] == UInt8(ascii: " ") || bytes[end - 1] == UInt8(ascii: "\t")
+                    || bytes[end - 1] == UInt8(ascii: "\r")
             {
                 end -= 1
             }

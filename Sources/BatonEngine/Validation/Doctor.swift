@@ -31,7 +31,8 @@ public enum Doctor {
             findings.append(await check(runtime))
         }
         let available = machine.available.map { ", \(ByteCount(bytes: $0)) available now" } ?? ""
-        var memory = "\(ByteCount(bytes: machine.total)) in all\(available); 'memory_budget: auto' gives \(ByteCount(bytes: machine.autoBudget))"
+        var memory =
+            "\(ByteCount(bytes: machine.total)) in all\(available); 'memory_budget: auto' gives \(ByteCount(bytes: machine.autoBudget))"
         if let budget = profile?.spec.memoryBudget { memory += "; the profile's budget is \(budget)" }
         findings.append(Finding(subject: "memory", ok: true, detail: memory))
         let state = ThermalSensors.platform(environment: ProcessInfo.processInfo.environment).currentState()
@@ -45,7 +46,8 @@ public enum Doctor {
     static func check(_ runtime: RuntimeSpec) async -> Finding {
         let subject = "runtime \(runtime.name) (\(runtime.kind.rawValue))"
         guard let url = runtime.url else {
-            return Finding(subject: subject, ok: runtime.kind == .echo, detail: runtime.kind == .echo ? "built in" : "no url in the profile")
+            return Finding(
+                subject: subject, ok: runtime.kind == .echo, detail: runtime.kind == .echo ? "built in" : "no url in the profile")
         }
         do {
             switch runtime.kind {
@@ -91,13 +93,16 @@ public enum Doctor {
             let store = try RunStore(path: path)
             let integrity = try store.integrityCheck()
             let runs = try store.runs(limit: 100_000).count
-            return Finding(subject: "database", ok: integrity == "ok", detail: "\(path): \(runs) run\(runs == 1 ? "" : "s"), integrity \(integrity)")
+            return Finding(
+                subject: "database", ok: integrity == "ok", detail: "\(path): \(runs) run\(runs == 1 ? "" : "s"), integrity \(integrity)")
         } catch {
             return Finding(subject: "database", ok: false, detail: "\(error)")
         }
     }
 
     private static func list(_ names: [String]) -> String {
-        names.isEmpty ? "none" : names.count > 8 ? names.prefix(8).joined(separator: ", ") + " and \(names.count - 8) more" : names.joined(separator: ", ")
+        names.isEmpty
+            ? "none"
+            : names.count > 8 ? names.prefix(8).joined(separator: ", ") + " and \(names.count - 8) more" : names.joined(separator: ", ")
     }
 }

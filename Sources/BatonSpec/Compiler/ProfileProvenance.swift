@@ -24,7 +24,9 @@ public enum ProfileProvenance {
     /// profile first).
     public static func entries(of merged: ProfileSpec, documents: [ProfileDocument]) -> [Entry] {
         let resolved = flatten(merged)
-        let layers = documents.compactMap { document in document.spec.map { (document, Dictionary(flatten($0), uniquingKeysWith: { a, _ in a })) } }
+        let layers = documents.compactMap { document in
+            document.spec.map { (document, Dictionary(flatten($0), uniquingKeysWith: { a, _ in a })) }
+        }
         return resolved.compactMap { path, value in
             guard path != "name", path != "version", path != "extends" else { return nil }
             guard let (document, _) = layers.first(where: { $0.1[path] != nil }) else {

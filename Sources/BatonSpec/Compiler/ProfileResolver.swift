@@ -117,7 +117,8 @@ public enum ProfileResolver {
             if let capability = role.capability, !scored.isEmpty, !scored.contains(capability) {
                 diagnostics.append(
                     Diagnostic(
-                        .unscoredCapability(capability, role: role.name, suggestion: Suggestion.closest(to: capability, in: scored.sorted())),
+                        .unscoredCapability(
+                            capability, role: role.name, suggestion: Suggestion.closest(to: capability, in: scored.sorted())),
                         at: map.location("roles.\(role.name).capability")))
             }
             for (index, reference) in (role.models ?? []).enumerated() {
@@ -126,7 +127,8 @@ public enum ProfileResolver {
                 if runtime == nil, !registry.contains(model) {
                     diagnostics.append(
                         Diagnostic(
-                            .unknownModel(model, usedBy: "role '\(role.name)' prefers", suggestion: Suggestion.closest(to: model, in: registry)),
+                            .unknownModel(
+                                model, usedBy: "role '\(role.name)' prefers", suggestion: Suggestion.closest(to: model, in: registry)),
                             at: map.location(path)))
                 }
             }

@@ -93,7 +93,8 @@ extension Diagnostic.Message {
     }
 
     static func undeclaredInput(_ name: String, suggestion: String?) -> Self {
-        .init("undeclared-input", "template uses undeclared input '\(name)'" + didYouMean(suggestion, orElse: "; declare it under 'inputs'"))
+        .init(
+            "undeclared-input", "template uses undeclared input '\(name)'" + didYouMean(suggestion, orElse: "; declare it under 'inputs'"))
     }
 
     static func unknownStage(_ name: String, usedBy subject: String, suggestion: String?) -> Self {
@@ -170,11 +171,15 @@ extension Diagnostic.Message {
     }
 
     static func criticReviewsCritic(_ stage: String, other: String) -> Self {
-        .init("critic-reviews-critic", "critic '\(stage)' reviews '\(other)', which is a critic itself; review the stage '\(other)' reviews instead")
+        .init(
+            "critic-reviews-critic",
+            "critic '\(stage)' reviews '\(other)', which is a critic itself; review the stage '\(other)' reviews instead")
     }
 
     static func duplicateCritic(_ reviewed: String, first: String, second: String) -> Self {
-        .init("duplicate-critic", "stage '\(reviewed)' is reviewed by two critics, '\(first)' and '\(second)'; a stage has at most one critic")
+        .init(
+            "duplicate-critic", "stage '\(reviewed)' is reviewed by two critics, '\(first)' and '\(second)'; a stage has at most one critic"
+        )
     }
 
     static func criticSettingWithoutReviews(_ key: String, stage: String) -> Self {
@@ -188,7 +193,9 @@ extension Diagnostic.Message {
     // MARK: - Models, runtimes, budget
 
     static func missingModel(_ stage: String, role: String?) -> Self {
-        let roleHint = role.map { ", or use a profile whose role '\($0)' names models" } ?? ", or give the stage a role that the profile maps to models"
+        let roleHint =
+            role.map { ", or use a profile whose role '\($0)' names models" }
+            ?? ", or give the stage a role that the profile maps to models"
         return .init("missing-model", "stage '\(stage)' has no model; set 'model' on the stage or in 'defaults'" + roleHint)
     }
 
@@ -227,7 +234,9 @@ extension Diagnostic.Message {
     }
 
     static func unknownProfile(_ name: String, suggestion: String?) -> Self {
-        .init("unknown-profile", "profile '\(name)' was not found" + didYouMean(suggestion, orElse: "; look in the profiles folder for its name"))
+        .init(
+            "unknown-profile",
+            "profile '\(name)' was not found" + didYouMean(suggestion, orElse: "; look in the profiles folder for its name"))
     }
 
     static func extendsCycle(_ path: [String]) -> Self {

@@ -65,7 +65,9 @@ public enum ProfileDecoder {
                         value, context: context, subject: context, path: "runtimes.\(runtimeName)", allowedKeys: runtimeKeys)
                 else { continue }
                 guard let kindNode = runtimeMap.value("kind") else {
-                    reader.emit(.missingKey("kind", in: context, hint: "use 'ollama', 'llama-server', 'openai', 'anthropic' or 'echo'"), at: keyNode)
+                    reader.emit(
+                        .missingKey("kind", in: context, hint: "use 'ollama', 'llama-server', 'openai', 'anthropic' or 'echo'"), at: keyNode
+                    )
                     continue
                 }
                 guard let kind = reader.enumValue(kindNode, subject: runtimeMap.subject("kind"), as: RuntimeSpec.Kind.self) else {

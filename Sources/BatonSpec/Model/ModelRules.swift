@@ -70,7 +70,9 @@ public enum ModelRules {
 
     /// `settings` without what `model` on a runtime of `kind` refuses, and the refusals, in the order
     /// temperature, top_p, stop.
-    public static func apply(model: String, kind: RuntimeSpec.Kind?, settings: StageSettings) -> (settings: StageSettings, refusals: [Refusal]) {
+    public static func apply(model: String, kind: RuntimeSpec.Kind?, settings: StageSettings) -> (
+        settings: StageSettings, refusals: [Refusal]
+    ) {
         guard let kind, kind == .anthropic || kind == .openai else { return (settings, []) }
         var sent = settings
         var refusals: [Refusal] = []

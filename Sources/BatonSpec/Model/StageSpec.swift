@@ -35,7 +35,6 @@ public struct StageSpec: Sendable, Hashable, Codable {
         case output
     }
 
-
     /// Whether this stage is a critic.
     public var isCritic: Bool { reviews != nil }
 }

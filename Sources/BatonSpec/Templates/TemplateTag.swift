@@ -123,7 +123,8 @@ enum TemplateScanner {
                 body = String(body.unicodeScalars.dropFirst())
             }
             tags.append(
-                TemplateTag(kind: kind, name: stripTransforms(body.trimmingCharacters(in: .whitespaces)), text: text,
+                TemplateTag(
+                    kind: kind, name: stripTransforms(body.trimmingCharacters(in: .whitespaces)), text: text,
                     line: tagLine, column: tagColumn)
             )
         }

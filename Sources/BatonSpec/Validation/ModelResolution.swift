@@ -24,7 +24,8 @@ enum ModelResolution {
         // The pipeline's own `defaults.runtime` must exist too.
         if let profile, let runtime = context.spec.defaults.runtime, !runtimeNames.contains(runtime) {
             context.emit(
-                .unknownRuntime(runtime, usedBy: "'defaults' uses", suggestion: Suggestion.closest(to: runtime, in: profile.runtimes.map(\.name))),
+                .unknownRuntime(
+                    runtime, usedBy: "'defaults' uses", suggestion: Suggestion.closest(to: runtime, in: profile.runtimes.map(\.name))),
                 at: context.sourceMap.location("defaults.runtime"))
         }
 
@@ -67,7 +68,8 @@ enum ModelResolution {
                         notes.append(budgetNote)
                     }
                     context.emit(
-                        Self.noModelFits(stage.name, role: stage.role ?? "", profile: profile?.name ?? "", mapping: mapping, budget: mappingBudget),
+                        Self.noModelFits(
+                            stage.name, role: stage.role ?? "", profile: profile?.name ?? "", mapping: mapping, budget: mappingBudget),
                         at: context.stageLocation(stage.name), notes: notes)
                 } else {
                     context.emit(.missingModel(stage.name, role: stage.role), at: context.stageLocation(stage.name))
@@ -78,7 +80,9 @@ enum ModelResolution {
 
             if let profile, let runtime = stage.settings.runtime, !runtimeNames.contains(runtime) {
                 context.emit(
-                    .unknownRuntime(runtime, usedBy: "stage '\(stage.name)' uses", suggestion: Suggestion.closest(to: runtime, in: profile.runtimes.map(\.name))),
+                    .unknownRuntime(
+                        runtime, usedBy: "stage '\(stage.name)' uses",
+                        suggestion: Suggestion.closest(to: runtime, in: profile.runtimes.map(\.name))),
                     at: context.sourceMap.location("\(path).runtime"))
             }
 
@@ -141,7 +145,9 @@ enum ModelResolution {
         default: roleSetsIt = role?.settings.stop != nil
         }
         let origin = roleSetsIt ? "role '\(stage.role ?? "")' of profile '\(profile)'" : "the 'defaults' of profile '\(profile)'"
-        return (fallback, [Diagnostic.Note("\(key) comes from \(origin) when the stage and the pipeline's defaults do not set it", at: nil)])
+        return (
+            fallback, [Diagnostic.Note("\(key) comes from \(origin) when the stage and the pipeline's defaults do not set it", at: nil)]
+        )
     }
 
     static func list(_ chain: [ModelReference]) -> String {

@@ -141,7 +141,8 @@ public enum RoleMapper {
                 explanation = "\(owner) prefers \(first.candidate.reference.text)"
             } else {
                 // Only the models passed over before the one taken; later ones are pruned fallbacks.
-                explanation = zip(skipped, skippedBefore).filter { $0.1 < first.position }.map(\.0.description).joined(separator: "; ")
+                explanation =
+                    zip(skipped, skippedBefore).filter { $0.1 < first.position }.map(\.0.description).joined(separator: "; ")
                     + "; took \(first.candidate.reference.text) (\(ordinal(first.position + 1)) preference of \(owner))"
             }
             if case .unknown = first.availability, let runtime = first.candidate.runtime, inventory.runtimes[runtime] != nil {
@@ -155,7 +156,8 @@ public enum RoleMapper {
         guard let capability else {
             return Outcome(chain: [], choice: nil, skipped: skipped, capability: nil, hasPreferences: !preferences.isEmpty)
         }
-        let fitting = capabilityCandidates(capability, profile: profile, inventory: inventory, budget: budget, fallbackRuntime: fallbackRuntime)
+        let fitting = capabilityCandidates(
+            capability, profile: profile, inventory: inventory, budget: budget, fallbackRuntime: fallbackRuntime)
         guard let best = fitting.first, let score = best.score else {
             return Outcome(chain: [], choice: nil, skipped: skipped, capability: capability, hasPreferences: !preferences.isEmpty)
         }

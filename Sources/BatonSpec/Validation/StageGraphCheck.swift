@@ -43,7 +43,9 @@ enum StageGraphCheck {
         }
         guard let target = context.stage(reviewed) else {
             context.emit(
-                .unknownStage(reviewed, usedBy: "critic '\(stage.name)' reviews", suggestion: Suggestion.closest(to: reviewed, in: context.stageNames)),
+                .unknownStage(
+                    reviewed, usedBy: "critic '\(stage.name)' reviews", suggestion: Suggestion.closest(to: reviewed, in: context.stageNames)
+                ),
                 at: location)
             return
         }
@@ -54,7 +56,10 @@ enum StageGraphCheck {
         if let first = context.criticOf[reviewed] {
             context.emit(
                 .duplicateCritic(reviewed, first: first, second: stage.name), at: location,
-                notes: [Diagnostic.Note("critic '\(first)' reviews '\(reviewed)' here", at: context.sourceMap.location("stages.\(first).reviews"))])
+                notes: [
+                    Diagnostic.Note(
+                        "critic '\(first)' reviews '\(reviewed)' here", at: context.sourceMap.location("stages.\(first).reviews"))
+                ])
             return
         }
         context.criticOf[reviewed] = stage.name

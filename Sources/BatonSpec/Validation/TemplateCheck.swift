@@ -15,7 +15,10 @@ enum TemplateCheck {
                 let path = "stages.\(stage.name).\(key)"
                 let placement =
                     context.sourceMap.templates[path]
-                    ?? TemplatePlacement(kind: .flowing(start: context.sourceMap.location(path) ?? SourceLocation(file: context.file.path, line: 1, column: 1)), file: context.file.path)
+                    ?? TemplatePlacement(
+                        kind: .flowing(
+                            start: context.sourceMap.location(path) ?? SourceLocation(file: context.file.path, line: 1, column: 1)),
+                        file: context.file.path)
                 check(text, placement: placement, stage: stage, &context)
             }
         }
