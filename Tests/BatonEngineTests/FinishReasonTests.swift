@@ -40,17 +40,27 @@ import Testing
         [.token(#"{"verdict": "approve", "feedback": ""}"#), finished(.complete, raw: "stop")]
     }
 
+    /// A runtime answering the pipeline's three stages with these events; a stage left out answers normally
+    /// (text, a JSON object, an approving verdict).
+    static func answering(
+        draft: [GenerationEvent] = [.token("text"), finished(.complete, raw: "stop")],
+        facts: [GenerationEvent] = [.token(#"{"a": 1}"#), finished(.complete, raw: "stop")],
+        review: [GenerationEvent] = verdict()
+    ) -> ScriptedRuntime {
+        ScriptedRuntime { request, _ in
+            switch request.stage {
+            case "draft": return .events(draft)
+            case "facts": return .events(facts)
+            default: return .events(review)
+            }
+        }
+    }
+
     @Test("O-A7 / C-A3 / C-A4: a text answer cut at max_tokens is kept, marked truncated, and shown")
     func truncatedTextIsKeptAndMarked() async throws {
         // Given
         let store = try RunStore.inMemory()
-        let runtime = ScriptedRuntime { request, _ in
-            switch request.stage {
-            case "draft": return .events([.token("The answer is"), Self.finished(.truncated, raw: "length")])
-            case "facts": return .events([.token(#"{"a": 1}"#), Self.finished(.complete, raw: "stop")])
-            default: return .events(Self.verdict())
-            }
-        }
+        let runtime = Self.answering(draft: [.token("The answer is"), Self.finished(.truncated, raw: "length")])
         let events = EventBox()
 
         // When
@@ -78,13 +88,7 @@ import Testing
     func truncatedJSONIsPermanent() async throws {
         // Given
         let store = try RunStore.inMemory()
-        let runtime = ScriptedRuntime { request, _ in
-            switch request.stage {
-            case "draft": return .events([.token("text"), Self.finished(.complete, raw: "stop")])
-            case "facts": return .events([.token(#"{"a": 1, "b": "#), Self.finished(.truncated, raw: "length")])
-            default: return .events(Self.verdict())
-            }
-        }
+        let runtime = Self.answering(facts: [.token(#"{"a": 1, "b": "#), Self.finished(.truncated, raw: "length")])
 
         // When
         let outcome = try await Self.executor(runtime, store: store).start(try snapshot(Self.pipeline), inputs: [:], claim: .current())
@@ -106,14 +110,9 @@ import Testing
     func truncatedButReadableJSONIsKept() async throws {
         // Given: a grammar-bound model that closed its object and padded until max_tokens, as Gemma does on llama-server
         let store = try RunStore.inMemory()
-        let runtime = ScriptedRuntime { request, _ in
-            switch request.stage {
-            case "facts": return .events([.token(#"{"a": 1}"#), .token("\n\n\n\n"), Self.finished(.truncated, raw: "length")])
-            case "review":
-                return .events([.token(#"{"verdict": "approve", "feedback": ""}"#), Self.finished(.truncated, raw: "max_tokens")])
-            default: return .events([.token("text"), Self.finished(.complete, raw: "stop")])
-            }
-        }
+        let runtime = Self.answering(
+            facts: [.token(#"{"a": 1}"#), .token("\n\n\n\n"), Self.finished(.truncated, raw: "length")],
+            review: [.token(#"{"verdict": "approve", "feedback": ""}"#), Self.finished(.truncated, raw: "max_tokens")])
 
         // When
         let outcome = try await Self.executor(runtime, store: store).start(try snapshot(Self.pipeline), inputs: [:], claim: .current())
@@ -134,13 +133,10 @@ import Testing
     func truncatedVerdictIsPermanent() async throws {
         // Given
         let store = try RunStore.inMemory()
-        let runtime = ScriptedRuntime { request, _ in
-            switch request.stage {
-            case "review": return .events([.token(#"{"verdict": "appr"#), Self.finished(.truncated, raw: "max_tokens")])
-            case "facts": return .events([.token(#"{"a": 1}"#), Self.finished(.complete, raw: "end_turn")])
-            default: return .events([.token("text"), Self.finished(.complete, raw: "end_turn")])
-            }
-        }
+        let runtime = Self.answering(
+            draft: [.token("text"), Self.finished(.complete, raw: "end_turn")],
+            facts: [.token(#"{"a": 1}"#), Self.finished(.complete, raw: "end_turn")],
+            review: [.token(#"{"verdict": "appr"#), Self.finished(.truncated, raw: "max_tokens")])
 
         // When
         let outcome = try await Self.executor(runtime, store: store).start(try snapshot(Self.pipeline), inputs: [:], claim: .current())
@@ -158,14 +154,8 @@ import Testing
     func thinkingThatEatsTheBudgetIsNamed() async throws {
         // Given
         let store = try RunStore.inMemory()
-        let runtime = ScriptedRuntime { request, _ in
-            switch request.stage {
-            case "facts":
-                return .events([.thinking("Let me think about the facts"), Self.finished(.truncated, raw: "length", thinkingTokens: 32)])
-            case "draft": return .events([.token("text"), Self.finished(.complete, raw: "stop")])
-            default: return .events(Self.verdict())
-            }
-        }
+        let runtime = Self.answering(
+            facts: [.thinking("Let me think about the facts"), Self.finished(.truncated, raw: "length", thinkingTokens: 32)])
 
         // When
         let outcome = try await Self.executor(runtime, store: store).start(try snapshot(Self.pipeline), inputs: [:], claim: .current())
@@ -185,14 +175,8 @@ import Testing
     func thinkingIsRecordedApart() async throws {
         // Given
         let store = try RunStore.inMemory()
-        let runtime = ScriptedRuntime { request, _ in
-            switch request.stage {
-            case "draft":
-                return .events([.thinking("hmm, "), .thinking("tea?"), .token("Tea."), Self.finished(.complete, raw: "stop")])
-            case "facts": return .events([.token(#"{"a": 1}"#), Self.finished(.complete, raw: "stop")])
-            default: return .events(Self.verdict())
-            }
-        }
+        let runtime = Self.answering(
+            draft: [.thinking("hmm, "), .thinking("tea?"), .token("Tea."), Self.finished(.complete, raw: "stop")])
 
         // When
         let outcome = try await Self.executor(runtime, store: store).start(try snapshot(Self.pipeline), inputs: [:], claim: .current())
@@ -253,13 +237,7 @@ import Testing
         let store = try RunStore.inMemory()
         let notice = RuntimeNotice(
             code: "setting-dropped", message: "model 'm' takes temperature or top_p, not both: top_p 0.9 was not sent")
-        let runtime = ScriptedRuntime { request, _ in
-            switch request.stage {
-            case "draft": return .events([.notice(notice), .token("text"), Self.finished(.complete, raw: "stop")])
-            case "facts": return .events([.token(#"{"a": 1}"#), Self.finished(.complete, raw: "stop")])
-            default: return .events(Self.verdict())
-            }
-        }
+        let runtime = Self.answering(draft: [.notice(notice), .token("text"), Self.finished(.complete, raw: "stop")])
         let events = EventBox()
 
         // When
