@@ -28,7 +28,7 @@ extension Executor {
         for planned in plan.stages {
             // A runtime found down in this run is not asked again (Executor.runStage skips its models).
             guard let other = state.activeModel(of: planned), managers[key(other).runtime] == nil,
-                deadRuntimes.reason(key(other).runtime, run: state.runID) == nil,
+                state.deadRuntime(key(other).runtime) == nil,
                 let otherRuntime = try? runtimes.runtime(for: other, snapshot: state.snapshot),
                 let otherManager = otherRuntime as? any ModelManaging
             else { continue }

@@ -136,8 +136,6 @@ public struct Executor: Sendable {
         runID: String, snapshot: RunSnapshot, inputs: [String: String], claim: LeaseClaim, resumed: Bool
     ) async throws -> RunOutcome {
         observer(.runStarted(id: runID, pipeline: snapshot.plan.pipeline, resumed: resumed))
-        deadRuntimes.forget(run: runID)
-        defer { deadRuntimes.forget(run: runID) }
         let heartbeat = Task { [store] in
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(RunStore.leaseStaleAfter / 3))
@@ -230,7 +228,7 @@ public struct Executor: Sendable {
         while true {
             var failure: StageFailure
             let runtimeName = Self.runtimeName(of: chain[index], state: state)
-            if let dead = deadRuntimes.reason(runtimeName, run: state.runID) {
+            if let dead = state.deadRuntime(runtimeName) {
                 failure = StageFailure(message: dead.message, runtimeUnavailable: true, fallbackReason: dead.reason)
                 failure.deadRuntime = runtimeName
             } else {
@@ -244,7 +242,7 @@ public struct Executor: Sendable {
                 guard failure.fallbackReason != nil else { throw failure }
                 if failure.runtimeUnavailable, let runtimeName {
                     let down = Self.runtimeDown(runtimeName, failure: failure, state: state)
-                    deadRuntimes.mark(runtimeName, down, run: state.runID)
+                    state.deadRuntimes[runtimeName] = down
                     let firstHand = failure.message
                     failure = StageFailure(message: down.message, runtimeUnavailable: true, fallbackReason: failure.fallbackReason)
                     failure.deadRuntime = runtimeName
@@ -266,7 +264,7 @@ public struct Executor: Sendable {
             tried.append("\(chain[index]) (\(reason))")
             // The next model whose runtime is not known to be down.
             var next = index + 1
-            while next < chain.count, deadRuntimes.reason(Self.runtimeName(of: chain[next], state: state), run: state.runID) != nil {
+            while next < chain.count, state.deadRuntime(Self.runtimeName(of: chain[next], state: state)) != nil {
                 next += 1
             }
             guard next < chain.count else {
@@ -330,7 +328,7 @@ public struct Executor: Sendable {
     ) -> StageFailure {
         var failure = failure
         let dead = chain.compactMap { runtimeName(of: $0, state: state) }.reduce(into: [String]()) { names, name in
-            if !names.contains(name), deadRuntimes.reason(name, run: state.runID) != nil { names.append(name) }
+            if !names.contains(name), state.deadRuntime(name) != nil { names.append(name) }
         }
         if failure.runtimeUnavailable, !dead.isEmpty {
             // Every model left was on a runtime that is down: one sentence per runtime, with its fix. The last
@@ -339,12 +337,12 @@ public struct Executor: Sendable {
             var head = "stage '\(stage.name)' cannot run: "
             if let firstHand = failure.firstHand, let name = failure.deadRuntime {
                 head = firstHand + "; "
-                if let fix = deadRuntimes.reason(name, run: state.runID)?.fix, !fix.isEmpty {
+                if let fix = state.deadRuntime(name)?.fix, !fix.isEmpty {
                     sentences.append("runtime '\(name)' is not reachable: \(fix)")
                 }
             }
             for name in dead where failure.firstHand == nil || name != failure.deadRuntime {
-                if let down = deadRuntimes.reason(name, run: state.runID) { sentences.append(down.message) }
+                if let down = state.deadRuntime(name) { sentences.append(down.message) }
             }
             let others = tried.count > dead.count ? "; other models of its chain: \(tried.joined(separator: ", "))" : ""
             failure.message = head + sentences.joined(separator: "; ") + others
@@ -606,28 +604,6 @@ struct DeadRuntime: Sendable {
     /// The fallback reason recorded for its models (`runtime unreachable`, `runtime not usable`).
     var reason: String
 }
-
-/// The runtimes found unreachable in each run of this process. A run forgets them when it starts executing,
-/// so a resumed run tries every runtime again.
-final class DeadRuntimeBook: @unchecked Sendable {
-    private let lock = NSLock()
-    private var dead: [String: [String: DeadRuntime]] = [:]
-
-    func mark(_ runtime: String, _ reason: DeadRuntime, run: String) {
-        lock.withLock { dead[run, default: [:]][runtime] = reason }
-    }
-
-    func reason(_ runtime: String?, run: String) -> DeadRuntime? {
-        guard let runtime else { return nil }
-        return lock.withLock { dead[run]?[runtime] }
-    }
-
-    func forget(run: String) {
-        lock.withLock { dead[run] = nil }
-    }
-}
-
-let deadRuntimes = DeadRuntimeBook()
 
 /// A stage and a round of its critic loop.
 struct StageRound: Hashable {

@@ -118,6 +118,9 @@ struct RunState {
     var measured: [ModelKey: Int64] = [:]
     /// Per stage, the position in its model chain it has fallen back to (absent: its first model).
     var modelIndex: [String: Int] = [:]
+    /// Runtimes found unreachable (or unusable) in this execution, by name: their models are skipped for the
+    /// rest of it. Not carried over: a resumed run tries every runtime again.
+    var deadRuntimes: [String: DeadRuntime] = [:]
     /// Parsed templates, by stage: (system, prompt).
     private var templates: [String: (MustacheTemplate?, MustacheTemplate)] = [:]
 
@@ -194,5 +197,12 @@ struct RunState {
             context["feedback"] = feedback
         }
         return context
+    }
+}
+
+extension RunState {
+    /// What was found wrong with runtime `name` in this execution, if it was found down.
+    func deadRuntime(_ name: String?) -> DeadRuntime? {
+        name.flatMap { deadRuntimes[$0] }
     }
 }
