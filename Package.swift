@@ -51,7 +51,7 @@ let package = Package(
             ],
             swiftSettings: commonSettings
         ),
-        /** Argument parsing and printing only; every command calls into BatonEngine or BatonSpec. */
+        /** Argument parsing, exit codes and printing: each command maps its flags to BatonEngine calls (loading, runs, resume, catalogs) and prints. */
         .target(
             name: "BatonCommands",
             dependencies: [

@@ -38,11 +38,11 @@ extension BatonCommand {
                 Console.error(DiagnosticFormatter.text(loaded.diagnostics, sources: loaded.sources, color: false), terminator: "")
             }
             guard let profile = loaded.profile, !loaded.diagnostics.hasErrors else { throw ExitCode.invalidPipeline }
-            let path = database.path(environment: workspace.environment)
-            let measured = FileManager.default.fileExists(atPath: path) ? ((try? RunStore(path: path).measuredFootprints()) ?? [:]) : [:]
+            let loader = PlanLoader(workspace: workspace)
+            let measured = loader.measuredFootprints(database: database.path(environment: workspace.environment))
             var inventory = ModelInventory()
-            if !offline && workspace.environment["BATON_DISCOVERY"] != "off" {
-                inventory = await ModelDiscovery.discover(profile: profile, measured: measured, machine: .current())
+            if let discovered = await loader.discoveredInventory(profile: profile, measured: measured, discover: !offline) {
+                inventory = discovered
             } else {
                 for (key, bytes) in measured {
                     inventory.measured[ModelInventory.key(runtime: key.runtime, name: key.name)] = ByteCount(bytes: bytes)

@@ -28,7 +28,7 @@ extension BatonCommand {
 
         func run() async throws {
             let workspace = Workspace.current()
-            let loaded = try await PlanLoader(workspace: workspace).load(
+            let loaded = try await PlanLoader(workspace: workspace).loadReporting(
                 pipeline, profileName: profileOption.resolvedName(environment: workspace.environment), discover: !offline,
                 database: database.path(environment: workspace.environment))
             let schedule: LoadPlan

@@ -26,55 +26,10 @@ extension BatonCommand {
         @Flag(help: "Print JSON: an array of {name, path, description, extends, in_use, hidden_by, built_in}.")
         var json = false
 
-        /// One profile file on the search path.
-        struct Row: Encodable {
-            var name: String
-            var path: String
-            var description: String?
-            var extends: String?
-            /// Whether it is the profile in use (nil for a file an earlier folder hides).
-            var inUse: Bool?
-            /// The earlier file of the same name that hides this one.
-            var hiddenBy: String?
-            /// False when the file does not decode or has errors; absent otherwise.
-            var valid: Bool?
-            /// True for the profile compiled into baton (used when no file named `default` is on the path); absent otherwise.
-            var builtIn: Bool? = nil
-
-            enum CodingKeys: String, CodingKey {
-                case name, path, description, extends, valid
-                case inUse = "in_use"
-                case hiddenBy = "hidden_by"
-                case builtIn = "built_in"
-            }
-        }
-
         func run() throws {
             let workspace = Workspace.current()
             let inUse = workspace.profileName(requested: ProfileOption.fromEnvironment(workspace.environment))
-            var rows: [Row] = []
-            var first: [String: String] = [:]
-            for directory in workspace.profileSearchPath {
-                for path in Workspace.yamlFiles(in: workspace.absolute(directory)) {
-                    let source = try workspace.read(path)
-                    let document = ProfileDecoder.decode(source, environment: workspace.environment)
-                    let name = source.stem
-                    let hiddenBy = first[name]
-                    if hiddenBy == nil { first[name] = source.path }
-                    let invalid = document.spec == nil || document.diagnostics.contains { $0.severity == .error }
-                    rows.append(
-                        Row(
-                            name: name, path: source.path, description: document.spec?.description, extends: document.spec?.extends,
-                            inUse: hiddenBy == nil ? name == inUse : nil, hiddenBy: hiddenBy, valid: invalid ? false : nil))
-                }
-            }
-            // The built-in default profile comes last: a file named 'default' anywhere on the path hides it.
-            let builtIn = BuiltInProfiles.defaultDocument(environment: workspace.environment).spec
-            let hiddenBy = first[BuiltInProfiles.defaultName]
-            rows.append(
-                Row(
-                    name: BuiltInProfiles.defaultName, path: BuiltInProfiles.defaultPath, description: builtIn?.description, extends: nil,
-                    inUse: hiddenBy == nil ? inUse == BuiltInProfiles.defaultName : nil, hiddenBy: hiddenBy, valid: nil, builtIn: true))
+            let rows = try ProfileCatalog(workspace: workspace).entries(inUse: inUse)
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]

@@ -65,7 +65,7 @@ extension BatonCommand {
 
         func run() async throws {
             let workspace = Workspace.current()
-            let loaded = try await PlanLoader(workspace: workspace).load(
+            let loaded = try await PlanLoader(workspace: workspace).loadReporting(
                 pipeline, profileName: profileOption.resolvedName(environment: workspace.environment), discover: runtime == nil,
                 database: execution.database.path(environment: workspace.environment), echo: runtime == "echo")
             var given: [String: String] = [:]
@@ -126,27 +126,29 @@ extension BatonCommand {
             }
             var replacement: RunSnapshot?
             if useCurrentPipeline {
-                replacement = try current.compile()
+                let compiled = try await Console.reportingInvalid {
+                    do {
+                        return try current.compile()
+                    } catch let error as CurrentPipeline.NoPipelineFile {
+                        Console.error("error: \(error)")
+                        throw ExitCode(BatonExitCode.notFound)
+                    }
+                }
+                Console.diagnostics(compiled.warnings.diagnostics, sources: compiled.warnings.sources)
+                replacement = compiled.snapshot
                 plan = ResumePlan.make(report: report, replacement: replacement)
             }
             if dryRun {
                 Console.out(ResumePlanFormatter.text(plan, runID: report.run.id))
                 return
             }
-            if report.run.status == "completed" && plan.changed.isEmpty {
+            if report.run.status == .completed && plan.changed.isEmpty {
                 Console.error("run \(report.run.id) already completed; 'baton show \(report.run.id)' prints it")
                 return
             }
-            let encoded = try replacement.map { (snapshot: try $0.encoded(), hash: $0.sourceHash) }
             let changed = plan.changed
-            try await session.execute { executor, claim in
-                if let encoded {
-                    // Only the process that holds the run may swap its snapshot (exit 75 otherwise).
-                    try executor.store.acquireLease(report.run.id, claim: claim)
-                    try executor.store.replaceSnapshot(
-                        report.run.id, snapshot: encoded.snapshot, pipelineHash: encoded.hash, supersede: changed)
-                }
-                return try await executor.resume(report.run.id, claim: claim)
+            try await session.execute { [replacement] executor, claim in
+                try await executor.resume(report.run.id, claim: claim, replacing: replacement, superseding: changed)
             }
         }
     }

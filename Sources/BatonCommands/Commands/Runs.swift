@@ -25,14 +25,14 @@ extension BatonCommand {
             let runs: [RunRecord]
             do {
                 store = try RunStore.forReading(path: database.path(environment: environment))
-                runs = try store.runs(status: status, pipeline: pipeline)
+                runs = try store.runs(status: status.map(RunStatus.init(rawValue:)), pipeline: pipeline)
             } catch {
                 throw RunSession.fail(error)
             }
             if json {
                 let rows: [[String: Any]] = runs.map { run in
                     var row: [String: Any] = [
-                        "id": run.id, "pipeline": run.pipeline, "status": run.status,
+                        "id": run.id, "pipeline": run.pipeline, "status": run.status.rawValue,
                         "created_at": JSONTime.string(run.createdAt), "format_version": JSONTime.formatVersion,
                     ]
                     if let finished = run.finishedAt { row["finished_at"] = JSONTime.string(finished) }
@@ -55,15 +55,7 @@ extension BatonCommand {
                 "id                    " + "pipeline".padding(toLength: width, withPad: " ", startingAt: 0)
                     + "  status       started              duration")
             for run in runs {
-                var status = run.status
-                if status == "running" {
-                    // Its process died without recording an end: no lease, a stale heartbeat, or a pid that
-                    // no longer exists on this host.
-                    let stale = run.leaseHeartbeat.map { RunStore.now() - $0 > RunStore.leaseStaleAfter } ?? true
-                    let gone =
-                        run.leaseHost == ProcessInfo.processInfo.hostName && run.leasePid.map { !RunStore.processIsAlive($0) } == true
-                    if run.leaseToken == nil || stale || gone { status = "stopped" }
-                }
+                let status = run.displayStatus()
                 let duration = run.finishedAt.map { ProgressPrinter.duration($0 - run.createdAt) } ?? "-"
                 Console.out(
                     run.id.padding(toLength: 22, withPad: " ", startingAt: 0)

@@ -1,0 +1,97 @@
+import BatonSpec
+import Foundation
+
+/// The load path that `graph`, `plan` and `run` share: profile → footprints measured in earlier runs → model
+/// discovery → compile. It prints nothing: warnings come back in ``Loaded/diagnostics``, errors as ``PipelineInvalid``.
+public struct PlanLoader: Sendable {
+    /// Where pipelines and profiles are found.
+    public var workspace: Workspace
+
+    /// A loader over `workspace`.
+    public init(workspace: Workspace) { self.workspace = workspace }
+
+    /// A compiled pipeline with what a run pins.
+    public struct Loaded: Sendable {
+        /// The compiled pipeline.
+        public var plan: ExecutionPlan
+        /// The profile it was compiled with.
+        public var profile: ResolvedProfile?
+        /// The pipeline file and its prompt files, by absolute path.
+        public var sources: [String: SourceFile]
+        /// The pipeline file's absolute path.
+        public var path: String
+        /// What discovery found, when it ran.
+        public var inventory: ModelInventory? = nil
+        /// Footprints measured at earlier loads (the run database).
+        public var measured: [ModelKey: Int64] = [:]
+        /// Warnings about the profile and the pipeline (no errors: those throw).
+        public var diagnostics: [Diagnostic] = []
+        /// The files the warnings point into, by displayed path.
+        public var diagnosticSources: [String: SourceFile] = [:]
+    }
+
+    /// Compiles with model discovery when `discover` (and `BATON_DISCOVERY` is not `off`): the profile's
+    /// Ollama and llama-server runtimes are asked what they have (briefly; one that does not answer leaves
+    /// its models unknown), so stages that name no model get an installed one; footprints measured in
+    /// earlier runs come from `database`. With `echo` (`run --runtime echo`), the built-in echo layer goes over
+    /// the profile so every stage has a model without any installed (``BuiltInProfiles/echoLayer(over:roles:)``).
+    ///
+    /// - Throws: ``PipelineInvalid`` when the profile or the pipeline has errors; `WorkspaceError` when a file is missing.
+    public func load(_ pipeline: String, profileName: String?, discover: Bool, database: String?, echo: Bool = false) async throws -> Loaded
+    {
+        var (profile, sources, diagnostics) = try loadProfile(profileName)
+        if echo, let base = profile, !diagnostics.hasErrors {
+            profile = BuiltInProfiles.echoLayer(over: base, roles: workspace.roles(ofPipeline: try workspace.pipelinePath(pipeline)))
+        }
+        let measured = measuredFootprints(database: database)
+        var inventory: ModelInventory?
+        if let profile, !diagnostics.hasErrors {
+            inventory = await discoveredInventory(profile: profile, measured: measured, discover: discover)
+        }
+        return try load(pipeline, profile: profile, sources: sources, diagnostics: diagnostics, inventory: inventory, measured: measured)
+    }
+
+    /// Footprints measured at earlier loads, from the run database at `database` (none when it does not exist).
+    public func measuredFootprints(database: String?) -> [ModelKey: Int64] {
+        guard let database, FileManager.default.fileExists(atPath: database) else { return [:] }
+        return (try? RunStore(path: database).measuredFootprints()) ?? [:]
+    }
+
+    /// What the profile's runtimes report having, nil when `discover` is false or `BATON_DISCOVERY` is `off`.
+    public func discoveredInventory(profile: ResolvedProfile, measured: [ModelKey: Int64], discover: Bool) async -> ModelInventory? {
+        guard discover, workspace.environment["BATON_DISCOVERY"] != "off" else { return nil }
+        return await ModelDiscovery.discover(profile: profile, measured: measured, machine: .current())
+    }
+
+    private func loadProfile(_ profileName: String?) throws -> (ResolvedProfile?, [String: SourceFile], [Diagnostic]) {
+        guard let name = workspace.profileName(requested: profileName) else { return (nil, [:], []) }
+        let loaded = try workspace.loadProfile(name)
+        return (loaded.profile, loaded.sources, loaded.diagnostics)
+    }
+
+    private func load(
+        _ pipeline: String, profile: ResolvedProfile?, sources profileSources: [String: SourceFile],
+        diagnostics profileDiagnostics: [Diagnostic],
+        inventory: ModelInventory?, measured: [ModelKey: Int64]
+    ) throws -> Loaded {
+        var sources = profileSources
+        var diagnostics = profileDiagnostics
+        let path = try workspace.pipelinePath(pipeline)
+        let source = try workspace.read(path)
+        let compiler = PipelineCompiler(profile: diagnostics.hasErrors ? nil : profile, inventory: inventory) { [workspace] promptPath in
+            try? workspace.read(promptPath)
+        }
+        let result = compiler.compile(source)
+        sources.merge(result.sources) { current, _ in current }
+        diagnostics += result.diagnostics
+        guard let plan = result.plan, !diagnostics.hasErrors else {
+            throw PipelineInvalid(diagnostics: diagnostics, sources: sources)
+        }
+        // Absolute paths, so a resume from another folder still finds the files to compare.
+        let absoluteSources = Dictionary(result.sources.map { (workspace.absolute($0.key), $0.value) }) { first, _ in first }
+        return Loaded(
+            plan: plan, profile: profile, sources: absoluteSources, path: workspace.absolute(path), inventory: inventory,
+            measured: measured,
+            diagnostics: diagnostics, diagnosticSources: sources)
+    }
+}
