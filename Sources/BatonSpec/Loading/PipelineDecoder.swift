@@ -67,14 +67,7 @@ public enum PipelineDecoder {
         let description = map.value("description").flatMap { reader.string($0, subject: "'description'") }
         let inputs = map.value("inputs").map { decodeInputs($0, reader: reader) } ?? []
         let budget = map.value("memory_budget").flatMap { reader.budget($0, subject: "'memory_budget'") }
-        var defaults = StageSettings()
-        if let node = map.value("defaults"),
-            let defaultsMap = reader.mapping(
-                node, context: "'defaults'", subject: "'defaults'", path: "defaults",
-                allowedKeys: FileKeys.pipelineDefaults)
-        {
-            defaults = SettingsDecoder.decode(defaultsMap, reader: reader)
-        }
+        let defaults = SettingsDecoder.decodeDefaults(map, allowedKeys: FileKeys.pipelineDefaults, reader: reader)
         var outputs: [String]?
         if let node = map.value("outputs") {
             outputs = reader.stringList(node, subject: "'outputs'", allowSingle: true).map { items in

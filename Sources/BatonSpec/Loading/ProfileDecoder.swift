@@ -31,13 +31,10 @@ public enum ProfileDecoder {
         let keys = FileKeys.profile
         guard let map = reader.mapping(root, context: "the profile", subject: "the profile file", path: "", allowedKeys: keys)
         else { return nil }
-        func text(_ node: Node, _ subject: String) -> String? {
-            reader.nonEmptyString(node, subject: subject)
-        }
 
         let version = VersionCheck.read(map, reader: reader)
         var name = reader.file.stem
-        if let node = map.value("name"), let value = text(node, "'name'") {
+        if let node = map.value("name"), let value = reader.nonEmptyString(node, subject: "'name'") {
             if PipelineDecoder.isValidPipelineName(value) {
                 name = value
             } else {
@@ -45,133 +42,139 @@ public enum ProfileDecoder {
             }
         }
         let description = map.value("description").flatMap { reader.string($0, subject: "'description'") }
-        let extends = map.value("extends").flatMap { text($0, "'extends'") }
+        let extends = map.value("extends").flatMap { reader.nonEmptyString($0, subject: "'extends'") }
         let budget = map.value("memory_budget").flatMap { reader.budget($0, subject: "'memory_budget'") }
-        let defaultRuntime = map.value("default_runtime").flatMap { text($0, "'default_runtime'") }
-
-        var runtimes: [RuntimeSpec] = []
-        if let node = map.value("runtimes"),
-            let runtimesMap = reader.mapping(node, context: "'runtimes'", subject: "'runtimes'", path: "runtimes", allowedKeys: nil)
-        {
-            let runtimeKeys = FileKeys.runtime
-            for (runtimeName, keyNode, value) in runtimesMap.pairs {
-                guard PipelineDecoder.isValidName(runtimeName) else {
-                    reader.emit(.invalidName(runtimeName, kind: "runtime", rule: PipelineDecoder.namePattern), at: keyNode)
-                    continue
-                }
-                let context = "runtime '\(runtimeName)'"
-                guard
-                    let runtimeMap = reader.mapping(
-                        value, context: context, subject: context, path: "runtimes.\(runtimeName)", allowedKeys: runtimeKeys)
-                else { continue }
-                guard let kindNode = runtimeMap.value("kind") else {
-                    reader.emit(
-                        .missingKey("kind", in: context, hint: "use 'ollama', 'llama-server', 'openai', 'anthropic' or 'echo'"), at: keyNode
-                    )
-                    continue
-                }
-                guard let kind = reader.enumValue(kindNode, subject: runtimeMap.subject("kind"), as: RuntimeSpec.Kind.self) else {
-                    continue
-                }
-                let url = runtimeMap.value("url").flatMap { text($0, runtimeMap.subject("url")) }
-                if url == nil, kind != .echo, !runtimeMap.has("url") {
-                    reader.emit(.missingURL(runtimeName, kind: kind.rawValue), at: keyNode)
-                }
-                let apiKeyEnv = runtimeMap.value("api_key_env").flatMap { text($0, runtimeMap.subject("api_key_env")) }
-                var options: [String: String] = [:]
-                if let optionsNode = runtimeMap.value("options"),
-                    let optionsMap = reader.mapping(
-                        optionsNode, context: runtimeMap.subject("options"), subject: runtimeMap.subject("options"),
-                        path: "runtimes.\(runtimeName).options", allowedKeys: nil)
-                {
-                    for (key, _, valueNode) in optionsMap.pairs {
-                        options[key] = reader.string(valueNode, subject: "option '\(key)' of \(context)")
-                    }
-                }
-                runtimes.append(RuntimeSpec(name: runtimeName, kind: kind, url: url, apiKeyEnv: apiKeyEnv, options: options))
-            }
-        }
-
-        var models: [ModelEntry] = []
-        if let node = map.value("models"),
-            let modelsMap = reader.mapping(node, context: "'models'", subject: "'models'", path: "models", allowedKeys: nil)
-        {
-            let modelKeys = FileKeys.model
-            for (modelName, _, value) in modelsMap.pairs {
-                let context = "model '\(modelName)'"
-                let path = "models.\(modelName)"
-                guard let modelMap = reader.mapping(value, context: context, subject: context, path: path, allowedKeys: modelKeys)
-                else { continue }
-                let runtime = modelMap.value("runtime").flatMap { text($0, modelMap.subject("runtime")) }
-                let footprint = modelMap.value("footprint").flatMap { reader.size($0, subject: modelMap.subject("footprint")) }
-                let contextLength = modelMap.value("context_length").flatMap {
-                    reader.int($0, subject: modelMap.subject("context_length"), range: 1...100_000_000, rangeText: "1 or more")
-                }
-                var capabilities: [String: Double] = [:]
-                if let capNode = modelMap.value("capabilities"),
-                    let capMap = reader.mapping(
-                        capNode, context: modelMap.subject("capabilities"), subject: modelMap.subject("capabilities"),
-                        path: "\(path).capabilities", allowedKeys: nil)
-                {
-                    for (capability, _, scoreNode) in capMap.pairs {
-                        if let score = reader.number(
-                            scoreNode, subject: "capability '\(capability)' of \(context)", isValid: { (0...10).contains($0) },
-                            rangeText: "0 to 10")
-                        {
-                            capabilities[capability] = score
-                        }
-                    }
-                }
-                let file = modelMap.value("file").flatMap { text($0, modelMap.subject("file")) }
-                models.append(
-                    ModelEntry(
-                        name: modelName, runtime: runtime, footprint: footprint, contextLength: contextLength,
-                        capabilities: capabilities, file: file))
-            }
-        }
-
-        var roles: [RoleSpec] = []
-        if let node = map.value("roles"),
-            let rolesMap = reader.mapping(node, context: "'roles'", subject: "'roles'", path: "roles", allowedKeys: nil)
-        {
-            for (roleName, keyNode, value) in rolesMap.pairs {
-                guard PipelineDecoder.isValidName(roleName) else {
-                    reader.emit(.invalidName(roleName, kind: "role", rule: PipelineDecoder.namePattern), at: keyNode)
-                    continue
-                }
-                let context = "role '\(roleName)'"
-                let path = "roles.\(roleName)"
-                guard let roleMap = reader.mapping(value, context: context, subject: context, path: path, allowedKeys: FileKeys.role)
-                else { continue }
-                var preferred: [ModelReference]?
-                if let modelsNode = roleMap.value("models"),
-                    let items = reader.stringList(modelsNode, subject: roleMap.subject("models"), allowSingle: true)
-                {
-                    for (index, item) in items.enumerated() { reader.record("\(path).models[\(index)]", item.1) }
-                    preferred = items.map { ModelReference($0.0) }
-                }
-                let capability = roleMap.value("capability").flatMap { text($0, roleMap.subject("capability")) }
-                roles.append(
-                    RoleSpec(
-                        name: roleName, models: preferred, capability: capability,
-                        settings: SettingsDecoder.decode(roleMap, reader: reader)))
-            }
-        }
-
-        var defaults = StageSettings()
-        if let node = map.value("defaults"),
-            let defaultsMap = reader.mapping(
-                node, context: "'defaults'", subject: "'defaults'", path: "defaults",
-                allowedKeys: FileKeys.profileDefaults)
-        {
-            defaults = SettingsDecoder.decode(defaultsMap, reader: reader)
-        }
+        let defaultRuntime = map.value("default_runtime").flatMap { reader.nonEmptyString($0, subject: "'default_runtime'") }
+        let runtimes = map.value("runtimes").map { decodeRuntimes($0, reader: reader) } ?? []
+        let models = map.value("models").map { decodeModels($0, reader: reader) } ?? []
+        let roles = map.value("roles").map { decodeRoles($0, reader: reader) } ?? []
+        let defaults = SettingsDecoder.decodeDefaults(map, allowedKeys: FileKeys.profileDefaults, reader: reader)
         let thermal = map.value("thermal").flatMap { decodeThermal($0, reader: reader) }
 
         return ProfileSpec(
             version: version ?? PipelineDecoder.supportedVersion, name: name, description: description, extends: extends,
             memoryBudget: budget, defaultRuntime: defaultRuntime, runtimes: runtimes, models: models, roles: roles,
             defaults: defaults, thermal: thermal)
+    }
+
+    /// The `runtimes` section, in file order; a runtime with a bad name or no usable `kind` is left out.
+    private static func decodeRuntimes(_ node: Node, reader: SpecReader) -> [RuntimeSpec] {
+        guard let map = reader.mapping(node, context: "'runtimes'", subject: "'runtimes'", path: "runtimes", allowedKeys: nil)
+        else { return [] }
+        var runtimes: [RuntimeSpec] = []
+        for (name, keyNode, value) in map.pairs {
+            guard PipelineDecoder.isValidName(name) else {
+                reader.emit(.invalidName(name, kind: "runtime", rule: PipelineDecoder.namePattern), at: keyNode)
+                continue
+            }
+            if let runtime = decodeRuntime(name: name, keyNode: keyNode, node: value, reader: reader) {
+                runtimes.append(runtime)
+            }
+        }
+        return runtimes
+    }
+
+    private static func decodeRuntime(name: String, keyNode: Node, node: Node, reader: SpecReader) -> RuntimeSpec? {
+        let context = "runtime '\(name)'"
+        let path = "runtimes.\(name)"
+        guard let map = reader.mapping(node, context: context, subject: context, path: path, allowedKeys: FileKeys.runtime)
+        else { return nil }
+        guard let kindNode = map.value("kind") else {
+            reader.emit(
+                .missingKey("kind", in: context, hint: "use 'ollama', 'llama-server', 'openai', 'anthropic' or 'echo'"), at: keyNode)
+            return nil
+        }
+        guard let kind = reader.enumValue(kindNode, subject: map.subject("kind"), as: RuntimeSpec.Kind.self) else {
+            return nil
+        }
+        let url = map.value("url").flatMap { reader.nonEmptyString($0, subject: map.subject("url")) }
+        if url == nil, kind != .echo, !map.has("url") {
+            reader.emit(.missingURL(name, kind: kind.rawValue), at: keyNode)
+        }
+        let apiKeyEnv = map.value("api_key_env").flatMap { reader.nonEmptyString($0, subject: map.subject("api_key_env")) }
+        var options: [String: String] = [:]
+        if let optionsNode = map.value("options"),
+            let optionsMap = reader.mapping(
+                optionsNode, context: map.subject("options"), subject: map.subject("options"), path: "\(path).options",
+                allowedKeys: nil)
+        {
+            for (key, _, valueNode) in optionsMap.pairs {
+                options[key] = reader.string(valueNode, subject: "option '\(key)' of \(context)")
+            }
+        }
+        return RuntimeSpec(name: name, kind: kind, url: url, apiKeyEnv: apiKeyEnv, options: options)
+    }
+
+    /// The `models` registry, in file order.
+    private static func decodeModels(_ node: Node, reader: SpecReader) -> [ModelEntry] {
+        guard let map = reader.mapping(node, context: "'models'", subject: "'models'", path: "models", allowedKeys: nil)
+        else { return [] }
+        return map.pairs.compactMap { name, _, value in decodeModel(name: name, node: value, reader: reader) }
+    }
+
+    private static func decodeModel(name: String, node: Node, reader: SpecReader) -> ModelEntry? {
+        let context = "model '\(name)'"
+        let path = "models.\(name)"
+        guard let map = reader.mapping(node, context: context, subject: context, path: path, allowedKeys: FileKeys.model)
+        else { return nil }
+        let runtime = map.value("runtime").flatMap { reader.nonEmptyString($0, subject: map.subject("runtime")) }
+        let footprint = map.value("footprint").flatMap { reader.size($0, subject: map.subject("footprint")) }
+        let contextLength = map.value("context_length").flatMap {
+            reader.int($0, subject: map.subject("context_length"), range: 1...100_000_000, rangeText: "1 or more")
+        }
+        var capabilities: [String: Double] = [:]
+        if let capNode = map.value("capabilities"),
+            let capMap = reader.mapping(
+                capNode, context: map.subject("capabilities"), subject: map.subject("capabilities"),
+                path: "\(path).capabilities", allowedKeys: nil)
+        {
+            for (capability, _, scoreNode) in capMap.pairs {
+                if let score = reader.number(
+                    scoreNode, subject: "capability '\(capability)' of \(context)", isValid: { (0...10).contains($0) },
+                    rangeText: "0 to 10")
+                {
+                    capabilities[capability] = score
+                }
+            }
+        }
+        let file = map.value("file").flatMap { reader.nonEmptyString($0, subject: map.subject("file")) }
+        return ModelEntry(
+            name: name, runtime: runtime, footprint: footprint, contextLength: contextLength, capabilities: capabilities,
+            file: file)
+    }
+
+    /// The `roles` section, in file order; a role with a bad name is left out.
+    private static func decodeRoles(_ node: Node, reader: SpecReader) -> [RoleSpec] {
+        guard let map = reader.mapping(node, context: "'roles'", subject: "'roles'", path: "roles", allowedKeys: nil)
+        else { return [] }
+        var roles: [RoleSpec] = []
+        for (name, keyNode, value) in map.pairs {
+            guard PipelineDecoder.isValidName(name) else {
+                reader.emit(.invalidName(name, kind: "role", rule: PipelineDecoder.namePattern), at: keyNode)
+                continue
+            }
+            if let role = decodeRole(name: name, node: value, reader: reader) {
+                roles.append(role)
+            }
+        }
+        return roles
+    }
+
+    private static func decodeRole(name: String, node: Node, reader: SpecReader) -> RoleSpec? {
+        let context = "role '\(name)'"
+        let path = "roles.\(name)"
+        guard let map = reader.mapping(node, context: context, subject: context, path: path, allowedKeys: FileKeys.role)
+        else { return nil }
+        var preferred: [ModelReference]?
+        if let modelsNode = map.value("models"),
+            let items = reader.stringList(modelsNode, subject: map.subject("models"), allowSingle: true)
+        {
+            for (index, item) in items.enumerated() { reader.record("\(path).models[\(index)]", item.1) }
+            preferred = items.map { ModelReference($0.0) }
+        }
+        let capability = map.value("capability").flatMap { reader.nonEmptyString($0, subject: map.subject("capability")) }
+        return RoleSpec(
+            name: name, models: preferred, capability: capability, settings: SettingsDecoder.decode(map, reader: reader))
     }
 
     /// The `thermal` section; keys left out take ``ThermalPolicy/default``'s values.

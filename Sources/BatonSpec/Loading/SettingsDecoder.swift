@@ -2,6 +2,16 @@ import Yams
 
 /// Reads the model and sampling keys shared by stages, pipeline `defaults`, profile roles and profile `defaults`.
 enum SettingsDecoder {
+    /// The file's top-level `defaults` block, or empty settings when it is missing or not a mapping.
+    ///
+    /// Pipelines and profiles differ only in `allowedKeys` (a profile's defaults name no model or runtime).
+    static func decodeDefaults(_ root: SpecReader.Mapping, allowedKeys: [String], reader: SpecReader) -> StageSettings {
+        guard let node = root.value("defaults"),
+            let map = reader.mapping(node, context: "'defaults'", subject: "'defaults'", path: "defaults", allowedKeys: allowedKeys)
+        else { return StageSettings() }
+        return decode(map, reader: reader)
+    }
+
     static func decode(_ map: SpecReader.Mapping, reader: SpecReader) -> StageSettings {
         var settings = StageSettings()
         let path = map.path
