@@ -3,128 +3,196 @@
 /// Settings layer, first set wins: the stage, the pipeline's `defaults`, the profile role, the profile's `defaults`.
 enum ModelResolution {
     static func run(_ context: inout CompilationContext) {
-        let profile = context.profile?.spec
-        let runtimeNames = profile.map { Set($0.runtimes.map(\.name)) } ?? []
-        let budget = (context.spec.memoryBudget ?? profile?.memoryBudget)?.fixedSize
-        let budgetOrigin = context.spec.memoryBudget != nil ? "the pipeline's" : "profile '\(profile?.name ?? "")'"
-        // Role mapping also checks `auto` (and no budget, which means auto at run time) when discovery
-        // says what it gives here; offline, such budgets stay unchecked.
-        let inventory = context.inventory ?? ModelInventory()
-        let mappingBudget: RoleMapper.Budget? =
-            budget.map { RoleMapper.Budget(bytes: $0) }
-            ?? inventory.autoBudget.map { RoleMapper.Budget(bytes: $0, text: "\($0) ('auto' on this machine)") }
-        let budgetNote = Diagnostic.Note(
-            budget != nil
-                ? "the budget is \(budgetOrigin) 'memory_budget'"
-                : (context.spec.memoryBudget ?? profile?.memoryBudget) == nil
-                    ? "no 'memory_budget' is set, so the budget is the machine's memory minus a reserve"
-                    : "the budget is \(budgetOrigin) 'memory_budget: auto', the machine's memory minus a reserve",
-            at: context.spec.memoryBudget != nil ? context.sourceMap.location("memory_budget") : nil)
+        let scope = Scope(context)
+        checkDefaultsRuntime(scope, &context)
+        for stage in context.spec.stages {
+            resolve(stage, scope, &context)
+        }
+    }
 
-        // The pipeline's own `defaults.runtime` must exist too.
-        if let profile, let runtime = context.spec.defaults.runtime, !runtimeNames.contains(runtime) {
+    /// What every stage's resolution reads: the profile, its runtimes, the memory budget and discovery's inventory.
+    struct Scope {
+        let profile: ProfileSpec?
+        let runtimeNames: Set<String>
+        /// The fixed budget that a model the stage or the pipeline names must fit; nil for `auto` or none.
+        let budget: ByteCount?
+        /// The budget role mapping checks: the fixed one, or `auto` when discovery says what it gives here.
+        let mappingBudget: RoleMapper.Budget?
+        /// Says where the budget came from, attached to budget diagnostics.
+        let budgetNote: Diagnostic.Note
+        let inventory: ModelInventory
+
+        init(_ context: CompilationContext) {
+            let profile = context.profile?.spec
+            self.profile = profile
+            runtimeNames = profile.map { Set($0.runtimes.map(\.name)) } ?? []
+            let budget = (context.spec.memoryBudget ?? profile?.memoryBudget)?.fixedSize
+            self.budget = budget
+            let budgetOrigin = context.spec.memoryBudget != nil ? "the pipeline's" : "profile '\(profile?.name ?? "")'"
+            // Role mapping also checks `auto` (and no budget, which means auto at run time) when discovery
+            // says what it gives here; offline, such budgets stay unchecked.
+            let inventory = context.inventory ?? ModelInventory()
+            self.inventory = inventory
+            mappingBudget =
+                budget.map { RoleMapper.Budget(bytes: $0) }
+                ?? inventory.autoBudget.map { RoleMapper.Budget(bytes: $0, text: "\($0) ('auto' on this machine)") }
+            budgetNote = Diagnostic.Note(
+                budget != nil
+                    ? "the budget is \(budgetOrigin) 'memory_budget'"
+                    : (context.spec.memoryBudget ?? profile?.memoryBudget) == nil
+                        ? "no 'memory_budget' is set, so the budget is the machine's memory minus a reserve"
+                        : "the budget is \(budgetOrigin) 'memory_budget: auto', the machine's memory minus a reserve",
+                at: context.spec.memoryBudget != nil ? context.sourceMap.location("memory_budget") : nil)
+        }
+    }
+
+    /// The model chain a stage gets, and where it was written (`path` is empty when role mapping chose it).
+    struct ChainChoice {
+        var chain: [ModelReference]?
+        var path: String
+        var choice: ModelChoice?
+        /// Role mapping's outcome, when it ran.
+        var mapping: RoleMapper.Outcome?
+    }
+
+    /// The pipeline's own `defaults.runtime` must exist too.
+    static func checkDefaultsRuntime(_ scope: Scope, _ context: inout CompilationContext) {
+        guard let profile = scope.profile, let runtime = context.spec.defaults.runtime, !scope.runtimeNames.contains(runtime)
+        else { return }
+        context.emit(
+            .unknownRuntime(
+                runtime, usedBy: "'defaults' uses", suggestion: Suggestion.closest(to: runtime, in: profile.runtimes.map(\.name))),
+            at: context.sourceMap.location("defaults.runtime"))
+    }
+
+    static func resolve(_ stage: StageSpec, _ scope: Scope, _ context: inout CompilationContext) {
+        var settings = layeredSettings(stage, scope, context)
+        let chosen = chooseChain(stage, settings: settings, scope, context)
+        settings.model = chosen.chain
+        context.settings[stage.name] = settings
+
+        guard let chain = chosen.chain else {
+            reportNoModel(stage, mapping: chosen.mapping, scope, &context)
+            return
+        }
+        context.modelChoices[stage.name] = chosen.choice
+
+        if let profile = scope.profile, let runtime = stage.settings.runtime, !scope.runtimeNames.contains(runtime) {
             context.emit(
                 .unknownRuntime(
-                    runtime, usedBy: "'defaults' uses", suggestion: Suggestion.closest(to: runtime, in: profile.runtimes.map(\.name))),
-                at: context.sourceMap.location("defaults.runtime"))
+                    runtime, usedBy: "stage '\(stage.name)' uses",
+                    suggestion: Suggestion.closest(to: runtime, in: profile.runtimes.map(\.name))),
+                at: context.sourceMap.location("stages.\(stage.name).runtime"))
         }
 
-        for stage in context.spec.stages {
-            let path = "stages.\(stage.name)"
-            let role = stage.role.flatMap { profile?.role(named: $0) }
-            var settings = stage.settings.overriding(context.spec.defaults)
-            if let role { settings = settings.overriding(role.settings) }
-            if let profile { settings = settings.overriding(profile.defaults) }
+        let resolved = chain.enumerated().map { index, reference in
+            resolveModel(reference, index: index, stage: stage, modelPath: chosen.path, settings: settings, scope, &context)
+        }
+        context.models[stage.name] = resolved
+        if !chosen.path.isEmpty {
+            noteMissingModels(resolved, stage: stage, scope, &context)
+        }
+    }
 
-            var modelPath = "\(path).model"
-            var chain = stage.settings.model
-            var choice: ModelChoice?
-            if let chain {
-                choice = ModelChoice(rule: .stage, explanation: "stage '\(stage.name)' names \(Self.list(chain))")
-            } else if let defaults = context.spec.defaults.model {
-                chain = defaults
-                modelPath = "defaults.model"
-                choice = ModelChoice(rule: .pipelineDefaults, explanation: "the pipeline's defaults name \(Self.list(defaults))")
-            }
-            var mapping: RoleMapper.Outcome?
-            if chain == nil, let resolvedProfile = context.profile, let roleName = stage.role {
-                let outcome = RoleMapper.map(
-                    role: roleName, profile: resolvedProfile, inventory: inventory, budget: mappingBudget,
-                    fallbackRuntime: settings.runtime)
-                if !outcome.chain.isEmpty {
-                    chain = outcome.chain
-                    modelPath = ""
-                    choice = outcome.choice
-                }
-                mapping = outcome
-            }
-            settings.model = chain
-            context.settings[stage.name] = settings
+    /// First set wins: the stage, the pipeline's `defaults`, the profile role, the profile's `defaults`.
+    static func layeredSettings(_ stage: StageSpec, _ scope: Scope, _ context: CompilationContext) -> StageSettings {
+        var settings = stage.settings.overriding(context.spec.defaults)
+        if let role = stage.role.flatMap({ scope.profile?.role(named: $0) }) { settings = settings.overriding(role.settings) }
+        if let profile = scope.profile { settings = settings.overriding(profile.defaults) }
+        return settings
+    }
 
-            guard let chain else {
-                if let mapping, mapping.hasPreferences || mapping.capability != nil {
-                    var notes = mapping.skipped.map { Diagnostic.Note($0.description, at: nil) }
-                    if mappingBudget != nil {
-                        notes.append(budgetNote)
-                    }
-                    context.emit(
-                        Self.noModelFits(
-                            stage.name, role: stage.role ?? "", profile: profile?.name ?? "", mapping: mapping, budget: mappingBudget),
-                        at: context.stageLocation(stage.name), notes: notes)
-                } else {
-                    context.emit(.missingModel(stage.name, role: stage.role), at: context.stageLocation(stage.name))
-                }
-                continue
+    /// The stage's own `model`, else the pipeline's `defaults.model`, else what role mapping picks.
+    static func chooseChain(
+        _ stage: StageSpec, settings: StageSettings, _ scope: Scope, _ context: CompilationContext
+    ) -> ChainChoice {
+        if let chain = stage.settings.model {
+            return ChainChoice(
+                chain: chain, path: "stages.\(stage.name).model",
+                choice: ModelChoice(rule: .stage, explanation: "stage '\(stage.name)' names \(Self.list(chain))"))
+        }
+        if let defaults = context.spec.defaults.model {
+            return ChainChoice(
+                chain: defaults, path: "defaults.model",
+                choice: ModelChoice(rule: .pipelineDefaults, explanation: "the pipeline's defaults name \(Self.list(defaults))"))
+        }
+        var chosen = ChainChoice(path: "stages.\(stage.name).model")
+        if let resolvedProfile = context.profile, let roleName = stage.role {
+            let outcome = RoleMapper.map(
+                role: roleName, profile: resolvedProfile, inventory: scope.inventory, budget: scope.mappingBudget,
+                fallbackRuntime: settings.runtime)
+            if !outcome.chain.isEmpty {
+                chosen.chain = outcome.chain
+                chosen.path = ""
+                chosen.choice = outcome.choice
             }
-            context.modelChoices[stage.name] = choice
+            chosen.mapping = outcome
+        }
+        return chosen
+    }
 
-            if let profile, let runtime = stage.settings.runtime, !runtimeNames.contains(runtime) {
-                context.emit(
-                    .unknownRuntime(
-                        runtime, usedBy: "stage '\(stage.name)' uses",
-                        suggestion: Suggestion.closest(to: runtime, in: profile.runtimes.map(\.name))),
-                    at: context.sourceMap.location("\(path).runtime"))
-            }
+    /// A stage left without a model: say why role mapping found none, or that nothing names one.
+    static func reportNoModel(_ stage: StageSpec, mapping: RoleMapper.Outcome?, _ scope: Scope, _ context: inout CompilationContext) {
+        guard let mapping, mapping.hasPreferences || mapping.capability != nil else {
+            context.emit(.missingModel(stage.name, role: stage.role), at: context.stageLocation(stage.name))
+            return
+        }
+        var notes = mapping.skipped.map { Diagnostic.Note($0.description, at: nil) }
+        if scope.mappingBudget != nil {
+            notes.append(scope.budgetNote)
+        }
+        context.emit(
+            Self.noModelFits(
+                stage.name, role: stage.role ?? "", profile: scope.profile?.name ?? "", mapping: mapping,
+                budget: scope.mappingBudget),
+            at: context.stageLocation(stage.name), notes: notes)
+    }
 
-            var resolved: [ResolvedModel] = []
-            for (index, reference) in chain.enumerated() {
-                let location = modelPath.isEmpty ? context.stageLocation(stage.name) : context.sourceMap.location("\(modelPath)[\(index)]")
-                let (pinned, name) = reference.split(knownRuntimes: runtimeNames)
-                let entry = profile?.model(named: name)
-                // A runtime the profile does not declare was reported where it is named (stage, defaults or
-                // registry entry); here it only means the model has no usable runtime.
-                var runtime = pinned ?? entry?.runtime ?? settings.runtime ?? profile?.defaultRuntime
-                if let named = runtime, profile != nil, !runtimeNames.contains(named) {
-                    runtime = nil
-                } else if profile != nil, runtime == nil {
-                    context.emit(.noRuntime(name, stage: stage.name), at: location)
-                }
-                let footprint = entry?.footprint
-                // A model the stage or the pipeline names must fit; role mapping already skipped the ones that do not.
-                if let footprint, let budget, footprint > budget, !modelPath.isEmpty {
-                    context.emit(.modelExceedsBudget(name, footprint: footprint, budget: budget), at: location, notes: [budgetNote])
-                }
-                // Settings the model refuses (ModelRules): the clients leave them out and say so; say it here first.
-                let kind = runtime.flatMap { profile?.runtime(named: $0)?.kind }
-                for refusal in ModelRules.apply(model: name, kind: kind, settings: settings).refusals {
-                    let (at, notes) = Self.settingLocation(refusal.setting, stage: stage, context: context, fallback: location)
-                    context.emit(.runtimeLimit(refusal.message(stage: stage.name, model: name)), at: at, notes: notes)
-                }
-                resolved.append(ResolvedModel(name: name, runtime: runtime, footprint: footprint))
-            }
-            context.models[stage.name] = resolved
-            if modelPath.isEmpty == false, let profile, var stated = context.modelChoices[stage.name] {
-                // Say when discovery found a named model missing; the stage keeps it (the run will fail or fall back).
-                let runtimes = Dictionary(profile.runtimes.map { ($0.name, $0) }) { first, _ in first }
-                let missing = resolved.filter { model in
-                    guard let runtime = model.runtime else { return false }
-                    return !inventory.availability(of: model.name, on: runtimes[runtime]).isAvailable
-                }
-                if !missing.isEmpty {
-                    stated.explanation += "; not installed: " + missing.map(\.description).joined(separator: ", ")
-                    context.modelChoices[stage.name] = stated
-                }
-            }
+    /// One model of the chain: its runtime and footprint, checked against the profile, the budget and ModelRules.
+    static func resolveModel(
+        _ reference: ModelReference, index: Int, stage: StageSpec, modelPath: String, settings: StageSettings, _ scope: Scope,
+        _ context: inout CompilationContext
+    ) -> ResolvedModel {
+        let profile = scope.profile
+        let location = modelPath.isEmpty ? context.stageLocation(stage.name) : context.sourceMap.location("\(modelPath)[\(index)]")
+        let (pinned, name) = reference.split(knownRuntimes: scope.runtimeNames)
+        let entry = profile?.model(named: name)
+        // A runtime the profile does not declare was reported where it is named (stage, defaults or
+        // registry entry); here it only means the model has no usable runtime.
+        var runtime = pinned ?? entry?.runtime ?? settings.runtime ?? profile?.defaultRuntime
+        if let named = runtime, profile != nil, !scope.runtimeNames.contains(named) {
+            runtime = nil
+        } else if profile != nil, runtime == nil {
+            context.emit(.noRuntime(name, stage: stage.name), at: location)
+        }
+        let footprint = entry?.footprint
+        // A model the stage or the pipeline names must fit; role mapping already skipped the ones that do not.
+        if let footprint, let budget = scope.budget, footprint > budget, !modelPath.isEmpty {
+            context.emit(.modelExceedsBudget(name, footprint: footprint, budget: budget), at: location, notes: [scope.budgetNote])
+        }
+        // Settings the model refuses (ModelRules): the clients leave them out and say so; say it here first.
+        let kind = runtime.flatMap { profile?.runtime(named: $0)?.kind }
+        for refusal in ModelRules.apply(model: name, kind: kind, settings: settings).refusals {
+            let (at, notes) = Self.settingLocation(refusal.setting, stage: stage, context: context, fallback: location)
+            context.emit(.runtimeLimit(refusal.message(stage: stage.name, model: name)), at: at, notes: notes)
+        }
+        return ResolvedModel(name: name, runtime: runtime, footprint: footprint)
+    }
+
+    /// Says when discovery found a model the stage or pipeline names missing; the stage keeps it (the run will fail
+    /// or fall back).
+    static func noteMissingModels(
+        _ resolved: [ResolvedModel], stage: StageSpec, _ scope: Scope, _ context: inout CompilationContext
+    ) {
+        guard let profile = scope.profile, var stated = context.modelChoices[stage.name] else { return }
+        let runtimes = Dictionary(profile.runtimes.map { ($0.name, $0) }) { first, _ in first }
+        let missing = resolved.filter { model in
+            guard let runtime = model.runtime else { return false }
+            return !scope.inventory.availability(of: model.name, on: runtimes[runtime]).isAvailable
+        }
+        if !missing.isEmpty {
+            stated.explanation += "; not installed: " + missing.map(\.description).joined(separator: ", ")
+            context.modelChoices[stage.name] = stated
         }
     }
 
