@@ -97,10 +97,10 @@ import Testing
             status == 0, "scripts/check-schemas.py --dump-properties failed (needs python3 with jsonschema and PyYAML):\n\(output)")
         let schema = try JSONDecoder().decode([String: [String]].self, from: Data(output.utf8))
         let swift: [String: [String]] = [
-            "pipeline": FileKeys.pipeline, "stage": FileKeys.stage, "defaults": FileKeys.pipelineDefaults,
-            "input": FileKeys.input, "retry": FileKeys.retry, "output": FileKeys.output, "profile": FileKeys.profile,
-            "runtime": FileKeys.runtime, "model": FileKeys.model, "role": FileKeys.role,
-            "profile_defaults": FileKeys.profileDefaults, "thermal": FileKeys.thermal,
+            "pipeline": AllowedKeys.pipeline, "stage": AllowedKeys.stage, "defaults": AllowedKeys.pipelineDefaults,
+            "input": AllowedKeys.input, "retry": AllowedKeys.retry, "output": AllowedKeys.output, "profile": AllowedKeys.profile,
+            "runtime": AllowedKeys.runtime, "model": AllowedKeys.model, "role": AllowedKeys.role,
+            "profile_defaults": AllowedKeys.profileDefaults, "thermal": AllowedKeys.thermal,
         ]
         #expect(Set(schema.keys) == Set(swift.keys))
         for (object, keys) in swift {

@@ -303,7 +303,7 @@ import Testing
         #expect(diagnostics.isEmpty)
         #expect(merged?.spec.role(named: "planner")?.capability == "coding")
         #expect(parent.spec.role(named: "planner")?.effectiveCapability == "coding")
-        #expect(FileKeys.role.contains("capability"))
+        #expect(AllowedKeys.role.contains("capability"))
         let wrong = ProfileDecoder.decode(
             SourceFile(path: "w.yaml", text: "version: 1\nroles:\n  planner: {capability: [a]}\n"), environment: [:])
         #expect(wrong.diagnostics.map(\.code) == ["type-mismatch"])

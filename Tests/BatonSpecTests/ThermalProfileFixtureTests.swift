@@ -41,7 +41,7 @@ import Testing
         let definitions = try #require(schema["$defs"] as? [String: Any])
         let thermal = try #require(definitions["thermal"] as? [String: Any])
         let properties = try #require(thermal["properties"] as? [String: Any])
-        #expect(properties.keys.sorted() == FileKeys.thermal.sorted())
+        #expect(properties.keys.sorted() == AllowedKeys.thermal.sorted())
         #expect(thermal["additionalProperties"] as? Bool == false)
         let levels = (properties["pause_at"] as? [String: Any])?["enum"] as? [String]
         #expect(levels == ThermalPolicy.Level.allCases.map(\.rawValue))

@@ -48,7 +48,7 @@ public enum PipelineDecoder {
     }
 
     private static func decodeRoot(_ root: Node, reader: SpecReader) -> PipelineSpec? {
-        let keys = FileKeys.pipeline
+        let keys = AllowedKeys.pipeline
         guard let map = reader.mapping(root, context: "the pipeline", subject: "the pipeline file", path: "", allowedKeys: keys)
         else { return nil }
 
@@ -67,7 +67,7 @@ public enum PipelineDecoder {
         let description = map.value("description").flatMap { reader.string($0, subject: "'description'") }
         let inputs = map.value("inputs").map { decodeInputs($0, reader: reader) } ?? []
         let budget = map.value("memory_budget").flatMap { reader.budget($0, subject: "'memory_budget'") }
-        let defaults = SettingsDecoder.decodeDefaults(map, allowedKeys: FileKeys.pipelineDefaults, reader: reader)
+        let defaults = SettingsDecoder.decodeDefaults(map, allowedKeys: AllowedKeys.pipelineDefaults, reader: reader)
         var outputs: [String]?
         if let node = map.value("outputs") {
             outputs = reader.stringList(node, subject: "'outputs'", allowSingle: true).map { items in
@@ -90,7 +90,7 @@ public enum PipelineDecoder {
         guard let map = reader.mapping(node, context: "'inputs'", subject: "'inputs'", path: "inputs", allowedKeys: nil)
         else { return [] }
         var inputs: [InputSpec] = []
-        let keys = FileKeys.input
+        let keys = AllowedKeys.input
         for (name, keyNode, value) in map.pairs {
             guard isValidName(name) else {
                 reader.emit(.invalidName(name, kind: "input", rule: namePattern), at: keyNode)
@@ -145,7 +145,7 @@ public enum PipelineDecoder {
     private static func decodeStage(name: String, node: Node, reader: SpecReader) -> StageSpec? {
         let path = "stages.\(name)"
         let context = "stage '\(name)'"
-        guard let map = reader.mapping(node, context: context, subject: context, path: path, allowedKeys: FileKeys.stage)
+        guard let map = reader.mapping(node, context: context, subject: context, path: path, allowedKeys: AllowedKeys.stage)
         else { return nil }
 
         func text(_ key: String) -> String? {
@@ -212,7 +212,7 @@ public enum PipelineDecoder {
         guard
             let map = reader.mapping(
                 node, context: subject, subject: subject, path: path,
-                allowedKeys: FileKeys.output)
+                allowedKeys: AllowedKeys.output)
         else { return nil }
         var format = OutputSpec.Format.json
         if let formatNode = map.value("format"),

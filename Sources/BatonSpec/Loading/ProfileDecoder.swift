@@ -28,7 +28,7 @@ public enum ProfileDecoder {
     }
 
     private static func decodeRoot(_ root: Node, reader: SpecReader) -> ProfileSpec? {
-        let keys = FileKeys.profile
+        let keys = AllowedKeys.profile
         guard let map = reader.mapping(root, context: "the profile", subject: "the profile file", path: "", allowedKeys: keys)
         else { return nil }
 
@@ -48,7 +48,7 @@ public enum ProfileDecoder {
         let runtimes = map.value("runtimes").map { decodeRuntimes($0, reader: reader) } ?? []
         let models = map.value("models").map { decodeModels($0, reader: reader) } ?? []
         let roles = map.value("roles").map { decodeRoles($0, reader: reader) } ?? []
-        let defaults = SettingsDecoder.decodeDefaults(map, allowedKeys: FileKeys.profileDefaults, reader: reader)
+        let defaults = SettingsDecoder.decodeDefaults(map, allowedKeys: AllowedKeys.profileDefaults, reader: reader)
         let thermal = map.value("thermal").flatMap { decodeThermal($0, reader: reader) }
 
         return ProfileSpec(
@@ -77,7 +77,7 @@ public enum ProfileDecoder {
     private static func decodeRuntime(name: String, keyNode: Node, node: Node, reader: SpecReader) -> RuntimeSpec? {
         let context = "runtime '\(name)'"
         let path = "runtimes.\(name)"
-        guard let map = reader.mapping(node, context: context, subject: context, path: path, allowedKeys: FileKeys.runtime)
+        guard let map = reader.mapping(node, context: context, subject: context, path: path, allowedKeys: AllowedKeys.runtime)
         else { return nil }
         guard let kindNode = map.value("kind") else {
             reader.emit(
@@ -115,7 +115,7 @@ public enum ProfileDecoder {
     private static func decodeModel(name: String, node: Node, reader: SpecReader) -> ModelEntry? {
         let context = "model '\(name)'"
         let path = "models.\(name)"
-        guard let map = reader.mapping(node, context: context, subject: context, path: path, allowedKeys: FileKeys.model)
+        guard let map = reader.mapping(node, context: context, subject: context, path: path, allowedKeys: AllowedKeys.model)
         else { return nil }
         let runtime = map.value("runtime").flatMap { reader.nonEmptyString($0, subject: map.subject("runtime")) }
         let footprint = map.value("footprint").flatMap { reader.size($0, subject: map.subject("footprint")) }
@@ -163,7 +163,7 @@ public enum ProfileDecoder {
     private static func decodeRole(name: String, node: Node, reader: SpecReader) -> RoleSpec? {
         let context = "role '\(name)'"
         let path = "roles.\(name)"
-        guard let map = reader.mapping(node, context: context, subject: context, path: path, allowedKeys: FileKeys.role)
+        guard let map = reader.mapping(node, context: context, subject: context, path: path, allowedKeys: AllowedKeys.role)
         else { return nil }
         var preferred: [ModelReference]?
         if let modelsNode = map.value("models"),
@@ -181,7 +181,7 @@ public enum ProfileDecoder {
     private static func decodeThermal(_ node: Node, reader: SpecReader) -> ThermalPolicy? {
         guard
             let map = reader.mapping(
-                node, context: "'thermal'", subject: "'thermal'", path: "thermal", allowedKeys: FileKeys.thermal)
+                node, context: "'thermal'", subject: "'thermal'", path: "thermal", allowedKeys: AllowedKeys.thermal)
         else { return nil }
         var policy = ThermalPolicy.default
         if let node = map.value("enabled"), let value = reader.bool(node, subject: map.subject("enabled")) {

@@ -78,7 +78,7 @@ enum SettingsDecoder {
         guard
             let map = reader.mapping(
                 node, context: context, subject: context, path: path,
-                allowedKeys: FileKeys.retry)
+                allowedKeys: AllowedKeys.retry)
         else { return nil }
         var policy = RetryPolicy.default
         if let node = map.value("max_attempts"),

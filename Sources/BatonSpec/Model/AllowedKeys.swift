@@ -2,7 +2,7 @@
 ///
 /// The decoders check files against these lists, and a test checks that the JSON Schemas in `schemas/`
 /// list exactly the same properties, so the schemas cannot drift from the Swift types.
-public enum FileKeys {
+public enum AllowedKeys {
     /// Top level of a pipeline file.
     public static let pipeline = PipelineSpec.CodingKeys.allCases.map(\.rawValue)
     /// A stage.
