@@ -147,9 +147,7 @@ extension BatonCommand.Keys {
                     return
                 }
                 if json {
-                    let encoder = JSONEncoder()
-                    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                    Console.out(String(decoding: try encoder.encode(Listing(file: file.path, names: names)), as: UTF8.self))
+                    try Console.json(Listing(file: file.path, names: names))
                 } else if names.isEmpty {
                     Console.error("the key file \(file.path) holds no keys; add one with 'baton keys set NAME'")
                 } else {
@@ -240,9 +238,7 @@ extension BatonCommand.Keys {
                 }
             }
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                Console.out(String(decoding: try encoder.encode(outcome), as: UTF8.self))
+                try Console.json(outcome)
             } else {
                 Console.out("\(outcome.verdict.rawValue): \(outcome.detail)")
             }

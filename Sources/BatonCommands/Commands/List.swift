@@ -18,9 +18,7 @@ extension BatonCommand {
             let workspace = Workspace.current()
             let catalog = PipelineCatalog(workspace: workspace).entries()
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                Console.out(String(decoding: try encoder.encode(catalog), as: UTF8.self))
+                try Console.json(catalog)
                 return
             }
             guard !catalog.isEmpty else {

@@ -114,54 +114,105 @@ enum ModelsFormatter {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// `value`, or JSON null.
-    static func orNull(_ value: Any?) -> Any { value ?? NSNull() }
+    /// A runtime of `baton models --json`.
+    struct Runtime: Encodable {
+        var name: String
+        var kind: String
+        var status: String
+        var models: Int?
+        var reason: String?
+    }
+
+    /// What discovery found about a model, as `baton models --json` writes it.
+    struct Discovered: Encodable {
+        var family: String?
+        var parameterCount: Int64?
+        var parameterSize: String?
+        var quantization: String?
+        var contextLength: Int?
+        var fileSize: Int64?
+        var path: String?
+
+        enum CodingKeys: String, CodingKey {
+            case family, quantization, path
+            case parameterCount = "parameter_count"
+            case parameterSize = "parameter_size"
+            case contextLength = "context_length"
+            case fileSize = "file_size"
+        }
+    }
+
+    /// A model of `baton models --json`.
+    struct Model: Encodable {
+        var name: String
+        var runtime: OrNull<String>
+        var inRegistry: Bool
+        var installed: String
+        var capabilities: [String: Double]
+        var rolesChosen: [String]
+        var rolesListed: [String]
+        var fits: OrNull<Bool>
+        var contextLength: OrNull<Int>
+        var footprintBytes: Int64?
+        var footprintSource: String?
+        var footprintContext: Int?
+        var discovered: Discovered?
+
+        enum CodingKeys: String, CodingKey {
+            case name, runtime, installed, capabilities, fits, discovered
+            case inRegistry = "in_registry"
+            case rolesChosen = "roles_chosen"
+            case rolesListed = "roles_listed"
+            case contextLength = "context_length"
+            case footprintBytes = "footprint_bytes"
+            case footprintSource = "footprint_source"
+            case footprintContext = "footprint_context"
+        }
+    }
+
+    /// The document `baton models --json` prints.
+    struct Document: Encodable {
+        var profile: String
+        var budgetBytes: OrNull<Int64>
+        var runtimes: [Runtime]
+        var models: [Model]
+
+        enum CodingKeys: String, CodingKey {
+            case profile, runtimes, models
+            case budgetBytes = "budget_bytes"
+        }
+    }
 
     static func json(_ listing: ModelListing) throws -> String {
-        let runtimes: [[String: Any]] = listing.runtimes.map { status in
-            var object: [String: Any] = ["name": status.name, "kind": status.kind.rawValue]
+        let runtimes = listing.runtimes.map { status in
+            var runtime = Runtime(name: status.name, kind: status.kind.rawValue, status: "not asked")
             switch status.models {
             case .known(let models):
-                object["status"] = "reachable"
-                object["models"] = models.count
+                runtime.status = "reachable"
+                runtime.models = models.count
             case .unknown(let reason):
-                object["status"] = "unreachable"
-                object["reason"] = reason
+                runtime.status = "unreachable"
+                runtime.reason = reason
             case nil:
-                object["status"] = "not asked"
+                break
             }
-            return object
+            return runtime
         }
-        let models: [[String: Any]] = listing.rows.map { row in
-            var object: [String: Any] = [
-                "name": row.name, "runtime": orNull(row.runtime), "in_registry": row.inRegistry,
-                "installed": row.availability.installedText,
-                "capabilities": row.capabilities, "roles_chosen": row.chosenBy, "roles_listed": row.listedBy,
-                "fits": orNull(row.fits), "context_length": orNull(row.contextLength),
-            ]
-            if let footprint = row.footprint {
-                object["footprint_bytes"] = footprint.bytes.bytes
-                object["footprint_source"] = footprint.source.rawValue
-                if let context = footprint.contextSize { object["footprint_context"] = context }
-            }
-            if let details = row.details {
-                var facts: [String: Any] = [:]
-                if let value = details.family { facts["family"] = value }
-                if let value = details.parameterCount { facts["parameter_count"] = value }
-                if let value = details.parameterSize { facts["parameter_size"] = value }
-                if let value = details.quantization { facts["quantization"] = value }
-                if let value = details.contextLength { facts["context_length"] = value }
-                if let value = details.fileSize { facts["file_size"] = value }
-                if let value = details.path { facts["path"] = value }
-                object["discovered"] = facts
-            }
-            return object
+        let models = listing.rows.map { row in
+            Model(
+                name: row.name, runtime: OrNull(row.runtime), inRegistry: row.inRegistry, installed: row.availability.installedText,
+                capabilities: row.capabilities, rolesChosen: row.chosenBy, rolesListed: row.listedBy, fits: OrNull(row.fits),
+                contextLength: OrNull(row.contextLength), footprintBytes: row.footprint?.bytes.bytes,
+                footprintSource: row.footprint?.source.rawValue, footprintContext: row.footprint?.contextSize,
+                discovered: row.details.map { details in
+                    Discovered(
+                        family: details.family, parameterCount: details.parameterCount, parameterSize: details.parameterSize,
+                        quantization: details.quantization, contextLength: details.contextLength, fileSize: details.fileSize,
+                        path: details.path)
+                })
         }
-        let object: [String: Any] = [
-            "profile": listing.profile, "budget_bytes": orNull(listing.budget?.bytes.bytes), "runtimes": runtimes, "models": models,
-        ]
-        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-        return String(decoding: data, as: UTF8.self)
+        return try JSONOutput.text(
+            Document(profile: listing.profile, budgetBytes: OrNull(listing.budget?.bytes.bytes), runtimes: runtimes, models: models))
     }
 }
 

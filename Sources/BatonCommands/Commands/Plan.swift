@@ -110,29 +110,84 @@ enum PlanFormatter {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    static func json(_ schedule: LoadPlan, plan: ExecutionPlan) throws -> String {
-        let rows: [[String: Any]] = schedule.rows.map { row in
-            var object: [String: Any] = [
-                "stage": row.stage, "model": row.model.name, "runtime": row.model.runtime, "load": row.loads,
-                "unload": row.unloads.map(\.description), "resident_bytes": row.residentBytes,
-                "resident": row.resident.map(\.description),
-            ]
-            if let footprint = row.footprint { object["footprint_bytes"] = footprint }
-            if let host = row.servedBy { object["served_by"] = host }
-            if let context = row.contextReload { object["reload_num_ctx"] = context }
-            if let choice = plan.stage(named: row.stage)?.modelChoice {
-                object["model_choice"] = ["rule": choice.rule.rawValue, "explanation": choice.explanation]
-            }
-            return object
+    /// One stage of `baton plan --json`.
+    struct Step: Encodable {
+        struct Choice: Encodable {
+            var rule: String
+            var explanation: String
         }
-        let object: [String: Any] = [
-            "pipeline": plan.pipeline, "profile": plan.profile as Any, "budget_bytes": schedule.budget,
-            "budget_source": schedule.budgetSource, "steps": rows, "peak_bytes": schedule.peakBytes,
-            "loads": schedule.loadCount, "unloads": schedule.unloadCount,
-            "loops": schedule.loops.map { ["critic": $0.critic, "stage": $0.reviewed, "stays_resident": $0.staysResident] },
-            "unknown_footprints": schedule.unknownFootprints.map(\.description),
-        ]
-        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-        return String(decoding: data, as: UTF8.self)
+        var stage: String
+        var model: String
+        var runtime: String
+        var load: Bool
+        var unload: [String]
+        var residentBytes: Int64
+        var resident: [String]
+        var footprintBytes: Int64?
+        var servedBy: String?
+        var reloadNumCtx: Int?
+        var modelChoice: Choice?
+
+        enum CodingKeys: String, CodingKey {
+            case stage, model, runtime, load, unload, resident
+            case residentBytes = "resident_bytes"
+            case footprintBytes = "footprint_bytes"
+            case servedBy = "served_by"
+            case reloadNumCtx = "reload_num_ctx"
+            case modelChoice = "model_choice"
+        }
+    }
+
+    /// A critic loop of `baton plan --json`.
+    struct Loop: Encodable {
+        var critic: String
+        var stage: String
+        var staysResident: Bool
+
+        enum CodingKeys: String, CodingKey {
+            case critic, stage
+            case staysResident = "stays_resident"
+        }
+    }
+
+    /// The document `baton plan --json` prints.
+    struct Document: Encodable {
+        var pipeline: String
+        var profile: OrNull<String>
+        var budgetBytes: Int64
+        var budgetSource: String
+        var steps: [Step]
+        var peakBytes: Int64
+        var loads: Int
+        var unloads: Int
+        var loops: [Loop]
+        var unknownFootprints: [String]
+
+        enum CodingKeys: String, CodingKey {
+            case pipeline, profile, steps, loads, unloads, loops
+            case budgetBytes = "budget_bytes"
+            case budgetSource = "budget_source"
+            case peakBytes = "peak_bytes"
+            case unknownFootprints = "unknown_footprints"
+        }
+    }
+
+    static func json(_ schedule: LoadPlan, plan: ExecutionPlan) throws -> String {
+        let steps = schedule.rows.map { row in
+            Step(
+                stage: row.stage, model: row.model.name, runtime: row.model.runtime, load: row.loads,
+                unload: row.unloads.map(\.description),
+                residentBytes: row.residentBytes, resident: row.resident.map(\.description), footprintBytes: row.footprint,
+                servedBy: row.servedBy, reloadNumCtx: row.contextReload,
+                modelChoice: plan.stage(named: row.stage)?.modelChoice.map {
+                    Step.Choice(rule: $0.rule.rawValue, explanation: $0.explanation)
+                })
+        }
+        return try JSONOutput.text(
+            Document(
+                pipeline: plan.pipeline, profile: OrNull(plan.profile), budgetBytes: schedule.budget, budgetSource: schedule.budgetSource,
+                steps: steps, peakBytes: schedule.peakBytes, loads: schedule.loadCount, unloads: schedule.unloadCount,
+                loops: schedule.loops.map { Loop(critic: $0.critic, stage: $0.reviewed, staysResident: $0.staysResident) },
+                unknownFootprints: schedule.unknownFootprints.map(\.description)))
     }
 }

@@ -31,9 +31,7 @@ extension BatonCommand {
             let inUse = workspace.profileName(requested: ProfileOption.fromEnvironment(workspace.environment))
             let rows = try ProfileCatalog(workspace: workspace).entries(inUse: inUse)
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                Console.out(String(decoding: try encoder.encode(rows), as: UTF8.self))
+                try Console.json(rows)
                 return
             }
             let width = rows.map(\.name.count).max() ?? 0
@@ -79,18 +77,27 @@ extension BatonCommand {
             }
             let shown = files.mapValues { $0 == BuiltInProfiles.defaultPath ? "built in" : $0 }
             if json {
-                let object: [String: Any] = [
-                    "name": profile.spec.name, "chain": profile.chain,
-                    "values": entries.map { entry -> [String: Any] in
-                        var row: [String: Any] = ["path": entry.path, "value": entry.value, "profile": entry.profile]
-                        if let file = files[entry.profile] { row["file"] = file }
-                        if let line = entry.location?.line { row["line"] = line }
-                        return row
-                    },
-                ]
-                let data = try JSONSerialization.data(
-                    withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-                Console.out(String(decoding: data, as: UTF8.self))
+                /// One resolved value and where it came from.
+                struct Value: Encodable {
+                    var path: String
+                    var value: String
+                    var profile: String
+                    var file: String?
+                    var line: Int?
+                }
+                struct Document: Encodable {
+                    var name: String
+                    var chain: [String]
+                    var values: [Value]
+                }
+                try Console.json(
+                    Document(
+                        name: profile.spec.name, chain: profile.chain,
+                        values: entries.map { entry in
+                            Value(
+                                path: entry.path, value: entry.value, profile: entry.profile, file: files[entry.profile],
+                                line: entry.location?.line)
+                        }))
                 return
             }
             Console.out(

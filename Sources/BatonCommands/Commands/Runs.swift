@@ -19,6 +19,36 @@ extension BatonCommand {
         @Flag(help: "Print JSON.")
         var json = false
 
+        /// One run of `baton runs --json`, times in RFC 3339.
+        struct Row: Encodable {
+            var id: String
+            var pipeline: String
+            var status: String
+            var createdAt: String
+            var finishedAt: String?
+            var error: String?
+            var parentRun: String?
+            var formatVersion = JSONTime.formatVersion
+
+            init(_ run: RunRecord) {
+                id = run.id
+                pipeline = run.pipeline
+                status = run.status.rawValue
+                createdAt = JSONTime.string(run.createdAt)
+                finishedAt = run.finishedAt.map(JSONTime.string)
+                error = run.error
+                parentRun = run.parentRunID
+            }
+
+            enum CodingKeys: String, CodingKey {
+                case id, pipeline, status, error
+                case createdAt = "created_at"
+                case finishedAt = "finished_at"
+                case parentRun = "parent_run"
+                case formatVersion = "format_version"
+            }
+        }
+
         func run() throws {
             let environment = ProcessInfo.processInfo.environment
             let store: RunStore
@@ -30,18 +60,8 @@ extension BatonCommand {
                 throw RunSession.fail(error)
             }
             if json {
-                let rows: [[String: Any]] = runs.map { run in
-                    var row: [String: Any] = [
-                        "id": run.id, "pipeline": run.pipeline, "status": run.status.rawValue,
-                        "created_at": JSONTime.string(run.createdAt), "format_version": JSONTime.formatVersion,
-                    ]
-                    if let finished = run.finishedAt { row["finished_at"] = JSONTime.string(finished) }
-                    if let error = run.error { row["error"] = error }
-                    if let parent = run.parentRunID { row["parent_run"] = parent }
-                    return row
-                }
                 // A list cannot carry the version; each row does.
-                Console.out(try JSONTime.text(rows))
+                try Console.json(runs.map(Row.init))
                 return
             }
             guard !runs.isEmpty else {

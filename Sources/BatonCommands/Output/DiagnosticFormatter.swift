@@ -76,10 +76,7 @@ public enum DiagnosticFormatter {
                     NoteEntry(file: $0.location?.file, line: $0.location?.line, column: $0.location?.column, message: $0.message)
                 })
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        let data = (try? encoder.encode(entries)) ?? Data("[]".utf8)
-        return String(decoding: data, as: UTF8.self) + "\n"
+        return ((try? JSONOutput.text(entries)) ?? "[]") + "\n"
     }
 
     /// GitHub Actions workflow commands, one line per diagnostic.

@@ -155,7 +155,7 @@ final class ProgressPrinter: @unchecked Sendable {
             line("  ! \(stage): the answer was cut off\(at) and is kept as it is; raise max_tokens for a complete answer")
         case .attemptFinished(let summary):
             let tokens = summary.outputTokens.map { ", \(summary.promptTokens ?? 0) → \($0) tokens" } ?? ""
-            if summary.status == "completed" {
+            if summary.status == .completed {
                 let cut = summary.finishReason == "truncated" ? " (truncated)" : ""
                 line("  ✓ \(summary.stage) \(Self.duration(summary.seconds))\(tokens)\(cut)")
             } else {
@@ -184,85 +184,25 @@ final class ProgressPrinter: @unchecked Sendable {
     }
 
     private func json(_ event: RunEvent) {
-        var object: [String: Any]
-        switch event {
-        case .runStarted(let id, let pipeline, let resumed):
-            object = ["event": resumed ? "run-resumed" : "run-started", "run": id, "pipeline": pipeline]
-        case .attemptStarted(let stage, let role, let model, let round, let tryNumber, let number, let count):
-            object = [
-                "event": "attempt-started", "stage": stage, "model": model, "round": round, "try": tryNumber, "stage_number": number,
-                "stage_count": count,
-            ]
-            if let role { object["role"] = role }
-        case .attemptReused(let stage, let round):
-            object = ["event": "attempt-reused", "stage": stage, "round": round]
-        case .token(let stage, let text):
-            object = ["event": "token", "stage": stage, "text": text]
-        case .thinking(let stage, let text):
-            object = ["event": "thinking", "stage": stage, "text": text]
-        case .runtimeNotice(let stage, let notice):
-            object = ["event": "runtime-notice", "stage": stage, "code": notice.code, "message": notice.message]
-        case .outputTruncated(let stage, let round, let limit):
-            object = ["event": "output-truncated", "stage": stage, "round": round]
-            if let limit { object["max_tokens"] = limit }
-        case .attemptFinished(let summary):
-            object = [
-                "event": "attempt-finished", "stage": summary.stage, "round": summary.round, "try": summary.tryNumber,
-                "status": summary.status, "seconds": summary.seconds,
-            ]
-            if let tokens = summary.promptTokens { object["prompt_tokens"] = tokens }
-            if let tokens = summary.outputTokens { object["output_tokens"] = tokens }
-            if let error = summary.error { object["error"] = error }
-            if let reason = summary.finishReason { object["finish_reason"] = reason }
-        case .retrying(let stage, let round, let error, let delay):
-            object = ["event": "retry", "stage": stage, "round": round, "error": error, "delay": delay]
-        case .verdict(let critic, let reviewed, let round, let verdict, let feedback):
-            object = ["event": "verdict", "critic": critic, "stage": reviewed, "round": round, "verdict": verdict, "feedback": feedback]
-        case .loadStarted(let stage, let model):
-            object = ["event": "load-started", "stage": stage, "model": model]
-        case .generationStarted(let stage, let model):
-            object = ["event": "generation-started", "stage": stage, "model": model]
-        case .runtimeUnreachable(let stage, let runtime, let error, let fix, let skipped):
-            object = ["event": "runtime-unreachable", "stage": stage, "runtime": runtime, "error": error, "skipped": skipped]
-            if !fix.isEmpty { object["fix"] = fix }
-        case .modelLoaded(let model, let seconds):
-            object = ["event": "model-loaded", "model": model, "seconds": seconds]
-        case .modelUnloaded(let model, let seconds):
-            object = ["event": "model-unloaded", "model": model, "seconds": seconds]
-        case .modelFallback(let stage, let from, let to, let reason):
-            object = ["event": "model-fallback", "stage": stage, "from": from, "to": to, "reason": reason]
-        case .thermalPaused(let stage, let round, let state, let maxWait):
-            object = ["event": "thermal-pause", "stage": stage, "round": round, "state": state.description, "max_wait": maxWait]
-        case .thermalResumed(let stage, let round, let state, let waited):
-            object = [
-                "event": "thermal-resume", "stage": stage, "round": round, "state": state?.description ?? "unknown", "waited": waited,
-            ]
-        case .thermalWaitExceeded(let stage, let round, let state, let waited):
-            object = ["event": "thermal-wait-exceeded", "stage": stage, "round": round, "state": state.description, "waited": waited]
-        case .runFinished:
-            return
-        }
-        emitJSON(object)
+        if let line = ProgressEventLine(event) { emitJSON(line) }
     }
 
-    private func emitJSON(_ object: [String: Any]) {
-        var object = object
+    private func emitJSON(_ line: ProgressEventLine) {
+        var line = line
         // When the event was printed (events had no time before, so their version is unchanged).
-        object["at"] = JSONTime.string(Date().timeIntervalSince1970)
-        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else {
-            return
-        }
-        locked { Console.out(String(decoding: data, as: UTF8.self)) }
+        line.at = JSONTime.string(Date().timeIntervalSince1970)
+        guard let text = try? JSONOutput.text(line, pretty: false) else { return }
+        locked { Console.out(text) }
     }
 
     /// Prints the end of a run: outputs to standard output and a summary to standard error.
     func finish(report: RunReport, status: String, reason: String? = nil, modelEvents: (loads: Int, unloads: Int) = (0, 0)) {
         let outputs = report.outputs
         if mode == .json {
-            var object: [String: Any] = ["event": "run-\(status)", "run": report.run.id]
-            object["outputs"] = Dictionary(outputs.map { ($0.stage, $0.output) }, uniquingKeysWith: { first, _ in first })
-            if let reason { object["error"] = reason }
-            emitJSON(object)
+            emitJSON(
+                ProgressEventLine(
+                    event: "run-\(status)", run: report.run.id, error: reason,
+                    outputs: Dictionary(outputs.map { ($0.stage, $0.output) }, uniquingKeysWith: { first, _ in first })))
             return
         }
         if status == "completed" {

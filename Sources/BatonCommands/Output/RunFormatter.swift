@@ -30,7 +30,7 @@ enum RunFormatter {
     }
 
     private static func describe(_ attempt: AttemptRecord) -> String {
-        var parts = ["\(attempt.stage) round \(attempt.round) try \(attempt.tryNumber)", attempt.status]
+        var parts = ["\(attempt.stage) round \(attempt.round) try \(attempt.tryNumber)", attempt.status.rawValue]
         if let model = attempt.model { parts.append(model) }
         let seconds = (attempt.finishedAt ?? attempt.startedAt) - attempt.startedAt
         parts.append(ProgressPrinter.duration(seconds))
@@ -63,22 +63,22 @@ enum RunFormatter {
         events.filter { stage == nil || $0.stage == stage }.compactMap { event in
             let payload = event.payload.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] } ?? [:]
             let where_ = event.stage.map { " (stage \($0))" } ?? ""
-            if event.kind == "model-fallback" {
+            if event.kind == .modelFallback {
                 let skipped = (payload["skipped"] as? String).map { " (skipped \($0))" } ?? ""
                 return "fallback\(where_): \(payload["from"] ?? "?") → \(payload["to"] ?? "?"), \(payload["reason"] ?? "")\(skipped)"
             }
-            if event.kind == "runtime-unreachable" {
+            if event.kind == .runtimeUnreachable {
                 let fix = (payload["fix"] as? String).flatMap { $0.isEmpty ? nil : "; \($0)" } ?? ""
                 return "runtime down\(where_): \(payload["runtime"] ?? "?"): \(payload["error"] ?? "")\(fix)"
             }
-            if event.kind == "runtime-notice" {
+            if event.kind == .runtimeNotice {
                 return "notice\(where_): \(payload["message"] ?? payload["code"] ?? "")"
             }
-            if event.kind == "output-truncated" {
+            if event.kind == .outputTruncated {
                 let limit = (payload["max_tokens"] as? String).flatMap { $0.isEmpty ? nil : " at max_tokens \($0)" } ?? ""
                 return "truncated\(where_): the answer was cut off\(limit)"
             }
-            guard event.kind.hasPrefix("thermal-") else { return nil }
+            guard event.kind.rawValue.hasPrefix("thermal-") else { return nil }
             let details = payload.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
             return "\(event.kind)\(where_)" + (details.isEmpty ? "" : ": \(details)")
         }
@@ -153,8 +153,7 @@ enum RunFormatter {
         let document = Document(
             run: run, inputs: report.inputs, plan: report.snapshot.plan, attempts: attempts(report, stage: stage),
             events: events.filter { stage == nil || $0.stage == stage })
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let encoder = JSONOutput.encoder(pretty: false)
         // The records encode the database's epoch seconds; the document carries RFC 3339 times instead.
         guard var object = try JSONSerialization.jsonObject(with: encoder.encode(document)) as? [String: Any] else { return "{}" }
         object = JSONTime.converted(object) as? [String: Any] ?? object
@@ -201,9 +200,9 @@ enum JSONTime {
         return value
     }
 
-    /// `object` as pretty-printed JSON with sorted keys.
+    /// `object` (decoded from the records' JSON, times converted) as pretty-printed JSON, with the options of ``JSONOutput``.
     static func text(_ object: Any) throws -> String {
-        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        let data = try JSONSerialization.data(withJSONObject: object, options: JSONOutput.serializationOptions)
         return String(decoding: data, as: UTF8.self)
     }
 }

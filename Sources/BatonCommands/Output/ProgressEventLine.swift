@@ -1,0 +1,152 @@
+import BatonEngine
+import Foundation
+
+/// One line of `run --json`: an event name and the fields that event has (the others are left out).
+struct ProgressEventLine: Encodable {
+    var event: String
+    var run: String?
+    var pipeline: String?
+    var stage: String?
+    var role: String?
+    var model: String?
+    var round: Int?
+    var tryNumber: Int?
+    var stageNumber: Int?
+    var stageCount: Int?
+    var text: String?
+    var code: String?
+    var message: String?
+    var maxTokens: Int?
+    var status: String?
+    var seconds: Double?
+    var promptTokens: Int?
+    var outputTokens: Int?
+    var error: String?
+    var finishReason: String?
+    var delay: Double?
+    var critic: String?
+    var verdict: String?
+    var feedback: String?
+    var runtime: String?
+    var fix: String?
+    var skipped: [String]?
+    var from: String?
+    var to: String?
+    var reason: String?
+    var state: String?
+    var maxWait: Double?
+    var waited: Double?
+    var outputs: [String: String]?
+    /// When the line was printed (RFC 3339): events had no time before, so their version is unchanged.
+    var at: String?
+
+    enum CodingKeys: String, CodingKey {
+        case event, run, pipeline, stage, role, model, round, text, code, message, status, seconds, error, delay, critic, verdict
+        case feedback, runtime, fix, skipped, from, to, reason, state, waited, outputs, at
+        case tryNumber = "try"
+        case stageNumber = "stage_number"
+        case stageCount = "stage_count"
+        case maxTokens = "max_tokens"
+        case promptTokens = "prompt_tokens"
+        case outputTokens = "output_tokens"
+        case finishReason = "finish_reason"
+        case maxWait = "max_wait"
+    }
+
+    /// The line for `event`, nil for an event `run --json` does not print (the end of a run has its own line).
+    init?(_ event: RunEvent) {
+        switch event {
+        case .runStarted(let id, let pipeline, let resumed):
+            self.init(event: resumed ? "run-resumed" : "run-started", run: id, pipeline: pipeline)
+        case .attemptStarted(let stage, let role, let model, let round, let tryNumber, let number, let count):
+            self.init(
+                event: "attempt-started", stage: stage, role: role, model: model, round: round, tryNumber: tryNumber, stageNumber: number,
+                stageCount: count)
+        case .attemptReused(let stage, let round):
+            self.init(event: "attempt-reused", stage: stage, round: round)
+        case .token(let stage, let text):
+            self.init(event: "token", stage: stage, text: text)
+        case .thinking(let stage, let text):
+            self.init(event: "thinking", stage: stage, text: text)
+        case .runtimeNotice(let stage, let notice):
+            self.init(event: "runtime-notice", stage: stage, code: notice.code, message: notice.message)
+        case .outputTruncated(let stage, let round, let limit):
+            self.init(event: "output-truncated", stage: stage, round: round, maxTokens: limit)
+        case .attemptFinished(let summary):
+            self.init(
+                event: "attempt-finished", stage: summary.stage, round: summary.round, tryNumber: summary.tryNumber,
+                status: summary.status.rawValue, seconds: summary.seconds, promptTokens: summary.promptTokens,
+                outputTokens: summary.outputTokens, error: summary.error, finishReason: summary.finishReason)
+        case .retrying(let stage, let round, let error, let delay):
+            self.init(event: "retry", stage: stage, round: round, error: error, delay: delay)
+        case .verdict(let critic, let reviewed, let round, let verdict, let feedback):
+            self.init(event: "verdict", stage: reviewed, round: round, critic: critic, verdict: verdict, feedback: feedback)
+        case .loadStarted(let stage, let model):
+            self.init(event: "load-started", stage: stage, model: model)
+        case .generationStarted(let stage, let model):
+            self.init(event: "generation-started", stage: stage, model: model)
+        case .runtimeUnreachable(let stage, let runtime, let error, let fix, let skipped):
+            self.init(
+                event: "runtime-unreachable", stage: stage, error: error, runtime: runtime, fix: fix.isEmpty ? nil : fix, skipped: skipped)
+        case .modelLoaded(let model, let seconds):
+            self.init(event: "model-loaded", model: model, seconds: seconds)
+        case .modelUnloaded(let model, let seconds):
+            self.init(event: "model-unloaded", model: model, seconds: seconds)
+        case .modelFallback(let stage, let from, let to, let reason):
+            self.init(event: "model-fallback", stage: stage, from: from, to: to, reason: reason)
+        case .thermalPaused(let stage, let round, let state, let maxWait):
+            self.init(event: "thermal-pause", stage: stage, round: round, state: state.description, maxWait: maxWait)
+        case .thermalResumed(let stage, let round, let state, let waited):
+            self.init(event: "thermal-resume", stage: stage, round: round, state: state?.description ?? "unknown", waited: waited)
+        case .thermalWaitExceeded(let stage, let round, let state, let waited):
+            self.init(event: "thermal-wait-exceeded", stage: stage, round: round, state: state.description, waited: waited)
+        case .runFinished:
+            return nil
+        }
+    }
+
+    init(
+        event: String, run: String? = nil, pipeline: String? = nil, stage: String? = nil, role: String? = nil, model: String? = nil,
+        round: Int? = nil, tryNumber: Int? = nil, stageNumber: Int? = nil, stageCount: Int? = nil, text: String? = nil,
+        code: String? = nil, message: String? = nil, maxTokens: Int? = nil, status: String? = nil, seconds: Double? = nil,
+        promptTokens: Int? = nil, outputTokens: Int? = nil, error: String? = nil, finishReason: String? = nil, delay: Double? = nil,
+        critic: String? = nil, verdict: String? = nil, feedback: String? = nil, runtime: String? = nil, fix: String? = nil,
+        skipped: [String]? = nil, from: String? = nil, to: String? = nil, reason: String? = nil, state: String? = nil,
+        maxWait: Double? = nil, waited: Double? = nil, outputs: [String: String]? = nil
+    ) {
+        self.event = event
+        self.run = run
+        self.pipeline = pipeline
+        self.stage = stage
+        self.role = role
+        self.model = model
+        self.round = round
+        self.tryNumber = tryNumber
+        self.stageNumber = stageNumber
+        self.stageCount = stageCount
+        self.text = text
+        self.code = code
+        self.message = message
+        self.maxTokens = maxTokens
+        self.status = status
+        self.seconds = seconds
+        self.promptTokens = promptTokens
+        self.outputTokens = outputTokens
+        self.error = error
+        self.finishReason = finishReason
+        self.delay = delay
+        self.critic = critic
+        self.verdict = verdict
+        self.feedback = feedback
+        self.runtime = runtime
+        self.fix = fix
+        self.skipped = skipped
+        self.from = from
+        self.to = to
+        self.reason = reason
+        self.state = state
+        self.maxWait = maxWait
+        self.waited = waited
+        self.outputs = outputs
+    }
+}
