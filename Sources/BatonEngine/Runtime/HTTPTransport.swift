@@ -102,34 +102,26 @@ public struct HTTPResponse: Sendable {
     /// when a CRLF is split between two chunks.
     public var lines: AsyncThrowingStream<String, any Error> {
         let body = self.body
-        return AsyncThrowingStream { continuation in
-            let task = Task {
-                var buffer = Data()
-                // A CR ended the last line: an LF that follows it belongs to the same line break.
-                var afterCR = false
-                do {
-                    for try await chunk in body {
-                        for byte in chunk {
-                            if afterCR {
-                                afterCR = false
-                                if byte == 0x0A { continue }
-                            }
-                            if byte == 0x0A || byte == 0x0D {
-                                continuation.yield(String(decoding: buffer, as: UTF8.self))
-                                buffer.removeAll(keepingCapacity: true)
-                                afterCR = byte == 0x0D
-                            } else {
-                                buffer.append(byte)
-                            }
-                        }
+        return .producing { continuation in
+            var buffer = Data()
+            // A CR ended the last line: an LF that follows it belongs to the same line break.
+            var afterCR = false
+            for try await chunk in body {
+                for byte in chunk {
+                    if afterCR {
+                        afterCR = false
+                        if byte == 0x0A { continue }
                     }
-                    if !buffer.isEmpty { continuation.yield(String(decoding: buffer, as: UTF8.self)) }
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: error)
+                    if byte == 0x0A || byte == 0x0D {
+                        continuation.yield(String(decoding: buffer, as: UTF8.self))
+                        buffer.removeAll(keepingCapacity: true)
+                        afterCR = byte == 0x0D
+                    } else {
+                        buffer.append(byte)
+                    }
                 }
             }
-            continuation.onTermination = { _ in task.cancel() }
+            if !buffer.isEmpty { continuation.yield(String(decoding: buffer, as: UTF8.self)) }
         }
     }
 }
@@ -174,18 +166,14 @@ public struct AsyncHTTPTransport: HTTPTransport {
             throw Self.map(error, url: request.url)
         }
         let body = response.body
-        let stream = AsyncThrowingStream<Data, any Error> { continuation in
-            let task = Task {
-                do {
-                    for try await buffer in body {
-                        continuation.yield(Data(buffer.readableBytesView))
-                    }
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: Self.map(error, url: request.url))
+        let stream = AsyncThrowingStream<Data, any Error>.producing { continuation in
+            do {
+                for try await buffer in body {
+                    continuation.yield(Data(buffer.readableBytesView))
                 }
+            } catch {
+                throw Self.map(error, url: request.url)
             }
-            continuation.onTermination = { _ in task.cancel() }
         }
         return HTTPResponse(status: Int(response.status.code), body: stream, headers: response.headers.map { ($0.name, $0.value) })
     }

@@ -154,18 +154,10 @@ public struct OllamaClient: LLMRuntime, ModelManaging {
         let http = HTTPRequest.json(baseURL + "/api/chat", chatBody(request))
         // The reply's head comes after a cold load and the prompt's evaluation; the stage timeout bounds the rest.
         let headDeadline = max(loadTimeout, request.settings.timeout ?? 0)
-        return AsyncThrowingStream { continuation in
-            let task = Task {
-                do {
-                    try checkContext(request)
-                    let response = try await send(http, timeout: headDeadline, model: request.model, doing: "generating with")
-                    try await stream(response, request: request, into: continuation)
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: error)
-                }
-            }
-            continuation.onTermination = { _ in task.cancel() }
+        return .producing { continuation in
+            try checkContext(request)
+            let response = try await send(http, timeout: headDeadline, model: request.model, doing: "generating with")
+            try await stream(response, request: request, into: continuation)
         }
     }
 
@@ -660,46 +652,45 @@ public struct OllamaClient: LLMRuntime, ModelManaging {
 /// What a client learned about model names: the spelling Baton used for each model (so resident models
 /// are reported under the pipeline's names whichever form the server lists), each model's weights digest
 /// and trained context. Keyed by ``OllamaClient/normalizedName(_:)``.
-final class NameBook: @unchecked Sendable {
-    private let lock = NSLock()
-    private var spellingByName: [String: String] = [:]
-    private var digests: [String: String] = [:]
-    private var trained: [String: Int] = [:]
-    private var weightsFiles: [String: String] = [:]
-
-    private func locked<T>(_ body: () -> T) -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return body()
+final class NameBook: Sendable {
+    private struct Entries {
+        var spellingByName: [String: String] = [:]
+        var digests: [String: String] = [:]
+        var trained: [String: Int] = [:]
+        var weightsFiles: [String: String] = [:]
+        /// When a lookup (`what` and the name, joined by a NUL) last found nothing.
+        var misses: [String: ContinuousClock.Instant] = [:]
     }
 
-    func remember(_ name: String) { locked { spellingByName[OllamaClient.normalizedName(name)] = name } }
+    private let entries = Locked(Entries())
+
+    private static func key(_ name: String) -> String { OllamaClient.normalizedName(name) }
+
+    func remember(_ name: String) { entries.withLock { $0.spellingByName[Self.key(name)] = name } }
 
     /// The spelling Baton used for the model `listed` names, if it used one.
-    func spelling(of listed: String) -> String? { locked { spellingByName[OllamaClient.normalizedName(listed)] } }
+    func spelling(of listed: String) -> String? { entries.withLock { $0.spellingByName[Self.key(listed)] } }
 
     /// Every spelling Baton used.
-    var spellings: [String] { locked { spellingByName.values.sorted() } }
+    var spellings: [String] { entries.withLock { $0.spellingByName.values.sorted() } }
 
-    func digest(of name: String) -> String? { locked { digests[OllamaClient.normalizedName(name)] } }
+    func digest(of name: String) -> String? { entries.withLock { $0.digests[Self.key(name)] } }
 
-    func setDigest(_ digest: String, of name: String) { locked { digests[OllamaClient.normalizedName(name)] = digest } }
+    func setDigest(_ digest: String, of name: String) { entries.withLock { $0.digests[Self.key(name)] = digest } }
 
-    func trainedContext(of name: String) -> Int? { locked { trained[OllamaClient.normalizedName(name)] } }
+    func trainedContext(of name: String) -> Int? { entries.withLock { $0.trained[Self.key(name)] } }
 
-    func setTrainedContext(_ context: Int, of name: String) { locked { trained[OllamaClient.normalizedName(name)] = context } }
-
-    private var misses: [String: ContinuousClock.Instant] = [:]
+    func setTrainedContext(_ context: Int, of name: String) { entries.withLock { $0.trained[Self.key(name)] = context } }
 
     /// Records that looking up `what` of `name` found nothing.
-    func missed(_ what: String, _ name: String) { locked { misses[what + "\u{0}" + OllamaClient.normalizedName(name)] = .now } }
+    func missed(_ what: String, _ name: String) { entries.withLock { $0.misses[what + "\u{0}" + Self.key(name)] = .now } }
 
     /// Whether looking up `what` of `name` found nothing less than `seconds` ago.
     func missedRecently(_ what: String, _ name: String, within seconds: Double) -> Bool {
-        locked { misses[what + "\u{0}" + OllamaClient.normalizedName(name)].map { ContinuousClock.now - $0 < .seconds(seconds) } ?? false }
+        entries.withLock { $0.misses[what + "\u{0}" + Self.key(name)].map { ContinuousClock.now - $0 < .seconds(seconds) } ?? false }
     }
 
-    func weights(of name: String) -> String? { locked { weightsFiles[OllamaClient.normalizedName(name)] } }
+    func weights(of name: String) -> String? { entries.withLock { $0.weightsFiles[Self.key(name)] } }
 
-    func setWeights(_ weights: String, of name: String) { locked { weightsFiles[OllamaClient.normalizedName(name)] = weights } }
+    func setWeights(_ weights: String, of name: String) { entries.withLock { $0.weightsFiles[Self.key(name)] = weights } }
 }

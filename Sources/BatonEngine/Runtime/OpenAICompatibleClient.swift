@@ -406,20 +406,12 @@ extension HTTPResponse {
     /// The body as server-sent events.
     var events: AsyncThrowingStream<ServerSentEvent, any Error> {
         let lines = self.lines
-        return AsyncThrowingStream { continuation in
-            let task = Task {
-                var parser = ServerSentEventParser()
-                do {
-                    for try await line in lines {
-                        if let event = parser.feed(line) { continuation.yield(event) }
-                    }
-                    if let event = parser.flush() { continuation.yield(event) }
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: error)
-                }
+        return .producing { continuation in
+            var parser = ServerSentEventParser()
+            for try await line in lines {
+                if let event = parser.feed(line) { continuation.yield(event) }
             }
-            continuation.onTermination = { _ in task.cancel() }
+            if let event = parser.flush() { continuation.yield(event) }
         }
     }
 }

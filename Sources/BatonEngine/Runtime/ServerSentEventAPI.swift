@@ -16,22 +16,18 @@ enum ServerSentEventAPI {
         read:
             @escaping @Sendable (HTTPResponse, AsyncThrowingStream<GenerationEvent, any Error>.Continuation) async throws -> GenerationUsage
     ) -> AsyncThrowingStream<GenerationEvent, any Error> {
-        AsyncThrowingStream { continuation in
-            let task = Task {
-                do {
-                    let response = try await transport.send(http, connectTimeout: connectTimeout)
-                    guard response.status == 200 else {
-                        let error = httpError(response.status, try? await response.collect(limit: 65536), http.url, model, keyHint)
-                        throw retryRules(error, response: response, url: http.url)
-                    }
-                    let usage = try await read(response, continuation)
-                    continuation.yield(.finished(usage))
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: scrubber.scrub(error))
+        .producing { continuation in
+            do {
+                let response = try await transport.send(http, connectTimeout: connectTimeout)
+                guard response.status == 200 else {
+                    let error = httpError(response.status, try? await response.collect(limit: 65536), http.url, model, keyHint)
+                    throw retryRules(error, response: response, url: http.url)
                 }
+                let usage = try await read(response, continuation)
+                continuation.yield(.finished(usage))
+            } catch {
+                throw scrubber.scrub(error)
             }
-            continuation.onTermination = { _ in task.cancel() }
         }
     }
 
