@@ -1,6 +1,5 @@
 import BatonSpec
 import Foundation
-import Yams
 
 /// The built-in deterministic runtime (`kind: echo`): answers from the rendered prompt, optionally
 /// waiting per call and per token like a model would, and scriptable per stage and round.
@@ -72,17 +71,7 @@ public struct EchoRuntime: LLMRuntime {
     }
 
     public func generate(_ request: GenerationRequest) -> AsyncThrowingStream<GenerationEvent, any Error> {
-        AsyncThrowingStream { continuation in
-            let task = Task {
-                do {
-                    try await run(request, continuation)
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: error)
-                }
-            }
-            continuation.onTermination = { _ in task.cancel() }
-        }
+        .producing { continuation in try await run(request, continuation) }
     }
 
     private func run(_ request: GenerationRequest, _ continuation: AsyncThrowingStream<GenerationEvent, any Error>.Continuation)
@@ -167,156 +156,5 @@ public struct EchoRuntime: LLMRuntime {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-    }
-}
-
-/// Scripted echo answers, read from YAML:
-///
-/// ```yaml
-/// review:                       # stage
-///   1: {verdict: revise, feedback: Add tests.}   # round 1
-///   2: {verdict: approve}
-/// plan:
-///   "*": {output: "1. Write the code"}          # every round
-/// flaky:
-///   1: {fail: transient, times: 2}               # the first two calls of round 1 fail
-/// summary:
-///   1: {output: "The answer is", finish: length} # cut at max_tokens, as a runtime would report it
-///   2: {thinking: "Hmm.", output: "Tea."}         # thinking, recorded apart from the answer
-/// ```
-public struct EchoScript: Sendable, Hashable {
-    /// One scripted answer.
-    public struct Entry: Sendable, Hashable {
-        /// Text to answer with.
-        public var output: String?
-        /// A critic verdict (`approve` or `revise`, or anything else to test malformed verdicts).
-        public var verdict: String?
-        /// A critic's feedback.
-        public var feedback: String?
-        /// Fail instead of answering.
-        public var failure: (transient: Bool, times: Int)?
-        /// Seconds before the first token, instead of the runtime's `call_delay`.
-        public var delay: Double?
-        /// How the answer stops, as a real runtime would say it: `length` (cut at max_tokens), `refusal`,
-        /// `content_filter`; unset is a normal stop.
-        public var finish: String?
-        /// Thinking streamed before the answer, recorded apart from it.
-        public var thinking: String?
-
-        public static func == (lhs: Entry, rhs: Entry) -> Bool {
-            lhs.output == rhs.output && lhs.verdict == rhs.verdict && lhs.feedback == rhs.feedback
-                && lhs.failure?.transient == rhs.failure?.transient && lhs.failure?.times == rhs.failure?.times
-                && lhs.delay == rhs.delay && lhs.finish == rhs.finish && lhs.thinking == rhs.thinking
-        }
-
-        public func hash(into hasher: inout Hasher) {
-            hasher.combine(output)
-            hasher.combine(verdict)
-            hasher.combine(feedback)
-        }
-    }
-
-    /// Entries by stage, then by round (`0` stands for `"*"`, every round).
-    public var entries: [String: [Int: Entry]] = [:]
-    /// Calls that failed so far, by stage and round (for `times`).
-    private let failures = FailureCounter()
-
-    /// An empty script.
-    public init() {}
-
-    /// Reads a script file.
-    public init(contentsOf path: String) throws {
-        // Held to the limits of every YAML file Baton reads: its size before reading it, its aliases before Yams
-        // builds values (Yams would copy each alias).
-        let limits = YAMLLimits.standard
-        if let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size]) as? Int,
-            let violation = limits.check(byteCount: size)
-        {
-            throw RuntimeError(.badResponse, "echo script refused: \(violation.message(file: path))", isTransient: false)
-        }
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw RuntimeError(.badResponse, "echo script '\(path)' could not be read", isTransient: false)
-        }
-        if let violation = limits.check(text) {
-            throw RuntimeError(.badResponse, "echo script refused: \(violation.message(file: path))", isTransient: false)
-        }
-        let root: Any?
-        do {
-            root = try Yams.load(yaml: text)
-        } catch {
-            throw RuntimeError(.badResponse, "echo script '\(path)' is not valid YAML: \(error)", isTransient: false)
-        }
-        guard let stages = root as? [String: Any] else {
-            throw RuntimeError(.badResponse, "echo script '\(path)' must map stage names to rounds", isTransient: false)
-        }
-        for (stage, value) in stages {
-            guard let rounds = value as? [AnyHashable: Any] else { continue }
-            for (roundKey, entryValue) in rounds {
-                let round = "\(roundKey)" == "*" ? 0 : Int("\(roundKey)") ?? -1
-                guard round >= 0, let fields = entryValue as? [String: Any] else {
-                    throw RuntimeError(
-                        .badResponse, "echo script '\(path)': stage '\(stage)' round '\(roundKey)' is malformed", isTransient: false)
-                }
-                var entry = Entry()
-                entry.output = fields["output"].map { "\($0)" }
-                entry.verdict = fields["verdict"].map { "\($0)" }
-                entry.feedback = fields["feedback"].map { "\($0)" }
-                entry.delay = fields["delay"].flatMap { DurationParsing.seconds(from: "\($0)") }
-                entry.thinking = fields["thinking"].map { "\($0)" }
-                if let finish = fields["finish"].map({ "\($0)" }) {
-                    guard EchoScript.finishReasons[finish] != nil else {
-                        throw RuntimeError(
-                            .badResponse,
-                            "echo script '\(path)': stage '\(stage)' round '\(roundKey)' has finish '\(finish)'; use stop, length, refusal or content_filter",
-                            isTransient: false)
-                    }
-                    entry.finish = finish
-                }
-                if let fail = fields["fail"].map({ "\($0)" }) {
-                    entry.failure = (fail == "transient", (fields["times"] as? Int) ?? 1)
-                }
-                entries[stage, default: [:]][round] = entry
-            }
-        }
-    }
-
-    /// The finish reasons a script may give, as the executor sees them.
-    static let finishReasons: [String: FinishReason.Kind] = [
-        "stop": .complete, "length": .truncated, "refusal": .refused, "content_filter": .filtered,
-    ]
-
-    func entry(stage: String, round: Int) -> Entry? {
-        entries[stage]?[round] ?? entries[stage]?[0]
-    }
-
-    func shouldFail(stage: String, round: Int, times: Int) -> Bool {
-        failures.increment("\(stage)#\(round)") <= times
-    }
-
-    public static func == (lhs: EchoScript, rhs: EchoScript) -> Bool { lhs.entries == rhs.entries }
-    public func hash(into hasher: inout Hasher) { hasher.combine(entries) }
-}
-
-/// Counts calls across concurrent requests.
-final class FailureCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var counts: [String: Int] = [:]
-
-    func increment(_ key: String) -> Int {
-        lock.lock()
-        defer { lock.unlock() }
-        counts[key, default: 0] += 1
-        return counts[key]!
-    }
-}
-
-/// Appends call lines with O_APPEND, so lines from a killed process are never torn.
-enum EchoCallLog {
-    static func append(_ line: String, to path: String) {
-        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        guard fd >= 0 else { return }
-        defer { close(fd) }
-        let bytes = Array(line.utf8)
-        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
     }
 }

@@ -2,12 +2,12 @@ import BatonSpec
 import Foundation
 
 /// The runtimes a run uses, made from its snapshot's profile (or `--runtime echo`) once and reused.
-public final class RuntimeCatalog: RuntimeProvider, @unchecked Sendable {
+public final class RuntimeCatalog: RuntimeProvider, Sendable {
     private let environment: [String: String]
     private let keys: any APIKeySource
     private let transport: any HTTPTransport
-    private let lock = NSLock()
-    private var made: [String: any LLMRuntime] = [:]
+    /// The runtimes made so far, by name; the lock is held while one is made, so each is made once.
+    private let made = Locked<[String: any LLMRuntime]>([:])
 
     /// Creates a catalog.
     ///
@@ -23,13 +23,38 @@ public final class RuntimeCatalog: RuntimeProvider, @unchecked Sendable {
     }
 
     public func runtime(for model: ResolvedModel, snapshot: RunSnapshot) throws -> any LLMRuntime {
-        let name = snapshot.forcedRuntime ?? model.runtime ?? "echo"
-        lock.lock()
-        defer { lock.unlock() }
-        if let runtime = made[name] { return runtime }
-        let runtime = try make(name, snapshot: snapshot)
-        made[name] = runtime
-        return runtime
+        try runtime(named: Self.runtimeName(of: model, snapshot: snapshot), snapshot: snapshot)
+    }
+
+    /// Makes now every echo runtime `snapshot`'s stages can call, reading its options and script (`script`,
+    /// `BATON_ECHO_SCRIPT`), so a malformed or over-limit script refuses the run before it starts instead of
+    /// failing it at the first stage. The runtimes made are the ones the run then uses.
+    ///
+    /// - Throws: ``RuntimeError`` (permanent) naming the option, or the script's file, line and key.
+    public func prepareEchoRuntimes(for snapshot: RunSnapshot) throws {
+        let names = Set(snapshot.plan.stages.flatMap(\.models).map { Self.runtimeName(of: $0, snapshot: snapshot) })
+        for name in names.sorted() where Self.kind(of: name, snapshot: snapshot) == .echo {
+            _ = try runtime(named: name, snapshot: snapshot)
+        }
+    }
+
+    /// The runtime that serves `model` in `snapshot`: the forced one (`--runtime echo`), else the model's, else echo.
+    private static func runtimeName(of model: ResolvedModel, snapshot: RunSnapshot) -> String {
+        snapshot.forcedRuntime ?? model.runtime ?? "echo"
+    }
+
+    /// The kind of the runtime `name`: as the profile declares it, and echo for an undeclared `echo`.
+    private static func kind(of name: String, snapshot: RunSnapshot) -> RuntimeSpec.Kind? {
+        snapshot.profile?.spec.runtime(named: name)?.kind ?? (name == "echo" ? .echo : nil)
+    }
+
+    private func runtime(named name: String, snapshot: RunSnapshot) throws -> any LLMRuntime {
+        try made.withLock { made in
+            if let runtime = made[name] { return runtime }
+            let runtime = try make(name, snapshot: snapshot)
+            made[name] = runtime
+            return runtime
+        }
     }
 
     private func url(of spec: RuntimeSpec?, _ name: String) throws -> String {
@@ -97,8 +122,7 @@ public final class RuntimeCatalog: RuntimeProvider, @unchecked Sendable {
 
     private func make(_ name: String, snapshot: RunSnapshot) throws -> any LLMRuntime {
         let spec = snapshot.profile?.spec.runtime(named: name)
-        let kind = spec?.kind ?? (name == "echo" ? .echo : nil)
-        switch kind {
+        switch Self.kind(of: name, snapshot: snapshot) {
         case .echo:
             return EchoRuntime(options: try EchoRuntime.options(from: spec?.options ?? [:], environment: environment))
         case .llamaServer:
