@@ -58,12 +58,11 @@ import Testing
             arguments: ["run", pipeline, "--profile", "ci", "--input-file", "FILE"], status: 64,
             message: "the input file is refused: FILE:6:8: \(alias)"),
         Case(
-            // The echo runtime reads its script when the first stage asks for it, so the run exists and fails
-            // with the runtime unavailable (69).
+            // The echo script is read before the run starts, so it is refused like the pipeline (65), with no run.
             description: "a billion laughs in an echo script", name: "script.yaml",
             text: { (laughs(head: "plan: {1: {output: x}}"), "", 0) },
             arguments: ["run", pipeline, "--profile", "ci", "--input", "task=x"], environment: ["BATON_ECHO_SCRIPT": "FILE"],
-            status: 69, message: "echo script refused: FILE:6:8: \(alias)"),
+            status: 65, message: "echo script refused: FILE:6:8: \(alias)"),
         Case(
             description: "a block nesting bomb, 10,000 levels", name: "block.yaml",
             text: { ("version: 1\nstages:\n", "- ", 10_000) },
