@@ -66,15 +66,6 @@ struct RunSession {
                 throw ExitCode(BatonExitCode.invalidPipeline)
             }
         }
-        if let snapshot, let catalog = executor.runtimes as? RuntimeCatalog {
-            // Echo scripts are read before the run exists: a malformed one is refused (65), never recorded as a failed run.
-            do {
-                try catalog.prepareEchoRuntimes(for: snapshot)
-            } catch {
-                Console.error("error: \(error)")
-                throw ExitCode(BatonExitCode.invalidPipeline)
-            }
-        }
         let claim = LeaseClaim.current()
         let task = Task { [executor] in try await body(executor, claim) }
         let signals = SignalTrap { count in
