@@ -130,10 +130,10 @@ struct CompatibleEndpointIntegrationTests {
         _ result: BatonProcess.Result, _ workspace: Workspace, critic: String, sourceLocation: SourceLocation = #_sourceLocation
     ) throws -> [AttemptRecord] {
         #expect(result.status == 0, "\(result.stderr)", sourceLocation: sourceLocation)
-        #expect(try workspace.lastRun().status == "completed", sourceLocation: sourceLocation)
+        #expect(try workspace.lastRun().status == .completed, sourceLocation: sourceLocation)
         let attempts = try workspace.attempts()
         let summary = attempts.map { "\($0.stage)#\($0.round).\($0.tryNumber) \($0.status) \($0.error ?? "")" }
-        #expect(!attempts.isEmpty && attempts.allSatisfy { $0.status == "completed" }, "\(summary)", sourceLocation: sourceLocation)
+        #expect(!attempts.isEmpty && attempts.allSatisfy { $0.status == .completed }, "\(summary)", sourceLocation: sourceLocation)
         #expect(attempts.allSatisfy { $0.runtime == workspace.kind.runtime }, sourceLocation: sourceLocation)
         let verdicts = attempts.filter { $0.stage == critic }.map(\.verdict)
         #expect(
@@ -244,7 +244,7 @@ struct CompatibleEndpointIntegrationTests {
 
             #expect(result.status == 0, "\(result.stderr)")
             let attempt = try #require(try workspace.attempts().first)
-            #expect(attempt.status == "completed")
+            #expect(attempt.status == .completed)
             #expect(attempt.finishReason == "truncated", "finish_reason: \(attempt.finishReason ?? "NULL"), output: \(attempt.output)")
             #expect(attempt.outputTokens == 5 && !attempt.output.isEmpty)
         }

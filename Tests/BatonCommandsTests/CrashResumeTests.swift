@@ -63,7 +63,7 @@ struct KillCase: Sendable, CustomTestStringConvertible {
     @Test func theSuiteCoversAtLeastFiftyDistinctKillPoints() async throws {
         let distinct = Set(Self.allCases.flatMap(\.kills))
         #expect(distinct.count >= 50, "\(distinct.count) distinct kill points")
-        #expect(Set(distinct.map { String($0.split(separator: ":")[0]) }) == Set(KillSwitch.points))
+        #expect(Set(distinct.map { String($0.split(separator: ":")[0]) }) == Set(KillPoint.allCases.map(\.rawValue)))
         // The kill points are counted against the uninterrupted run: if the fixture or the echo runtime
         // changes, this says so before the crash tests fail with "was not killed".
         let baseline = try await Baseline.shared.get()
@@ -140,7 +140,7 @@ struct KillCase: Sendable, CustomTestStringConvertible {
         #expect(resumed.status == 0, "\(resumed.summary)")
         #expect(resumed.stderr.contains("reused"), "\(resumed.stderr)")
         let plan2 = try sandbox.attempts(id).filter { $0.stage == "plan" && $0.round == 2 }
-        #expect(plan2.map(\.status) == ["aborted", "completed"])
+        #expect(plan2.map(\.status) == [.aborted, .completed])
         let partial = try #require(plan2.first?.output)
         let full = try #require(baseline.attempts[StageRound(stage: "plan", round: 2)]?.output)
         #expect(!partial.isEmpty && partial != full && full.hasPrefix(partial))

@@ -42,11 +42,11 @@ struct LlamaServerIntegrationTests {
             try #require(try store().runs().first)
         }
 
-        func events(_ kinds: Set<String>) throws -> [String] {
+        func events(_ kinds: Set<EventKind>) throws -> [String] {
             let store = try store()
             return try store.events(try lastRun().id).filter { kinds.contains($0.kind) }.map { event in
                 let payload = (try? JSONSerialization.jsonObject(with: Data((event.payload ?? "{}").utf8))) as? [String: Any]
-                return "\(event.kind == "model-loaded" ? "load" : "unload") \(payload?["model"] as? String ?? "?")"
+                return "\(event.kind == .modelLoaded ? "load" : "unload") \(payload?["model"] as? String ?? "?")"
             }
         }
 
@@ -84,7 +84,7 @@ struct LlamaServerIntegrationTests {
             #expect(result.status == 0, "\(result.stderr)")
             #expect(!result.stdout.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty)
             #expect(result.stderr.contains("run ") && result.stderr.contains(" completed"))
-            let attempts = try workspace.store().attempts(try workspace.lastRun().id).filter { $0.status == "completed" }
+            let attempts = try workspace.store().attempts(try workspace.lastRun().id).filter { $0.status == .completed }
             #expect(Set(attempts.map(\.stage)) == ["plan", "check", "answer"])
             for attempt in attempts {
                 #expect((attempt.outputTokens ?? 0) > 0)
@@ -132,7 +132,7 @@ struct LlamaServerIntegrationTests {
 
             // Then
             #expect(result.status == 0, "\(result.stderr)")
-            #expect(try workspace.events(["model-loaded", "model-unloaded"]) == expected)
+            #expect(try workspace.events([.modelLoaded, .modelUnloaded]) == expected)
             let mostResident = states.map { $0.values.filter { $0 == "loaded" || $0 == "loading" }.count }.max() ?? 0
             #expect(mostResident == 1, "states seen: \(states)")
             #expect(states.contains { $0["executor"] == "loaded" })
@@ -150,10 +150,10 @@ struct LlamaServerIntegrationTests {
             let states = await watcher.stop()
 
             #expect(result.status == 0, "\(result.stderr)")
-            let attempts = try workspace.store().attempts(try workspace.lastRun().id).filter { $0.status == "completed" }
+            let attempts = try workspace.store().attempts(try workspace.lastRun().id).filter { $0.status == .completed }
             let rounds = Set(attempts.filter { $0.stage == "check" }.map(\.round)).count
             #expect(rounds >= 2, "the loop should revise at least once (seed 7); verdicts: \(attempts.compactMap(\.verdict))")
-            #expect(try workspace.events(["model-loaded", "model-unloaded"]) == ["load local:planner", "load local:critic"])
+            #expect(try workspace.events([.modelLoaded, .modelUnloaded]) == ["load local:planner", "load local:critic"])
             #expect(!states.contains { $0["planner"] == "unloaded" && $0["critic"] == "loaded" }, "\(states)")
         }
     }
@@ -170,8 +170,8 @@ struct LlamaServerIntegrationTests {
             #expect(killed.status == 137 || killed.status == 9 || killed.status > 128, "killed: \(killed.status)")
             let run = try workspace.lastRun()
             let before = try workspace.store().attempts(run.id)
-            let completedBefore = before.filter { $0.status == "completed" }
-            #expect(!completedBefore.isEmpty && before.contains { $0.status == "running" })
+            let completedBefore = before.filter { $0.status == .completed }
+            #expect(!completedBefore.isEmpty && before.contains { $0.status == .running })
 
             let resumed = try await workspace.run(["resume", run.id], url: router.url)
 
@@ -181,9 +181,9 @@ struct LlamaServerIntegrationTests {
             for attempt in completedBefore {
                 #expect(after.first { $0.id == attempt.id } == attempt)
             }
-            let completed = after.filter { $0.status == "completed" }.map { "\($0.stage)#\($0.round)" }
+            let completed = after.filter { $0.status == .completed }.map { "\($0.stage)#\($0.round)" }
             #expect(completed.count == Set(completed).count, "\(completed)")
-            #expect(after.contains { $0.status == "aborted" })
+            #expect(after.contains { $0.status == .aborted })
             #expect(try workspace.store().integrityCheck() == "ok")
         }
     }
@@ -218,7 +218,7 @@ struct LlamaServerIntegrationTests {
                 if let store = try? workspace.store(), let run = try? store.runs().first,
                     let attempts = try? store.attempts(run.id)
                 {
-                    streaming = attempts.contains { $0.stage == "write" && $0.status == "running" && !$0.output.isEmpty }
+                    streaming = attempts.contains { $0.stage == "write" && $0.status == .running && !$0.output.isEmpty }
                 }
             }
             #expect(streaming, "the 'write' stage never streamed")
@@ -237,7 +237,7 @@ struct LlamaServerIntegrationTests {
                 #expect(resumed.status == 0, "\(resumed.stderr)")
                 let attempts = try workspace.store().attempts(run.id)
                 #expect(attempts.filter { $0.stage == "plan" }.count == 1, "plan completed before the crash and must not run again")
-                #expect(attempts.last?.stage == "write" && attempts.last?.status == "completed")
+                #expect(attempts.last?.stage == "write" && attempts.last?.status == .completed)
             }
         }
     }

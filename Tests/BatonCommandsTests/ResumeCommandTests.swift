@@ -38,7 +38,7 @@ import Testing
         // The reused attempts are copies in the new run, in the order they ran; the parent run is untouched.
         let attempts = try sandbox.attempts(child)
         #expect(attempts.map { "\($0.stage)#\($0.round)" } == baseline.calls.map(\.description))
-        #expect(attempts.allSatisfy { $0.status == "completed" })
+        #expect(attempts.allSatisfy { $0.status == .completed })
         #expect(try sandbox.attempts(parent).count == 8)
         let text = try await sandbox.baton(["show", child])
         #expect(text.stdout.contains("rerun of \(parent) from stage 'facts'"), "\(text.stdout)")
@@ -64,7 +64,7 @@ import Testing
         for stage in ["facts", "report"] {
             #expect(calls.filter { $0.stage == stage }.count == attempts.filter { $0.stage == stage }.count, "\(stage)")
         }
-        #expect(attempts.filter { $0.stage == "plan" || $0.stage == "review" }.map(\.status) == Array(repeating: "completed", count: 6))
+        #expect(attempts.filter { $0.stage == "plan" || $0.stage == "review" }.map(\.status) == Array(repeating: .completed, count: 6))
         #expect(try sandbox.store().integrityCheck() == "ok")
         #expect(try sandbox.store().run(child).parentRunID == parent)
     }
@@ -142,15 +142,15 @@ import Testing
         #expect(dry.stdout.contains("superseded by the current pipeline: facts, report"))
         // A dry run changes nothing.
         #expect(sandbox.calls().isEmpty)
-        #expect(try sandbox.attempts(id).allSatisfy { $0.status == "completed" })
+        #expect(try sandbox.attempts(id).allSatisfy { $0.status == .completed })
 
         let resumed = try await sandbox.baton(["resume", id, "--use-current-pipeline"])
         #expect(resumed.status == 0, "\(resumed.summary)")
         #expect(sandbox.calls().map(\.description) == ["facts#1", "report#1"])
         let facts = try sandbox.attempts(id).filter { $0.stage == "facts" }
-        #expect(facts.map(\.status) == ["superseded", "completed"])
+        #expect(facts.map(\.status) == [.superseded, .completed])
         #expect(facts.last?.prompt.hasPrefix("List the facts of this plan") == true)
-        #expect(try sandbox.attempts(id).filter { $0.stage == "report" }.map(\.status) == ["superseded", "completed"])
+        #expect(try sandbox.attempts(id).filter { $0.stage == "report" }.map(\.status) == [.superseded, .completed])
 
         // The run now pins the edited file: nothing is left to do.
         let after = try await sandbox.baton(["resume", id, "--dry-run"])
@@ -181,7 +181,7 @@ import Testing
         #expect(resumed.stdout.contains("report round 1: Write a short report titled Garden plan"), "\(resumed.stdout)")
         let store = try sandbox.store()
         #expect(try store.integrityCheck() == "ok")
-        #expect(try store.run(id).status == "completed")
+        #expect(try store.run(id).status == .completed)
     }
 
     @Test func plainResumeOfAnEditedPipelineKeepsThePinnedSnapshot() async throws {

@@ -178,7 +178,7 @@ struct Baseline: Sendable {
         let id = try await sandbox.onlyRunID()
         let attempts = try sandbox.attempts(id)
         var byKey: [StageRound: (String, String)] = [:]
-        for attempt in attempts where attempt.status == "completed" {
+        for attempt in attempts where attempt.status == .completed {
             byKey[StageRound(stage: attempt.stage, round: attempt.round)] = (attempt.prompt, attempt.output)
         }
         let tokens = attempts.reduce(0) { $0 + ($1.outputTokens ?? 0) }
@@ -215,7 +215,7 @@ extension RunSandbox {
     ///    signal) and its partial output is a prefix of the completed output of its (stage, round);
     /// 6. the tries of each (stage, round) are numbered 1, 2, ... in order.
     func checkInvariants(
-        _ runID: String, baseline: Baseline, stopped: Set<String> = ["aborted"], context: String = "",
+        _ runID: String, baseline: Baseline, stopped: Set<AttemptStatus> = [.aborted], context: String = "",
         sourceLocation: Testing.SourceLocation = #_sourceLocation
     ) throws {
         for violation in try invariantViolations(runID, baseline: baseline, stopped: stopped) {
@@ -224,14 +224,14 @@ extension RunSandbox {
     }
 
     /// What ``checkInvariants`` finds wrong, one sentence per broken invariant.
-    func invariantViolations(_ runID: String, baseline: Baseline, stopped: Set<String> = ["aborted"]) throws -> [String] {
+    func invariantViolations(_ runID: String, baseline: Baseline, stopped: Set<AttemptStatus> = [.aborted]) throws -> [String] {
         var violations: [String] = []
         func check(_ condition: Bool, _ message: @autoclosure () -> String) {
             if !condition { violations.append(message()) }
         }
         let store = try self.store()
         let run = try store.run(runID)
-        check(run.status == "completed", "the run is \(run.status), not completed")
+        check(run.status == .completed, "the run is \(run.status), not completed")
         check(run.leaseToken == nil, "the lease is still held by pid \(run.leasePid ?? 0)")
         let integrity = try store.integrityCheck()
         check(integrity == "ok", "integrity check: \(integrity)")
@@ -243,21 +243,21 @@ extension RunSandbox {
         for key in Set(rows.keys).union(calls.keys).sorted() {
             check(
                 calls[key, default: 0] == rows[key]?.count ?? 0,
-                "\(key) was called \(calls[key, default: 0]) times but has \(rows[key]?.count ?? 0) attempt rows (\(rows[key]?.map(\.status) ?? []))"
+                "\(key) was called \(calls[key, default: 0]) times but has \(rows[key]?.count ?? 0) attempt rows (\(rows[key]?.map(\.status.rawValue) ?? []))"
             )
         }
         check(callList.count == attempts.count, "\(callList.count) runtime calls but \(attempts.count) attempt rows")
 
         check(Set(rows.keys) == Set(baseline.attempts.keys), "stages and rounds \(rows.keys.sorted()) differ from the baseline's")
         for (key, tries) in rows.sorted(by: { $0.key < $1.key }) {
-            let completed = tries.filter { $0.status == "completed" }
+            let completed = tries.filter { $0.status == .completed }
             check(completed.count == 1, "\(key) has \(completed.count) completed attempts")
             check(tries.map(\.tryNumber) == Array(1...tries.count), "\(key) has tries \(tries.map(\.tryNumber))")
             guard let expected = baseline.attempts[key], let done = completed.first else { continue }
             check(done.prompt == expected.prompt, "\(key)'s prompt differs from the baseline's: \(done.prompt)")
             check(done.output == expected.output, "\(key)'s output differs from the baseline's: \(done.output)")
-            check(tries.last?.status == "completed", "\(key)'s last try is \(tries.last?.status ?? "")")
-            for other in tries where other.status != "completed" {
+            check(tries.last?.status == .completed, "\(key)'s last try is \(tries.last?.status.rawValue ?? "")")
+            for other in tries where other.status != .completed {
                 check(stopped.contains(other.status), "\(key) try \(other.tryNumber) is \(other.status)")
                 check(
                     expected.output.hasPrefix(other.output),

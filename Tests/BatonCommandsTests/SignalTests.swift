@@ -33,17 +33,17 @@ import Testing
         do {
             let store = try sandbox.store()
             let run = try store.run(id)
-            #expect(run.status == "interrupted")
+            #expect(run.status == .interrupted)
             #expect(run.finishedAt != nil)
             #expect(run.leaseToken == nil, "the interrupted run is still leased")
             let plan2 = try store.attempts(id).filter { $0.stage == "plan" && $0.round == 2 }
-            #expect(plan2.map(\.status) == ["interrupted"])
+            #expect(plan2.map(\.status) == [.interrupted])
             let partial = plan2.first?.output ?? ""
             let full = try #require(baseline.attempts[StageRound(stage: "plan", round: 2)]?.output)
             #expect(!partial.isEmpty && partial != full && full.hasPrefix(partial), "partial output '\(partial)'")
             #expect(plan2.first?.error == "interrupted by a signal")
             #expect(plan2.first?.finishedAt != nil)
-            #expect(try store.events(id).contains { $0.kind == "run-interrupted" })
+            #expect(try store.events(id).contains { $0.kind == .runInterrupted })
         }
         let listed = try await sandbox.baton(["runs", "--status", "interrupted"])
         #expect(listed.stdout.contains(id), "\(listed.summary)")
@@ -52,7 +52,7 @@ import Testing
         let resumed = try await sandbox.baton(["resume", id])
         #expect(resumed.status == 0, "\(resumed.summary)")
         #expect(resumed.stdout == baseline.stdout)
-        try sandbox.checkInvariants(id, baseline: baseline, stopped: ["interrupted"], context: signal.name)
+        try sandbox.checkInvariants(id, baseline: baseline, stopped: [.interrupted], context: signal.name)
     }
 
     @Test func aSecondCtrlCQuitsAtOnceAndTheRunStillResumes() async throws {
@@ -71,7 +71,7 @@ import Testing
         #expect(resumed.stdout == baseline.stdout)
         // Depending on whether the first signal's recording won the race, review#1 was left
         // interrupted or still running (then aborted by resume).
-        try sandbox.checkInvariants(id, baseline: baseline, stopped: ["interrupted", "aborted"], context: "SIGINT twice")
+        try sandbox.checkInvariants(id, baseline: baseline, stopped: [.interrupted, .aborted], context: "SIGINT twice")
     }
 
     @Test func aRunBeingExecutedIsLockedUntilItsProcessDies() async throws {
@@ -106,7 +106,7 @@ import Testing
         #expect(takeover.status == 0, "\(takeover.summary)")
         #expect(takeover.stdout == baseline.stdout)
         try sandbox.checkInvariants(id, baseline: baseline, context: "lease takeover")
-        let events = try sandbox.store().events(id).filter { $0.kind == "lease-acquired" }
+        let events = try sandbox.store().events(id).filter { $0.kind == .leaseAcquired }
         #expect(events.count == 2)
         #expect(events.last?.payload?.contains("\"previous_pid\":\(first.pid)") == true, "\(events.last?.payload ?? "")")
     }

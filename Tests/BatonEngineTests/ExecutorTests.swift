@@ -40,13 +40,13 @@ import Testing
         }
         #expect(runtime.requests.map(\.prompt) == ["Plan a parser", "Build from: plan done"])
         let attempts = try store.attempts(id)
-        #expect(attempts.map(\.status) == ["completed", "completed"])
+        #expect(attempts.map(\.status) == [.completed, .completed])
         #expect(attempts.map(\.output) == ["plan done", "build done"])
-        #expect(try store.run(id).status == "completed")
+        #expect(try store.run(id).status == .completed)
         #expect(try store.run(id).leaseToken == nil)
         let kinds = try store.events(id).map(\.kind)
-        #expect(kinds.first == "run-created")
-        #expect(kinds.last == "run-completed")
+        #expect(kinds.first == .runCreated)
+        #expect(kinds.last == .runCompleted)
     }
 
     static let loop = """
@@ -115,7 +115,7 @@ import Testing
         }
         #expect(reason == "critic 'review' still asked for a revision of 'plan' after 3 rounds (max_rounds: 3, on_exhausted: fail)")
         #expect(!unavailable)
-        #expect(try store.run(id).status == "failed")
+        #expect(try store.run(id).status == .failed)
 
         let accepting = try snapshot(Self.loop.replacingOccurrences(of: "EXHAUSTED", with: "accept"))
         let runtime = Self.verdicts(["revise", "revise", "revise"])
@@ -163,7 +163,7 @@ import Testing
         }
         // Equal jitter with random() = 0.5: 3/4 of 1s, 2s, then 3s (capped).
         #expect(delays.values == [0.75, 1.5, 2.25])
-        #expect(try store.attempts(id).map(\.status) == ["failed", "failed", "failed", "completed"])
+        #expect(try store.attempts(id).map(\.status) == [.failed, .failed, .failed, .completed])
         #expect(try store.attempts(id).map(\.tryNumber) == [1, 2, 3, 4])
 
         let permanent = ScriptedRuntime { _, _ in .error(RuntimeError(.modelNotFound, "model 'm' not found", isTransient: false)) }
@@ -230,7 +230,7 @@ import Testing
             Issue.record("\(outcome)")
             return
         }
-        #expect(try store.attempts(id).map(\.status) == ["failed"])
+        #expect(try store.attempts(id).map(\.status) == [.failed])
         #expect(runtime.requests.count == 1)
     }
 
@@ -249,7 +249,7 @@ import Testing
             return
         }
         let attempts = try store.attempts(id)
-        #expect(attempts.map(\.status) == ["failed", "completed"])
+        #expect(attempts.map(\.status) == [.failed, .completed])
         #expect(attempts.first?.error == "stage 'a' took longer than its timeout of 1s")
     }
 
@@ -274,7 +274,7 @@ import Testing
         #expect(second == .completed(runID: id))
         #expect(fixed.requests.map(\.stage) == ["build"])
         #expect(fixed.requests.first?.prompt == "Build from: plan done")
-        #expect(try store.attempts(id).map(\.status) == ["completed", "failed", "completed"])
+        #expect(try store.attempts(id).map(\.status) == [.completed, .failed, .completed])
     }
 
     @Test func jsonOutputFieldsReachLaterTemplates() async throws {

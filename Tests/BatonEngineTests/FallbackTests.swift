@@ -53,7 +53,7 @@ import Testing
     }
 
     static func fallbackEvents(_ store: RunStore, _ id: String) throws -> [[String: String]] {
-        try store.events(id).filter { $0.kind == "model-fallback" }.map {
+        try store.events(id).filter { $0.kind == .modelFallback }.map {
             try JSONDecoder().decode([String: String].self, from: Data(($0.payload ?? "{}").utf8))
         }
     }
@@ -84,7 +84,7 @@ import Testing
         #expect(events.first?["error"]?.contains(error.message) == true)
         let plan = try store.attempts(id).filter { $0.stage == "plan" }
         #expect(plan.map(\.model) == Array(repeating: "a", count: callsOnA) + ["b"])
-        #expect(plan.map(\.status) == Array(repeating: "failed", count: callsOnA) + ["completed"])
+        #expect(plan.map(\.status) == Array(repeating: .failed, count: callsOnA) + [.completed])
         #expect(try store.attempts(id).last?.output == "c answered")
     }
 
@@ -126,7 +126,7 @@ import Testing
         #expect(!unavailable)
         #expect(notices == ["plan: a → b (model not found)", "plan: b → c (model not found)"])
         #expect(try Self.fallbackEvents(store, id).count == 2)
-        #expect(try store.run(id).status == "failed")
+        #expect(try store.run(id).status == .failed)
     }
 
     @Test func aRuntimeThatCannotBeMadeFallsBack() async throws {
@@ -161,7 +161,7 @@ import Testing
         }
         #expect(notices == ["plan: a → b (load failed)"])
         #expect(managed.log == ["load a", "load b", "generate b", "load c", "generate c"])
-        let loads = try store.events(id).filter { $0.kind == "model-loaded" }.compactMap(\.payload)
+        let loads = try store.events(id).filter { $0.kind == .modelLoaded }.compactMap(\.payload)
         #expect(loads.count == 2)
         #expect(loads.first?.contains(":b\"") == true)
     }

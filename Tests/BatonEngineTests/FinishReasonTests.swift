@@ -73,11 +73,11 @@ import Testing
             return
         }
         let draft = try #require(try store.attempts(id).first { $0.stage == "draft" })
-        #expect(draft.status == "completed")
+        #expect(draft.status == .completed)
         #expect(draft.output == "The answer is")
         #expect(draft.finishReason == "truncated")
         #expect(try store.attempts(id).filter { $0.stage != "draft" }.allSatisfy { $0.finishReason == "complete" })
-        let truncated = try store.events(id, kind: "output-truncated")
+        let truncated = try store.events(id, kind: .outputTruncated)
         #expect(truncated.map(\.stage) == ["draft"])
         #expect(truncated.first?.payload?.contains(#""max_tokens":"64""#) == true)
         #expect(events.truncations == ["draft"])
@@ -102,7 +102,7 @@ import Testing
         #expect(reason.contains("the JSON answer of stage 'facts' was cut off at max_tokens: 32 (length)"))
         #expect(reason.contains("raise max_tokens for this stage"))
         let facts = try #require(try store.attempts(id).first { $0.stage == "facts" })
-        #expect(facts.status == "failed")
+        #expect(facts.status == .failed)
         #expect(facts.finishReason == "truncated")
     }
 
@@ -126,7 +126,7 @@ import Testing
         let attempts = try store.attempts(id)
         #expect(attempts.first { $0.stage == "facts" }?.finishReason == "truncated")
         #expect(attempts.first { $0.stage == "review" }?.verdict == "approve")
-        #expect(try store.events(id, kind: "output-truncated").compactMap(\.stage).sorted() == ["facts", "review"])
+        #expect(try store.events(id, kind: .outputTruncated).compactMap(\.stage).sorted() == ["facts", "review"])
     }
 
     @Test("C-A3: a critic verdict cut at max_tokens is not retried with the same request")
@@ -249,7 +249,7 @@ import Testing
             Issue.record("\(outcome)")
             return
         }
-        let recorded = try store.events(id, kind: "runtime-notice")
+        let recorded = try store.events(id, kind: .runtimeNotice)
         #expect(recorded.count == 1)
         #expect(recorded.first?.stage == "draft")
         #expect(recorded.first?.attemptID != nil)
@@ -273,7 +273,7 @@ import Testing
             Issue.record("\(outcome)")
             return
         }
-        #expect(try store.attempts(id).allSatisfy { $0.finishReason == nil && $0.status == "completed" })
+        #expect(try store.attempts(id).allSatisfy { $0.finishReason == nil && $0.status == .completed })
     }
 }
 

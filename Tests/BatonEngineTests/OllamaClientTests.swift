@@ -451,7 +451,7 @@ import Testing
             }
             let attempts = try store.attempts(id)
             #expect(attempts.map(\.stage) == ["plan", "review", "write"])
-            #expect(attempts.map(\.status) == ["completed", "completed", "completed"])
+            #expect(attempts.map(\.status) == [.completed, .completed, .completed])
             #expect(attempts[0].output == "You said: Plan a parser in three steps")
             #expect(attempts[1].verdict == "approve")
             #expect(attempts[2].output.hasPrefix("You said: Write it: You said: Plan"))

@@ -43,7 +43,7 @@ import Testing
         return (store, try await executor.start(plan, inputs: inputs, claim: .current()))
     }
 
-    static func events(_ store: RunStore, _ outcome: RunOutcome, kind: String) throws -> [[String: String]] {
+    static func events(_ store: RunStore, _ outcome: RunOutcome, kind: EventKind) throws -> [[String: String]] {
         guard case .completed(let id) = outcome else { return [] }
         return try store.events(id, kind: kind).compactMap { event in
             event.payload.flatMap { try? JSONDecoder().decode([String: String].self, from: Data($0.utf8)) }
@@ -105,7 +105,7 @@ import Testing
                 Issue.record("\(outcome)")
                 return
             }
-            #expect(try store.attempts(id).map(\.status) == ["completed", "completed"])
+            #expect(try store.attempts(id).map(\.status) == [.completed, .completed])
             #expect(standIn.loads == 1)
         }
     }
@@ -148,8 +148,8 @@ import Testing
                 Issue.record("\(outcome)")
                 return
             }
-            #expect(try Self.events(store, outcome, kind: "model-loaded").count == 1)
-            #expect(try Self.events(store, outcome, kind: "model-unloaded").isEmpty)
+            #expect(try Self.events(store, outcome, kind: .modelLoaded).count == 1)
+            #expect(try Self.events(store, outcome, kind: .modelUnloaded).isEmpty)
             #expect(standIn.loads == 1)
         }
     }
@@ -178,7 +178,7 @@ import Testing
             }
             #expect(try store.attempts(id).first?.output.hasPrefix("You said: Plan it") == true)
             #expect(!standIn.requests.contains { $0.isEmptyChat })  // no load, no unload
-            #expect(try Self.events(store, outcome, kind: "model-loaded").isEmpty)
+            #expect(try Self.events(store, outcome, kind: .modelLoaded).isEmpty)
         }
 
         let profile = try Self.profile(url: "http://127.0.0.1:9", options: "")
@@ -269,10 +269,10 @@ import Testing
             }
             #expect(standIn.reloads == 0)  // never behind Baton's back
             #expect(standIn.loads == 2)
-            let unloads = try Self.events(store, outcome, kind: "model-unloaded")
+            let unloads = try Self.events(store, outcome, kind: .modelUnloaded)
             #expect(unloads.count == 1)
             #expect(unloads.first?["reason"]?.contains("2048") == true && unloads.first?["reason"]?.contains("4096") == true)
-            #expect(try Self.events(store, outcome, kind: "model-loaded").map { $0["num_ctx"] } == ["2048", "4096"])
+            #expect(try Self.events(store, outcome, kind: .modelLoaded).map { $0["num_ctx"] } == ["2048", "4096"])
             // The footprint kept is the larger one, measured at 4096 tokens.
             #expect(try store.measuredFootprints()[ModelKey(runtime: "?", name: "tiny")] == 1_000_000_000 + 100_000 * 4096)
         }
@@ -311,7 +311,7 @@ import Testing
             }
             #expect(standIn.loads == 1)
             #expect(standIn.reloads == 0)
-            #expect(try Self.events(store, outcome, kind: "model-unloaded").isEmpty)
+            #expect(try Self.events(store, outcome, kind: .modelUnloaded).isEmpty)
         }
     }
 
@@ -442,9 +442,9 @@ import Testing
                 Issue.record("\(outcome)")
                 return
             }
-            let evicted = try Self.events(store, outcome, kind: "model-evicted-by-runtime")
+            let evicted = try Self.events(store, outcome, kind: .modelEvictedByRuntime)
             #expect(evicted == [["model": "?:tiny", "runtime": "?"]])
-            #expect(try Self.events(store, outcome, kind: "model-loaded").count == 3)
+            #expect(try Self.events(store, outcome, kind: .modelLoaded).count == 3)
         }
     }
 
@@ -466,7 +466,7 @@ import Testing
         try await OllamaStandIn.with(models: [Self.qwen], settings: settings) { standIn in
             let yaml = "version: 1\nstages:\n  plan: {model: \"qwen:7b\", prompt: \"Plan it\"}\n"
             let (store, outcome) = try await Self.execute(yaml, on: Self.client(standIn))
-            #expect(try Self.events(store, outcome, kind: "runtime-notice").map { $0["code"] } == ["partly-on-cpu"])
+            #expect(try Self.events(store, outcome, kind: .runtimeNotice).map { $0["code"] } == ["partly-on-cpu"])
         }
     }
 

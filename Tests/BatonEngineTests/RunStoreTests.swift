@@ -12,7 +12,7 @@ import Testing
 
     static func run(_ id: String) -> RunRecord {
         RunRecord(
-            id: id, pipeline: "p", pipelinePath: nil, pipelineHash: "h", snapshot: "{}", inputs: "{}", status: "running",
+            id: id, pipeline: "p", pipelinePath: nil, pipelineHash: "h", snapshot: "{}", inputs: "{}", status: .running,
             error: nil, parentRunID: nil, rerunFrom: nil, createdAt: 1, updatedAt: 1, finishedAt: nil, leaseToken: nil,
             leasePid: nil, leaseHost: nil, leaseHeartbeat: nil)
     }

@@ -94,7 +94,7 @@ import Testing
         }
         #expect(down == ["ollama: ollama:llama3.2,ollama:gemma3", "router: "])
         // The fallback is still recorded, from the first model straight to the router's
-        let fallbacks = try store.events(id, kind: "model-fallback").compactMap(\.payload).map {
+        let fallbacks = try store.events(id, kind: .modelFallback).compactMap(\.payload).map {
             try JSONDecoder().decode([String: String].self, from: Data($0.utf8))
         }
         #expect(

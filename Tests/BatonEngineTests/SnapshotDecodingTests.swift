@@ -158,7 +158,7 @@ import Testing
         #expect(try store.runs().map(\.snapshot) == [text])
         #expect(try RunSnapshot.decode(store.run("old").snapshot).encoded() == text)
         // Status and lease changes no longer rewrite it; a replacement replaces it.
-        try store.setStatus("old", "failed", event: "run-failed")
+        try store.setStatus("old", .failed, event: .runFailed)
         #expect(try store.run("old").snapshot == text)
         try store.replaceSnapshot("old", snapshot: "{}", pipelineHash: "h2", supersede: [])
         #expect(try store.run("old").snapshot == "{}")

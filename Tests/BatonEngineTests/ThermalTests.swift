@@ -272,15 +272,15 @@ import Testing
         #expect(runtime.requests.map(\.stage) == ["plan", "build"])
         #expect(delays.values == [15, 15])
         #expect(sensor.readings == 4)
-        let recorded = try store.events(id).filter { $0.kind.hasPrefix("thermal-") || $0.kind.hasPrefix("attempt-") }
+        let recorded = try store.events(id).filter { $0.kind.rawValue.hasPrefix("thermal-") || $0.kind.rawValue.hasPrefix("attempt-") }
         #expect(
             recorded.map { "\($0.kind) \($0.stage ?? "")" } == [
                 "attempt-started plan", "attempt-completed plan", "thermal-pause build", "thermal-resume build",
                 "attempt-started build", "attempt-completed build",
             ])
-        let pause = try #require(recorded.first { $0.kind == "thermal-pause" }?.payload)
+        let pause = try #require(recorded.first { $0.kind == .thermalPause }?.payload)
         #expect(pause == #"{"max_wait":600,"pause_at":"serious","round":1,"state":"serious"}"#)
-        let resume = try #require(recorded.first { $0.kind == "thermal-resume" }?.payload)
+        let resume = try #require(recorded.first { $0.kind == .thermalResume }?.payload)
         #expect(resume == #"{"round":1,"state":"fair","waited":30}"#)
         #expect(events.thermal == ["paused build serious 600", "resumed build fair 30"])
     }
@@ -299,7 +299,7 @@ import Testing
             return
         }
         #expect(delays.values == [15, 5, 15, 5])  // one pause per stage, each cut at max_wait
-        let kinds = try store.events(id).filter { $0.kind.hasPrefix("thermal-") }.map { "\($0.kind) \($0.stage ?? "")" }
+        let kinds = try store.events(id).filter { $0.kind.rawValue.hasPrefix("thermal-") }.map { "\($0.kind) \($0.stage ?? "")" }
         #expect(kinds == ["thermal-pause plan", "thermal-wait-exceeded plan", "thermal-pause build", "thermal-wait-exceeded build"])
         #expect(events.thermal.last == "exceeded build critical 20")
     }
@@ -346,7 +346,7 @@ import Testing
         #expect(second == .completed(runID: id))
         #expect(fixed.requests.map(\.stage) == ["build"])
         #expect(hot.readings == 2)
-        let pauses = try store.events(id).filter { $0.kind.hasPrefix("thermal-") }.map { "\($0.kind) \($0.stage ?? "")" }
+        let pauses = try store.events(id).filter { $0.kind.rawValue.hasPrefix("thermal-") }.map { "\($0.kind) \($0.stage ?? "")" }
         #expect(pauses == ["thermal-pause build", "thermal-resume build"])
         #expect(events.thermal == ["paused build critical 600", "resumed build nominal 15"])
     }
@@ -377,7 +377,7 @@ import Testing
         let store = try RunStore.inMemory()
         let outcome = try await Self.executor(runtime, store: store, sensor: sensor, delays: DelayLog(), events: EventLog())
             .start(snapshot, inputs: [:], claim: .current())
-        let payloads = try store.events(outcome.runID).filter { $0.kind == "thermal-pause" }.map { "\($0.stage ?? "") \($0.payload ?? "")" }
+        let payloads = try store.events(outcome.runID).filter { $0.kind == .thermalPause }.map { "\($0.stage ?? "") \($0.payload ?? "")" }
         #expect(payloads == [#"plan {"max_wait":600,"pause_at":"serious","round":2,"state":"serious"}"#])
         #expect(sensor.readings == 5)
     }
@@ -406,10 +406,10 @@ import Testing
             Issue.record("\(outcome)")
             return
         }
-        #expect(try store.run(id).status == "interrupted")
+        #expect(try store.run(id).status == .interrupted)
         #expect(runtime.requests.map(\.stage) == ["plan"])
-        let kinds = try store.events(id).map(\.kind).filter { $0.hasPrefix("thermal-") || $0 == "run-interrupted" }
-        #expect(kinds == ["thermal-pause", "run-interrupted"])
+        let kinds = try store.events(id).map(\.kind).filter { $0.rawValue.hasPrefix("thermal-") || $0 == .runInterrupted }
+        #expect(kinds == [.thermalPause, .runInterrupted])
     }
 }
 

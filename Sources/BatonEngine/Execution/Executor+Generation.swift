@@ -34,7 +34,7 @@ extension Executor {
                 switch event {
                 case .token(let text):
                     progress.append(text)
-                    killSwitch?.hit("token")
+                    killSwitch?.hit(.token)
                     observer(.token(stage: request.stage, text: text))
                     if interval <= 0 || Date().timeIntervalSince(lastSave) >= interval {
                         lastSave = Date()
@@ -47,7 +47,7 @@ extension Executor {
                     observer(.thinking(stage: request.stage, text: text))
                 case .notice(let notice):
                     let payload = try? Self.encode(["code": notice.code, "message": notice.message, "model": request.model])
-                    try? store.appendEvent(runID, kind: "runtime-notice", stage: request.stage, attemptID: attemptID, payload: payload)
+                    try? store.appendEvent(runID, kind: .runtimeNotice, stage: request.stage, attemptID: attemptID, payload: payload)
                     observer(.runtimeNotice(stage: request.stage, notice: notice))
                 case .finished(let usage):
                     progress.finish(usage)

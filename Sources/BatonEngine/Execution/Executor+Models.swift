@@ -131,11 +131,11 @@ extension Executor {
         }
         var payload = ["model": current.description, "seconds": String(format: "%.3f", report.seconds)]
         if let numCtx = stage.settings.numCtx { payload["num_ctx"] = String(numCtx) }
-        try store.appendEvent(state.runID, kind: "model-loaded", stage: stage.name, payload: try Self.encode(payload))
+        try store.appendEvent(state.runID, kind: .modelLoaded, stage: stage.name, payload: try Self.encode(payload))
         observer(.modelLoaded(model: current.description, seconds: report.seconds))
         for notice in report.notices {
             let payload = try Self.encode(["code": notice.code, "message": notice.message, "model": current.description])
-            try store.appendEvent(state.runID, kind: "runtime-notice", stage: stage.name, payload: payload)
+            try store.appendEvent(state.runID, kind: .runtimeNotice, stage: stage.name, payload: payload)
             observer(.runtimeNotice(stage: stage.name, notice: notice))
         }
         return (report.seconds, false)
@@ -151,7 +151,7 @@ extension Executor {
         let seconds = Date().timeIntervalSince(started)
         var payload = ["model": victim.description, "seconds": String(format: "%.3f", seconds)]
         if let reason { payload["reason"] = reason }
-        try store.appendEvent(state.runID, kind: "model-unloaded", stage: stage.name, payload: try Self.encode(payload))
+        try store.appendEvent(state.runID, kind: .modelUnloaded, stage: stage.name, payload: try Self.encode(payload))
         observer(.modelUnloaded(model: victim.description, seconds: seconds))
     }
 
@@ -161,7 +161,7 @@ extension Executor {
         var expected = residencyBook.expected(run: state.runID)
         guard !expected.isEmpty else { return }
         // Unloads recorded elsewhere (BATON_BENCH_UNLOAD_AFTER_EACH_STAGE) end what Baton expects too.
-        for event in try store.events(state.runID, kind: "model-unloaded") {
+        for event in try store.events(state.runID, kind: .modelUnloaded) {
             guard let payload = event.payload, let object = try? JSONDecoder().decode([String: String].self, from: Data(payload.utf8)),
                 let name = object["model"]
             else { continue }
@@ -173,7 +173,7 @@ extension Executor {
         for key in expected.keys.sorted() where answered.contains(key.runtime) && !resident.contains(key) {
             residencyBook.unloaded(key, run: state.runID)
             try store.appendEvent(
-                state.runID, kind: "model-evicted-by-runtime", stage: stage.name,
+                state.runID, kind: .modelEvictedByRuntime, stage: stage.name,
                 payload: try Self.encode(["model": key.description, "runtime": key.runtime]))
         }
     }

@@ -16,7 +16,7 @@ extension Executor {
         let runID = state.runID
         let outcome = try await gate.wait { hot in
             try store.appendEvent(
-                runID, kind: "thermal-pause", stage: stage.name,
+                runID, kind: .thermalPause, stage: stage.name,
                 payload: try Self.encode(
                     ThermalPayload(
                         state: hot.description, round: round, pauseAt: policy.pauseAt.rawValue, maxWait: policy.maxWait)))
@@ -27,12 +27,12 @@ extension Executor {
             return
         case .resumed(_, let cooled, let waited):
             try store.appendEvent(
-                runID, kind: "thermal-resume", stage: stage.name,
+                runID, kind: .thermalResume, stage: stage.name,
                 payload: try Self.encode(ThermalPayload(state: cooled?.description ?? "unknown", round: round, waited: waited)))
             observer(.thermalResumed(stage: stage.name, round: round, state: cooled, waited: waited))
         case .gaveUp(let hot, let waited):
             try store.appendEvent(
-                runID, kind: "thermal-wait-exceeded", stage: stage.name,
+                runID, kind: .thermalWaitExceeded, stage: stage.name,
                 payload: try Self.encode(
                     ThermalPayload(state: hot.description, round: round, maxWait: policy.maxWait, waited: waited)))
             observer(.thermalWaitExceeded(stage: stage.name, round: round, state: hot, waited: waited))

@@ -75,7 +75,7 @@ public struct Executor: Sendable {
         let now = RunStore.now()
         let record = RunRecord(
             id: id, pipeline: snapshot.plan.pipeline, pipelinePath: snapshot.pipelinePath, pipelineHash: snapshot.sourceHash,
-            snapshot: try snapshot.encoded(), inputs: try Self.encode(inputs), status: "running", error: nil,
+            snapshot: try snapshot.encoded(), inputs: try Self.encode(inputs), status: .running, error: nil,
             parentRunID: parent?.runID, rerunFrom: parent?.stage, createdAt: now, updatedAt: now, finishedAt: nil,
             leaseToken: nil, leasePid: nil, leaseHost: nil, leaseHeartbeat: nil)
         try store.createRun(record, reusing: parent.map { ($0.runID, Self.upstream(of: $0.stage, in: snapshot.plan)) })
@@ -92,7 +92,7 @@ public struct Executor: Sendable {
         try store.abortInFlightAttempts(runID)
         let snapshot = try known ?? RunSnapshot.decode(run.snapshot)
         let inputs = try JSONDecoder().decode([String: String].self, from: Data(run.inputs.utf8))
-        try store.setStatus(runID, "running", event: "run-resumed")
+        try store.setStatus(runID, .running, event: .runResumed)
         return try await execute(runID: runID, snapshot: snapshot, inputs: inputs, claim: claim, resumed: true)
     }
 
@@ -156,16 +156,16 @@ public struct Executor: Sendable {
                 } else {
                     _ = try await runStage(stage, round: 1, state: &state)
                 }
-                killSwitch?.hit("stage-done")
+                killSwitch?.hit(.stageDone)
             }
         } catch is CancellationError {
-            try store.setStatus(runID, "interrupted", event: "run-interrupted")
+            try store.setStatus(runID, .interrupted, event: .runInterrupted)
             return .interrupted(runID: runID)
         } catch let failure as StageFailure {
-            try store.setStatus(runID, "failed", error: failure.message, event: "run-failed")
+            try store.setStatus(runID, .failed, error: failure.message, event: .runFailed)
             return .failed(runID: runID, reason: failure.message, runtimeUnavailable: failure.runtimeUnavailable)
         }
-        try store.setStatus(runID, "completed", event: "run-completed")
+        try store.setStatus(runID, .completed, event: .runCompleted)
         observer(.runFinished(id: runID, outputs: snapshot.plan.outputs.map { ($0, state.results[$0]?.output ?? "") }))
         return .completed(runID: runID)
     }
@@ -184,12 +184,12 @@ public struct Executor: Sendable {
             if !feedback.isEmpty { entry["feedback"] = feedback }
             state.history[reviewed.name, default: []].append(entry)
             observer(.verdict(critic: critic.name, reviewed: reviewed.name, round: round, verdict: verdict, feedback: feedback))
-            killSwitch?.hit("verdict")
+            killSwitch?.hit(.verdict)
             if verdict == "approve" { return }
             if round >= loop.maxRounds {
                 if loop.onExhausted == .accept {
                     try store.appendEvent(
-                        state.runID, kind: "loop-exhausted-accepted", stage: critic.name, payload: "{\"rounds\":\(round)}")
+                        state.runID, kind: .loopExhaustedAccepted, stage: critic.name, payload: "{\"rounds\":\(round)}")
                     return
                 }
                 throw StageFailure(
@@ -214,7 +214,7 @@ public struct Executor: Sendable {
         }
         try await waitWhileHot(before: stage, round: round, state: state)
         let (system, prompt) = try state.render(stage, round: round)
-        killSwitch?.hit("render")
+        killSwitch?.hit(.render)
         let chain = stage.models
         guard !chain.isEmpty else {
             throw StageFailure(message: "stage '\(stage.name)' has no model", runtimeUnavailable: false)
@@ -249,7 +249,7 @@ public struct Executor: Sendable {
                     failure.firstHand = firstHand
                     let skipped = chain[(index + 1)...].filter { Self.runtimeName(of: $0, state: state) == runtimeName }
                     try store.appendEvent(
-                        state.runID, kind: "runtime-unreachable", stage: stage.name,
+                        state.runID, kind: .runtimeUnreachable, stage: stage.name,
                         payload: try Self.encode([
                             "runtime": runtimeName, "error": down.error, "fix": down.fix,
                             "skipped": skipped.map(\.description).joined(separator: ", "),
@@ -276,7 +276,7 @@ public struct Executor: Sendable {
             ]
             let skipped = chain[(index + 1)..<next].map(\.description)
             if !skipped.isEmpty { payload["skipped"] = skipped.joined(separator: ", ") }
-            try store.appendEvent(state.runID, kind: "model-fallback", stage: stage.name, payload: try Self.encode(payload))
+            try store.appendEvent(state.runID, kind: .modelFallback, stage: stage.name, payload: try Self.encode(payload))
             observer(.modelFallback(stage: stage.name, from: from.description, to: to.description, reason: reason))
             index = next
             state.modelIndex[stage.name] = index
@@ -392,7 +392,7 @@ public struct Executor: Sendable {
             failures += 1
             state.triesSoFar[StageRound(stage: stage.name, round: round)] = tryNumber
             let attempt = AttemptRecord(
-                id: nil, runID: state.runID, stage: stage.name, round: round, tryNumber: tryNumber, status: "running",
+                id: nil, runID: state.runID, stage: stage.name, round: round, tryNumber: tryNumber, status: .running,
                 model: model.name, runtime: state.snapshot.forcedRuntime ?? model.runtime, system: system, prompt: prompt,
                 output: "", verdict: nil, feedback: nil, promptTokens: nil, outputTokens: nil, startedAt: RunStore.now(),
                 firstTokenAt: nil, finishedAt: nil, timings: nil, error: nil, fingerprint: fingerprint)
@@ -426,50 +426,50 @@ public struct Executor: Sendable {
                     }
                     if outcome.finish?.kind == .truncated {
                         try store.appendEvent(
-                            state.runID, kind: "output-truncated", stage: stage.name, attemptID: finished.id,
+                            state.runID, kind: .outputTruncated, stage: stage.name, attemptID: finished.id,
                             payload: try Self.encode([
                                 "round": String(round), "max_tokens": stage.settings.maxTokens.map(String.init) ?? "",
                                 "reason": outcome.finish?.raw ?? "",
                             ]))
                         observer(.outputTruncated(stage: stage.name, round: round, limit: stage.settings.maxTokens))
                     }
-                    finished.status = "completed"
+                    finished.status = .completed
                     finished.verdict = result.verdict
                     finished.feedback = result.feedback
-                    try store.finishAttempt(finished, event: "attempt-completed")
+                    try store.finishAttempt(finished, event: .attemptCompleted)
                     report(finished)
                     state.record(stage: stage.name, result)
                     if unloadAfterEachStage, let manager = runtime as? any ModelManaging {
                         let started = Date()
                         try await manager.unload(model.name)
                         try store.appendEvent(
-                            state.runID, kind: "model-unloaded", stage: stage.name, payload: try Self.encode(["model": model.description]))
+                            state.runID, kind: .modelUnloaded, stage: stage.name, payload: try Self.encode(["model": model.description]))
                         observer(.modelUnloaded(model: model.description, seconds: Date().timeIntervalSince(started)))
                     }
                     return result
                 } catch let error as RuntimeError {
-                    finished.status = "failed"
+                    finished.status = .failed
                     finished.error = error.message
-                    try store.finishAttempt(finished, event: "attempt-failed")
+                    try store.finishAttempt(finished, event: .attemptFailed)
                     report(finished)
                     try await retryOrFail(stage, round: round, error: error, failures: failures, policy: policy, state: state)
                 }
             case .failure(let error as RuntimeError):
-                finished.status = "failed"
+                finished.status = .failed
                 finished.error = error.message
-                try store.finishAttempt(finished, event: "attempt-failed")
+                try store.finishAttempt(finished, event: .attemptFailed)
                 report(finished)
                 try await retryOrFail(stage, round: round, error: error, failures: failures, policy: policy, state: state)
             case .failure(let error) where error is CancellationError:
-                finished.status = "interrupted"
+                finished.status = .interrupted
                 finished.error = "interrupted by a signal"
-                try store.finishAttempt(finished, event: "attempt-interrupted")
+                try store.finishAttempt(finished, event: .attemptInterrupted)
                 report(finished)
                 throw CancellationError()
             case .failure(let error):
-                finished.status = "failed"
+                finished.status = .failed
                 finished.error = "\(error)"
-                try store.finishAttempt(finished, event: "attempt-failed")
+                try store.finishAttempt(finished, event: .attemptFailed)
                 report(finished)
                 throw StageFailure(message: "stage '\(stage.name)' failed: \(error)", runtimeUnavailable: false)
             }
@@ -504,7 +504,7 @@ public struct Executor: Sendable {
         // as retry-too-late) is obeyed when that is longer.
         let delay = max(base / 2 + base / 2 * random(), error.retryAfter ?? 0)
         try store.appendEvent(
-            state.runID, kind: "retry", stage: stage.name,
+            state.runID, kind: .retry, stage: stage.name,
             payload: try Self.encode([
                 "error": error.message, "delay": String(format: "%.3f", delay), "round": String(round),
                 "phase": loading ? "load" : "generate",

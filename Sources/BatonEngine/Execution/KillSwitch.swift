@@ -1,39 +1,52 @@
 import Foundation
 
+/// A place in the engine where a crash test may kill the process.
+public enum KillPoint: String, CaseIterable, Sendable {
+    /// A stage's prompt was rendered, before its attempt is recorded.
+    case render
+    /// Inside the transaction that records an attempt's start.
+    case attemptStartCommit = "attempt-start-commit"
+    /// A piece of output arrived, before it is saved.
+    case token
+    /// Inside the transaction that saves a streaming attempt's partial output.
+    case progressCommit = "progress-commit"
+    /// Inside the transaction that records how an attempt ended.
+    case attemptFinishCommit = "attempt-finish-commit"
+    /// A critic's verdict was taken into the loop's history.
+    case verdict
+    /// A stage (or a whole critic loop) finished, before the next one starts.
+    case stageDone = "stage-done"
+    /// Inside the transaction that sets a run's status.
+    case statusCommit = "status-commit"
+}
+
 /// A test hook that kills the process (SIGKILL, no cleanup) at the n-th time it passes a named point,
 /// so crash tests can stop `baton` at exact places: inside a commit, mid-stream, between stages.
 ///
 /// The command layer builds it from `BATON_TEST_KILL_AT=POINT:N` (for example `attempt-finish-commit:3`);
-/// without that variable there is no kill switch and `hit` is never called. Points:
-/// `render`, `attempt-start-commit`, `token`, `progress-commit`, `attempt-finish-commit`, `verdict`,
-/// `stage-done`, `status-commit`.
-public final class KillSwitch: @unchecked Sendable {
-    /// Every point the engine reports.
-    public static let points = [
-        "render", "attempt-start-commit", "token", "progress-commit", "attempt-finish-commit", "verdict", "stage-done",
-        "status-commit",
-    ]
-
-    private let point: String
+/// without that variable there is no kill switch and `hit` is never called. The points are ``KillPoint``'s.
+public final class KillSwitch: Sendable {
+    private let point: KillPoint
     private let count: Int
-    private let lock = NSLock()
-    private var seen = 0
+    private let seen = Locked(0)
 
     /// A switch for `POINT:N`, or nil when the text is not of that form.
     public init?(specification: String) {
         let parts = specification.split(separator: ":")
-        guard parts.count == 2, let count = Int(parts[1]), count > 0, Self.points.contains(String(parts[0])) else { return nil }
-        self.point = String(parts[0])
+        guard parts.count == 2, let count = Int(parts[1]), count > 0, let point = KillPoint(rawValue: String(parts[0])) else {
+            return nil
+        }
+        self.point = point
         self.count = count
     }
 
     /// Kills the process if this is the chosen passage of the chosen point.
-    public func hit(_ name: String) {
-        guard name == point else { return }
-        lock.lock()
-        seen += 1
-        let now = seen
-        lock.unlock()
+    public func hit(_ passed: KillPoint) {
+        guard passed == point else { return }
+        let now = seen.withLock { seen in
+            seen += 1
+            return seen
+        }
         if now == count {
             kill(getpid(), SIGKILL)
             while true { pause() }

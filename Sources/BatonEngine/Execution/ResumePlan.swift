@@ -30,8 +30,8 @@ public struct ResumePlan: Sendable, Hashable {
         let target = replacement?.plan ?? report.snapshot.plan
         let old = report.snapshot.fingerprints ?? Fingerprints.compute(report.snapshot.plan, inputs: report.inputs)
         let new = replacement.map { $0.fingerprints ?? Fingerprints.compute($0.plan, inputs: report.inputs) } ?? old
-        let attempted = Set(report.attempts.filter { $0.status != "superseded" }.map(\.stage))
-        let completedByStage = Dictionary(grouping: report.attempts.filter { $0.status == "completed" }, by: \.stage)
+        let attempted = Set(report.attempts.filter { $0.status != .superseded }.map(\.stage))
+        let completedByStage = Dictionary(grouping: report.attempts.filter { $0.status == .completed }, by: \.stage)
         var entries: [Entry] = []
         var changed: [String] = []
         for stage in target.stages {

@@ -52,7 +52,8 @@ public struct AttemptSummary: Sendable, Hashable {
     public var stage: String
     public var round: Int
     public var tryNumber: Int
-    public var status: String
+    /// How the attempt ended.
+    public var status: AttemptStatus
     public var model: String?
     public var seconds: Double
     public var promptTokens: Int?

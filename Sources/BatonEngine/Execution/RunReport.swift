@@ -63,16 +63,16 @@ public struct RunReport: Sendable {
 
     /// Totals per stage in plan order (stages that never ran have `status` "pending").
     public var stageTotals: [StageTotals] {
-        let byStage = Dictionary(grouping: attempts.filter { $0.status != "superseded" }, by: \.stage)
+        let byStage = Dictionary(grouping: attempts.filter { $0.status != .superseded }, by: \.stage)
         return snapshot.plan.stages.map { stage in
             let mine = byStage[stage.name] ?? []
             let status: String
             if mine.isEmpty {
                 status = "pending"
-            } else if mine.contains(where: { $0.status == "completed" }) && mine.last?.status == "completed" {
-                status = "completed"
+            } else if mine.contains(where: { $0.status == .completed }) && mine.last?.status == .completed {
+                status = AttemptStatus.completed.rawValue
             } else {
-                status = mine.last!.status
+                status = mine.last!.status.rawValue
             }
             return StageTotals(
                 stage: stage.name, rounds: Set(mine.map(\.round)).count, tries: mine.count,
@@ -86,7 +86,7 @@ public struct RunReport: Sendable {
     public var outputs: [(stage: String, output: String)] {
         let wanted = Set(snapshot.plan.outputs)
         var latest: [String: String] = [:]
-        for attempt in attempts where attempt.status == "completed" && wanted.contains(attempt.stage) {
+        for attempt in attempts where attempt.status == .completed && wanted.contains(attempt.stage) {
             latest[attempt.stage] = attempt.output
         }
         return snapshot.plan.outputs.compactMap { name in latest[name].map { (name, $0) } }

@@ -131,7 +131,7 @@ struct RunState {
         self.fingerprints = snapshot.fingerprints ?? Fingerprints.compute(snapshot.plan, inputs: inputs)
         measured = (try? store.measuredFootprints()) ?? [:]
         // A stage that fell back before the run was interrupted keeps the model it fell back to.
-        for event in try store.events(runID, kind: "model-fallback") {
+        for event in try store.events(runID, kind: .modelFallback) {
             guard let stage = event.stage.flatMap(snapshot.plan.stage(named:)), let payload = event.payload,
                 let fields = try? JSONDecoder().decode([String: String].self, from: Data(payload.utf8)),
                 let index = stage.models.firstIndex(where: { $0.description == fields["to"] })
@@ -144,7 +144,7 @@ struct RunState {
         for attempt in attempts {
             let key = StageRound(stage: attempt.stage, round: attempt.round)
             triesSoFar[key] = max(triesSoFar[key] ?? 0, attempt.tryNumber)
-            if attempt.status == "completed" { completed[key] = attempt }
+            if attempt.status == .completed { completed[key] = attempt }
         }
     }
 

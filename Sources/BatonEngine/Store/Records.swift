@@ -19,8 +19,8 @@ public struct RunRecord: Sendable, Hashable, Codable, FetchableRecord, Persistab
     public var snapshot: String
     /// The inputs, as a JSON object of strings.
     public var inputs: String
-    /// `running`, `completed`, `failed` or `interrupted`.
-    public var status: String
+    /// Where the run is (``RunStatus``).
+    public var status: RunStatus
     /// Why the run failed, for failed runs.
     public var error: String?
     /// For `baton rerun`: the run this one was started from, and the stage it re-runs from.
@@ -39,7 +39,7 @@ public struct RunRecord: Sendable, Hashable, Codable, FetchableRecord, Persistab
     /// Creates a run record; the lease starts empty.
     public init(
         id: String, pipeline: String, pipelinePath: String?, pipelineHash: String, snapshot: String, inputs: String,
-        status: String, error: String? = nil, parentRunID: String? = nil, rerunFrom: String? = nil, createdAt: Double,
+        status: RunStatus, error: String? = nil, parentRunID: String? = nil, rerunFrom: String? = nil, createdAt: Double,
         updatedAt: Double, finishedAt: Double? = nil, leaseToken: String? = nil, leasePid: Int? = nil,
         leaseHost: String? = nil, leaseHeartbeat: Double? = nil
     ) {
@@ -112,9 +112,8 @@ public struct AttemptRecord: Sendable, Hashable, Codable, FetchableRecord, Mutab
     public var round: Int
     /// The try within the round (retries of transient errors), from 1.
     public var tryNumber: Int
-    /// `running`, `completed`, `failed`, `aborted` (found in flight after a crash), `interrupted`
-    /// (stopped by a signal) or `superseded` (its stage changed; see `resume --use-current-pipeline`).
-    public var status: String
+    /// How the attempt went (``AttemptStatus``).
+    public var status: AttemptStatus
     public var model: String?
     public var runtime: String?
     public var system: String?
@@ -168,8 +167,8 @@ public struct EventRecord: Sendable, Hashable, Codable, FetchableRecord, Mutable
     public var id: Int64?
     public var runID: String
     public var at: Double
-    /// `run-started`, `attempt-started`, `attempt-finished`, `retry`, `verdict`, `run-finished`, ...
-    public var kind: String
+    /// What happened (``EventKind``).
+    public var kind: EventKind
     public var stage: String?
     public var attemptID: Int64?
     /// Details, JSON.

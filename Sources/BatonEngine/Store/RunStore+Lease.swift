@@ -50,7 +50,7 @@ extension RunStore {
                 sql: "UPDATE runs SET lease_token = ?, lease_pid = ?, lease_host = ?, lease_heartbeat = ? WHERE id = ?",
                 arguments: [claim.token, claim.pid, claim.host, now, runID])
             var event = EventRecord(
-                id: nil, runID: runID, at: now, kind: "lease-acquired", stage: nil, attemptID: nil,
+                id: nil, runID: runID, at: now, kind: .leaseAcquired, stage: nil, attemptID: nil,
                 payload: "{\"pid\":\(claim.pid),\"host\":\"\(claim.host)\",\"previous_pid\":\(run.leasePid.map(String.init) ?? "null")}")
             try event.insert(db)
             return (true, nil)

@@ -174,7 +174,7 @@ public struct RunStore: Sendable {
             try row.insert(db)
             try db.execute(sql: "INSERT INTO run_snapshots (run_id, snapshot) VALUES (?, ?)", arguments: [run.id, run.snapshot])
             var event = EventRecord(
-                id: nil, runID: run.id, at: run.createdAt, kind: "run-created", stage: nil, attemptID: nil, payload: nil)
+                id: nil, runID: run.id, at: run.createdAt, kind: .runCreated, stage: nil, attemptID: nil, payload: nil)
             try event.insert(db)
             if let parent { try Self.copyCompletedAttempts(db, from: parent.runID, to: run.id, stages: parent.stages) }
         }
@@ -196,7 +196,7 @@ public struct RunStore: Sendable {
     }
 
     /// Runs, newest first, optionally filtered by status and pipeline.
-    public func runs(status: String? = nil, pipeline: String? = nil, limit: Int = 1000) throws(StoreError) -> [RunRecord] {
+    public func runs(status: RunStatus? = nil, pipeline: String? = nil, limit: Int = 1000) throws(StoreError) -> [RunRecord] {
         try read { db in
             var request = RunRecord.order(Column("created_at").desc).limit(limit)
             if let status { request = request.filter(Column("status") == status) }
@@ -217,17 +217,17 @@ public struct RunStore: Sendable {
 
     /// Sets a run's status (and error), with an event of `kind`.
     public func setStatus(
-        _ runID: String, _ status: String, error: String? = nil, event kind: String, payload: String? = nil
+        _ runID: String, _ status: RunStatus, error: String? = nil, event kind: EventKind, payload: String? = nil
     ) throws(StoreError) {
         let now = Self.now()
         try write { db in
-            let finished: Double? = ["completed", "failed", "interrupted"].contains(status) ? now : nil
+            let finished: Double? = status.isFinished ? now : nil
             try db.execute(
                 sql: "UPDATE runs SET status = ?, error = ?, updated_at = ?, finished_at = ? WHERE id = ?",
                 arguments: [status, error, now, finished, runID])
             var event = EventRecord(id: nil, runID: runID, at: now, kind: kind, stage: nil, attemptID: nil, payload: payload)
             try event.insert(db)
-            killSwitch?.hit("status-commit")
+            killSwitch?.hit(.statusCommit)
         }
     }
 
@@ -244,11 +244,11 @@ public struct RunStore: Sendable {
                 sql: "INSERT OR REPLACE INTO run_snapshots (run_id, snapshot) VALUES (?, ?)", arguments: [runID, snapshot])
             for stage in changedStages {
                 try db.execute(
-                    sql: "UPDATE attempts SET status = 'superseded' WHERE run_id = ? AND stage = ? AND status != 'superseded'",
-                    arguments: [runID, stage])
+                    sql: "UPDATE attempts SET status = ? WHERE run_id = ? AND stage = ? AND status != ?",
+                    arguments: [AttemptStatus.superseded, runID, stage, AttemptStatus.superseded])
             }
             let payload = try String(decoding: JSONEncoder().encode(["superseded": changedStages]), as: UTF8.self)
-            var event = EventRecord(id: nil, runID: runID, at: now, kind: "snapshot-replaced", stage: nil, attemptID: nil, payload: payload)
+            var event = EventRecord(id: nil, runID: runID, at: now, kind: .snapshotReplaced, stage: nil, attemptID: nil, payload: payload)
             try event.insert(db)
         }
     }
@@ -273,15 +273,15 @@ public struct RunStore: Sendable {
             ])
             attempt.id = db.lastInsertedRowID
             try Self.insertEvent(
-                db, runID: attempt.runID, at: attempt.startedAt, kind: "attempt-started", stage: attempt.stage,
+                db, runID: attempt.runID, at: attempt.startedAt, kind: .attemptStarted, stage: attempt.stage,
                 attemptID: attempt.id, payload: "{\"round\":\(attempt.round),\"try\":\(attempt.tryNumber)}")
-            killSwitch?.hit("attempt-start-commit")
+            killSwitch?.hit(.attemptStartCommit)
             return attempt
         }
     }
 
     private static func insertEvent(
-        _ db: Database, runID: String, at: Double, kind: String, stage: String?, attemptID: Int64?, payload: String?
+        _ db: Database, runID: String, at: Double, kind: EventKind, stage: String?, attemptID: Int64?, payload: String?
     ) throws {
         try db.cachedStatement(
             sql: "INSERT INTO events (run_id, at, kind, stage, attempt_id, payload) VALUES (?, ?, ?, ?, ?, ?)"
@@ -294,12 +294,12 @@ public struct RunStore: Sendable {
             try db.execute(
                 sql: "UPDATE attempts SET output = ?, first_token_at = ?, thinking = ? WHERE id = ?",
                 arguments: [output, firstTokenAt, thinking, attemptID])
-            killSwitch?.hit("progress-commit")
+            killSwitch?.hit(.progressCommit)
         }
     }
 
     /// Records how an attempt ended (the whole record is rewritten), with an event of `kind`.
-    public func finishAttempt(_ attempt: AttemptRecord, event kind: String, payload: String? = nil) throws(StoreError) {
+    public func finishAttempt(_ attempt: AttemptRecord, event kind: EventKind, payload: String? = nil) throws(StoreError) {
         try write { db in
             try db.cachedStatement(
                 sql: """
@@ -315,7 +315,7 @@ public struct RunStore: Sendable {
             try Self.insertEvent(
                 db, runID: attempt.runID, at: attempt.finishedAt ?? Self.now(), kind: kind, stage: attempt.stage,
                 attemptID: attempt.id, payload: payload)
-            killSwitch?.hit("attempt-finish-commit")
+            killSwitch?.hit(.attemptFinishCommit)
         }
     }
 
@@ -340,9 +340,9 @@ public struct RunStore: Sendable {
     }
 
     /// How many events of each of `kinds` a run has.
-    public func eventCounts(_ runID: String, kinds: [String]) throws(StoreError) -> [String: Int] {
+    public func eventCounts(_ runID: String, kinds: [EventKind]) throws(StoreError) -> [EventKind: Int] {
         try read { db in
-            var counts: [String: Int] = [:]
+            var counts: [EventKind: Int] = [:]
             for kind in kinds {
                 counts[kind] =
                     try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM events WHERE run_id = ? AND kind = ?", arguments: [runID, kind]) ?? 0
@@ -416,13 +416,13 @@ public struct RunStore: Sendable {
     public func abortInFlightAttempts(_ runID: String) throws(StoreError) -> [AttemptRecord] {
         let now = Self.now()
         return try write { db in
-            let running = try AttemptRecord.filter(Column("run_id") == runID && Column("status") == "running").fetchAll(db)
+            let running = try AttemptRecord.filter(Column("run_id") == runID && Column("status") == AttemptStatus.running).fetchAll(db)
             for var attempt in running {
-                attempt.status = "aborted"
+                attempt.status = .aborted
                 attempt.error = "the process running this attempt stopped before it finished"
                 try attempt.update(db)
                 var event = EventRecord(
-                    id: nil, runID: runID, at: now, kind: "attempt-aborted", stage: attempt.stage, attemptID: attempt.id, payload: nil)
+                    id: nil, runID: runID, at: now, kind: .attemptAborted, stage: attempt.stage, attemptID: attempt.id, payload: nil)
                 try event.insert(db)
             }
             return running
@@ -432,7 +432,8 @@ public struct RunStore: Sendable {
     /// Copies completed attempts of `stages` from one run to another (for `baton rerun`).
     private static func copyCompletedAttempts(_ db: Database, from source: String, to target: String, stages: Set<String>) throws {
         // In the order they ran (SQLite walks the (run, stage, round) index; sorted here, see above).
-        let attempts = inOrder(try AttemptRecord.filter(Column("run_id") == source && Column("status") == "completed").fetchAll(db))
+        let completed = AttemptRecord.filter(Column("run_id") == source && Column("status") == AttemptStatus.completed)
+        let attempts = inOrder(try completed.fetchAll(db))
         for var attempt in attempts where stages.contains(attempt.stage) {
             attempt.id = nil
             attempt.runID = target
@@ -444,7 +445,7 @@ public struct RunStore: Sendable {
 
     /// Appends an event.
     public func appendEvent(
-        _ runID: String, kind: String, stage: String? = nil, attemptID: Int64? = nil, payload: String? = nil
+        _ runID: String, kind: EventKind, stage: String? = nil, attemptID: Int64? = nil, payload: String? = nil
     ) throws(StoreError) {
         try write { db in
             var event = EventRecord(id: nil, runID: runID, at: Self.now(), kind: kind, stage: stage, attemptID: attemptID, payload: payload)
@@ -460,7 +461,7 @@ public struct RunStore: Sendable {
     }
 
     /// A run's events of one kind, oldest first.
-    public func events(_ runID: String, kind: String) throws(StoreError) -> [EventRecord] {
+    public func events(_ runID: String, kind: EventKind) throws(StoreError) -> [EventRecord] {
         try read { db in
             try EventRecord.filter(Column("run_id") == runID && Column("kind") == kind).order(Column("id")).fetchAll(db)
         }

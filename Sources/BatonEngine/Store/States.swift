@@ -1,0 +1,185 @@
+import Foundation
+import GRDB
+
+/// A state the run store writes as text: a run's status, an attempt's status, an event's kind.
+///
+/// The database holds the raw strings, so it is the same as before these types existed. A string this Baton
+/// does not know (a run written by a later Baton, which may add a status or an event kind without a schema
+/// migration) is read as `.other(text)` rather than refused: `runs`, `show` and `resume` keep working on the
+/// rows they understand, print the unknown value as it was written, and a record written back keeps it. Code
+/// that acts on a state matches the known cases and treats `.other` as "not one of them" (an unknown attempt
+/// status is never reused as completed, an unknown run status is not finished).
+public protocol StoredState: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible, DatabaseValueConvertible
+where RawValue == String {
+    /// Every state this Baton writes.
+    static var known: [Self] { get }
+    /// A state this Baton does not know, kept as it was read.
+    static func other(_ rawValue: String) -> Self
+}
+
+extension StoredState {
+    /// The known state spelled `rawValue`, else `.other(rawValue)`; never fails.
+    public init(rawValue: String) {
+        self = Self.known.first { $0.rawValue == rawValue } ?? Self.other(rawValue)
+    }
+
+    /// The stored string, so that interpolation prints what the database and the JSON outputs hold.
+    public var description: String { rawValue }
+}
+
+/// The status of a run (`runs.status`).
+public enum RunStatus: StoredState {
+    /// Written when the run is created, and again when `resume` takes it up.
+    case running
+    /// Written when every stage finished.
+    case completed
+    /// Written when a stage failed for good; `runs.error` says why.
+    case failed
+    /// Written when a signal stopped the run after its in-flight attempt was recorded.
+    case interrupted
+    /// Never written by this Baton: a status a later one wrote.
+    case other(String)
+
+    public static let known: [RunStatus] = [.running, .completed, .failed, .interrupted]
+
+    public var rawValue: String {
+        switch self {
+        case .running: "running"
+        case .completed: "completed"
+        case .failed: "failed"
+        case .interrupted: "interrupted"
+        case .other(let text): text
+        }
+    }
+
+    /// Whether the run has ended (its `finished_at` is set); a status this Baton does not know has not.
+    public var isFinished: Bool {
+        switch self {
+        case .completed, .failed, .interrupted: true
+        case .running, .other: false
+        }
+    }
+}
+
+/// The status of one attempt (`attempts.status`).
+public enum AttemptStatus: StoredState {
+    /// Written when the attempt starts; stays while it streams.
+    case running
+    /// Written when its output was accepted; resume reuses it.
+    case completed
+    /// Written when it failed (a runtime error, an unusable answer); a retry or a fallback may follow.
+    case failed
+    /// Written on resume for an attempt found `running`: the process that ran it died.
+    case aborted
+    /// Written when a signal stopped it.
+    case interrupted
+    /// Written by `resume --use-current-pipeline` for the attempts of a stage that changed.
+    case superseded
+    /// Never written by this Baton: a status a later one wrote.
+    case other(String)
+
+    public static let known: [AttemptStatus] = [.running, .completed, .failed, .aborted, .interrupted, .superseded]
+
+    public var rawValue: String {
+        switch self {
+        case .running: "running"
+        case .completed: "completed"
+        case .failed: "failed"
+        case .aborted: "aborted"
+        case .interrupted: "interrupted"
+        case .superseded: "superseded"
+        case .other(let text): text
+        }
+    }
+}
+
+/// The kind of an entry of a run's event log (`events.kind`).
+public enum EventKind: StoredState {
+    /// The run was created (with the run row, in one transaction).
+    case runCreated
+    /// `resume` took the run up again.
+    case runResumed
+    /// A signal stopped the run.
+    case runInterrupted
+    /// A stage failed for good, so the run did.
+    case runFailed
+    /// Every stage finished.
+    case runCompleted
+    /// A process took the run's lease (payload: its pid and host, and the previous holder's pid).
+    case leaseAcquired
+    /// `resume --use-current-pipeline` replaced the pinned snapshot (payload: the superseded stages).
+    case snapshotReplaced
+    /// An attempt started (payload: round and try).
+    case attemptStarted
+    /// An attempt's output was accepted.
+    case attemptCompleted
+    /// An attempt failed.
+    case attemptFailed
+    /// A signal stopped an attempt.
+    case attemptInterrupted
+    /// Resume found an attempt in flight whose process died.
+    case attemptAborted
+    /// A transient error will be tried again (payload: error, delay, round, phase `load` or `generate`).
+    case retry
+    /// A critic still asked for a revision at `max_rounds`, and the loop's `on_exhausted: accept` kept the last.
+    case loopExhaustedAccepted
+    /// A text stage's answer was cut at `max_tokens` and kept, marked truncated.
+    case outputTruncated
+    /// A model was loaded before a stage (payload: model, seconds, num_ctx).
+    case modelLoaded
+    /// A model was unloaded, to make room or to reload it with another context.
+    case modelUnloaded
+    /// A model Baton loaded was dropped by its runtime on its own.
+    case modelEvictedByRuntime
+    /// A stage moved to the next model of its chain (payload: from, to, reason, error, round, skipped).
+    case modelFallback
+    /// A runtime was found unreachable or unusable; its models are skipped for the rest of the run.
+    case runtimeUnreachable
+    /// A runtime client changed or noticed something about a request or a load (payload: code, message).
+    case runtimeNotice
+    /// The machine was too hot: the run waits before a stage.
+    case thermalPause
+    /// The pause ended.
+    case thermalResume
+    /// The pause reached the policy's `max_wait`: the stage runs anyway.
+    case thermalWaitExceeded
+    /// Never written by this Baton: a kind a later one wrote.
+    case other(String)
+
+    public static let known: [EventKind] = [
+        .runCreated, .runResumed, .runInterrupted, .runFailed, .runCompleted, .leaseAcquired, .snapshotReplaced,
+        .attemptStarted, .attemptCompleted, .attemptFailed, .attemptInterrupted, .attemptAborted, .retry,
+        .loopExhaustedAccepted, .outputTruncated, .modelLoaded, .modelUnloaded, .modelEvictedByRuntime, .modelFallback,
+        .runtimeUnreachable, .runtimeNotice, .thermalPause, .thermalResume, .thermalWaitExceeded,
+    ]
+
+    public var rawValue: String {
+        switch self {
+        case .runCreated: "run-created"
+        case .runResumed: "run-resumed"
+        case .runInterrupted: "run-interrupted"
+        case .runFailed: "run-failed"
+        case .runCompleted: "run-completed"
+        case .leaseAcquired: "lease-acquired"
+        case .snapshotReplaced: "snapshot-replaced"
+        case .attemptStarted: "attempt-started"
+        case .attemptCompleted: "attempt-completed"
+        case .attemptFailed: "attempt-failed"
+        case .attemptInterrupted: "attempt-interrupted"
+        case .attemptAborted: "attempt-aborted"
+        case .retry: "retry"
+        case .loopExhaustedAccepted: "loop-exhausted-accepted"
+        case .outputTruncated: "output-truncated"
+        case .modelLoaded: "model-loaded"
+        case .modelUnloaded: "model-unloaded"
+        case .modelEvictedByRuntime: "model-evicted-by-runtime"
+        case .modelFallback: "model-fallback"
+        case .runtimeUnreachable: "runtime-unreachable"
+        case .runtimeNotice: "runtime-notice"
+        case .thermalPause: "thermal-pause"
+        case .thermalResume: "thermal-resume"
+        case .thermalWaitExceeded: "thermal-wait-exceeded"
+        case .other(let text): text
+        }
+    }
+}
