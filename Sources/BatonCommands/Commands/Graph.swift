@@ -17,14 +17,13 @@ extension BatonCommand {
 
         @OptionGroup var profileOption: ProfileOption
 
-        @Flag(help: "Do not ask the profile's runtimes which models they have (as 'baton plan --offline').")
-        var offline = false
+        @OptionGroup var discovery: DiscoveryOptions<GraphDiscoveryHelp>
 
         func run() async throws {
             let workspace = Workspace.current()
             // The same models as `baton plan` and `baton run` choose: with discovery unless --offline.
             let plan = try await PlanLoader(workspace: workspace).loadReporting(
-                pipeline, profileName: profileOption.resolvedName(environment: workspace.environment), discover: !offline,
+                pipeline, profileName: profileOption.resolvedName(environment: workspace.environment), discover: discovery.discover,
                 database: nil
             ).plan
             Console.out(GraphFormatter.render(plan, format: format), terminator: "")

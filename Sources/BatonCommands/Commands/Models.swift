@@ -21,8 +21,7 @@ extension BatonCommand {
         @Flag(help: "Print JSON.")
         var json = false
 
-        @Flag(help: "Do not ask the runtimes; list the registry only.")
-        var offline = false
+        @OptionGroup var discovery: DiscoveryOptions<ModelsDiscoveryHelp>
 
         /// Footprints measured in earlier runs come from here.
         @OptionGroup var database: DatabaseOption
@@ -41,7 +40,7 @@ extension BatonCommand {
             let loader = PlanLoader(workspace: workspace)
             let measured = loader.measuredFootprints(database: database.path(environment: workspace.environment))
             var inventory = ModelInventory()
-            if let discovered = await loader.discoveredInventory(profile: profile, measured: measured, discover: !offline) {
+            if let discovered = await loader.discoveredInventory(profile: profile, measured: measured, discover: discovery.discover) {
                 inventory = discovered
             } else {
                 for (key, bytes) in measured {

@@ -20,16 +20,12 @@ extension BatonCommand {
         /// Footprints measured in earlier runs come from here.
         @OptionGroup var database: DatabaseOption
 
-        @Flag(
-            help:
-                "Do not ask the profile's runtimes which models they have; stages that name no model take their role's first preference that fits."
-        )
-        var offline = false
+        @OptionGroup var discovery: DiscoveryOptions<PlanDiscoveryHelp>
 
         func run() async throws {
             let workspace = Workspace.current()
             let loaded = try await PlanLoader(workspace: workspace).loadReporting(
-                pipeline, profileName: profileOption.resolvedName(environment: workspace.environment), discover: !offline,
+                pipeline, profileName: profileOption.resolvedName(environment: workspace.environment), discover: discovery.discover,
                 database: database.path(environment: workspace.environment))
             let schedule: LoadPlan
             let measured = loaded.measured
