@@ -114,7 +114,7 @@ import Testing
         let measured = try store.measuredFootprints()
         let key = ModelKey(runtime: "?", name: "m")
         #expect(measured == [key: 1_500_000_000])
-        let schedule = try LoadPlan.make(plan.plan, measured: measured)
+        let schedule = try LoadSchedule.make(plan.plan, measured: measured)
         #expect(schedule.rows.first?.footprint == 1_500_000_000)
         #expect(schedule.unknownFootprints.isEmpty)
     }

@@ -189,7 +189,7 @@ import Testing
               write: {model: "tiny", needs: [plan], prompt: "Write it"}
             """
         let plan = try #require(PipelineCompiler(profile: profile).compile(SourceFile(path: "p.yaml", text: pipeline)).plan)
-        let schedule = try LoadPlan.make(plan, profile: profile, machine: MachineMemory(total: 32_000_000_000, available: nil))
+        let schedule = try LoadSchedule.make(plan, profile: profile, machine: MachineMemory(total: 32_000_000_000, available: nil))
         #expect(schedule.rows[0].servedBy == "ollama.com")
         #expect(schedule.rows[0].loads == false && schedule.rows[0].footprint == nil)
         #expect(schedule.rows[1].servedBy == nil && schedule.rows[1].loads)
@@ -288,7 +288,7 @@ import Testing
               review: {model: tiny, num_ctx: 4096, reviews: write, max_rounds: 2, prompt: "Review {{stages.write.output}}"}
             """
         let plan = try #require(PipelineCompiler(profile: profile).compile(SourceFile(path: "p.yaml", text: pipeline)).plan)
-        let schedule = try LoadPlan.make(plan, profile: profile, machine: MachineMemory(total: 32_000_000_000, available: nil))
+        let schedule = try LoadSchedule.make(plan, profile: profile, machine: MachineMemory(total: 32_000_000_000, available: nil))
         #expect(schedule.rows.map(\.contextReload) == [nil, 4096])
         #expect(schedule.loadCount == 2)
         #expect(schedule.loops.first?.staysResident == false)

@@ -27,28 +27,28 @@ extension BatonCommand {
             let loaded = try await PlanLoader(workspace: workspace).loadReporting(
                 pipeline, profileName: profileOption.resolvedName(environment: workspace.environment), discover: discovery.discover,
                 database: database.path(environment: workspace.environment))
-            let schedule: LoadPlan
+            let schedule: LoadSchedule
             let measured = loaded.measured
             do {
-                schedule = try LoadPlan.make(loaded.plan, profile: loaded.profile, measured: measured)
+                schedule = try LoadSchedule.make(loaded.plan, profile: loaded.profile, measured: measured)
             } catch {
                 Console.error("error: \(error)")
                 throw ExitCode.invalidPipeline
             }
             if json {
-                Console.out(try PlanFormatter.json(schedule, plan: loaded.plan))
+                Console.out(try ScheduleFormatter.json(schedule, plan: loaded.plan))
             } else {
-                Console.out(PlanFormatter.text(schedule, plan: loaded.plan, inventory: loaded.inventory), terminator: "")
+                Console.out(ScheduleFormatter.text(schedule, plan: loaded.plan, inventory: loaded.inventory), terminator: "")
             }
         }
     }
 }
 
 /// `baton plan` output.
-enum PlanFormatter {
+enum ScheduleFormatter {
     static func size(_ bytes: Int64?) -> String { bytes.map { ByteCount(bytes: $0).description } ?? "?" }
 
-    static func text(_ schedule: LoadPlan, plan: ExecutionPlan, inventory: ModelInventory? = nil) -> String {
+    static func text(_ schedule: LoadSchedule, plan: ExecutionPlan, inventory: ModelInventory? = nil) -> String {
         var lines = [
             "plan \(plan.pipeline)" + (plan.profile.map { " with profile \($0)" } ?? "")
                 + ", memory budget \(size(schedule.budget)) (\(schedule.budgetSource))",
@@ -168,7 +168,7 @@ enum PlanFormatter {
         }
     }
 
-    static func json(_ schedule: LoadPlan, plan: ExecutionPlan) throws -> String {
+    static func json(_ schedule: LoadSchedule, plan: ExecutionPlan) throws -> String {
         let steps = schedule.rows.map { row in
             Step(
                 stage: row.stage, model: row.model.name, runtime: row.model.runtime, load: row.loads,

@@ -94,7 +94,7 @@ extension Executor {
             else { continue }
             footprints[key(used)] = max(footprints[key(used)] ?? 0, bytes)
         }
-        let (budget, _) = LoadPlan.resolveBudget(plan.memoryBudget, machine: machine())
+        let (budget, _) = LoadSchedule.resolveBudget(plan.memoryBudget, machine: machine())
         // A resident model this plan does not use still takes memory: the registry's footprint, else
         // (unknown size) the whole budget, so it is the first to go when room is needed.
         for other in resident where footprints[other] == nil {

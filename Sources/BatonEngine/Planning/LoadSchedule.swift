@@ -3,7 +3,7 @@ import Foundation
 
 /// The memory schedule of a pipeline, as `baton plan` prints it: per stage, what is unloaded and loaded,
 /// and what is resident while it runs.
-public struct LoadPlan: Sendable {
+public struct LoadSchedule: Sendable {
     /// One stage's row.
     public struct Row: Sendable, Hashable {
         public var stage: String
@@ -47,7 +47,7 @@ public struct LoadPlan: Sendable {
     /// - Throws: ``MemoryPlanner/PlanningError`` when a model alone exceeds the budget.
     public static func make(
         _ plan: ExecutionPlan, profile: ResolvedProfile? = nil, measured: [ModelKey: Int64] = [:], machine: MachineMemory = .current()
-    ) throws(MemoryPlanner.PlanningError) -> LoadPlan {
+    ) throws(MemoryPlanner.PlanningError) -> LoadSchedule {
         let (budget, source) = resolveBudget(plan.memoryBudget, machine: machine)
         var footprints: [ModelKey: Int64] = [:]
         var unknown: Set<ModelKey> = []
@@ -123,7 +123,7 @@ public struct LoadPlan: Sendable {
                 || (a != b && (footprints[a] ?? 0) + (footprints[b] ?? 0) <= budget)
             return Loop(critic: stage.name, reviewed: loop.reviews, staysResident: together)
         }
-        return LoadPlan(rows: rows, loops: loops, budget: budget, budgetSource: source, unknownFootprints: unknown.sorted())
+        return LoadSchedule(rows: rows, loops: loops, budget: budget, budgetSource: source, unknownFootprints: unknown.sorted())
     }
 
     /// The budget in bytes for a pipeline's (or profile's) setting; `auto` and none come from the machine.
