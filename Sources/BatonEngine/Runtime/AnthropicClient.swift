@@ -115,86 +115,11 @@ public struct AnthropicClient: LLMRuntime, CustomStringConvertible {
             connectTimeout: connectTimeout, scrubber: SecretScrubber(apiKey), httpError: Self.httpError
         ) { response, continuation in
             for notice in notices { continuation.yield(.notice(notice)) }
-            var usage = GenerationUsage()
-            var finished = false
-            // The first tool use block carries the answer; a second one (not expected with
-            // `disable_parallel_tool_use`) is ignored rather than glued to the first.
-            var toolBlock: Int?
-            var wrappedJSON = ""
-            // Text of a structured answer: a compatible server that ignores `tool_choice` answers in text.
-            var text = ""
-            var stopReason: String?
-            var stopDetails: [String: Any]?
+            var stream = MessageStream(url: url, model: request.model, structured: structured, wrapped: wrapped)
             for try await event in response.events {
-                let object = try ServerSentEventAPI.object(event.data, url: url)
-                let type = (object["type"] as? String) ?? event.name ?? ""
-                switch type {
-                case "message_start":
-                    let counts = (object["message"] as? [String: Any])?["usage"] as? [String: Any]
-                    if let counts { usage.promptTokens = Self.promptTokens(counts) }
-                case "content_block_start":
-                    let index = object["index"] as? Int ?? 0
-                    let block = object["content_block"] as? [String: Any]
-                    switch block?["type"] as? String {
-                    case "tool_use":
-                        if toolBlock == nil { toolBlock = index }
-                    case "text":
-                        if let piece = block?["text"] as? String, !piece.isEmpty {
-                            if structured { text += piece } else { continuation.yield(.token(piece)) }
-                        }
-                    case "thinking":
-                        if let piece = block?["thinking"] as? String, !piece.isEmpty { continuation.yield(.thinking(piece)) }
-                    default:
-                        break  // redacted thinking, fallback blocks, and block types added later
-                    }
-                case "content_block_delta":
-                    let index = object["index"] as? Int ?? 0
-                    let delta = object["delta"] as? [String: Any] ?? [:]
-                    switch delta["type"] as? String {
-                    case "text_delta":
-                        guard let piece = delta["text"] as? String, !piece.isEmpty else { break }
-                        if structured { text += piece } else { continuation.yield(.token(piece)) }
-                    case "input_json_delta":
-                        guard index == toolBlock, let json = delta["partial_json"] as? String, !json.isEmpty else { break }
-                        if wrapped { wrappedJSON += json } else { continuation.yield(.token(json)) }
-                    case "thinking_delta":
-                        if let piece = delta["thinking"] as? String, !piece.isEmpty { continuation.yield(.thinking(piece)) }
-                    default:
-                        break  // signature deltas are not output
-                    }
-                case "content_block_stop":
-                    if wrapped, let index = object["index"] as? Int, index == toolBlock, !wrappedJSON.isEmpty {
-                        continuation.yield(.token(try Self.unwrap(wrappedJSON, url: url)))
-                        wrappedJSON = ""
-                    }
-                case "message_delta":
-                    if let delta = object["delta"] as? [String: Any] {
-                        if let reason = delta["stop_reason"] as? String { stopReason = reason }
-                        if let details = delta["stop_details"] as? [String: Any] { stopDetails = details }
-                    }
-                    if let counts = object["usage"] as? [String: Any] {
-                        if let output = counts["output_tokens"] as? Int { usage.outputTokens = output }
-                        if usage.promptTokens == nil, counts["input_tokens"] is Int { usage.promptTokens = Self.promptTokens(counts) }
-                        let details = counts["output_tokens_details"] as? [String: Any]
-                        if let thinking = details?["thinking_tokens"] as? Int, thinking > 0 { usage.thinkingTokens = thinking }
-                    }
-                case "message_stop":
-                    finished = true
-                case "error":
-                    throw Self.streamError(object, url: url, model: request.model)
-                default:
-                    break  // ping, and event types added later
-                }
-                if finished { break }
+                if try stream.take(event, into: continuation) { break }
             }
-            guard finished else { throw ServerSentEventAPI.incomplete(url: url, model: request.model) }
-            if structured, toolBlock == nil, !text.isEmpty {
-                // The server ignored the forced tool and answered in text (llama-server's /v1/messages, proxies): the
-                // stage parser takes JSON out of fences and prose; a wrapped answer loses its `value` wrapper.
-                continuation.yield(.token(wrapped ? ((try? Self.unwrap(text, url: url)) ?? text) : text))
-            }
-            usage.finish = Self.finish(stopReason, details: stopDetails, text: text)
-            return usage
+            return try stream.end(into: continuation)
         }
     }
 
