@@ -19,7 +19,7 @@ extension BatonCommand {
             let workspace = Workspace.current()
             var profile: ResolvedProfile?
             let requested = profileOption.resolvedName(environment: workspace.environment)
-            let builtIn = BatonEngine.Doctor.profileFinding(workspace: workspace, requested: requested)
+            let builtIn = Checkup.profileFinding(workspace: workspace, requested: requested)
             if let name = workspace.profileName(requested: requested) {
                 let loaded = try workspace.loadProfile(name)
                 if loaded.diagnostics.hasErrors {
@@ -29,7 +29,7 @@ extension BatonCommand {
                 profile = loaded.profile
                 Console.out("profile \(loaded.profile?.chain.joined(separator: " → ") ?? name)\(builtIn == nil ? "" : " (built in)")")
             }
-            let findings = await BatonEngine.Doctor.check(
+            let findings = await Checkup.check(
                 profile: profile, database: database.path(environment: workspace.environment))
             if let builtIn { Console.out("✓ \(builtIn.subject): \(builtIn.detail)") }
             for finding in findings {

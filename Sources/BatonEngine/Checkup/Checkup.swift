@@ -2,7 +2,7 @@ import BatonSpec
 import Foundation
 
 /// What `baton doctor` checks: each runtime of a profile, the machine's memory, the run database.
-public enum Doctor {
+public enum Checkup {
     /// One line of the report.
     public struct Finding: Sendable, Hashable {
         /// What was checked (`runtime local (llama-server)`, `memory`, `database`).
