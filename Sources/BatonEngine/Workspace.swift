@@ -149,10 +149,30 @@ public struct Workspace: Sendable {
         return SourceFile(path: display(full), text: text)
     }
 
+    /// The prompt file at `path` for ``PipelineCompiler``, which reports each reason it cannot be read at the
+    /// `prompt_file` value: only a missing file is "not found".
+    public func readPromptFile(_ path: String) throws(SourceReadError) -> SourceFile {
+        do {
+            return try read(path)
+        } catch {
+            switch error {
+            case .fileNotFound, .pipelineNotFound, .profileNotFound:
+                throw .notFound
+            case .tooLarge(_, let violation):
+                guard case .bytes(let found) = violation.kind else { throw .unreadable(reason: violation.description) }
+                throw .tooLarge(bytes: found, limit: violation.limit)
+            case .unreadable:
+                throw .unreadable(reason: FileManager.default.isReadableFile(atPath: absolute(path)) ? nil : "permission denied")
+            case .notUTF8:
+                throw .notUTF8
+            }
+        }
+    }
+
     /// Compiles the pipeline file at `path` with `profile`.
     public func compile(path: String, profile: ResolvedProfile?) throws(WorkspaceError) -> CompileResult {
         let source = try read(path)
-        let compiler = PipelineCompiler(profile: profile) { [self] promptPath in try? self.read(promptPath) }
+        let compiler = PipelineCompiler(profile: profile, readFile: readPromptFile)
         return compiler.compile(source)
     }
 

@@ -268,6 +268,82 @@ import Testing
         #expect(try workspace.read(folder.path + "/sub/ok.yaml").path == "sub/ok.yaml")
     }
 
+    // MARK: - Prompt files (unreadable-file)
+
+    /// A pipeline whose one stage reads `prompts/plan.md`; its `prompt_file` value is at 5:18.
+    static let promptFilePipeline = """
+        version: 1
+        stages:
+          plan:
+            model: small
+            prompt_file: prompts/plan.md
+        """
+
+    /// The diagnostics of `promptFilePipeline` compiled in `folder`, whose `prompts/plan.md` the test prepared.
+    static func promptFileDiagnostics(in folder: Folder) throws -> [Diagnostic] {
+        try folder.write("p.yaml", promptFilePipeline)
+        return try folder.workspace().compile(path: "p.yaml", profile: nil).diagnostics
+    }
+
+    @Test func aPromptFileOverTheSizeLimitIsReportedAsTooLargeAtItsValueNotAsMissing() throws {
+        let folder = try Folder()
+        try folder.mkdir("prompts")
+        let prompt = folder.path + "/prompts/plan.md"
+        // A sparse file: over the limit on disk size, without writing megabytes.
+        #expect(FileManager.default.createFile(atPath: prompt, contents: nil))
+        #expect(truncate(prompt, off_t(3 * 1024 * 1024)) == 0)
+        let diagnostics = try Self.promptFileDiagnostics(in: folder)
+        #expect(diagnostics.map(\.code) == ["unreadable-file"])
+        #expect(diagnostics.first?.location == SourceLocation(file: "p.yaml", line: 5, column: 18))
+        #expect(
+            diagnostics.first?.message
+                == "prompt file 'prompts/plan.md' is 3 MB, over the 2 MB Baton reads from one file; make it smaller")
+    }
+
+    @Test(.enabled(if: getuid() != 0, "root reads a file whatever its permissions"))
+    func aPromptFileWithoutReadPermissionIsReportedAsUnreadableNotAsMissing() throws {
+        let folder = try Folder()
+        try folder.write("prompts/plan.md", "Plan it.")
+        let prompt = folder.path + "/prompts/plan.md"
+        #expect(chmod(prompt, 0o000) == 0)
+        defer { chmod(prompt, 0o644) }
+        let diagnostics = try Self.promptFileDiagnostics(in: folder)
+        #expect(diagnostics.map(\.code) == ["unreadable-file"])
+        #expect(diagnostics.first?.location == SourceLocation(file: "p.yaml", line: 5, column: 18))
+        #expect(
+            diagnostics.first?.message
+                == "prompt file 'prompts/plan.md' is there but could not be read (permission denied); check its permissions (chmod u+r)")
+    }
+
+    @Test func aPromptFileThatIsNotUTF8IsReportedAsSuchAndAMissingOneAsNotFound() throws {
+        let folder = try Folder()
+        try folder.mkdir("prompts")
+        try Data([0x50, 0x6C, 0x61, 0x6E, 0xFC, 0x0A]).write(to: URL(fileURLWithPath: folder.path + "/prompts/plan.md"))
+        let binary = try Self.promptFileDiagnostics(in: folder)
+        #expect(binary.map(\.code) == ["unreadable-file"])
+        #expect(binary.first?.message == "prompt file 'prompts/plan.md' is not UTF-8 text; save it as UTF-8")
+        try FileManager.default.removeItem(atPath: folder.path + "/prompts/plan.md")
+        #expect(try Self.promptFileDiagnostics(in: folder).map(\.code) == ["file-not-found"])
+    }
+
+    @Test func theRunLoaderReportsATooLargePromptFileAsUnreadable() async throws {
+        let folder = try Folder()
+        try folder.mkdir("prompts")
+        let prompt = folder.path + "/prompts/plan.md"
+        #expect(FileManager.default.createFile(atPath: prompt, contents: nil))
+        #expect(truncate(prompt, off_t(YAMLLimits.standard.maxBytes + 1)) == 0)
+        try folder.write("p.yaml", Self.promptFilePipeline)
+        let loader = PlanLoader(workspace: folder.workspace())
+        await #expect {
+            try await loader.load("p.yaml", profileName: nil, discover: false, database: nil)
+        } throws: { error in
+            guard let invalid = error as? PipelineInvalid else { return false }
+            return invalid.diagnostics.contains {
+                $0.code == "unreadable-file" && $0.location == SourceLocation(file: "p.yaml", line: 5, column: 18)
+            }
+        }
+    }
+
     @Test func pathsOutsideTheCurrentDirectoryStayAbsolute() {
         let workspace = Workspace(pipelineDirectories: [], profileDirectories: [], environment: [:], currentDirectory: "/work/project/")
         #expect(workspace.absolute("a/b.yaml") == "/work/project/a/b.yaml")

@@ -27,8 +27,14 @@ import Testing
         // Given
         let folder = Fixtures.path(Self.folder)
         let text = try String(contentsOfFile: "\(folder)/\(name)", encoding: .utf8)
-        let compiler = PipelineCompiler(profile: Self.testProfile()) { path in
-            (try? String(contentsOfFile: "\(folder)/\(path)", encoding: .utf8)).map { SourceFile(path: path, text: $0) }
+        // Reads prompt files as Workspace.readPromptFile reports them: missing, too large, not UTF-8.
+        let compiler = PipelineCompiler(profile: Self.testProfile()) { path throws(SourceReadError) in
+            guard let data = FileManager.default.contents(atPath: "\(folder)/\(path)") else { throw .notFound }
+            if let violation = YAMLLimits.standard.check(byteCount: data.count) {
+                throw .tooLarge(bytes: data.count, limit: violation.limit)
+            }
+            guard let text = String(data: data, encoding: .utf8) else { throw .notUTF8 }
+            return SourceFile(path: path, text: text)
         }
 
         // When

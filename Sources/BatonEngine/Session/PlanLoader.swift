@@ -78,9 +78,8 @@ public struct PlanLoader: Sendable {
         var diagnostics = profileDiagnostics
         let path = try workspace.pipelinePath(pipeline)
         let source = try workspace.read(path)
-        let compiler = PipelineCompiler(profile: diagnostics.hasErrors ? nil : profile, inventory: inventory) { [workspace] promptPath in
-            try? workspace.read(promptPath)
-        }
+        let compiler = PipelineCompiler(
+            profile: diagnostics.hasErrors ? nil : profile, inventory: inventory, readFile: workspace.readPromptFile)
         let result = compiler.compile(source)
         sources.merge(result.sources) { current, _ in current }
         diagnostics += result.diagnostics

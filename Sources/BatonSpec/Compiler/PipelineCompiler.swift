@@ -16,19 +16,32 @@ public struct CompileResult: Sendable {
 public struct PipelineCompiler: Sendable {
     /// The profile that places models on runtimes and supplies role defaults; nil checks the pipeline alone.
     public var profile: ResolvedProfile?
-    /// Returns the file at a path (relative paths are already joined to the pipeline's folder), or nil.
-    public var readFile: @Sendable (String) -> SourceFile?
+    /// Returns the file at a path (relative paths are already joined to the pipeline's folder), or throws why it
+    /// cannot: a missing file is reported as `file-not-found`, any other reason as `unreadable-file`.
+    public var readFile: @Sendable (String) throws(SourceReadError) -> SourceFile
     /// What model discovery found, for mapping roles to installed models; nil compiles offline.
     public var inventory: ModelInventory?
 
-    /// Creates a compiler.
+    /// Creates a compiler; without `readFile`, every prompt file is missing.
     public init(
         profile: ResolvedProfile?, inventory: ModelInventory? = nil,
-        readFile: @escaping @Sendable (String) -> SourceFile? = { _ in nil }
+        readFile: @escaping @Sendable (String) throws(SourceReadError) -> SourceFile = { _ throws(SourceReadError) in
+            throw .notFound
+        }
     ) {
         self.profile = profile
         self.inventory = inventory
         self.readFile = readFile
+    }
+
+    /// Creates a compiler whose reader only says found or not: nil is ``SourceReadError/notFound``.
+    public init(
+        profile: ResolvedProfile?, inventory: ModelInventory? = nil, readFile: @escaping @Sendable (String) -> SourceFile?
+    ) {
+        self.init(profile: profile, inventory: inventory) { path throws(SourceReadError) in
+            guard let file = readFile(path) else { throw .notFound }
+            return file
+        }
     }
 
     /// Compiles `file`. Never throws: every problem is a diagnostic in the result.
@@ -46,13 +59,14 @@ public struct PipelineCompiler: Sendable {
             guard let promptFile = spec.stages[index].promptFile, spec.stages[index].prompt == nil else { continue }
             let path = Self.join(directoryOf: file.path, promptFile)
             let stagePath = "stages.\(spec.stages[index].name)"
-            if let promptSource = readFile(path) {
+            do {
+                let promptSource = try readFile(path)
                 sources[promptSource.path] = promptSource
                 spec.stages[index].prompt = promptSource.text
                 sourceMap.templates["\(stagePath).prompt"] = .wholeFile(promptSource.path)
-            } else {
+            } catch {
                 diagnostics.append(
-                    Diagnostic(.fileNotFound(promptFile, for: "prompt file"), at: sourceMap.location("\(stagePath).prompt_file")))
+                    Diagnostic(.promptFileUnread(promptFile, error), at: sourceMap.location("\(stagePath).prompt_file")))
             }
         }
 

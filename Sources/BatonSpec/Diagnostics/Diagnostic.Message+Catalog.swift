@@ -289,6 +289,26 @@ extension Diagnostic.Message {
     public static func unreadableFile(_ reason: String) -> Self {
         .init("unreadable-file", reason)
     }
+
+    /// A `prompt_file` that could not be read: missing, or there but too large, not readable or not UTF-8.
+    static func promptFileUnread(_ path: String, _ error: SourceReadError) -> Self {
+        let file = "prompt file '\(path)'"
+        switch error {
+        case .notFound:
+            return .fileNotFound(path, for: "prompt file")
+        case .tooLarge(let bytes, let limit):
+            // Just over the limit, megabytes round to the limit itself; bytes say why it is over.
+            let size = megabytes(bytes) == megabytes(limit) ? "\(bytes) bytes" : "\(megabytes(bytes)) MB"
+            return .init(
+                "unreadable-file", "\(file) is \(size), over the \(megabytes(limit)) MB Baton reads from one file; make it smaller")
+        case .unreadable(let reason):
+            return .init(
+                "unreadable-file",
+                "\(file) is there but could not be read\(reason.map { " (\($0))" } ?? ""); check its permissions (chmod u+r)")
+        case .notUTF8:
+            return .init("unreadable-file", "\(file) is not UTF-8 text; save it as UTF-8")
+        }
+    }
 }
 
 extension Diagnostic.Message {
