@@ -104,35 +104,38 @@ extension OllamaClient {
         return try await show(model, verbose: true)
     }
 
+    /// The reply of `/api/show`. No key strategy: it would rewrite model_info's own keys (`llama.context_length`) too.
+    private struct ShowReply: Decodable {
+        var details: ShowDetails?
+        var modelInfo: JSONValue?
+        var capabilities: [String]?
+        var modelfile: String?
+        enum CodingKeys: String, CodingKey {
+            case details, capabilities, modelfile
+            case modelInfo = "model_info"
+        }
+    }
+
+    /// The `details` object of `/api/show`.
+    private struct ShowDetails: Decodable {
+        var family: String?
+        var parameterSize: String?
+        var quantizationLevel: String?
+        enum CodingKeys: String, CodingKey {
+            case family
+            case parameterSize = "parameter_size"
+            case quantizationLevel = "quantization_level"
+        }
+    }
+
     private func show(_ model: String, verbose: Bool) async throws -> ModelInfo {
-        // No key strategy here: it would rewrite model_info's own keys (`llama.context_length`) too.
-        struct Reply: Decodable {
-            var details: RawDetails?
-            var modelInfo: JSONValue?
-            var capabilities: [String]?
-            var modelfile: String?
-            enum CodingKeys: String, CodingKey {
-                case details, capabilities, modelfile
-                case modelInfo = "model_info"
-            }
-        }
-        struct RawDetails: Decodable {
-            var family: String?
-            var parameterSize: String?
-            var quantizationLevel: String?
-            enum CodingKeys: String, CodingKey {
-                case family
-                case parameterSize = "parameter_size"
-                case quantizationLevel = "quantization_level"
-            }
-        }
         let response = try await send(
             .json(baseURL + "/api/show", verbose ? ["model": model, "verbose": true] : ["model": model]), timeout: connectTimeout,
             model: model,
             doing: "describing")
         let data = try await response.collect()
         guard response.status == 200 else { throw failure(status: response.status, body: data, model: model, doing: "describing") }
-        guard let reply = try? JSONDecoder().decode(Reply.self, from: data) else {
+        guard let reply = try? JSONDecoder().decode(ShowReply.self, from: data) else {
             throw RuntimeError(
                 .badResponse, "Ollama at \(baseURL) answered /api/show for model '\(model)' with something that is not its JSON",
                 isTransient: false)
