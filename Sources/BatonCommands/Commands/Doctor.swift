@@ -9,7 +9,10 @@ extension BatonCommand {
         static let configuration = CommandConfiguration(
             abstract:
                 "Check the profile's runtimes (reachable, version, models, keys), the machine's memory and thermal state, and the run database.",
-            discussion: "Exits 0 when everything checked is usable, 69 when a runtime is not, 74 when the database is not.")
+            discussion: """
+                Exits \(BatonExitCode.ok) when everything checked is usable, \(BatonExitCode.runtimeUnavailable) when a runtime is \
+                not, \(BatonExitCode.storeFailure) when the database is not.
+                """)
 
         @OptionGroup var profileOption: ProfileOption
 

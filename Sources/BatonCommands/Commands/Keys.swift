@@ -13,9 +13,10 @@ extension BatonCommand {
                 (~/.config/baton/keys.json.enc), mode 0600, encrypted with AES-GCM under a key scrypt derives from \
                 a passphrase: $BATON_KEY_PASSPHRASE, else typed on the terminal. A runtime's key comes from the \
                 variable its api_key_env names, else from the entry named after the runtime, else from the entry \
-                named like that variable. Exits 77 for a wrong or missing passphrase or a file others may read, \
-                74 for a damaged file. 'baton keys test NAME' asks the provider whether it accepts the key: 0 valid, \
-                77 rejected (or no key), 69 unreachable.
+                named like that variable. Exits \(BatonExitCode.keyFileDenied) for a wrong or missing passphrase or a file others \
+                may read, \(BatonExitCode.keyFileUnusable) for a damaged file. 'baton keys test NAME' asks the provider whether it \
+                accepts the key: \(BatonExitCode.ok) valid, \(BatonExitCode.keyFileDenied) rejected (or no key), \
+                \(BatonExitCode.runtimeUnavailable) unreachable.
                 """,
             subcommands: [SetKey.self, ListKeys.self, RemoveKey.self, TestKey.self, ChangePassphrase.self])
 
@@ -196,9 +197,9 @@ extension BatonCommand.Keys {
             abstract: "Check the key of the cloud runtime NAME with one cheap authenticated request (GET /v1/models).",
             discussion: """
                 The key is found as a run finds it (the variable api_key_env names, else the key file). Prints valid, \
-                rejected (with the API's message, the key left out) or unreachable. Exits 0 when valid, 77 when the \
-                key is rejected (401 or 403) or there is none, 69 when the provider cannot be reached or answers \
-                with another error.
+                rejected (with the API's message, the key left out) or unreachable. Exits \(BatonExitCode.ok) when valid, \
+                \(BatonExitCode.keyFileDenied) when the key is rejected (401 or 403) or there is none, \
+                \(BatonExitCode.runtimeUnavailable) when the provider cannot be reached or answers with another error.
                 """)
 
         @Argument(help: "A runtime of the profile, of kind openai or anthropic ('openai', 'claude').")

@@ -33,8 +33,10 @@ extension BatonCommand {
             discussion: """
                 Progress goes to standard error (tokens stream there when standard output is a terminal); the \
                 outputs of the result stages go to standard output. Ctrl-C stops after recording the attempt in \
-                flight; 'baton resume RUN' continues. Exit codes: 0 completed, 1 failed, 64 bad inputs, \
-                65 invalid pipeline, 69 runtime unavailable, 74 run database failure, 130 interrupted.
+                flight; 'baton resume RUN' continues. Exit codes: \(BatonExitCode.ok) completed, \(BatonExitCode.runFailed) failed, \
+                \(BatonExitCode.usage) bad inputs, \(BatonExitCode.invalidPipeline) invalid pipeline, \
+                \(BatonExitCode.runtimeUnavailable) runtime unavailable, \(BatonExitCode.storeFailure) run database failure, \
+                \(BatonExitCode.interrupted) interrupted.
                 """)
 
         @Argument(help: "A pipeline name on the search path, or a pipeline file.")

@@ -10,8 +10,9 @@ extension BatonCommand {
             abstract: "Check pipeline and profile files and report every problem.",
             discussion: """
                 With no paths, checks every pipeline on the pipeline search path. Folders are searched for .yaml \
-                and .yml files; files in a folder named 'profiles' are checked as profiles. Exits 0 when every file \
-                is valid, 65 when any is invalid, 66 when a path does not exist, 64 for a wrong command line.
+                and .yml files; files in a folder named 'profiles' are checked as profiles. Exits \(BatonExitCode.ok) when every file \
+                is valid, \(BatonExitCode.invalidPipeline) when any is invalid, \(BatonExitCode.notFound) when a path does not \
+                exist, \(BatonExitCode.usage) for a wrong command line.
                 """
         )
 
