@@ -19,9 +19,11 @@ extension BatonCommand {
         static let cannotCreate: Int32 = 73
 
         @Argument(help: "The project folder (created when missing). Default: the current folder.")
-        var directory: String = "."
+        var directory: String?
 
         func run() async throws {
+            // No ArgumentParser default: it would print "(default: .)" after the help's own "Default: the current folder."
+            let directory = self.directory ?? "."
             let environment = ProcessInfo.processInfo.environment
             let machine = await MachineProfile.detect(environment: environment)
             for runtime in machine.runtimes {

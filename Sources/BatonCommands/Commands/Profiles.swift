@@ -133,7 +133,10 @@ extension BatonCommand {
         @Argument(help: "A profile name on the search path, or a file. Default: $BATON_PROFILE, else 'default'.")
         var name: String?
 
-        @Option(name: .short, help: "Write to FILE instead of standard output (never over an existing file without --force).")
+        @Option(
+            name: .short,
+            help: ArgumentHelp("Write to FILE instead of standard output (never over an existing file without --force).", valueName: "file")
+        )
         var output: String?
 
         @Flag(help: "Replace FILE when it exists.")

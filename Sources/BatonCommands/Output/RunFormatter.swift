@@ -36,7 +36,7 @@ enum RunFormatter {
         parts.append(ProgressPrinter.duration(seconds))
         if let first = attempt.firstTokenAt { parts.append("first token \(ProgressPrinter.duration(first - attempt.startedAt))") }
         if let output = attempt.outputTokens {
-            parts.append("\(attempt.promptTokens ?? 0) → \(output) tokens")
+            parts.append("\(attempt.promptTokens ?? 0) → \(output) token\(output == 1 ? "" : "s")")
             if let first = attempt.firstTokenAt, let finished = attempt.finishedAt, finished > first, output > 1 {
                 parts.append(String(format: "%.1f tokens/s", Double(output - 1) / (finished - first)))
             }
