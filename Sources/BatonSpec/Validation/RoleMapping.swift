@@ -107,12 +107,51 @@ public enum RoleMapper {
         let spec = profile.spec
         let role = spec.role(named: roleName)
         let capability = role?.effectiveCapability ?? RoleSpec.defaultCapability(of: roleName)
-        let runtimeNames = Set(spec.runtimes.map(\.name))
         let preferences = role?.models ?? []
+        let owner = "role '\(roleName)' of profile '\(spec.name)'"
+        let screened = screen(preferences, profile: spec, inventory: inventory, budget: budget, fallbackRuntime: fallbackRuntime)
+        let skipped = screened.skipped.map(\.model)
+        let noModel = Outcome(chain: [], choice: nil, skipped: skipped, capability: capability, hasPreferences: !preferences.isEmpty)
 
-        var skipped: [SkippedModel] = []
-        var skippedBefore: [Int] = []  // the preference position of each skipped model
-        var kept: [(position: Int, candidate: Candidate, availability: ModelAvailability)] = []
+        if let first = screened.kept.first {
+            var outcome = noModel
+            outcome.chain = screened.kept.map(\.candidate.reference)
+            outcome.choice = ModelChoice(
+                rule: .preference, explanation: preferenceExplanation(first, screened: screened, owner: owner, inventory: inventory),
+                skipped: skipped)
+            return outcome
+        }
+        guard let capability else { return noModel }
+        let fitting = capabilityCandidates(
+            capability, profile: profile, inventory: inventory, budget: budget, fallbackRuntime: fallbackRuntime)
+        guard let best = fitting.first, let score = best.score else { return noModel }
+        let why =
+            preferences.isEmpty
+            ? "\(owner) lists no models"
+            : "no preference of \(owner) is available and fits (" + skipped.map(\.description).joined(separator: "; ") + ")"
+        let pool = "\(fitting.count) local model\(fitting.count == 1 ? "" : "s")" + (budget.map { " that fit \($0.text)" } ?? "")
+        let explanation = "\(why); took \(best.name), best \(capability) score \(format(score)) among \(pool)"
+        var outcome = noModel
+        outcome.chain = [best.reference]
+        outcome.choice = ModelChoice(rule: .capability, explanation: explanation, skipped: skipped)
+        return outcome
+    }
+
+    /// A role's preferences sorted into those kept (available and fitting the budget) and those skipped, each
+    /// with its position in the preference list.
+    struct Screened {
+        typealias Kept = (position: Int, candidate: Candidate, availability: ModelAvailability)
+        var kept: [Kept] = []
+        var skipped: [(position: Int, model: SkippedModel)] = []
+    }
+
+    /// Places each preferred model on its runtime and keeps it when it is available and fits `budget`.
+    static func screen(
+        _ preferences: [ModelReference], profile spec: ProfileSpec, inventory: ModelInventory, budget: Budget?,
+        fallbackRuntime: String?
+    ) -> Screened {
+        let runtimeNames = Set(spec.runtimes.map(\.name))
+        var screened = Screened()
         for (position, reference) in preferences.enumerated() {
             let (pinned, name) = reference.split(knownRuntimes: runtimeNames)
             let entry = spec.model(named: name)
@@ -121,55 +160,36 @@ public enum RoleMapper {
             let footprint = inventory.footprint(of: name, runtime: runtime, kind: runtimeSpec?.kind, entry: entry)
             let availability = inventory.availability(of: name, on: runtimeSpec)
             if let budget, let footprint, footprint.bytes > budget.bytes {
-                skippedBefore.append(position)
-                skipped.append(
-                    SkippedModel(
-                        model: reference.text,
-                        reason: "needs \(footprint.bytes) (\(footprint.source.label)), more than the budget of \(budget.text)"))
+                let reason = "needs \(footprint.bytes) (\(footprint.source.label)), more than the budget of \(budget.text)"
+                screened.skipped.append((position, SkippedModel(model: reference.text, reason: reason)))
             } else if !availability.isAvailable {
-                skippedBefore.append(position)
-                skipped.append(SkippedModel(model: reference.text, reason: "not installed on \(runtime ?? "its runtime")"))
+                let reason = "not installed on \(runtime ?? "its runtime")"
+                screened.skipped.append((position, SkippedModel(model: reference.text, reason: reason)))
             } else {
-                kept.append((position, Candidate(reference: reference, name: name, runtime: runtime, footprint: footprint), availability))
+                let candidate = Candidate(reference: reference, name: name, runtime: runtime, footprint: footprint)
+                screened.kept.append((position, candidate, availability))
             }
         }
+        return screened
+    }
 
-        let owner = "role '\(roleName)' of profile '\(spec.name)'"
-        if let first = kept.first {
-            var explanation: String
-            if first.position == 0 {
-                explanation = "\(owner) prefers \(first.candidate.reference.text)"
-            } else {
-                // Only the models passed over before the one taken; later ones are pruned fallbacks.
-                explanation =
-                    zip(skipped, skippedBefore).filter { $0.1 < first.position }.map(\.0.description).joined(separator: "; ")
-                    + "; took \(first.candidate.reference.text) (\(ordinal(first.position + 1)) preference of \(owner))"
-            }
-            if case .unknown = first.availability, let runtime = first.candidate.runtime, inventory.runtimes[runtime] != nil {
-                explanation += " (\(runtime) was not reached, so whether it is installed is unknown)"
-            }
-            return Outcome(
-                chain: kept.map(\.candidate.reference), choice: ModelChoice(rule: .preference, explanation: explanation, skipped: skipped),
-                skipped: skipped, capability: capability, hasPreferences: !preferences.isEmpty)
+    /// Why the first kept preference was taken: it is the first, or the ones before it were skipped (and why).
+    static func preferenceExplanation(
+        _ first: Screened.Kept, screened: Screened, owner: String, inventory: ModelInventory
+    ) -> String {
+        var explanation: String
+        if first.position == 0 {
+            explanation = "\(owner) prefers \(first.candidate.reference.text)"
+        } else {
+            // Only the models passed over before the one taken; later ones are pruned fallbacks.
+            explanation =
+                screened.skipped.filter { $0.position < first.position }.map(\.model.description).joined(separator: "; ")
+                + "; took \(first.candidate.reference.text) (\(ordinal(first.position + 1)) preference of \(owner))"
         }
-
-        guard let capability else {
-            return Outcome(chain: [], choice: nil, skipped: skipped, capability: nil, hasPreferences: !preferences.isEmpty)
+        if case .unknown = first.availability, let runtime = first.candidate.runtime, inventory.runtimes[runtime] != nil {
+            explanation += " (\(runtime) was not reached, so whether it is installed is unknown)"
         }
-        let fitting = capabilityCandidates(
-            capability, profile: profile, inventory: inventory, budget: budget, fallbackRuntime: fallbackRuntime)
-        guard let best = fitting.first, let score = best.score else {
-            return Outcome(chain: [], choice: nil, skipped: skipped, capability: capability, hasPreferences: !preferences.isEmpty)
-        }
-        let why =
-            preferences.isEmpty
-            ? "\(owner) lists no models"
-            : "no preference of \(owner) is available and fits (" + skipped.map(\.description).joined(separator: "; ") + ")"
-        let pool = "\(fitting.count) local model\(fitting.count == 1 ? "" : "s")" + (budget.map { " that fit \($0.text)" } ?? "")
-        let explanation = "\(why); took \(best.name), best \(capability) score \(format(score)) among \(pool)"
-        return Outcome(
-            chain: [best.reference], choice: ModelChoice(rule: .capability, explanation: explanation, skipped: skipped), skipped: skipped,
-            capability: capability, hasPreferences: !preferences.isEmpty)
+        return explanation
     }
 
     /// The registry's local models with a `capability` score that are available and fit `budget`, best
