@@ -17,34 +17,49 @@ extension Executor {
         _ stage: PlannedStage, model: ResolvedModel, round: Int, runtime: any LLMRuntime, state: inout RunState
     ) async throws -> (loadSeconds: Double?, wasResident: Bool)? {
         guard let manager = runtime as? any ModelManaging, manager.manages(model.name) else { return nil }
-        let plan = state.snapshot.plan
-        func key(_ model: ResolvedModel) -> ModelKey {
-            ModelKey(runtime: state.snapshot.forcedRuntime ?? model.runtime ?? "?", name: model.name)
+        let current = Self.modelKey(model, state: state)
+        var residency = try await residency(for: model, manager: manager, state: state)
+        try recordRuntimeEvictions(resident: residency.resident, answered: residency.answered, stage: stage, state: state)
+        // Resident with another context than this stage needs: Ollama would reload it inside the chat.
+        if residency.resident.contains(current), let needed = await manager.contextLength(of: model.name, settings: stage.settings),
+            let loaded = residency.contexts[current], loaded != needed
+        {
+            try await unload(
+                current, with: manager, stage: stage, state: state,
+                reason: "loaded with a context of \(loaded) tokens; the stage needs \(needed)")
+            residency.resident.remove(current)
         }
-        let current = key(model)
+        let footprints = try await makeRoom(for: stage, model: model, round: round, residency: residency, state: state)
+        if residency.resident.contains(current) { return (nil, true) }
+        let seconds = try await load(model, key: current, with: manager, footprint: footprints[current], stage: stage, state: &state)
+        return (seconds, false)
+    }
 
-        // What every managed runtime of the plan has loaded now.
-        var managers: [String: any ModelManaging] = [current.runtime: manager]
+    /// The key of `model` in this run: its runtime (the forced one, under `--runtime`) and its name.
+    static func modelKey(_ model: ResolvedModel, state: RunState) -> ModelKey {
+        ModelKey(runtime: state.snapshot.forcedRuntime ?? model.runtime ?? "?", name: model.name)
+    }
+
+    /// What every managed runtime of the plan has loaded now, each model under the plan's spelling when one
+    /// denotes it. Only `model`'s runtime must answer: another one that is down holds nothing Baton can unload.
+    private func residency(for model: ResolvedModel, manager: any ModelManaging, state: RunState) async throws -> Residency {
+        let plan = state.snapshot.plan
+        let current = Self.modelKey(model, state: state)
+        var residency = Residency(managers: [current.runtime: manager])
         for planned in plan.stages {
-            // A runtime found down in this run is not asked again (Executor.runStage skips its models).
-            guard let other = state.activeModel(of: planned), managers[key(other).runtime] == nil,
-                state.deadRuntime(key(other).runtime) == nil,
+            // A runtime found down in this run is not asked again (runOnChain skips its models).
+            guard let other = state.activeModel(of: planned), residency.managers[Self.modelKey(other, state: state).runtime] == nil,
+                state.deadRuntime(Self.modelKey(other, state: state).runtime) == nil,
                 let otherRuntime = try? runtimes.runtime(for: other, snapshot: state.snapshot),
                 let otherManager = otherRuntime as? any ModelManaging
             else { continue }
-            managers[key(other).runtime] = otherManager
+            residency.managers[Self.modelKey(other, state: state).runtime] = otherManager
         }
-        func managed(_ key: ModelKey) -> Bool { managers[key.runtime]?.manages(key.name) ?? true }
         var plannedNames: [String: [String]] = [:]
         for stageModel in plan.stages.compactMap({ state.activeModel(of: $0) }) + [model] {
-            plannedNames[key(stageModel).runtime, default: []].append(stageModel.name)
+            plannedNames[Self.modelKey(stageModel, state: state).runtime, default: []].append(stageModel.name)
         }
-        // The runtime reports each resident model under the plan's spelling when one denotes it.
-        var resident: Set<ModelKey> = []
-        var contexts: [ModelKey: Int] = [:]
-        var answered: Set<String> = []
-        for (runtimeName, runtimeManager) in managers {
-            // Only this stage's runtime must answer; another one that is down holds nothing we can unload.
+        for (runtimeName, runtimeManager) in residency.managers {
             let listed: [ResidentModel]
             if runtimeName == current.runtime {
                 listed = try await runtimeManager.residentModels(naming: plannedNames[runtimeName] ?? [])
@@ -53,25 +68,25 @@ extension Executor {
             } else {
                 continue
             }
-            answered.insert(runtimeName)
+            residency.answered.insert(runtimeName)
             for loaded in listed {
                 let loadedKey = ModelKey(runtime: runtimeName, name: loaded.name)
-                resident.insert(loadedKey)
-                if let context = loaded.contextLength { contexts[loadedKey] = context }
+                residency.resident.insert(loadedKey)
+                if let context = loaded.contextLength { residency.contexts[loadedKey] = context }
             }
         }
-        try recordRuntimeEvictions(resident: resident, answered: answered, stage: stage, state: state)
+        return residency
+    }
 
-        // Resident with another context than this stage needs: Ollama would reload it inside the chat.
-        if resident.contains(current), let needed = await manager.contextLength(of: model.name, settings: stage.settings),
-            let loaded = contexts[current], loaded != needed
-        {
-            try await unload(
-                current, with: manager, stage: stage, state: state,
-                reason: "loaded with a context of \(loaded) tokens; the stage needs \(needed)")
-            resident.remove(current)
-        }
-
+    /// Unloads what the memory planner chooses so that `stage`'s model fits beside the models the rest of the
+    /// run will use soonest, and returns the footprints it planned with.
+    private func makeRoom(
+        for stage: PlannedStage, model: ResolvedModel, round: Int, residency: Residency, state: RunState
+    ) async throws -> [ModelKey: Int64] {
+        let plan = state.snapshot.plan
+        func key(_ model: ResolvedModel) -> ModelKey { Self.modelKey(model, state: state) }
+        func managed(_ key: ModelKey) -> Bool { residency.managers[key.runtime]?.manages(key.name) ?? true }
+        let current = key(model)
         // The uses from here on: this stage, its critic loop's next round if there may be one, the rest.
         let order = plan.stages
         let position = order.firstIndex { $0.name == stage.name } ?? 0
@@ -97,24 +112,32 @@ extension Executor {
         let (budget, _) = LoadSchedule.resolveBudget(plan.memoryBudget, machine: machine())
         // A resident model this plan does not use still takes memory: the registry's footprint, else
         // (unknown size) the whole budget, so it is the first to go when room is needed.
-        for other in resident where footprints[other] == nil {
+        for other in residency.resident where footprints[other] == nil {
             let entry = state.snapshot.profile?.spec.model(named: other.name)
             footprints[other] = (entry?.runtime == nil || entry?.runtime == other.runtime) ? entry?.footprint?.bytes ?? budget : budget
         }
         let evictions: [ModelKey]
         do {
-            evictions = try MemoryPlanner.evictions(resident: resident, uses: uses, footprints: footprints, budget: budget)
+            evictions = try MemoryPlanner.evictions(resident: residency.resident, uses: uses, footprints: footprints, budget: budget)
         } catch {
             throw StageFailure(
                 message: "stage '\(stage.name)': \(error)", runtimeUnavailable: false, fallbackReason: "does not fit the memory budget")
         }
         for victim in evictions {
-            guard let victimManager = managers[victim.runtime] else { continue }
+            guard let victimManager = residency.managers[victim.runtime] else { continue }
             try await unload(victim, with: victimManager, stage: stage, state: state, reason: nil)
         }
-        if resident.contains(current) { return (nil, true) }
+        return footprints
+    }
+
+    /// Loads `model` for `stage`, refusing first a load the machine cannot hold now, and records it with its
+    /// measured footprint and the runtime's notices. Returns the seconds until the runtime confirmed it.
+    private func load(
+        _ model: ResolvedModel, key current: ModelKey, with manager: any ModelManaging, footprint: Int64?, stage: PlannedStage,
+        state: inout RunState
+    ) async throws -> Double {
         // Refuse a load the machine cannot hold now, before the runtime tries (and fails, or swaps).
-        if let need = footprints[current], let available = machine().available, need > available {
+        if let need = footprint, let available = machine().available, need > available {
             throw RuntimeError(
                 .outOfMemory,
                 "model '\(current)' needs \(ByteCount(bytes: need)) but the machine has \(ByteCount(bytes: available)) available; close other programs or choose a smaller model",
@@ -138,7 +161,7 @@ extension Executor {
             try store.appendEvent(state.runID, kind: .runtimeNotice, stage: stage.name, payload: payload)
             observer(.runtimeNotice(stage: stage.name, notice: notice))
         }
-        return (report.seconds, false)
+        return report.seconds
     }
 
     /// Unloads `victim`, waiting for the runtime to confirm, and records it.
@@ -177,6 +200,18 @@ extension Executor {
                 payload: try Self.encode(["model": key.description, "runtime": key.runtime]))
         }
     }
+}
+
+/// What the managed runtimes of a run's plan have loaded now (``Executor/prepareModel(_:model:round:runtime:state:)``).
+struct Residency {
+    /// Each managed runtime of the plan not known to be down, by name.
+    var managers: [String: any ModelManaging]
+    /// The models they listed as loaded.
+    var resident: Set<ModelKey> = []
+    /// The context each was loaded with, when its runtime says.
+    var contexts: [ModelKey: Int] = [:]
+    /// The runtimes that answered.
+    var answered: Set<String> = []
 }
 
 /// The models Baton loaded in each run of this process and has not unloaded, with when it loaded them, so
