@@ -54,15 +54,18 @@ enum TemplateScanner {
             for offset in 0..<pattern.count where scalars[position + offset] != pattern[offset] { return false }
             return true
         }
+        func advance(past scalar: Unicode.Scalar) {
+            if scalar == "\n" {
+                line += 1
+                column = 1
+            } else {
+                column += 1
+            }
+        }
 
         while index < scalars.count {
             guard matches(open, at: index) else {
-                if scalars[index] == "\n" {
-                    line += 1
-                    column = 1
-                } else {
-                    column += 1
-                }
+                advance(past: scalars[index])
                 index += 1
                 continue
             }
@@ -88,47 +91,45 @@ enum TemplateScanner {
             let content = String(String.UnicodeScalarView(scalars[contentStart..<end]))
             let afterEnd = end + closing.count
             let text = String(String.UnicodeScalarView(scalars[start..<afterEnd]))
-            for scalar in scalars[start..<afterEnd] {
-                if scalar == "\n" {
-                    line += 1
-                    column = 1
-                } else {
-                    column += 1
-                }
-            }
+            for scalar in scalars[start..<afterEnd] { advance(past: scalar) }
             index = afterEnd
 
-            let trimmed = content.trimmingCharacters(in: .whitespaces)
-            let sigil = isTriple ? nil : trimmed.unicodeScalars.first
-            var kind = TemplateTag.Kind.variable
-            var body = trimmed
-            switch sigil {
-            case "#": kind = .section
-            case "^": kind = .invertedSection
-            case "/": kind = .sectionEnd
-            case "&": kind = .variable
-            case ">", "<", "$": kind = .partial
-            case "!", "%": kind = .other
-            case "=":
-                kind = .other
-                let inner = trimmed.dropFirst().dropLast().trimmingCharacters(in: .whitespaces)
-                let parts = inner.split(separator: " ", omittingEmptySubsequences: true)
-                if parts.count == 2 {
-                    open = Array(parts[0].unicodeScalars)
-                    close = Array(parts[1].unicodeScalars)
-                }
-            default: break
+            let tag = classify(content, isTriple: isTriple)
+            if let delimiters = tag.delimiters {
+                (open, close) = delimiters
             }
-            if kind != .variable || sigil == "&" {
-                body = String(body.unicodeScalars.dropFirst())
-            }
-            tags.append(
-                TemplateTag(
-                    kind: kind, name: stripTransforms(body.trimmingCharacters(in: .whitespaces)), text: text,
-                    line: tagLine, column: tagColumn)
-            )
+            tags.append(TemplateTag(kind: tag.kind, name: tag.name, text: text, line: tagLine, column: tagColumn))
         }
         return (tags, nil)
+    }
+
+    /// What a tag's content (between its delimiters) says: its kind, the name it uses, and for a `{{=<% %>=}}` tag
+    /// the delimiters from there on.
+    private static func classify(
+        _ content: String, isTriple: Bool
+    ) -> (kind: TemplateTag.Kind, name: String, delimiters: (open: [Unicode.Scalar], close: [Unicode.Scalar])?) {
+        let trimmed = content.trimmingCharacters(in: .whitespaces)
+        let sigil = isTriple ? nil : trimmed.unicodeScalars.first
+        var kind = TemplateTag.Kind.variable
+        var delimiters: (open: [Unicode.Scalar], close: [Unicode.Scalar])?
+        switch sigil {
+        case "#": kind = .section
+        case "^": kind = .invertedSection
+        case "/": kind = .sectionEnd
+        case "&": kind = .variable
+        case ">", "<", "$": kind = .partial
+        case "!", "%": kind = .other
+        case "=":
+            kind = .other
+            let inner = trimmed.dropFirst().dropLast().trimmingCharacters(in: .whitespaces)
+            let parts = inner.split(separator: " ", omittingEmptySubsequences: true)
+            if parts.count == 2 {
+                delimiters = (Array(parts[0].unicodeScalars), Array(parts[1].unicodeScalars))
+            }
+        default: break
+        }
+        let body = kind != .variable || sigil == "&" ? String(trimmed.unicodeScalars.dropFirst()) : trimmed
+        return (kind, stripTransforms(body.trimmingCharacters(in: .whitespaces)), delimiters)
     }
 
     /// `uppercased(name)` and `first(reversed(list))` name `name` and `list`.
