@@ -92,65 +92,55 @@ extension Executor {
 }
 
 /// The attempt being streamed, shared between the stream task and the executor.
-private final class ProgressBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var current: AttemptRecord
+private final class ProgressBox: Sendable {
+    private struct State {
+        var current: AttemptRecord
+        /// Why the generation stopped, as the runtime said.
+        var finish: FinishReason?
+        /// Of the output tokens, the thinking ones, when the runtime said.
+        var thinkingTokens: Int?
+    }
+
+    private let state: Locked<State>
     private let extraTimings: [String: Double]
-    /// Why the generation stopped, as the runtime said.
-    private(set) var finish: FinishReason?
-    /// Of the output tokens, the thinking ones, when the runtime said.
-    private(set) var thinkingTokens: Int?
 
     init(attempt: AttemptRecord, extraTimings: [String: Double]) {
-        current = attempt
+        var current = attempt
         self.extraTimings = extraTimings
         if !extraTimings.isEmpty {
             current.timings = (try? JSONEncoder().encode(extraTimings)).map { String(decoding: $0, as: UTF8.self) }
         }
+        state = Locked(State(current: current))
     }
 
-    var finishReason: FinishReason? {
-        lock.lock()
-        defer { lock.unlock() }
-        return finish
-    }
+    var finishReason: FinishReason? { state.withLock { $0.finish } }
 
-    var thinkingCount: Int? {
-        lock.lock()
-        defer { lock.unlock() }
-        return thinkingTokens
-    }
+    var thinkingCount: Int? { state.withLock { $0.thinkingTokens } }
 
-    var attempt: AttemptRecord {
-        lock.lock()
-        defer { lock.unlock() }
-        return current
-    }
+    var attempt: AttemptRecord { state.withLock { $0.current } }
 
     func appendThinking(_ text: String) {
-        lock.lock()
-        defer { lock.unlock() }
-        current.thinking = (current.thinking ?? "") + text
+        state.withLock { $0.current.thinking = ($0.current.thinking ?? "") + text }
     }
 
     func append(_ text: String) {
-        lock.lock()
-        defer { lock.unlock() }
-        if current.firstTokenAt == nil { current.firstTokenAt = RunStore.now() }
-        current.output += text
+        state.withLock {
+            if $0.current.firstTokenAt == nil { $0.current.firstTokenAt = RunStore.now() }
+            $0.current.output += text
+        }
     }
 
     func finish(_ usage: GenerationUsage) {
-        lock.lock()
-        defer { lock.unlock() }
-        current.promptTokens = usage.promptTokens
-        current.outputTokens = usage.outputTokens
-        current.finishReason = usage.finish?.kind.rawValue
-        finish = usage.finish
-        thinkingTokens = usage.thinkingTokens
         let timings = usage.runtimeTimings.merging(extraTimings) { runtime, _ in runtime }
-        if !timings.isEmpty {
-            current.timings = (try? JSONEncoder().encode(timings)).map { String(decoding: $0, as: UTF8.self) }
+        state.withLock { state in
+            state.current.promptTokens = usage.promptTokens
+            state.current.outputTokens = usage.outputTokens
+            state.current.finishReason = usage.finish?.kind.rawValue
+            state.finish = usage.finish
+            state.thinkingTokens = usage.thinkingTokens
+            if !timings.isEmpty {
+                state.current.timings = (try? JSONEncoder().encode(timings)).map { String(decoding: $0, as: UTF8.self) }
+            }
         }
     }
 }

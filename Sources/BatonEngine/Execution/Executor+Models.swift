@@ -218,20 +218,19 @@ struct Residency {
 /// a model the runtime dropped on its own is noticed. Kept per process: a resumed run starts afresh.
 private let residencyBook = ResidencyBook()
 
-private final class ResidencyBook: @unchecked Sendable {
-    private let lock = NSLock()
-    private var loadedAt: [String: [ModelKey: Double]] = [:]
+private final class ResidencyBook: Sendable {
+    private let loadedAt = Locked<[String: [ModelKey: Double]]>([:])
 
     func loaded(_ key: ModelKey, run: String) {
-        lock.withLock { loadedAt[run, default: [:]][key] = RunStore.now() }
+        loadedAt.withLock { $0[run, default: [:]][key] = RunStore.now() }
     }
 
     func unloaded(_ key: ModelKey, run: String) {
-        lock.withLock { loadedAt[run]?[key] = nil }
+        loadedAt.withLock { $0[run]?[key] = nil }
     }
 
     func expected(run: String) -> [ModelKey: Double] {
-        lock.withLock { loadedAt[run] ?? [:] }
+        loadedAt.withLock { $0[run] ?? [:] }
     }
 }
 

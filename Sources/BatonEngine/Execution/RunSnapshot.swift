@@ -66,23 +66,16 @@ public struct RunSnapshot: Sendable, Hashable, Codable {
     }
 
     /// The last snapshot decoded and its text.
-    private final class LastDecoded: @unchecked Sendable {
+    private final class LastDecoded: Sendable {
         static let shared = LastDecoded()
-        private let lock = NSLock()
-        private var text: String?
-        private var snapshot: RunSnapshot?
+        private let last = Locked<(text: String, snapshot: RunSnapshot)?>(nil)
 
         func snapshot(for text: String) -> RunSnapshot? {
-            lock.lock()
-            defer { lock.unlock() }
-            return self.text == text ? snapshot : nil
+            last.withLock { $0?.text == text ? $0?.snapshot : nil }
         }
 
         func remember(_ text: String, _ snapshot: RunSnapshot) {
-            lock.lock()
-            defer { lock.unlock() }
-            self.text = text
-            self.snapshot = snapshot
+            last.withLock { $0 = (text, snapshot) }
         }
     }
 }

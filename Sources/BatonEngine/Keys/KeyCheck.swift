@@ -122,21 +122,20 @@ public enum KeyCheck {
 
 /// A transport that remembers the status of the last answer, so a check can tell a refused key (401/403) from any
 /// other failure without parsing the clients' messages.
-private final class StatusRecorder: HTTPTransport, @unchecked Sendable {
+private final class StatusRecorder: HTTPTransport, Sendable {
     private let base: any HTTPTransport
-    private let lock = NSLock()
-    private var recorded: Int?
+    private let recorded = Locked<Int?>(nil)
 
     init(_ base: any HTTPTransport) {
         self.base = base
     }
 
     /// The status of the last answer, nil when none came.
-    var status: Int? { lock.withLock { recorded } }
+    var status: Int? { recorded.current }
 
     func send(_ request: HTTPRequest, connectTimeout: Double) async throws -> HTTPResponse {
         let response = try await base.send(request, connectTimeout: connectTimeout)
-        lock.withLock { recorded = response.status }
+        recorded.withLock { $0 = response.status }
         return response
     }
 }

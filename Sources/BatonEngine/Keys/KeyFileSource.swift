@@ -6,13 +6,12 @@ import Foundation
 ///
 /// For a runtime, the lookup order is: the environment variable its `api_key_env` names; the key file's entry named
 /// after the runtime (`openai`); the key file's entry named like that variable (`OPENAI_API_KEY`).
-public final class KeyFileSource: APIKeySource, @unchecked Sendable {
+public final class KeyFileSource: APIKeySource, Sendable {
     private let environment: EnvironmentKeySource
     private let keyFile: KeyFile
     private let passphrase: @Sendable (_ path: String) throws(KeyFileError) -> String
-    private let lock = NSLock()
     /// The file's keys once read (empty when there is no file), or why they could not be.
-    private var loaded: Result<[String: String], KeyFileError>?
+    private let loaded = Locked<Result<[String: String], KeyFileError>?>(nil)
 
     /// A source over `environment` and the key file it names (``KeyFile/defaultPath(environment:)``), asking for
     /// the passphrase as ``KeyPassphrase/obtain(for:environment:creating:)`` does.
@@ -47,14 +46,16 @@ public final class KeyFileSource: APIKeySource, @unchecked Sendable {
 
     /// The key file's map, read and unlocked on the first call only.
     private func storedKeys() throws(KeyFileError) -> [String: String] {
-        lock.lock()
-        defer { lock.unlock() }
-        if let loaded { return try loaded.get() }
-        let result = Result { () throws(KeyFileError) -> [String: String] in
-            guard let sealed = try keyFile.load() else { return [:] }
-            return try sealed.unlock(passphrase: passphrase(sealed.path))
+        // Held while the file is unlocked, so that two stages asking at once prompt for the passphrase once.
+        let result = loaded.withLock { loaded in
+            if let loaded { return loaded }
+            let result = Result { () throws(KeyFileError) -> [String: String] in
+                guard let sealed = try keyFile.load() else { return [:] }
+                return try sealed.unlock(passphrase: passphrase(sealed.path))
+            }
+            loaded = result
+            return result
         }
-        loaded = result
         return try result.get()
     }
 }

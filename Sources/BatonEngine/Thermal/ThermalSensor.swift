@@ -152,21 +152,16 @@ struct TripPoint: Sendable, Hashable {
 }
 
 /// Each zone's trip points and when they were read, shared by copies of a sensor.
-final class TripPointCache: @unchecked Sendable {
-    private let lock = NSLock()
-    private var entries: [String: (trips: [TripPoint], readAt: ContinuousClock.Instant)] = [:]
+final class TripPointCache: Sendable {
+    private let entries = Locked<[String: (trips: [TripPoint], readAt: ContinuousClock.Instant)]>([:])
 
     /// The cached trip points of `zone` when younger than `lifetime`, else `read()`'s, remembered.
     func trips(of zone: String, lifetime: Duration, read: () -> [TripPoint]) -> [TripPoint] {
         let now = ContinuousClock.now
-        lock.lock()
-        let cached = entries[zone]
-        lock.unlock()
-        if let cached, now - cached.readAt < lifetime { return cached.trips }
+        // Read outside the lock: reading the zone's files must not hold up other zones.
+        if let cached = entries.withLock({ $0[zone] }), now - cached.readAt < lifetime { return cached.trips }
         let trips = read()
-        lock.lock()
-        entries[zone] = (trips, now)
-        lock.unlock()
+        entries.withLock { $0[zone] = (trips, now) }
         return trips
     }
 }
