@@ -87,15 +87,15 @@ struct RunSession {
         switch outcome {
         case .completed(let id):
             let report = try self.report(id, attempts: .summary, snapshot: snapshot)
-            printer.finish(report: report, status: "completed", modelEvents: modelEvents(id))
+            printer.finish(report: report, status: .completed, modelEvents: modelEvents(id))
         case .failed(let id, let reason, let unavailable):
             printer.finish(
-                report: try self.report(id, attempts: .summary, snapshot: snapshot), status: "failed", reason: reason,
+                report: try self.report(id, attempts: .summary, snapshot: snapshot), status: .failed, reason: reason,
                 modelEvents: modelEvents(id))
             throw ExitCode(unavailable ? BatonExitCode.runtimeUnavailable : BatonExitCode.runFailed)
         case .interrupted(let id):
             printer.finish(
-                report: try self.report(id, attempts: .summary, snapshot: snapshot), status: "interrupted", modelEvents: modelEvents(id))
+                report: try self.report(id, attempts: .summary, snapshot: snapshot), status: .interrupted, modelEvents: modelEvents(id))
             throw ExitCode(BatonExitCode.interrupted)
         }
     }

@@ -154,7 +154,7 @@ final class ProgressPrinter: @unchecked Sendable {
             let at = limit.map { " at max_tokens: \($0)" } ?? " at its max_tokens"
             line("  ! \(stage): the answer was cut off\(at) and is kept as it is; raise max_tokens for a complete answer")
         case .attemptFinished(let summary):
-            let tokens = summary.outputTokens.map { ", \(summary.promptTokens ?? 0) → \($0) tokens" } ?? ""
+            let tokens = summary.outputTokens.map { ", \(summary.promptTokens ?? 0) → \($0) token\($0 == 1 ? "" : "s")" } ?? ""
             if summary.status == .completed {
                 let cut = summary.finishReason == "truncated" ? " (truncated)" : ""
                 line("  ✓ \(summary.stage) \(Self.duration(summary.seconds))\(tokens)\(cut)")
@@ -196,16 +196,16 @@ final class ProgressPrinter: @unchecked Sendable {
     }
 
     /// Prints the end of a run: outputs to standard output and a summary to standard error.
-    func finish(report: RunReport, status: String, reason: String? = nil, modelEvents: (loads: Int, unloads: Int) = (0, 0)) {
+    func finish(report: RunReport, status: RunStatus, reason: String? = nil, modelEvents: (loads: Int, unloads: Int) = (0, 0)) {
         let outputs = report.outputs
         if mode == .json {
             emitJSON(
                 ProgressEventLine(
-                    event: "run-\(status)", run: report.run.id, error: reason,
+                    event: "run-\(status.rawValue)", run: report.run.id, error: reason,
                     outputs: Dictionary(outputs.map { ($0.stage, $0.output) }, uniquingKeysWith: { first, _ in first })))
             return
         }
-        if status == "completed" {
+        if status == .completed {
             for (index, output) in outputs.enumerated() {
                 if outputs.count > 1 { Console.out("\(index > 0 ? "\n" : "")## \(output.stage)\n") }
                 Console.out(output.output)
@@ -224,13 +224,13 @@ final class ProgressPrinter: @unchecked Sendable {
                 )
             }
             switch status {
-            case "completed": line("run \(report.run.id) completed")
-            case "interrupted": line("run \(report.run.id) interrupted; continue it with: baton resume \(report.run.id)")
+            case .completed: line("run \(report.run.id) completed")
+            case .interrupted: line("run \(report.run.id) interrupted; continue it with: baton resume \(report.run.id)")
             default:
                 line("run \(report.run.id) failed: \(reason ?? "")\nfix the cause, then continue it with: baton resume \(report.run.id)")
             }
         }
-        if status != "completed", mode == .quiet, let reason { Console.error("error: \(reason)") }
+        if status != .completed, mode == .quiet, let reason { Console.error("error: \(reason)") }
     }
 
     /// The per-stage table: status, rounds, tries, time and tokens.
