@@ -26,6 +26,9 @@ public enum BatonExitCode {
     /// The key file may not be unlocked: wrong passphrase (or a changed file), no passphrase available, or the file
     /// is readable by other users (sysexits `EX_NOPERM`).
     public static let keyFileDenied: Int32 = 77
+    /// A file cannot be written (`init`, `profiles import`, `profiles export -o`), or `profiles import`/`export -o` would
+    /// replace one without `--force` (sysexits `EX_CANTCREAT`).
+    public static let cannotCreate: Int32 = 73
     /// A bug in Baton (sysexits `EX_SOFTWARE`).
     public static let internalError: Int32 = 70
     /// The run was interrupted after its checkpoint was written.

@@ -12,11 +12,9 @@ extension BatonCommand {
                 Writes pipelines/starter.yaml (plan, review, write), profiles/default.yaml (the local runtimes that \
                 answer now, their models, and this machine's memory as the budget), .gitignore (the run database) and \
                 .github/workflows/baton.yml (baton validate --strict --format github). A file that exists is never \
-                overwritten: it is listed as skipped. Exits 0, or 73 when a file cannot be written.
+                overwritten: it is listed as skipped. Exits \(BatonExitCode.ok), or \(BatonExitCode.cannotCreate) when a file \
+                cannot be written.
                 """)
-
-        /// sysexits' EX_CANTCREAT: an output file cannot be created.
-        static let cannotCreate: Int32 = 73
 
         @Argument(help: "The project folder (created when missing). Default: the current folder.")
         var directory: String?
@@ -38,7 +36,7 @@ extension BatonCommand {
                 results = try ProjectScaffold.standard(profile: machine).write(to: directory)
             } catch {
                 Console.error("error: cannot write the project in '\(directory)': \(error.localizedDescription)")
-                throw ExitCode(Self.cannotCreate)
+                throw ExitCode(BatonExitCode.cannotCreate)
             }
             let prefix = directory == "." ? "" : (directory.hasSuffix("/") ? directory : directory + "/")
             for (path, outcome) in results {

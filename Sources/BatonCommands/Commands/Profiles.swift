@@ -127,7 +127,8 @@ extension BatonCommand {
             discussion: """
                 The file extends nothing and resolves on its own to the same profile; saved as NAME.yaml it keeps the \
                 name. Values are written as they were loaded: a ${VAR} appears with its value, and comments are not \
-                kept. Exits 65 when the profile has errors, 73 when FILE exists (without --force) or cannot be written.
+                kept. Exits \(BatonExitCode.invalidPipeline) when the profile has errors, \(BatonExitCode.cannotCreate) when \
+                FILE exists (without --force) or cannot be written.
                 """)
 
         @Argument(help: "A profile name on the search path, or a file. Default: $BATON_PROFILE, else 'default'.")
@@ -163,13 +164,13 @@ extension BatonCommand {
             }
             if FileManager.default.fileExists(atPath: output), !force {
                 Console.error("error: \(output) exists; nothing was written. Give --force to replace it, or choose another file")
-                throw ExitCode(BatonCommand.Init.cannotCreate)
+                throw ExitCode(BatonExitCode.cannotCreate)
             }
             do {
                 try Data(text.utf8).write(to: URL(fileURLWithPath: workspace.absolute(output)), options: .atomic)
             } catch {
                 Console.error("error: cannot write \(output): \((error as NSError).localizedDescription)")
-                throw ExitCode(BatonCommand.Init.cannotCreate)
+                throw ExitCode(BatonExitCode.cannotCreate)
             }
             Console.error("wrote the profile '\(profile.spec.name)' (\(profile.chain.joined(separator: " extends "))) to \(output)")
         }
@@ -181,9 +182,10 @@ extension BatonCommand {
             commandName: "import",
             abstract: "Validate a profile file and copy it into your profile folder ($XDG_CONFIG_HOME/baton/profiles).",
             discussion: """
-                The file is checked first, with what it extends; a profile with errors is not copied (exit 65, the \
-                errors located). The copy keeps the file's name, so its profile name; an existing profile of that name \
-                in the folder is replaced only with --force (exit 73 otherwise, as when the copy cannot be written).
+                The file is checked first, with what it extends; a profile with errors is not copied (exit \
+                \(BatonExitCode.invalidPipeline), the errors located). The copy keeps the file's name, so its profile name; \
+                an existing profile of that name in the folder is replaced only with --force (exit \
+                \(BatonExitCode.cannotCreate) otherwise, as when the copy cannot be written).
                 """)
 
         @Argument(help: "The profile file to import.")
@@ -205,7 +207,7 @@ extension BatonCommand {
                     throw ExitCode(BatonExitCode.invalidPipeline)
                 case .exists, .unwritable:
                     Console.error("error: \(problem)")
-                    throw ExitCode(BatonCommand.Init.cannotCreate)
+                    throw ExitCode(BatonExitCode.cannotCreate)
                 }
             }
             Console.out("\(outcome.replaced ? "replaced" : "imported") the profile '\(outcome.name)' as \(outcome.destination)")
