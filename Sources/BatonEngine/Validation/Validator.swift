@@ -76,14 +76,17 @@ public struct Validator: Sendable {
         }
 
         // Files are independent and the compiler is pure: check them on every core, report in order.
-        let results = ResultSlots<FileCheck>(count: files.count)
+        // One slot per file, each written by one iteration.
+        let results = Locked<[FileCheck?]>(Array(repeating: nil, count: files.count))
         let checked = files
         let usedProfile = profile
         DispatchQueue.concurrentPerform(iterations: checked.count) { index in
-            results[index] = check(checked[index].path, kind: checked[index].kind, profile: usedProfile)
+            let result = check(checked[index].path, kind: checked[index].kind, profile: usedProfile)
+            results.withLock { $0[index] = result }
         }
+        let found = results.current
         for (index, (path, kind)) in files.enumerated() {
-            guard let result = results[index] else { continue }
+            guard let result = found[index] else { continue }
             if case .failure(let error) = result.outcome { throw error }
             report.sources.merge(result.sources) { current, _ in current }
             report.files.append(.init(path: path, kind: kind, diagnostics: result.diagnostics))
@@ -137,26 +140,5 @@ public struct Validator: Sendable {
             }
         }
         return files.sorted()
-    }
-}
-
-/// Fixed slots written from concurrent iterations, one slot per iteration.
-private final class ResultSlots<Value: Sendable>: @unchecked Sendable {
-    private var values: [Value?]
-    private let lock = NSLock()
-
-    init(count: Int) { values = Array(repeating: nil, count: count) }
-
-    subscript(index: Int) -> Value? {
-        get {
-            lock.lock()
-            defer { lock.unlock() }
-            return values[index]
-        }
-        set {
-            lock.lock()
-            values[index] = newValue
-            lock.unlock()
-        }
     }
 }
