@@ -20,68 +20,70 @@ extension Executor {
         extraTimings: [String: Double]
     ) async -> Generated {
         let progress = ProgressBox(attempt: attempt, extraTimings: extraTimings)
-        let store = self.store
-        let observer = self.observer
-        let interval = progressInterval
-        let killSwitch = self.killSwitch
-        let runID = attempt.runID
-        let attemptID = attempt.id
-        @Sendable func consume() async throws {
-            var lastSave = Date()
-            var finished = false
-            observer(.generationStarted(stage: request.stage, model: request.model))
-            for try await event in runtime.generate(request) {
-                switch event {
-                case .token(let text):
-                    progress.append(text)
-                    killSwitch?.hit(.token)
-                    observer(.token(stage: request.stage, text: text))
-                    if interval <= 0 || Date().timeIntervalSince(lastSave) >= interval {
-                        lastSave = Date()
-                        let snapshot = progress.attempt
-                        try? store.saveProgress(
-                            snapshot.id!, output: snapshot.output, firstTokenAt: snapshot.firstTokenAt, thinking: snapshot.thinking)
-                    }
-                case .thinking(let text):
-                    progress.appendThinking(text)
-                    observer(.thinking(stage: request.stage, text: text))
-                case .notice(let notice):
-                    let payload = try? Self.encode(["code": notice.code, "message": notice.message, "model": request.model])
-                    try? store.appendEvent(runID, kind: .runtimeNotice, stage: request.stage, attemptID: attemptID, payload: payload)
-                    observer(.runtimeNotice(stage: request.stage, notice: notice))
-                case .finished(let usage):
-                    progress.finish(usage)
-                    finished = true
-                }
-            }
-            try Task.checkCancellation()
-            // A stream that stops without its end is a truncated answer, not a complete one.
-            guard finished else {
-                throw RuntimeError(
-                    .badResponse, "the runtime's answer for stage '\(request.stage)' ended before it was complete", isTransient: true)
-            }
-        }
         do {
-            if let timeout {
-                // Race the stream against the clock.
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { try await consume() }
-                    group.addTask {
-                        try await Task.sleep(for: .seconds(timeout))
-                        throw RuntimeError(
-                            .timeout, "stage '\(request.stage)' took longer than its timeout of \(Self.seconds(timeout))", isTransient: true
-                        )
-                    }
-                    try await group.next()
-                    group.cancelAll()
-                }
-            } else {
-                try await consume()
+            try await Self.within(timeout, stage: request.stage) { [self] in
+                try await stream(request, runtime: runtime, into: progress, attempt: attempt)
             }
             return Generated(
                 attempt: progress.attempt, result: .success(()), finish: progress.finishReason, thinkingTokens: progress.thinkingCount)
         } catch {
             return Generated(attempt: progress.attempt, result: .failure(Task.isCancelled ? CancellationError() : error))
+        }
+    }
+
+    /// Runs `body`, stopping it with a transient timeout error after `timeout` seconds (nil: no limit).
+    private static func within(_ timeout: Double?, stage: String, _ body: @escaping @Sendable () async throws -> Void) async throws {
+        guard let timeout else { return try await body() }
+        // Race the stream against the clock.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: .seconds(timeout))
+                throw RuntimeError(
+                    .timeout, "stage '\(stage)' took longer than its timeout of \(Self.seconds(timeout))", isTransient: true)
+            }
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// Reads the runtime's stream into `progress`, reporting each piece and saving the output every
+    /// `progressInterval` seconds.
+    private func stream(
+        _ request: GenerationRequest, runtime: any LLMRuntime, into progress: ProgressBox, attempt: AttemptRecord
+    ) async throws {
+        var lastSave = Date()
+        var finished = false
+        observer(.generationStarted(stage: request.stage, model: request.model))
+        for try await event in runtime.generate(request) {
+            switch event {
+            case .token(let text):
+                progress.append(text)
+                killSwitch?.hit(.token)
+                observer(.token(stage: request.stage, text: text))
+                if progressInterval <= 0 || Date().timeIntervalSince(lastSave) >= progressInterval {
+                    lastSave = Date()
+                    let snapshot = progress.attempt
+                    try? store.saveProgress(
+                        snapshot.id!, output: snapshot.output, firstTokenAt: snapshot.firstTokenAt, thinking: snapshot.thinking)
+                }
+            case .thinking(let text):
+                progress.appendThinking(text)
+                observer(.thinking(stage: request.stage, text: text))
+            case .notice(let notice):
+                let payload = try? Self.encode(["code": notice.code, "message": notice.message, "model": request.model])
+                try? store.appendEvent(attempt.runID, kind: .runtimeNotice, stage: request.stage, attemptID: attempt.id, payload: payload)
+                observer(.runtimeNotice(stage: request.stage, notice: notice))
+            case .finished(let usage):
+                progress.finish(usage)
+                finished = true
+            }
+        }
+        try Task.checkCancellation()
+        // A stream that stops without its end is a truncated answer, not a complete one.
+        guard finished else {
+            throw RuntimeError(
+                .badResponse, "the runtime's answer for stage '\(request.stage)' ended before it was complete", isTransient: true)
         }
     }
 
