@@ -40,8 +40,10 @@ public enum RunStatus: StoredState {
     /// Never written by this Baton: a status a later one wrote.
     case other(String)
 
+    /// Every status this Baton writes.
     public static let known: [RunStatus] = [.running, .completed, .failed, .interrupted]
 
+    /// The string the database and the JSON outputs hold.
     public var rawValue: String {
         switch self {
         case .running: "running"
@@ -78,8 +80,10 @@ public enum AttemptStatus: StoredState {
     /// Never written by this Baton: a status a later one wrote.
     case other(String)
 
+    /// Every status this Baton writes.
     public static let known: [AttemptStatus] = [.running, .completed, .failed, .aborted, .interrupted, .superseded]
 
+    /// The string the database and the JSON outputs hold.
     public var rawValue: String {
         switch self {
         case .running: "running"
@@ -146,6 +150,7 @@ public enum EventKind: StoredState {
     /// Never written by this Baton: a kind a later one wrote.
     case other(String)
 
+    /// Every kind this Baton writes.
     public static let known: [EventKind] = [
         .runCreated, .runResumed, .runInterrupted, .runFailed, .runCompleted, .leaseAcquired, .snapshotReplaced,
         .attemptStarted, .attemptCompleted, .attemptFailed, .attemptInterrupted, .attemptAborted, .retry,
@@ -153,6 +158,7 @@ public enum EventKind: StoredState {
         .runtimeUnreachable, .runtimeNotice, .thermalPause, .thermalResume, .thermalWaitExceeded,
     ]
 
+    /// The string the database and the JSON outputs hold.
     public var rawValue: String {
         switch self {
         case .runCreated: "run-created"
