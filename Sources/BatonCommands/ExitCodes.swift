@@ -29,6 +29,9 @@ public enum BatonExitCode {
     /// A file cannot be written (`init`, `profiles import`, `profiles export -o`), or `profiles import`/`export -o` would
     /// replace one without `--force` (sysexits `EX_CANTCREAT`).
     public static let cannotCreate: Int32 = 73
+    /// Refused by trust: an untrusted project folder, or a key bound to other hosts (sysexits `EX_CONFIG`: the
+    /// user's configuration does not allow it; `baton trust DIR` or `baton keys allow` does). Nothing is recorded.
+    public static let untrusted: Int32 = 78
     /// A bug in Baton (sysexits `EX_SOFTWARE`).
     public static let internalError: Int32 = 70
     /// The run was interrupted after its checkpoint was written.
