@@ -6,6 +6,11 @@ import Foundation
 ///
 /// Resume is a replay: the same walk happens again, and wherever the store has a completed attempt for
 /// a stage and round (with the stage's current fingerprint), its output is used instead of running.
+///
+/// This file holds the walk over the stages; the rest is in one file per idea: Executor+Fallback (a stage's
+/// model chain), Executor+Attempt (the tries on one model), Executor+Retry (backoff), Executor+Finish (how a
+/// generation stopped), Executor+Generation (the stream), Executor+Models (residency, eviction and loads),
+/// Executor+Thermal (pauses) and Executor+Resume.
 public struct Executor: Sendable {
     /// The run store.
     public var store: RunStore

@@ -1,4 +1,3 @@
-import BatonSpec
 import Foundation
 
 /// How a run ended.
