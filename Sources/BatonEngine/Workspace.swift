@@ -22,6 +22,9 @@ public struct Workspace: Sendable {
     public var environment: [String: String]
     /// The folder paths are shown relative to.
     public var currentDirectory: String
+    /// The user's own configuration folder, `$XDG_CONFIG_HOME/baton` (`~/.config/baton`): its files are the user's, never
+    /// a project's, and it holds the user's trust records; nil for a workspace made with explicit paths and no such folder.
+    public var configDirectory: String?
 
     /// A pipeline or profile file found on a search path.
     public struct Entry: Sendable, Hashable {
@@ -34,8 +37,9 @@ public struct Workspace: Sendable {
     /// Creates a workspace with explicit search paths.
     public init(
         pipelineDirectories: [String], profileDirectories: [String], environment: [String: String],
-        currentDirectory: String, installedDirectory: String? = nil
+        currentDirectory: String, installedDirectory: String? = nil, configDirectory: String? = nil
     ) {
+        self.configDirectory = configDirectory
         self.pipelineDirectories = pipelineDirectories
         self.profileDirectories = profileDirectories
         self.installedDirectory = installedDirectory
@@ -49,9 +53,7 @@ public struct Workspace: Sendable {
         environment: [String: String] = ProcessInfo.processInfo.environment, executable: String? = Bundle.main.executablePath
     ) -> Workspace {
         let cwd = FileManager.default.currentDirectoryPath
-        let config =
-            environment["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? ((environment["HOME"] ?? NSHomeDirectory()) + "/.config")
+        let config = configHome(environment: environment)
         func path(_ variable: String, _ folder: String) -> [String] {
             if let value = environment[variable], !value.isEmpty {
                 return value.split(separator: ":").map(String.init)
@@ -61,7 +63,14 @@ public struct Workspace: Sendable {
         return Workspace(
             pipelineDirectories: path("BATON_PIPELINE_PATH", "pipelines"),
             profileDirectories: path("BATON_PROFILE_PATH", "profiles"), environment: environment,
-            currentDirectory: cwd, installedDirectory: executable.flatMap(installedShareDirectory(executable:)))
+            currentDirectory: cwd, installedDirectory: executable.flatMap(installedShareDirectory(executable:)),
+            configDirectory: "\(config)/baton")
+    }
+
+    /// `$XDG_CONFIG_HOME`, else `~/.config`: the folder whose `baton` subfolder holds the user's own configuration
+    /// (pipelines, profiles, key-host allowances, trusted folders).
+    public static func configHome(environment: [String: String]) -> String {
+        environment["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? ((environment["HOME"] ?? NSHomeDirectory()) + "/.config")
     }
 
     /// Folders searched for pipelines: ``pipelineDirectories``, then the installed ones unless
@@ -246,6 +255,69 @@ public struct Workspace: Sendable {
         guard let source = try? read(path), let spec = PipelineDecoder.decode(source).spec else { return [] }
         var seen = Set<String>()
         return spec.stages.compactMap(\.role).filter { seen.insert($0).inserted }
+    }
+
+    // MARK: - Where a file came from
+
+    /// Where a pipeline or profile file came from, for the trust check (docs/trust.md).
+    public enum Origin: Sendable, Hashable {
+        /// Compiled into Baton (the built-in default profile, the echo layer).
+        case builtIn
+        /// The user's configuration folder (``configDirectory``).
+        case user
+        /// The installed `share/baton` folder.
+        case installed
+        /// A project folder, by its real path: anything else, including `BATON_PIPELINE_PATH`/`BATON_PROFILE_PATH` folders.
+        case project(String)
+    }
+
+    /// Where the file at `path` (as read by this workspace, or `(built in)/…`) came from.
+    ///
+    /// A file below ``configDirectory`` is the user's and one below ``installedDirectory`` is installed (symlinks
+    /// resolved on both sides, so a link from the config folder into a clone is still the clone's). Any other file
+    /// belongs to a project: the parent of its folder when that folder is named `pipelines` or `profiles` (the
+    /// current folder for `./pipelines`), else the nearest folder above it holding `profiles/`, `pipelines/` or
+    /// `.git`, else its own folder (``projectRoot(of:)``).
+    public func origin(of path: String) -> Origin {
+        if path.hasPrefix("(built in)/") { return .builtIn }
+        let real = Self.realPath(absolute(path))
+        if let configDirectory, Self.isBelow(real, Self.realPath(absolute(configDirectory))) { return .user }
+        if let installedDirectory, Self.isBelow(real, Self.realPath(installedDirectory)) { return .installed }
+        return .project(Self.projectRoot(of: real))
+    }
+
+    /// The project folders of `paths` (see ``origin(of:)``), each once, sorted.
+    public func projectFolders(of paths: some Sequence<String>) -> [String] {
+        Set(paths.compactMap { path -> String? in
+            if case .project(let folder) = origin(of: path) { return folder }
+            return nil
+        }).sorted()
+    }
+
+    /// The project folder of the file at the real path `file`: the parent of a `pipelines` or `profiles` folder, else
+    /// the nearest folder above holding `profiles/`, `pipelines/` or `.git`, else the file's own folder.
+    public static func projectRoot(of file: String) -> String {
+        let folder = URL(fileURLWithPath: file).deletingLastPathComponent()
+        if ["pipelines", "profiles"].contains(folder.lastPathComponent) { return folder.deletingLastPathComponent().path }
+        var candidate = folder
+        while true {
+            for marker in ["profiles", "pipelines", ".git"]
+            where FileManager.default.fileExists(atPath: candidate.appendingPathComponent(marker).path) {
+                return candidate.path
+            }
+            let parent = candidate.deletingLastPathComponent()
+            if parent.path == candidate.path || candidate.path == "/" { return folder.path }
+            candidate = parent
+        }
+    }
+
+    /// `path` standardized with its symlinks resolved (the path itself when it does not exist).
+    public static func realPath(_ path: String) -> String {
+        URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
+    }
+
+    private static func isBelow(_ path: String, _ folder: String) -> Bool {
+        path == folder || path.hasPrefix(folder.hasSuffix("/") ? folder : folder + "/")
     }
 
     // MARK: - Paths
