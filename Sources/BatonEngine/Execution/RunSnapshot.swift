@@ -17,6 +17,9 @@ public struct RunSnapshot: Sendable, Hashable, Codable {
     public var forcedRuntime: String?
     /// Each stage's fingerprint for the run's inputs, computed once when the run starts.
     public var fingerprints: [String: String]?
+    /// The project folders its pipeline and profile files came from when it started, so `resume` and `rerun` check
+    /// the same folders' trust (docs/trust.md); nil in runs recorded before it existed.
+    public var projectFolders: [String]?
 
     /// Creates a snapshot.
     public init(plan: ExecutionPlan, profile: ResolvedProfile?, sources: [String: String], pipelinePath: String?, forcedRuntime: String?) {

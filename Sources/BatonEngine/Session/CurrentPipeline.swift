@@ -43,6 +43,9 @@ public struct CurrentPipeline: Sendable {
             sources: Dictionary(result.sources.map { (workspace.absolute($0.key), $0.value.text) }) { first, _ in first },
             pipelinePath: path, forcedRuntime: report.snapshot.forcedRuntime)
         snapshot.fingerprints = Fingerprints.compute(plan, inputs: report.inputs)
+        // The pinned profile's folders stay the run's; the current file's folder joins them.
+        snapshot.projectFolders = Array(
+            Set(TrustCheck.folders(of: report.snapshot, workspace: workspace) + workspace.projectFolders(of: [path]))).sorted()
         return (snapshot, PipelineInvalid(diagnostics: result.diagnostics, sources: result.sources))
     }
 }

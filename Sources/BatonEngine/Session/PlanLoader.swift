@@ -28,6 +28,9 @@ public struct PlanLoader: Sendable {
         public var diagnostics: [Diagnostic] = []
         /// The files the warnings point into, by displayed path.
         public var diagnosticSources: [String: SourceFile] = [:]
+        /// The project folders the pipeline and profile files came from (``Workspace/origin(of:)``), sorted; empty when
+        /// every file is the user's, installed or built in. The trust check reads them.
+        public var projectFolders: [String] = []
     }
 
     /// Compiles with model discovery when `discover` (and `BATON_DISCOVERY` is not `off`): the profile's
@@ -77,6 +80,7 @@ public struct PlanLoader: Sendable {
         var sources = profileSources
         var diagnostics = profileDiagnostics
         let path = try workspace.pipelinePath(pipeline)
+        let projectFolders = workspace.projectFolders(of: [path] + profileSources.keys)
         let source = try workspace.read(path)
         let compiler = PipelineCompiler(
             profile: diagnostics.hasErrors ? nil : profile, inventory: inventory, readFile: workspace.readPromptFile)
@@ -91,6 +95,6 @@ public struct PlanLoader: Sendable {
         return Loaded(
             plan: plan, profile: profile, sources: absoluteSources, path: workspace.absolute(path), inventory: inventory,
             measured: measured,
-            diagnostics: diagnostics, diagnosticSources: sources)
+            diagnostics: diagnostics, diagnosticSources: sources, projectFolders: projectFolders)
     }
 }
