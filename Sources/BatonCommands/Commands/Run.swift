@@ -23,6 +23,13 @@ struct ExecutionOptions: ParsableArguments {
 
     @Flag(help: "Write one JSON event per line to standard output, for tools.")
     var json = false
+
+    @Flag(
+        help: """
+            Trust the project folder for this invocation only, recording nothing: it may send API keys, reach runtimes \
+            off this machine and run tools (for CI; 'baton trust' records a folder, see docs/trust.md).
+            """)
+    var trust = false
 }
 
 extension BatonCommand {
@@ -79,12 +86,14 @@ extension BatonCommand {
                 Console.error("error: \(error)")
                 throw ExitCode(BatonExitCode.usage)
             }
-            let snapshot = RunSnapshot(
+            var snapshot = RunSnapshot(
                 plan: loaded.plan, profile: loaded.profile, sources: loaded.sources.mapValues(\.text),
                 pipelinePath: loaded.path, forcedRuntime: runtime)
+            snapshot.projectFolders = loaded.projectFolders
             let session = try RunSession(options: execution, environment: workspace.environment)
             let inputs = given
-            try await session.execute(snapshot: snapshot) { executor, claim in
+            let preflight = RunSession.Preflight(snapshot: snapshot, folders: loaded.projectFolders)
+            try await session.execute(snapshot: snapshot, preflight: preflight) { [snapshot] executor, claim in
                 try await executor.start(snapshot, inputs: inputs, claim: claim)
             }
         }
@@ -149,7 +158,11 @@ extension BatonCommand {
                 return
             }
             let changed = plan.changed
-            try await session.execute { [replacement] executor, claim in
+            // The run's own folders (with the current pipeline file's when it replaces the pinned one); the echo
+            // scripts are read up front as `run` reads them.
+            let executed = replacement ?? report.snapshot
+            let preflight = RunSession.Preflight(snapshot: executed, folders: TrustCheck.folders(of: executed, workspace: workspace))
+            try await session.execute(preflight: preflight) { [replacement] executor, claim in
                 try await executor.resume(report.run.id, claim: claim, replacing: replacement, superseding: changed)
             }
         }
@@ -169,7 +182,8 @@ extension BatonCommand {
         @OptionGroup var execution: ExecutionOptions
 
         func run() async throws {
-            let session = try RunSession(options: execution, environment: ProcessInfo.processInfo.environment)
+            let workspace = Workspace.current()
+            let session = try RunSession(options: execution, environment: workspace.environment)
             let report = try session.report(runID)
             let names = report.snapshot.plan.stages.map(\.name)
             guard names.contains(from) else {
@@ -180,7 +194,9 @@ extension BatonCommand {
                 throw ExitCode(BatonExitCode.usage)
             }
             let parent = (runID: report.run.id, stage: from)
-            try await session.execute(snapshot: report.snapshot) { executor, claim in
+            let preflight = RunSession.Preflight(
+                snapshot: report.snapshot, folders: TrustCheck.folders(of: report.snapshot, workspace: workspace))
+            try await session.execute(snapshot: report.snapshot, preflight: preflight) { executor, claim in
                 try await executor.start(report.snapshot, inputs: report.inputs, claim: claim, parent: parent)
             }
         }

@@ -48,19 +48,48 @@ struct RunSession {
         return ExitCode(BatonExitCode.internalError)
     }
 
+    /// What is checked before a run starts or continues: the snapshot it will run and the project folders its files came from.
+    struct Preflight {
+        /// The snapshot the run executes (for resume, the pinned one or its replacement).
+        var snapshot: RunSnapshot
+        /// The project folders of its pipeline and profile files (``TrustCheck/folders(of:workspace:)``).
+        var folders: [String]
+    }
+
+    /// Refuses (exit 78, nothing recorded) a run from an untrusted project folder that would send a key, reach a
+    /// runtime off this machine or start a command, unless `--trust` was given; one message per thing refused.
+    func checkTrust(_ preflight: Preflight, workspace: Workspace) throws {
+        do {
+            try TrustCheck(workspace: workspace).check(preflight.snapshot, folders: preflight.folders, trusted: options.trust)
+        } catch let refusal as TrustCheck.Refusal {
+            for message in refusal.messages { Console.error("error: \(message)") }
+            throw ExitCode(BatonExitCode.untrusted)
+        } catch let error as ProjectTrustError {
+            Console.error("error: \(error)")
+            throw ExitCode(BatonExitCode.untrusted)
+        }
+    }
+
     /// Runs `body` with an executor; prints progress and the outcome, handles SIGINT and SIGTERM, and
     /// throws the exit code the outcome calls for.
     ///
-    /// - Parameter snapshot: the run's snapshot, so the final report need not decode it again.
-    func execute(snapshot: RunSnapshot? = nil, _ body: @escaping @Sendable (Executor, LeaseClaim) async throws -> RunOutcome) async throws {
+    /// - Parameters:
+    ///   - snapshot: the run's snapshot, so the final report need not decode it again.
+    ///   - preflight: what to check before anything runs: the project folders' trust (exit 78) and the echo scripts
+    ///     (exit 65); both refuse the run before it is recorded.
+    func execute(
+        snapshot: RunSnapshot? = nil, preflight: Preflight? = nil,
+        _ body: @escaping @Sendable (Executor, LeaseClaim) async throws -> RunOutcome
+    ) async throws {
+        if let preflight { try checkTrust(preflight, workspace: Workspace.current(environment: environment)) }
         let printer = ProgressPrinter(
             mode: options.json ? .json : options.quiet ? .quiet : .human,
             streamTokens: isatty(STDOUT_FILENO) == 1 && isatty(STDERR_FILENO) == 1)
         let executor = Executor.forSession(store: store, environment: environment) { printer.handle($0) }
-        if let snapshot, let catalog = executor.runtimes as? RuntimeCatalog {
+        if let prepared = preflight?.snapshot ?? snapshot, let catalog = executor.runtimes as? RuntimeCatalog {
             // Echo scripts are read before the run exists: a malformed one is refused (65), never recorded as a failed run.
             do {
-                try catalog.prepareEchoRuntimes(for: snapshot)
+                try catalog.prepareEchoRuntimes(for: prepared)
             } catch {
                 Console.error("error: \(error)")
                 throw ExitCode(BatonExitCode.invalidPipeline)

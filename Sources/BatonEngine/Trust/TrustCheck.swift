@@ -28,8 +28,8 @@ public struct TrustCheck: Sendable {
 
     /// One thing an untrusted folder may not do.
     public enum Refused: Sendable, Hashable {
-        /// Send the API key of `runtime`, tried under these names (`ANTHROPIC_API_KEY`, key-file entries), to `destination`.
-        case key(runtime: String, names: [String], destination: String?)
+        /// Send the API key of `runtime` (from the environment variable, else the key file's entries) to `destination`.
+        case key(runtime: String, variable: String?, keyFileEntries: [String], destination: String?)
         /// Reach `runtime` at `host` (host:port), not on this machine.
         case host(runtime: String, host: String)
         /// Start a command or MCP server.
@@ -55,9 +55,10 @@ public struct TrustCheck: Sendable {
             return refused.map { item in
                 let what: String
                 switch item {
-                case .key(let runtime, let names, let destination):
-                    let shown = names.map { "'\($0)'" }.joined(separator: " or ")
-                    what = "send the API key \(shown) of runtime '\(runtime)'" + (destination.map { " to \($0)" } ?? "")
+                case .key(let runtime, let variable, let entries, let destination):
+                    let file = entries.map { "'\($0)'" }.joined(separator: " or ")
+                    let source = variable.map { "\($0) (or the key file's \(file))" } ?? "the key file's \(file)"
+                    what = "send the API key \(source) of runtime '\(runtime)'" + (destination.map { " to \($0)" } ?? "")
                 case .host(let runtime, let host):
                     what = "reach runtime '\(runtime)' at \(host), which is not on this machine"
                 case .command(let command):
@@ -81,8 +82,7 @@ public struct TrustCheck: Sendable {
         var refused: [Refused] = []
         for key in reach.keys where key.isRequired || key.environmentVariable != nil || keyFileExists {
             refused.append(
-                .key(runtime: key.runtime, names: [key.environmentVariable].compactMap { $0 } + key.keyFileEntries.filter { $0 != key.environmentVariable },
-                    destination: key.destination))
+                .key(runtime: key.runtime, variable: key.environmentVariable, keyFileEntries: key.keyFileEntries, destination: key.destination))
         }
         for runtime in reach.remoteRuntimes {
             refused.append(.host(runtime: runtime.name, host: runtime.hostAndPort ?? runtime.url ?? "an unknown host"))
