@@ -30,6 +30,8 @@ struct ExecutionOptions: ParsableArguments {
             off this machine and run tools (for CI; 'baton trust' records a folder, see docs/trust.md).
             """)
     var trust = false
+
+    @OptionGroup var rawOutput: RawOutputOption
 }
 
 extension BatonCommand {

@@ -84,7 +84,7 @@ struct RunSession {
         if let preflight { try checkTrust(preflight, workspace: Workspace.current(environment: environment)) }
         let printer = ProgressPrinter(
             mode: options.json ? .json : options.quiet ? .quiet : .human,
-            streamTokens: isatty(STDOUT_FILENO) == 1 && isatty(STDERR_FILENO) == 1)
+            streamTokens: isatty(STDOUT_FILENO) == 1 && isatty(STDERR_FILENO) == 1, raw: options.rawOutput.raw)
         let executor = Executor.forSession(store: store, environment: environment) { printer.handle($0) }
         if let prepared = preflight?.snapshot ?? snapshot, let catalog = executor.runtimes as? RuntimeCatalog {
             // Echo scripts are read before the run exists: a malformed one is refused (65), never recorded as a failed run.

@@ -105,6 +105,8 @@ extension BatonCommand {
 
         @OptionGroup var database: DatabaseOption
 
+        @OptionGroup var rawOutput: RawOutputOption
+
         func run() throws {
             let environment = ProcessInfo.processInfo.environment
             let report: RunReport
@@ -120,9 +122,15 @@ extension BatonCommand {
                 Console.error("error: run \(report.run.id) has no stage '\(stage)'")
                 throw ExitCode(BatonExitCode.usage)
             }
+            // Text and Markdown hold model output (answers, thinking, feedback, prompts that quote earlier answers): on a
+            // terminal its control characters are shown, not executed. JSON escapes them itself.
+            let raw = rawOutput.raw
             switch format {
-            case .text: Console.out(RunFormatter.text(report, events: events, stage: stage), terminator: "")
-            case .markdown: Console.out(RunFormatter.markdown(report, events: events, stage: stage), terminator: "")
+            case .text:
+                Console.out(TerminalText.forStream(RunFormatter.text(report, events: events, stage: stage), STDOUT_FILENO, raw: raw), terminator: "")
+            case .markdown:
+                Console.out(
+                    TerminalText.forStream(RunFormatter.markdown(report, events: events, stage: stage), STDOUT_FILENO, raw: raw), terminator: "")
             case .json: Console.out(try RunFormatter.json(report, events: events, stage: stage))
             }
         }

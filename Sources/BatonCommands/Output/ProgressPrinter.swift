@@ -22,13 +22,20 @@ final class ProgressPrinter: @unchecked Sendable {
     /// Whether the live line is on the screen now.
     private var drawn = false
     private var timer: (any DispatchSourceTimer)?
+    /// Whether what is written to standard output / standard error shows control characters as text
+    /// (``TerminalText``): model output is untrusted, and a terminal would execute them.
+    private let escapeOut: Bool
+    private let escapeError: Bool
 
-    /// - Parameter live: draw a live line for loads and the wait for a first token (default: when standard
-    ///   error is a terminal).
-    init(mode: Mode, streamTokens: Bool, live: Bool = isatty(STDERR_FILENO) == 1) {
+    /// - Parameters:
+    ///   - live: draw a live line for loads and the wait for a first token (default: when standard error is a terminal).
+    ///   - raw: `--raw`: write model output to a terminal unescaped (a pipe or file always gets it byte-exact).
+    init(mode: Mode, streamTokens: Bool, live: Bool = isatty(STDERR_FILENO) == 1, raw: Bool = false) {
         self.mode = mode
         self.streamTokens = streamTokens
         self.live = live && mode == .human
+        escapeOut = TerminalText.escapes(STDOUT_FILENO, raw: raw)
+        escapeError = TerminalText.escapes(STDERR_FILENO, raw: raw)
         if self.live {
             // Redrawn a few times a second while something is awaited.
             let timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "baton.progress.live"))
@@ -99,7 +106,8 @@ final class ProgressPrinter: @unchecked Sendable {
             Console.error("")
             midLine = false
         }
-        Console.error(text)
+        // Lines quote the model (a critic's feedback, a refusal in an error) and servers' error bodies.
+        Console.error(escapeError ? TerminalText.visible(text) : text)
     }
 
     func handle(_ event: RunEvent) {
@@ -140,7 +148,8 @@ final class ProgressPrinter: @unchecked Sendable {
         case .token(_, let text):
             if activity != nil { settle() }
             guard streamTokens else { return }
-            Console.error(text, terminator: "")
+            // One token at a time: an escape sequence split across tokens is still shown, since each ESC is.
+            Console.error(escapeError ? TerminalText.visible(text) : text, terminator: "")
             midLine = !text.hasSuffix("\n")
         case .thinking:
             // Thinking is recorded (baton show --stage S prints it), not streamed with the answer; the live
@@ -208,11 +217,11 @@ final class ProgressPrinter: @unchecked Sendable {
         if status == .completed {
             for (index, output) in outputs.enumerated() {
                 if outputs.count > 1 { Console.out("\(index > 0 ? "\n" : "")## \(output.stage)\n") }
-                Console.out(output.output)
+                Console.out(escapeOut ? TerminalText.visible(output.output) : output.output)
             }
         }
         guard mode == .human else {
-            if let reason { Console.error("error: \(reason)") }
+            if let reason { Console.error("error: \(escapeError ? TerminalText.visible(reason) : reason)") }
             return
         }
         locked {
@@ -230,7 +239,7 @@ final class ProgressPrinter: @unchecked Sendable {
                 line("run \(report.run.id) failed: \(reason ?? "")\nfix the cause, then continue it with: baton resume \(report.run.id)")
             }
         }
-        if status != .completed, mode == .quiet, let reason { Console.error("error: \(reason)") }
+        if status != .completed, mode == .quiet, let reason { Console.error("error: \(escapeError ? TerminalText.visible(reason) : reason)") }
     }
 
     /// The per-stage table: status, rounds, tries, time and tokens.
