@@ -174,14 +174,21 @@ typealias Cloud = CloudClientTests
         #expect(bare.message.contains("baton keys set gpt"))
     }
 
-    /// Keys from somewhere other than the environment (the key store's seam).
+    /// Keys from somewhere other than the environment (the key store's seam), as key-file entries bound to `hosts`.
     struct FixedKeys: APIKeySource {
         var keys: [String: String]
         var failure: String?
-        func apiKey(for runtime: RuntimeSpec) throws -> String? {
+        var hosts: [KeyHost] = []
+        func apiKey(for runtime: RuntimeSpec) throws -> APIKey? {
             if let failure { throw RuntimeError(.unreachable, failure, isTransient: false) }
-            return keys[runtime.name]
+            return keys[runtime.name].map { APIKey(value: $0, origin: .keyFile(entry: runtime.name, hosts: hosts)) }
         }
+    }
+
+    /// The policy of a user who allowed the stand-ins' hosts for the test variables (what `baton keys allow` records).
+    static func allowing(_ urls: String...) -> KeyHostPolicy {
+        let hosts = urls.compactMap { KeyEndpoint(url: $0)?.allowance }
+        return KeyHostPolicy(allowances: KeyHostAllowances(["OPENAI_TEST_KEY": hosts, "ANTHROPIC_TEST_KEY": hosts]))
     }
 
     @Test func theCatalogTakesKeysFromItsKeySource() async throws {
@@ -191,7 +198,9 @@ typealias Cloud = CloudClientTests
                 // The environment has other keys; the key source wins.
                 let catalog = RuntimeCatalog(
                     environment: ["OPENAI_TEST_KEY": "sk-from-env", "ANTHROPIC_TEST_KEY": "sk-ant-from-env"],
-                    keys: FixedKeys(keys: ["gpt": Self.openAIKey, "claude": Self.anthropicKey]))
+                    keys: FixedKeys(
+                        keys: ["gpt": Self.openAIKey, "claude": Self.anthropicKey],
+                        hosts: [openAI.baseURL, anthropic.baseURL].compactMap { KeyEndpoint(url: $0)?.allowance }))
                 let gpt = try catalog.runtime(for: ResolvedModel(name: "gpt-test", runtime: "gpt", footprint: nil), snapshot: snapshot)
                 let claude = try catalog.runtime(
                     for: ResolvedModel(name: "claude-test", runtime: "claude", footprint: nil), snapshot: snapshot)
@@ -213,7 +222,7 @@ typealias Cloud = CloudClientTests
         let wrong = "sk-ant-api03-from-the-environment-but-revoked"
         try await AnthropicStandIn.with(apiKey: Self.anthropicKey, models: [.init("claude-test")]) { anthropic in
             let snapshot = try Self.snapshot(openAIURL: "https://api.openai.example/v1", anthropicURL: anthropic.baseURL)
-            let catalog = RuntimeCatalog(environment: ["ANTHROPIC_TEST_KEY": wrong])
+            let catalog = RuntimeCatalog(environment: ["ANTHROPIC_TEST_KEY": wrong], keyHosts: Self.allowing(anthropic.baseURL))
             let claude = try catalog.runtime(for: ResolvedModel(name: "claude-test", runtime: "claude", footprint: nil), snapshot: snapshot)
             let error = try #require(await Self.run(claude, Self.request("claude-test")).runtimeError)
             #expect(!error.isTransient)
@@ -229,7 +238,9 @@ typealias Cloud = CloudClientTests
             try await AnthropicStandIn.with(apiKey: Self.anthropicKey, models: [.init("claude-test")]) { anthropic in
                 // Given keys in the environment variables the profile names
                 let snapshot = try Self.snapshot(openAIURL: openAI.baseURL, anthropicURL: anthropic.baseURL)
-                let catalog = RuntimeCatalog(environment: ["OPENAI_TEST_KEY": Self.openAIKey, "ANTHROPIC_TEST_KEY": Self.anthropicKey])
+                let catalog = RuntimeCatalog(
+                    environment: ["OPENAI_TEST_KEY": Self.openAIKey, "ANTHROPIC_TEST_KEY": Self.anthropicKey],
+                    keyHosts: Self.allowing(openAI.baseURL, anthropic.baseURL))
                 let store = try RunStore.inMemory()
                 let executor = Executor(store: store, runtimes: catalog, sleep: { _ in })
                 let inputs = try RunInputs.resolve(snapshot.plan.inputs, given: ["task": "a parser"])
@@ -259,7 +270,9 @@ typealias Cloud = CloudClientTests
             let claude = AnthropicStandIn.Model("claude-test", answer: verdict, ignoresToolChoice: true)
             try await AnthropicStandIn.with(apiKey: Self.anthropicKey, models: [claude]) { anthropic in
                 let snapshot = try Self.snapshot(openAIURL: openAI.baseURL, anthropicURL: anthropic.baseURL)
-                let catalog = RuntimeCatalog(environment: ["OPENAI_TEST_KEY": Self.openAIKey, "ANTHROPIC_TEST_KEY": Self.anthropicKey])
+                let catalog = RuntimeCatalog(
+                    environment: ["OPENAI_TEST_KEY": Self.openAIKey, "ANTHROPIC_TEST_KEY": Self.anthropicKey],
+                    keyHosts: Self.allowing(openAI.baseURL, anthropic.baseURL))
                 let store = try RunStore.inMemory()
                 let executor = Executor(store: store, runtimes: catalog, sleep: { _ in })
                 let inputs = try RunInputs.resolve(snapshot.plan.inputs, given: ["task": "a parser"])

@@ -197,9 +197,9 @@ import Testing
             try await OpenAIStandIn.with(apiKey: Cloud.openAIKey, models: [.init("gpt-test")]) { openAI in
                 try await AnthropicStandIn.with(apiKey: Cloud.anthropicKey, models: [.init("claude-test")]) { anthropic in
                     let snapshot = try Cloud.snapshot(openAIURL: openAI.baseURL, anthropicURL: anthropic.baseURL)
-                    let catalog = RuntimeCatalog(environment: [
-                        "OPENAI_TEST_KEY": Cloud.openAIKey, "ANTHROPIC_TEST_KEY": Cloud.anthropicKey,
-                    ])
+                    let catalog = RuntimeCatalog(
+                        environment: ["OPENAI_TEST_KEY": Cloud.openAIKey, "ANTHROPIC_TEST_KEY": Cloud.anthropicKey],
+                        keyHosts: Cloud.allowing(openAI.baseURL, anthropic.baseURL))
                     let executor = Executor(store: try RunStore.inMemory(), runtimes: catalog, sleep: { _ in })
                     let inputs = try RunInputs.resolve(snapshot.plan.inputs, given: ["task": "a parser"])
                     anthropic.inject(.response(529, headers: headers, count: 3))

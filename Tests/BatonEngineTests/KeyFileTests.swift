@@ -74,7 +74,7 @@ import Testing
         // Then
         #expect(try file.read(passphrase: Self.passphrase) == Self.keys)
         let envelope = try sandbox.envelope()
-        #expect(envelope.version == 1 && envelope.cipher == cipher.rawValue && envelope.kdf.name == "scrypt")
+        #expect(envelope.version == KeyFileFormat.version && envelope.cipher == cipher.rawValue && envelope.kdf.name == "scrypt")
         #expect(envelope.kdf.n == 16 && envelope.kdf.r == 8 && envelope.kdf.p == 1)
         let raw = try String(contentsOfFile: sandbox.path, encoding: .utf8)
         for secret in [Self.passphrase] + Self.keys.values + Array(Self.keys.keys) {
@@ -211,10 +211,10 @@ import Testing
 
     @Test func anotherVersionIsNamedAndNeedsNoPassphrase() throws {
         let sandbox = try Sandbox()
-        let data = Data(#"{"version": 2, "whatever": "a future layout"}"#.utf8)
+        let data = Data(#"{"version": 3, "whatever": "a future layout"}"#.utf8)
         let error = Self.keyFileError(path: sandbox.path) { () throws(KeyFileError) in try KeyFileFormat.parse(data, path: sandbox.path) }
-        #expect(error == .unsupportedVersion(path: sandbox.path, version: 2))
-        #expect(error?.description.contains("format version 2") == true)
+        #expect(error == .unsupportedVersion(path: sandbox.path, version: 3))
+        #expect(error?.description.contains("format version 3") == true)
     }
 
     @Test(arguments: [
@@ -448,7 +448,9 @@ import Testing
         try sandbox.file().write(["openai": "sk-from-file"], passphrase: Self.passphrase)
         let asked = Asked()
         let source = Self.source(sandbox, environment: ["OPENAI_API_KEY": "sk-from-env"], asked: asked)
-        #expect(try source.apiKey(for: Self.runtime("openai", apiKeyEnv: "OPENAI_API_KEY")) == "sk-from-env")
+        let found = try source.apiKey(for: Self.runtime("openai", apiKeyEnv: "OPENAI_API_KEY"))
+        #expect(found?.value == "sk-from-env")
+        #expect(found?.origin == .environment(variable: "OPENAI_API_KEY"))
         #expect(asked.count == 0)
     }
 
@@ -460,8 +462,12 @@ import Testing
         let asked = Asked()
         let source = Self.source(sandbox, environment: ["OPENAI_API_KEY": ""], asked: asked)
         #expect(asked.count == 0, "the file was opened before a key was needed")
-        #expect(try source.apiKey(for: Self.runtime("openai", apiKeyEnv: "OPENAI_API_KEY")) == "sk-by-name")
-        #expect(try source.apiKey(for: Self.runtime("groq", apiKeyEnv: "GROQ_API_KEY")) == "gsk-by-variable")
+        let byName = try source.apiKey(for: Self.runtime("openai", apiKeyEnv: "OPENAI_API_KEY"))
+        #expect(byName?.value == "sk-by-name")
+        #expect(byName?.origin == .keyFile(entry: "openai", hosts: nil))
+        let byVariable = try source.apiKey(for: Self.runtime("groq", apiKeyEnv: "GROQ_API_KEY"))
+        #expect(byVariable?.value == "gsk-by-variable")
+        #expect(byVariable?.origin == .keyFile(entry: "GROQ_API_KEY", hosts: nil))
         #expect(try source.apiKey(for: Self.runtime("mistral", apiKeyEnv: "MISTRAL_API_KEY")) == nil)
         #expect(try source.apiKey(for: Self.runtime("local", apiKeyEnv: nil)) == nil)
         #expect(asked.count == 1)
@@ -491,6 +497,6 @@ import Testing
         let sandbox = try Sandbox()
         try sandbox.file().write(["openai": "sk-via-env-config"], passphrase: Self.passphrase)
         let source = KeyFileSource(environment: ["BATON_KEY_FILE": sandbox.path, "BATON_KEY_PASSPHRASE": Self.passphrase])
-        #expect(try source.apiKey(for: Self.runtime("openai", apiKeyEnv: "OPENAI_API_KEY")) == "sk-via-env-config")
+        #expect(try source.apiKey(for: Self.runtime("openai", apiKeyEnv: "OPENAI_API_KEY"))?.value == "sk-via-env-config")
     }
 }

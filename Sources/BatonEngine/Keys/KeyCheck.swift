@@ -27,7 +27,7 @@ public enum KeyCheck {
         public var verdict: Verdict
         /// The HTTP status, when an answer came.
         public var status: Int?
-        /// Where the key came from (`the environment variable OPENAI_API_KEY`, `the key file`).
+        /// Where the key came from (`the environment variable OPENAI_API_KEY`, `the key file entry 'openai'`).
         public var keySource: String
         /// A sentence for the user: the model count, or the API's message (key scrubbed) and the fix.
         public var detail: String
@@ -64,36 +64,38 @@ public enum KeyCheck {
     ///
     /// - Parameters:
     ///   - keys: where the key comes from, as for a run (``KeyFileSource``).
-    ///   - environment: read only to say where the key came from.
-    /// - Throws: ``Problem`` when no request can be made; ``KeyFileError`` when the key file cannot be unlocked.
+    ///   - keyHosts: the hosts each key may go to, as for a run (``KeyHostPolicy/user(environment:)``).
+    /// - Throws: ``Problem`` when no request can be made; ``KeyFileError`` when the key file cannot be unlocked;
+    ///   ``KeyHostRefusal`` (before anything is sent) when the runtime's host is not one the key may go to.
     public static func check(
-        _ runtime: RuntimeSpec, keys: any APIKeySource, environment: [String: String],
+        _ runtime: RuntimeSpec, keys: any APIKeySource, keyHosts: KeyHostPolicy,
         transport: any HTTPTransport = AsyncHTTPTransport()
     ) async throws -> Outcome {
         guard runtime.kind == .openai || runtime.kind == .anthropic else {
             throw Problem.notACloudRuntime(runtime: runtime.name, kind: runtime.kind.rawValue)
         }
-        guard let key = try keys.apiKey(for: runtime), !key.isEmpty else {
+        guard let found = try keys.apiKey(for: runtime), !found.value.isEmpty else {
             let fix =
                 runtime.apiKeyEnv.map { "set the environment variable \($0) or run 'baton keys set \(runtime.name)'" }
                 ?? "run 'baton keys set \(runtime.name)'"
             throw Problem.noKey(runtime: runtime.name, fix: fix)
         }
-        let source =
-            runtime.apiKeyEnv.flatMap { environment[$0]?.isEmpty == false ? "the environment variable \($0)" : nil } ?? "the key file"
+        let key = found.value
+        let source = found.origin.description
         let hint = "check the key in \(source) ('baton keys set \(runtime.name)' replaces the stored one)"
         let recorder = StatusRecorder(transport)
         let url: String
         let request: () async throws -> [String]
         if runtime.kind == .anthropic {
-            let client = AnthropicClient(
-                baseURL: runtime.url.flatMap { $0.isEmpty ? nil : $0 } ?? "https://api.anthropic.com", apiKey: key, keyHint: hint,
-                transport: recorder)
+            let base = runtime.url.flatMap { $0.isEmpty ? nil : $0 } ?? "https://api.anthropic.com"
+            try keyHosts.check(found, runtime: runtime.name, kind: runtime.kind, url: base)
+            let client = AnthropicClient(baseURL: base, apiKey: key, keyHint: hint, transport: recorder)
             url = client.baseURL + "/v1/models"
             request = client.models
         } else {
             guard var base = runtime.url, !base.isEmpty else { throw Problem.noURL(runtime: runtime.name) }
             while base.hasSuffix("/") { base.removeLast() }
+            try keyHosts.check(found, runtime: runtime.name, kind: runtime.kind, url: base)
             let client = OpenAICompatibleClient(chatURL: base + "/chat/completions", apiKey: key, keyHint: hint, transport: recorder)
             url = client.modelsURL
             request = client.models

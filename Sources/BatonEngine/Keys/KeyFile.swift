@@ -92,9 +92,19 @@ public struct KeyFile: Sendable {
         try load()?.unlock(passphrase: passphrase) ?? [:]
     }
 
+    /// Reads and unlocks the file: its entries (keys and their hosts), empty when there is no file.
+    public func readEntries(passphrase: String) throws(KeyFileError) -> [String: KeyFileEntry] {
+        try load()?.unlockEntries(passphrase: passphrase) ?? [:]
+    }
+
     // MARK: - Writing
 
-    /// Replaces the file with `keys` sealed under `passphrase`, with a fresh salt and nonce.
+    /// Replaces the file with `keys`, each bound to its default host, sealed under `passphrase`.
+    public func write(_ keys: [String: String], passphrase: String) throws(KeyFileError) {
+        try write(entries: keys.mapValues { KeyFileEntry(key: $0) }, passphrase: passphrase)
+    }
+
+    /// Replaces the file with `entries` sealed under `passphrase`, with a fresh salt and nonce, in the current format.
     ///
     /// The new content goes to a temporary file in the same folder, created with mode 0600 (never readable by
     /// others, whatever the umask), flushed, then renamed over the old one; a crash leaves the old file or the new
@@ -102,8 +112,13 @@ public struct KeyFile: Sendable {
     /// points to is replaced and the link kept.
     ///
     /// - Throws: ``KeyFileError/unwritable(path:reason:)``; the previous file is then unchanged.
-    public func write(_ keys: [String: String], passphrase: String) throws(KeyFileError) {
-        let data = try KeyFileFormat.seal(keys, passphrase: passphrase, scrypt: scrypt, cipher: cipher, path: path)
+    public func write(entries: [String: KeyFileEntry], passphrase: String) throws(KeyFileError) {
+        try write(entries: entries, passphrase: passphrase, version: KeyFileFormat.version)
+    }
+
+    /// Writes `entries` in format `version` (tests write version 1 files to check they still read).
+    func write(entries: [String: KeyFileEntry], passphrase: String, version: Int) throws(KeyFileError) {
+        let data = try KeyFileFormat.seal(entries, passphrase: passphrase, scrypt: scrypt, cipher: cipher, path: path, version: version)
         let target = resolvedTarget()
         let folder = (target as NSString).deletingLastPathComponent
         let directory = folder.isEmpty ? "." : folder
@@ -251,8 +266,18 @@ public struct SealedKeyFile: Sendable {
     /// - Throws: ``KeyFileError/wrongPassphrase(path:)`` when authentication fails (a wrong passphrase, or a file
     ///   changed after it was written), ``KeyFileError/corrupted(path:reason:)`` when the content is not a map.
     public func unlock(passphrase: String) throws(KeyFileError) -> [String: String] {
+        try unlockEntries(passphrase: passphrase).mapValues(\.key)
+    }
+
+    /// Derives the key from `passphrase` and decrypts the entries: each key with the hosts it may be sent to.
+    ///
+    /// - Throws: as ``unlock(passphrase:)``.
+    public func unlockEntries(passphrase: String) throws(KeyFileError) -> [String: KeyFileEntry] {
         try KeyFileFormat.open(parsed, passphrase: passphrase, path: path)
     }
+
+    /// The file's format version (1 for files written before keys recorded their hosts).
+    public var version: Int { parsed.version }
 }
 
 /// `read(2)`, which ``KeyFile/read(passphrase:)`` hides inside the type.

@@ -46,8 +46,9 @@ public enum KeyFileError: Error, Sendable, Equatable, CustomStringConvertible {
         case .corrupted(_, let reason):
             return "\(file) is damaged (\(reason)); \(startOver)"
         case .unsupportedVersion(_, let version):
-            return "\(file) has format version \(version), and this Baton reads only version "
-                + "\(KeyFileFormat.version); use the Baton that wrote it, or \(startOver)"
+            return "\(file) has format version \(version), and this Baton reads only versions "
+                + "\(KeyFileFormat.readableVersions.lowerBound) to \(KeyFileFormat.readableVersions.upperBound); use the Baton that "
+                + "wrote it, or \(startOver)"
         case .permissionsTooOpen(_, let mode):
             return "\(file) may be read or changed by other users (mode \(String(format: "%04o", mode))), so it "
                 + "is not used; run 'chmod 600 \(Self.shellQuoted(path))'"

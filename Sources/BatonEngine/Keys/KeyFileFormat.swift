@@ -27,18 +27,39 @@ struct ScryptParameters: Sendable, Hashable {
     }
 }
 
-/// The key file's bytes: a versioned JSON envelope around a sealed JSON map of names to keys.
+/// One key in the key file: the key and the hosts it may be sent to.
+public struct KeyFileEntry: Sendable, Equatable {
+    /// The key itself.
+    public var key: String
+    /// The hosts it may be sent to; nil when none are recorded (a version 1 file, or `baton keys set` without
+    /// `--host`): then the provider's official host (``KeyHosts/defaultHost(name:kind:)``).
+    public var hosts: [KeyHost]?
+
+    /// An entry for `key`, bound to `hosts`.
+    public init(key: String, hosts: [KeyHost]? = nil) {
+        self.key = key
+        self.hosts = hosts.map { Array(Set($0)).sorted() }
+    }
+}
+
+/// The key file's bytes: a versioned JSON envelope around a sealed JSON map of names to entries.
 ///
 /// ```json
 /// {"cipher": "AES-GCM-256", "kdf": {"n": 131072, "name": "scrypt", "p": 1, "r": 8, "salt": "…"},
-///  "sealed": "…", "version": 1}
+///  "sealed": "…", "version": 2}
 /// ```
 /// `sealed` is the base64 of nonce, ciphertext and tag together (the `combined` form of swift-crypto's sealed
 /// boxes); the header (version, KDF and its parameters and salt, cipher) is the associated data, so changing any of
 /// it fails authentication. The salt and the nonce are fresh on every write.
+///
+/// Version 2 seals `{NAME: {"key": "…", "hosts": ["host[:port]", …]}}` (`hosts` absent for the default), so the hosts
+/// a key may go to are authenticated with it and nobody can add one without the passphrase. Version 1 sealed
+/// `{NAME: "key"}`; it is still read (every key gets its default hosts) and the next write makes it version 2.
 enum KeyFileFormat {
-    /// The format version this code writes and reads.
-    static let version = 1
+    /// The format version this code writes.
+    static let version = 2
+    /// The versions this code reads.
+    static let readableVersions = 1...2
     /// The salt's length in bytes for new files.
     static let saltByteCount = 16
     /// Files larger than this are not key files Baton wrote.
@@ -80,18 +101,34 @@ enum KeyFileFormat {
         var sealed: Data
         /// The salt exactly as in the file, which is part of the associated data.
         var saltText: String
+        /// The file's format version, which says how the sealed content is laid out.
+        var version: Int = KeyFileFormat.version
+    }
+
+    /// One entry as version 2 seals it.
+    private struct StoredEntry: Codable {
+        var key: String
+        var hosts: [String]?
     }
 
     // MARK: - Writing
 
-    /// The file's bytes for `keys`, sealed with a key derived from `passphrase` with a fresh salt and nonce.
+    /// The file's bytes for `entries`, sealed with a key derived from `passphrase` with a fresh salt and nonce, in
+    /// format `version` (tests write version 1 to check it still reads).
     static func seal(
-        _ keys: [String: String], passphrase: String, scrypt: ScryptParameters, cipher: Cipher, path: String
+        _ entries: [String: KeyFileEntry], passphrase: String, scrypt: ScryptParameters, cipher: Cipher, path: String,
+        version: Int = KeyFileFormat.version
     ) throws(KeyFileError) -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let plaintext: Data
-        do { plaintext = try encoder.encode(keys) } catch {
+        do {
+            if version == 1 {
+                plaintext = try encoder.encode(entries.mapValues(\.key))
+            } else {
+                plaintext = try encoder.encode(entries.mapValues { StoredEntry(key: $0.key, hosts: $0.hosts?.map(\.description)) })
+            }
+        } catch {
             throw .unwritable(path: path, reason: "the keys could not be encoded")
         }
         let salt = randomBytes(saltByteCount)
@@ -131,7 +168,7 @@ enum KeyFileFormat {
     /// Checks the envelope in `data` and decodes its header, without the passphrase.
     ///
     /// - Throws: ``KeyFileError/unsupportedVersion(path:version:)`` for another version, else
-    ///   ``KeyFileError/corrupted(path:reason:)`` for anything that is not a well-formed version 1 file.
+    ///   ``KeyFileError/corrupted(path:reason:)`` for anything that is not a well-formed file of a version it reads.
     static func parse(_ data: Data, path: String) throws(KeyFileError) -> Parsed {
         func corrupted(_ reason: String) -> KeyFileError { .corrupted(path: path, reason: reason) }
         guard data.count <= maximumFileSize else { throw corrupted("it is larger than 1 MiB") }
@@ -142,7 +179,7 @@ enum KeyFileFormat {
             throw corrupted("it is not a JSON object with a whole-number version; it may be cut short")
         }
         guard let fileVersion = probe.version else { throw corrupted("it has no version") }
-        guard fileVersion == version else { throw .unsupportedVersion(path: path, version: fileVersion) }
+        guard readableVersions.contains(fileVersion) else { throw .unsupportedVersion(path: path, version: fileVersion) }
         let envelope: Envelope
         do { envelope = try decoder.decode(Envelope.self, from: data) } catch {
             throw corrupted("a field of the header is missing or of the wrong type")
@@ -160,19 +197,19 @@ enum KeyFileFormat {
         }
         guard let sealed = canonicalBase64(envelope.sealed) else { throw corrupted("its sealed data is not base64") }
         guard sealed.count >= Cipher.overhead else { throw corrupted("its sealed data is too short; it was cut") }
-        return Parsed(salt: salt, scrypt: scrypt, cipher: cipher, sealed: sealed, saltText: envelope.kdf.salt)
+        return Parsed(salt: salt, scrypt: scrypt, cipher: cipher, sealed: sealed, saltText: envelope.kdf.salt, version: fileVersion)
     }
 
     /// Derives the key from `passphrase` and opens the sealed map.
     ///
     /// - Throws: ``KeyFileError/wrongPassphrase(path:)`` when authentication fails, else
     ///   ``KeyFileError/corrupted(path:reason:)``.
-    static func open(_ parsed: Parsed, passphrase: String, path: String) throws(KeyFileError) -> [String: String] {
+    static func open(_ parsed: Parsed, passphrase: String, path: String) throws(KeyFileError) -> [String: KeyFileEntry] {
         let key: SymmetricKey
         do { key = try deriveKey(passphrase: passphrase, salt: parsed.salt, scrypt: parsed.scrypt) } catch {
             throw .corrupted(path: path, reason: "its scrypt parameters cannot be used on this machine")
         }
-        let aad = associatedData(version: version, saltText: parsed.saltText, scrypt: parsed.scrypt, cipher: parsed.cipher)
+        let aad = associatedData(version: parsed.version, saltText: parsed.saltText, scrypt: parsed.scrypt, cipher: parsed.cipher)
         // With a well-formed box and a 256-bit key, opening fails only when the tag does not match: a wrong key, or
         // changed bytes. (CryptoKit says `authenticationFailure`; swift-crypto's BoringSSL backend reports the same
         // thing as an `underlyingCoreCryptoError`, so the boxes are built first and any failure after is the tag.)
@@ -195,9 +232,29 @@ enum KeyFileFormat {
                 throw .wrongPassphrase(path: path)
             }
         }
-        do { return try JSONDecoder().decode([String: String].self, from: plaintext) } catch {
-            throw .corrupted(path: path, reason: "the decrypted content is not a map of names to keys")
+        if parsed.version == 1 {
+            do { return try JSONDecoder().decode([String: String].self, from: plaintext).mapValues { KeyFileEntry(key: $0) } } catch {
+                throw .corrupted(path: path, reason: "the decrypted content is not a map of names to keys")
+            }
         }
+        let stored: [String: StoredEntry]
+        do { stored = try JSONDecoder().decode([String: StoredEntry].self, from: plaintext) } catch {
+            throw .corrupted(path: path, reason: "the decrypted content is not a map of names to keys and hosts")
+        }
+        var entries: [String: KeyFileEntry] = [:]
+        for (name, entry) in stored {
+            var hosts: [KeyHost]?
+            if let texts = entry.hosts {
+                hosts = try texts.map { text throws(KeyFileError) -> KeyHost in
+                    guard let host = KeyHost(parsing: text) else {
+                        throw .corrupted(path: path, reason: "the key '\(name)' records '\(text)', which is not a host")
+                    }
+                    return host
+                }
+            }
+            entries[name] = KeyFileEntry(key: entry.key, hosts: hosts)
+        }
+        return entries
     }
 
     // MARK: - Pieces

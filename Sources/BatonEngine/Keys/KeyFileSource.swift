@@ -11,7 +11,7 @@ public final class KeyFileSource: APIKeySource, Sendable {
     private let keyFile: KeyFile
     private let passphrase: @Sendable (_ path: String) throws(KeyFileError) -> String
     /// The file's keys once read (empty when there is no file), or why they could not be.
-    private let loaded = Locked<Result<[String: String], KeyFileError>?>(nil)
+    private let loaded = Locked<Result<[String: KeyFileEntry], KeyFileError>?>(nil)
 
     /// A source over `environment` and the key file it names (``KeyFile/defaultPath(environment:)``), asking for
     /// the passphrase as ``KeyPassphrase/obtain(for:environment:creating:)`` does.
@@ -32,26 +32,30 @@ public final class KeyFileSource: APIKeySource, Sendable {
         self.passphrase = passphrase
     }
 
-    /// The key for `runtime`, or nil when neither the environment nor the key file has one.
+    /// The key for `runtime` and where it came from (a key-file entry carries the hosts it records), or nil when
+    /// neither the environment nor the key file has one.
     ///
     /// - Throws: ``KeyFileError`` when the key is not in the environment and the key file exists but cannot be
     ///   unlocked; the same error again on later calls, without asking again.
-    public func apiKey(for runtime: RuntimeSpec) throws -> String? {
+    public func apiKey(for runtime: RuntimeSpec) throws -> APIKey? {
         if let key = try environment.apiKey(for: runtime) { return key }
         let stored = try storedKeys()
-        if let key = stored[runtime.name], !key.isEmpty { return key }
-        if let variable = runtime.apiKeyEnv, let key = stored[variable], !key.isEmpty { return key }
+        for name in [runtime.name, runtime.apiKeyEnv].compactMap({ $0 }) {
+            if let entry = stored[name], !entry.key.isEmpty {
+                return APIKey(value: entry.key, origin: .keyFile(entry: name, hosts: entry.hosts))
+            }
+        }
         return nil
     }
 
     /// The key file's map, read and unlocked on the first call only.
-    private func storedKeys() throws(KeyFileError) -> [String: String] {
+    private func storedKeys() throws(KeyFileError) -> [String: KeyFileEntry] {
         // Held while the file is unlocked, so that two stages asking at once prompt for the passphrase once.
         let result = loaded.withLock { loaded in
             if let loaded { return loaded }
-            let result = Result { () throws(KeyFileError) -> [String: String] in
+            let result = Result { () throws(KeyFileError) -> [String: KeyFileEntry] in
                 guard let sealed = try keyFile.load() else { return [:] }
-                return try sealed.unlock(passphrase: passphrase(sealed.path))
+                return try sealed.unlockEntries(passphrase: passphrase(sealed.path))
             }
             loaded = result
             return result

@@ -141,8 +141,15 @@ public struct AsyncHTTPTransport: HTTPTransport {
     /// One client for the process. AsyncHTTPClient normally retries a refused connection until the
     /// request's deadline (minutes for a chat request, since a cold load can come first); here a refused
     /// connection fails at once, so a runtime that is down is reported in milliseconds.
+    ///
+    /// Redirects are never followed: AsyncHTTPClient follows up to 5 by default and, on a redirect to another
+    /// origin, drops only `Authorization`, `Cookie`, `Origin` and `Proxy-Authorization`
+    /// (async-http-client 1.37.0 `RedirectState.swift` `transformRequestForRedirect`), so Anthropic's `x-api-key`
+    /// would follow a 307 to any host. A key is checked against the runtime's URL only, so the answer to a
+    /// redirect is returned as it is (an error status for the client) instead.
     public static let defaultClient: HTTPClient = {
         var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.timeout.connect = .seconds(5)
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)

@@ -5,6 +5,7 @@ import Foundation
 public final class RuntimeCatalog: RuntimeProvider, Sendable {
     private let environment: [String: String]
     private let keys: any APIKeySource
+    private let keyHosts: KeyHostPolicy
     private let transport: any HTTPTransport
     /// The runtimes made so far, by name; the lock is held while one is made, so each is made once.
     private let made = Locked<[String: any LLMRuntime]>([:])
@@ -15,10 +16,16 @@ public final class RuntimeCatalog: RuntimeProvider, Sendable {
     ///   - environment: echo options such as `BATON_ECHO_CALL_DELAY`, and the API keys when `keys` is nil.
     ///   - keys: where cloud runtimes' API keys come from; nil reads the variables profiles name in
     ///     `api_key_env` from `environment`.
+    ///   - keyHosts: which hosts each key may be sent to; nil is the policy of the user of `environment`
+    ///     (``KeyHostPolicy/user(environment:)``, with `$XDG_CONFIG_HOME/baton/key-hosts.yaml`).
     ///   - transport: the HTTP transport of every client made.
-    public init(environment: [String: String], keys: (any APIKeySource)? = nil, transport: any HTTPTransport = AsyncHTTPTransport()) {
+    public init(
+        environment: [String: String], keys: (any APIKeySource)? = nil, keyHosts: KeyHostPolicy? = nil,
+        transport: any HTTPTransport = AsyncHTTPTransport()
+    ) {
         self.environment = environment
         self.keys = keys ?? EnvironmentKeySource(environment: environment)
+        self.keyHosts = keyHosts ?? KeyHostPolicy.user(environment: environment)
         self.transport = transport
     }
 
@@ -36,6 +43,28 @@ public final class RuntimeCatalog: RuntimeProvider, Sendable {
         for name in names.sorted() where Self.kind(of: name, snapshot: snapshot) == .echo {
             _ = try runtime(named: name, snapshot: snapshot)
         }
+    }
+
+    /// Checks, before the run starts, that every cloud runtime `snapshot`'s stages can call would send its key only to
+    /// a host the key is bound to, so a refusal stops the run before anything is recorded or sent. A runtime without a
+    /// key, or whose key cannot be read, is left to fail at its stage as before.
+    ///
+    /// - Throws: ``KeyHostRefusal`` for the first runtime (by name) whose key would go elsewhere;
+    ///   ``KeyHostAllowances/FileError`` when the user's allowances had to be read and cannot be used.
+    public func checkKeyHosts(for snapshot: RunSnapshot) throws {
+        let names = Set(snapshot.plan.stages.flatMap(\.models).map { Self.runtimeName(of: $0, snapshot: snapshot) })
+        for name in names.sorted() {
+            guard let spec = snapshot.profile?.spec.runtime(named: name), spec.kind == .openai || spec.kind == .anthropic,
+                let url = Self.requestURL(of: spec), let key = try? keys.apiKey(for: spec)
+            else { continue }
+            try keyHosts.check(key, runtime: name, kind: spec.kind, url: url)
+        }
+    }
+
+    /// The base URL a cloud runtime's requests go to: its `url`, else Anthropic's official one for `anthropic`.
+    private static func requestURL(of spec: RuntimeSpec) -> String? {
+        if let url = spec.url, !url.isEmpty { return url }
+        return spec.kind == .anthropic ? "https://api.anthropic.com" : nil
     }
 
     /// The runtime that serves `model` in `snapshot`: the forced one (`--runtime echo`), else the model's, else echo.
@@ -64,14 +93,15 @@ public final class RuntimeCatalog: RuntimeProvider, Sendable {
         return url
     }
 
-    /// The key of a cloud runtime.
+    /// The key of a cloud runtime, once it is known that `url` is a host the key may go to.
     ///
     /// - Parameter required: whether a missing key is an error (an OpenAI-compatible server on this
     ///   machine may need none, unless the profile names a variable for it).
-    /// - Throws: ``RuntimeError`` `.unreachable` (permanent) naming the variable to set or the command to run.
-    private func apiKey(of spec: RuntimeSpec?, _ name: String, required: Bool) throws -> String? {
+    /// - Throws: ``RuntimeError`` `.unreachable` (permanent) naming the variable to set or the command to run;
+    ///   ``KeyHostRefusal`` when the key is bound to other hosts (nothing is made or sent).
+    private func apiKey(of spec: RuntimeSpec?, _ name: String, url: String, required: Bool) throws -> String? {
         guard let spec else { return nil }
-        let key: String?
+        let key: APIKey?
         do {
             key = try keys.apiKey(for: spec)
         } catch let error as RuntimeError {
@@ -79,7 +109,10 @@ public final class RuntimeCatalog: RuntimeProvider, Sendable {
         } catch {
             throw RuntimeError(.unreachable, "cannot read the API key of runtime '\(name)': \(error)", isTransient: false)
         }
-        if let key, !key.isEmpty { return key }
+        if let key, !key.value.isEmpty {
+            try keyHosts.check(key, runtime: name, kind: spec.kind, url: url)
+            return key.value
+        }
         guard required || spec.apiKeyEnv != nil else { return nil }
         let fix =
             spec.apiKeyEnv.map { "set the environment variable \($0) or run 'baton keys set \(name)'" }
@@ -135,14 +168,14 @@ public final class RuntimeCatalog: RuntimeProvider, Sendable {
             // OpenAI or a compatible cloud: `{url}/chat/completions`, the url ending in `/v1`.
             var base = try url(of: spec, name)
             while base.hasSuffix("/") { base.removeLast() }
-            let key = try apiKey(of: spec, name, required: !Self.isLoopback(base))
+            let key = try apiKey(of: spec, name, url: base, required: !Self.isLoopback(base))
             return OpenAICompatibleClient(
                 chatURL: base + "/chat/completions", apiKey: key, keyHint: Self.keyHint(spec, name),
                 dialect: try Self.openAIDialect(url: base, options: spec?.options ?? [:], runtime: name), connectTimeout: 120,
                 transport: transport)
         case .anthropic:
-            let base = spec?.url.flatMap { $0.isEmpty ? nil : $0 } ?? "https://api.anthropic.com"
-            let key = try apiKey(of: spec, name, required: true)
+            let base = spec.flatMap(Self.requestURL(of:)) ?? "https://api.anthropic.com"
+            let key = try apiKey(of: spec, name, url: base, required: true)
             return AnthropicClient(baseURL: base, apiKey: key ?? "", keyHint: Self.keyHint(spec, name), transport: transport)
         case nil:
             throw RuntimeError(.unreachable, "runtime '\(name)' is not declared in the run's profile", isTransient: false)
