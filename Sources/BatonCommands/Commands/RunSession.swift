@@ -94,6 +94,13 @@ struct RunSession {
                 Console.error("error: \(error)")
                 throw ExitCode(BatonExitCode.invalidPipeline)
             }
+            // A key bound to other hosts is refused before the run exists (78), in a trusted folder too.
+            do {
+                try catalog.checkKeyHosts(for: prepared)
+            } catch {
+                Console.error("error: \(error)")
+                throw ExitCode(BatonExitCode.untrusted)
+            }
         }
         let claim = LeaseClaim.current()
         let task = Task { [executor] in try await body(executor, claim) }
