@@ -50,6 +50,27 @@ import Testing
         #expect(try await sandbox.runIDs().isEmpty)
     }
 
+    @Test("resume reads the echo script up front too: a malformed one refuses with 65 before any stage is called")
+    func resumeRefusesAMalformedScriptUpFront() async throws {
+        // Given a run killed mid-way under the well-formed script, whose script then gets a misspelled key
+        let script = try String(contentsOfFile: RunSandbox.script, encoding: .utf8)
+        let sandbox = try Self.sandbox("echo-script-resume", script: script)
+        let killed = try await sandbox.runPipeline(["BATON_TEST_KILL_AT": "token:30"])
+        #expect(killed.signal != nil || killed.status != 0, "\(killed.summary)")
+        let id = try await sandbox.onlyRunID()
+        try script.replacingOccurrences(of: "2: {verdict: revise", with: "2: {verdikt: revise")
+            .write(toFile: sandbox.folder + "/script.yaml", atomically: true, encoding: .utf8)
+        sandbox.clearCallLog()
+
+        // When
+        let resume = try await sandbox.baton(["resume", id])
+
+        // Then it is refused as run refuses it, at the script's place, before any stage was called
+        #expect(resume.status == 65, "\(resume.summary)")
+        #expect(resume.stderr.contains("has an unknown key 'verdikt'"), "\(resume.stderr)")
+        #expect(sandbox.calls().isEmpty)
+    }
+
     @Test("A well-formed echo script still drives the run")
     func wellFormedScriptRuns() async throws {
         // Given the crash fixture's own script
