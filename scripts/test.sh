@@ -4,7 +4,7 @@
 #   scripts/test.sh [extra swift test arguments]
 #
 # 1. Installs what the suite needs and a fresh Debian machine may lack: the SQLite headers and GNU time
-#    (apt), and the Python packages of the schema check (jsonschema, PyYAML; pip).
+#    (apt), tmux for the terminal tests (apt), and the Python packages of the schema check (jsonschema, PyYAML; pip).
 # 2. Builds llama-server and fetches the Gemma 3 270M model for the integration tests, cached under
 #    ~/.cache/baton by version (about 5 minutes the first time on 2 cores, a second afterwards).
 #    BATON_SKIP_INTEGRATION=1 skips this step and those tests.
@@ -21,6 +21,11 @@ if [ "$(uname)" = Linux ] && [ ! -x /usr/bin/time ]; then
     # HostileFileTests read a child's own peak memory through GNU time (see that file for why).
     echo "installing GNU time for the memory checks" >&2
     (apt-get update -qq && apt-get install -y -qq time) >&2
+fi
+if [ "$(uname)" = Linux ] && [ ! -x /usr/bin/tmux ]; then
+    # TerminalOutputTests run baton in a tmux pane and read back its text, title and paste buffers.
+    echo "installing tmux for the terminal tests" >&2
+    (apt-get update -qq && apt-get install -y -qq tmux) >&2
 fi
 if ! python3 -c 'import jsonschema, yaml' 2>/dev/null; then
     echo "installing jsonschema and PyYAML for the schema check" >&2
