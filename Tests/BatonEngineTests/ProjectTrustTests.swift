@@ -153,6 +153,44 @@ private final class TrustFolder: @unchecked Sendable {
         #expect(workspace.projectFolders(of: ["pipelines/a.yaml", "profiles/b.yaml", BuiltInProfiles.defaultPath]) == [project])
     }
 
+    @Test func discoveryAsksOnlyLoopbackRuntimesOfAnUntrustedProfileUntilItIsTrusted() async throws {
+        let handle = try TrustFolderHandle()
+        try FileManager.default.createDirectory(atPath: handle.project + "/pipelines", withIntermediateDirectories: true)
+        // 192.0.2.1 is TEST-NET-1 (RFC 5737): never this machine; port 9 on loopback refuses at once.
+        try """
+        version: 1
+        runtimes:
+          remote: {kind: ollama, url: "http://192.0.2.1:11434"}
+          local: {kind: ollama, url: "http://127.0.0.1:9"}
+        models:
+          m: {runtime: local, footprint: 1GB}
+        """.write(toFile: handle.project + "/profiles/default.yaml", atomically: true, encoding: .utf8)
+        try "version: 1\nstages:\n  a: {model: m, prompt: hi}\n".write(
+            toFile: handle.project + "/pipelines/p.yaml", atomically: true, encoding: .utf8)
+        let loader = PlanLoader(workspace: Self.workspace(handle))
+
+        let untrusted = try await loader.load("p", profileName: nil, discover: true, database: nil)
+
+        guard case .unknown(let reason) = untrusted.inventory?.runtimes["remote"] else {
+            Issue.record("the remote runtime was asked: \(String(describing: untrusted.inventory?.runtimes["remote"]))")
+            return
+        }
+        #expect(reason.contains("not trusted") && reason.contains("baton trust"), "\(reason)")
+        guard case .unknown(let local) = untrusted.inventory?.runtimes["local"] else {
+            Issue.record("the loopback runtime was not asked")
+            return
+        }
+        #expect(!local.contains("not trusted"), "\(local)")
+        #expect(untrusted.projectFolders == [handle.project])
+
+        var trusted = loader
+        trusted.trustedForThisRun = true
+        #expect(trusted.untrustedFolders(pipeline: "p", profileSources: ["profiles/default.yaml"]).isEmpty)
+        #expect(loader.untrustedFolders(pipeline: "p", profileSources: ["profiles/default.yaml"]) == [handle.project])
+        try ProjectTrust(configDirectory: handle.config).trust(handle.project, version: "1")
+        #expect(loader.untrustedFolders(pipeline: "p", profileSources: ["profiles/default.yaml"]).isEmpty)
+    }
+
     static let profile = """
         version: 1
         runtimes:
@@ -186,7 +224,7 @@ private final class TrustFolder: @unchecked Sendable {
 
     @Test func aKeyARemoteHostAndEveryFallbackAreRefusedUntrustedEachByName() throws {
         let handle = try TrustFolderHandle()
-        let check = TrustCheck(store: ProjectTrust(configDirectory: handle.config), keyFileExists: false)
+        let check = TrustCheck(store: ProjectTrust(configDirectory: handle.config), keyFileExists: false, environment: Self.keyed)
         // The key and the remote host are only in the fallback chain: they count.
         #expect {
             try check.check(try Self.snapshot("[qwen, claude, big]"), folders: [handle.project])
@@ -197,6 +235,16 @@ private final class TrustFolder: @unchecked Sendable {
                 && messages.contains { $0.contains("CANARY_KEY") && $0.contains("'cloud'") && $0.contains("127.0.0.1:9") }
                 && messages.contains { $0.contains("'remote'") && $0.contains("gpu-box.lan:11434") }
         }
+    }
+
+    /// The environment of a user whose key is in the variable the profile names.
+    static let keyed = ["CANARY_KEY": "sk-canary"]
+
+    @Test func aKeyNowhereIsNotSentSoTheRuntimeIsNotRefusedForIt() throws {
+        let handle = try TrustFolderHandle()
+        let check = TrustCheck(store: ProjectTrust(configDirectory: handle.config), keyFileExists: false, environment: [:])
+        // The cloud runtime is on this machine and has no key in the environment or a key file: it fails unused.
+        try check.check(try Self.snapshot("[claude, tiny]"), folders: [handle.project])
     }
 
     @Test func aKeyFileMakesAKeylessLocalOpenAIServerSendAKey() throws {
@@ -229,7 +277,7 @@ private final class TrustFolder: @unchecked Sendable {
         try store.trust(handle.project, version: "1")
         try "version: 1\n".write(toFile: handle.project + "/profiles/new.yaml", atomically: true, encoding: .utf8)
         #expect {
-            try TrustCheck(store: store, keyFileExists: false).check(try Self.snapshot("claude"), folders: [Workspace.realPath(handle.project)])
+            try TrustCheck(store: store, keyFileExists: false, environment: Self.keyed).check(try Self.snapshot("claude"), folders: [Workspace.realPath(handle.project)])
         } throws: { error in
             (error as? TrustCheck.Refusal)?.messages.first?.contains("changed since it was trusted") == true
         }

@@ -45,7 +45,8 @@ extension BatonCommand {
                 flight; 'baton resume RUN' continues. Exit codes: \(BatonExitCode.ok) completed, \(BatonExitCode.runFailed) failed, \
                 \(BatonExitCode.usage) bad inputs, \(BatonExitCode.invalidPipeline) invalid pipeline, \
                 \(BatonExitCode.runtimeUnavailable) runtime unavailable, \(BatonExitCode.storeFailure) run database failure, \
-                \(BatonExitCode.interrupted) interrupted.
+                \(BatonExitCode.untrusted) refused by trust (an untrusted project folder would send a key, reach a remote \
+                runtime or run a tool: 'baton trust', or --trust), \(BatonExitCode.interrupted) interrupted.
                 """)
 
         @Argument(help: "A pipeline name on the search path, or a pipeline file.")
@@ -76,7 +77,9 @@ extension BatonCommand {
 
         func run() async throws {
             let workspace = Workspace.current()
-            let loaded = try await PlanLoader(workspace: workspace).loadReporting(
+            var loader = PlanLoader(workspace: workspace)
+            loader.trustedForThisRun = execution.trust
+            let loaded = try await loader.loadReporting(
                 pipeline, profileName: profileOption.resolvedName(environment: workspace.environment), discover: runtime == nil,
                 database: execution.database.path(environment: workspace.environment), echo: runtime == "echo")
             var given: [String: String] = [:]

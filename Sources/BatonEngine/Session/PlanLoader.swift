@@ -7,6 +7,9 @@ public struct PlanLoader: Sendable {
     /// Where pipelines and profiles are found.
     public var workspace: Workspace
 
+    /// Whether this invocation is trusted whatever the trust records say (`--trust`): discovery then asks every runtime.
+    public var trustedForThisRun = false
+
     /// A loader over `workspace`.
     public init(workspace: Workspace) { self.workspace = workspace }
 
@@ -49,9 +52,32 @@ public struct PlanLoader: Sendable {
         let measured = measuredFootprints(database: database)
         var inventory: ModelInventory?
         if let profile, !diagnostics.hasErrors {
-            inventory = await discoveredInventory(profile: profile, measured: measured, discover: discover)
+            // An untrusted project's profile may not make Baton contact hosts off this machine, not even to list models.
+            let untrusted = untrustedFolders(pipeline: pipeline, profileSources: sources.keys)
+            var asked = profile
+            if !untrusted.isEmpty { asked.spec.runtimes.removeAll { !RunReach.isLoopback($0.url ?? "") } }
+            inventory = await discoveredInventory(profile: asked, measured: measured, discover: discover)
+            for runtime in profile.spec.runtimes
+            where (runtime.kind == .ollama || runtime.kind == .llamaServer) && inventory?.runtimes[runtime.name] == nil && discover {
+                let folders = untrusted.joined(separator: " and ")
+                inventory?.runtimes[runtime.name] = .unknown(
+                    "not asked: \(runtime.url ?? "its url") is not on this machine and \(folders) is not trusted ('baton trust')")
+            }
         }
         return try load(pipeline, profile: profile, sources: sources, diagnostics: diagnostics, inventory: inventory, measured: measured)
+    }
+
+    /// The project folders of `pipeline` and the profile files that are not trusted now (none with ``trustedForThisRun``);
+    /// a folder whose trust records cannot be read counts as untrusted (the run's check reports the file).
+    public func untrustedFolders(pipeline: String, profileSources: some Sequence<String>) -> [String] {
+        guard !trustedForThisRun, let path = try? workspace.pipelinePath(pipeline) else { return [] }
+        let folders = workspace.projectFolders(of: [path] + Array(profileSources))
+        guard !folders.isEmpty else { return [] }
+        let store = ProjectTrust(workspace: workspace)
+        return folders.filter { folder in
+            guard let store, case .trusted = (try? store.status(of: folder)) ?? .untrusted else { return true }
+            return false
+        }
     }
 
     /// Footprints measured at earlier loads, from the run database at `database` (none when it does not exist).

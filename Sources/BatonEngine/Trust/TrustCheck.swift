@@ -9,21 +9,25 @@ import Foundation
 public struct TrustCheck: Sendable {
     /// The user's trust records.
     public var store: ProjectTrust?
-    /// Whether the key file exists: a runtime that only may send a key (an OpenAI-compatible server on this machine)
-    /// sends one found there, so it counts as sending a key when the file exists.
+    /// Whether the key file exists. It is not opened (that would ask for its passphrase): when it exists, any runtime
+    /// that looks a key up may find one there, so it counts as sending one.
     public var keyFileExists: Bool
+    /// The environment: a runtime whose `api_key_env` variable is set sends that key.
+    public var environment: [String: String]
 
     /// A check against `store`.
-    public init(store: ProjectTrust?, keyFileExists: Bool) {
+    public init(store: ProjectTrust?, keyFileExists: Bool, environment: [String: String] = [:]) {
         self.store = store
         self.keyFileExists = keyFileExists
+        self.environment = environment
     }
 
-    /// The check of `workspace`'s environment: its trust records and key file.
+    /// The check of `workspace`'s environment: its trust records, key file and variables.
     public init(workspace: Workspace) {
         self.init(
             store: ProjectTrust(workspace: workspace),
-            keyFileExists: FileManager.default.fileExists(atPath: KeyFile.defaultPath(environment: workspace.environment)))
+            keyFileExists: FileManager.default.fileExists(atPath: KeyFile.defaultPath(environment: workspace.environment)),
+            environment: workspace.environment)
     }
 
     /// One thing an untrusted folder may not do.
@@ -76,11 +80,12 @@ public struct TrustCheck: Sendable {
         }
     }
 
-    /// What `reach` does that an untrusted folder may not: every key it would send, every runtime off this machine,
-    /// every command.
+    /// What `reach` does that an untrusted folder may not: every key it would send (one its variable holds, or any it
+    /// looks up while a key file exists; a runtime with no key anywhere fails unused, sending nothing), every runtime
+    /// off this machine, every command.
     public func untrustedActions(_ reach: RunReach) -> [Refused] {
         var refused: [Refused] = []
-        for key in reach.keys where key.isRequired || key.environmentVariable != nil || keyFileExists {
+        for key in reach.keys where keyFileExists || key.environmentVariable.map({ !(environment[$0] ?? "").isEmpty }) == true {
             refused.append(
                 .key(runtime: key.runtime, variable: key.environmentVariable, keyFileEntries: key.keyFileEntries, destination: key.destination))
         }
