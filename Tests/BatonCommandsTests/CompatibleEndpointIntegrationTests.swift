@@ -107,8 +107,10 @@ struct CompatibleEndpointIntegrationTests {
         }
 
         func run(_ arguments: [String]) async throws -> BatonProcess.Result {
+            // The folder is a project folder Baton has never seen: a run of it sends a key (kind: anthropic), so it is
+            // trusted for this run as CI would (docs/trust.md).
             try await BatonProcess.run(
-                arguments + ["--profile", "compatible"],
+                arguments + ["--profile", "compatible"] + (arguments.first == "run" ? ["--trust"] : []),
                 environment: [
                     "BATON_DB": database, "BATON_PROFILE_PATH": folder + "/profiles",
                     CompatibleEndpointIntegrationTests.keyVariable: "sk-llama-server-checks-no-key",

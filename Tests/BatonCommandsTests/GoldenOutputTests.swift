@@ -15,7 +15,7 @@ import Testing
         [], ["run"], ["resume"], ["rerun"], ["runs"], ["show"], ["validate"], ["plan"], ["graph"], ["list"], ["doctor"],
         ["models"], ["keys"], ["keys", "set"], ["keys", "list"], ["keys", "remove"], ["keys", "test"], ["keys", "passphrase"],
         ["profiles"], ["profiles", "list"],
-        ["profiles", "show"], ["profiles", "export"], ["profiles", "import"], ["init"],
+        ["profiles", "show"], ["profiles", "export"], ["profiles", "import"], ["init"], ["trust"],
     ]
 
     // MARK: - Helpers
