@@ -27,7 +27,7 @@ import Testing
             "BATON_DB": folder.path + "/runs.sqlite", "BATON_KEY_FILE": folder.path + "/keys.json.enc",
             "BATON_KEY_PASSPHRASE": "correct horse battery staple", "BATON_PROFILE_PATH": folder.path + "/profiles",
             "ANTHROPIC_CANARY_KEY": envCanary, "WRONG_CANARY_KEY": wrongCanary, "BATON_TEST_STDIN": input,
-            "BATON_PROGRESS_INTERVAL": "0",
+            "BATON_PROGRESS_INTERVAL": "0", "XDG_CONFIG_HOME": folder.path + "/config",
         ]
         let result = try await BatonProcess.run(
             arguments, in: folder.path, environment: environment,
@@ -66,13 +66,21 @@ import Testing
                 stages:
                   plan: {model: "wrong:gpt-test", retry: {max_attempts: 1}, prompt: "Plan a picnic"}
                 """.write(toFile: folder.path + "/rejected.yaml", atomically: true, encoding: .utf8)
-                let set = try await Self.baton(["keys", "set", "cloud"], in: folder, stdin: Self.fileCanary + "\n")
+                // The stand-ins' hosts are allowed for the keys the way a user would: the key file's key bound with
+                // --host, the variables' keys with 'baton keys allow' (in the folder's own configuration folder).
+                let openAIHost = "127.0.0.1:\(try #require(URLComponents(string: openAI.baseURL)?.port))"
+                let anthropicHost = "127.0.0.1:\(try #require(URLComponents(string: anthropic.baseURL)?.port))"
+                let set = try await Self.baton(["keys", "set", "cloud", "--host", openAIHost], in: folder, stdin: Self.fileCanary + "\n")
                 #expect(set.status == 0, "\(set.summary)")
+                for (variable, host) in [("ANTHROPIC_CANARY_KEY", anthropicHost), ("WRONG_CANARY_KEY", openAIHost)] {
+                    let allow = try await Self.baton(["keys", "allow", variable, host], in: folder)
+                    #expect(allow.status == 0, "\(allow.summary)")
+                }
 
                 // When one run succeeds on both clouds and one fails on the rejected key
-                let ok = try await Self.baton(["run", "ok.yaml", "--profile", "canary"], in: folder)
-                let okJSON = try await Self.baton(["run", "ok.yaml", "--profile", "canary", "--json"], in: folder)
-                let rejected = try await Self.baton(["run", "rejected.yaml", "--profile", "canary"], in: folder)
+                let ok = try await Self.baton(["run", "ok.yaml", "--profile", "canary", "--trust"], in: folder)
+                let okJSON = try await Self.baton(["run", "ok.yaml", "--profile", "canary", "--json", "--trust"], in: folder)
+                let rejected = try await Self.baton(["run", "rejected.yaml", "--profile", "canary", "--trust"], in: folder)
 
                 // Then the keys were used (the stand-ins only answer the right key)...
                 #expect(ok.status == 0, "\(ok.summary)")
@@ -99,8 +107,9 @@ import Testing
                 let searched = assertNoCanary(in: folder.path, canary: Self.fileCanary)
                 assertNoCanary(in: folder.path, canary: Self.envCanary)
                 assertNoCanary(in: folder.path, canary: Self.wrongCanary)
-                // The database, its WAL and the key file were among the files searched.
-                #expect(searched >= 3)
+                // The database, its WAL, the key file and the key-host allowances were among the files searched.
+                #expect(searched >= 4)
+                #expect(FileManager.default.fileExists(atPath: folder.path + "/config/baton/key-hosts.yaml"))
                 #expect(FileManager.default.fileExists(atPath: folder.path + "/keys.json.enc"))
             }
         }

@@ -14,6 +14,7 @@ import Testing
     static let helpCommands: [[String]] = [
         [], ["run"], ["resume"], ["rerun"], ["runs"], ["show"], ["validate"], ["plan"], ["graph"], ["list"], ["doctor"],
         ["models"], ["keys"], ["keys", "set"], ["keys", "list"], ["keys", "remove"], ["keys", "test"], ["keys", "passphrase"],
+        ["keys", "allow"], ["keys", "hosts"],
         ["profiles"], ["profiles", "list"],
         ["profiles", "show"], ["profiles", "export"], ["profiles", "import"], ["init"], ["trust"],
     ]

@@ -56,10 +56,13 @@ import Testing
             return try await baton(["keys", "set", name], stdin: key + "\n", passphrase: passphrase)
         }
 
-        /// Writes the key file directly, with cheap scrypt parameters, for tests about reading it.
-        func seed(_ keys: [String: String]) throws {
+        /// Writes the key file directly, with cheap scrypt parameters, for tests about reading it; each key bound to
+        /// the hosts of `urls` (as 'baton keys set NAME --host' binds it), or to its default host when there are none.
+        func seed(_ keys: [String: String], boundTo urls: [String] = []) throws {
             secrets += keys.values
-            try KeyFile(path: keyFile, scrypt: ScryptParameters(n: 16, r: 8, p: 1)).write(keys, passphrase: KeysCommandTests.passphrase)
+            let hosts = urls.isEmpty ? nil : urls.compactMap { KeyEndpoint(url: $0)?.allowance }
+            try KeyFile(path: keyFile, scrypt: ScryptParameters(n: 16, r: 8, p: 1))
+                .write(entries: keys.mapValues { KeyFileEntry(key: $0, hosts: hosts) }, passphrase: KeysCommandTests.passphrase)
         }
 
         /// The file's content, read with the library.
@@ -81,13 +84,13 @@ import Testing
 
         var result = try await sandbox.set("openai", first)
         #expect(result.status == 0, "\(result.summary)")
-        #expect(result.stdout == "stored the key 'openai' in \(sandbox.keyFile)\n")
+        #expect(result.stdout == "stored the key 'openai' in \(sandbox.keyFile); it may be sent to the official host of the runtime's kind (default)\n")
         #expect(try sandbox.mode(sandbox.keyFile) == 0o600)
         #expect(try sandbox.mode(sandbox.folder + "/config/baton") == 0o700)
         assertNoCanary(in: sandbox.folder, canary: first)
 
         result = try await sandbox.baton(["keys", "list"])
-        #expect(result.status == 0 && result.stdout == "openai\n", "\(result.summary)")
+        #expect(result.status == 0 && result.stdout == "openai  the official host of the runtime's kind (default)\n", "\(result.summary)")
 
         result = try await sandbox.set("OPENAI_API_KEY", second)
         #expect(result.status == 0, "\(result.summary)")

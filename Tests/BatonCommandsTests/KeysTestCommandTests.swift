@@ -31,12 +31,12 @@ import Testing
         try await OpenAIStandIn.with(apiKey: openAIKey, models: [.init("gpt-a"), .init("gpt-b")]) { openAI in
             try await AnthropicStandIn.with(apiKey: anthropicKey, models: [.init("claude-test")]) { anthropic in
                 let sandbox = try KeysCommandTests.KeySandbox("test-valid")
-                try sandbox.seed(["cloud": openAIKey, "claude": anthropicKey])
+                try sandbox.seed(["cloud": openAIKey, "claude": anthropicKey], boundTo: [openAI.baseURL, anthropic.baseURL])
                 let profile = try Self.profile(in: sandbox, openAI: openAI.baseURL, anthropic: anthropic.baseURL)
 
                 let cloud = try await sandbox.baton(["keys", "test", "cloud", "--profile", profile])
                 #expect(cloud.status == 0, "\(cloud.summary)")
-                #expect(cloud.stdout == "valid: \(openAI.baseURL)/models accepted the key from the key file (2 models listed)\n")
+                #expect(cloud.stdout == "valid: \(openAI.baseURL)/models accepted the key from the key file entry 'cloud' (2 models listed)\n")
                 // One request, the one a run would authenticate with.
                 #expect(openAI.requests.map { "\($0.method) \($0.path)" } == ["GET /v1/models"])
                 #expect(openAI.requests.first?.header("authorization") == "Bearer \(openAIKey)")
@@ -47,7 +47,7 @@ import Testing
                 #expect(object["verdict"] as? String == "valid")
                 #expect(object["status"] as? Int == 200)
                 #expect(object["runtime"] as? String == "claude")
-                #expect(object["key_source"] as? String == "the key file")
+                #expect(object["key_source"] as? String == "the key file entry 'claude'")
                 #expect(anthropic.requests.count == 1)
                 #expect(anthropic.requests.first?.header("x-api-key") == anthropicKey)
                 #expect(anthropic.requests.first?.header("anthropic-version") == AnthropicClient.apiVersion)
@@ -63,9 +63,12 @@ import Testing
                 let wrong = KeysCommandTests.canary("wrong")
                 let wrongInEnvironment = KeysCommandTests.canary("wrong-env")
                 sandbox.secrets.append(wrongInEnvironment)
-                try sandbox.seed(["cloud": wrong])
+                try sandbox.seed(["cloud": wrong], boundTo: [openAI.baseURL])
                 let profile = try Self.profile(
                     in: sandbox, openAI: openAI.baseURL, anthropic: anthropic.baseURL, claudeVariable: "CLAUDE_TEST_KEY")
+                let port = try #require(URLComponents(string: anthropic.baseURL)?.port)
+                let allow = try await sandbox.baton(["keys", "allow", "CLAUDE_TEST_KEY", "127.0.0.1:\(port)"])
+                #expect(allow.status == 0, "\(allow.summary)")
 
                 // The stand-ins echo a wrong key in their 401 messages, as OpenAI does; the sandbox checks no secret is printed.
                 let cloud = try await sandbox.baton(["keys", "test", "cloud", "--profile", profile])
@@ -73,7 +76,7 @@ import Testing
                 #expect(
                     cloud.stdout.hasPrefix(
                         "rejected: \(openAI.baseURL)/models rejected the API key (401: Incorrect API key provided: [redacted]"))
-                #expect(cloud.stdout.contains("check the key in the key file ('baton keys set cloud' replaces the stored one)"))
+                #expect(cloud.stdout.contains("check the key in the key file entry 'cloud' ('baton keys set cloud' replaces the stored one)"))
 
                 let claude = try await sandbox.baton(
                     ["keys", "test", "claude", "--profile", profile], environment: ["CLAUDE_TEST_KEY": wrongInEnvironment])
@@ -95,7 +98,7 @@ import Testing
         await openAI.stop()
         await anthropic.stop()
         let sandbox = try KeysCommandTests.KeySandbox("test-unreachable")
-        try sandbox.seed(["cloud": key, "claude": key])
+        try sandbox.seed(["cloud": key, "claude": key], boundTo: [openAIURL, anthropicURL])
         let profile = try Self.profile(in: sandbox, openAI: openAIURL, anthropic: anthropicURL)
         for runtime in ["cloud", "claude"] {
             let result = try await sandbox.baton(["keys", "test", runtime, "--profile", profile, "--json"])
@@ -128,5 +131,69 @@ import Testing
         #expect(locked.status == 77, "\(locked.summary)")
         #expect(locked.stderr.contains("cannot unlock the key file \(sandbox.keyFile): wrong passphrase"), "\(locked.stderr)")
         #expect(locked.stdout.isEmpty)
+    }
+
+    // MARK: - Keys bound to hosts
+
+    @Test func aKeyFileKeySetWithHostIsTestedThereAndRefusedWith78ForAnotherHostWhichReceivesNothing() async throws {
+        let key = KeysCommandTests.canary("bound")
+        try await OpenAIStandIn.with(apiKey: key, models: [.init("gpt-a")]) { openAI in
+            let sandbox = try KeysCommandTests.KeySandbox("test-bound")
+            let port = try #require(URLComponents(string: openAI.baseURL)?.port)
+            // Given a key set with --host localhost:PORT
+            let set = try await sandbox.baton(["keys", "set", "cloud", "--host", "localhost:\(port)"], stdin: key + "\n")
+            sandbox.secrets.append(key)
+            #expect(set.status == 0, "\(set.summary)")
+            #expect(set.stdout.hasSuffix("it may be sent to localhost:\(port)\n"), "\(set.stdout)")
+            let list = try await sandbox.baton(["keys", "list"])
+            #expect(list.stdout == "cloud  localhost:\(port)\n", "\(list.summary)")
+            let json = try await sandbox.baton(["keys", "list", "--json"])
+            #expect(json.stdout.contains("\"localhost:\(port)\""), "\(json.stdout)")
+
+            // When a profile points the runtime at that host, the key is tested there
+            let there = try Self.profile(in: sandbox, openAI: "http://localhost:\(port)/v1", anthropic: "https://api.anthropic.com")
+            let valid = try await sandbox.baton(["keys", "test", "cloud", "--profile", there])
+            #expect(valid.status == 0, "\(valid.summary)")
+            #expect(openAI.requests.count == 1)
+
+            // And at another host (127.0.0.1, the same server) it is refused before any request
+            let elsewhere = try Self.profile(in: sandbox, openAI: "http://127.0.0.1:\(port)/v1", anthropic: "https://api.anthropic.com")
+            let refused = try await sandbox.baton(["keys", "test", "cloud", "--profile", elsewhere])
+            #expect(refused.status == 78, "\(refused.summary)")
+            #expect(openAI.requests.count == 1, "the refused host received a request")
+            #expect(refused.stderr.contains("runtime 'cloud' would send the API key from the key file entry 'cloud' to 127.0.0.1:\(port)"))
+            #expect(refused.stderr.contains("'baton keys set cloud --host localhost:\(port) --host 127.0.0.1:\(port)'"), "\(refused.stderr)")
+        }
+    }
+
+    @Test func keysAllowRecordsAHostForAVariableOnlyInTheUsersConfigAndRevokeRemovesIt() async throws {
+        let sandbox = try KeysCommandTests.KeySandbox("allow")
+        let path = sandbox.folder + "/xdg/baton/key-hosts.yaml"
+        var result = try await sandbox.baton(["keys", "allow", "OPENAI_API_KEY", "LLM.example.com:8443"])
+        #expect(result.status == 0, "\(result.summary)")
+        #expect(result.stdout == "the key in OPENAI_API_KEY may be sent to llm.example.com:8443 (\(path))\n")
+        #expect(try sandbox.mode(path) == 0o600)
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(text.contains("version: 1") && text.contains(#"OPENAI_API_KEY: ["llm.example.com:8443"]"#), "\(text)")
+
+        result = try await sandbox.baton(["keys", "hosts"])
+        #expect(result.stdout.contains("OPENAI_API_KEY  api.openai.com") && result.stdout.contains("OPENAI_API_KEY  llm.example.com:8443"))
+
+        // A key pasted where the variable's name goes is refused, so it is never written to the file.
+        let pasted = KeysCommandTests.canary("pasted")
+        sandbox.secrets.append(pasted)
+        result = try await sandbox.baton(["keys", "allow", pasted, "llm.example.com"])
+        #expect(result.status == 64, "\(result.summary)")
+        #expect(!(try String(contentsOfFile: path, encoding: .utf8)).contains(pasted))
+
+        result = try await sandbox.baton(["keys", "allow", "OPENAI_API_KEY", "llm.example.com:8443", "--revoke"])
+        #expect(result.status == 0, "\(result.summary)")
+        result = try await sandbox.baton(["keys", "allow", "OPENAI_API_KEY", "llm.example.com:8443", "--revoke"])
+        #expect(result.status == 66, "\(result.summary)")
+
+        // A damaged file is an error naming it, never "allow everything".
+        try "version: 1\nkeys: [everything]\n".write(toFile: path, atomically: true, encoding: .utf8)
+        result = try await sandbox.baton(["keys", "hosts"])
+        #expect(result.status == 78 && result.stderr.contains(path), "\(result.summary)")
     }
 }

@@ -42,7 +42,7 @@ extension BatonCommand {
         static func hostsText(name: String, _ hosts: [KeyHost]?) -> String {
             if let hosts { return hosts.map(\.description).joined(separator: ", ") }
             if let official = KeyHosts.official(variable: name) { return "\(official) (default)" }
-            return "the official host of the runtime's provider (default: api.openai.com or api.anthropic.com)"
+            return "the official host of the runtime's kind (default)"
         }
 
         /// Prints `message` as an error and returns the exit status `code` to throw.
