@@ -164,6 +164,17 @@ import Testing
         #expect(run.status == 0, "\(run.summary)")
     }
 
+    @Test func theReadmesDemoRunsFromTheCloneWithoutATrustStep() async throws {
+        // `baton run hello --profile ci` in the repository itself (a project folder, never trusted here): echo only.
+        let folder = NSTemporaryDirectory() + "baton-trust-readme-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let result = try await BatonProcess.run(
+            ["run", "hello", "--profile", "ci"], in: Fixtures.path("."),
+            environment: ["XDG_CONFIG_HOME": folder + "/config", "BATON_DB": folder + "/runs.sqlite"])
+        #expect(result.status == 0, "\(result.summary)")
+        #expect(!FileManager.default.fileExists(atPath: folder + "/config/baton/trusted-folders.json"))
+    }
+
     @Test func trustListShowsWhetherProfilesStillMatchAndRevokeUntrusts() async throws {
         let clone = try Clone(url: "http://127.0.0.1:9")
         let realProject = URL(fileURLWithPath: clone.project).resolvingSymlinksInPath().path
