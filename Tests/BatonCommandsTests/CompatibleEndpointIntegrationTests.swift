@@ -41,6 +41,11 @@ struct CompatibleEndpointIntegrationTests {
             folder = NSTemporaryDirectory() + "baton-compatible-\(UUID().uuidString.prefix(8))"
             try FileManager.default.createDirectory(atPath: folder + "/profiles", withIntermediateDirectories: true)
             try Self.profile(url: url, kind: kind).write(toFile: folder + "/profiles/compatible.yaml", atomically: true, encoding: .utf8)
+            // The test key goes to llama-server's host only because this user allowed it (what 'baton keys allow' writes).
+            if let host = KeyEndpoint(url: url)?.allowance {
+                try KeyHostAllowances([CompatibleEndpointIntegrationTests.keyVariable: [host]])
+                    .save(to: folder + "/config/baton/" + KeyHostAllowances.fileName)
+            }
         }
 
         /// Both runtimes on the router, the model names of `profiles/local-gemma.yaml` on `kind`'s runtime, and
@@ -112,7 +117,7 @@ struct CompatibleEndpointIntegrationTests {
             try await BatonProcess.run(
                 arguments + ["--profile", "compatible"] + (arguments.first == "run" ? ["--trust"] : []),
                 environment: [
-                    "BATON_DB": database, "BATON_PROFILE_PATH": folder + "/profiles",
+                    "BATON_DB": database, "BATON_PROFILE_PATH": folder + "/profiles", "XDG_CONFIG_HOME": folder + "/config",
                     CompatibleEndpointIntegrationTests.keyVariable: "sk-llama-server-checks-no-key",
                 ])
         }
