@@ -7,7 +7,12 @@ extension BatonCommand {
     /// `baton plan`: the schedule of a pipeline, with each load and unload, before anything runs.
     struct Plan: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Print a pipeline's schedule: stage order, model loads and unloads, resident memory, the peak.")
+            abstract: "Print a pipeline's schedule: stage order, model loads and unloads, resident memory, the peak.",
+            discussion: """
+                After the schedule, the hosts a run would contact (with the runtimes and stages that use each), the API keys it \
+                would use, by name only, and the commands and MCP servers it would start. Read them before you trust a project \
+                folder; they come from the pipeline and profile alone, so --offline lists them too.
+                """)
 
         @Argument(help: "A pipeline name on the search path, or a pipeline file.")
         var pipeline: String
@@ -35,10 +40,13 @@ extension BatonCommand {
                 Console.error("error: \(error)")
                 throw ExitCode.invalidPipeline
             }
+            // From the plan and profile alone: nothing is contacted, so `--offline` prints it too.
+            let reach = RunReach(plan: loaded.plan, profile: loaded.profile)
             if json {
-                Console.out(try ScheduleFormatter.json(schedule, plan: loaded.plan))
+                Console.out(try ScheduleFormatter.json(schedule, plan: loaded.plan, reach: reach))
             } else {
                 Console.out(ScheduleFormatter.text(schedule, plan: loaded.plan, inventory: loaded.inventory), terminator: "")
+                Console.out(ReachFormatter.text(reach), terminator: "")
             }
         }
     }
@@ -158,9 +166,11 @@ enum ScheduleFormatter {
         var unloads: Int
         var loops: [Loop]
         var unknownFootprints: [String]
+        /// What a run would reach: runtimes with their hosts, keys by name, commands and MCP servers.
+        var reach: ReachFormatter.Document
 
         enum CodingKeys: String, CodingKey {
-            case pipeline, profile, steps, loads, unloads, loops
+            case pipeline, profile, steps, loads, unloads, loops, reach
             case budgetBytes = "budget_bytes"
             case budgetSource = "budget_source"
             case peakBytes = "peak_bytes"
@@ -168,7 +178,7 @@ enum ScheduleFormatter {
         }
     }
 
-    static func json(_ schedule: LoadSchedule, plan: ExecutionPlan) throws -> String {
+    static func json(_ schedule: LoadSchedule, plan: ExecutionPlan, reach: RunReach) throws -> String {
         let steps = schedule.rows.map { row in
             Step(
                 stage: row.stage, model: row.model.name, runtime: row.model.runtime, load: row.loads,
@@ -184,6 +194,6 @@ enum ScheduleFormatter {
                 pipeline: plan.pipeline, profile: OrNull(plan.profile), budgetBytes: schedule.budget, budgetSource: schedule.budgetSource,
                 steps: steps, peakBytes: schedule.peakBytes, loads: schedule.loadCount, unloads: schedule.unloadCount,
                 loops: schedule.loops.map { Loop(critic: $0.critic, stage: $0.reviewed, staysResident: $0.staysResident) },
-                unknownFootprints: schedule.unknownFootprints.map(\.description)))
+                unknownFootprints: schedule.unknownFootprints.map(\.description), reach: ReachFormatter.document(reach)))
     }
 }
