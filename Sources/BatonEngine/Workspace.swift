@@ -288,10 +288,12 @@ public struct Workspace: Sendable {
 
     /// The project folders of `paths` (see ``origin(of:)``), each once, sorted.
     public func projectFolders(of paths: some Sequence<String>) -> [String] {
-        Set(paths.compactMap { path -> String? in
-            if case .project(let folder) = origin(of: path) { return folder }
-            return nil
-        }).sorted()
+        Set(
+            paths.compactMap { path -> String? in
+                if case .project(let folder) = origin(of: path) { return folder }
+                return nil
+            }
+        ).sorted()
     }
 
     /// The project folder of the file at the real path `file`: the parent of a `pipelines` or `profiles` folder, else

@@ -41,7 +41,8 @@ import Testing
 
             // Then the run is refused before it exists, naming the fix, and the stand-in received nothing
             #expect(refused.status == 78, "\(refused.summary)")
-            #expect(refused.stderr.contains("runtime 'cloud' would send the API key from the environment variable OPENAI_API_KEY to \(host)"))
+            #expect(
+                refused.stderr.contains("runtime 'cloud' would send the API key from the environment variable OPENAI_API_KEY to \(host)"))
             #expect(refused.stderr.contains("'baton keys allow OPENAI_API_KEY \(host)'"), "\(refused.stderr)")
             #expect(openAI.requests.isEmpty)
             let runs = try await baton(["runs", "--json"])

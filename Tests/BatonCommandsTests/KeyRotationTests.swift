@@ -67,8 +67,10 @@ import Testing
         let keys = ["openai": KeysCommandTests.canary("p1"), "ANTHROPIC_API_KEY": KeysCommandTests.canary("p2")]
         // The key "openai" is bound to a host of its own, which the new file must keep (it is sealed with the key).
         try KeyFile(path: sandbox.keyFile, scrypt: ScryptParameters(n: 16, r: 8, p: 1)).write(
-            entries: ["openai": KeyFileEntry(key: keys["openai"]!, hosts: [KeyHost(parsing: "llm.example.com:8443")!]),
-                      "ANTHROPIC_API_KEY": KeyFileEntry(key: keys["ANTHROPIC_API_KEY"]!)],
+            entries: [
+                "openai": KeyFileEntry(key: keys["openai"]!, hosts: [KeyHost(parsing: "llm.example.com:8443")!]),
+                "ANTHROPIC_API_KEY": KeyFileEntry(key: keys["ANTHROPIC_API_KEY"]!),
+            ],
             passphrase: KeysCommandTests.passphrase)
         sandbox.secrets += keys.values
         let result = try await sandbox.baton(["keys", "passphrase"], environment: [KeyPassphrase.newVariable: Self.newPassphrase])

@@ -84,7 +84,9 @@ import Testing
 
         var result = try await sandbox.set("openai", first)
         #expect(result.status == 0, "\(result.summary)")
-        #expect(result.stdout == "stored the key 'openai' in \(sandbox.keyFile); it may be sent to the official host of the runtime's kind (default)\n")
+        #expect(
+            result.stdout
+                == "stored the key 'openai' in \(sandbox.keyFile); it may be sent to the official host of the runtime's kind (default)\n")
         #expect(try sandbox.mode(sandbox.keyFile) == 0o600)
         #expect(try sandbox.mode(sandbox.folder + "/config/baton") == 0o700)
         assertNoCanary(in: sandbox.folder, canary: first)

@@ -36,7 +36,8 @@ import Testing
 
                 let cloud = try await sandbox.baton(["keys", "test", "cloud", "--profile", profile])
                 #expect(cloud.status == 0, "\(cloud.summary)")
-                #expect(cloud.stdout == "valid: \(openAI.baseURL)/models accepted the key from the key file entry 'cloud' (2 models listed)\n")
+                #expect(
+                    cloud.stdout == "valid: \(openAI.baseURL)/models accepted the key from the key file entry 'cloud' (2 models listed)\n")
                 // One request, the one a run would authenticate with.
                 #expect(openAI.requests.map { "\($0.method) \($0.path)" } == ["GET /v1/models"])
                 #expect(openAI.requests.first?.header("authorization") == "Bearer \(openAIKey)")
@@ -76,7 +77,8 @@ import Testing
                 #expect(
                     cloud.stdout.hasPrefix(
                         "rejected: \(openAI.baseURL)/models rejected the API key (401: Incorrect API key provided: [redacted]"))
-                #expect(cloud.stdout.contains("check the key in the key file entry 'cloud' ('baton keys set cloud' replaces the stored one)"))
+                #expect(
+                    cloud.stdout.contains("check the key in the key file entry 'cloud' ('baton keys set cloud' replaces the stored one)"))
 
                 let claude = try await sandbox.baton(
                     ["keys", "test", "claude", "--profile", profile], environment: ["CLAUDE_TEST_KEY": wrongInEnvironment])
@@ -162,7 +164,8 @@ import Testing
             #expect(refused.status == 78, "\(refused.summary)")
             #expect(openAI.requests.count == 1, "the refused host received a request")
             #expect(refused.stderr.contains("runtime 'cloud' would send the API key from the key file entry 'cloud' to 127.0.0.1:\(port)"))
-            #expect(refused.stderr.contains("'baton keys set cloud --host localhost:\(port) --host 127.0.0.1:\(port)'"), "\(refused.stderr)")
+            #expect(
+                refused.stderr.contains("'baton keys set cloud --host localhost:\(port) --host 127.0.0.1:\(port)'"), "\(refused.stderr)")
         }
     }
 

@@ -8,7 +8,8 @@ import Testing
     static let profile = RunSandbox.fixtures + "/golden/reach.yaml"
 
     @Test func planListsHostsKeysAndCommandsAfterTheSchedule() async throws {
-        try await GoldenOutputTests.checkCommand(["plan", RunSandbox.pipeline, "--profile", Self.profile, "--offline"], golden: "plan-reach.txt")
+        try await GoldenOutputTests.checkCommand(
+            ["plan", RunSandbox.pipeline, "--profile", Self.profile, "--offline"], golden: "plan-reach.txt")
     }
 
     @Test func planJSONHasTheReachWithKeysByNameOnly() async throws {
@@ -47,7 +48,9 @@ import Testing
         let result = try await sandbox.baton(["plan", RunSandbox.pipeline, "--profile", "ci"])
 
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(result.stdout.contains("\nhosts a run would contact:\n  none  inside baton  runtime echo (echo) for plan, review, facts, report\n"))
+        #expect(
+            result.stdout.contains(
+                "\nhosts a run would contact:\n  none  inside baton  runtime echo (echo) for plan, review, facts, report\n"))
         #expect(result.stdout.contains("\nkeys a run would use: none\n"))
         #expect(result.stdout.hasSuffix("\ncommands and MCP servers a run would start: none\n"))
     }

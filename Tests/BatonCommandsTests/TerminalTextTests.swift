@@ -1,6 +1,7 @@
-@testable import BatonCommands
 import Foundation
 import Testing
+
+@testable import BatonCommands
 
 /// ``TerminalText``: model output shown on a terminal has its control characters made visible (issue 18, item 4).
 @Suite struct TerminalTextTests {

@@ -41,9 +41,12 @@ import Testing
     static func check(_ runtime: RuntimeSpec, _ transport: ScriptedTransport) async throws -> KeyCheck.Outcome {
         let environment = ["CLOUD_KEY": key, "CLAUDE_KEY": key]
         // The scripted transport stands in for the runtimes' own hosts, which the user allows for these variables.
-        let allowed = KeyHostAllowances(["CLOUD_KEY": [KeyHost(host: "api.example.test")!], "CLAUDE_KEY": [KeyHost(host: "anthropic.example.test")!]])
+        let allowed = KeyHostAllowances([
+            "CLOUD_KEY": [KeyHost(host: "api.example.test")!], "CLAUDE_KEY": [KeyHost(host: "anthropic.example.test")!],
+        ])
         return try await KeyCheck.check(
-            runtime, keys: EnvironmentKeySource(environment: environment), keyHosts: KeyHostPolicy(allowances: allowed), transport: transport)
+            runtime, keys: EnvironmentKeySource(environment: environment), keyHosts: KeyHostPolicy(allowances: allowed),
+            transport: transport)
     }
 
     @Test func a403IsARejectionWithTheAPIsReason() async throws {

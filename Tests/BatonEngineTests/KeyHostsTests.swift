@@ -1,9 +1,9 @@
-@testable import BatonSpec
 import BatonTestSupport
 import Foundation
 import Testing
 
 @testable import BatonEngine
+@testable import BatonSpec
 
 /// Keys bound to hosts (issue 18, item 1): a key goes only to its provider's official host, the hosts a key-file
 /// entry records, or hosts the user allows for a variable in `key-hosts.yaml`; anything else is refused before a
@@ -42,7 +42,8 @@ import Testing
             #expect(!bytes.contains("localhost") && !bytes.contains(Self.key))
 
             // When a runtime at that host asks for it, the request carries it
-            let there = try Cloud.snapshot(openAIURL: "http://localhost:\(port)/v1", anthropicURL: "https://api.anthropic.com", openAIKeyEnv: nil)
+            let there = try Cloud.snapshot(
+                openAIURL: "http://localhost:\(port)/v1", anthropicURL: "https://api.anthropic.com", openAIKeyEnv: nil)
             let catalog = RuntimeCatalog(environment: [:], keys: Self.source(file), keyHosts: KeyHostPolicy())
             try catalog.checkKeyHosts(for: there)
             let gpt = try catalog.runtime(for: Self.model("gpt-test", runtime: "gpt"), snapshot: there)
@@ -51,10 +52,12 @@ import Testing
             #expect(standIn.chats.last?.header("authorization") == "Bearer \(Self.key)")
 
             // And a runtime at another host (127.0.0.1, the same server) is refused before anything is sent
-            let elsewhere = try Cloud.snapshot(openAIURL: "http://127.0.0.1:\(port)/v1", anthropicURL: "https://api.anthropic.com", openAIKeyEnv: nil)
+            let elsewhere = try Cloud.snapshot(
+                openAIURL: "http://127.0.0.1:\(port)/v1", anthropicURL: "https://api.anthropic.com", openAIKeyEnv: nil)
             let other = RuntimeCatalog(environment: [:], keys: Self.source(file), keyHosts: KeyHostPolicy())
             #expect(throws: KeyHostRefusal.self) { try other.checkKeyHosts(for: elsewhere) }
-            let refusal = try #require(Self.refusal { _ = try other.runtime(for: Self.model("gpt-test", runtime: "gpt"), snapshot: elsewhere) })
+            let refusal = try #require(
+                Self.refusal { _ = try other.runtime(for: Self.model("gpt-test", runtime: "gpt"), snapshot: elsewhere) })
             #expect(standIn.requests.count == 1)
             let message = refusal.description
             #expect(message.contains("runtime 'gpt'"))
@@ -69,7 +72,8 @@ import Testing
         let sandbox = try Sandbox()
         let file = KeyFile(path: sandbox.folder + "/keys.json.enc", scrypt: KeyFileTests.fast)
         // Given a file written by the Baton before keys had hosts
-        try file.write(entries: ["openai": KeyFileEntry(key: Self.key), "OTHER": KeyFileEntry(key: "k2")], passphrase: Self.passphrase, version: 1)
+        try file.write(
+            entries: ["openai": KeyFileEntry(key: Self.key), "OTHER": KeyFileEntry(key: "k2")], passphrase: Self.passphrase, version: 1)
         let old = try #require(try file.load())
         #expect(old.version == 1)
 
@@ -206,7 +210,8 @@ import Testing
             await #expect(throws: KeyHostRefusal.self) { _ = try await KeyCheck.check(runtime, keys: keys, keyHosts: KeyHostPolicy()) }
             #expect(standIn.requests.isEmpty)
             let port = try #require(URLComponents(string: standIn.baseURL)?.port)
-            let policy = KeyHostPolicy(allowances: KeyHostAllowances(["OPENAI_API_KEY": [try #require(KeyHost(parsing: "127.0.0.1:\(port)"))]]))
+            let policy = KeyHostPolicy(
+                allowances: KeyHostAllowances(["OPENAI_API_KEY": [try #require(KeyHost(parsing: "127.0.0.1:\(port)"))]]))
             let outcome = try await KeyCheck.check(runtime, keys: keys, keyHosts: policy)
             #expect(outcome.verdict == .valid)
             #expect(outcome.keySource == "the environment variable OPENAI_API_KEY")

@@ -129,7 +129,8 @@ private final class TrustFolder: @unchecked Sendable {
 @Suite struct TrustCheckTests {
     static func workspace(_ folder: TrustFolderHandle) -> Workspace {
         Workspace(
-            pipelineDirectories: ["pipelines", folder.config + "/pipelines"], profileDirectories: ["profiles", folder.config + "/profiles"],
+            pipelineDirectories: ["pipelines", folder.config + "/pipelines"],
+            profileDirectories: ["profiles", folder.config + "/profiles"],
             environment: [:], currentDirectory: folder.project, installedDirectory: folder.root + "/share/baton",
             configDirectory: folder.config)
     }
@@ -277,7 +278,8 @@ private final class TrustFolder: @unchecked Sendable {
         try store.trust(handle.project, version: "1")
         try "version: 1\n".write(toFile: handle.project + "/profiles/new.yaml", atomically: true, encoding: .utf8)
         #expect {
-            try TrustCheck(store: store, keyFileExists: false, environment: Self.keyed).check(try Self.snapshot("claude"), folders: [Workspace.realPath(handle.project)])
+            try TrustCheck(store: store, keyFileExists: false, environment: Self.keyed).check(
+                try Self.snapshot("claude"), folders: [Workspace.realPath(handle.project)])
         } throws: { error in
             (error as? TrustCheck.Refusal)?.messages.first?.contains("changed since it was trusted") == true
         }

@@ -118,3 +118,14 @@ import Testing
         #expect(reach.keys.isEmpty)
     }
 }
+
+@Suite struct LoopbackTests {
+    @Test(arguments: [
+        ("http://127.0.0.1:8080", true), ("http://127.1.2.3", true), ("http://localhost:11434", true), ("http://[::1]:8080", true),
+        ("http://127.evil.example:8080", false), ("http://127.0.0.1.example.com", false), ("http://127.0.0.256", false),
+        ("https://api.openai.com", false), ("http://10.0.0.5:11434", false),
+    ])
+    func onlyThisMachinesAddressesAreLoopback(url: String, loopback: Bool) {
+        #expect(RunReach.isLoopback(url) == loopback, "\(url)")
+    }
+}

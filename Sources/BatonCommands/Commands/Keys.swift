@@ -373,7 +373,8 @@ extension BatonCommand.Keys {
         func validate() throws {
             try BatonCommand.Keys.validate(name: name)
             // Only a variable's name: so a key pasted in NAME's place is never written to the file.
-            guard name.first.map({ $0.isLetter || $0 == "_" }) == true, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") })
+            guard name.first.map({ $0.isLetter || $0 == "_" }) == true,
+                name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") })
             else {
                 throw ValidationError("NAME must be an environment variable's name, such as OPENAI_API_KEY (letters, digits and '_')")
             }
@@ -391,7 +392,8 @@ extension BatonCommand.Keys {
                 if revoke {
                     guard allowances.revoke(parsed, for: name) else {
                         throw BatonCommand.Keys.failure(
-                            "\(parsed) is not allowed for \(name) in \(path); 'baton keys hosts' lists the allowed hosts", BatonExitCode.notFound)
+                            "\(parsed) is not allowed for \(name) in \(path); 'baton keys hosts' lists the allowed hosts",
+                            BatonExitCode.notFound)
                     }
                     try allowances.save(to: path)
                     Console.out("the key in \(name) may no longer be sent to \(parsed) (\(path))")
@@ -432,7 +434,8 @@ extension BatonCommand.Keys {
             }
             if json {
                 try Console.json(
-                    Listing(file: path, official: KeyHosts.officialByVariable, allowed: allowances.keys.mapValues { $0.map(\.description) }))
+                    Listing(file: path, official: KeyHosts.officialByVariable, allowed: allowances.keys.mapValues { $0.map(\.description) })
+                )
                 return
             }
             Console.out("official hosts (https, port 443):")

@@ -127,10 +127,13 @@ extension BatonCommand {
             let raw = rawOutput.raw
             switch format {
             case .text:
-                Console.out(TerminalText.forStream(RunFormatter.text(report, events: events, stage: stage), STDOUT_FILENO, raw: raw), terminator: "")
+                Console.out(
+                    TerminalText.forStream(RunFormatter.text(report, events: events, stage: stage), STDOUT_FILENO, raw: raw), terminator: ""
+                )
             case .markdown:
                 Console.out(
-                    TerminalText.forStream(RunFormatter.markdown(report, events: events, stage: stage), STDOUT_FILENO, raw: raw), terminator: "")
+                    TerminalText.forStream(RunFormatter.markdown(report, events: events, stage: stage), STDOUT_FILENO, raw: raw),
+                    terminator: "")
             case .json: Console.out(try RunFormatter.json(report, events: events, stage: stage))
             }
         }

@@ -239,7 +239,9 @@ final class ProgressPrinter: @unchecked Sendable {
                 line("run \(report.run.id) failed: \(reason ?? "")\nfix the cause, then continue it with: baton resume \(report.run.id)")
             }
         }
-        if status != .completed, mode == .quiet, let reason { Console.error("error: \(escapeError ? TerminalText.visible(reason) : reason)") }
+        if status != .completed, mode == .quiet, let reason {
+            Console.error("error: \(escapeError ? TerminalText.visible(reason) : reason)")
+        }
     }
 
     /// The per-stage table: status, rounds, tries, time and tokens.

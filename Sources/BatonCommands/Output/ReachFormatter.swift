@@ -49,7 +49,9 @@ enum ReachFormatter {
     static func text(_ reach: RunReach) -> String {
         var lines = ["", "hosts a run would contact:"]
         // Each host once, its runtimes under it; then the runtimes that reach no host (echo answers inside baton).
-        let rows = groups(reach).flatMap { group in group.runtimes.enumerated().map { ($0.offset == 0 ? group.hostAndPort ?? "" : "", $0.element) } }
+        let rows =
+            groups(reach).flatMap { group in group.runtimes.enumerated().map { ($0.offset == 0 ? group.hostAndPort ?? "" : "", $0.element) }
+            }
             + reach.runtimes.filter { $0.hostAndPort == nil }.map { ("none", $0) }
         let hostWidth = rows.map(\.0.count).max() ?? 0
         let placeWidth = rows.map { place($0.1).count }.max() ?? 0
@@ -73,7 +75,8 @@ enum ReachFormatter {
         } else {
             lines.append("commands and MCP servers a run would start:")
             for command in reach.commands {
-                lines.append("  \(command.kind.rawValue) \(command.launch.joined(separator: " ")) for \(command.stages.joined(separator: ", "))")
+                lines.append(
+                    "  \(command.kind.rawValue) \(command.launch.joined(separator: " ")) for \(command.stages.joined(separator: ", "))")
             }
         }
         return lines.joined(separator: "\n") + "\n"

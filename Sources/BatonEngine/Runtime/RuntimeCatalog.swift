@@ -129,7 +129,10 @@ public final class RuntimeCatalog: RuntimeProvider, Sendable {
     /// Whether `url` points at this machine (a local OpenAI-compatible server may have no key).
     static func isLoopback(_ url: String) -> Bool {
         guard let host = URLComponents(string: url)?.host?.lowercased() else { return false }
-        return host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+        if host == "localhost" || host == "::1" || host == "[::1]" { return true }
+        // 127.0.0.0/8 as an address, never a name that merely starts with "127." (127.example.com is anywhere).
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+        return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
     }
 
     /// Which fields a `kind: openai` runtime is sent: the runtime's `options.api` when set (`openai` or

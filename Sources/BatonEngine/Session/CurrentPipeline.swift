@@ -45,7 +45,8 @@ public struct CurrentPipeline: Sendable {
         snapshot.fingerprints = Fingerprints.compute(plan, inputs: report.inputs)
         // The pinned profile's folders stay the run's; the current file's folder joins them.
         snapshot.projectFolders = Array(
-            Set(TrustCheck.folders(of: report.snapshot, workspace: workspace) + workspace.projectFolders(of: [path]))).sorted()
+            Set(TrustCheck.folders(of: report.snapshot, workspace: workspace) + workspace.projectFolders(of: [path]))
+        ).sorted()
         return (snapshot, PipelineInvalid(diagnostics: result.diagnostics, sources: result.sources))
     }
 }

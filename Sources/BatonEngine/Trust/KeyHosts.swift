@@ -250,9 +250,11 @@ public struct KeyHostRefusal: Error, Sendable, Equatable, CustomStringConvertibl
     public var description: String {
         let bound = hosts.isEmpty ? "no host" : hosts.map(\.description).joined(separator: ", ")
         guard let endpoint else {
-            return "runtime '\(runtime)': its url '\(url)' has no host, so the API key from \(origin) is not sent; fix the url in the profile"
+            return
+                "runtime '\(runtime)': its url '\(url)' has no host, so the API key from \(origin) is not sent; fix the url in the profile"
         }
-        let scheme = hosts.contains { $0.host == endpoint.host && $0.httpsOnly } && endpoint.scheme != "https" ? " over \(endpoint.scheme)" : ""
+        let scheme =
+            hosts.contains { $0.host == endpoint.host && $0.httpsOnly } && endpoint.scheme != "https" ? " over \(endpoint.scheme)" : ""
         return "runtime '\(runtime)' would send the API key from \(origin) to \(endpoint.allowance)\(scheme), but that key is bound to "
             + "\(bound); nothing was sent. If you trust \(endpoint.allowance) with this key, run '\(fix)'"
     }

@@ -149,9 +149,11 @@ public struct KeyHostAllowances: Sendable, Equatable {
 
     /// The file's text: names sorted, each host quoted (an IPv6 host in brackets would otherwise read as a list).
     public var yaml: String {
-        var lines = ["# Hosts Baton may send keys from these environment variables to, besides their provider's official host.",
-                     "# Written by 'baton keys allow NAME HOST'; see 'baton keys hosts'.",
-                     "version: \(Self.version)"]
+        var lines = [
+            "# Hosts Baton may send keys from these environment variables to, besides their provider's official host.",
+            "# Written by 'baton keys allow NAME HOST'; see 'baton keys hosts'.",
+            "version: \(Self.version)",
+        ]
         if keys.isEmpty {
             lines.append("keys: {}")
         } else {
@@ -169,7 +171,8 @@ public struct KeyHostAllowances: Sendable, Equatable {
     public func save(to path: String) throws(FileError) {
         let folder = (path as NSString).deletingLastPathComponent
         do {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
             throw .unwritable(path: path, reason: "the folder \(folder) cannot be created")
         }

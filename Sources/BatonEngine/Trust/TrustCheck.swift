@@ -76,7 +76,8 @@ public struct TrustCheck: Sendable {
         public var description: String { messages.joined(separator: "\n") }
 
         static func quoted(_ path: String) -> String {
-            path.allSatisfy { $0.isLetter || $0.isNumber || "/._-+@%:,".contains($0) } ? path : "'\(path.replacingOccurrences(of: "'", with: "'\\''"))'"
+            path.allSatisfy { $0.isLetter || $0.isNumber || "/._-+@%:,".contains($0) }
+                ? path : "'\(path.replacingOccurrences(of: "'", with: "'\\''"))'"
         }
     }
 
@@ -87,7 +88,9 @@ public struct TrustCheck: Sendable {
         var refused: [Refused] = []
         for key in reach.keys where keyFileExists || key.environmentVariable.map({ !(environment[$0] ?? "").isEmpty }) == true {
             refused.append(
-                .key(runtime: key.runtime, variable: key.environmentVariable, keyFileEntries: key.keyFileEntries, destination: key.destination))
+                .key(
+                    runtime: key.runtime, variable: key.environmentVariable, keyFileEntries: key.keyFileEntries,
+                    destination: key.destination))
         }
         for runtime in reach.remoteRuntimes {
             refused.append(.host(runtime: runtime.name, host: runtime.hostAndPort ?? runtime.url ?? "an unknown host"))
