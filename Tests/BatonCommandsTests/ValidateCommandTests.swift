@@ -127,7 +127,8 @@ import Testing
         #expect(result.stdout.hasPrefix("plan code-task with profile m3-16gb, memory budget 14 GB (set)\n"))
         #expect(result.stdout.contains("unload ollama:mistral:7b-instruct (5.7 GB); load ollama:qwen2.5:14b-instruct (10.9 GB)"))
         #expect(result.stdout.contains("critic loop review ↔ plan: further rounds reuse the resident models, no swap"))
-        #expect(result.stdout.hasSuffix("peak resident 10.9 GB of 14 GB; 2 loads, 1 unload\n"))
+        #expect(result.stdout.contains("\npeak resident 10.9 GB of 14 GB; 2 loads, 1 unload\n\nhosts a run would contact:\n"))
+        #expect(result.stdout.hasSuffix("commands and MCP servers a run would start: none\n"))
     }
 
     @Test func jsonListsEveryStep() async throws {
