@@ -169,45 +169,6 @@ public struct KeyHostAllowances: Sendable, Equatable {
     /// Writes the allowances to `path` atomically: a 0600 temporary file beside it, flushed, renamed over it
     /// (missing folders are created 0700).
     public func save(to path: String) throws(FileError) {
-        let folder = (path as NSString).deletingLastPathComponent
-        do {
-            try FileManager.default.createDirectory(
-                atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        } catch {
-            throw .unwritable(path: path, reason: "the folder \(folder) cannot be created")
-        }
-        let suffix = UInt64.random(in: 0...UInt64.max)
-        let temporary = "\(folder)/.\(Self.fileName).\(String(suffix, radix: 16)).tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw .unwritable(path: path, reason: String(cString: strerror(errno))) }
-        var renamed = false
-        defer { if !renamed { unlink(temporary) } }
-        let data = Array(yaml.utf8)
-        var offset = 0
-        var failure: String?
-        if fchmod(fd, 0o600) != 0 { failure = String(cString: strerror(errno)) }
-        while failure == nil, offset < data.count {
-            let written = data[offset...].withUnsafeBytes { systemWrite(fd, $0.baseAddress, $0.count) }
-            if written < 0 {
-                if errno == EINTR { continue }
-                failure = String(cString: strerror(errno))
-            } else {
-                offset += written
-            }
-        }
-        if failure == nil, fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
-        close(fd)
-        if let failure { throw .unwritable(path: path, reason: failure) }
-        guard rename(temporary, path) == 0 else { throw .unwritable(path: path, reason: String(cString: strerror(errno))) }
-        renamed = true
+        if let failure = PrivateFile.replace(path, with: Array(yaml.utf8)) { throw .unwritable(path: path, reason: failure) }
     }
-}
-
-/// `write(2)`, hidden from ``KeyHostAllowances/save(to:)``'s name lookup.
-private func systemWrite(_ fd: Int32, _ buffer: UnsafeRawPointer?, _ count: Int) -> Int {
-    #if canImport(Glibc)
-        Glibc.write(fd, buffer, count)
-    #else
-        Darwin.write(fd, buffer, count)
-    #endif
 }

@@ -166,20 +166,13 @@ public struct ProjectTrust: Sendable {
     private func write(_ records: [Record]) throws(ProjectTrustError) {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        let folder = URL(fileURLWithPath: file).deletingLastPathComponent().path
-        let temporary = "\(file).\(ProcessInfo.processInfo.processIdentifier).\(UUID().uuidString.prefix(8)).tmp"
+        let data: Data
         do {
-            let data = try encoder.encode(Document(formatVersion: Self.formatVersion, folders: records))
-            try FileManager.default.createDirectory(
-                atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o600]) else {
-                throw CocoaError(.fileWriteNoPermission)
-            }
-            guard rename(temporary, file) == 0 else { throw CocoaError(.fileWriteUnknown) }
+            data = try encoder.encode(Document(formatVersion: Self.formatVersion, folders: records))
         } catch {
-            try? FileManager.default.removeItem(atPath: temporary)
             throw .unwritable(file: file, reason: Self.reason(error))
         }
+        if let failure = PrivateFile.replace(file, with: Array(data)) { throw .unwritable(file: file, reason: failure) }
     }
 
     private static func reason(_ error: any Error) -> String {
