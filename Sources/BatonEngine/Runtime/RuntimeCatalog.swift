@@ -63,8 +63,7 @@ public final class RuntimeCatalog: RuntimeProvider, Sendable {
 
     /// The base URL a cloud runtime's requests go to: its `url`, else Anthropic's official one for `anthropic`.
     private static func requestURL(of spec: RuntimeSpec) -> String? {
-        if let url = spec.url, !url.isEmpty { return url }
-        return spec.kind == .anthropic ? "https://api.anthropic.com" : nil
+        RunReach.url(of: spec, kind: spec.kind)
     }
 
     /// The runtime that serves `model` in `snapshot`: the forced one (`--runtime echo`), else the model's, else echo.
@@ -177,7 +176,7 @@ public final class RuntimeCatalog: RuntimeProvider, Sendable {
                 dialect: try Self.openAIDialect(url: base, options: spec?.options ?? [:], runtime: name), connectTimeout: 120,
                 transport: transport)
         case .anthropic:
-            let base = spec.flatMap(Self.requestURL(of:)) ?? "https://api.anthropic.com"
+            let base = spec.flatMap(Self.requestURL(of:)) ?? RunReach.defaultAnthropicURL
             let key = try apiKey(of: spec, name, url: base, required: true)
             return AnthropicClient(baseURL: base, apiKey: key ?? "", keyHint: Self.keyHint(spec, name), transport: transport)
         case nil:
