@@ -343,3 +343,146 @@ extension Diagnostic.Message {
         return tenths % 10 == 0 ? "\(tenths / 10)" : "\(tenths / 10).\(tenths % 10)"
     }
 }
+
+// MARK: - Expressions
+
+extension Diagnostic.Message {
+    static func expressionUnexpectedCharacter(_ character: Character) -> Self {
+        let hint: String =
+            switch character {
+            case "=": "; use '==' to compare"
+            case "&": "; use '&&' or 'and'"
+            case "|": "; use '||' or 'or'"
+            case "+", "*", "/", "%": "; expressions have no arithmetic"
+            case "`": "; quote text with ' or \""
+            default: ""
+            }
+        let shown = character.unicodeScalars.allSatisfy { $0.properties.isWhitespace || $0.value < 0x20 }
+            ? "U+" + character.unicodeScalars.map { String($0.value, radix: 16, uppercase: true) }.joined(separator: " U+")
+            : "'\(character)'"
+        return .init("expression-syntax", "invalid expression: unexpected character \(shown)" + hint)
+    }
+
+    static func expressionUnterminatedString(quote: Character) -> Self {
+        .init("expression-syntax", "invalid expression: a string is never closed; end it with \(quote) on the same line")
+    }
+
+    static func expressionBadEscape(_ escape: String) -> Self {
+        .init("expression-syntax", "invalid expression: unknown escape '\(escape)' in a string; use \\\\, \\\", \\', \\n or \\t")
+    }
+
+    static func expressionBadNumber(_ text: String) -> Self {
+        .init("expression-syntax", "invalid expression: '\(text)' is not a number; write digits, with one '.' and digits after it for a decimal")
+    }
+
+    static func expressionNumberTooLarge(_ text: String) -> Self {
+        .init("expression-syntax", "invalid expression: the number \(text) is too large; whole numbers go up to 9223372036854775807")
+    }
+
+    static func expressionUnexpectedToken(_ found: String, expected: String) -> Self {
+        .init("expression-syntax", "invalid expression: expected \(expected), found \(found)")
+    }
+
+    static func expressionUnclosed(_ open: String, close: String) -> Self {
+        .init("expression-syntax", "invalid expression: '\(open)' is never closed; add '\(close)'")
+    }
+
+    static var expressionChainedComparison: Self {
+        .init("expression-syntax", "invalid expression: comparisons do not chain; join them with '&&', as in a < b && b < c")
+    }
+
+    static var expressionHasArgument: Self {
+        .init("expression-syntax", "invalid expression: has() takes a field, as in has(stages.review.json.score)")
+    }
+
+    static var expressionEmpty: Self {
+        .init("expression-syntax", "invalid expression: the expression is empty; write a condition such as inputs.mode == 'fast'")
+    }
+
+    static func expressionTooLong(_ count: Int, limit: Int) -> Self {
+        .init("expression-limit", "the expression is \(count) characters long, over the \(limit) Baton reads; shorten it")
+    }
+
+    static func expressionTooDeep(limit: Int) -> Self {
+        .init(
+            "expression-limit",
+            "the expression nests more than \(limit) levels deep; Baton reads at most that depth, so flatten it")
+    }
+
+    static func unknownExpressionName(_ name: String, available: [String], suggestion: String?) -> Self {
+        .init(
+            "unknown-name",
+            "unknown name '\(name)'"
+                + didYouMean(suggestion, orElse: available.isEmpty ? "" : "; the names here are \(quotedList(available, conjunction: "and"))"))
+    }
+
+    static func unknownExpressionField(_ field: String, of subject: String, fields: [String], suggestion: String?) -> Self {
+        let known = fields.isEmpty ? "it has no fields" : "its fields are \(quotedList(fields, conjunction: "and"))"
+        return .init("unknown-field", "'\(subject)' has no field '\(field)'" + (suggestion.map { "; did you mean '\($0)'? \(known)" } ?? "; \(known)"))
+    }
+
+    static func unknownExpressionFunction(_ name: String, suggestion: String?) -> Self {
+        if name == "matches" {
+            return .init(
+                "unknown-function",
+                "'matches' is not supported: a regular expression can take exponential time on some texts; "
+                    + "use contains, startsWith or endsWith")
+        }
+        return .init(
+            "unknown-function",
+            "unknown function '\(name)'"
+                + didYouMean(suggestion, orElse: "; use size, has, or the string methods contains, startsWith, endsWith, lower, upper"))
+    }
+
+    static func unknownEnumValue(_ value: String, of subject: String, allowed: [String], suggestion: String?) -> Self {
+        .init(
+            "unknown-enum-value",
+            "'\(value)' is never a value of '\(subject)', which is \(quotedList(allowed, conjunction: "or"))" + didYouMean(suggestion))
+    }
+
+    static func expressionCannotCompare(_ left: String, _ leftType: String, _ right: String, _ rightType: String, using op: String) -> Self {
+        .init(
+            "expression-type",
+            "cannot compare '\(left)' (\(leftType)) with '\(right)' (\(rightType)) using '\(op)'; compare values of the same type")
+    }
+
+    static func expressionNeverNull(_ subject: String, _ type: String) -> Self {
+        .init("expression-type", "'\(subject)' (\(type)) is never null; use has() to test whether a field is there")
+    }
+
+    static func expressionOperand(_ subject: String, _ type: String, of op: String, expected: String) -> Self {
+        .init("expression-type", "'\(op)' needs \(expected), but '\(subject)' is \(type)")
+    }
+
+    static func expressionConditionNotBool(_ subject: String, _ type: String) -> Self {
+        .init(
+            "expression-type",
+            "the condition '\(subject)' is \(type), not true or false; compare it, as in \(subject) == 'yes', or test it with has()")
+    }
+
+    static func expressionArgumentCount(_ function: String, expected: Int, found: Int) -> Self {
+        .init(
+            "expression-type",
+            "'\(function)' takes \(expected == 1 ? "1 argument" : "\(expected) arguments"), found \(found)")
+    }
+
+    static func expressionNoFields(_ subject: String, _ type: String) -> Self {
+        .init("expression-type", "'\(subject)' is \(type) and has no fields; only objects have fields")
+    }
+
+    static func expressionIndex(_ subject: String, _ type: String, index: String) -> Self {
+        .init("expression-type", "'\(subject)' is \(type) and cannot be indexed by \(index); index a list by a whole number, an object by a string")
+    }
+
+    static func absentValue(_ path: String) -> Self {
+        .init("absent-value", "'\(path)' has no value in this run; guard it with has(\(path)) && ...")
+    }
+
+    static func absentIndex(_ index: String, of path: String, count: Int) -> Self {
+        .init("absent-value", "'\(path)' has \(count) item\(count == 1 ? "" : "s"), so [\(index)] is out of range; check size(\(path)) first")
+    }
+
+    static func absentKey(_ key: String, of path: String) -> Self {
+        .init("absent-value", "'\(path)' has no key '\(key)' in this run; guard it with '\(key)' in \(path) && ...")
+    }
+}

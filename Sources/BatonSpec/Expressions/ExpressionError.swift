@@ -1,0 +1,37 @@
+/// A problem with an expression: it does not parse, does not type-check, or could not be evaluated.
+///
+/// The position is inside the expression's own text; the caller maps it into the file the expression was
+/// written in.
+public struct ExpressionError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The kebab-case diagnostic id (`expression-syntax`, `expression-type`, `unknown-name`, ...).
+    public var code: Diagnostic.Code
+    /// The text: lower-case start, names the thing, the fix after a `;`.
+    public var message: String
+    /// The line of the culprit inside the expression text, from 1.
+    public var line: Int
+    /// The column of the culprit inside its line, from 1, in characters.
+    public var column: Int
+    /// How many characters the culprit spans (at least 1).
+    public var length: Int
+
+    /// Creates an error from its parts.
+    public init(code: Diagnostic.Code, message: String, line: Int, column: Int, length: Int) {
+        self.code = code
+        self.message = message
+        self.line = line
+        self.column = column
+        self.length = length
+    }
+
+    /// Creates an error from a catalog message and the character range `start..<end` of `text`.
+    init(_ message: Diagnostic.Message, start: Int, end: Int, in text: ExpressionText) {
+        let (line, column) = text.lineAndColumn(of: start)
+        self.init(code: message.code, message: message.text, line: line, column: column, length: max(1, end - start))
+    }
+
+    /// The catalog message, for a ``Diagnostic`` at the expression's place in its file.
+    public var diagnosticMessage: Diagnostic.Message { Diagnostic.Message(code, .error, message) }
+
+    /// `line:column: message [code]`.
+    public var description: String { "\(line):\(column): \(message) [\(code)]" }
+}
