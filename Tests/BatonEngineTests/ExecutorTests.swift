@@ -253,6 +253,69 @@ import Testing
         #expect(attempts.first?.error == "stage 'a' took longer than its timeout of 1s")
     }
 
+    /// A provider of one runtime for every model.
+    struct OneRuntime: RuntimeProvider {
+        let runtime: any LLMRuntime
+        func runtime(for model: ResolvedModel, snapshot: RunSnapshot) throws -> any LLMRuntime { runtime }
+    }
+
+    @Test func aBuiltInRuntimeEndsItsOwnStreamAtTheStageTimeout() async throws {
+        // Given the echo runtime, which enforces the timeout itself (no clock task in the executor), answering
+        // only after 60 s, and a stage with a timeout of 0.3 s
+        var options = EchoRuntime.Options()
+        options.callDelay = 60
+        let echo = EchoRuntime(options: options)
+        #expect(echo.enforcesTimeout)
+        let yaml = """
+            version: 1
+            stages:
+              a: {model: m, timeout: 300ms, retry: {max_attempts: 2}, prompt: A}
+            """
+        let store = try RunStore.inMemory()
+        let executor = Executor(store: store, runtimes: OneRuntime(runtime: echo), sleep: { _ in }, random: { 0.5 })
+
+        // When
+        let outcome = try await executor.start(try snapshot(yaml), inputs: [:], claim: .current())
+
+        // Then both tries failed with the timeout, as when the executor raced a clock
+        guard case .failed(let id, _, _) = outcome else {
+            Issue.record("\(outcome)")
+            return
+        }
+        let attempts = try store.attempts(id)
+        #expect(attempts.map(\.status) == [.failed, .failed])
+        #expect(attempts.map(\.error) == Array(repeating: "stage 'a' took longer than its timeout of 300ms", count: 2))
+    }
+
+    @Test func aTimedStreamFailsWithItsErrorAndCancelsItsProducer() async throws {
+        // Given a stream whose producer waits for an hour and notes its cancellation
+        let cancelled = Locked(false)
+        let stream = AsyncThrowingStream<GenerationEvent, any Error>.producing(
+            timeout: 0.05, timedOut: { RuntimeError(.timeout, "late", isTransient: true) }
+        ) { continuation in
+            continuation.yield(.token("first"))
+            await withTaskCancellationHandler {
+                try? await Task.sleep(for: .seconds(3600))
+            } onCancel: {
+                cancelled.withLock { $0 = true }
+            }
+        }
+
+        // When it is read
+        var tokens: [GenerationEvent] = []
+        var failure: (any Error)?
+        do {
+            for try await event in stream { tokens.append(event) }
+        } catch {
+            failure = error
+        }
+
+        // Then the stream ends with the timeout error (after the token if it came first) and the producer was cancelled
+        #expect(tokens == [.token("first")] || tokens.isEmpty)
+        #expect((failure as? RuntimeError)?.code == .timeout)
+        #expect(cancelled.withLock { $0 })
+    }
+
     @Test func resumeNeverRepeatsACompletedAttempt() async throws {
         // Given a run that failed at its second stage
         let store = try RunStore.inMemory()

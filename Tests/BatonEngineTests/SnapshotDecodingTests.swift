@@ -93,6 +93,38 @@ import Testing
         }
     }
 
+    @Test func theProfilesDefaultsAreStoredOnceAndComeBackInEveryStage() throws {
+        let snapshots = try Self.shippedSnapshots().filter { $0.snapshot.profile != nil }
+        try #require(!snapshots.isEmpty)
+        var shrunk = 0
+        for (name, snapshot) in snapshots {
+            let text = try snapshot.encoded()
+            let settings = snapshot.plan.stages.map(\.settings)
+            // Every stage gets back exactly the settings it was planned with, through either decoder.
+            #expect(try SnapshotJSONDecoder.decode(RunSnapshot.self, from: text).plan.stages.map(\.settings) == settings, "\(name)")
+            #expect(try JSONDecoder().decode(RunSnapshot.self, from: Data(text.utf8)).plan.stages.map(\.settings) == settings, "\(name)")
+            #expect(try RunSnapshot.decode(text).plan.stages.map(\.settings) == settings, "\(name)")
+            // The form Baton 0.1.0 wrote, every stage with all its settings and no marker, reads the same.
+            let old = try Self.repeatingDefaults(snapshot)
+            #expect(!old.contains("settingsOmitProfileDefaults") && text.contains("settingsOmitProfileDefaults"))
+            #expect(try SnapshotJSONDecoder.decode(RunSnapshot.self, from: old).plan.stages.map(\.settings) == settings, "\(name)")
+            #expect(try JSONDecoder().decode(RunSnapshot.self, from: Data(old.utf8)).plan.stages.map(\.settings) == settings, "\(name)")
+            #expect(try RunSnapshot.decode(old).encoded() == text, "\(name)")
+            if text.utf8.count < old.utf8.count { shrunk += 1 }
+        }
+        #expect(shrunk > 0)  // profiles with defaults; the others have nothing to share
+    }
+
+    /// `snapshot` as Baton 0.1.0 stored it: the plan's stages with every setting, no marker.
+    static func repeatingDefaults(_ snapshot: RunSnapshot) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var object = try #require(JSONSerialization.jsonObject(with: encoder.encode(snapshot)) as? [String: Any])
+        object["settingsOmitProfileDefaults"] = nil
+        object["plan"] = try JSONSerialization.jsonObject(with: encoder.encode(snapshot.plan))
+        return String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
+    }
+
     @Test func whatTheFastDecoderDoesNotHandleItRefuses() throws {
         // A fraction where a whole number is expected, a Date, malformed text: errors, never a guess.
         struct Counted: Decodable, Equatable { var count: Int }

@@ -21,8 +21,12 @@ extension Executor {
     ) async -> Generated {
         let progress = ProgressBox(attempt: attempt, extraTimings: extraTimings)
         do {
-            try await Self.within(timeout, stage: request.stage) { [self] in
+            if runtime.enforcesTimeout {
                 try await stream(request, runtime: runtime, into: progress, attempt: attempt)
+            } else {
+                try await Self.within(timeout, stage: request.stage) { [self] in
+                    try await stream(request, runtime: runtime, into: progress, attempt: attempt)
+                }
             }
             return Generated(
                 attempt: progress.attempt, result: .success(()), finish: progress.finishReason, thinkingTokens: progress.thinkingCount)
@@ -31,7 +35,8 @@ extension Executor {
         }
     }
 
-    /// Runs `body`, stopping it with a transient timeout error after `timeout` seconds (nil: no limit).
+    /// Runs `body`, stopping it with a transient timeout error after `timeout` seconds (nil: no limit), for a runtime
+    /// that does not enforce the timeout itself.
     private static func within(_ timeout: Double?, stage: String, _ body: @escaping @Sendable () async throws -> Void) async throws {
         guard let timeout else { return try await body() }
         // Race the stream against the clock.
@@ -39,8 +44,7 @@ extension Executor {
             group.addTask { try await body() }
             group.addTask {
                 try await Task.sleep(for: .seconds(timeout))
-                throw RuntimeError(
-                    .timeout, "stage '\(stage)' took longer than its timeout of \(Self.seconds(timeout))", isTransient: true)
+                throw RuntimeError.stageTimeout(stage: stage, seconds: timeout)
             }
             try await group.next()
             group.cancelAll()

@@ -30,6 +30,50 @@ public struct RunSnapshot: Sendable, Hashable, Codable {
         self.forcedRuntime = forcedRuntime
     }
 
+    private enum CodingKeys: String, CodingKey {
+        case plan, profile, sources, pipelinePath, forcedRuntime, fingerprints, projectFolders
+        /// True when each stage's settings are stored without the values they took from the profile's `defaults`.
+        case settingsOmitProfileDefaults
+    }
+
+    /// Decodes a snapshot, giving each stage back the settings it took from the profile's `defaults` when they were
+    /// stored once (snapshots written by Baton 0.1.0 repeat them in every stage, and are read as they are).
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        plan = try container.decode(ExecutionPlan.self, forKey: .plan)
+        profile = try container.decodeIfPresent(ResolvedProfile.self, forKey: .profile)
+        sources = try container.decode([String: String].self, forKey: .sources)
+        pipelinePath = try container.decodeIfPresent(String.self, forKey: .pipelinePath)
+        forcedRuntime = try container.decodeIfPresent(String.self, forKey: .forcedRuntime)
+        fingerprints = try container.decodeIfPresent([String: String].self, forKey: .fingerprints)
+        projectFolders = try container.decodeIfPresent([String].self, forKey: .projectFolders)
+        if try container.decodeIfPresent(Bool.self, forKey: .settingsOmitProfileDefaults) == true, let defaults = profile?.spec.defaults {
+            for index in plan.stages.indices {
+                plan.stages[index].settings = plan.stages[index].settings.overriding(defaults)
+            }
+        }
+    }
+
+    /// Encodes the snapshot with the profile's `defaults` stored once: every stage inherits them, and repeating
+    /// them made a 1,000-stage snapshot 45% larger and its resume slower (Benchmarks/README.md).
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        var stored = plan
+        if let defaults = profile?.spec.defaults {
+            for index in stored.stages.indices {
+                stored.stages[index].settings = stored.stages[index].settings.removing(defaults)
+            }
+            try container.encode(true, forKey: .settingsOmitProfileDefaults)
+        }
+        try container.encode(stored, forKey: .plan)
+        try container.encodeIfPresent(profile, forKey: .profile)
+        try container.encode(sources, forKey: .sources)
+        try container.encodeIfPresent(pipelinePath, forKey: .pipelinePath)
+        try container.encodeIfPresent(forcedRuntime, forKey: .forcedRuntime)
+        try container.encodeIfPresent(fingerprints, forKey: .fingerprints)
+        try container.encodeIfPresent(projectFolders, forKey: .projectFolders)
+    }
+
     /// SHA-256 of the source files, to notice an edited pipeline.
     public var sourceHash: String { Self.hash(sources) }
 

@@ -105,13 +105,16 @@ public struct AnthropicClient: LLMRuntime, CustomStringConvertible {
 
     // MARK: - Generation
 
+    /// The stream fails by itself past the stage's timeout (``AsyncThrowingStream/generation(_:_:)``).
+    public var enforcesTimeout: Bool { true }
+
     public func generate(_ request: GenerationRequest) -> AsyncThrowingStream<GenerationEvent, any Error> {
         let url = messagesURL
         let structured = request.responseSchema != nil
         let wrapped = request.responseSchema.map(Self.needsWrapping) ?? false
         let (body, notices) = prepare(request)
         return ServerSentEventAPI.generate(
-            HTTPRequest.json(url, body, headers: headers), model: request.model, keyHint: keyHint, transport: transport,
+            HTTPRequest.json(url, body, headers: headers), for: request, keyHint: keyHint, transport: transport,
             connectTimeout: connectTimeout, scrubber: SecretScrubber(apiKey), httpError: Self.httpError
         ) { response, continuation in
             for notice in notices { continuation.yield(.notice(notice)) }

@@ -70,8 +70,11 @@ public struct EchoRuntime: LLMRuntime {
         return options
     }
 
+    /// The stream fails by itself past the stage's timeout (``AsyncThrowingStream/generation(_:_:)``).
+    public var enforcesTimeout: Bool { true }
+
     public func generate(_ request: GenerationRequest) -> AsyncThrowingStream<GenerationEvent, any Error> {
-        .producing { continuation in try await run(request, continuation) }
+        .generation(request) { continuation in try await run(request, continuation) }
     }
 
     private func run(_ request: GenerationRequest, _ continuation: AsyncThrowingStream<GenerationEvent, any Error>.Continuation)

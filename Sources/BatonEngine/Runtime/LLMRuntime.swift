@@ -123,6 +123,15 @@ public protocol LLMRuntime: Sendable {
     ///
     /// - Throws: (through the stream) ``RuntimeError``; `isTransient` says whether a retry may succeed.
     func generate(_ request: GenerationRequest) -> AsyncThrowingStream<GenerationEvent, any Error>
+
+    /// Whether `generate`'s stream fails by itself with a transient `.timeout` error once the stage's timeout
+    /// (`request.settings.timeout`) has passed. When it does not, the executor races the stream against a clock.
+    var enforcesTimeout: Bool { get }
+}
+
+extension LLMRuntime {
+    /// A runtime does not enforce the stage timeout unless it says so.
+    public var enforcesTimeout: Bool { false }
 }
 
 /// A runtime failure, with a code that says whether retrying makes sense.

@@ -33,6 +33,9 @@ public struct LlamaServerClient: LLMRuntime, ModelManaging {
         self.chat = OpenAICompatibleClient(chatURL: base + "/v1/chat/completions", transport: transport)
     }
 
+    /// The stream fails by itself past the stage's timeout (``AsyncThrowingStream/generation(_:_:)``).
+    public var enforcesTimeout: Bool { true }
+
     public func generate(_ request: GenerationRequest) -> AsyncThrowingStream<GenerationEvent, any Error> {
         chat.generate(request)
     }

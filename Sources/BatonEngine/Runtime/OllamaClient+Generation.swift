@@ -8,12 +8,15 @@ extension OllamaClient {
     ///
     /// - Throws: (through the stream) ``RuntimeError`` `.contextExceeded` before the call when the prompt
     ///   cannot fit the stage's `num_ctx` (``checkContext(_:)``).
+    /// The stream fails by itself past the stage's timeout (``AsyncThrowingStream/generation(_:_:)``).
+    public var enforcesTimeout: Bool { true }
+
     public func generate(_ request: GenerationRequest) -> AsyncThrowingStream<GenerationEvent, any Error> {
         book.remember(request.model)
         let http = HTTPRequest.json(baseURL + "/api/chat", chatBody(request))
         // The reply's head comes after a cold load and the prompt's evaluation; the stage timeout bounds the rest.
         let headDeadline = max(loadTimeout, request.settings.timeout ?? 0)
-        return .producing { continuation in
+        return .generation(request) { continuation in
             try checkContext(request)
             let response = try await send(http, timeout: headDeadline, model: request.model, doing: "generating with")
             try await stream(response, request: request, into: continuation)

@@ -145,13 +145,16 @@ public struct OpenAICompatibleClient: LLMRuntime, CustomStringConvertible {
         ])
     }
 
+    /// The stream fails by itself past the stage's timeout (``AsyncThrowingStream/generation(_:_:)``).
+    public var enforcesTimeout: Bool { true }
+
     public func generate(_ request: GenerationRequest) -> AsyncThrowingStream<GenerationEvent, any Error> {
         let url = chatURL
         let prepared = prepare(request)
         let wrapped = prepared.wrapped
         let notices = prepared.notices
         return ServerSentEventAPI.generate(
-            HTTPRequest.json(url, prepared.body, headers: allHeaders), model: request.model, keyHint: keyHint, transport: transport,
+            HTTPRequest.json(url, prepared.body, headers: allHeaders), for: request, keyHint: keyHint, transport: transport,
             connectTimeout: connectTimeout, scrubber: scrubber, httpError: Self.httpError
         ) { response, continuation in
             for notice in notices { continuation.yield(.notice(notice)) }

@@ -8,15 +8,16 @@ enum ServerSentEventAPI {
     /// hint for a rejected key.
     typealias ErrorMapping = @Sendable (_ status: Int, _ body: Data?, _ url: String, _ model: String, _ keyHint: String?) -> RuntimeError
 
-    /// The stream of a generation of `model`: sends `http`, maps a status other than 200 with `httpError`,
-    /// then `read` turns the response into tokens and returns the usage.
+    /// The stream of the generation `request` asks for: sends `http`, maps a status other than 200 with `httpError`,
+    /// then `read` turns the response into tokens and returns the usage; past the stage's timeout it fails.
     static func generate(
-        _ http: HTTPRequest, model: String, keyHint: String?, transport: any HTTPTransport, connectTimeout: Double,
+        _ http: HTTPRequest, for request: GenerationRequest, keyHint: String?, transport: any HTTPTransport, connectTimeout: Double,
         scrubber: SecretScrubber, httpError: @escaping ErrorMapping,
         read:
             @escaping @Sendable (HTTPResponse, AsyncThrowingStream<GenerationEvent, any Error>.Continuation) async throws -> GenerationUsage
     ) -> AsyncThrowingStream<GenerationEvent, any Error> {
-        .producing { continuation in
+        let model = request.model
+        return .generation(request) { continuation in
             do {
                 let response = try await transport.send(http, connectTimeout: connectTimeout)
                 guard response.status == 200 else {

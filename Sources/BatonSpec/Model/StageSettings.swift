@@ -68,6 +68,19 @@ public struct StageSettings: Sendable, Hashable, Codable {
         )
     }
 
+    /// These settings without the values they share with `inherited`: `removing(inherited).overriding(inherited)`
+    /// gives them back whenever they were made by `overriding(inherited)`.
+    public func removing(_ inherited: StageSettings) -> StageSettings {
+        func unless<Value: Equatable>(_ value: Value?, _ base: Value?) -> Value? { value == base ? nil : value }
+        return StageSettings(
+            model: unless(model, inherited.model), runtime: unless(runtime, inherited.runtime),
+            temperature: unless(temperature, inherited.temperature), topP: unless(topP, inherited.topP),
+            topK: unless(topK, inherited.topK), maxTokens: unless(maxTokens, inherited.maxTokens), seed: unless(seed, inherited.seed),
+            stop: unless(stop, inherited.stop), numCtx: unless(numCtx, inherited.numCtx), timeout: unless(timeout, inherited.timeout),
+            retry: unless(retry, inherited.retry), think: unless(think, inherited.think)
+        )
+    }
+
 }
 
 /// Whether a thinking model (qwen3, deepseek-r1, gpt-oss) thinks before it answers: `false` / `true`, or an
