@@ -23,6 +23,9 @@ public struct Expression: Sendable, Hashable, Codable, CustomStringConvertible {
 
     public var description: String { text }
 
+    /// The parsed tree as an S-expression (`(|| a (&& b c))`), for tests of the grammar.
+    package var tree: String { root.sExpression }
+
     // MARK: - Checking
 
     /// The type of the expression in `scope`, and every error found (sorted by position; empty when it is well typed).

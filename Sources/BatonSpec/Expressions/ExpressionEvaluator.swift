@@ -90,8 +90,10 @@ struct ExpressionEvaluator {
         case (_, .null):
             throw error(.absentValue(fullPath), node)
         case (.position(let position), _):
-            throw error(.expressionIndex(subject, Self.phrase(value), index: "\(position)"), node)
-        case (.field, _), (.key, _):
+            throw error(.expressionIndex(subject, Self.phrase(value), index: Self.phrase(.number(Double(position)))), node)
+        case (.key(let key), _):
+            throw error(.expressionIndex(subject, Self.phrase(value), index: Self.phrase(.string(key))), node)
+        case (.field, _):
             throw error(.expressionNoFields(subject, Self.phrase(value)), node)
         }
     }
@@ -104,10 +106,11 @@ struct ExpressionEvaluator {
         case .index(let base, let index):
             let container = try evaluate(base)
             let key = try evaluate(index)
-            switch key {
-            case .string(let name):
+            switch (key, container) {
+            case (.string(let name), .object), (.string(let name), .null):
                 return try step(container, .key(name), subject: source(base), fullPath: source(node), node)
-            case .number(let number) where number == number.rounded() && abs(number) < 1e15:
+            case (.number(let number), .array) where number == number.rounded() && abs(number) < 1e15,
+                (.number(let number), .null) where number == number.rounded() && abs(number) < 1e15:
                 return try step(container, .position(Int64(number)), subject: source(base), fullPath: source(node), node)
             default:
                 throw error(.expressionIndex(source(base), Self.phrase(container), index: Self.phrase(key)), index)

@@ -73,6 +73,32 @@ struct ExpressionNode: Sendable, Hashable {
         }
     }
 
+    /// The tree as an S-expression, for tests of precedence: `(|| a (&& b c))`; fixed paths print dotted.
+    var sExpression: String {
+        if let path { return PathComponent.text(of: path) }
+        func list(_ head: String, _ nodes: [ExpressionNode]) -> String {
+            "(" + ([head] + nodes.map(\.sExpression)).joined(separator: " ") + ")"
+        }
+        switch kind {
+        case .null: return "null"
+        case .bool(let value): return "\(value)"
+        case .int(let value): return "\(value)"
+        case .double(let value): return "\(value)"
+        case .string(let value): return "\"" + value.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"") + "\""
+        case .list(let items): return list("list", items)
+        case .name(let name): return name
+        case .member(let base, let field, _): return list(".", [base]).dropLast() + " \(field))"
+        case .index(let base, let index): return list("[]", [base, index])
+        case .call(let name, let arguments): return list(name, arguments)
+        case .method(let receiver, let name, let arguments): return list("." + name, [receiver] + arguments)
+        case .not(let operand): return list("!", [operand])
+        case .negate(let operand): return list("-", [operand])
+        case .binary(let op, let left, let right): return list(op.rawValue, [left, right])
+        case .and(let operands): return list("&&", operands)
+        case .or(let operands): return list("||", operands)
+        }
+    }
+
     /// The fixed path this node reads (`["stages", "classify", "json", "category"]`): a root name followed by
     /// fields and literal indexes, or nil for anything computed.
     var path: [PathComponent]? {

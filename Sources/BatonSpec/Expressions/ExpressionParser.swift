@@ -110,15 +110,15 @@ struct ExpressionParser {
                 if current.isSymbol("(") {
                     let (arguments, end) = try parseArguments()
                     try checkCall(name, arguments, nameStart: nameToken.start, nameEnd: nameToken.end, callEnd: end, known: ExpressionNode.methods)
-                    node = try make(.method(node, name, arguments), node.start, end)
+                    node = try make(.method(node, name, arguments), node.start, end, culprit: nameToken.start)
                 } else {
-                    node = try make(.member(node, field: name, fieldStart: nameToken.start), node.start, nameToken.end)
+                    node = try make(.member(node, field: name, fieldStart: nameToken.start), node.start, nameToken.end, culprit: nameToken.start)
                 }
             } else if current.isSymbol("[") {
                 let open = advance()
                 let index = try parseOr()
                 let close = try expectClosing("]", opened: open)
-                node = try make(.index(node, index), node.start, close.end)
+                node = try make(.index(node, index), node.start, close.end, culprit: open.start)
             } else {
                 return node
             }
@@ -258,11 +258,12 @@ struct ExpressionParser {
         }
     }
 
-    /// A node, refused when the tree under it is higher than ``maxDepth``.
-    private func make(_ kind: ExpressionNode.Kind, _ start: Int, _ end: Int) throws(ExpressionError) -> ExpressionNode {
+    /// A node, refused when the tree under it is higher than ``maxDepth``: at `culprit` (the field, index or method
+    /// that went one level too deep) up to its end, or else the whole node.
+    private func make(_ kind: ExpressionNode.Kind, _ start: Int, _ end: Int, culprit: Int? = nil) throws(ExpressionError) -> ExpressionNode {
         let node = ExpressionNode(kind, start: start, end: end)
         guard node.height <= Self.maxDepth else {
-            throw ExpressionError(.expressionTooDeep(limit: Self.maxDepth), start: start, end: end, in: text)
+            throw ExpressionError(.expressionTooDeep(limit: Self.maxDepth), start: culprit ?? start, end: end, in: text)
         }
         return node
     }
