@@ -183,6 +183,7 @@ import Testing
             (#"{"type": ["string", "null"], "enum": ["a"]}"#, .optional(.strings(["a"]))),
             (#"{"const": "only"}"#, .strings(["only"])),
             (#"{"enum": [1, 2]}"#, .any),
+            (#"{"type": "integer", "enum": [1, 2]}"#, .int),
             (#"{"type": "array", "items": {"type": "integer"}}"#, .list(.int)),
             (#"{"type": "array"}"#, .list(.any)),
             (#"{"items": {"type": "string"}}"#, .list(.string)),
@@ -213,7 +214,10 @@ import Testing
     @Test("An optional field's own fields are optional too, and a type reads in messages as written")
     func optionalPropagationAndDescriptions() {
         let scope = ExpressionScope([
-            "s": ExpressionType(jsonSchema: F.json(#"{"type": "object", "properties": {"o": {"type": "object", "properties": {"x": {"type": "number"}}, "required": ["x"]}}}"#))
+            "s": ExpressionType(
+                jsonSchema: F.json(
+                    #"{"type": "object", "properties": {"o": {"type": "object", "properties": {"x": {"type": "number"}}, "required": ["x"]}}}"#
+                ))
         ])
         #expect(F.parse("s.o.x")?.check(in: scope).type == .optional(.double))
         #expect(F.parse("s.o.x == null")?.check(in: scope).errors == [])

@@ -76,7 +76,9 @@ import Testing
         ">=", "=", "&", ".", ".", ".", ",", "(", ")", "(", ")", "[", "]", " ", " ", "\n", "\r\n", "\t", "#", "99999999999999999999",
     ]
 
-    @Test("7,000 random texts (5,000 strings of the grammar's tokens, 2,000 random trees) never crash, and every error is located inside the text")
+    @Test(
+        "7,000 random texts (5,000 strings of the grammar's tokens, 2,000 random trees) never crash, and every error is located inside the text"
+    )
     func fuzz() {
         var generator = SplitMix(state: 0xBA70_0011)
         var parsed = 0

@@ -106,6 +106,8 @@ import Testing
             Culprit(text: "1abc == 2", code: "expression-syntax", line: 1, column: 1, length: 4, says: "'1abc' is not a number"),
             Culprit(text: "1.2.3", code: "expression-syntax", line: 1, column: 1, length: 5, says: "'1.2.3' is not a number"),
             Culprit(text: "99999999999999999999 > 1", code: "expression-syntax", line: 1, column: 1, length: 20, says: "too large"),
+            Culprit(
+                text: String(repeating: "9", count: 400) + ".5", code: "expression-syntax", line: 1, column: 1, length: 402, says: "too large"),
             Culprit(text: "a.", code: "expression-syntax", line: 1, column: 3, length: 1, says: "a field name after '.'"),
             Culprit(text: "a.1", code: "expression-syntax", line: 1, column: 3, length: 1, says: "a field name after '.'"),
             Culprit(text: "[1, 2", code: "expression-syntax", line: 1, column: 1, length: 1, says: "'[' is never closed; add ']'"),
@@ -115,7 +117,8 @@ import Testing
             Culprit(text: "   ", code: "expression-syntax", line: 1, column: 1, length: 3, says: "the expression is empty"),
             Culprit(text: "has(inputs)", code: "expression-syntax", line: 1, column: 5, length: 6, says: "has() takes a field"),
             Culprit(text: "has(size(a.b))", code: "expression-syntax", line: 1, column: 5, length: 9, says: "has() takes a field"),
-            Culprit(text: "size(a, b) > 1", code: "expression-type", line: 1, column: 1, length: 10, says: "'size' takes 1 argument, found 2"),
+            Culprit(
+                text: "size(a, b) > 1", code: "expression-type", line: 1, column: 1, length: 10, says: "'size' takes 1 argument, found 2"),
             Culprit(text: "a.lower(1)", code: "expression-type", line: 1, column: 3, length: 8, says: "'lower' takes 0 arguments, found 1"),
             Culprit(text: "a.containz('x')", code: "unknown-function", line: 1, column: 3, length: 8, says: "did you mean 'contains'?"),
             Culprit(text: "lenght(a) > 1", code: "unknown-function", line: 1, column: 1, length: 6, says: "unknown function 'lenght'"),
@@ -143,14 +146,20 @@ import Testing
     @Test(
         "Type errors are located at the culprit and name it, with a did-you-mean for names close to one there is",
         arguments: [
-            Culprit(text: "stage.review.verdict == 'approve'", code: "unknown-name", line: 1, column: 1, length: 5, says: "did you mean 'stages'?"),
-            Culprit(text: "input.topic == 'x'", code: "unknown-name", line: 1, column: 1, length: 5, says: "unknown name 'input'; did you mean 'inputs'?"),
+            Culprit(
+                text: "stage.review.verdict == 'approve'", code: "unknown-name", line: 1, column: 1, length: 5,
+                says: "did you mean 'stages'?"),
+            Culprit(
+                text: "input.topic == 'x'", code: "unknown-name", line: 1, column: 1, length: 5,
+                says: "unknown name 'input'; did you mean 'inputs'?"),
             Culprit(
                 text: "zzz == 1", code: "unknown-name", line: 1, column: 1, length: 3,
                 says: "unknown name 'zzz'; the names here are 'inputs', 'item', 'round' and 'stages'"),
             Culprit(
                 text: "stages.classify.json.categroy == 'tech'", code: "unknown-field", line: 1, column: 22, length: 8,
-                says: "'stages.classify.json' has no field 'categroy'; did you mean 'category'? its fields are 'category', 'confidence', 'note' and 'tags'"),
+                says:
+                    "'stages.classify.json' has no field 'categroy'; did you mean 'category'? its fields are 'category', 'confidence', 'note' and 'tags'"
+            ),
             Culprit(
                 text: "stages.clasify.skipped", code: "unknown-field", line: 1, column: 8, length: 7,
                 says: "'stages' has no field 'clasify'; did you mean 'classify'?"),
@@ -164,7 +173,8 @@ import Testing
                 text: "stages.classify.json['categroy'] == 'tech'", code: "unknown-field", line: 1, column: 22, length: 10,
                 says: "did you mean 'category'?"),
             Culprit(
-                text: "has(stages.classify.json.notes)", code: "unknown-field", line: 1, column: 26, length: 5, says: "did you mean 'note'?"),
+                text: "has(stages.classify.json.notes)", code: "unknown-field", line: 1, column: 26, length: 5, says: "did you mean 'note'?"
+            ),
             Culprit(
                 text: "inputs.topic == 3", code: "expression-type", line: 1, column: 17, length: 1,
                 says: "cannot compare 'inputs.topic' (string) with '3' (int) using '=='"),
@@ -173,7 +183,9 @@ import Testing
                 says: "cannot compare 'round' (int) with ''two'' (string) using '<'"),
             Culprit(
                 text: "stages.classify.json.category == \"bilingg\"", code: "unknown-enum-value", line: 1, column: 34, length: 9,
-                says: "'bilingg' is never a value of 'stages.classify.json.category', which is 'billing', 'tech' or 'other'; did you mean 'billing'?"),
+                says:
+                    "'bilingg' is never a value of 'stages.classify.json.category', which is 'billing', 'tech' or 'other'; did you mean 'billing'?"
+            ),
             Culprit(
                 text: "'sales' != stages.classify.json.category", code: "unknown-enum-value", line: 1, column: 1, length: 7,
                 says: "'sales' is never a value of 'stages.classify.json.category'"),
@@ -187,7 +199,8 @@ import Testing
                 text: "inputs.topic == null", code: "expression-type", line: 1, column: 1, length: 12,
                 says: "'inputs.topic' (string) is never null; use has()"),
             Culprit(
-                text: "!inputs.topic", code: "expression-type", line: 1, column: 2, length: 12, says: "'!' needs true or false, but 'inputs.topic' is a string"),
+                text: "!inputs.topic", code: "expression-type", line: 1, column: 2, length: 12,
+                says: "'!' needs true or false, but 'inputs.topic' is a string"),
             Culprit(
                 text: "round > 1 && stages.draft-2.output", code: "expression-type", line: 1, column: 14, length: 21,
                 says: "'&&' needs true or false, but 'stages.draft-2.output' is a string"),
@@ -197,10 +210,15 @@ import Testing
             Culprit(
                 text: "1 in stages.classify.json.tags", code: "expression-type", line: 1, column: 1, length: 1,
                 says: "cannot compare '1' (int) with 'stages.classify.json.tags' (list of string) using 'in'"),
-            Culprit(text: "size(round) > 1", code: "expression-type", line: 1, column: 6, length: 5, says: "'size' needs a string, a list or an object"),
+            Culprit(
+                text: "size(round) > 1", code: "expression-type", line: 1, column: 6, length: 5,
+                says: "'size' needs a string, a list or an object"),
             Culprit(text: "round.contains('1')", code: "expression-type", line: 1, column: 1, length: 5, says: "'contains' needs a string"),
-            Culprit(text: "round.x == 1", code: "expression-type", line: 1, column: 7, length: 1, says: "'round' is an int and has no fields"),
-            Culprit(text: "inputs.topic[0] == 'R'", code: "expression-type", line: 1, column: 14, length: 1, says: "cannot be indexed by an int"),
+            Culprit(
+                text: "round.x == 1", code: "expression-type", line: 1, column: 7, length: 1, says: "'round' is an int and has no fields"),
+            Culprit(
+                text: "inputs.topic[0] == 'R'", code: "expression-type", line: 1, column: 14, length: 1, says: "cannot be indexed by an int"
+            ),
             Culprit(text: "-inputs.topic == 1", code: "expression-type", line: 1, column: 2, length: 12, says: "'-' needs a number"),
         ])
     func typeErrorPositions(culprit: Culprit) {

@@ -372,7 +372,9 @@ extension Diagnostic.Message {
     }
 
     static func expressionBadNumber(_ text: String) -> Self {
-        .init("expression-syntax", "invalid expression: '\(text)' is not a number; write digits, with one '.' and digits after it for a decimal")
+        .init(
+            "expression-syntax",
+            "invalid expression: '\(text)' is not a number; write digits, with one '.' and digits after it for a decimal")
     }
 
     static func expressionNumberTooLarge(_ text: String) -> Self {
@@ -413,12 +415,14 @@ extension Diagnostic.Message {
         .init(
             "unknown-name",
             "unknown name '\(name)'"
-                + didYouMean(suggestion, orElse: available.isEmpty ? "" : "; the names here are \(quotedList(available, conjunction: "and"))"))
+                + didYouMean(
+                    suggestion, orElse: available.isEmpty ? "" : "; the names here are \(quotedList(available, conjunction: "and"))"))
     }
 
     static func unknownExpressionField(_ field: String, of subject: String, fields: [String], suggestion: String?) -> Self {
         let known = fields.isEmpty ? "it has no fields" : "its fields are \(quotedList(fields, conjunction: "and"))"
-        return .init("unknown-field", "'\(subject)' has no field '\(field)'" + (suggestion.map { "; did you mean '\($0)'? \(known)" } ?? "; \(known)"))
+        let fix = suggestion.map { "; did you mean '\($0)'? \(known)" } ?? "; \(known)"
+        return .init("unknown-field", "'\(subject)' has no field '\(field)'" + fix)
     }
 
     static func unknownExpressionFunction(_ name: String, suggestion: String?) -> Self {
@@ -440,7 +444,9 @@ extension Diagnostic.Message {
             "'\(value)' is never a value of '\(subject)', which is \(quotedList(allowed, conjunction: "or"))" + didYouMean(suggestion))
     }
 
-    static func expressionCannotCompare(_ left: String, _ leftType: String, _ right: String, _ rightType: String, using op: String) -> Self {
+    static func expressionCannotCompare(
+        _ left: String, _ leftType: String, _ right: String, _ rightType: String, using op: String
+    ) -> Self {
         .init(
             "expression-type",
             "cannot compare '\(left)' (\(leftType)) with '\(right)' (\(rightType)) using '\(op)'; compare values of the same type")
@@ -471,7 +477,9 @@ extension Diagnostic.Message {
     }
 
     static func expressionIndex(_ subject: String, _ type: String, index: String) -> Self {
-        .init("expression-type", "'\(subject)' is \(type) and cannot be indexed by \(index); index a list by a whole number, an object by a string")
+        .init(
+            "expression-type",
+            "'\(subject)' is \(type) and cannot be indexed by \(index); index a list by a whole number, an object by a string")
     }
 
     static func absentValue(_ path: String) -> Self {
@@ -479,7 +487,9 @@ extension Diagnostic.Message {
     }
 
     static func absentIndex(_ index: String, of path: String, count: Int) -> Self {
-        .init("absent-value", "'\(path)' has \(count) item\(count == 1 ? "" : "s"), so [\(index)] is out of range; check size(\(path)) first")
+        .init(
+            "absent-value",
+            "'\(path)' has \(count) item\(count == 1 ? "" : "s"), so [\(index)] is out of range; check size(\(path)) first")
     }
 
     static func absentKey(_ key: String, of path: String) -> Self {

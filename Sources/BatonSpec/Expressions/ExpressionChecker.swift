@@ -175,7 +175,9 @@ struct ExpressionChecker {
             return
         }
         guard Self.comparable(leftType, rightType) else {
-            report(.expressionCannotCompare(source(left), leftType.description, source(right), rightType.description, using: op.rawValue), right)
+            report(
+                .expressionCannotCompare(source(left), leftType.description, source(right), rightType.description, using: op.rawValue),
+                right)
             return
         }
         checkLiteral(right, against: leftType, subject: left)
@@ -190,17 +192,22 @@ struct ExpressionChecker {
         case (.any, _), (_, .any), (.int, .int), (.int, .double), (.double, .int), (.double, .double): return
         case (.string, .string), (.string, .strings), (.strings, .string), (.strings, .strings): return
         default:
-            report(.expressionCannotCompare(source(left), leftType.description, source(right), rightType.description, using: op.rawValue), right)
+            report(
+                .expressionCannotCompare(source(left), leftType.description, source(right), rightType.description, using: op.rawValue),
+                right)
         }
     }
 
-    private mutating func checkMembership(_ left: ExpressionNode, _ leftType: ExpressionType, _ right: ExpressionNode, _ rightType: ExpressionType) {
+    private mutating func checkMembership(
+        _ left: ExpressionNode, _ leftType: ExpressionType, _ right: ExpressionNode, _ rightType: ExpressionType
+    ) {
         switch rightType.unwrapped {
         case .any:
             return
         case .list(let item):
             guard Self.comparable(leftType, item) || leftType == .null else {
-                report(.expressionCannotCompare(source(left), leftType.description, source(right), rightType.description, using: "in"), left)
+                report(
+                    .expressionCannotCompare(source(left), leftType.description, source(right), rightType.description, using: "in"), left)
                 return
             }
             if case .list(let items) = right.kind {

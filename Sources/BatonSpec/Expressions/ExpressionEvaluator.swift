@@ -65,7 +65,8 @@ struct ExpressionEvaluator {
         }
         for depth in 1..<path.count {
             let subject = ExpressionNode.PathComponent.text(of: path.prefix(depth))
-            value = try step(value, path[depth], subject: subject, fullPath: ExpressionNode.PathComponent.text(of: path.prefix(depth + 1)), node)
+            value = try step(
+                value, path[depth], subject: subject, fullPath: ExpressionNode.PathComponent.text(of: path.prefix(depth + 1)), node)
         }
         seen[ExpressionNode.PathComponent.text(of: path)] = value
         return value
@@ -152,7 +153,9 @@ struct ExpressionEvaluator {
         }
     }
 
-    private mutating func method(_ name: String, receiver: ExpressionNode, _ arguments: [ExpressionNode]) throws(ExpressionError) -> JSONValue {
+    private mutating func method(_ name: String, receiver: ExpressionNode, _ arguments: [ExpressionNode]) throws(ExpressionError)
+        -> JSONValue
+    {
         if name == "size" { return try size(of: receiver, name: name) }
         let subject = try string(receiver, of: name)
         switch name {
@@ -168,7 +171,9 @@ struct ExpressionEvaluator {
         }
     }
 
-    private mutating func binary(_ op: ExpressionNode.BinaryOperator, _ left: ExpressionNode, _ right: ExpressionNode) throws(ExpressionError) -> Bool {
+    private mutating func binary(_ op: ExpressionNode.BinaryOperator, _ left: ExpressionNode, _ right: ExpressionNode)
+        throws(ExpressionError) -> Bool
+    {
         let l = try evaluate(left)
         let r = try evaluate(right)
         switch op {
@@ -182,7 +187,8 @@ struct ExpressionEvaluator {
             case (.string(let a), .string(let b)):
                 order = op == .less ? a < b : op == .lessOrEqual ? a <= b : op == .greater ? a > b : a >= b
             default:
-                throw error(.expressionCannotCompare(source(left), Self.phrase(l), source(right), Self.phrase(r), using: op.rawValue), right)
+                throw error(
+                    .expressionCannotCompare(source(left), Self.phrase(l), source(right), Self.phrase(r), using: op.rawValue), right)
             }
             return order
         case .in:
@@ -194,7 +200,8 @@ struct ExpressionEvaluator {
                 throw error(.expressionOperand(source(left), Self.phrase(l), of: "in", expected: "a string"), left)
             default:
                 throw error(
-                    .expressionOperand(source(right), Self.phrase(r), of: "in", expected: "a list, a string or an object on its right"), right)
+                    .expressionOperand(source(right), Self.phrase(r), of: "in", expected: "a list, a string or an object on its right"),
+                    right)
             }
         }
     }

@@ -77,8 +77,9 @@ struct ExpressionLexer {
         }
         let literal = text.slice(start, offset)
         if isDecimal {
-            guard let value = Double(literal) else {
-                throw ExpressionError(.expressionBadNumber(literal), start: start, end: offset, in: text)
+            // Hundreds of digits read as infinity, which no JSON value holds.
+            guard let value = Double(literal), value.isFinite else {
+                throw ExpressionError(.expressionNumberTooLarge(literal), start: start, end: offset, in: text)
             }
             return ExpressionToken(kind: .double(value), start: start, end: offset)
         }

@@ -109,10 +109,12 @@ struct ExpressionParser {
                 let nameToken = advance()
                 if current.isSymbol("(") {
                     let (arguments, end) = try parseArguments()
-                    try checkCall(name, arguments, nameStart: nameToken.start, nameEnd: nameToken.end, callEnd: end, known: ExpressionNode.methods)
+                    try checkCall(
+                        name, arguments, nameStart: nameToken.start, nameEnd: nameToken.end, callEnd: end, known: ExpressionNode.methods)
                     node = try make(.method(node, name, arguments), node.start, end, culprit: nameToken.start)
                 } else {
-                    node = try make(.member(node, field: name, fieldStart: nameToken.start), node.start, nameToken.end, culprit: nameToken.start)
+                    node = try make(
+                        .member(node, field: name, fieldStart: nameToken.start), node.start, nameToken.end, culprit: nameToken.start)
                 }
             } else if current.isSymbol("[") {
                 let open = advance()
@@ -218,7 +220,8 @@ struct ExpressionParser {
             throw ExpressionError(.unknownExpressionFunction(name, suggestion: suggestion), start: nameStart, end: nameEnd, in: text)
         }
         guard arguments.count == expected else {
-            throw ExpressionError(.expressionArgumentCount(name, expected: expected, found: arguments.count), start: nameStart, end: callEnd, in: text)
+            throw ExpressionError(
+                .expressionArgumentCount(name, expected: expected, found: arguments.count), start: nameStart, end: callEnd, in: text)
         }
     }
 
@@ -260,7 +263,8 @@ struct ExpressionParser {
 
     /// A node, refused when the tree under it is higher than ``maxDepth``: at `culprit` (the field, index or method
     /// that went one level too deep) up to its end, or else the whole node.
-    private func make(_ kind: ExpressionNode.Kind, _ start: Int, _ end: Int, culprit: Int? = nil) throws(ExpressionError) -> ExpressionNode {
+    private func make(_ kind: ExpressionNode.Kind, _ start: Int, _ end: Int, culprit: Int? = nil) throws(ExpressionError) -> ExpressionNode
+    {
         let node = ExpressionNode(kind, start: start, end: end)
         guard node.height <= Self.maxDepth else {
             throw ExpressionError(.expressionTooDeep(limit: Self.maxDepth), start: culprit ?? start, end: end, in: text)

@@ -40,10 +40,7 @@ public indirect enum ExpressionType: Sendable, Hashable, CustomStringConvertible
             self = schema["type"].map { Self.allowsNull($0) } == true ? .optional(.strings(values)) : .strings(values)
             return
         }
-        if schema["enum"] != nil || schema["const"] != nil {
-            self = .any
-            return
-        }
+        // An enum of other values (numbers, mixed) says no more than the type beside it.
         var names: [String]
         switch schema["type"] {
         case .string(let name): names = [name]
