@@ -141,6 +141,17 @@ import Testing
         #expect(error.message.first?.isUppercase == false && !error.message.hasSuffix("."), "\(error)")
     }
 
+    @Test("scalarColumn counts Unicode scalars, as a YAML file's columns do, where column counts characters")
+    func scalarColumns() {
+        // 'e' + U+0301 (combining acute) is one character and two scalars; the flag is one character, two scalars.
+        guard let error = F.parseError("'e\u{301}🇫🇷' == x #") else { return }
+        #expect(error.position == [1, 11, 1])
+        #expect(error.scalarColumn == 13)
+        let second = F.parseError("'🇫🇷'\n  == x #")
+        #expect(second?.position == [2, 8, 1])
+        #expect(second?.scalarColumn == 8, "a line break starts counting again")
+    }
+
     // MARK: - Type checking
 
     @Test(

@@ -13,20 +13,26 @@ public struct ExpressionError: Error, Sendable, Hashable, CustomStringConvertibl
     public var column: Int
     /// How many characters the culprit spans (at least 1).
     public var length: Int
+    /// ``column`` counted in Unicode scalars, as a YAML file's columns are (``SourceLocation``): use it to map the
+    /// position into the file. It differs from ``column`` only after a character made of several scalars.
+    public var scalarColumn: Int
 
-    /// Creates an error from its parts.
-    public init(code: Diagnostic.Code, message: String, line: Int, column: Int, length: Int) {
+    /// Creates an error from its parts; `scalarColumn` defaults to `column`.
+    public init(code: Diagnostic.Code, message: String, line: Int, column: Int, length: Int, scalarColumn: Int? = nil) {
         self.code = code
         self.message = message
         self.line = line
         self.column = column
         self.length = length
+        self.scalarColumn = scalarColumn ?? column
     }
 
     /// Creates an error from a catalog message and the character range `start..<end` of `text`.
     init(_ message: Diagnostic.Message, start: Int, end: Int, in text: ExpressionText) {
-        let (line, column) = text.lineAndColumn(of: start)
-        self.init(code: message.code, message: message.text, line: line, column: column, length: max(1, end - start))
+        let (line, column, scalarColumn) = text.position(of: start)
+        self.init(
+            code: message.code, message: message.text, line: line, column: column, length: max(1, end - start),
+            scalarColumn: scalarColumn)
     }
 
     /// The catalog message, for a ``Diagnostic`` at the expression's place in its file.

@@ -7,19 +7,24 @@ struct ExpressionText: Sendable {
         characters = Array(text)
     }
 
-    /// The 1-based line and column of character offset `offset`.
-    func lineAndColumn(of offset: Int) -> (line: Int, column: Int) {
+    /// The 1-based line and column of character offset `offset`, the column both in characters and in Unicode
+    /// scalars (as Yams counts a YAML file's columns: `é` written as `e` and a combining accent is one character,
+    /// two scalars).
+    func position(of offset: Int) -> (line: Int, column: Int, scalarColumn: Int) {
         var line = 1
         var column = 1
+        var scalarColumn = 1
         for character in characters.prefix(max(0, offset)) {
             if character.isNewline {
                 line += 1
                 column = 1
+                scalarColumn = 1
             } else {
                 column += 1
+                scalarColumn += character.unicodeScalars.count
             }
         }
-        return (line, column)
+        return (line, column, scalarColumn)
     }
 
     /// The source text of `start..<end`, as written.
