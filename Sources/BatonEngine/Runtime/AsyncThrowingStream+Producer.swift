@@ -1,5 +1,4 @@
 import BatonSpec
-import Dispatch
 
 extension AsyncThrowingStream where Failure == any Error, Element: Sendable {
     /// A stream fed by `produce` in a task of its own: it finishes when `produce` returns, fails with what
@@ -10,8 +9,8 @@ extension AsyncThrowingStream where Failure == any Error, Element: Sendable {
     /// this way, so none can forget the cancellation.
     ///
     /// With a `timeout` (seconds), the stream fails with `timedOut()` once that long has passed, and the task is
-    /// cancelled. The clock is a timer on a dispatch queue, not a task racing `produce`: the executor relies on
-    /// this for the stage timeout (``LLMRuntime/enforcesTimeout``), and a racing task per attempt cost about a
+    /// cancelled. The clock is the process's one ``DeadlineClock``, not a task racing `produce`: the executor relies
+    /// on this for the stage timeout (``LLMRuntime/enforcesTimeout``), and a racing task per attempt cost about a
     /// tenth of the engine's time per stage (Benchmarks/README.md).
     public static func producing(
         timeout: Double? = nil, timedOut: @escaping @Sendable () -> any Error = { CancellationError() },
@@ -30,17 +29,15 @@ extension AsyncThrowingStream where Failure == any Error, Element: Sendable {
                 continuation.onTermination = { _ in task.cancel() }
                 return
             }
-            // Finishing an already finished stream does nothing, so the timer may lose the race to the end.
-            // DispatchWorkItem's `cancel` is thread-safe; it is not marked Sendable.
-            nonisolated(unsafe) let timer = DispatchWorkItem {
+            // Finishing an already finished stream does nothing, so the clock may lose the race to the end.
+            let deadline = DeadlineClock.shared.after(timeout) {
                 continuation.finish(throwing: timedOut())
                 task.cancel()
             }
             continuation.onTermination = { _ in
-                timer.cancel()
+                DeadlineClock.shared.forget(deadline)
                 task.cancel()
             }
-            DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: timer)
         }
     }
 
