@@ -1,4 +1,5 @@
 import BatonSpec
+import BatonTestSupport
 import Foundation
 import Testing
 
@@ -308,6 +309,23 @@ import Testing
         ]
         for (text, expected) in cases {
             #expect(F.parse(text)?.check(in: F.scope).type == expected, "\(text)")
+        }
+    }
+
+    @Test("Every example in docs/expressions.md parses and checks as a condition")
+    func documentedExamples() throws {
+        let doc = try String(contentsOfFile: Fixtures.path("docs/expressions.md"), encoding: .utf8)
+        let examples = try #require(doc.firstRange(of: "## Examples\n\n```text\n")).upperBound
+        let block = doc[examples...].prefix { $0 != "`" }.split(separator: "\n").map(String.init)
+        // And the `when:` lines of its YAML examples.
+        let conditions = block + doc.split(separator: "\n").compactMap { line in
+            let trimmed = line.drop { $0 == " " }
+            return trimmed.hasPrefix("when: ") ? String(trimmed.dropFirst(6)) : nil
+        }
+        #expect(conditions.count >= 8, "\(conditions)")
+        let scope = ExpressionScope(["inputs": .any, "stages": .any, "item": .any, "round": .int])
+        for text in conditions {
+            #expect(F.parse(text)?.checkCondition(in: scope) == [], "\(text)")
         }
     }
 }
