@@ -21,6 +21,7 @@ public struct Expression: Sendable, Hashable, Codable, CustomStringConvertible {
         return Expression(text: text, characters: characters, root: try ExpressionParser.parse(characters))
     }
 
+    /// The text as written.
     public var description: String { text }
 
     /// The parsed tree as an S-expression (`(|| a (&& b c))`), for tests of the grammar.
