@@ -54,10 +54,10 @@ import Testing
         // One judged zone is enough; garbage in another zone's temp does not count.
         try tree.zone(4, temp: 20000, trips: Self.laptopTrips)
         try "n/a\n".write(toFile: "\(tree.root)/thermal_zone3/temp", atomically: true, encoding: .utf8)
-        #expect(sensor.currentState() == .nominal)
+        #expect(LinuxThermalSensor(root: tree.root).currentState() == .nominal)  // a new sensor lists the zones again
     }
 
-    @Test func tripPointsAreReusedForTheirLifetimeAndTemperaturesNever() throws {
+    @Test func tripPointsAndZonesAreReusedForTheirLifetimeAndTemperaturesNever() throws {
         let tree = try FakeThermalTree()
         defer { tree.remove() }
         try tree.zone(0, temp: 80000, trips: Self.laptopTrips)
@@ -74,6 +74,12 @@ import Testing
         // A temperature change is seen at once either way.
         try tree.zone(0, temp: 101000, trips: [("passive", 70000), ("hot", 75000), ("critical", 100000)])
         #expect(cached.currentState() == .critical)
+        #expect(fresh.currentState() == .critical)
+
+        // A zone that appears is seen once the list of zones is read again.
+        try tree.zone(0, temp: 20000, trips: Self.laptopTrips)
+        try tree.zone(1, temp: 101000, trips: Self.laptopTrips)
+        #expect(cached.currentState() == .nominal)  // zone 0 only, with its first trip points
         #expect(fresh.currentState() == .critical)
     }
 

@@ -45,9 +45,10 @@ public enum ThermalSensors {
 public struct LinuxThermalSensor: ThermalSensor {
     /// The folder holding the `thermal_zone*` folders.
     public var root: String
-    /// How long a zone's trip points are reused before they are read again: they rarely change, and
-    /// reading them is nine tenths of the cost of a reading. Temperatures and the list of zones are read
-    /// every time. Zero reads the trip points every time too.
+    /// How long the list of zones and each zone's trip points are reused before they are read again: they
+    /// rarely change, and reading them (Foundation's directory listing most of all) is nine tenths of the cost
+    /// of a reading, which the executor takes before every stage. Temperatures are read every time. Zero reads
+    /// everything every time.
     public var tripPointLifetime: Duration
     private let cache = TripPointCache()
 
@@ -61,10 +62,14 @@ public struct LinuxThermalSensor: ThermalSensor {
     }
 
     public func currentState() -> ThermalState? {
-        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: root) else { return nil }
+        let zones = cache.zones(of: root, lifetime: tripPointLifetime) {
+            (try? FileManager.default.contentsOfDirectory(atPath: root)).map { entries in
+                entries.filter { $0.hasPrefix("thermal_zone") }.map { "\(root)/\($0)" }
+            }
+        }
+        guard let zones else { return nil }
         var worst: ThermalState?
-        for entry in entries where entry.hasPrefix("thermal_zone") {
-            let zone = "\(root)/\(entry)"
+        for zone in zones {
             guard let temperature = Self.readInteger("\(zone)/temp") else { continue }
             let trips = cache.trips(of: zone, lifetime: tripPointLifetime) { Self.tripPoints(of: zone) }
             guard !trips.isEmpty else { continue }
@@ -151,9 +156,20 @@ struct TripPoint: Sendable, Hashable {
     var temperature: Int
 }
 
-/// Each zone's trip points and when they were read, shared by copies of a sensor.
+/// Each zone's trip points and the list of zones, and when they were read, shared by copies of a sensor.
 final class TripPointCache: Sendable {
     private let entries = Locked<[String: (trips: [TripPoint], readAt: ContinuousClock.Instant)]>([:])
+    private let zoneList = Locked<(root: String, zones: [String]?, readAt: ContinuousClock.Instant)?>(nil)
+
+    /// The cached zone folders below `root` (nil: `root` could not be listed) when younger than `lifetime`, else
+    /// `read()`'s, remembered.
+    func zones(of root: String, lifetime: Duration, read: () -> [String]?) -> [String]? {
+        let now = ContinuousClock.now
+        if let cached = zoneList.withLock({ $0 }), cached.root == root, now - cached.readAt < lifetime { return cached.zones }
+        let zones = read()
+        zoneList.withLock { $0 = (root, zones, now) }
+        return zones
+    }
 
     /// The cached trip points of `zone` when younger than `lifetime`, else `read()`'s, remembered.
     func trips(of zone: String, lifetime: Duration, read: () -> [TripPoint]) -> [TripPoint] {
