@@ -84,7 +84,7 @@ extension Executor {
             startedAt: RunStore.now(), firstTokenAt: nil, finishedAt: nil, timings: nil, error: nil, fingerprint: rendered.fingerprint)
         let started = try store.startAttempt(attempt)
         let stages = state.snapshot.plan.stages
-        let number = (stages.firstIndex { $0.name == stage.name } ?? 0) + 1
+        let number = (state.positions[stage.name] ?? 0) + 1
         observer(
             .attemptStarted(
                 stage: stage.name, role: stage.role, model: model.description, round: round, tryNumber: tryNumber,

@@ -89,7 +89,7 @@ extension Executor {
         let current = key(model)
         // The uses from here on: this stage, its critic loop's next round if there may be one, the rest.
         let order = plan.stages
-        let position = order.firstIndex { $0.name == stage.name } ?? 0
+        let position = state.positions[stage.name] ?? 0
         var upcoming: [PlannedStage] = [stage]
         if let loop = stage.critic, round < loop.maxRounds, let reviewed = plan.stage(named: loop.reviews) {
             upcoming.append(reviewed)

@@ -104,6 +104,8 @@ struct RunState {
     let snapshot: RunSnapshot
     let inputs: [String: String]
     let fingerprints: [String: String]
+    /// Each stage's position in the plan's order, from 0 (looked up for every attempt: a search was quadratic).
+    let positions: [String: Int]
     /// Completed attempts from the store, by stage and round (the latest one wins).
     var completed: [StageRound: AttemptRecord] = [:]
     /// Tries already recorded, by stage and round, so new tries continue the numbering.
@@ -129,6 +131,7 @@ struct RunState {
         self.snapshot = snapshot
         self.inputs = inputs
         self.fingerprints = snapshot.fingerprints ?? Fingerprints.compute(snapshot.plan, inputs: inputs)
+        positions = Dictionary(snapshot.plan.stages.enumerated().map { ($1.name, $0) }) { first, _ in first }
         measured = (try? store.measuredFootprints()) ?? [:]
         // A stage that fell back before the run was interrupted keeps the model it fell back to.
         for event in try store.events(runID, kind: .modelFallback) {
