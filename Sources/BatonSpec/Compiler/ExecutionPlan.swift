@@ -47,10 +47,18 @@ public struct PlannedStage: Sendable, Hashable, Codable {
     /// list, or the best capability score), for `baton plan`. Not encoded: it explains the compile and is
     /// no part of the stage's definition, so fingerprints do not depend on discovery's wording.
     public var modelChoice: ModelChoice? = nil
+    /// The stage's `when:` condition, parsed and checked; nil: the stage runs unless a route leaves it out.
+    public var condition: Expression? = nil
+    /// When a route's branch runs this stage: the routing stage and the branches that run it. The stage is skipped
+    /// when the router's answer selects another branch.
+    public var routedBy: RouteChoice? = nil
+    /// The branches this stage's JSON answer selects.
+    public var route: RouteSpec? = nil
 
     /// The keys encoded: every property but ``modelChoice``.
     enum CodingKeys: String, CodingKey {
         case name, role, models, settings, system, prompt, dependencies, critic, reviewedBy, output
+        case condition, routedBy, route
     }
 }
 

@@ -24,6 +24,10 @@ public struct StageSpec: Sendable, Hashable, Codable {
     public var onExhausted: ExhaustedAction?
     /// The expected output.
     public var output: OutputSpec?
+    /// The condition under which the stage runs (`when:`, an expression: docs/expressions.md), as written; nil: always.
+    public var when: String? = nil
+    /// The branches this stage's JSON answer selects (`route:`).
+    public var route: RouteSpec? = nil
 
     /// The keys as written in files: these plus the keys of ``StageSettings`` (`name` is the mapping key).
     public enum CodingKeys: String, CodingKey, CaseIterable {
@@ -33,6 +37,7 @@ public struct StageSpec: Sendable, Hashable, Codable {
         case maxRounds = "max_rounds"
         case onExhausted = "on_exhausted"
         case output
+        case when, route
     }
 
     /// Whether this stage is a critic.
