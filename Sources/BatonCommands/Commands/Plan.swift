@@ -102,6 +102,17 @@ enum ScheduleFormatter {
                     ? "critic loop \(loop.critic) ↔ \(loop.reviewed): further rounds reuse the resident models, no swap"
                     : "critic loop \(loop.critic) ↔ \(loop.reviewed): the two models do not fit together; each further round swaps them")
         }
+        if !schedule.branches.isEmpty {
+            lines.append("")
+            lines.append("the rows above run every branch (the worst case); each branch alone:")
+            for branch in schedule.branches {
+                let stages = branch.stages.isEmpty ? "no stages" : branch.stages.joined(separator: ", ")
+                let loads = branch.loads.isEmpty ? "no loads" : "loads " + branch.loads.map(\.description).joined(separator: ", ")
+                lines.append(
+                    "  route \(branch.router) → \(branch.branch): runs \(stages); \(loads); \(branch.unloadCount) unload\(branch.unloadCount == 1 ? "" : "s"), peak \(size(branch.peakBytes))"
+                )
+            }
+        }
         lines.append("")
         lines.append(
             "peak resident \(size(schedule.peakBytes)) of \(size(schedule.budget)); \(schedule.loadCount) load\(schedule.loadCount == 1 ? "" : "s"), \(schedule.unloadCount) unload\(schedule.unloadCount == 1 ? "" : "s")"
@@ -154,6 +165,23 @@ enum ScheduleFormatter {
         }
     }
 
+    /// A route branch of `baton plan --json`: its stages and the schedule with only that branch.
+    struct Branch: Encodable {
+        var router: String
+        var branch: String
+        var stages: [String]
+        var loads: Int
+        var loadModels: [String]
+        var unloads: Int
+        var peakBytes: Int64
+
+        enum CodingKeys: String, CodingKey {
+            case router, branch, stages, loads, unloads
+            case loadModels = "load_models"
+            case peakBytes = "peak_bytes"
+        }
+    }
+
     /// The document `baton plan --json` prints.
     struct Document: Encodable {
         var pipeline: String
@@ -165,12 +193,14 @@ enum ScheduleFormatter {
         var loads: Int
         var unloads: Int
         var loops: [Loop]
+        /// One per route branch (empty without routes).
+        var branches: [Branch]
         var unknownFootprints: [String]
         /// What a run would reach: runtimes with their hosts, keys by name, commands and MCP servers.
         var reach: ReachFormatter.Document
 
         enum CodingKeys: String, CodingKey {
-            case pipeline, profile, steps, loads, unloads, loops, reach
+            case pipeline, profile, steps, loads, unloads, loops, branches, reach
             case budgetBytes = "budget_bytes"
             case budgetSource = "budget_source"
             case peakBytes = "peak_bytes"
@@ -194,6 +224,11 @@ enum ScheduleFormatter {
                 pipeline: plan.pipeline, profile: OrNull(plan.profile), budgetBytes: schedule.budget, budgetSource: schedule.budgetSource,
                 steps: steps, peakBytes: schedule.peakBytes, loads: schedule.loadCount, unloads: schedule.unloadCount,
                 loops: schedule.loops.map { Loop(critic: $0.critic, stage: $0.reviewed, staysResident: $0.staysResident) },
+                branches: schedule.branches.map {
+                    Branch(
+                        router: $0.router, branch: $0.branch, stages: $0.stages, loads: $0.loads.count,
+                        loadModels: $0.loads.map(\.description), unloads: $0.unloadCount, peakBytes: $0.peakBytes)
+                },
                 unknownFootprints: schedule.unknownFootprints.map(\.description), reach: ReachFormatter.document(reach)))
     }
 }

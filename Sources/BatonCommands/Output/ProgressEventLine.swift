@@ -37,12 +37,17 @@ struct ProgressEventLine: Encodable {
     var maxWait: Double?
     var waited: Double?
     var outputs: [String: String]?
+    /// A router's field, the value found there (nil: absent or not text), the branch it chose and that branch's stages.
+    var field: String?
+    var value: String?
+    var branch: String?
+    var stages: [String]?
     /// When the line was printed (RFC 3339): events had no time before, so their version is unchanged.
     var at: String?
 
     enum CodingKeys: String, CodingKey {
         case event, run, pipeline, stage, role, model, round, text, code, message, status, seconds, error, delay, critic, verdict
-        case feedback, runtime, fix, skipped, from, to, reason, state, waited, outputs, at
+        case feedback, runtime, fix, skipped, from, to, reason, state, waited, outputs, at, field, value, branch, stages
         case tryNumber = "try"
         case stageNumber = "stage_number"
         case stageCount = "stage_count"
@@ -100,6 +105,10 @@ struct ProgressEventLine: Encodable {
             self.init(event: "thermal-resume", stage: stage, round: round, state: state?.description ?? "unknown", waited: waited)
         case .thermalWaitExceeded(let stage, let round, let state, let waited):
             self.init(event: "thermal-wait-exceeded", stage: stage, round: round, state: state.description, waited: waited)
+        case .stageSkipped(let stage, let reason, let reused):
+            self.init(event: reused ? "stage-skip-reused" : "stage-skipped", stage: stage, reason: reason)
+        case .routeChosen(let router, let field, let value, let branch, let stages):
+            self.init(event: "route-chosen", stage: router, field: field, value: value, branch: branch, stages: stages)
         case .runFinished:
             return nil
         }
@@ -112,7 +121,8 @@ struct ProgressEventLine: Encodable {
         promptTokens: Int? = nil, outputTokens: Int? = nil, error: String? = nil, finishReason: String? = nil, delay: Double? = nil,
         critic: String? = nil, verdict: String? = nil, feedback: String? = nil, runtime: String? = nil, fix: String? = nil,
         skipped: [String]? = nil, from: String? = nil, to: String? = nil, reason: String? = nil, state: String? = nil,
-        maxWait: Double? = nil, waited: Double? = nil, outputs: [String: String]? = nil
+        maxWait: Double? = nil, waited: Double? = nil, outputs: [String: String]? = nil, field: String? = nil, value: String? = nil,
+        branch: String? = nil, stages: [String]? = nil
     ) {
         self.event = event
         self.run = run
@@ -148,5 +158,9 @@ struct ProgressEventLine: Encodable {
         self.maxWait = maxWait
         self.waited = waited
         self.outputs = outputs
+        self.field = field
+        self.value = value
+        self.branch = branch
+        self.stages = stages
     }
 }

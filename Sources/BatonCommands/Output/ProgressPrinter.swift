@@ -187,6 +187,17 @@ final class ProgressPrinter: @unchecked Sendable {
             line("▶ resuming with \(stage): machine cooled to \(state?.description ?? "an unknown state") after \(Self.duration(waited))")
         case .thermalWaitExceeded(let stage, _, let state, let waited):
             line("▶ still hot (\(state)) after \(Self.duration(waited)), the profile's thermal max_wait: running \(stage) anyway")
+        case .stageSkipped(let stage, let reason, let reused):
+            // A skip decided by an earlier process is reused as a completed attempt is.
+            if reused {
+                self.reused.append(stage)
+            } else {
+                line("⤼ \(stage) skipped: \(reason)")
+            }
+        case .routeChosen(let router, let field, let value, let branch, let stages):
+            let found = value.map { "\(field) = \($0)" } ?? "\(field) has no value"
+            let runs = stages.isEmpty ? "no stages" : stages.joined(separator: ", ")
+            line("  ⑂ \(router) chose \(branch) (\(found)): runs \(runs)")
         case .runFinished:
             break
         }

@@ -9,6 +9,10 @@ enum ResumePlanFormatter {
         let width = plan.entries.map(\.stage.count).max() ?? 0
         for entry in plan.entries {
             let name = entry.stage.padding(toLength: width, withPad: " ", startingAt: 0)
+            if entry.reuse && entry.skipped {
+                lines.append("  \(name)  reuse (skipped)")
+                continue
+            }
             lines.append(
                 entry.reuse
                     ? "  \(name)  reuse (\(entry.reusedRounds) completed round\(entry.reusedRounds == 1 ? "" : "s"))"

@@ -74,6 +74,14 @@ enum RunFormatter {
             if event.kind == .runtimeNotice {
                 return "notice\(where_): \(payload["message"] ?? payload["code"] ?? "")"
             }
+            if event.kind == .stageSkipped {
+                return "skipped\(where_): \(payload["reason"] as? String ?? "")"
+            }
+            if event.kind == .routeChosen {
+                let value = payload["value"].map(Self.jsonText) ?? "null"
+                let stages = (payload["stages"] as? [String]).map { $0.isEmpty ? "no stages" : $0.joined(separator: ", ") } ?? ""
+                return "route\(where_): \(payload["field"] ?? "?") = \(value) chose \(payload["branch"] ?? "?"), running \(stages)"
+            }
             if event.kind == .outputTruncated {
                 let limit = (payload["max_tokens"] as? String).flatMap { $0.isEmpty ? nil : " at max_tokens \($0)" } ?? ""
                 return "truncated\(where_): the answer was cut off\(limit)"
@@ -84,13 +92,49 @@ enum RunFormatter {
         }
     }
 
+    /// A JSON value from a decoded payload as compact JSON text (`"billing"`, `3`, `null`).
+    static func jsonText(_ value: Any) -> String {
+        if value is NSNull { return "null" }
+        guard JSONSerialization.isValidJSONObject([value]),
+            let data = try? JSONSerialization.data(withJSONObject: [value], options: [.sortedKeys, .withoutEscapingSlashes])
+        else { return "\(value)" }
+        return String(String(decoding: data, as: UTF8.self).dropFirst().dropLast())
+    }
+
+    /// Why each skipped stage was skipped (its `stage-skipped` event's reason), and each router's chosen branch.
+    private static func decisions(_ events: [EventRecord]) -> (reasons: [String: String], branches: [String: String]) {
+        var reasons: [String: String] = [:]
+        var branches: [String: String] = [:]
+        for event in events where event.kind == .stageSkipped || event.kind == .routeChosen {
+            guard let stage = event.stage, let payload = event.payload,
+                let object = try? JSONSerialization.jsonObject(with: Data(payload.utf8)) as? [String: Any]
+            else { continue }
+            if event.kind == .stageSkipped {
+                reasons[stage] = object["reason"] as? String
+            } else {
+                branches[stage] = object["branch"] as? String
+            }
+        }
+        return (reasons, branches)
+    }
+
+    /// The id of `stage`'s last completed attempt: a router's branch is shown after it.
+    private static func finalAttempt(of stage: String, _ report: RunReport) -> Int64? {
+        report.attempts.last { $0.stage == stage && $0.status == .completed }?.id
+    }
+
     static func text(_ report: RunReport, events: [EventRecord] = [], stage: String?) -> String {
         var lines = header(report)
         lines += notices(events, stage: stage)
         lines.append("")
         lines.append(ProgressPrinter.summary(report))
+        let (reasons, branches) = decisions(events)
         for attempt in attempts(report, stage: stage) {
             lines.append("")
+            if attempt.status == .skipped {
+                lines.append("── \(attempt.stage) skipped" + (reasons[attempt.stage].map { ": \($0)" } ?? ""))
+                continue
+            }
             lines.append("── " + describe(attempt))
             if let error = attempt.error { lines.append("error: \(error)") }
             if let feedback = attempt.feedback, !feedback.isEmpty { lines.append("feedback: \(feedback)") }
@@ -100,6 +144,7 @@ enum RunFormatter {
                 lines.append("answer:")
             }
             lines.append(attempt.output)
+            if let branch = branches[attempt.stage], attempt.id == finalAttempt(of: attempt.stage, report) { lines.append("branch: \(branch)") }
         }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -113,8 +158,13 @@ enum RunFormatter {
         lines += header(report).dropFirst().map { "- \($0)" }
         lines.append("- status: \(report.run.status)")
         lines += notices(events, stage: stage).map { "- \($0)" }
+        let (reasons, branches) = decisions(events)
         for attempt in attempts(report, stage: stage) {
             lines.append("")
+            if attempt.status == .skipped {
+                lines += ["## \(attempt.stage) (skipped)", "", "*skipped" + (reasons[attempt.stage].map { ": \($0)" } ?? "") + "*"]
+                continue
+            }
             lines.append("## \(attempt.stage), round \(attempt.round)" + (attempt.tryNumber > 1 ? ", try \(attempt.tryNumber)" : ""))
             lines.append("")
             lines.append(
@@ -131,6 +181,7 @@ enum RunFormatter {
                 lines += ["", "**Verdict:** \(verdict)" + ((attempt.feedback ?? "").isEmpty ? "" : " — \(attempt.feedback!)")]
             }
             if let error = attempt.error { lines += ["", "**Error:** \(error)"] }
+            if let branch = branches[attempt.stage], attempt.id == finalAttempt(of: attempt.stage, report) { lines += ["", "**Branch:** \(branch)"] }
         }
         let outputs = report.outputs
         if !outputs.isEmpty, stage == nil {

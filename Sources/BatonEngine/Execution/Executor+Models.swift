@@ -97,7 +97,8 @@ extension Executor {
         } else if let critic = stage.reviewedBy.flatMap(plan.stage(named:)), round > 1 {
             upcoming.append(critic)
         }
-        upcoming += order[(position + 1)...]
+        // Stages a chosen branch already leaves out (and their critics) will not load anything.
+        upcoming += state.branches.isEmpty ? Array(order[(position + 1)...]) : order[(position + 1)...].filter { !state.knownSkipped($0) }
         let uses = upcoming.compactMap { $0.name == stage.name ? current : state.activeModel(of: $0).map(key) }.filter(managed)
         // A model's footprint at the largest context any stage gives it, since stages may reload it larger.
         var footprints: [ModelKey: Int64] = [:]
@@ -235,6 +236,20 @@ private final class ResidencyBook: Sendable {
 }
 
 extension RunState {
+    /// Whether `stage`, not reached yet, is sure to be skipped: its router chose another branch or was skipped, or
+    /// it is the critic of such a stage. (A condition is not known until the walk reaches it.)
+    func knownSkipped(_ stage: PlannedStage) -> Bool {
+        if let choice = stage.routedBy {
+            if results[choice.router]?.skipped == true { return true }
+            if let branch = branches[choice.router], !choice.branches.contains(branch) { return true }
+        }
+        if let loop = stage.critic {
+            if results[loop.reviews]?.skipped == true { return true }
+            if let index = positions[loop.reviews] { return knownSkipped(snapshot.plan.stages[index]) }
+        }
+        return false
+    }
+
     /// The model `stage` runs on now: its first model, or the one it fell back to.
     func activeModel(of stage: PlannedStage) -> ResolvedModel? {
         guard !stage.models.isEmpty else { return nil }

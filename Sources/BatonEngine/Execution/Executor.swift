@@ -147,10 +147,20 @@ public struct Executor: Sendable {
         var state = try RunState(runID: runID, snapshot: snapshot, inputs: inputs, store: store)
         do {
             for stage in snapshot.plan.stages {
+                // Conditions, routes and critics of skipped stages (Executor+Conditions); other stages go straight on.
+                if Self.needsDecision(stage, state: state), try skipIfDecided(stage, state: &state) {
+                    killSwitch?.hit(.stageDone)
+                    continue
+                }
                 if let loop = stage.critic {
                     try await runCriticLoop(critic: stage, loop: loop, state: &state)
+                    // A reviewed router's branch is taken from its approved answer.
+                    if let reviewed = snapshot.plan.stage(named: loop.reviews), reviewed.route != nil {
+                        try chooseRoute(of: reviewed, state: &state)
+                    }
                 } else {
                     _ = try await runStage(stage, round: 1, state: &state)
+                    if stage.route != nil, stage.reviewedBy == nil { try chooseRoute(of: stage, state: &state) }
                 }
                 killSwitch?.hit(.stageDone)
             }

@@ -14,6 +14,10 @@ public enum KillPoint: String, CaseIterable, Sendable {
     case attemptFinishCommit = "attempt-finish-commit"
     /// A critic's verdict was taken into the loop's history.
     case verdict
+    /// A stage's `when:`, route or critic skip was decided (a skip recorded, or the stage about to run).
+    case conditionDecided = "condition-decided"
+    /// A router's `route-chosen` event was recorded.
+    case routeChosen = "route-chosen"
     /// A stage (or a whole critic loop) finished, before the next one starts.
     case stageDone = "stage-done"
     /// Inside the transaction that sets a run's status.

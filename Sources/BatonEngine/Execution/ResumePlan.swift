@@ -12,6 +12,8 @@ public struct ResumePlan: Sendable, Hashable {
         public var reusedRounds: Int
         /// Why it runs: `not run yet`, `changed`, ...
         public var reason: String
+        /// Whether the reused attempt is a skip (its condition or route was decided): it stays skipped.
+        public var skipped = false
     }
 
     /// Creates a plan.
@@ -31,7 +33,9 @@ public struct ResumePlan: Sendable, Hashable {
         let old = report.snapshot.fingerprints ?? Fingerprints.compute(report.snapshot.plan, inputs: report.inputs)
         let new = replacement.map { $0.fingerprints ?? Fingerprints.compute($0.plan, inputs: report.inputs) } ?? old
         let attempted = Set(report.attempts.filter { $0.status != .superseded }.map(\.stage))
-        let completedByStage = Dictionary(grouping: report.attempts.filter { $0.status == .completed }, by: \.stage)
+        // A skipped stage is reused like a completed one: resume never decides a condition or a branch again.
+        let completedByStage = Dictionary(
+            grouping: report.attempts.filter { $0.status == .completed || $0.status == .skipped }, by: \.stage)
         var entries: [Entry] = []
         var changed: [String] = []
         for stage in target.stages {
@@ -40,8 +44,11 @@ public struct ResumePlan: Sendable, Hashable {
             let isChanged = old[stage.name] != fingerprint
             if isChanged && attempted.contains(stage.name) { changed.append(stage.name) }
             let reason = isChanged ? (old[stage.name] == nil ? "new stage" : "changed, or upstream of it changed") : "not completed yet"
+            let skipped = completed.last?.status == .skipped
             entries.append(
-                Entry(stage: stage.name, reuse: !completed.isEmpty, reusedRounds: Set(completed.map(\.round)).count, reason: reason))
+                Entry(
+                    stage: stage.name, reuse: !completed.isEmpty, reusedRounds: skipped ? 0 : Set(completed.map(\.round)).count,
+                    reason: reason, skipped: skipped))
         }
         let targetNames = Set(target.stages.map(\.name))
         for stage in report.snapshot.plan.stages where !targetNames.contains(stage.name) && attempted.contains(stage.name) {

@@ -43,6 +43,11 @@ public enum RunEvent: Sendable {
     case thermalResumed(stage: String, round: Int, state: ThermalState?, waited: Double)
     /// Still at `state` after the policy's `max_wait` (`waited` seconds): `stage` runs anyway.
     case thermalWaitExceeded(stage: String, round: Int, state: ThermalState, waited: Double)
+    /// A stage was skipped (`reused`: the skip was recorded by an earlier process): `reason` says why, with the
+    /// condition and the values it saw, or the router's branch.
+    case stageSkipped(stage: String, reason: String, reused: Bool)
+    /// Router `router`'s answer had `value` (nil: absent) at `field`, which chose `branch`, running `stages`.
+    case routeChosen(router: String, field: String, value: String?, branch: String, stages: [String])
     /// The run finished.
     case runFinished(id: String, outputs: [(stage: String, output: String)])
 }

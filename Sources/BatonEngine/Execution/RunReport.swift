@@ -69,6 +69,11 @@ public struct RunReport: Sendable {
             let status: String
             if mine.isEmpty {
                 status = "pending"
+            } else if mine.last?.status == .skipped {
+                // A skipped stage ran nothing: no rounds, no tries.
+                return StageTotals(
+                    stage: stage.name, rounds: 0, tries: 0, seconds: 0, promptTokens: 0, outputTokens: 0,
+                    status: AttemptStatus.skipped.rawValue)
             } else if mine.contains(where: { $0.status == .completed }) && mine.last?.status == .completed {
                 status = AttemptStatus.completed.rawValue
             } else {
@@ -82,11 +87,11 @@ public struct RunReport: Sendable {
         }
     }
 
-    /// The final output of each result stage: the latest completed attempt.
+    /// The final output of each result stage: the latest completed attempt; a skipped stage's is the empty string.
     public var outputs: [(stage: String, output: String)] {
         let wanted = Set(snapshot.plan.outputs)
         var latest: [String: String] = [:]
-        for attempt in attempts where attempt.status == .completed && wanted.contains(attempt.stage) {
+        for attempt in attempts where (attempt.status == .completed || attempt.status == .skipped) && wanted.contains(attempt.stage) {
             latest[attempt.stage] = attempt.output
         }
         return snapshot.plan.outputs.compactMap { name in latest[name].map { (name, $0) } }

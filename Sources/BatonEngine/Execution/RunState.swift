@@ -7,6 +7,11 @@ struct StageResult {
     var output: String
     /// The parsed output of a JSON stage, as Mustache context values.
     var json: Any?
+    /// The parsed output of a JSON stage as it was answered (empty strings and nulls kept), for conditions and routes.
+    var jsonValue: JSONValue?
+    /// Whether the stage was skipped (its condition was false, its route's branch left it out, or the stage its
+    /// critic reviews was skipped): its output is empty and it has no JSON, verdict or feedback.
+    var skipped = false
     /// A critic's verdict (`approve` / `revise`) and feedback.
     var verdict: String?
     var feedback: String?
@@ -50,8 +55,17 @@ struct StageResult {
                     isTransient: true)
             }
             self.json = Self.mustacheValue(value)
+            self.jsonValue = value
         }
     }
+
+    private init(skipped: Bool) {
+        output = ""
+        self.skipped = skipped
+    }
+
+    /// The result of a skipped stage.
+    static var skipped: StageResult { StageResult(skipped: true) }
 
     /// The result recorded in a completed attempt.
     init(attempt: AttemptRecord, stage: PlannedStage) throws {
@@ -123,6 +137,14 @@ struct RunState {
     /// Runtimes found unreachable (or unusable) in this execution, by name: their models are skipped for the
     /// rest of it. Not carried over: a resumed run tries every runtime again.
     var deadRuntimes: [String: DeadRuntime] = [:]
+    /// Skipped attempts from the store, by stage (a skip is always round 1): resume reuses the decision.
+    var decided: [String: AttemptRecord] = [:]
+    /// The reason each skip in ``decided`` was recorded with (its `stage-skipped` event's `reason`).
+    var skipReasons: [String: String] = [:]
+    /// The branch each router's answer chose, by router (`stages.R.branch`).
+    var branches: [String: String] = [:]
+    /// Routers whose `route-chosen` event is in the store (a resumed run records a missing one once).
+    var routesRecorded: Set<String> = []
     /// Parsed templates, by stage: (system, prompt).
     private var templates: [String: (MustacheTemplate?, MustacheTemplate)] = [:]
 
@@ -147,7 +169,22 @@ struct RunState {
         for attempt in attempts {
             let key = StageRound(stage: attempt.stage, round: attempt.round)
             triesSoFar[key] = max(triesSoFar[key] ?? 0, attempt.tryNumber)
-            if attempt.status == .completed { completed[key] = attempt }
+            if attempt.status == .completed {
+                completed[key] = attempt
+            } else if attempt.status == .skipped {
+                decided[attempt.stage] = attempt
+            }
+        }
+        if !decided.isEmpty {
+            for event in try store.events(runID, kind: .stageSkipped) {
+                guard let stage = event.stage, let payload = event.payload,
+                    let reason = (try? JSONDecoder().decode(JSONValue.self, from: Data(payload.utf8)))?["reason"]?.stringValue
+                else { continue }
+                skipReasons[stage] = reason
+            }
+        }
+        if snapshot.plan.stages.contains(where: { $0.route != nil }) {
+            routesRecorded = Set(try store.events(runID, kind: .routeChosen).compactMap(\.stage))
         }
     }
 
@@ -180,6 +217,8 @@ struct RunState {
         for name in stage.dependencies + [stage.critic?.reviews].compactMap({ $0 }) {
             guard let result = results[name] else { continue }
             var entry: [String: Any] = [:]
+            if result.skipped { entry["skipped"] = true }
+            if !branches.isEmpty, let branch = branches[name] { entry["branch"] = branch }
             if !result.output.isEmpty { entry["output"] = result.output }
             if let json = result.json { entry["json"] = json }
             if let verdict = result.verdict { entry["verdict"] = verdict }

@@ -29,8 +29,25 @@ public struct LoadSchedule: Sendable {
         public var staysResident: Bool
     }
 
+    /// One branch of a route: the stages it runs and the schedule of the plan with only that branch of the route
+    /// (the other routes' branches all kept, as in the worst case).
+    public struct Branch: Sendable, Hashable {
+        public var router: String
+        /// A case's value, or `default`.
+        public var branch: String
+        /// The stages the branch runs.
+        public var stages: [String]
+        /// The models loaded in order, one per load.
+        public var loads: [ModelKey]
+        public var unloadCount: Int
+        public var peakBytes: Int64
+    }
+
     public var rows: [Row]
     public var loops: [Loop]
+    /// Per route and branch, what a run that takes that branch loads (empty without routes). ``rows`` is the worst
+    /// case: every stage of every branch.
+    public var branches: [Branch] = []
     /// The budget in bytes, and where it came from (`pipeline`, `profile`, `auto`).
     public var budget: Int64
     public var budgetSource: String
@@ -123,7 +140,41 @@ public struct LoadSchedule: Sendable {
                 || (a != b && (footprints[a] ?? 0) + (footprints[b] ?? 0) <= budget)
             return Loop(critic: stage.name, reviewed: loop.reviews, staysResident: together)
         }
-        return LoadSchedule(rows: rows, loops: loops, budget: budget, budgetSource: source, unknownFootprints: unknown.sorted())
+        var result = LoadSchedule(rows: rows, loops: loops, budget: budget, budgetSource: source, unknownFootprints: unknown.sorted())
+        for router in plan.stages {
+            guard let route = router.route else { continue }
+            for branch in route.cases.map(\.value) + (route.otherwise == nil ? [] : ["default"]) {
+                var only = plan
+                only.stages = plan.stages.filter { !leftOut($0, by: router.name, branch: branch, in: plan) }
+                let schedule = try make(only, profile: profile, measured: measured, machine: machine, branches: false)
+                result.branches.append(
+                    Branch(
+                        router: router.name, branch: branch, stages: route.stages(ofBranch: branch),
+                        loads: schedule.rows.filter(\.loads).map(\.model), unloadCount: schedule.unloadCount,
+                        peakBytes: schedule.peakBytes))
+            }
+        }
+        return result
+    }
+
+    /// Plans `plan`'s loads; `branches`: with a schedule per route branch as well.
+    private static func make(
+        _ plan: ExecutionPlan, profile: ResolvedProfile?, measured: [ModelKey: Int64], machine: MachineMemory, branches: Bool
+    ) throws(MemoryPlanner.PlanningError) -> LoadSchedule {
+        var only = plan
+        // No routes: the schedule of one branch does not list branches again.
+        for index in only.stages.indices { only.stages[index].route = nil }
+        return try make(only, profile: profile, measured: measured, machine: machine)
+    }
+
+    /// Whether a run in which `router` chose `branch` skips `stage`: a stage of the route's other branches only, or
+    /// the critic of such a stage.
+    static func leftOut(_ stage: PlannedStage, by router: String, branch: String, in plan: ExecutionPlan) -> Bool {
+        if let choice = stage.routedBy, choice.router == router { return !choice.branches.contains(branch) }
+        if let loop = stage.critic, let reviewed = plan.stage(named: loop.reviews) {
+            return leftOut(reviewed, by: router, branch: branch, in: plan)
+        }
+        return false
     }
 
     /// The budget in bytes for a pipeline's (or profile's) setting; `auto` and none come from the machine.

@@ -280,6 +280,18 @@ public struct RunStore: Sendable {
         }
     }
 
+    /// Records a skipped stage: its `skipped` attempt and its `stage-skipped` event (`payload`), in one transaction.
+    public func recordSkip(_ attempt: AttemptRecord, payload: String) throws(StoreError) -> AttemptRecord {
+        try write { db in
+            var attempt = attempt
+            try attempt.insert(db)
+            try Self.insertEvent(
+                db, runID: attempt.runID, at: attempt.startedAt, kind: .stageSkipped, stage: attempt.stage, attemptID: attempt.id,
+                payload: payload)
+            return attempt
+        }
+    }
+
     private static func insertEvent(
         _ db: Database, runID: String, at: Double, kind: EventKind, stage: String?, attemptID: Int64?, payload: String?
     ) throws {
@@ -429,15 +441,26 @@ public struct RunStore: Sendable {
         }
     }
 
-    /// Copies completed attempts of `stages` from one run to another (for `baton rerun`).
+    /// Copies completed and skipped attempts of `stages` from one run to another (for `baton rerun`), with the
+    /// events that say why a stage was skipped and which branch a router chose, so the rerun keeps the decisions.
     private static func copyCompletedAttempts(_ db: Database, from source: String, to target: String, stages: Set<String>) throws {
         // In the order they ran (SQLite walks the (run, stage, round) index; sorted here, see above).
-        let completed = AttemptRecord.filter(Column("run_id") == source && Column("status") == AttemptStatus.completed)
+        let reused = [AttemptStatus.completed, AttemptStatus.skipped]
+        let completed = AttemptRecord.filter(Column("run_id") == source && reused.contains(Column("status")))
         let attempts = inOrder(try completed.fetchAll(db))
         for var attempt in attempts where stages.contains(attempt.stage) {
             attempt.id = nil
             attempt.runID = target
             try attempt.insert(db)
+        }
+        let decisions = EventRecord.filter(
+            Column("run_id") == source && [EventKind.stageSkipped, EventKind.routeChosen].contains(Column("kind"))
+        ).order(Column("id"))
+        for var event in try decisions.fetchAll(db) where event.stage.map(stages.contains) == true {
+            event.id = nil
+            event.runID = target
+            event.attemptID = nil
+            try event.insert(db)
         }
     }
 

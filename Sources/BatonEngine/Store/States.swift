@@ -77,11 +77,14 @@ public enum AttemptStatus: StoredState {
     case interrupted
     /// Written by `resume --use-current-pipeline` for the attempts of a stage that changed.
     case superseded
+    /// Written instead of running a stage whose `when:` was false, that its router's branch left out, or whose
+    /// reviewed stage was skipped (round 1, try 1, no prompt or output); resume reuses it as it reuses a completed one.
+    case skipped
     /// Never written by this Baton: a status a later one wrote.
     case other(String)
 
     /// Every status this Baton writes.
-    public static let known: [AttemptStatus] = [.running, .completed, .failed, .aborted, .interrupted, .superseded]
+    public static let known: [AttemptStatus] = [.running, .completed, .failed, .aborted, .interrupted, .superseded, .skipped]
 
     /// The string the database and the JSON outputs hold.
     public var rawValue: String {
@@ -92,6 +95,7 @@ public enum AttemptStatus: StoredState {
         case .aborted: "aborted"
         case .interrupted: "interrupted"
         case .superseded: "superseded"
+        case .skipped: "skipped"
         case .other(let text): text
         }
     }
@@ -125,6 +129,10 @@ public enum EventKind: StoredState {
     case attemptAborted
     /// A transient error will be tried again (payload: error, delay, round, phase `load` or `generate`).
     case retry
+    /// A stage was skipped (payload: the condition, the route's router and branch, the values the decision read).
+    case stageSkipped
+    /// A router's answer chose a branch (payload: the field, its value, the branch, the stages it runs).
+    case routeChosen
     /// A critic still asked for a revision at `max_rounds`, and the loop's `on_exhausted: accept` kept the last.
     case loopExhaustedAccepted
     /// A text stage's answer was cut at `max_tokens` and kept, marked truncated.
@@ -155,7 +163,7 @@ public enum EventKind: StoredState {
         .runCreated, .runResumed, .runInterrupted, .runFailed, .runCompleted, .leaseAcquired, .snapshotReplaced,
         .attemptStarted, .attemptCompleted, .attemptFailed, .attemptInterrupted, .attemptAborted, .retry,
         .loopExhaustedAccepted, .outputTruncated, .modelLoaded, .modelUnloaded, .modelEvictedByRuntime, .modelFallback,
-        .runtimeUnreachable, .runtimeNotice, .thermalPause, .thermalResume, .thermalWaitExceeded,
+        .runtimeUnreachable, .runtimeNotice, .thermalPause, .thermalResume, .thermalWaitExceeded, .stageSkipped, .routeChosen,
     ]
 
     /// The string the database and the JSON outputs hold.
@@ -185,6 +193,8 @@ public enum EventKind: StoredState {
         case .thermalPause: "thermal-pause"
         case .thermalResume: "thermal-resume"
         case .thermalWaitExceeded: "thermal-wait-exceeded"
+        case .stageSkipped: "stage-skipped"
+        case .routeChosen: "route-chosen"
         case .other(let text): text
         }
     }

@@ -1,0 +1,239 @@
+import BatonSpec
+import Foundation
+
+/// Conditions (`when:`), routes (`route:`) and skipped stages (issue 11; docs/runs-and-resume.md, "Skipped stages").
+///
+/// A stage is decided when the walk reaches it, before the thermal wait and any load: a skip recorded by an
+/// earlier process (same fingerprint) is taken as it is, and a stage that completed before is not decided again,
+/// so a resumed run never re-decides. Otherwise its router's branch, then its own condition, say whether it runs;
+/// a critic follows the stage it reviews. A skip is an attempt (`skipped`) and a `stage-skipped` event, written in
+/// one transaction. Stages without a condition, a route or a skipped reviewed stage never come here.
+extension Executor {
+    /// Whether `stage` must be decided before it runs: it has a condition or a router, or it is the critic of a
+    /// skipped stage. Cheap, so the walk of a plan without conditions costs nothing more.
+    static func needsDecision(_ stage: PlannedStage, state: RunState) -> Bool {
+        if stage.condition != nil || stage.routedBy != nil { return true }
+        if let loop = stage.critic, state.results[loop.reviews]?.skipped == true { return true }
+        return false
+    }
+
+    /// Decides `stage`: records its skip and returns true, or returns false when it runs (or ran before).
+    ///
+    /// - Throws: ``StageFailure`` when its condition cannot be evaluated (an absent value) or its router has no answer.
+    func skipIfDecided(_ stage: PlannedStage, state: inout RunState) throws -> Bool {
+        let fingerprint = state.fingerprints[stage.name] ?? ""
+        if let done = state.decided[stage.name], done.fingerprint == fingerprint {
+            state.record(stage: stage.name, .skipped)
+            observer(.stageSkipped(stage: stage.name, reason: state.skipReasons[stage.name] ?? "", reused: true))
+            return true
+        }
+        if let done = state.completed[StageRound(stage: stage.name, round: 1)], done.fingerprint == fingerprint { return false }
+        guard let skip = try decide(stage, state: state) else {
+            killSwitch?.hit(.conditionDecided)
+            return false
+        }
+        let model = stage.models.first
+        let now = RunStore.now()
+        let attempt = AttemptRecord(
+            id: nil, runID: state.runID, stage: stage.name, round: 1, tryNumber: 1, status: .skipped, model: model?.name,
+            runtime: state.snapshot.forcedRuntime ?? model?.runtime, system: nil, prompt: "", output: "", verdict: nil, feedback: nil,
+            promptTokens: nil, outputTokens: nil, startedAt: now, firstTokenAt: nil, finishedAt: now, timings: nil, error: nil,
+            fingerprint: fingerprint)
+        _ = try store.recordSkip(attempt, payload: skip.payload)
+        killSwitch?.hit(.conditionDecided)
+        state.record(stage: stage.name, .skipped)
+        observer(.stageSkipped(stage: stage.name, reason: skip.reason, reused: false))
+        return true
+    }
+
+    /// Why `stage` is skipped, or nil when it runs.
+    private func decide(_ stage: PlannedStage, state: RunState) throws -> Skip? {
+        if let loop = stage.critic, state.results[loop.reviews]?.skipped == true {
+            return Skip(reason: "the stage it reviews, '\(loop.reviews)', was skipped", reviewed: loop.reviews)
+        }
+        if let choice = stage.routedBy {
+            guard let router = state.results[choice.router] else {
+                throw StageFailure(
+                    message: "stage '\(stage.name)': its router '\(choice.router)' has not run; it must come first in the plan",
+                    runtimeUnavailable: false)
+            }
+            if router.skipped {
+                return Skip(reason: "its router '\(choice.router)' was skipped", router: choice.router, branch: nil)
+            }
+            if let branch = state.branches[choice.router], !choice.branches.contains(branch) {
+                return Skip(
+                    reason: "route \(choice.router) chose \(branch)", router: choice.router, branch: branch,
+                    values: ["stages.\(choice.router).branch": .string(branch)])
+            }
+        }
+        guard let condition = stage.condition else { return nil }
+        let evaluation: ExpressionEvaluation
+        do {
+            evaluation = try condition.evaluateRecording(Self.conditionValues(for: condition, stage: stage, state: state))
+        } catch {
+            throw StageFailure(
+                message: "stage '\(stage.name)': its condition '\(condition.text)' cannot be evaluated: \(error.message)",
+                runtimeUnavailable: false)
+        }
+        guard case .bool(let result) = evaluation.value else {
+            throw StageFailure(
+                message:
+                    "stage '\(stage.name)': its condition '\(condition.text)' is \(Self.jsonText(evaluation.value)), not true or false; compare it, as in \(condition.text) == 'yes'",
+                runtimeUnavailable: false)
+        }
+        if result { return nil }
+        let seen = evaluation.seen.sorted { $0.key < $1.key }
+        let shown = seen.map { "\($0.key) = \(Self.quoted($0.value))" }.joined(separator: ", ")
+        return Skip(
+            reason: "when: \(condition.text) was false" + (shown.isEmpty ? "" : " (\(shown))"), condition: condition.text,
+            values: Dictionary(uniqueKeysWithValues: seen.map { ($0.key, $0.value) }))
+    }
+
+    /// The values a condition reads: `inputs`, and the stages it names (`stages.X`: output, skipped, json, verdict,
+    /// feedback, branch). Only the stages it references are built, so a long plan does not pay per condition.
+    static func conditionValues(for condition: BatonSpec.Expression, stage: PlannedStage, state: RunState) -> [String: JSONValue] {
+        var names: [String] = []
+        var everyStage = false
+        for path in condition.references where path.first == "stages" {
+            if path.count > 1 {
+                if !names.contains(path[1]) { names.append(path[1]) }
+            } else {
+                everyStage = true
+            }
+        }
+        if everyStage { names = state.snapshot.plan.stages.map(\.name) }
+        var stages: [(key: String, value: JSONValue)] = []
+        for name in names where name != stage.name {
+            guard let result = state.results[name] else { continue }
+            stages.append((name, stageValue(result, branch: state.branches[name])))
+        }
+        let inputs = state.inputs.sorted { $0.key < $1.key }.map { (key: $0.key, value: JSONValue.string($0.value)) }
+        return ["inputs": .object(inputs), "stages": .object(stages)]
+    }
+
+    /// What `stages.X` is in a condition.
+    static func stageValue(_ result: StageResult, branch: String?) -> JSONValue {
+        if result.skipped { return .object([("output", .string("")), ("skipped", .bool(true))]) }
+        var fields: [(key: String, value: JSONValue)] = [("output", .string(result.output)), ("skipped", .bool(false))]
+        if let json = result.jsonValue { fields.append(("json", json)) }
+        if let verdict = result.verdict { fields.append(("verdict", .string(verdict))) }
+        if let feedback = result.feedback { fields.append(("feedback", .string(feedback))) }
+        if let branch { fields.append(("branch", .string(branch))) }
+        return .object(fields)
+    }
+
+    // MARK: - Routes
+
+    /// Takes the branch `router`'s final answer selects (recording `route-chosen` once per run), so that its branch
+    /// stages can be decided. A reused router's branch is read again from its stored answer: the same answer, the
+    /// same branch.
+    ///
+    /// - Throws: ``StageFailure`` when the value selects no branch and the route has no `default`.
+    func chooseRoute(of router: PlannedStage, state: inout RunState) throws {
+        guard let route = router.route, let result = state.results[router.name], !result.skipped else { return }
+        let found = result.jsonValue.flatMap { Self.value(at: route.on, in: $0) }
+        let value = found.flatMap(Self.routeText)
+        guard let branch = value.flatMap(route.branch(for:)) ?? (route.otherwise != nil ? "default" : nil) else {
+            let said = found.map { "answered \(Self.jsonText($0))" } ?? "gave no value"
+            throw StageFailure(
+                message:
+                    "stage '\(router.name)': route on '\(route.on)' \(said), which no case takes (cases: \(route.cases.map(\.value).joined(separator: ", "))) and the route has no default; add a case or a default branch",
+                runtimeUnavailable: false)
+        }
+        state.branches[router.name] = branch
+        let stages = route.stages(ofBranch: branch)
+        if !state.routesRecorded.contains(router.name) {
+            var payload: [(key: String, value: JSONValue)] = [("field", .string(route.on))]
+            payload.append(("value", found ?? .null))
+            payload.append(("branch", .string(branch)))
+            payload.append(("stages", .array(stages.map(JSONValue.string))))
+            try store.appendEvent(state.runID, kind: .routeChosen, stage: router.name, payload: Self.jsonText(.object(payload)))
+            state.routesRecorded.insert(router.name)
+            killSwitch?.hit(.routeChosen)
+        }
+        observer(.routeChosen(router: router.name, field: route.on, value: value, branch: branch, stages: stages))
+    }
+
+    /// The value at a dotted path (`triage.team`) of a JSON answer.
+    static func value(at path: String, in json: JSONValue) -> JSONValue? {
+        var current = json
+        for key in path.split(separator: ".", omittingEmptySubsequences: false) {
+            guard let next = current[String(key)] else { return nil }
+            current = next
+        }
+        return current
+    }
+
+    /// A route's value as a case compares it: a string as it is, a number or a boolean as its JSON text; nil otherwise.
+    static func routeText(_ value: JSONValue) -> String? {
+        switch value {
+        case .string(let text): text
+        case .number, .bool: jsonText(value)
+        default: nil
+        }
+    }
+
+    /// `value` as compact JSON (whole numbers without a fraction).
+    static func jsonText(_ value: JSONValue) -> String {
+        switch value {
+        case .null: return "null"
+        case .bool(let flag): return flag ? "true" : "false"
+        case .number(let number):
+            return number == number.rounded() && abs(number) < 1e15 ? String(Int64(number)) : String(number)
+        case .string, .array, .object:
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
+        }
+    }
+
+    /// A seen value for a reason line: strings quoted, long ones cut.
+    private static func quoted(_ value: JSONValue) -> String {
+        let text = jsonText(value)
+        return text.count > 80 ? String(text.prefix(80)) + "…" : text
+    }
+}
+
+/// Why a stage is skipped, and the `stage-skipped` payload that records it.
+struct Skip {
+    /// One line for people: the condition and the values it saw, or the route's choice.
+    var reason: String
+    var condition: String? = nil
+    var router: String? = nil
+    var branch: String? = nil
+    var reviewed: String? = nil
+    var values: [String: JSONValue] = [:]
+
+    init(reason: String, condition: String? = nil, values: [String: JSONValue] = [:]) {
+        self.reason = reason
+        self.condition = condition
+        self.values = values
+    }
+
+    init(reason: String, router: String, branch: String?, values: [String: JSONValue] = [:]) {
+        self.reason = reason
+        self.router = router
+        self.branch = branch
+        self.values = values
+    }
+
+    init(reason: String, reviewed: String) {
+        self.reason = reason
+        self.reviewed = reviewed
+    }
+
+    /// `{"condition": TEXT|null, "route": {"router": R, "branch": B}|null, "values": {...}, "reason": TEXT}`, plus
+    /// `"reviewed": X` for the critic of a skipped stage.
+    var payload: String {
+        var fields: [(key: String, value: JSONValue)] = [("condition", condition.map(JSONValue.string) ?? .null)]
+        if let router {
+            fields.append(("route", .object([("router", .string(router)), ("branch", branch.map(JSONValue.string) ?? .null)])))
+        } else {
+            fields.append(("route", .null))
+        }
+        fields.append(("values", .object(values.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })))
+        if let reviewed { fields.append(("reviewed", .string(reviewed))) }
+        fields.append(("reason", .string(reason)))
+        return Executor.jsonText(.object(fields))
+    }
+}
