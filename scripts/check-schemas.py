@@ -25,8 +25,23 @@ import json
 import sys
 from pathlib import Path
 
+import re
+
 import yaml
 from jsonschema import Draft202012Validator
+
+
+class Yaml12Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2's booleans, as Baton (Yams) reads files: only true and false are
+    booleans, so a route's `on:` key stays the string "on" (YAML 1.1 reads on/off/yes/no as booleans)."""
+
+
+Yaml12Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = ROOT / "schemas"
@@ -250,7 +265,7 @@ def check_file(path, kind, validator):
     if first_line != MODELINE.format(kind):
         problems.append(f"first line is not '{MODELINE.format(kind)}'")
     try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=Yaml12Loader)
     except yaml.YAMLError as error:
         return problems + [f"YAML: {error}"]
     error = first_error(validator, document)
@@ -331,14 +346,14 @@ def main():
             continue
         for label, text in invalid:
             try:
-                document = yaml.safe_load(text)
+                document = yaml.load(text, Loader=Yaml12Loader)
             except yaml.YAMLError as error:
                 report(False, f"{kind} schema rejects: {label}", f"the test document is not YAML: {error}")
                 continue
             report(not validators[kind].is_valid(document), f"{kind} schema rejects: {label}", "accepted")
         for label, text in valid:
             try:
-                document = yaml.safe_load(text)
+                document = yaml.load(text, Loader=Yaml12Loader)
             except yaml.YAMLError as error:
                 report(False, f"{kind} schema accepts: {label}", f"the test document is not YAML: {error}")
                 continue

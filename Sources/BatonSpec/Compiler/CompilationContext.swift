@@ -8,10 +8,16 @@ enum DependencyReason: Sendable, Hashable {
     case reviews(SourceLocation?)
     /// A stage that needs a reviewed stage also waits for its critic.
     case critic
+    /// The stage's `when:` condition reads the other stage.
+    case condition(SourceLocation?)
+    /// A branch of the other stage's `route` runs this stage.
+    case route(SourceLocation?)
 
     var location: SourceLocation? {
         switch self {
-        case .needs(let location), .reference(let location), .reviews(let location): location
+        case .needs(let location), .reference(let location), .reviews(let location), .condition(let location),
+            .route(let location):
+            location
         case .critic: nil
         }
     }
@@ -44,6 +50,10 @@ struct CompilationContext {
     var settings: [String: StageSettings] = [:]
     /// How each stage got its model.
     var modelChoices: [String: ModelChoice] = [:]
+    /// Parsed `when:` conditions by stage (those that parse).
+    var conditions: [String: Expression] = [:]
+    /// For each stage a route's branch runs: the router and the branches that run it.
+    var routedBy: [String: RouteChoice] = [:]
 
     /// Each stage's position in the file.
     let stageIndex: [String: Int]
@@ -155,7 +165,8 @@ struct CompilationContext {
             name: name, role: stage.role, models: models[name] ?? [], settings: settings[name] ?? stage.settings,
             system: stage.system, prompt: stage.prompt ?? "",
             dependencies: (dependencies[name] ?? []).map(\.stage).sorted { index(of: $0) < index(of: $1) },
-            critic: critic, reviewedBy: criticOf[name], output: stage.output ?? .text, modelChoice: modelChoices[name])
+            critic: critic, reviewedBy: criticOf[name], output: stage.output ?? .text, modelChoice: modelChoices[name],
+            condition: conditions[name], routedBy: routedBy[name], route: stage.route)
     }
 }
 

@@ -74,6 +74,8 @@ public struct PipelineCompiler: Sendable {
             spec: spec, sourceMap: sourceMap, file: file, sources: sources, profile: profile, inventory: inventory)
         StageGraphCheck.run(&context)
         TemplateCheck.run(&context)
+        RouteCheck.run(&context)
+        ConditionCheck.run(&context)
         StageGraphCheck.checkCycles(&context)
         ModelResolution.run(&context)
         UsageCheck.run(&context)

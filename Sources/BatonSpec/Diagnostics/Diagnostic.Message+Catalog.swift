@@ -190,6 +190,97 @@ extension Diagnostic.Message {
         .init("critic-setting", "critic '\(stage)' cannot set 'output'; a critic's output is its verdict and feedback")
     }
 
+    // MARK: - Conditions and routes
+
+    static func conditionOnCritic(_ stage: String, reviews: String) -> Self {
+        .init(
+            "condition-on-critic",
+            "critic '\(stage)' has a 'when' condition; a critic runs when the stage it reviews does, so put the condition on '\(reviews)'")
+    }
+
+    static func branchWithoutRoute(_ name: String, stage: String) -> Self {
+        .init("unknown-variable", "template uses '\(name)', but stage '\(stage)' has no route; only a stage with 'route' has a branch")
+    }
+
+    static func routeNotJSON(_ stage: String) -> Self {
+        .init(
+            "route-not-json",
+            "stage '\(stage)' has a route, but its output is text; "
+                + "set 'output: json' on '\(stage)', with a schema that has the field 'on' names")
+    }
+
+    static func routeFieldPath(_ on: String, stage: String) -> Self {
+        .init(
+            "route-field",
+            "'\(on)' is not a field path for 'on' in the route of stage '\(stage)'; "
+                + "join field names with dots, as in category or triage.team")
+    }
+
+    static func unknownRouteField(_ field: String, in parent: String, stage: String, fields: [String], suggestion: String?) -> Self {
+        let prefix = parent.isEmpty ? "" : parent + "."
+        let listed = quotedList(fields.map { prefix + $0 }, conjunction: "and")
+        let fallback = fields.isEmpty ? "; the schema lists no fields there" : "; the fields there are \(listed)"
+        return .init(
+            "route-field",
+            "the route of stage '\(stage)' is on '\(prefix + field)', which the output schema of '\(stage)' does not have"
+                + didYouMean(suggestion.map { prefix + $0 }, orElse: fallback))
+    }
+
+    static func routeFieldNotObject(_ parent: String, type: String, stage: String) -> Self {
+        .init(
+            "route-field",
+            "the route of stage '\(stage)' reads a field of '\(parent)', which is \(type) in the output schema of '\(stage)' "
+                + "and has no fields; route on '\(parent)' itself or on a field of an object")
+    }
+
+    static func routeCaseNamedDefault(_ stage: String) -> Self {
+        .init(
+            "route-case",
+            "the route of stage '\(stage)' has a case named 'default', the name of the default branch; "
+                + "list those stages under the route's 'default' key")
+    }
+
+    static func unknownRouteCase(_ value: String, field: String, stage: String, allowed: [String], suggestion: String?) -> Self {
+        .init(
+            "route-case",
+            "case '\(value)' of the route of stage '\(stage)' is never a value of '\(field)', "
+                + "which is \(quotedList(allowed, conjunction: "or"))"
+                + didYouMean(suggestion, orElse: "; use one of those values or add it to the schema's enum"))
+    }
+
+    static func routeUnhandledValues(_ missing: [String], field: String, stage: String) -> Self {
+        .init(
+            "route-unhandled",
+            "the route of stage '\(stage)' has no case for \(quotedList(missing, conjunction: "or")) of '\(field)' and no 'default'; "
+                + "add a case for \(missing.count == 1 ? "it" : "each") or a 'default' branch")
+    }
+
+    static func routeNeedsDefault(_ field: String, type: String, stage: String) -> Self {
+        let what = type == "any" ? "has no enum of strings in the output schema" : "is \(type), not an enum of strings"
+        return .init(
+            "route-unhandled",
+            "the route of stage '\(stage)' has no 'default', and '\(field)' \(what), so a value may match no case; "
+                + "add 'default: STAGE' (or 'default: []' to run nothing) or give the field an 'enum'")
+    }
+
+    static func routeToItself(_ stage: String) -> Self {
+        .init("route-stage", "the route of stage '\(stage)' runs '\(stage)' itself; a branch runs stages after the router")
+    }
+
+    static func routeToCritic(_ critic: String, router: String, reviews: String) -> Self {
+        .init(
+            "route-stage",
+            "the route of stage '\(router)' runs critic '\(critic)'; "
+                + "a critic runs when the stage it reviews does, so route to '\(reviews)' instead")
+    }
+
+    static func stageInTwoRoutes(_ stage: String, first: String, second: String) -> Self {
+        .init(
+            "route-conflict",
+            "stage '\(stage)' is in the routes of both '\(first)' and '\(second)'; a stage is in one route at most, "
+                + "so leave it out of one and give it a condition such as 'when: stages.\(second).branch == ...'")
+    }
+
     // MARK: - Models, runtimes, budget
 
     static func missingModel(_ stage: String, role: String?) -> Self {

@@ -201,7 +201,9 @@ public enum PipelineDecoder {
         return StageSpec(
             name: name, description: text("description"), role: role,
             settings: SettingsDecoder.decode(map, reader: reader), system: system, prompt: prompt, promptFile: promptFile,
-            needs: needs, reviews: reviews, maxRounds: maxRounds, onExhausted: onExhausted, output: output)
+            needs: needs, reviews: reviews, maxRounds: maxRounds, onExhausted: onExhausted, output: output,
+            when: FlowDecoder.decodeWhen(map, path: path, reader: reader),
+            route: map.value("route").flatMap { FlowDecoder.decodeRoute($0, path: "\(path).route", stage: name, reader: reader) })
     }
 
     private static func decodeOutput(_ node: Node, path: String, context: String, reader: SpecReader) -> OutputSpec? {

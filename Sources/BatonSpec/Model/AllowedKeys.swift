@@ -17,6 +17,8 @@ public enum AllowedKeys {
     public static let retry = RetryPolicy.CodingKeys.allCases.map(\.rawValue)
     /// The mapping form of a stage's `output`.
     public static let output = OutputSpec.CodingKeys.allCases.map(\.rawValue)
+    /// A stage's `route`.
+    public static let route = RouteSpec.CodingKeys.allCases.map(\.rawValue)
     /// Top level of a profile file.
     public static let profile = ProfileSpec.CodingKeys.allCases.map(\.rawValue)
     /// A profile runtime.

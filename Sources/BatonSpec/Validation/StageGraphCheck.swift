@@ -134,10 +134,13 @@ enum StageGraphCheck {
         var location: SourceLocation?
         for offset in 0..<count {
             let index = (start + offset) % count
-            if case .needs(let needLocation) = reason(index) {
-                location = needLocation
-                break
+            switch reason(index) {
+            case .needs(let found), .condition(let found), .route(let found):
+                location = found
+            default:
+                continue
             }
+            break
         }
         context.emit(.cycle(path), at: location ?? context.stageLocation(path[0]))
     }

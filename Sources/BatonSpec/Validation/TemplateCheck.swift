@@ -234,8 +234,13 @@ enum TemplateCheck {
         }
         let field = segments.count > 2 ? segments[2] : ""
         switch field {
-        case "output" where segments.count == 3:
+        case "output" where segments.count == 3, "skipped" where segments.count == 3:
             break
+        case "branch" where segments.count == 3:
+            guard stage.route != nil else {
+                context.emit(.branchWithoutRoute(name, stage: target), at: location)
+                return
+            }
         case "json":
             guard stage.output?.format == .json else {
                 context.emit(.notJSONOutput(name, stage: target), at: location)
@@ -258,9 +263,10 @@ enum TemplateCheck {
                 return
             }
         default:
-            var fields = ["output"]
+            var fields = ["output", "skipped"]
             if stage.output?.format == .json { fields.append("json") }
             if stage.isCritic { fields += ["verdict", "feedback"] }
+            if stage.route != nil { fields.append("branch") }
             let suggestion = Suggestion.closest(to: field, in: fields).map { "stages.\(target).\($0)" }
             context.emit(.badStageField(name, stage: target, suggestion: suggestion), at: location)
             return

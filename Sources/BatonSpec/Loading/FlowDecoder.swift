@@ -1,0 +1,88 @@
+import Yams
+
+/// Decodes a stage's control-flow keys: `when` (a condition) and `route` (the branches its JSON answer selects).
+///
+/// Only shape and type are checked here; what the names mean (the condition's scope, the route's field and
+/// stages) is checked after decoding, by ``ConditionCheck`` and ``RouteCheck``.
+enum FlowDecoder {
+    /// The `when` text, recorded like a template so positions inside the expression map back into the file.
+    static func decodeWhen(_ map: SpecReader.Mapping, path: String, reader: SpecReader) -> String? {
+        guard let node = map.value("when"), let text = reader.nonEmptyString(node, subject: map.subject("when")) else {
+            return nil
+        }
+        reader.recordTemplate("\(path).when", node)
+        return text
+    }
+
+    /// The `route` mapping: `on` (a dotted path), `cases` (value -> stage or stages) and an optional `default`.
+    ///
+    /// Source map paths: `PATH.on`, `PATH.cases[i]#key` (the case's value), `PATH.cases[i][j]` (its stages) and
+    /// `PATH.default[j]`, by position, since a case value may hold dots.
+    static func decodeRoute(_ node: Node, path: String, stage: String, reader: SpecReader) -> RouteSpec? {
+        let context = "the route of stage '\(stage)'"
+        guard
+            let map = reader.mapping(
+                node, context: context, subject: "'route' in stage '\(stage)'", path: path, allowedKeys: AllowedKeys.route)
+        else { return nil }
+
+        var on: String?
+        if let onNode = map.value("on") {
+            on = reader.nonEmptyString(onNode, subject: map.subject("on"))
+        } else if !map.suggested.contains("on") {
+            reader.emit(
+                .missingKey("on", in: context, hint: "add 'on: FIELD', the field of the stage's JSON answer that picks the branch"),
+                at: map.node)
+        }
+
+        var cases: [RouteCase]?
+        if let casesNode = map.value("cases") {
+            cases = decodeCases(casesNode, path: path, context: context, reader: reader)
+        } else if !map.suggested.contains("cases") {
+            reader.emit(
+                .missingKey("cases", in: context, hint: "add 'cases', each a value of the field and the stage or stages it runs"),
+                at: map.node)
+        }
+
+        var otherwise: [String]?
+        if let defaultNode = map.value("default") {
+            otherwise = stageList(defaultNode, path: "\(path).default", subject: map.subject("default"), reader: reader)
+        }
+        guard let on, let cases else { return nil }
+        return RouteSpec(on: on, cases: cases, otherwise: otherwise)
+    }
+
+    private static func decodeCases(_ node: Node, path: String, context: String, reader: SpecReader) -> [RouteCase]? {
+        let subject = "'cases' in \(context)"
+        guard let map = reader.mapping(node, context: subject, subject: subject, path: "\(path).cases", allowedKeys: nil)
+        else { return nil }
+        if map.pairs.isEmpty {
+            reader.emit(.emptyValue(subject), at: node)
+            return nil
+        }
+        var cases: [RouteCase] = []
+        for (index, pair) in map.pairs.enumerated() {
+            let casePath = "\(path).cases[\(index)]"
+            reader.record("\(casePath)#key", pair.keyNode)
+            let stages = stageList(pair.value, path: casePath, subject: "case '\(pair.key)' in \(context)", reader: reader)
+            cases.append(RouteCase(value: pair.key, stages: stages ?? []))
+        }
+        return cases
+    }
+
+    /// One stage name or a list of them (an empty list runs nothing), each location recorded as `PATH[j]`.
+    private static func stageList(_ node: Node, path: String, subject: String, reader: SpecReader) -> [String]? {
+        reader.record(path, node)
+        guard let items = reader.stringList(node, subject: subject, allowSingle: true) else { return nil }
+        var names: [String] = []
+        for item in items {
+            if names.contains(item.0) {
+                reader.emit(.duplicateEntry(item.0, in: subject), at: item.1)
+            } else {
+                // By position in the decoded list, which leaves repeats out.
+                reader.record("\(path)[\(names.count)]", item.1)
+                names.append(item.0)
+            }
+        }
+        return names
+    }
+}

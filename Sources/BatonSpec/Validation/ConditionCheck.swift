@@ -1,0 +1,160 @@
+/// Parses and type-checks each stage's `when:` condition in the names of its scope (docs/pipeline-format.md,
+/// "Conditions"), and makes every stage a condition reads a dependency of the stage.
+///
+/// Errors inside an expression are reported at their line and column inside it, mapped into the YAML file
+/// as template positions are (``TemplatePlacement``).
+enum ConditionCheck {
+    static func run(_ context: inout CompilationContext) {
+        let conditioned = context.spec.stages.filter { $0.when != nil }
+        guard !conditioned.isEmpty else { return }
+        let scope = ConditionScope(context)
+        for stage in conditioned {
+            check(stage, scope: scope, &context)
+        }
+    }
+
+    private static func check(_ stage: StageSpec, scope: ConditionScope, _ context: inout CompilationContext) {
+        guard let text = stage.when else { return }
+        let path = "stages.\(stage.name).when"
+        if stage.isCritic {
+            context.emit(.conditionOnCritic(stage.name, reviews: stage.reviews ?? ""), at: context.sourceMap.keyLocation(path))
+            return
+        }
+        let expression: Expression
+        do {
+            expression = try Expression.parse(text)
+        } catch {
+            // The condition's references are unknown, so the usage warnings would be guesses.
+            context.hasTemplateErrors = true
+            report(error, text: text, path: path, &context)
+            return
+        }
+        context.conditions[stage.name] = expression
+        for error in expression.checkCondition(in: scope.scope(for: stage.name)) {
+            report(error, text: text, path: path, &context)
+        }
+        let location = context.sourceMap.location(path)
+        for reference in expression.references {
+            switch reference.first {
+            case "inputs" where reference.count > 1:
+                context.usedInputs.insert(reference[1])
+            case "stages" where reference.count > 1 && reference[1] != stage.name && context.stageIndex[reference[1]] != nil:
+                context.referencedStages.insert(reference[1])
+                context.addDependency(stage.name, on: reference[1], .condition(location))
+            default:
+                break
+            }
+        }
+    }
+
+    private static func report(_ error: ExpressionError, text: String, path: String, _ context: inout CompilationContext) {
+        let location = ExpressionLocation.locate(error, in: text, path: path, context)
+        context.emit(error.diagnosticMessage, at: location)
+    }
+}
+
+/// The names a `when:` condition can read (shared.md §1): `inputs.NAME`, and `stages.X` for every other stage with
+/// `output`, `skipped`, `json` (JSON stages), `verdict` and `feedback` (critics) and `branch` (routers). Both objects
+/// are closed, so a misspelt input, stage or field is an `unknown-field` error with a did-you-mean.
+struct ConditionScope {
+    private let inputs: ExpressionType
+    private let stages: [String: ExpressionType]
+
+    init(_ context: CompilationContext) {
+        var inputFields: [String: ExpressionType] = [:]
+        for input in context.spec.inputs {
+            // An input that is neither required nor defaulted may be left out of a run.
+            inputFields[input.name] = input.required || input.defaultValue != nil ? .string : .optional(.string)
+        }
+        inputs = .object(fields: inputFields, open: false)
+        var stages: [String: ExpressionType] = [:]
+        for stage in context.spec.stages {
+            stages[stage.name] = Self.type(of: stage, context)
+        }
+        self.stages = stages
+    }
+
+    /// The scope of the condition of stage `name`: every stage but itself.
+    func scope(for name: String) -> ExpressionScope {
+        var others = stages
+        others[name] = nil
+        return ExpressionScope(["inputs": inputs, "stages": .object(fields: others, open: false)])
+    }
+
+    /// What `stages.X` holds. A stage that may be skipped (it has a condition, a route's branch runs it, or it
+    /// reviews such a stage) has no `json`, `verdict` or `feedback` when it was, so those are optional.
+    static func type(of stage: StageSpec, _ context: CompilationContext) -> ExpressionType {
+        let skippable = mayBeSkipped(stage.name, context) || stage.reviews.map { mayBeSkipped($0, context) } == true
+        func maybe(_ type: ExpressionType) -> ExpressionType { skippable && !type.isOptional ? .optional(type) : type }
+        var fields: [String: ExpressionType] = ["output": .string, "skipped": .bool]
+        if stage.output?.format == .json {
+            fields["json"] = maybe(stage.output?.schema.map { ExpressionType(jsonSchema: $0) } ?? .any)
+        }
+        if stage.isCritic {
+            fields["verdict"] = maybe(.verdict)
+            fields["feedback"] = maybe(.string)
+        }
+        if let route = stage.route {
+            fields["branch"] = .strings(route.branchNames)
+        }
+        return .object(fields: fields, open: false)
+    }
+
+    private static func mayBeSkipped(_ name: String, _ context: CompilationContext) -> Bool {
+        guard let stage = context.stage(name) else { return false }
+        return stage.when != nil || context.routedBy[name] != nil
+    }
+}
+
+extension RouteSpec {
+    /// The names of the branches: the case values, then `default` when there is one.
+    var branchNames: [String] {
+        cases.map(\.value) + (otherwise == nil ? [] : ["default"])
+    }
+}
+
+/// Maps a position inside an expression (``ExpressionError``) to the file the expression was written in.
+enum ExpressionLocation {
+    static func locate(_ error: ExpressionError, in text: String, path: String, _ context: CompilationContext) -> SourceLocation? {
+        guard let placement = context.sourceMap.templates[path] else { return context.sourceMap.location(path) }
+        let source = context.sources[placement.file] ?? context.file
+        let (culprit, occurrence) = culprit(of: error, in: text)
+        return placement.location(
+            line: error.line, column: error.scalarColumn, tagText: culprit, occurrence: occurrence, in: source)
+    }
+
+    /// The culprit's text (cut at the end of its line), to find it in a folded scalar, and how many times it
+    /// occurs before it.
+    static func culprit(of error: ExpressionError, in text: String) -> (String?, Int) {
+        let characters = Array(text)
+        var line = 1
+        var column = 1
+        var offset: Int?
+        for (index, character) in characters.enumerated() {
+            if line == error.line && column == error.column {
+                offset = index
+                break
+            }
+            if character.isNewline {
+                line += 1
+                column = 1
+            } else {
+                column += 1
+            }
+        }
+        guard let start = offset else { return (nil, 0) }
+        var end = min(start + max(error.length, 1), characters.count)
+        if let newline = characters[start..<end].firstIndex(where: \.isNewline) { end = newline }
+        guard end > start else { return (nil, 0) }
+        let needle = Array(characters[start..<end])
+        var occurrence = 0
+        var index = 0
+        while index < start {
+            if index + needle.count <= characters.count, Array(characters[index..<index + needle.count]) == needle {
+                occurrence += 1
+            }
+            index += 1
+        }
+        return (String(needle), occurrence)
+    }
+}
