@@ -43,11 +43,13 @@ public struct TemplatePlacement: Sendable, Hashable {
             }
             kind = .literalBlock(firstLine: location.line + 1, indent: indent)
         case .plain, .any, .singleQuoted, .doubleQuoted:
+            let quoted = scalar.style == .singleQuoted || scalar.style == .doubleQuoted
+            let column = location.column + (quoted ? 1 : 0)
+            // Columns map one to one only when the text is written as it reads: an escape ('' or \") shifts them.
             if !scalar.string.contains("\n"), let text = source.line(location.line),
-                text.unicodeScalars.count >= location.column - 1 + scalar.string.unicodeScalars.count
+                text.unicodeScalars.dropFirst(column - 1).starts(with: scalar.string.unicodeScalars)
             {
-                let quoted = scalar.style == .singleQuoted || scalar.style == .doubleQuoted
-                kind = .singleLine(line: location.line, column: location.column + (quoted ? 1 : 0))
+                kind = .singleLine(line: location.line, column: column)
             } else {
                 kind = .flowing(start: location)
             }

@@ -114,7 +114,8 @@ enum RouteCheck {
                 context.emit(
                     .stageInTwoRoutes(name, first: first.router, second: router.name), at: location,
                     notes: [
-                        Diagnostic.Note("route of '\(first.router)' runs '\(name)' here", at: firstMention(name, of: first.router, context))
+                        Diagnostic.Note(
+                            "the route of '\(first.router)' runs '\(name)' here", at: firstMention(name, of: first.router, context))
                     ])
                 continue
             }

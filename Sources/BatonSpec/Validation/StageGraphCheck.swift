@@ -115,7 +115,14 @@ enum StageGraphCheck {
             let dependent = cycle[(index + 1) % count]
             return context.dependencies[dependent]?.first { $0.stage == dependency }?.reason
         }
-        for index in 0..<count {
+        // A condition or a route in the cycle makes it a cycle of the flow, not a template reading a later stage.
+        let isFlow = (0..<count).contains { index in
+            switch reason(index) {
+            case .condition, .route: true
+            default: false
+            }
+        }
+        for index in 0..<count where !isFlow {
             if case .reference(let location) = reason(index) {
                 let used = cycle[index]
                 let user = cycle[(index + 1) % count]
@@ -131,16 +138,19 @@ enum StageGraphCheck {
         }
         let start = (0..<count).min { context.index(of: cycle[$0]) < context.index(of: cycle[$1]) } ?? 0
         let path = (0...count).map { cycle[(start + $0) % count] }
+        // At a 'needs' entry of the cycle, else at a condition or route that closes it.
         var location: SourceLocation?
         for offset in 0..<count {
-            let index = (start + offset) % count
-            switch reason(index) {
-            case .needs(let found), .condition(let found), .route(let found):
+            if case .needs(let found) = reason((start + offset) % count) {
                 location = found
-            default:
-                continue
+                break
             }
-            break
+        }
+        for offset in 0..<count where location == nil {
+            switch reason((start + offset) % count) {
+            case .condition(let found), .route(let found): location = found
+            default: continue
+            }
         }
         context.emit(.cycle(path), at: location ?? context.stageLocation(path[0]))
     }
