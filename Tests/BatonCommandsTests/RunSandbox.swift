@@ -157,6 +157,8 @@ struct Baseline: Sendable {
     var calls: [StageRound]
     /// How often an uninterrupted run passes each kill point.
     var passages: [String: Int]
+    /// The stages it skipped (a `skipped` attempt each, never called).
+    var skipped: Set<String> = []
 
     /// Computed once per test process.
     static let shared = Shared()
@@ -171,9 +173,10 @@ struct Baseline: Sendable {
         }
     }
 
-    static func make() async throws -> Baseline {
+    static func make(_ arguments: [String] = RunSandbox.runArguments, script: String = RunSandbox.script) async throws -> Baseline {
         let sandbox = try RunSandbox("baseline")
-        let result = try await sandbox.runPipeline()
+        sandbox.environment["BATON_ECHO_SCRIPT"] = script
+        let result = try await sandbox.baton(arguments)
         guard result.status == 0 else { throw BaselineError(message: "the uninterrupted run failed: \(result.summary)") }
         let id = try await sandbox.onlyRunID()
         let attempts = try sandbox.attempts(id)
@@ -181,15 +184,17 @@ struct Baseline: Sendable {
         for attempt in attempts where attempt.status == .completed {
             byKey[StageRound(stage: attempt.stage, round: attempt.round)] = (attempt.prompt, attempt.output)
         }
-        let tokens = attempts.reduce(0) { $0 + ($1.outputTokens ?? 0) }
+        let skipped = attempts.filter { $0.status == .skipped }
+        let ran = attempts.filter { $0.status != .skipped }
+        let tokens = ran.reduce(0) { $0 + ($1.outputTokens ?? 0) }
         let stages = Set(attempts.map(\.stage)).count
-        let verdicts = attempts.filter { $0.verdict != nil }.count
+        let verdicts = ran.filter { $0.verdict != nil }.count
         return Baseline(
             stdout: result.stdout, attempts: byKey, calls: sandbox.calls(),
             passages: [
-                "render": attempts.count, "attempt-start-commit": attempts.count, "attempt-finish-commit": attempts.count,
+                "render": ran.count, "attempt-start-commit": ran.count, "attempt-finish-commit": ran.count,
                 "token": tokens, "progress-commit": tokens, "verdict": verdicts, "stage-done": stages, "status-commit": 1,
-            ])
+            ], skipped: Set(skipped.map(\.stage)))
     }
 
     struct BaselineError: Error, CustomStringConvertible {
@@ -236,7 +241,13 @@ extension RunSandbox {
         let integrity = try store.integrityCheck()
         check(integrity == "ok", "integrity check: \(integrity)")
 
-        let attempts = try store.attempts(runID)
+        let all = try store.attempts(runID)
+        // A skip is recorded without a call: its row is checked apart, against the baseline's skips.
+        let skips = all.filter { $0.status == .skipped }
+        check(
+            Set(skips.map(\.stage)) == baseline.skipped && skips.count == baseline.skipped.count,
+            "skipped stages \(skips.map(\.stage).sorted()) differ from the baseline's \(baseline.skipped.sorted())")
+        let attempts = all.filter { $0.status != .skipped }
         let rows = Dictionary(grouping: attempts) { StageRound(stage: $0.stage, round: $0.round) }
         let callList = self.calls()
         let calls = Dictionary(grouping: callList) { $0 }.mapValues(\.count)
@@ -247,6 +258,9 @@ extension RunSandbox {
             )
         }
         check(callList.count == attempts.count, "\(callList.count) runtime calls but \(attempts.count) attempt rows")
+        for stage in baseline.skipped.sorted() where callList.contains(where: { $0.stage == stage }) {
+            violations.append("skipped stage \(stage) was called")
+        }
 
         check(Set(rows.keys) == Set(baseline.attempts.keys), "stages and rounds \(rows.keys.sorted()) differ from the baseline's")
         for (key, tries) in rows.sorted(by: { $0.key < $1.key }) {
