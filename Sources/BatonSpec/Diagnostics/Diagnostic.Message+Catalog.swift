@@ -202,11 +202,11 @@ extension Diagnostic.Message {
         .init("unknown-variable", "template uses '\(name)', but stage '\(stage)' has no route; only a stage with 'route' has a branch")
     }
 
-    static func routeNotJSON(_ stage: String) -> Self {
+    static func routeNotJSON(_ stage: String, field: String) -> Self {
         .init(
             "route-not-json",
             "stage '\(stage)' has a route, but its output is text; "
-                + "set 'output: json' on '\(stage)', with a schema that has the field 'on' names")
+                + "set 'output: json' on '\(stage)', with a schema that has the field '\(field)'")
     }
 
     static func routeFieldPath(_ on: String, stage: String) -> Self {

@@ -17,8 +17,8 @@ enum ConditionCheck {
         guard let text = stage.when else { return }
         let path = "stages.\(stage.name).when"
         if stage.isCritic {
+            // Reported, and the condition checked all the same, so one pass finds everything.
             context.emit(.conditionOnCritic(stage.name, reviews: stage.reviews ?? ""), at: context.sourceMap.keyLocation(path))
-            return
         }
         let expression: Expression
         do {

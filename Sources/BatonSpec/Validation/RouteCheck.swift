@@ -18,7 +18,7 @@ enum RouteCheck {
     private static func checkField(_ route: RouteSpec, of router: StageSpec, _ context: inout CompilationContext) {
         let path = "stages.\(router.name).route"
         guard router.output?.format == .json else {
-            context.emit(.routeNotJSON(router.name), at: context.sourceMap.keyLocation(path))
+            context.emit(.routeNotJSON(router.name, field: route.on), at: context.sourceMap.keyLocation(path))
             return
         }
         let segments = route.on.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
