@@ -50,10 +50,11 @@ import Testing
 
         let classify = try #require(plan.stage(named: "classify"))
         #expect(classify.route?.on == "category")
-        #expect(classify.route?.cases == [
-            RouteCase(value: "billing", stages: ["billing_reply"]), RouteCase(value: "bug", stages: ["bug_triage", "shared"]),
-            RouteCase(value: "account", stages: ["shared"]),
-        ])
+        #expect(
+            classify.route?.cases == [
+                RouteCase(value: "billing", stages: ["billing_reply"]), RouteCase(value: "bug", stages: ["bug_triage", "shared"]),
+                RouteCase(value: "account", stages: ["shared"]),
+            ])
         #expect(classify.route?.otherwise == ["general_reply", "shared"])
         #expect(classify.routedBy == nil)
         #expect(classify.condition == nil)
@@ -292,10 +293,12 @@ import Testing
                 DiagnosticSpec(
                     "1️⃣", code: "missing-key",
                     message:
-                        "the route of stage 'pick' has no 'on'; add 'on: FIELD', the field of the stage's JSON answer that picks the branch"),
+                        "the route of stage 'pick' has no 'on'; add 'on: FIELD', the field of the stage's JSON answer that picks the branch"
+                ),
                 DiagnosticSpec(
                     "1️⃣", code: "missing-key",
-                    message: "the route of stage 'pick' has no 'cases'; add 'cases', each a value of the field and the stage or stages it runs"),
+                    message:
+                        "the route of stage 'pick' has no 'cases'; add 'cases', each a value of the field and the stage or stages it runs"),
             ])
     }
 

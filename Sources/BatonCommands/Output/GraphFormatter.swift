@@ -2,6 +2,11 @@ import BatonSpec
 import Foundation
 
 /// Renders an execution plan's DAG as Mermaid or Graphviz DOT.
+///
+/// Critics are hexagons (Mermaid) or diamonds (DOT) with a dashed "revise" edge back to the stage they review;
+/// a stage with a `route` is a rhombus (Mermaid) or an `Mdiamond` (DOT) whose edges to its branch stages carry
+/// the case values (`default` for the default branch); a stage that may be skipped (a `when:` condition, or
+/// run by a route's branch, or the critic of such a stage) has a dashed border, and its condition is the last line of its label.
 public enum GraphFormatter {
     /// The formats of `baton graph`.
     public enum Format: String, CaseIterable, Sendable {
@@ -19,11 +24,39 @@ public enum GraphFormatter {
         }
     }
 
+    /// The longest condition a label shows; longer ones end in `…` (`baton show` and the file have the whole).
+    static let conditionLimit = 60
+
     private static func label(_ stage: PlannedStage) -> [String] {
         var lines = [stage.name]
         let detail = [stage.role, stage.models.first.map(\.description)].compactMap { $0 }.joined(separator: " · ")
         if !detail.isEmpty { lines.append(detail) }
+        if let route = stage.route {
+            let empty = route.cases.filter(\.stages.isEmpty).map(\.value) + (route.otherwise?.isEmpty == true ? ["default"] : [])
+            lines.append("route on \(route.on)" + (empty.isEmpty ? "" : "; \(empty.joined(separator: ", ")): nothing"))
+        }
+        if let condition = stage.condition {
+            lines.append("when: " + shortened(condition.text))
+        }
         return lines
+    }
+
+    /// The text on one line (a `|` block's breaks as spaces), cut at ``conditionLimit`` characters.
+    static func shortened(_ text: String) -> String {
+        let words = text.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        return words.count <= conditionLimit ? words : String(words.prefix(conditionLimit - 1)) + "…"
+    }
+
+    /// Whether the stage may be skipped at run time: by its condition, by its route, or with the stage it reviews.
+    private static func isConditional(_ stage: PlannedStage, in plan: ExecutionPlan) -> Bool {
+        if stage.condition != nil || stage.routedBy != nil { return true }
+        guard let reviewed = stage.critic.flatMap({ plan.stage(named: $0.reviews) }) else { return false }
+        return reviewed.condition != nil || reviewed.routedBy != nil
+    }
+
+    /// The label of the edge from a stage's router: the branches that run it.
+    private static func branchLabel(_ choice: RouteChoice) -> String {
+        choice.branches.joined(separator: ", ")
     }
 
     private static func revise(_ loop: CriticLoop) -> String {
@@ -32,19 +65,38 @@ public enum GraphFormatter {
 
     static func mermaid(_ plan: ExecutionPlan) -> String {
         func id(_ name: String) -> String { "s_" + name.replacingOccurrences(of: "-", with: "_") }
-        func escape(_ text: String) -> String { text.replacingOccurrences(of: "\"", with: "#quot;") }
+        // Mermaid entity codes: a label is HTML, so a condition's '<', '>' and '&' must not read as markup.
+        func escape(_ text: String) -> String {
+            text.replacingOccurrences(of: "&", with: "#amp;").replacingOccurrences(of: "\"", with: "#quot;")
+                .replacingOccurrences(of: "<", with: "#lt;").replacingOccurrences(of: ">", with: "#gt;")
+        }
         var lines = ["flowchart TD"]
         for stage in plan.stages {
-            let text = escape(label(stage).joined(separator: "<br/>"))
-            lines.append(stage.critic == nil ? "    \(id(stage.name))[\"\(text)\"]" : "    \(id(stage.name)){{\"\(text)\"}}")
+            let text = label(stage).map(escape).joined(separator: "<br/>")
+            if stage.critic != nil {
+                lines.append("    \(id(stage.name)){{\"\(text)\"}}")
+            } else if stage.route != nil {
+                lines.append("    \(id(stage.name)){\"\(text)\"}")
+            } else {
+                lines.append("    \(id(stage.name))[\"\(text)\"]")
+            }
         }
         for stage in plan.stages {
             for dependency in stage.dependencies {
-                lines.append("    \(id(dependency)) --> \(id(stage.name))")
+                if let choice = stage.routedBy, choice.router == dependency {
+                    lines.append("    \(id(dependency)) -->|\"\(escape(branchLabel(choice)))\"| \(id(stage.name))")
+                } else {
+                    lines.append("    \(id(dependency)) --> \(id(stage.name))")
+                }
             }
             if let loop = stage.critic {
                 lines.append("    \(id(stage.name)) -. \"\(revise(loop))\" .-> \(id(loop.reviews))")
             }
+        }
+        let conditional = plan.stages.filter { isConditional($0, in: plan) }
+        if !conditional.isEmpty {
+            lines.append("    classDef conditional stroke-dasharray: 5 5")
+            lines.append("    class \(conditional.map { id($0.name) }.joined(separator: ",")) conditional")
         }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -55,12 +107,22 @@ public enum GraphFormatter {
         }
         var lines = ["digraph \(quote(plan.pipeline)) {", "    rankdir=TB;", "    node [shape=box];"]
         for stage in plan.stages {
-            let shape = stage.critic == nil ? "" : ", shape=diamond"
-            lines.append("    \(quote(stage.name)) [label=\(quote(label(stage).joined(separator: "\n")))\(shape)];")
+            var attributes = ["label=\(quote(label(stage).joined(separator: "\n")))"]
+            if stage.critic != nil {
+                attributes.append("shape=diamond")
+            } else if stage.route != nil {
+                attributes.append("shape=Mdiamond")
+            }
+            if isConditional(stage, in: plan) { attributes.append("style=dashed") }
+            lines.append("    \(quote(stage.name)) [\(attributes.joined(separator: ", "))];")
         }
         for stage in plan.stages {
             for dependency in stage.dependencies {
-                lines.append("    \(quote(dependency)) -> \(quote(stage.name));")
+                if let choice = stage.routedBy, choice.router == dependency {
+                    lines.append("    \(quote(dependency)) -> \(quote(stage.name)) [label=\(quote(branchLabel(choice)))];")
+                } else {
+                    lines.append("    \(quote(dependency)) -> \(quote(stage.name));")
+                }
             }
             if let loop = stage.critic {
                 lines.append("    \(quote(stage.name)) -> \(quote(loop.reviews)) [style=dashed, label=\(quote(revise(loop)))];")
