@@ -334,4 +334,39 @@ import Testing
         let report = try RunReport.load(outcome.runID, from: store)
         #expect(report.outputs.map { "\($0.stage)=\($0.output)" } == ["maybe=", "always=always done"])
     }
+    @Test func theStagesOfASkippedRoutersBranchesAreSkippedWithIt() async throws {
+        let yaml = Self.routed.replacingOccurrences(
+            of: "    prompt: Classify\n", with: "    prompt: Classify\n    when: has(inputs.ticket)\n"
+        ).replacingOccurrences(of: "version: 1\n", with: "version: 1\ninputs:\n  ticket: {required: false}\n")
+        let store = try RunStore.inMemory()
+        let runtime = Self.runtime()
+        let outcome = try await Self.run(yaml, runtime: runtime, store: store)
+        #expect(outcome == .completed(runID: outcome.runID))
+        #expect(runtime.requests.map(\.stage) == ["join"])
+        #expect(runtime.requests.first?.prompt == "Join :")
+        let skips = try store.events(outcome.runID, kind: .stageSkipped).compactMap(\.payload)
+        #expect(skips.count == 5)
+        #expect(skips.dropFirst().allSatisfy { $0.contains(#""route":{"branch":null,"router":"classify"}"#) }, "\(skips)")
+        #expect(try store.events(outcome.runID, kind: .routeChosen).isEmpty)
+    }
+
+    @Test func aReviewedRouterRoutesOnItsApprovedAnswer() async throws {
+        let yaml = Self.routed.replacingOccurrences(
+            of: "  billing:\n", with: "  check:\n    model: m\n    reviews: classify\n    prompt: Check {{stages.classify.output}}\n  billing:\n")
+        let store = try RunStore.inMemory()
+        let rounds = Counter()
+        let runtime = ScriptedRuntime { request, _ in
+            switch request.stage {
+            case "classify": return .text(request.round == 1 ? #"{"team": "billing"}"# : #"{"team": "bug"}"#)
+            case "check":
+                return .text(rounds.next() == 0 ? #"{"verdict": "revise", "feedback": "no"}"# : #"{"verdict": "approve", "feedback": ""}"#)
+            default: return .text("\(request.stage) done")
+            }
+        }
+        let outcome = try await Self.run(yaml, runtime: runtime, store: store)
+        #expect(outcome == .completed(runID: outcome.runID))
+        #expect(runtime.requests.map(\.stage) == ["classify", "check", "classify", "check", "triage", "fix", "join"])
+        let chosen = try store.events(outcome.runID, kind: .routeChosen).compactMap(\.payload)
+        #expect(chosen.count == 1 && chosen[0].contains(#""branch":"bug""#), "\(chosen)")
+    }
 }

@@ -190,7 +190,7 @@ final class ProgressPrinter: @unchecked Sendable {
         case .stageSkipped(let stage, let reason, let reused):
             // A skip decided by an earlier process is reused as a completed attempt is.
             if reused {
-                self.reused.append(stage)
+                self.reused.append("\(stage) (skipped)")
             } else {
                 line("⤼ \(stage) skipped: \(reason)")
             }
