@@ -241,4 +241,71 @@ struct LlamaServerIntegrationTests {
             }
         }
     }
+
+    @Test func aRouterRunsOnlyTheBranchItsGrammarConstrainedAnswerPicksAndLoadsAsPlanned() async throws {
+        try await LlamaRouter.with { router in
+            // Room for one model: each branch's stage is on a model of its own, so a load shows which branch ran.
+            let workspace = try Workspace(url: router.url, budget: "600MB")
+            defer { workspace.remove() }
+            let pipeline = try workspace.write(
+                "route.yaml",
+                """
+                version: 1
+                name: route
+                inputs:
+                  item: {default: an apple}
+                defaults: {num_ctx: 2048, max_tokens: 16, seed: 1, temperature: 0}
+                stages:
+                  classify:
+                    role: planner
+                    max_tokens: 48
+                    output:
+                      format: json
+                      schema: {type: object, properties: {kind: {type: string, enum: [fruit, vegetable]}}, required: [kind], additionalProperties: false}
+                    prompt: "Is {{inputs.item}} a fruit or a vegetable? Answer with JSON."
+                    route:
+                      on: kind
+                      cases: {fruit: fruit_note, vegetable: vegetable_note}
+                  fruit_note: {role: executor, prompt: "Describe {{inputs.item}} as a fruit in one line."}
+                  vegetable_note: {role: critic, prompt: "Describe {{inputs.item}} as a vegetable in one line."}
+                """)
+
+            // Given the plan of each branch
+            let planned = try await workspace.run(["plan", pipeline, "--profile", "test", "--json"], url: router.url)
+            #expect(planned.status == 0, "\(planned.stderr)")
+            let plan = try #require(try JSONSerialization.jsonObject(with: Data(planned.stdout.utf8)) as? [String: Any])
+            let branches = try #require(plan["branches"] as? [[String: Any]])
+            #expect(branches.compactMap { $0["branch"] as? String } == ["fruit", "vegetable"])
+
+            // When it runs while the server is watched
+            let watcher = router.watch()
+            let result = try await workspace.run(["run", pipeline, "--profile", "test"], url: router.url)
+            let states = await watcher.stop()
+
+            // Then the model's JSON (constrained by the schema's grammar) chose a branch, which alone ran
+            #expect(result.status == 0, "\(result.stderr)")
+            let run = try workspace.lastRun()
+            let store = try workspace.store()
+            let chosen = try #require(try store.events(run.id).first { $0.kind == .routeChosen })
+            let payload = try #require(try JSONSerialization.jsonObject(with: Data((chosen.payload ?? "{}").utf8)) as? [String: Any])
+            let branch = try #require(payload["branch"] as? String)
+            let ran = branch == "fruit" ? "fruit_note" : "vegetable_note"
+            let other = branch == "fruit" ? "vegetable_note" : "fruit_note"
+            let attempts = try store.attempts(run.id)
+            let classify = try #require(attempts.first { $0.stage == "classify" && $0.status == .completed })
+            #expect(classify.output.contains("\"\(branch)\""), "the answer names the branch: \(classify.output)")
+            #expect(attempts.filter { $0.status == .completed }.map(\.stage) == ["classify", ran])
+            #expect(attempts.filter { $0.status == .skipped }.map(\.stage) == [other])
+
+            // And the loads are the plan's for that branch; the other branch's model was never loaded on the server
+            let branchPlan = try #require(branches.first { $0["branch"] as? String == branch })
+            let expectedLoads = (branchPlan["load_models"] as? [String] ?? []).map { "load \($0)" }
+            #expect(try workspace.events([.modelLoaded]) == expectedLoads)
+            #expect(try workspace.events([.modelUnloaded]).count == branchPlan["unloads"] as? Int)
+            let otherModel = branch == "fruit" ? "critic" : "executor"
+            #expect(!states.contains { $0[otherModel] == "loaded" || $0[otherModel] == "loading" }, "\(states)")
+            let mostResident = states.map { $0.values.filter { $0 == "loaded" || $0 == "loading" }.count }.max() ?? 0
+            #expect(mostResident <= 1, "states seen: \(states)")
+        }
+    }
 }
