@@ -139,6 +139,34 @@ import Testing
         Self.expectGolden(arguments, try await sandbox.baton(arguments), "show-markdown.txt", normalizer: Self.normalizer(sandbox))
     }
 
+    /// A sandbox in which the route fixture (Fixtures/route-crash.yaml: a route, a false and a true condition) has run.
+    static func sandboxWithARoutedRun() async throws -> RunSandbox {
+        let sandbox = try RunSandbox("golden-route")
+        sandbox.environment["BATON_ECHO_SCRIPT"] = RouteCrashResumeTests.script
+        let run = try await sandbox.baton(RouteCrashResumeTests.arguments)
+        try #require(run.status == 0, "\(run.summary)")
+        return sandbox
+    }
+
+    @Test func planOfARoutedPipelineListsEachBranch() async throws {
+        try await Self.checkCommand(["plan", RouteCrashResumeTests.pipeline, "--profile", "ci"], golden: "plan-route.txt")
+    }
+
+    @Test func showOfARoutedRunAsText() async throws {
+        let sandbox = try await Self.sandboxWithARoutedRun()
+        let id = try await sandbox.onlyRunID()
+        let arguments = ["show", id]
+        Self.expectGolden(arguments, try await sandbox.baton(arguments), "show-route-text.txt", normalizer: Self.normalizer(sandbox))
+    }
+
+    @Test func showOfARoutedRunAsMarkdown() async throws {
+        let sandbox = try await Self.sandboxWithARoutedRun()
+        let id = try await sandbox.onlyRunID()
+        let arguments = ["show", id, "--format", "markdown"]
+        Self.expectGolden(
+            arguments, try await sandbox.baton(arguments), "show-route-markdown.txt", normalizer: Self.normalizer(sandbox))
+    }
+
     @Test func runsListsACompletedAndAFailedRun() async throws {
         let sandbox = try await Self.sandboxWithARun()
         // A second run that fails: the echo script's `facts` stage is told to answer something that is not JSON.
