@@ -219,6 +219,44 @@ import Testing
             ])
     }
 
+    @Test func theValidFixtureCompilesWithEveryFormOfWhenAndRoute() throws {
+        // Given the fixture that also seeds the fuzz corpus, with the invalid corpus's profile
+        let path = "Tests/BatonSpecTests/Fixtures/valid/conditions-and-routes.yaml"
+        let text = try String(contentsOfFile: Fixtures.path(path), encoding: .utf8)
+
+        // When
+        let result = PipelineCompiler(profile: InvalidFixtureTests.testProfile()).compile(SourceFile(path: path, text: text))
+
+        // Then
+        #expect(result.diagnostics.isEmpty, "\(result.diagnostics)")
+        let plan = try #require(result.plan)
+        #expect(plan.stages.map(\.name) == ["classify", "billing_reply", "bug_triage", "reply", "check", "handoff", "summary"])
+        #expect(plan.stage(named: "classify")?.route?.on == "triage.team")
+        #expect(plan.stage(named: "reply")?.routedBy == RouteChoice(router: "classify", branches: ["bug", "account", "default"]))
+        #expect(plan.stage(named: "reply")?.reviewedBy == "check")
+        // The critic of a branch stage is no branch stage itself: it follows the stage it reviews.
+        #expect(plan.stage(named: "check")?.routedBy == nil)
+        #expect(plan.stage(named: "handoff")?.dependencies == ["classify", "bug_triage"])
+        #expect(plan.stage(named: "handoff")?.condition?.references.map { $0.joined(separator: ".") } == [
+            "stages.classify.json.urgent", "stages.classify.branch", "inputs.account", "stages.bug_triage.skipped",
+            "stages.bug_triage.json.severity",
+        ])
+        #expect(plan.stage(named: "billing_reply")?.condition != nil)
+        #expect(plan.stage(named: "billing_reply")?.dependencies == ["classify"])
+        #expect(plan.outputs == ["summary"])
+    }
+
+    @Test func thePlanWithConditionsAndRoutesSurvivesEncoding() throws {
+        let plan = try #require(compileValid(Self.router))
+        let decoded = try JSONDecoder().decode(ExecutionPlan.self, from: try JSONEncoder().encode(plan))
+        // The condition is encoded as its text and parsed again; the route and the choice as they are.
+        #expect(decoded.stages.map(\.condition) == plan.stages.map(\.condition))
+        #expect(decoded.stages.map { $0.condition?.tree } == plan.stages.map { $0.condition?.tree })
+        #expect(decoded.stages.map(\.route) == plan.stages.map(\.route))
+        #expect(decoded.stages.map(\.routedBy) == plan.stages.map(\.routedBy))
+        #expect(decoded.stages.contains { $0.condition != nil } && decoded.stages.contains { $0.route != nil })
+    }
+
     // MARK: - Templates
 
     @Test func templatesReadSkippedOfAnyStageAndBranchOnlyOfARouter() {

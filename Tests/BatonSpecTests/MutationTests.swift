@@ -11,6 +11,7 @@ import Testing
         "{{", "}}", "{{#", "{{/", "{{^", "{{>", "{{=<% %>=}}", ": ", "- ", "\n", "\r", "\t", "  ", "|\n", ">\n", "&a ",
         "*a", "stages:", "reviews: ", "needs: [", "]", "{", "}", "\"", "'", "#", "${X}", "version: 2", "prompt: ",
         "stages.plan.output", "inputs.", "feedback", "history", "\u{2028}", "🎉", "\0",
+        "when: ", "route: {on: ", "cases: ", "default: ", " && ", " == ", "has(", ".skipped", ".branch", "('",
     ]
 
     static func mutate(_ text: String, using generator: inout SeededGenerator) -> String {
@@ -39,7 +40,10 @@ import Testing
     }
 
     static let seeds: [String] = {
-        let folders = ["pipelines", "profiles", "Tests/BatonSpecTests/Fixtures/invalid", "Tests/BatonSpecTests/Fixtures/profiles"]
+        let folders = [
+            "pipelines", "profiles", "Tests/BatonSpecTests/Fixtures/invalid", "Tests/BatonSpecTests/Fixtures/profiles",
+            "Tests/BatonSpecTests/Fixtures/valid",
+        ]
         return folders.flatMap { Fixtures.yamlFiles($0) }.compactMap {
             try? String(contentsOfFile: Fixtures.path($0), encoding: .utf8)
         }
