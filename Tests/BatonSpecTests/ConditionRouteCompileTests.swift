@@ -199,6 +199,16 @@ import Testing
             ])
     }
 
+    @Test func aMisspeltStageInALargePipelineNamesTenStagesAndCountsTheRest() throws {
+        let stages = (1...30).map { "  s\($0): {model: m, prompt: \"{{stages.s\($0 + 1).output}}\"}" }
+        let text = "version: 1\nstages:\n" + stages.joined(separator: "\n") + "\n  s31: {model: m, prompt: x, when: stages.zzz.skipped}\n"
+        let result = PipelineCompiler(profile: nil).compile(SourceFile(path: "big.yaml", text: text))
+        #expect(result.diagnostics.map(\.code) == ["unknown-field"])
+        // Sorted by name, as the field lists of every unknown-field message are.
+        let names = ["s1", "s10", "s11", "s12", "s13", "s14", "s15", "s16", "s17", "s18"].map { "'\($0)'" }.joined(separator: ", ")
+        #expect(result.diagnostics.first?.message == "'stages' has no field 'zzz'; its fields are \(names) and 20 more")
+    }
+
     @Test func theBranchOfARouteWithADefaultIncludesDefault() {
         assertDiagnostics(
             """
@@ -237,10 +247,11 @@ import Testing
         // The critic of a branch stage is no branch stage itself: it follows the stage it reviews.
         #expect(plan.stage(named: "check")?.routedBy == nil)
         #expect(plan.stage(named: "handoff")?.dependencies == ["classify", "bug_triage"])
-        #expect(plan.stage(named: "handoff")?.condition?.references.map { $0.joined(separator: ".") } == [
-            "stages.classify.json.urgent", "stages.classify.branch", "inputs.account", "stages.bug_triage.skipped",
-            "stages.bug_triage.json.severity",
-        ])
+        #expect(
+            plan.stage(named: "handoff")?.condition?.references.map { $0.joined(separator: ".") } == [
+                "stages.classify.json.urgent", "stages.classify.branch", "inputs.account", "stages.bug_triage.skipped",
+                "stages.bug_triage.json.severity",
+            ])
         #expect(plan.stage(named: "billing_reply")?.condition != nil)
         #expect(plan.stage(named: "billing_reply")?.dependencies == ["classify"])
         #expect(plan.outputs == ["summary"])

@@ -511,7 +511,12 @@ extension Diagnostic.Message {
     }
 
     static func unknownExpressionField(_ field: String, of subject: String, fields: [String], suggestion: String?) -> Self {
-        let known = fields.isEmpty ? "it has no fields" : "its fields are \(quotedList(fields, conjunction: "and"))"
+        // `stages` of a large pipeline has a field per stage: name the first few and count the rest.
+        let listed =
+            fields.count > 12
+            ? fields.prefix(10).map { "'\($0)'" }.joined(separator: ", ") + " and \(fields.count - 10) more"
+            : quotedList(fields, conjunction: "and")
+        let known = fields.isEmpty ? "it has no fields" : "its fields are \(listed)"
         let fix = suggestion.map { "; did you mean '\($0)'? \(known)" } ?? "; \(known)"
         return .init("unknown-field", "'\(subject)' has no field '\(field)'" + fix)
     }
