@@ -94,4 +94,127 @@ import Testing
         // A plan without routes lists no branches.
         #expect(try LoadSchedule.make(try snapshot(ExecutorTests.chain).plan).branches.isEmpty)
     }
+    /// A generated routed pipeline: a router on model m0 choosing x or y, then `length` stages in a chain, each on
+    /// branch x, branch y or both, on one of `models` models of 1-9 hundred MB, under a budget that fits the largest.
+    struct Generated: CustomStringConvertible {
+        var yaml: String
+        /// Per stage after the router: its branch (nil: every branch) and model.
+        var stages: [(branch: String?, model: Int)]
+        var sizes: [Int64]
+        var budget: Int64
+        var description: String {
+            "budget \(budget), sizes \(sizes), stages \(stages.map { "\($0.branch ?? "*"):m\($0.model)" }.joined(separator: " "))"
+        }
+
+        /// The models a run that takes `branch` uses, in order, router first.
+        func uses(_ branch: String) -> [ModelKey] {
+            [ModelKey(runtime: "?", name: "m0")]
+                + stages.filter { $0.branch == nil || $0.branch == branch }.map { ModelKey(runtime: "?", name: "m\($0.model)") }
+        }
+
+        var footprints: [ModelKey: Int64] {
+            Dictionary(uniqueKeysWithValues: sizes.enumerated().map { (ModelKey(runtime: "?", name: "m\($0.offset)"), $0.element) })
+        }
+    }
+
+    static func generate(seed: UInt64) -> Generated {
+        var generator = SeededGenerator(seed: seed)
+        let models = Int.random(in: 2...4, using: &generator)
+        let sizes = (0..<models).map { _ in Int64.random(in: 1...9, using: &generator) * 100_000_000 }
+        let largest = sizes.max()!
+        let budget = Int64.random(in: (largest / 100_000_000)...(largest / 100_000_000 * 2 + 3), using: &generator) * 100_000_000
+        let length = Int.random(in: 3...7, using: &generator)
+        let stages: [(branch: String?, model: Int)] = (0..<length).map { _ in
+            ([nil, "x", "y"].randomElement(using: &generator)!, Int.random(in: 0..<models, using: &generator))
+        }
+        // A branch with no stages is written `[]` (it runs nothing).
+        let x = stages.indices.filter { stages[$0].branch == "x" }.map { "s\($0)" }
+        let y = stages.indices.filter { stages[$0].branch == "y" }.map { "s\($0)" }
+        var yaml = """
+            version: 1
+            memory_budget: \(budget / 1_000_000)MB
+            stages:
+              classify:
+                model: m0
+                output: {format: json, schema: {type: object, properties: {pick: {type: string, enum: [x, y]}}, required: [pick]}}
+                prompt: Classify
+                route:
+                  on: pick
+                  cases: {x: [\(x.joined(separator: ", "))], y: [\(y.joined(separator: ", "))]}
+
+            """
+        for (index, stage) in stages.enumerated() {
+            let needs = index == 0 ? "" : ", needs: [s\(index - 1)]"
+            yaml += "  s\(index): {model: m\(stage.model), prompt: S\(index)\(needs)}\n"
+        }
+        return Generated(yaml: yaml, stages: stages, sizes: sizes, budget: budget)
+    }
+
+    /// Once the branch is known the schedule is the optimum for that branch's stages; a run that takes the branch
+    /// loads no more than it, never more than unloading after every stage, and stays within the budget.
+    @Test(arguments: 0..<60)
+    func eachBranchIsPlannedOptimallyAndRunsWithinTheBudget(_ seed: Int) async throws {
+        let generated = Self.generate(seed: 77_000 + UInt64(seed))
+        let plan = try snapshot(generated.yaml)
+        let schedule = try LoadSchedule.make(
+            plan.plan, measured: generated.footprints, machine: MachineMemory(total: 64_000_000_000, available: nil))
+        #expect(schedule.branches.map(\.branch) == ["x", "y"])
+        for branch in schedule.branches {
+            let uses = generated.uses(branch.branch)
+            let optimum = MemoryPlannerTests.exhaustive(MemoryPlannerTests.Case(uses: uses, footprints: generated.footprints, budget: generated.budget))
+            #expect(branch.loads.count == optimum, "\(branch.branch): \(generated)")
+            #expect(branch.loads.count <= uses.count)
+            #expect(branch.peakBytes <= generated.budget, "\(generated)")
+
+            // The run that takes this branch.
+            let store = try RunStore.inMemory()
+            for (key, bytes) in generated.footprints { try store.saveFootprint(runtime: key.runtime, model: key.name, bytes: bytes) }
+            let runtime = SizedRuntime(answer: "{\"pick\": \"\(branch.branch)\"}", sizes: generated.footprints)
+            var executor = Executor(store: store, runtimes: runtime)
+            executor.machine = { MachineMemory(total: 64_000_000_000, available: nil) }
+            let outcome = try await executor.start(plan, inputs: [:], claim: .current())
+            #expect(outcome == .completed(runID: outcome.runID), "\(generated)")
+            #expect(runtime.loads <= optimum, "\(branch.branch): \(runtime.loads) loads, optimum \(optimum): \(generated)")
+            #expect(runtime.peak <= generated.budget, "\(generated)")
+        }
+    }
+
+    /// A managed runtime that tracks the bytes resident (each model at its size) and the peak.
+    final class SizedRuntime: LLMRuntime, ModelManaging, RuntimeProvider, @unchecked Sendable {
+        let answer: String
+        let sizes: [ModelKey: Int64]
+        private let lock = NSLock()
+        private var loaded: Set<String> = []
+        private(set) var loads = 0
+        private(set) var peak: Int64 = 0
+
+        init(answer: String, sizes: [ModelKey: Int64]) {
+            self.answer = answer
+            self.sizes = sizes
+        }
+
+        private func size(_ name: String) -> Int64 { sizes[ModelKey(runtime: "?", name: name)] ?? 0 }
+
+        func runtime(for model: ResolvedModel, snapshot: RunSnapshot) throws -> any LLMRuntime { self }
+        func residentModels() async throws -> [ResidentModel] {
+            lock.withLock { loaded.sorted().map { ResidentModel(name: $0, bytes: size($0)) } }
+        }
+        func load(_ model: String, settings: StageSettings) async throws -> LoadReport {
+            lock.withLock {
+                loaded.insert(model)
+                loads += 1
+                peak = max(peak, loaded.reduce(0) { $0 + size($1) })
+            }
+            return LoadReport(seconds: 0.01, measuredBytes: size(model))
+        }
+        func unload(_ model: String) async throws { _ = lock.withLock { loaded.remove(model) } }
+        func generate(_ request: GenerationRequest) -> AsyncThrowingStream<GenerationEvent, any Error> {
+            let text = request.stage == "classify" ? answer : "ok"
+            return AsyncThrowingStream { continuation in
+                continuation.yield(.token(text))
+                continuation.yield(.finished(GenerationUsage(promptTokens: 1, outputTokens: 1)))
+                continuation.finish()
+            }
+        }
+    }
 }
