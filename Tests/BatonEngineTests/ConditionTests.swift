@@ -369,4 +369,31 @@ import Testing
         let chosen = try store.events(outcome.runID, kind: .routeChosen).compactMap(\.payload)
         #expect(chosen.count == 1 && chosen[0].contains(#""branch":"bug""#), "\(chosen)")
     }
+    @Test func aChangedConditionIsDecidedAgainUnderTheCurrentPipeline() async throws {
+        // Given a run that skipped `careful`
+        let store = try RunStore.inMemory()
+        let first = try await Self.run(Self.conditional, inputs: ["mode": "fast"], runtime: Self.runtime(["facts": #"{"risk": "low"}"#]), store: store)
+        let id = first.runID
+
+        // When it resumes against a pipeline whose condition now holds
+        let edited = try snapshot(Self.conditional.replacingOccurrences(of: "inputs.mode == 'careful'", with: "inputs.mode == 'fast'"))
+        let old = try RunReport.load(id, from: store)
+        let plan = ResumePlan.make(report: old, replacement: edited)
+        #expect(plan.changed == ["careful", "report"])
+        let runtime = Self.runtime()
+        let outcome = try await Self.executor(runtime, store: store).resume(id, claim: .current(), replacing: edited, superseding: plan.changed)
+
+        // Then the stage runs (its skip superseded, numbering going on) and the join sees it ran
+        #expect(outcome == .completed(runID: id))
+        #expect(runtime.requests.map(\.stage) == ["careful", "report"])
+        let careful = try store.attempts(id).filter { $0.stage == "careful" }
+        #expect(careful.map { "\($0.tryNumber):\($0.status)" } == ["1:superseded", "2:completed"])
+
+        // And back: a condition that no longer holds skips the stage that ran, as try 3
+        let back = try snapshot(Self.conditional)
+        let again = ResumePlan.make(report: try RunReport.load(id, from: store), replacement: back)
+        _ = try await Self.executor(Self.runtime(), store: store).resume(id, claim: .current(), replacing: back, superseding: again.changed)
+        let latest = try store.attempts(id).filter { $0.stage == "careful" }
+        #expect(latest.map { "\($0.tryNumber):\($0.status)" } == ["1:superseded", "2:superseded", "3:skipped"])
+    }
 }

@@ -34,8 +34,12 @@ extension Executor {
         }
         let model = stage.models.first
         let now = RunStore.now()
+        // Try 1, unless attempts superseded by `resume --use-current-pipeline` came first: the numbering goes on.
+        let key = StageRound(stage: stage.name, round: 1)
+        let tryNumber = state.triesSoFar[key, default: 0] + 1
+        state.triesSoFar[key] = tryNumber
         let attempt = AttemptRecord(
-            id: nil, runID: state.runID, stage: stage.name, round: 1, tryNumber: 1, status: .skipped, model: model?.name,
+            id: nil, runID: state.runID, stage: stage.name, round: 1, tryNumber: tryNumber, status: .skipped, model: model?.name,
             runtime: state.snapshot.forcedRuntime ?? model?.runtime, system: nil, prompt: "", output: "", verdict: nil, feedback: nil,
             promptTokens: nil, outputTokens: nil, startedAt: now, firstTokenAt: nil, finishedAt: now, timings: nil, error: nil,
             fingerprint: fingerprint)
