@@ -134,4 +134,25 @@ import Testing
         #expect(attempts.filter { $0.status == .skipped }.map(\.stage).sorted() == ["billing_reply", "escalate"])
         #expect(try sandbox.store().events(child, kind: .routeChosen).count == 1)
     }
+    /// `resume --dry-run` after a crash shows the recorded skips as reused, not as stages to run.
+    @Test func resumeDryRunShowsRecordedSkipsAsReused() async throws {
+        let sandbox = try Self.sandbox("route-dry-run")
+        let killed = try await sandbox.baton(Self.arguments, ["BATON_TEST_KILL_AT": "condition-decided:4"])
+        #expect(killed.signal == SIGKILL, "\(killed.summary)")
+        let id = try await sandbox.onlyRunID()
+        let dry = try await sandbox.baton(["resume", id, "--dry-run"])
+        #expect(dry.status == 0, "\(dry.summary)")
+        #expect(
+            dry.stdout == """
+                resume \(id):
+                  classify       reuse (1 completed round)
+                  billing_reply  reuse (skipped)
+                  bug_triage     reuse (1 completed round)
+                  bug_reply      reuse (1 completed round)
+                  escalate       reuse (skipped)
+                  notify         run (not completed yet)
+                  reply          run (not completed yet)
+
+                """)
+    }
 }
