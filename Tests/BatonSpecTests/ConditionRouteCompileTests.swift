@@ -268,6 +268,38 @@ import Testing
         #expect(decoded.stages.contains { $0.condition != nil } && decoded.stages.contains { $0.route != nil })
     }
 
+    @Test func whatASkippedStageLacksIsOptionalAndWhatItAlwaysHasIsNot() {
+        // 'pick' may be skipped (its condition), so its json and branch may be absent: '== null' is allowed for them,
+        // and refused for its output and skipped, which a skipped stage has too.
+        assertDiagnostics(
+            """
+            version: 1
+            inputs: {go: {default: "yes"}}
+            stages:
+              pick:
+                model: m
+                prompt: P
+                when: inputs.go == 'yes'
+                output: {format: json, schema: {type: object, properties: {k: {enum: [a]}}, required: [k]}}
+                route: {on: k, cases: {a: []}}
+              plain: {model: m, prompt: Q, output: {format: json, schema: {type: object, properties: {k: {type: string}}, required: [k]}}}
+              last:
+                model: m
+                prompt: "{{stages.pick.output}} {{stages.plain.output}}"
+                when: >-
+                  stages.pick.json == null || stages.pick.branch == null || stages.pick.json.k == null ||
+                  1️⃣stages.pick.output == null || 2️⃣stages.plain.json.k == null
+            """,
+            [
+                DiagnosticSpec(
+                    "1️⃣", code: "expression-type",
+                    message: "'stages.pick.output' (string) is never null; use has() to test whether a field is there"),
+                DiagnosticSpec(
+                    "2️⃣", code: "expression-type",
+                    message: "'stages.plain.json.k' (string) is never null; use has() to test whether a field is there"),
+            ])
+    }
+
     // MARK: - Templates
 
     @Test func templatesReadSkippedOfAnyStageAndBranchOnlyOfARouter() {

@@ -82,7 +82,7 @@ struct ConditionScope {
     }
 
     /// What `stages.X` holds. A stage that may be skipped (it has a condition, a route's branch runs it, or it
-    /// reviews such a stage) has no `json`, `verdict` or `feedback` when it was, so those are optional.
+    /// reviews such a stage) has no `json`, `verdict`, `feedback` or `branch` when it was, so those are optional.
     static func type(of stage: StageSpec, _ context: CompilationContext) -> ExpressionType {
         let skippable = mayBeSkipped(stage.name, context) || stage.reviews.map { mayBeSkipped($0, context) } == true
         func maybe(_ type: ExpressionType) -> ExpressionType { skippable && !type.isOptional ? .optional(type) : type }
@@ -95,7 +95,7 @@ struct ConditionScope {
             fields["feedback"] = maybe(.string)
         }
         if let route = stage.route {
-            fields["branch"] = .strings(route.branchNames)
+            fields["branch"] = maybe(.strings(route.branchNames))
         }
         return .object(fields: fields, open: false)
     }
