@@ -96,13 +96,13 @@ import Testing
         #expect(route["stages"] as? [String] == ["bug_triage", "bug_reply"])
         let skips = lines.filter { $0["event"] as? String == "stage-skipped" }
         #expect(skips.map { $0["stage"] as? String } == ["billing_reply", "escalate"])
-        #expect(skips.map { $0["reason"] as? String } == ["route classify chose bug", "when: has(inputs.urgent) was false"])
+        #expect(skips.map { $0["reason"] as? String } == ["route classify chose bug", "when: has(inputs.urgent) was false (inputs.urgent absent)"])
         let id = try await sandbox.onlyRunID()
 
         let text = try await sandbox.baton(["show", id])
         #expect(text.stdout.contains("route (stage classify): team = \"bug\" chose bug, running bug_triage, bug_reply"))
         #expect(text.stdout.contains("\n── billing_reply skipped: route classify chose bug\n"))
-        #expect(text.stdout.contains("\n── escalate skipped: when: has(inputs.urgent) was false\n"))
+        #expect(text.stdout.contains("\n── escalate skipped: when: has(inputs.urgent) was false (inputs.urgent absent)\n"))
         #expect(text.stdout.contains("{\"team\": \"bug\"}\nbranch: bug\n"))
         #expect(text.stdout.contains("escalate       skipped           0      0"), "\(text.stdout)")
 

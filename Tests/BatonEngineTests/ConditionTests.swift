@@ -251,6 +251,9 @@ import Testing
         let reasons = try store.events(outcome.runID, kind: .stageSkipped).compactMap(\.payload)
         #expect(reasons.last?.contains(#""reviewed":"draft""#) == true, "\(reasons)")
         #expect(reasons.last?.contains("the stage it reviews, 'draft', was skipped") == true)
+        // What has() found missing is named in the reason, though it is no value the condition saw.
+        #expect(reasons.first?.contains(#""reason":"when: has(inputs.draft) was false (inputs.draft absent)""#) == true, "\(reasons)")
+        #expect(reasons.first?.contains(#""values":{}"#) == true, "\(reasons)")
     }
 
     @Test func resumeReusesASkipAndNeverDecidesAgain() async throws {

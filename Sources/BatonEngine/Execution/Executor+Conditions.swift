@@ -72,8 +72,9 @@ extension Executor {
         }
         guard let condition = stage.condition else { return nil }
         let evaluation: ExpressionEvaluation
+        let values = Self.conditionValues(for: condition, stage: stage, state: state)
         do {
-            evaluation = try condition.evaluateRecording(Self.conditionValues(for: condition, stage: stage, state: state))
+            evaluation = try condition.evaluateRecording(values)
         } catch {
             throw StageFailure(
                 message: "stage '\(stage.name)': its condition '\(condition.text)' cannot be evaluated: \(error.message)",
@@ -87,7 +88,12 @@ extension Executor {
         }
         if result { return nil }
         let seen = evaluation.seen.sorted { $0.key < $1.key }
-        let shown = seen.map { "\($0.key) = \(Self.quoted($0.value))" }.joined(separator: ", ")
+        var notes = seen.map { "\($0.key) = \(Self.quoted($0.value))" }
+        // What `has()` found missing is not a value it saw, but it is why the condition is false.
+        for path in condition.references where path.count > 1 && evaluation.seen[path.joined(separator: ".")] == nil {
+            if Self.lookup(path, in: values) == nil { notes.append("\(path.joined(separator: ".")) absent") }
+        }
+        let shown = notes.joined(separator: ", ")
         return Skip(
             reason: "when: \(condition.text) was false" + (shown.isEmpty ? "" : " (\(shown))"), condition: condition.text,
             values: Dictionary(uniqueKeysWithValues: seen.map { ($0.key, $0.value) }))
@@ -113,6 +119,16 @@ extension Executor {
         }
         let inputs = state.inputs.sorted { $0.key < $1.key }.map { (key: $0.key, value: JSONValue.string($0.value)) }
         return ["inputs": .object(inputs), "stages": .object(stages)]
+    }
+
+    /// The value at a reference's names (`["inputs", "urgent"]`), or nil when something on the way is absent or null.
+    static func lookup(_ path: [String], in values: [String: JSONValue]) -> JSONValue? {
+        guard var value = values[path[0]] else { return nil }
+        for name in path.dropFirst() {
+            guard let next = value[name], next != .null else { return nil }
+            value = next
+        }
+        return value
     }
 
     /// What `stages.X` is in a condition.
