@@ -12,11 +12,13 @@ enum DependencyReason: Sendable, Hashable {
     case condition(SourceLocation?)
     /// A branch of the other stage's `route` runs this stage.
     case route(SourceLocation?)
+    /// The stage's `for_each` list reads the other stage.
+    case fanOut(SourceLocation?)
 
     var location: SourceLocation? {
         switch self {
         case .needs(let location), .reference(let location), .reviews(let location), .condition(let location),
-            .route(let location):
+            .route(let location), .fanOut(let location):
             location
         case .critic: nil
         }
@@ -54,6 +56,10 @@ struct CompilationContext {
     var conditions: [String: Expression] = [:]
     /// For each stage a route's branch runs: the router and the branches that run it.
     var routedBy: [String: RouteChoice] = [:]
+    /// Parsed `for_each` expressions by stage (those that parse).
+    var fanOutSources: [String: Expression] = [:]
+    /// The type of the items of each `for_each` stage's list, when known (else `any`).
+    var fanOutItemTypes: [String: ExpressionType] = [:]
 
     /// Each stage's position in the file.
     let stageIndex: [String: Int]
@@ -166,7 +172,20 @@ struct CompilationContext {
             system: stage.system, prompt: stage.prompt ?? "",
             dependencies: (dependencies[name] ?? []).map(\.stage).sorted { index(of: $0) < index(of: $1) },
             critic: critic, reviewedBy: criticOf[name], output: stage.output ?? .text, modelChoice: modelChoices[name],
-            condition: conditions[name], routedBy: routedBy[name], route: stage.route)
+            condition: conditions[name], routedBy: routedBy[name], route: stage.route, fanOut: fanOut(of: stage))
+    }
+
+    /// The stage's ``FanOut``: a `repeat` is a fan-out over its samples, `max_items` being the sample count.
+    func fanOut(of stage: StageSpec) -> FanOut? {
+        if let count = stage.repeatCount {
+            return FanOut(
+                source: nil, itemName: stage.itemName ?? FanOut.defaultItemName, maxItems: count, concurrency: stage.concurrency ?? 1,
+                repeatCount: count, vote: stage.vote)
+        }
+        guard stage.forEach != nil, let source = fanOutSources[stage.name] else { return nil }
+        return FanOut(
+            source: source, itemName: stage.itemName ?? FanOut.defaultItemName, maxItems: stage.maxItems ?? FlowDecoder.maxItemsRange.upperBound,
+            concurrency: stage.concurrency ?? 1, repeatCount: nil, vote: nil)
     }
 }
 

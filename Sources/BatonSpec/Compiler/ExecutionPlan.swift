@@ -54,11 +54,13 @@ public struct PlannedStage: Sendable, Hashable, Codable {
     public var routedBy: RouteChoice? = nil
     /// The branches this stage's JSON answer selects.
     public var route: RouteSpec? = nil
+    /// For a stage that runs once per item (`for_each`) or per sample (`repeat`): how; nil: the stage runs once.
+    public var fanOut: FanOut? = nil
 
     /// The keys encoded: every property but ``modelChoice``.
     enum CodingKeys: String, CodingKey {
         case name, role, models, settings, system, prompt, dependencies, critic, reviewedBy, output
-        case condition, routedBy, route
+        case condition, routedBy, route, fanOut
     }
 }
 

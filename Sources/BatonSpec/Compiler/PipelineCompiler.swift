@@ -73,11 +73,15 @@ public struct PipelineCompiler: Sendable {
         var context = CompilationContext(
             spec: spec, sourceMap: sourceMap, file: file, sources: sources, profile: profile, inventory: inventory)
         StageGraphCheck.run(&context)
-        TemplateCheck.run(&context)
+        // Routes first: whether a stage may be skipped shapes the types the fan-out lists and templates are checked
+        // against; fan-out lists next: their item types shape the checks of the templates that use the items.
         RouteCheck.run(&context)
+        FanOutCheck.run(&context)
+        TemplateCheck.run(&context)
         ConditionCheck.run(&context)
         StageGraphCheck.checkCycles(&context)
         ModelResolution.run(&context)
+        FanOutCheck.checkConcurrency(&context)
         UsageCheck.run(&context)
         diagnostics += context.diagnostics
 

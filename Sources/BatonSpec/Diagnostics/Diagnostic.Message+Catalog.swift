@@ -281,6 +281,108 @@ extension Diagnostic.Message {
                 + "so leave it out of one and give it a condition such as 'when: stages.\(second).branch == ...'")
     }
 
+    // MARK: - Fan-out and voting
+
+    static func fanOutNotList(_ text: String, type: String, stage: String) -> Self {
+        .init(
+            "fan-out-list",
+            "'for_each' of stage '\(stage)' is \(type), not a list: '\(text)'; "
+                + "give an expression that is a list, such as a JSON array field (stages.X.json.items) or an input holding one")
+    }
+
+    static func fanOutKeyWithout(_ key: String, stage: String, needs: String) -> Self {
+        .init("fan-out-setting", "stage '\(stage)' sets '\(key)' without \(needs); add \(needs) or remove '\(key)'")
+    }
+
+    static func maxItemsWithRepeat(_ stage: String) -> Self {
+        .init(
+            "fan-out-setting",
+            "stage '\(stage)' sets 'max_items' with 'repeat'; the number of samples is 'repeat', so remove 'max_items'")
+    }
+
+    static func fanOutItemName(_ name: String, stage: String, reserved: Bool) -> Self {
+        let why =
+            reserved
+            ? "'\(name)' is a name templates already use"
+            : "use letters, digits and '_', starting with a letter or '_'"
+        return .init("fan-out-name", "'\(name)' cannot name the item of stage '\(stage)' ('as'); \(why); choose another name, such as 'section'")
+    }
+
+    static func fanOutOnCritic(_ critic: String, key: String, reviews: String) -> Self {
+        .init(
+            "fan-out-critic",
+            "critic '\(critic)' sets '\(key)'; a critic runs per item when the stage it reviews fans out, "
+                + "so put '\(key)' on '\(reviews)'")
+    }
+
+    static func voteNotJSON(_ stage: String, field: String) -> Self {
+        .init(
+            "vote-not-json",
+            "stage '\(stage)' votes on '\(field)', but its output is text; "
+                + "set 'output: json' on '\(stage)', with a schema that has the field '\(field)'")
+    }
+
+    static func voteFieldPath(_ vote: String, stage: String) -> Self {
+        .init(
+            "vote-field",
+            "'\(vote)' is not a field path for 'vote' of stage '\(stage)'; join field names with dots, as in label or triage.label")
+    }
+
+    static func unknownVoteField(_ field: String, in parent: String, stage: String, fields: [String], suggestion: String?) -> Self {
+        let prefix = parent.isEmpty ? "" : parent + "."
+        let listed = quotedList(fields.map { prefix + $0 }, conjunction: "and")
+        let fallback = fields.isEmpty ? "; the schema lists no fields there" : "; the fields there are \(listed)"
+        return .init(
+            "vote-field",
+            "stage '\(stage)' votes on '\(prefix + field)', which its output schema does not have"
+                + didYouMean(suggestion.map { prefix + $0 }, orElse: fallback))
+    }
+
+    static func voteFieldNotObject(_ parent: String, type: String, stage: String) -> Self {
+        .init(
+            "vote-field",
+            "stage '\(stage)' votes on a field of '\(parent)', which is \(type) in its output schema and has no fields; "
+                + "vote on '\(parent)' itself or on a field of an object")
+    }
+
+    static func concurrencyUnsafe(_ stage: String, concurrency: Int, model: String, why: String, fix: String) -> Self {
+        .init(
+            "fan-out-concurrency",
+            "stage '\(stage)' sets 'concurrency: \(concurrency)', but its model '\(model)' \(why), "
+                + "so running items at once could break the memory budget; \(fix)")
+    }
+
+    static func itemOutsideFanOut(_ name: String, item: String, stage: String) -> Self {
+        .init(
+            "unknown-variable",
+            "template uses '\(name)', but '\(item)' is the item of fan-out stage '\(stage)'; only the templates of '\(stage)' "
+                + "and of its critic see it; read the items elsewhere with {{#stages.\(stage).items}}...{{/stages.\(stage).items}}")
+    }
+
+    static func itemIndexOutsideFanOut(_ name: String) -> Self {
+        .init(
+            "unknown-variable",
+            "template uses '\(name)', but this stage does not fan out; only the templates of a stage with 'for_each' or 'repeat' "
+                + "(and of its critic) have item_index")
+    }
+
+    static func unknownItemField(_ name: String, field: String, item: String, type: String, fields: [String], suggestion: String?)
+        -> Self
+    {
+        let fallback =
+            fields.isEmpty
+            ? "; the items are \(type) and have no such field"
+            : "; its fields are \(quotedList(fields.map { "\(item).\($0)" }, conjunction: "and"))"
+        return .init(
+            "unknown-field",
+            "template uses '\(name)', but the items of the list have no field '\(field)'"
+                + didYouMean(suggestion.map { "\(item).\($0)" }, orElse: fallback))
+    }
+
+    static func fanOutFieldUnavailable(_ name: String, stage: String, reason: String) -> Self {
+        .init("unknown-variable", "template uses '\(name)', but \(reason)")
+    }
+
     // MARK: - Models, runtimes, budget
 
     static func missingModel(_ stage: String, role: String?) -> Self {

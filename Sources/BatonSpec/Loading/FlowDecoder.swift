@@ -1,10 +1,56 @@
 import Yams
 
-/// Decodes a stage's control-flow keys: `when` (a condition) and `route` (the branches its JSON answer selects).
+/// Decodes a stage's control-flow keys: `when` (a condition), `route` (the branches its JSON answer selects) and the
+/// fan-out keys (`for_each`, `as`, `max_items`, `concurrency`, `repeat`, `vote`).
 ///
-/// Only shape and type are checked here; what the names mean (the condition's scope, the route's field and
-/// stages) is checked after decoding, by ``ConditionCheck`` and ``RouteCheck``.
+/// Only shape, type and range are checked here; what the names mean (the condition's scope, the route's field and
+/// stages, the fan-out's list and vote) is checked after decoding, by ``ConditionCheck``, ``RouteCheck`` and
+/// ``FanOutCheck``.
 enum FlowDecoder {
+    /// The fan-out keys of a stage as decoded.
+    struct FanOutKeys {
+        var forEach: String?
+        var itemName: String?
+        var maxItems: Int?
+        var concurrency: Int?
+        var repeatCount: Int?
+        var vote: String?
+    }
+
+    /// Inclusive bounds of the numeric fan-out keys.
+    static let maxItemsRange = 1...10_000
+    static let concurrencyRange = 1...64
+    static let repeatRange = 2...100
+
+    /// The fan-out keys. `for_each` is recorded like a template, so positions inside the expression map back into
+    /// the file; a `for_each` without `max_items` is a `missing-key` error at `for_each`.
+    static func decodeFanOut(_ map: SpecReader.Mapping, path: String, reader: SpecReader) -> FanOutKeys {
+        var keys = FanOutKeys()
+        if let node = map.value("for_each"), let text = reader.nonEmptyString(node, subject: map.subject("for_each")) {
+            reader.recordTemplate("\(path).for_each", node)
+            keys.forEach = text
+        }
+        keys.itemName = map.value("as").flatMap { reader.nonEmptyString($0, subject: map.subject("as")) }
+        keys.maxItems = map.value("max_items").flatMap {
+            reader.int($0, subject: map.subject("max_items"), range: maxItemsRange, rangeText: "1 to 10,000")
+        }
+        keys.concurrency = map.value("concurrency").flatMap {
+            reader.int($0, subject: map.subject("concurrency"), range: concurrencyRange, rangeText: "1 to 64")
+        }
+        keys.repeatCount = map.value("repeat").flatMap {
+            reader.int($0, subject: map.subject("repeat"), range: repeatRange, rangeText: "2 to 100")
+        }
+        keys.vote = map.value("vote").flatMap { reader.nonEmptyString($0, subject: map.subject("vote")) }
+        if map.has("for_each"), !map.has("max_items"), !map.suggested.contains("max_items"), let node = map.keyNode("for_each") {
+            reader.emit(
+                .missingKey(
+                    "max_items", in: map.context,
+                    hint: "add 'max_items: N', the most items the list may have (1 to 10,000); more fail the stage at run time"),
+                at: node)
+        }
+        return keys
+    }
+
     /// The `when` text, recorded like a template so positions inside the expression map back into the file.
     static func decodeWhen(_ map: SpecReader.Mapping, path: String, reader: SpecReader) -> String? {
         guard let node = map.value("when"), let text = reader.nonEmptyString(node, subject: map.subject("when")) else {

@@ -198,12 +198,15 @@ public enum PipelineDecoder {
         }
         let output = map.value("output").flatMap { decodeOutput($0, path: "\(path).output", context: context, reader: reader) }
 
+        let fanOut = FlowDecoder.decodeFanOut(map, path: path, reader: reader)
         return StageSpec(
             name: name, description: text("description"), role: role,
             settings: SettingsDecoder.decode(map, reader: reader), system: system, prompt: prompt, promptFile: promptFile,
             needs: needs, reviews: reviews, maxRounds: maxRounds, onExhausted: onExhausted, output: output,
             when: FlowDecoder.decodeWhen(map, path: path, reader: reader),
-            route: map.value("route").flatMap { FlowDecoder.decodeRoute($0, path: "\(path).route", stage: name, reader: reader) })
+            route: map.value("route").flatMap { FlowDecoder.decodeRoute($0, path: "\(path).route", stage: name, reader: reader) },
+            forEach: fanOut.forEach, itemName: fanOut.itemName, maxItems: fanOut.maxItems, concurrency: fanOut.concurrency,
+            repeatCount: fanOut.repeatCount, vote: fanOut.vote)
     }
 
     private static func decodeOutput(_ node: Node, path: String, context: String, reader: SpecReader) -> OutputSpec? {

@@ -102,7 +102,10 @@ public enum ProfileDecoder {
                 options[key] = reader.string(valueNode, subject: "option '\(key)' of \(context)")
             }
         }
-        return RuntimeSpec(name: name, kind: kind, url: url, apiKeyEnv: apiKeyEnv, options: options)
+        let parallel = map.value("parallel").flatMap {
+            reader.int($0, subject: map.subject("parallel"), range: 1...FlowDecoder.concurrencyRange.upperBound, rangeText: "1 to 64")
+        }
+        return RuntimeSpec(name: name, kind: kind, url: url, apiKeyEnv: apiKeyEnv, options: options, parallel: parallel)
     }
 
     /// The `models` registry, in file order.

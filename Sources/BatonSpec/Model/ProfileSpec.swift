@@ -66,12 +66,16 @@ public struct RuntimeSpec: Sendable, Hashable, Codable {
     public var apiKeyEnv: String?
     /// Options of the kind (for `echo`: `call_delay`, `token_delay`, `script`, `call_log`).
     public var options: [String: String]
+    /// How many requests the server answers at once with one resident model (llama-server `--parallel`,
+    /// `OLLAMA_NUM_PARALLEL`); nil: one. A fan-out stage's `concurrency` above 1 needs at least that many here.
+    public var parallel: Int? = nil
 
     /// The keys as written in files (`name` is the mapping key).
     public enum CodingKeys: String, CodingKey, CaseIterable {
         case name, kind, url
         case apiKeyEnv = "api_key_env"
         case options
+        case parallel
     }
 }
 

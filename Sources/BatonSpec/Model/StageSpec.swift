@@ -28,6 +28,18 @@ public struct StageSpec: Sendable, Hashable, Codable {
     public var when: String? = nil
     /// The branches this stage's JSON answer selects (`route:`).
     public var route: RouteSpec? = nil
+    /// The list the stage runs once per item of (`for_each:`, an expression: docs/pipeline-format.md, "Fan-out").
+    public var forEach: String? = nil
+    /// The item's name in the stage's templates (`as:`); nil: `item`.
+    public var itemName: String? = nil
+    /// The most items the list may have at run time (`max_items:`, required with `for_each`).
+    public var maxItems: Int? = nil
+    /// How many items (or samples) may run at once (`concurrency:`); nil: 1.
+    public var concurrency: Int? = nil
+    /// How many samples the stage draws, each with its own seed (`repeat:`).
+    public var repeatCount: Int? = nil
+    /// The field of each sample's JSON answer the samples vote on (`vote:`, a dotted path).
+    public var vote: String? = nil
 
     /// The keys as written in files: these plus the keys of ``StageSettings`` (`name` is the mapping key).
     public enum CodingKeys: String, CodingKey, CaseIterable {
@@ -38,8 +50,17 @@ public struct StageSpec: Sendable, Hashable, Codable {
         case onExhausted = "on_exhausted"
         case output
         case when, route
+        case forEach = "for_each"
+        case itemName = "as"
+        case maxItems = "max_items"
+        case concurrency
+        case repeatCount = "repeat"
+        case vote
     }
 
     /// Whether this stage is a critic.
     public var isCritic: Bool { reviews != nil }
+
+    /// Whether the stage runs more than once: once per item (`for_each`) or once per sample (`repeat`).
+    public var isFanOut: Bool { forEach != nil || repeatCount != nil }
 }

@@ -58,15 +58,21 @@ enum ConditionCheck {
 /// are closed, so a misspelt input, stage or field is an `unknown-field` error with a did-you-mean.
 struct ConditionScope {
     private let inputs: ExpressionType
+    /// The inputs as a `for_each` list reads them: each holds JSON text, parsed as a list when the stage starts.
+    private let listInputs: ExpressionType
     private let stages: [String: ExpressionType]
 
     init(_ context: CompilationContext) {
         var inputFields: [String: ExpressionType] = [:]
+        var listFields: [String: ExpressionType] = [:]
         for input in context.spec.inputs {
             // An input that is neither required nor defaulted may be left out of a run.
-            inputFields[input.name] = input.required || input.defaultValue != nil ? .string : .optional(.string)
+            let present = input.required || input.defaultValue != nil
+            inputFields[input.name] = present ? .string : .optional(.string)
+            listFields[input.name] = present ? .list(.any) : .optional(.list(.any))
         }
         inputs = .object(fields: inputFields, open: false)
+        listInputs = .object(fields: listFields, open: false)
         var stages: [String: ExpressionType] = [:]
         for stage in context.spec.stages {
             stages[stage.name] = Self.type(of: stage, context)
@@ -74,11 +80,12 @@ struct ConditionScope {
         self.stages = stages
     }
 
-    /// The scope of the condition of stage `name`: every stage but itself.
-    func scope(for name: String) -> ExpressionScope {
+    /// The scope of the condition of stage `name`: every stage but itself. With `inputsAsLists` (a `for_each`
+    /// list), each input is a list of any: the run parses its JSON text and fails the stage if it is not an array.
+    func scope(for name: String, inputsAsLists: Bool = false) -> ExpressionScope {
         var others = stages
         others[name] = nil
-        return ExpressionScope(["inputs": inputs, "stages": .object(fields: others, open: false)])
+        return ExpressionScope(["inputs": inputsAsLists ? listInputs : inputs, "stages": .object(fields: others, open: false)])
     }
 
     /// What `stages.X` holds. A stage that may be skipped (it has a condition, a route's branch runs it, or it
@@ -87,8 +94,18 @@ struct ConditionScope {
         let skippable = mayBeSkipped(stage.name, context) || stage.reviews.map { mayBeSkipped($0, context) } == true
         func maybe(_ type: ExpressionType) -> ExpressionType { skippable && !type.isOptional ? .optional(type) : type }
         var fields: [String: ExpressionType] = ["output": .string, "skipped": .bool]
-        if stage.output?.format == .json {
-            fields["json"] = maybe(stage.output?.schema.map { ExpressionType(jsonSchema: $0) } ?? .any)
+        let json = stage.output?.format == .json ? stage.output?.schema.map { ExpressionType(jsonSchema: $0) } ?? .any : nil
+        if let json, FanOutCheck.hasOneJSON(stage) {
+            fields["json"] = maybe(json)
+        }
+        if let item = FanOutCheck.itemType(of: stage, context) {
+            // A skipped fan-out stage has no items: the list is empty, never absent.
+            var entry: [String: ExpressionType] = ["index": .int, "item": item, "output": .string]
+            if let json { entry["json"] = json }
+            fields["items"] = .list(.object(fields: entry, open: false))
+        }
+        if stage.vote != nil, stage.repeatCount != nil {
+            fields["vote"] = maybe(FanOutCheck.voteType)
         }
         if stage.isCritic {
             fields["verdict"] = maybe(.verdict)

@@ -115,10 +115,10 @@ enum StageGraphCheck {
             let dependent = cycle[(index + 1) % count]
             return context.dependencies[dependent]?.first { $0.stage == dependency }?.reason
         }
-        // A condition or a route in the cycle makes it a cycle of the flow, not a template reading a later stage.
+        // A condition, a route or a fan-out list in the cycle makes it a cycle of the flow, not a template reading a later stage.
         let isFlow = (0..<count).contains { index in
             switch reason(index) {
-            case .condition, .route: true
+            case .condition, .route, .fanOut: true
             default: false
             }
         }
@@ -148,7 +148,7 @@ enum StageGraphCheck {
         }
         for offset in 0..<count where location == nil {
             switch reason((start + offset) % count) {
-            case .condition(let found), .route(let found): location = found
+            case .condition(let found), .route(let found), .fanOut(let found): location = found
             default: continue
             }
         }

@@ -171,9 +171,21 @@ enum TemplateCheck {
             if segments.count > 1 { context.emit(.unknownVariable(name, suggestion: "round"), at: location) }
         case "pipeline":
             if segments != ["pipeline", "name"] { context.emit(.unknownVariable(name, suggestion: "pipeline.name"), at: location) }
+        case "item_index" where FanOutCheck.fanOutContext(of: stage, context) != nil:
+            if segments.count > 1 { context.emit(.unknownVariable(name, suggestion: "item_index"), at: location) }
+        case _ where FanOutCheck.fanOutContext(of: stage, context).map(FanOutCheck.itemName) == head:
+            checkItem(name, segments: segments, of: FanOutCheck.fanOutContext(of: stage, context)!, at: location, &context)
         default:
             if isInHistory(sections), historyFields.contains(head), segments.count == 1 { return }
             if !sections.isEmpty, !isInHistory(sections) { return }  // may name a field of the section's value
+            if head == "item_index" {
+                context.emit(.itemIndexOutsideFanOut(name), at: location)
+                return
+            }
+            if let owner = context.spec.stages.first(where: { $0.forEach != nil && FanOutCheck.itemName(of: $0) == head }) {
+                context.emit(.itemOutsideFanOut(name, item: head, stage: owner.name), at: location)
+                return
+            }
             var suggestion: String?
             let inputNames = context.spec.inputs.map(\.name)
             let rest = segments.dropFirst().joined(separator: ".")
@@ -190,6 +202,40 @@ enum TemplateCheck {
                 suggestion = "stages.\(stage).output"
             }
             context.emit(.unknownVariable(name, suggestion: suggestion), at: location)
+        }
+    }
+
+    /// The item of a fan-out stage, its fields checked against the list's item type when it is known.
+    private static func checkItem(
+        _ name: String, segments: [String], of owner: StageSpec, at location: SourceLocation, _ context: inout CompilationContext
+    ) {
+        guard var type = FanOutCheck.itemType(of: owner, context) else { return }
+        for segment in segments.dropFirst() {
+            switch type.unwrapped {
+            case .object(let fields, let open):
+                if let field = fields[segment] {
+                    type = field
+                } else if fields.isEmpty && open {
+                    return
+                } else {
+                    let names = fields.keys.sorted()
+                    context.emit(
+                        .unknownItemField(
+                            name, field: segment, item: segments[0], type: type.unwrapped.description, fields: names,
+                            suggestion: Suggestion.closest(to: segment, in: names)),
+                        at: location)
+                    return
+                }
+            case .any, .list:
+                // A list's items are read by position in Mustache ({{item.0}}), which the types do not follow.
+                return
+            default:
+                context.emit(
+                    .unknownItemField(
+                        name, field: segment, item: segments[0], type: type.unwrapped.description, fields: [], suggestion: nil),
+                    at: location)
+                return
+            }
         }
     }
 
@@ -241,9 +287,38 @@ enum TemplateCheck {
                 context.emit(.branchWithoutRoute(name, stage: target), at: location)
                 return
             }
+        case "items" where segments.count == 3:
+            guard stage.isFanOut else {
+                context.emit(
+                    .fanOutFieldUnavailable(name, stage: target, reason: "stage '\(target)' has no 'for_each' or 'repeat', so it has no items"),
+                    at: location)
+                return
+            }
+        case "vote":
+            guard stage.vote != nil, stage.repeatCount != nil else {
+                context.emit(
+                    .fanOutFieldUnavailable(
+                        name, stage: target, reason: "stage '\(target)' has no 'repeat' with 'vote', so it has no vote"),
+                    at: location)
+                return
+            }
+            guard segments.count == 4, FanOutCheck.voteFields.contains(segments[3]) else {
+                let suggestion = segments.count == 4 ? Suggestion.closest(to: segments[3], in: FanOutCheck.voteFields) : "value"
+                context.emit(.badStageField(name, stage: target, suggestion: suggestion.map { "stages.\(target).vote.\($0)" }), at: location)
+                return
+            }
         case "json":
             guard stage.output?.format == .json else {
                 context.emit(.notJSONOutput(name, stage: target), at: location)
+                return
+            }
+            guard FanOutCheck.hasOneJSON(stage) else {
+                let reason =
+                    stage.forEach != nil
+                    ? "stage '\(target)' runs once per item, with one JSON answer each; read them in {{#stages.\(target).items}}...{{json}}"
+                    : "stage '\(target)' draws samples without a 'vote', so it has no single JSON answer; "
+                        + "add 'vote: FIELD' or read each sample in {{#stages.\(target).items}}...{{json}}"
+                context.emit(.fanOutFieldUnavailable(name, stage: target, reason: reason), at: location)
                 return
             }
             if segments.count > 3, case .object(let properties)? = stage.output?.schema?["properties"] {
@@ -267,6 +342,8 @@ enum TemplateCheck {
             if stage.output?.format == .json { fields.append("json") }
             if stage.isCritic { fields += ["verdict", "feedback"] }
             if stage.route != nil { fields.append("branch") }
+            if stage.isFanOut { fields.append("items") }
+            if stage.vote != nil, stage.repeatCount != nil { fields.append("vote") }
             let suggestion = Suggestion.closest(to: field, in: fields).map { "stages.\(target).\($0)" }
             context.emit(.badStageField(name, stage: target, suggestion: suggestion), at: location)
             return
