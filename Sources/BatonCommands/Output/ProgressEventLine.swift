@@ -42,12 +42,19 @@ struct ProgressEventLine: Encodable {
     var value: String?
     var branch: String?
     var stages: [String]?
+    /// Fan-out: the item (from 0) an event is about, the list's size; a vote's count, samples and tally.
+    var item: Int?
+    var count: Int?
+    var total: Int?
+    var tally: [TallyLine]?
+    var reused: Bool?
     /// When the line was printed (RFC 3339): events had no time before, so their version is unchanged.
     var at: String?
 
     enum CodingKeys: String, CodingKey {
         case event, run, pipeline, stage, role, model, round, text, code, message, status, seconds, error, delay, critic, verdict
         case feedback, runtime, fix, skipped, from, to, reason, state, waited, outputs, at, field, value, branch, stages
+        case item, count, total, tally, reused
         case tryNumber = "try"
         case stageNumber = "stage_number"
         case stageCount = "stage_count"
@@ -82,6 +89,7 @@ struct ProgressEventLine: Encodable {
                 event: "attempt-finished", stage: summary.stage, round: summary.round, tryNumber: summary.tryNumber,
                 status: summary.status.rawValue, seconds: summary.seconds, promptTokens: summary.promptTokens,
                 outputTokens: summary.outputTokens, error: summary.error, finishReason: summary.finishReason)
+            item = summary.item
         case .retrying(let stage, let round, let error, let delay):
             self.init(event: "retry", stage: stage, round: round, error: error, delay: delay)
         case .verdict(let critic, let reviewed, let round, let verdict, let feedback):
@@ -109,9 +117,28 @@ struct ProgressEventLine: Encodable {
             self.init(event: reused ? "stage-skip-reused" : "stage-skipped", stage: stage, reason: reason)
         case .routeChosen(let router, let field, let value, let branch, let stages):
             self.init(event: "route-chosen", stage: router, field: field, value: value, branch: branch, stages: stages)
+        case .itemsExpanded(let stage, let count, let reused):
+            self.init(event: "items-expanded", stage: stage)
+            self.count = count
+            self.reused = reused
+        case .itemStarted(let stage, let item, let count, let summary):
+            self.init(event: "item-started", stage: stage, text: summary)
+            self.item = item
+            self.count = count
+        case .voteCounted(let stage, let field, let value, let count, let total, let tally):
+            self.init(event: "vote-counted", stage: stage, field: field, value: value)
+            self.count = count
+            self.total = total
+            self.tally = tally.map { TallyLine(value: $0.value, count: $0.count) }
         case .runFinished:
             return nil
         }
+    }
+
+    /// One value of a vote's tally and how many samples answered it.
+    struct TallyLine: Encodable {
+        var value: String
+        var count: Int
     }
 
     init(

@@ -198,6 +198,13 @@ final class ProgressPrinter: @unchecked Sendable {
             let found = value.map { "\(field) = \($0)" } ?? "\(field) has no value"
             let runs = stages.isEmpty ? "no stages" : stages.joined(separator: ", ")
             line("  ⑂ \(router) chose \(branch) (\(found)): runs \(runs)")
+        case .itemsExpanded(let stage, let count, let reused):
+            line("  ⋔ \(stage): \(count) item\(count == 1 ? "" : "s")\(reused ? " (pinned earlier)" : "")")
+        case .itemStarted(let stage, let item, let count, let summary):
+            line("  · \(stage) item \(item + 1) of \(count): \(summary)")
+        case .voteCounted(let stage, let field, let value, let count, let total, let tally):
+            let counts = tally.map { "\($0.value) \($0.count)" }.joined(separator: ", ")
+            line("  ☑ \(stage) vote on \(field): \(value) (\(count) of \(total); \(counts))")
         case .runFinished:
             break
         }

@@ -15,7 +15,7 @@ extension Executor {
         }
         let policy = stage.settings.retry ?? .default
         let loadTimings = try await load(stage, model: model, round: round, runtime: runtime, policy: policy, state: &state)
-        let key = StageRound(stage: stage.name, round: round)
+        let key = StageRound(stage: stage.name, item: state.currentItem?.index, round: round)
         var tryNumber = state.triesSoFar[key, default: 0]
         var failures = 0
         while true {
@@ -81,7 +81,8 @@ extension Executor {
             id: nil, runID: state.runID, stage: stage.name, round: round, tryNumber: tryNumber, status: .running,
             model: model.name, runtime: state.snapshot.forcedRuntime ?? model.runtime, system: rendered.system,
             prompt: rendered.prompt, output: "", verdict: nil, feedback: nil, promptTokens: nil, outputTokens: nil,
-            startedAt: RunStore.now(), firstTokenAt: nil, finishedAt: nil, timings: nil, error: nil, fingerprint: rendered.fingerprint)
+            startedAt: RunStore.now(), firstTokenAt: nil, finishedAt: nil, timings: nil, error: nil, fingerprint: rendered.fingerprint,
+            item: state.currentItem?.index)
         let started = try store.startAttempt(attempt)
         let stages = state.snapshot.plan.stages
         let number = (state.positions[stage.name] ?? 0) + 1
@@ -89,8 +90,11 @@ extension Executor {
             .attemptStarted(
                 stage: stage.name, role: stage.role, model: model.description, round: round, tryNumber: tryNumber,
                 stageNumber: number, stageCount: stages.count))
+        var settings = stage.settings
+        // `repeat`: sample n asks with seed + n, so the samples differ and each is reproducible.
+        if let sample = state.currentItem?.sample { settings.seed = (settings.seed ?? 0) + sample }
         let request = GenerationRequest(
-            model: model.name, system: rendered.system, prompt: rendered.prompt, settings: stage.settings,
+            model: model.name, system: rendered.system, prompt: rendered.prompt, settings: settings,
             responseSchema: Self.responseSchema(for: stage), stage: stage.name, round: round)
         return await generate(
             request, runtime: runtime, attempt: started, timeout: stage.settings.timeout, extraTimings: extraTimings)
@@ -159,7 +163,7 @@ extension Executor {
                     stage: attempt.stage, round: attempt.round, tryNumber: attempt.tryNumber, status: attempt.status,
                     model: attempt.model, seconds: (attempt.finishedAt ?? attempt.startedAt) - attempt.startedAt,
                     promptTokens: attempt.promptTokens, outputTokens: attempt.outputTokens, error: attempt.error,
-                    finishReason: attempt.finishReason)))
+                    finishReason: attempt.finishReason, item: attempt.item)))
     }
 }
 
@@ -170,8 +174,9 @@ struct RenderedStage {
     var fingerprint: String
 }
 
-/// A stage and a round of its critic loop.
+/// A stage, its fan-out item (nil outside fan-out) and a round of its critic loop.
 struct StageRound: Hashable {
     var stage: String
+    var item: Int? = nil
     var round: Int
 }

@@ -28,6 +28,8 @@ extension Executor {
             return true
         }
         if let done = state.completed[StageRound(stage: stage.name, round: 1)], done.fingerprint == fingerprint { return false }
+        // A fan-out stage whose list was pinned was decided to run (it may have no completed item yet).
+        if stage.fanOut != nil, state.pinned[stage.name]?.fingerprint == fingerprint { return false }
         guard let skip = try decide(stage, state: state) else {
             killSwitch?.hit(.conditionDecided)
             return false
@@ -139,6 +141,8 @@ extension Executor {
         if let verdict = result.verdict { fields.append(("verdict", .string(verdict))) }
         if let feedback = result.feedback { fields.append(("feedback", .string(feedback))) }
         if let branch { fields.append(("branch", .string(branch))) }
+        if let items = result.itemsValue { fields.append(("items", items)) }
+        if let vote = result.voteValue { fields.append(("vote", vote)) }
         return .object(fields)
     }
 

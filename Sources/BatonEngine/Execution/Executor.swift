@@ -152,7 +152,12 @@ public struct Executor: Sendable {
                     killSwitch?.hit(.stageDone)
                     continue
                 }
-                if let loop = stage.critic {
+                if let loop = stage.critic, state.snapshot.plan.stage(named: loop.reviews)?.fanOut != nil {
+                    // The loop runs per item (Executor+FanOut).
+                    try await runCriticLoopPerItem(critic: stage, loop: loop, state: &state)
+                } else if let fanOut = stage.fanOut {
+                    try await runFanOut(stage, fanOut, state: &state)
+                } else if let loop = stage.critic {
                     try await runCriticLoop(critic: stage, loop: loop, state: &state)
                     // A reviewed router's branch is taken from its approved answer.
                     if let reviewed = snapshot.plan.stage(named: loop.reviews), reviewed.route != nil {
@@ -177,7 +182,7 @@ public struct Executor: Sendable {
     }
 
     /// Round 1 of the reviewed stage has run at its own place in the order; the critic drives the rest.
-    private func runCriticLoop(critic: PlannedStage, loop: CriticLoop, state: inout RunState) async throws {
+    func runCriticLoop(critic: PlannedStage, loop: CriticLoop, state: inout RunState) async throws {
         guard let reviewed = state.snapshot.plan.stage(named: loop.reviews) else { return }
         var round = 1
         while true {
@@ -211,8 +216,11 @@ public struct Executor: Sendable {
 
     /// Runs one round of a stage (or reuses its completed attempt), with retries and fallbacks.
     func runStage(_ stage: PlannedStage, round: Int, state: inout RunState) async throws -> StageResult {
-        let fingerprint = state.fingerprints[stage.name] ?? ""
-        if let done = state.completed[StageRound(stage: stage.name, round: round)], done.fingerprint == fingerprint {
+        var fingerprint = state.fingerprints[stage.name] ?? ""
+        if let item = state.currentItem { fingerprint += item.fingerprintSuffix }
+        if let done = state.completed[StageRound(stage: stage.name, item: state.currentItem?.index, round: round)],
+            done.fingerprint == fingerprint
+        {
             let result = try StageResult(attempt: done, stage: stage)
             state.record(stage: stage.name, result)
             observer(.attemptReused(stage: stage.name, round: round))

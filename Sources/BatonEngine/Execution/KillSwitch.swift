@@ -18,6 +18,10 @@ public enum KillPoint: String, CaseIterable, Sendable {
     case conditionDecided = "condition-decided"
     /// A router's `route-chosen` event was recorded.
     case routeChosen = "route-chosen"
+    /// A fan-out stage's item list was pinned (its `items-expanded` event recorded), before its first item runs.
+    case itemsExpanded = "items-expanded"
+    /// One item of a fan-out stage (with its critic loop) finished, before the next one starts.
+    case itemDone = "item-done"
     /// A stage (or a whole critic loop) finished, before the next one starts.
     case stageDone = "stage-done"
     /// Inside the transaction that sets a run's status.

@@ -48,6 +48,12 @@ public enum RunEvent: Sendable {
     case stageSkipped(stage: String, reason: String, reused: Bool)
     /// Router `router`'s answer had `value` (nil: absent) at `field`, which chose `branch`, running `stages`.
     case routeChosen(router: String, field: String, value: String?, branch: String, stages: [String])
+    /// A fan-out stage's item list was pinned (`reused`: read back from an earlier process, not evaluated again).
+    case itemsExpanded(stage: String, count: Int, reused: Bool)
+    /// An item of a fan-out stage starts (or is reused): index from 0, the list's size, a short form of the item.
+    case itemStarted(stage: String, item: Int, count: Int, summary: String)
+    /// A voting stage's samples were counted: the winning value, its count, the samples counted, and the tally.
+    case voteCounted(stage: String, field: String, value: String, count: Int, total: Int, tally: [(value: String, count: Int)])
     /// The run finished.
     case runFinished(id: String, outputs: [(stage: String, output: String)])
 }
@@ -66,4 +72,6 @@ public struct AttemptSummary: Sendable, Hashable {
     public var error: String?
     /// Why the generation stopped (`complete`, `truncated`, ...), when the runtime said.
     public var finishReason: String? = nil
+    /// The fan-out item (from 0) the attempt ran; nil outside fan-out.
+    public var item: Int? = nil
 }

@@ -15,6 +15,12 @@ struct StageResult {
     /// A critic's verdict (`approve` / `revise`) and feedback.
     var verdict: String?
     var feedback: String?
+    /// For a fan-out stage, downstream: `stages.X.items` ({index from 1, item, output, json} in item order) and
+    /// `stages.X.vote` ({value, count, total, tally}), for templates (Mustache values) and conditions (JSON).
+    var items: [[String: Any]]?
+    var itemsValue: JSONValue?
+    var vote: [String: Any]?
+    var voteValue: JSONValue?
 
     /// The schema requested from critics.
     static let verdictSchema: JSONValue = .object([
@@ -57,6 +63,13 @@ struct StageResult {
             self.json = Self.mustacheValue(value)
             self.jsonValue = value
         }
+    }
+
+    /// A result built by hand (a fan-out stage's collection).
+    init(output: String, json: Any?, jsonValue: JSONValue?) {
+        self.output = output
+        self.json = json
+        self.jsonValue = jsonValue
     }
 
     private init(skipped: Bool) {
@@ -145,6 +158,14 @@ struct RunState {
     var branches: [String: String] = [:]
     /// Routers whose `route-chosen` event is in the store (a resumed run records a missing one once).
     var routesRecorded: Set<String> = []
+    /// The fan-out item being run (its stage's attempts, template and fingerprint take it); nil outside fan-out.
+    var currentItem: ItemContext?
+    /// Pinned item lists from the store's `items-expanded` events, by stage (the latest per stage).
+    var pinned: [String: PinnedItems] = [:]
+    /// Each fan-out stage's per-item results, in item order, while its items and critic loops run.
+    var itemResults: [String: [StageResult]] = [:]
+    /// Voting stages whose `vote-counted` event is in the store.
+    var votesRecorded: Set<String> = []
     /// Parsed templates, by stage: (system, prompt).
     private var templates: [String: (MustacheTemplate?, MustacheTemplate)] = [:]
 
@@ -167,7 +188,7 @@ struct RunState {
         completed.reserveCapacity(attempts.count)
         triesSoFar.reserveCapacity(attempts.count)
         for attempt in attempts {
-            let key = StageRound(stage: attempt.stage, round: attempt.round)
+            let key = StageRound(stage: attempt.stage, item: attempt.item, round: attempt.round)
             triesSoFar[key] = max(triesSoFar[key] ?? 0, attempt.tryNumber)
             if attempt.status == .completed {
                 completed[key] = attempt
@@ -185,6 +206,13 @@ struct RunState {
         }
         if snapshot.plan.stages.contains(where: { $0.route != nil }) {
             routesRecorded = Set(try store.events(runID, kind: .routeChosen).compactMap(\.stage))
+        }
+        if snapshot.plan.stages.contains(where: { $0.fanOut != nil }) {
+            for event in try store.events(runID, kind: .itemsExpanded) {
+                guard let stage = event.stage, let pinned = event.payload.flatMap(PinnedItems.init(payload:)) else { continue }
+                self.pinned[stage] = pinned
+            }
+            votesRecorded = Set(try store.events(runID, kind: .voteCounted).compactMap(\.stage))
         }
     }
 
@@ -223,6 +251,8 @@ struct RunState {
             if let json = result.json { entry["json"] = json }
             if let verdict = result.verdict { entry["verdict"] = verdict }
             if let feedback = result.feedback, !feedback.isEmpty { entry["feedback"] = feedback }
+            if let items = result.items { entry["items"] = items }
+            if let vote = result.vote { entry["vote"] = vote }
             stages[name] = entry
         }
         var context: [String: Any] = [
@@ -237,6 +267,10 @@ struct RunState {
         }
         if stage.critic == nil, round > 1, let feedback = feedback[stage.name], !feedback.isEmpty {
             context["feedback"] = feedback
+        }
+        if let item = currentItem {
+            context[item.name] = StageResult.mustacheValue(item.value) ?? ""
+            context["item_index"] = item.index + 1
         }
         return context
     }

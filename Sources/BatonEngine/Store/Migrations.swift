@@ -89,6 +89,14 @@ enum Migrations {
                 t.add(column: "thinking", .text)
             }
         }
+        migrator.registerMigration("v5") { db in
+            // Fan-out (issue 11): an attempt of one item of a `for_each` or `repeat` stage names the item (from
+            // 0); NULL outside fan-out, so attempts recorded before read as they did. The item list itself is
+            // pinned as an `items-expanded` event.
+            try db.alter(table: "attempts") { t in
+                t.add(column: "item", .integer)
+            }
+        }
         return migrator
     }
 }

@@ -138,6 +138,8 @@ public struct AttemptRecord: Sendable, Hashable, Codable, FetchableRecord, Mutab
     public var finishReason: String? = nil
     /// A thinking model's thinking, apart from the output; nil when it did not think.
     public var thinking: String? = nil
+    /// For a fan-out stage (`for_each`, `repeat`): the item (or sample) this attempt ran, from 0; nil otherwise.
+    public var item: Int? = nil
 
     enum CodingKeys: String, CodingKey {
         case id
@@ -152,7 +154,7 @@ public struct AttemptRecord: Sendable, Hashable, Codable, FetchableRecord, Mutab
         case finishedAt = "finished_at"
         case timings, error, fingerprint
         case finishReason = "finish_reason"
-        case thinking
+        case thinking, item
     }
 
     public mutating func didInsert(_ inserted: InsertionSuccess) {
@@ -214,5 +216,6 @@ extension AttemptRecord {
         fingerprint = try row.decode(forColumn: "fingerprint")
         finishReason = try row.decode(forColumn: "finish_reason")
         thinking = try row.decode(forColumn: "thinking")
+        item = try row.decode(forColumn: "item")
     }
 }

@@ -264,17 +264,18 @@ public struct RunStore: Sendable {
             try db.cachedStatement(
                 sql: """
                     INSERT INTO attempts (run_id, stage, round, try, status, model, runtime, system, prompt, output,
-                    started_at, timings, fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    started_at, timings, fingerprint, item) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """
             ).execute(arguments: [
                 attempt.runID, attempt.stage, attempt.round, attempt.tryNumber, attempt.status, attempt.model,
                 attempt.runtime, attempt.system, attempt.prompt, attempt.output, attempt.startedAt, attempt.timings,
-                attempt.fingerprint,
+                attempt.fingerprint, attempt.item,
             ])
             attempt.id = db.lastInsertedRowID
+            let item = attempt.item.map { ",\"item\":\($0)" } ?? ""
             try Self.insertEvent(
                 db, runID: attempt.runID, at: attempt.startedAt, kind: .attemptStarted, stage: attempt.stage,
-                attemptID: attempt.id, payload: "{\"round\":\(attempt.round),\"try\":\(attempt.tryNumber)}")
+                attemptID: attempt.id, payload: "{\"round\":\(attempt.round),\"try\":\(attempt.tryNumber)\(item)}")
             killSwitch?.hit(.attemptStartCommit)
             return attempt
         }
@@ -384,7 +385,7 @@ public struct RunStore: Sendable {
                 db,
                 sql: """
                     SELECT id, stage, round, try, status, model, runtime, \(outputColumn) AS output, verdict, feedback,
-                    prompt_tokens, output_tokens, started_at, first_token_at, finished_at, timings, error, fingerprint
+                    prompt_tokens, output_tokens, started_at, first_token_at, finished_at, timings, error, fingerprint, item
                     FROM attempts WHERE run_id = ?
                     """, arguments: StatementArguments(arguments))
             var attempts: [AttemptRecord] = []
@@ -399,7 +400,8 @@ public struct RunStore: Sendable {
                         promptTokens: try row.decode(atIndex: 10), outputTokens: try row.decode(atIndex: 11),
                         startedAt: try row.decode(atIndex: 12), firstTokenAt: try row.decode(atIndex: 13),
                         finishedAt: try row.decode(atIndex: 14), timings: try row.decode(atIndex: 15),
-                        error: try row.decode(atIndex: 16), fingerprint: try row.decode(atIndex: 17)))
+                        error: try row.decode(atIndex: 16), fingerprint: try row.decode(atIndex: 17),
+                        item: try row.decode(atIndex: 18)))
             }
             return Self.inOrder(attempts)
         }
@@ -442,7 +444,8 @@ public struct RunStore: Sendable {
     }
 
     /// Copies completed and skipped attempts of `stages` from one run to another (for `baton rerun`), with the
-    /// events that say why a stage was skipped and which branch a router chose, so the rerun keeps the decisions.
+    /// events that say why a stage was skipped, which branch a router chose and which items a fan-out stage
+    /// pinned, so the rerun keeps the decisions.
     private static func copyCompletedAttempts(_ db: Database, from source: String, to target: String, stages: Set<String>) throws {
         // In the order they ran (SQLite walks the (run, stage, round) index; sorted here, see above).
         let reused = [AttemptStatus.completed, AttemptStatus.skipped]
@@ -454,7 +457,8 @@ public struct RunStore: Sendable {
             try attempt.insert(db)
         }
         let decisions = EventRecord.filter(
-            Column("run_id") == source && [EventKind.stageSkipped, EventKind.routeChosen].contains(Column("kind"))
+            Column("run_id") == source
+                && [EventKind.stageSkipped, EventKind.routeChosen, EventKind.itemsExpanded].contains(Column("kind"))
         ).order(Column("id"))
         for var event in try decisions.fetchAll(db) where event.stage.map(stages.contains) == true {
             event.id = nil

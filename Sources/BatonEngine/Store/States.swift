@@ -155,6 +155,10 @@ public enum EventKind: StoredState {
     case thermalResume
     /// The pause reached the policy's `max_wait`: the stage runs anyway.
     case thermalWaitExceeded
+    /// A fan-out stage's list was evaluated and pinned (`{"count": N, "items": [...]}`); resume reads it back.
+    case itemsExpanded
+    /// A voting stage's samples were counted (`{"field", "value", "count", "total", "tally"}`).
+    case voteCounted
     /// Never written by this Baton: a kind a later one wrote.
     case other(String)
 
@@ -164,6 +168,7 @@ public enum EventKind: StoredState {
         .attemptStarted, .attemptCompleted, .attemptFailed, .attemptInterrupted, .attemptAborted, .retry,
         .loopExhaustedAccepted, .outputTruncated, .modelLoaded, .modelUnloaded, .modelEvictedByRuntime, .modelFallback,
         .runtimeUnreachable, .runtimeNotice, .thermalPause, .thermalResume, .thermalWaitExceeded, .stageSkipped, .routeChosen,
+        .itemsExpanded, .voteCounted,
     ]
 
     /// The string the database and the JSON outputs hold.
@@ -195,6 +200,8 @@ public enum EventKind: StoredState {
         case .thermalWaitExceeded: "thermal-wait-exceeded"
         case .stageSkipped: "stage-skipped"
         case .routeChosen: "route-chosen"
+        case .itemsExpanded: "items-expanded"
+        case .voteCounted: "vote-counted"
         case .other(let text): text
         }
     }

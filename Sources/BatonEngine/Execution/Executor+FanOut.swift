@@ -1,0 +1,273 @@
+import BatonSpec
+import Crypto
+import Foundation
+
+/// Fan-out (`for_each`) and voting (`repeat` + `vote`), issue 11; docs/runs-and-resume.md, "Fan-out and voting".
+///
+/// When the walk reaches a fan-out stage (its `when:` decided already), its list is evaluated once and pinned as an
+/// `items-expanded` event before the first item runs; a resumed run reads that event back (same stage fingerprint)
+/// and never evaluates the list again. Each item then runs as a stage of its own through ``runStage(_:round:state:)``
+/// (retries, fallbacks), keyed (stage, item, round), with the item under its `as` name and `item_index` (from 1)
+/// in the templates; its fingerprint is the stage's plus the SHA-256 of the item's JSON. A critic reviewing a
+/// fan-out stage runs its loop per item when the walk reaches the critic. Items run one at a time, in order:
+/// `concurrency` above 1 is accepted by validation but not yet used at run time.
+extension Executor {
+    /// Runs every item of `stage` (round 1; a critic's loop comes later) and collects the results.
+    func runFanOut(_ stage: PlannedStage, _ fanOut: FanOut, state: inout RunState) async throws {
+        let items = try pinItems(stage, fanOut, state: &state)
+        var results: [StageResult] = []
+        results.reserveCapacity(items.count)
+        defer { state.currentItem = nil }
+        for (index, value) in items.enumerated() {
+            state.currentItem = Self.itemContext(index, value: value, fanOut: fanOut)
+            observer(.itemStarted(stage: stage.name, item: index, count: items.count, summary: Self.itemSummary(value)))
+            results.append(try await runStage(stage, round: 1, state: &state))
+            if stage.reviewedBy == nil { killSwitch?.hit(.itemDone) }
+        }
+        state.currentItem = nil
+        if stage.reviewedBy != nil { state.itemResults[stage.name] = results }
+        // A reviewed stage's collection is built again, and its vote counted, once its critic loops are done.
+        try collect(stage, fanOut, items: items, results: results, final: stage.reviewedBy == nil, state: &state)
+    }
+
+    /// The critic loop of a reviewed fan-out stage, item by item, each with its own history and feedback.
+    func runCriticLoopPerItem(critic: PlannedStage, loop: CriticLoop, state: inout RunState) async throws {
+        guard let reviewed = state.snapshot.plan.stage(named: loop.reviews), let fanOut = reviewed.fanOut,
+            let items = state.pinned[reviewed.name]?.items
+        else { return }
+        var results = state.itemResults[reviewed.name] ?? []
+        defer { state.currentItem = nil }
+        for index in items.indices where index < results.count {
+            state.currentItem = Self.itemContext(index, value: items[index], fanOut: fanOut)
+            state.results[reviewed.name] = results[index]
+            state.history[reviewed.name] = nil
+            state.feedback[reviewed.name] = nil
+            try await runCriticLoop(critic: critic, loop: loop, state: &state)
+            if let latest = state.results[reviewed.name] { results[index] = latest }
+            killSwitch?.hit(.itemDone)
+        }
+        state.currentItem = nil
+        state.history[reviewed.name] = nil
+        state.itemResults[reviewed.name] = nil
+        try collect(reviewed, fanOut, items: items, results: results, final: true, state: &state)
+    }
+
+    // MARK: - The list
+
+    /// The pinned list of `stage`: read back from the store (same fingerprint), or evaluated, checked against
+    /// `max_items` and recorded before any item runs.
+    ///
+    /// - Throws: ``StageFailure`` when the list cannot be evaluated, is not a list, or is longer than `max_items`.
+    func pinItems(_ stage: PlannedStage, _ fanOut: FanOut, state: inout RunState) throws -> [JSONValue] {
+        let fingerprint = state.fingerprints[stage.name] ?? ""
+        if let pinned = state.pinned[stage.name], pinned.fingerprint == fingerprint {
+            observer(.itemsExpanded(stage: stage.name, count: pinned.items.count, reused: true))
+            return pinned.items
+        }
+        let items: [JSONValue]
+        if let source = fanOut.source {
+            items = try Self.evaluateItems(source, stage: stage, state: state)
+        } else {
+            items = (0..<(fanOut.repeatCount ?? fanOut.maxItems)).map { .number(Double($0)) }
+        }
+        guard items.count <= fanOut.maxItems else {
+            let what = fanOut.source.map { "for_each '\($0.text)'" } ?? "repeat"
+            throw StageFailure(
+                message:
+                    "stage '\(stage.name)': \(what) gave \(items.count) items, more than its max_items: \(fanOut.maxItems); raise max_items (at most 10000) or shorten the list",
+                runtimeUnavailable: false)
+        }
+        let pinned = PinnedItems(fingerprint: fingerprint, items: items)
+        try store.appendEvent(state.runID, kind: .itemsExpanded, stage: stage.name, payload: pinned.payload)
+        state.pinned[stage.name] = pinned
+        killSwitch?.hit(.itemsExpanded)
+        observer(.itemsExpanded(stage: stage.name, count: items.count, reused: false))
+        return items
+    }
+
+    /// Evaluates a `for_each` expression with the values conditions see; an input's text is parsed as a JSON array.
+    static func evaluateItems(_ source: BatonSpec.Expression, stage: PlannedStage, state: RunState) throws -> [JSONValue] {
+        let values = conditionValues(for: source, stage: stage, state: state)
+        let value: JSONValue
+        do {
+            value = try source.evaluate(values)
+        } catch {
+            throw StageFailure(
+                message: "stage '\(stage.name)': its for_each '\(source.text)' cannot be evaluated: \(error.message)",
+                runtimeUnavailable: false)
+        }
+        switch value {
+        case .array(let items):
+            return items
+        case .string(let text):
+            if case .array(let items)? = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) { return items }
+            let shown = text.count > 60 ? String(text.prefix(60)) + "…" : text
+            throw StageFailure(
+                message:
+                    "stage '\(stage.name)': its for_each '\(source.text)' is the text '\(shown)', not a JSON array; give a JSON array such as [\"a\", \"b\"]",
+                runtimeUnavailable: false)
+        default:
+            throw StageFailure(
+                message: "stage '\(stage.name)': its for_each '\(source.text)' is \(jsonText(value)), not a list; point it at a JSON array",
+                runtimeUnavailable: false)
+        }
+    }
+
+    /// What an item's attempts, fingerprint and templates take.
+    static func itemContext(_ index: Int, value: JSONValue, fanOut: FanOut) -> ItemContext {
+        let digest = SHA256.hash(data: Data(jsonText(value).utf8)).map { String(format: "%02x", $0) }.joined()
+        return ItemContext(
+            index: index, name: fanOut.itemName, value: value, fingerprintSuffix: "/item:" + digest,
+            sample: fanOut.source == nil ? index : nil)
+    }
+
+    /// An item in one short line: a string as it is, anything else as JSON; cut at 60 characters.
+    static func itemSummary(_ value: JSONValue) -> String {
+        var text: String
+        if case .string(let string) = value { text = string } else { text = jsonText(value) }
+        text = text.replacingOccurrences(of: "\n", with: " ")
+        return text.count > 60 ? String(text.prefix(60)) + "…" : text
+    }
+
+    // MARK: - The collection
+
+    /// Makes `stages.X` of a fan-out stage: `items`, `output` (the items' outputs joined by a blank line) and, with
+    /// `vote`, the vote (the first sample holding the winning value gives `output` and `json`).
+    private func collect(
+        _ stage: PlannedStage, _ fanOut: FanOut, items: [JSONValue], results: [StageResult], final: Bool, state: inout RunState
+    ) throws {
+        var entries: [[String: Any]] = []
+        var values: [JSONValue] = []
+        entries.reserveCapacity(results.count)
+        values.reserveCapacity(results.count)
+        for (index, result) in results.enumerated() {
+            var entry: [String: Any] = ["index": index + 1]
+            if let item = StageResult.mustacheValue(items[index]) { entry["item"] = item }
+            if !result.output.isEmpty { entry["output"] = result.output }
+            if let json = result.json { entry["json"] = json }
+            entries.append(entry)
+            var fields: [(key: String, value: JSONValue)] = [
+                ("index", .number(Double(index + 1))), ("item", items[index]), ("output", .string(result.output)),
+            ]
+            if let json = result.jsonValue { fields.append(("json", json)) }
+            values.append(.object(fields))
+        }
+        var collection = StageResult(output: results.map(\.output).joined(separator: "\n\n"), json: nil, jsonValue: nil)
+        collection.items = entries
+        collection.itemsValue = .array(values)
+        if let field = fanOut.vote, final {
+            let tally = try Self.count(field, results: results, stage: stage)
+            let winner = tally.winner
+            collection.output = results[winner.firstSample].output
+            collection.json = results[winner.firstSample].json
+            collection.jsonValue = results[winner.firstSample].jsonValue
+            collection.vote = [
+                "value": winner.value, "count": winner.count, "total": results.count,
+                "tally": tally.order.map { ["value": $0.value, "count": $0.count] as [String: Any] },
+            ]
+            let voteValue = JSONValue.object([
+                ("value", .string(winner.value)), ("count", .number(Double(winner.count))), ("total", .number(Double(results.count))),
+                ("tally", .array(tally.order.map { .object([("value", .string($0.value)), ("count", .number(Double($0.count)))]) })),
+            ])
+            collection.voteValue = voteValue
+            if !state.votesRecorded.contains(stage.name) {
+                let payload = JSONValue.object([("field", .string(field))] + (voteValueFields(voteValue)))
+                try store.appendEvent(state.runID, kind: .voteCounted, stage: stage.name, payload: Self.jsonText(payload))
+                state.votesRecorded.insert(stage.name)
+            }
+            observer(
+                .voteCounted(
+                    stage: stage.name, field: field, value: winner.value, count: winner.count, total: results.count,
+                    tally: tally.order.map { ($0.value, $0.count) }))
+        }
+        state.record(stage: stage.name, collection)
+    }
+
+    private func voteValueFields(_ value: JSONValue) -> [(key: String, value: JSONValue)] {
+        if case .object(let fields) = value { return fields }
+        return []
+    }
+
+    /// The samples' values of `field`, in the order they first appear, and the majority (ties: the earliest sample).
+    ///
+    /// - Throws: ``StageFailure`` when no sample's JSON answer has the field.
+    static func count(_ field: String, results: [StageResult], stage: PlannedStage) throws -> Tally {
+        var tally = Tally()
+        var position: [String: Int] = [:]
+        for (sample, result) in results.enumerated() {
+            guard let found = result.jsonValue.flatMap({ value(at: field, in: $0) }), found != .null else { continue }
+            let text = routeText(found) ?? jsonText(found)
+            if let at = position[text] {
+                tally.order[at].count += 1
+            } else {
+                position[text] = tally.order.count
+                tally.order.append(Tally.Entry(value: text, count: 1, firstSample: sample))
+            }
+        }
+        guard !tally.order.isEmpty else {
+            throw StageFailure(
+                message:
+                    "stage '\(stage.name)': none of its \(results.count) samples answered a value at '\(field)' to vote on; make '\(field)' required in its output schema",
+                runtimeUnavailable: false)
+        }
+        return tally
+    }
+}
+
+/// A vote's count: each value seen, in the order first seen.
+struct Tally {
+    struct Entry {
+        var value: String
+        var count: Int
+        var firstSample: Int
+    }
+
+    var order: [Entry] = []
+
+    /// The value with the most samples; of equal counts, the one whose first sample came earliest.
+    var winner: Entry {
+        var best = order[0]
+        for entry in order.dropFirst() where entry.count > best.count { best = entry }
+        return best
+    }
+}
+
+/// The fan-out item being run.
+struct ItemContext {
+    /// From 0.
+    var index: Int
+    /// The item's name in templates (`as`).
+    var name: String
+    var value: JSONValue
+    /// Appended to the stage's fingerprint: the SHA-256 of the item's JSON.
+    var fingerprintSuffix: String
+    /// For `repeat`: the sample number, added to the seed.
+    var sample: Int?
+}
+
+/// A fan-out stage's list as pinned in its `items-expanded` event.
+struct PinnedItems {
+    /// The stage's fingerprint when the list was evaluated: a changed stage (`--use-current-pipeline`) expands again.
+    var fingerprint: String
+    var items: [JSONValue]
+
+    init(fingerprint: String, items: [JSONValue]) {
+        self.fingerprint = fingerprint
+        self.items = items
+    }
+
+    /// Reads an `items-expanded` payload; nil when it is not one.
+    init?(payload: String) {
+        guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(payload.utf8)),
+            case .array(let items)? = value["items"]
+        else { return nil }
+        self.fingerprint = value["fingerprint"]?.stringValue ?? ""
+        self.items = items
+    }
+
+    /// `{"count": N, "fingerprint": F, "items": [...]}`.
+    var payload: String {
+        Executor.jsonText(
+            .object([("count", .number(Double(items.count))), ("fingerprint", .string(fingerprint)), ("items", .array(items))]))
+    }
+}
