@@ -40,9 +40,9 @@ enum FanOutCheck {
 
     /// The fan-out stage whose item a template of `stage` sees: the stage itself, or the stage a critic reviews.
     static func fanOutContext(of stage: StageSpec, _ context: CompilationContext) -> StageSpec? {
-        if stage.isFanOut { return stage }
-        guard let reviewed = stage.reviews.flatMap({ context.stage($0) }), reviewed.isFanOut, !stage.isFanOut else { return nil }
-        return reviewed
+        // A critic's own for_each or repeat is an error (fan-out-critic); its templates see the reviewed stage's item.
+        guard let reviewed = stage.reviews else { return stage.isFanOut ? stage : nil }
+        return context.stage(reviewed).flatMap { $0.isFanOut ? $0 : nil }
     }
 
     /// The item's name in `stage`'s templates.
