@@ -93,9 +93,10 @@ extension Executor {
         var settings = stage.settings
         // `repeat`: sample n asks with seed + n, so the samples differ and each is reproducible.
         if let sample = state.currentItem?.sample { settings.seed = (settings.seed ?? 0) + sample }
-        let request = GenerationRequest(
+        var request = GenerationRequest(
             model: model.name, system: rendered.system, prompt: rendered.prompt, settings: settings,
             responseSchema: Self.responseSchema(for: stage), stage: stage.name, round: round)
+        request.item = state.currentItem?.index
         return await generate(
             request, runtime: runtime, attempt: started, timeout: stage.settings.timeout, extraTimings: extraTimings)
     }

@@ -12,7 +12,7 @@ import Foundation
 /// | `call_delay` | `BATON_ECHO_CALL_DELAY` | wait before the first token (a duration) |
 /// | `token_delay` | `BATON_ECHO_TOKEN_DELAY` | wait before each further token |
 /// | `script` | `BATON_ECHO_SCRIPT` | a YAML file of answers per stage and round (see ``EchoScript``) |
-/// | `call_log` | `BATON_ECHO_CALL_LOG` | a file that gets one line per call: `stage<TAB>round<TAB>model` |
+/// | `call_log` | `BATON_ECHO_CALL_LOG` | a file that gets one line per call: `stage<TAB>round<TAB>model`, plus `<TAB>item` for a fan-out item |
 public struct EchoRuntime: LLMRuntime {
     /// How the runtime behaves.
     public struct Options: Sendable, Hashable {
@@ -81,10 +81,16 @@ public struct EchoRuntime: LLMRuntime {
         async throws
     {
         if let log = options.callLog {
-            EchoCallLog.append("\(request.stage)\t\(request.round)\t\(request.model)\n", to: log)
+            // A fan-out item's call adds the item as a fourth field; lines without one read as before.
+            let item = request.item.map { "\t\($0)" } ?? ""
+            EchoCallLog.append("\(request.stage)\t\(request.round)\t\(request.model)\(item)\n", to: log)
         }
-        let entry = options.script.entry(stage: request.stage, round: request.round)
-        if let failure = entry?.failure, options.script.shouldFail(stage: request.stage, round: request.round, times: failure.times) {
+        // An item's answers may be scripted under `stage[item]` (items from 0), else under the stage.
+        let itemStage = request.item.map { "\(request.stage)[\($0)]" }
+        let scripted = itemStage.flatMap { options.script.entry(stage: $0, round: request.round) }
+        let entry = scripted ?? options.script.entry(stage: request.stage, round: request.round)
+        let failingStage = scripted != nil ? itemStage ?? request.stage : request.stage
+        if let failure = entry?.failure, options.script.shouldFail(stage: failingStage, round: request.round, times: failure.times) {
             if options.callDelay > 0 { try await Task.sleep(for: .seconds(options.callDelay)) }
             throw RuntimeError(
                 .injected,

@@ -16,6 +16,8 @@ public struct GenerationRequest: Sendable, Hashable {
     public var stage: String
     /// The round of the stage within its critic loop, from 1.
     public var round: Int
+    /// The fan-out item (from 0) of the stage asking, for the echo runtime's script and call log; nil outside fan-out.
+    public var item: Int? = nil
 
     /// Creates a request.
     public init(
