@@ -7,6 +7,9 @@ import Foundation
 /// a stage with a `route` is a rhombus (Mermaid) or an `Mdiamond` (DOT) whose edges to its branch stages carry
 /// the case values (`default` for the default branch); a stage that may be skipped (a `when:` condition, or
 /// run by a route's branch, or the critic of such a stage) has a dashed border, and its condition is the last line of its label.
+/// A fan-out stage (`for_each` or `repeat`) is a subroutine box (Mermaid) or a double border (DOT); its label says
+/// `for each NAME in LIST, ×N at most` or `×N samples`, the vote and the concurrency, and the edge from a stage its list
+/// reads says `for each NAME`; a critic of a fan-out stage revises per item.
 public enum GraphFormatter {
     /// The formats of `baton graph`.
     public enum Format: String, CaseIterable, Sendable {
@@ -35,10 +38,34 @@ public enum GraphFormatter {
             let empty = route.cases.filter(\.stages.isEmpty).map(\.value) + (route.otherwise?.isEmpty == true ? ["default"] : [])
             lines.append("route on \(route.on)" + (empty.isEmpty ? "" : "; \(empty.joined(separator: ", ")): nothing"))
         }
+        if let fanOut = stage.fanOut {
+            lines.append(fanOutLine(fanOut))
+        }
         if let condition = stage.condition {
             lines.append("when: " + shortened(condition.text))
         }
         return lines
+    }
+
+    /// `for each part in stages.sections.json.parts, ×20 at most` or `×5 samples, vote on label`, then `, 4 at once`.
+    public static func fanOutLine(_ fanOut: FanOut) -> String {
+        var line: String
+        if let count = fanOut.repeatCount {
+            line = "×\(count) samples" + (fanOut.vote.map { ", vote on \($0)" } ?? "")
+        } else {
+            let source = fanOut.source.map { " in " + shortened($0.text) } ?? ""
+            line = "for each \(fanOut.itemName)\(source), ×\(fanOut.maxItems) at most"
+        }
+        if fanOut.concurrency > 1 { line += ", \(fanOut.concurrency) at once" }
+        return line
+    }
+
+    /// The label of the edge from `dependency` to a fan-out stage whose list reads it: `for each NAME`.
+    private static func fanOutEdgeLabel(_ stage: PlannedStage, from dependency: String) -> String? {
+        guard let fanOut = stage.fanOut, let source = fanOut.source,
+            source.references.contains(where: { $0.count > 1 && $0[0] == "stages" && $0[1] == dependency })
+        else { return nil }
+        return "for each \(fanOut.itemName)"
     }
 
     /// The text on one line (a `|` block's breaks as spaces), cut at ``conditionLimit`` characters.
@@ -59,8 +86,8 @@ public enum GraphFormatter {
         choice.branches.joined(separator: ", ")
     }
 
-    private static func revise(_ loop: CriticLoop) -> String {
-        "revise, up to \(loop.maxRounds) rounds"
+    private static func revise(_ loop: CriticLoop, in plan: ExecutionPlan) -> String {
+        "revise, up to \(loop.maxRounds) rounds" + (plan.stage(named: loop.reviews)?.fanOut != nil ? " per item" : "")
     }
 
     static func mermaid(_ plan: ExecutionPlan) -> String {
@@ -77,6 +104,8 @@ public enum GraphFormatter {
                 lines.append("    \(id(stage.name)){{\"\(text)\"}}")
             } else if stage.route != nil {
                 lines.append("    \(id(stage.name)){\"\(text)\"}")
+            } else if stage.fanOut != nil {
+                lines.append("    \(id(stage.name))[[\"\(text)\"]]")
             } else {
                 lines.append("    \(id(stage.name))[\"\(text)\"]")
             }
@@ -85,12 +114,14 @@ public enum GraphFormatter {
             for dependency in stage.dependencies {
                 if let choice = stage.routedBy, choice.router == dependency {
                     lines.append("    \(id(dependency)) -->|\"\(escape(branchLabel(choice)))\"| \(id(stage.name))")
+                } else if let label = fanOutEdgeLabel(stage, from: dependency) {
+                    lines.append("    \(id(dependency)) ==>|\"\(escape(label))\"| \(id(stage.name))")
                 } else {
                     lines.append("    \(id(dependency)) --> \(id(stage.name))")
                 }
             }
             if let loop = stage.critic {
-                lines.append("    \(id(stage.name)) -. \"\(revise(loop))\" .-> \(id(loop.reviews))")
+                lines.append("    \(id(stage.name)) -. \"\(revise(loop, in: plan))\" .-> \(id(loop.reviews))")
             }
         }
         let conditional = plan.stages.filter { isConditional($0, in: plan) }
@@ -113,6 +144,7 @@ public enum GraphFormatter {
             } else if stage.route != nil {
                 attributes.append("shape=Mdiamond")
             }
+            if stage.fanOut != nil { attributes.append("peripheries=2") }
             if isConditional(stage, in: plan) { attributes.append("style=dashed") }
             lines.append("    \(quote(stage.name)) [\(attributes.joined(separator: ", "))];")
         }
@@ -120,12 +152,14 @@ public enum GraphFormatter {
             for dependency in stage.dependencies {
                 if let choice = stage.routedBy, choice.router == dependency {
                     lines.append("    \(quote(dependency)) -> \(quote(stage.name)) [label=\(quote(branchLabel(choice)))];")
+                } else if let label = fanOutEdgeLabel(stage, from: dependency) {
+                    lines.append("    \(quote(dependency)) -> \(quote(stage.name)) [label=\(quote(label)), style=bold];")
                 } else {
                     lines.append("    \(quote(dependency)) -> \(quote(stage.name));")
                 }
             }
             if let loop = stage.critic {
-                lines.append("    \(quote(stage.name)) -> \(quote(loop.reviews)) [style=dashed, label=\(quote(revise(loop)))];")
+                lines.append("    \(quote(stage.name)) -> \(quote(loop.reviews)) [style=dashed, label=\(quote(revise(loop, in: plan)))];")
             }
         }
         lines.append("}")
