@@ -3,15 +3,17 @@ import BatonTestSupport
 import Foundation
 import Testing
 
-/// A stage and a round of its critic loop, as the echo call log and the attempts table name them.
+/// A stage, its fan-out item (nil outside fan-out) and a round of its critic loop, as the echo call log and the
+/// attempts table name them.
 struct StageRound: Hashable, Comparable, CustomStringConvertible, Sendable {
     var stage: String
+    var item: Int? = nil
     var round: Int
 
-    var description: String { "\(stage)#\(round)" }
+    var description: String { "\(stage)\(item.map { "[\($0)]" } ?? "")#\(round)" }
 
     static func < (lhs: StageRound, rhs: StageRound) -> Bool {
-        (lhs.stage, lhs.round) < (rhs.stage, rhs.round)
+        (lhs.stage, lhs.item ?? -1, lhs.round) < (rhs.stage, rhs.item ?? -1, rhs.round)
     }
 }
 
@@ -112,8 +114,9 @@ final class RunSandbox: @unchecked Sendable {
         let text = (try? String(contentsOfFile: callLog, encoding: .utf8)) ?? ""
         return text.split(separator: "\n").compactMap { line in
             let fields = line.split(separator: "\t")
-            guard fields.count == 3, let round = Int(fields[1]) else { return nil }
-            return StageRound(stage: String(fields[0]), round: round)
+            // A fan-out item's call has the item as a fourth field.
+            guard fields.count == 3 || fields.count == 4, let round = Int(fields[1]) else { return nil }
+            return StageRound(stage: String(fields[0]), item: fields.count == 4 ? Int(fields[3]) : nil, round: round)
         }
     }
 
@@ -182,7 +185,7 @@ struct Baseline: Sendable {
         let attempts = try sandbox.attempts(id)
         var byKey: [StageRound: (String, String)] = [:]
         for attempt in attempts where attempt.status == .completed {
-            byKey[StageRound(stage: attempt.stage, round: attempt.round)] = (attempt.prompt, attempt.output)
+            byKey[StageRound(stage: attempt.stage, item: attempt.item, round: attempt.round)] = (attempt.prompt, attempt.output)
         }
         let skipped = attempts.filter { $0.status == .skipped }
         let ran = attempts.filter { $0.status != .skipped }
@@ -248,7 +251,7 @@ extension RunSandbox {
             Set(skips.map(\.stage)) == baseline.skipped && skips.count == baseline.skipped.count,
             "skipped stages \(skips.map(\.stage).sorted()) differ from the baseline's \(baseline.skipped.sorted())")
         let attempts = all.filter { $0.status != .skipped }
-        let rows = Dictionary(grouping: attempts) { StageRound(stage: $0.stage, round: $0.round) }
+        let rows = Dictionary(grouping: attempts) { StageRound(stage: $0.stage, item: $0.item, round: $0.round) }
         let callList = self.calls()
         let calls = Dictionary(grouping: callList) { $0 }.mapValues(\.count)
         for key in Set(rows.keys).union(calls.keys).sorted() {

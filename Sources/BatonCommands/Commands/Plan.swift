@@ -62,7 +62,12 @@ enum ScheduleFormatter {
                 + ", memory budget \(size(schedule.budget)) (\(schedule.budgetSource))",
             "",
         ]
-        let stageWidth = max(5, schedule.rows.map(\.stage.count).max() ?? 0)
+        // A fan-out stage is one row: its model serves every item back to back; `×N` is the worst case (max_items).
+        func label(_ stage: String) -> String {
+            guard let fanOut = plan.stage(named: stage)?.fanOut else { return stage }
+            return "\(stage) ×\(fanOut.maxItems)"
+        }
+        let stageWidth = max(5, schedule.rows.map { label($0.stage).count }.max() ?? 0)
         let modelWidth = max(5, schedule.rows.map(\.model.description.count).max() ?? 0)
         lines.append(
             " #  " + "stage".padding(toLength: stageWidth, withPad: " ", startingAt: 0) + "  "
@@ -79,7 +84,7 @@ enum ScheduleFormatter {
                 }
             }
             lines.append(
-                String(index + 1).leftPadded(2) + "  " + row.stage.padding(toLength: stageWidth, withPad: " ", startingAt: 0) + "  "
+                String(index + 1).leftPadded(2) + "  " + label(row.stage).padding(toLength: stageWidth, withPad: " ", startingAt: 0) + "  "
                     + row.model.description.padding(toLength: modelWidth, withPad: " ", startingAt: 0) + "  "
                     + size(row.residentBytes).padding(toLength: 24, withPad: " ", startingAt: 0) + "  " + actions.joined(separator: "; "))
         }
@@ -101,6 +106,14 @@ enum ScheduleFormatter {
                 loop.staysResident
                     ? "critic loop \(loop.critic) ↔ \(loop.reviewed): further rounds reuse the resident models, no swap"
                     : "critic loop \(loop.critic) ↔ \(loop.reviewed): the two models do not fit together; each further round swaps them")
+        }
+        let fanOuts = schedule.rows.compactMap { row in plan.stage(named: row.stage)?.fanOut.map { (row.stage, $0) } }
+        if !fanOuts.isEmpty {
+            lines.append("")
+            for (stage, fanOut) in fanOuts {
+                let what = fanOut.repeatCount != nil ? "\(fanOut.maxItems) samples" : "up to \(fanOut.maxItems) items (max_items)"
+                lines.append("fan-out \(stage): \(what), its model resident for all of them back to back, no swap between items")
+            }
         }
         if !schedule.branches.isEmpty {
             lines.append("")
@@ -142,9 +155,12 @@ enum ScheduleFormatter {
         var servedBy: String?
         var reloadNumCtx: Int?
         var modelChoice: Choice?
+        /// For a fan-out stage: the most items it may run (max_items, or repeat's sample count), all on this model.
+        var maxItems: Int? = nil
 
         enum CodingKeys: String, CodingKey {
             case stage, model, runtime, load, unload, resident
+            case maxItems = "max_items"
             case residentBytes = "resident_bytes"
             case footprintBytes = "footprint_bytes"
             case servedBy = "served_by"
@@ -217,7 +233,7 @@ enum ScheduleFormatter {
                 servedBy: row.servedBy, reloadNumCtx: row.contextReload,
                 modelChoice: plan.stage(named: row.stage)?.modelChoice.map {
                     Step.Choice(rule: $0.rule.rawValue, explanation: $0.explanation)
-                })
+                }, maxItems: plan.stage(named: row.stage)?.fanOut?.maxItems)
         }
         return try JSONOutput.text(
             Document(

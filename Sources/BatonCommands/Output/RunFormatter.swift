@@ -30,7 +30,8 @@ enum RunFormatter {
     }
 
     private static func describe(_ attempt: AttemptRecord) -> String {
-        var parts = ["\(attempt.stage) round \(attempt.round) try \(attempt.tryNumber)", attempt.status.rawValue]
+        let item = attempt.item.map { " item \($0 + 1)" } ?? ""
+        var parts = ["\(attempt.stage)\(item) round \(attempt.round) try \(attempt.tryNumber)", attempt.status.rawValue]
         if let model = attempt.model { parts.append(model) }
         let seconds = (attempt.finishedAt ?? attempt.startedAt) - attempt.startedAt
         parts.append(ProgressPrinter.duration(seconds))
@@ -82,6 +83,14 @@ enum RunFormatter {
                 let stages = (payload["stages"] as? [String]).map { $0.isEmpty ? "no stages" : $0.joined(separator: ", ") } ?? ""
                 return "route\(where_): \(payload["field"] ?? "?") = \(value) chose \(payload["branch"] ?? "?"), running \(stages)"
             }
+            if event.kind == .itemsExpanded {
+                let count = payload["count"] as? Int ?? (payload["items"] as? [Any])?.count ?? 0
+                return "items\(where_): \(count) item\(count == 1 ? "" : "s")"
+            }
+            if event.kind == .voteCounted {
+                let tally = (payload["tally"] as? [[String: Any]] ?? []).map { "\($0["value"] ?? "?") \($0["count"] ?? 0)" }
+                return "vote\(where_) on \(payload["field"] ?? "?"): \(payload["value"] ?? "?"), \(payload["count"] ?? 0) of \(payload["total"] ?? 0) (\(tally.joined(separator: ", ")))"
+            }
             if event.kind == .outputTruncated {
                 let limit = (payload["max_tokens"] as? String).flatMap { $0.isEmpty ? nil : " at max_tokens \($0)" } ?? ""
                 return "truncated\(where_): the answer was cut off\(limit)"
@@ -118,6 +127,30 @@ enum RunFormatter {
         return (reasons, branches)
     }
 
+    /// Each fan-out stage's pinned items (its latest `items-expanded` event), for the item lines.
+    private static func pinnedItems(_ events: [EventRecord]) -> [String: [Any]] {
+        var items: [String: [Any]] = [:]
+        for event in events where event.kind == .itemsExpanded {
+            guard let stage = event.stage, let payload = event.payload,
+                let object = try? JSONSerialization.jsonObject(with: Data(payload.utf8)) as? [String: Any],
+                let list = object["items"] as? [Any]
+            else { continue }
+            items[stage] = list
+        }
+        return items
+    }
+
+    /// "review item 2 of 3: {…}" for the first attempt shown of an item; nil for other attempts.
+    private static func itemLine(_ attempt: AttemptRecord, items: [String: [Any]], shown: inout Set<String>) -> String? {
+        guard let item = attempt.item, shown.insert("\(attempt.stage)#\(item)").inserted else { return nil }
+        let list = items[attempt.stage]
+        var summary = list.flatMap { item < $0.count ? $0[item] : nil }.map { ($0 as? String) ?? jsonText($0) } ?? ""
+        summary = summary.replacingOccurrences(of: "\n", with: " ")
+        if summary.count > 80 { summary = String(summary.prefix(80)) + "…" }
+        let count = list.map { " of \($0.count)" } ?? ""
+        return "\(attempt.stage) item \(item + 1)\(count)" + (summary.isEmpty ? "" : ": \(summary)")
+    }
+
     /// The id of `stage`'s last completed attempt: a router's branch is shown after it.
     private static func finalAttempt(of stage: String, _ report: RunReport) -> Int64? {
         report.attempts.last { $0.stage == stage && $0.status == .completed }?.id
@@ -129,12 +162,15 @@ enum RunFormatter {
         lines.append("")
         lines.append(ProgressPrinter.summary(report))
         let (reasons, branches) = decisions(events)
+        let items = pinnedItems(events)
+        var shown: Set<String> = []
         for attempt in attempts(report, stage: stage) {
             lines.append("")
             if attempt.status == .skipped {
                 lines.append("── \(attempt.stage) skipped" + (reasons[attempt.stage].map { ": \($0)" } ?? ""))
                 continue
             }
+            if let item = itemLine(attempt, items: items, shown: &shown) { lines.append("── " + item) }
             lines.append("── " + describe(attempt))
             if let error = attempt.error { lines.append("error: \(error)") }
             if let feedback = attempt.feedback, !feedback.isEmpty { lines.append("feedback: \(feedback)") }
@@ -159,14 +195,20 @@ enum RunFormatter {
         lines.append("- status: \(report.run.status)")
         lines += notices(events, stage: stage).map { "- \($0)" }
         let (reasons, branches) = decisions(events)
+        let items = pinnedItems(events)
+        var shown: Set<String> = []
         for attempt in attempts(report, stage: stage) {
             lines.append("")
             if attempt.status == .skipped {
                 lines += ["## \(attempt.stage) (skipped)", "", "*skipped" + (reasons[attempt.stage].map { ": \($0)" } ?? "") + "*"]
                 continue
             }
-            lines.append("## \(attempt.stage), round \(attempt.round)" + (attempt.tryNumber > 1 ? ", try \(attempt.tryNumber)" : ""))
+            let item = attempt.item.map { " — item \($0 + 1)" + (items[attempt.stage].map { " of \($0.count)" } ?? "") } ?? ""
+            lines.append("## \(attempt.stage)\(item), round \(attempt.round)" + (attempt.tryNumber > 1 ? ", try \(attempt.tryNumber)" : ""))
             lines.append("")
+            if let line = itemLine(attempt, items: items, shown: &shown), let colon = line.range(of: ": ") {
+                lines += ["**Item:** " + line[colon.upperBound...], ""]
+            }
             lines.append(
                 "*"
                     + describe(attempt).split(separator: "·").dropFirst().map { $0.trimmingCharacters(in: .whitespaces) }.joined(
