@@ -31,6 +31,11 @@ SQLite run database in a temporary folder (WAL, synchronous=NORMAL: Baton's sett
    - time to the first new stage: from spawn to the started_at of the first attempt it records;
    - `baton resume RUN --dry-run`: the whole process.
    Target: < 200 ms.
+   Fan-out (issue 11): the same for a run of one `for_each` stage over 10,000 items (an input holding a JSON
+   array of numbers) killed with BATON_TEST_KILL_AT=item-done:9990, so 9,990 items are done and 10 are left.
+   Target: no more than 1.5 × the chain resume above, in the same run (the ratio is printed).
+   Also in 1.: fanout1000, one `for_each` stage over 1,000 items; its in-run µs per item is compared with
+   chain1000's µs per stage (target: no more).
 3. Peak RSS (os.wait4 ru_maxrss of the child) of `baton run` for chain1000, loop100, the 10,000-attempt
    resume, and `baton run hello --profile ci` (from the repository root). Target: < 50 MB. (On Linux a
    child's ru_maxrss is at least the parent's RSS at fork, here the driver's ~14 MiB, far below baton's.)
@@ -159,6 +164,26 @@ stages:
 """
 
 
+def fanout_yaml(count: int) -> str:
+    """One stage over the items of the input `items` (a JSON array), each item's prompt naming it."""
+    return f"""version: 1
+name: fanout{count}
+description: One for_each stage over {count} items, for the engine benchmark.
+inputs:
+  items: {{description: A JSON array}}
+stages:
+  each:
+    model: echo-small
+    for_each: inputs.items
+    max_items: {count}
+    prompt: "Item {{{{item_index}}}}: {{{{item}}}}"
+"""
+
+
+def fanout_items(count: int) -> str:
+    return "items=" + json.dumps(list(range(count)))
+
+
 def loop_script(revisions: int) -> str:
     """`revise` in rounds 1..revisions (the "*" entry), `approve` in the round after."""
     return (f"review:\n  \"*\": {{verdict: revise, feedback: Please tighten it.}}\n"
@@ -221,8 +246,12 @@ def overhead(binary, scratch: Path, reps: int, chain: int, loop: int) -> dict:
     small_file.write_text(loop_yaml(2))
     small_script = scratch / "loop1-script.yaml"
     small_script.write_text(loop_script(1))
+    fanout_file = scratch / f"fanout{chain}.yaml"
+    fanout_file.write_text(fanout_yaml(chain))
     shapes = {
         f"chain{chain}": dict(pipeline=chain_file, executions=chain, args=["--runtime", "echo"]),
+        f"fanout{chain}": dict(pipeline=fanout_file, executions=chain,
+                               args=["--runtime", "echo", "--input", fanout_items(chain)]),
         f"loop{loop}": dict(pipeline=loop_file, executions=1 + 2 * (loop + 1), args=["--runtime", "echo"],
                             env_extra={"BATON_ECHO_SCRIPT": script}),
         "loop1": dict(pipeline=small_file, executions=5, args=["--runtime", "echo"],
@@ -292,6 +321,43 @@ def resume(binary, scratch: Path, reps: int, attempts: int) -> dict:
             "validate_wall_s": validate["wall_s"], "validate_rss_kib": validate["rss_kib"],
             "db_bytes": db_bytes, "wal_bytes": wal_bytes, "samples": samples,
             **{key: summary([s[key] for s in samples]) for key in samples[0]}}
+
+
+def fanout_resume(binary, scratch: Path, reps: int, attempts: int) -> dict:
+    """Resume of a fan-out of `attempts` items with `attempts - 10` done (killed at item-done)."""
+    folder = scratch / "fanout-resume"
+    folder.mkdir()
+    done = attempts - 10
+    pipeline = folder / f"fanout{attempts}.yaml"
+    pipeline.write_text(fanout_yaml(attempts))
+    items = fanout_items(attempts)
+    killed = folder / "killed.sqlite"
+    print(f"  fan-out resume: recording {done} of {attempts} items, killed at item-done:{done} ...", flush=True)
+    create = spawn([binary, "run", pipeline, "--runtime", "echo", "--input", items, "--db", killed, "--quiet"], folder,
+                   clean_env(scratch, BATON_TEST_KILL_AT=f"item-done:{done}"), expect=None)
+    if create["rc"] != -9:
+        sys.exit(f"the fan-out run to be killed exited {create['rc']} instead of being killed: {create['stderr'][-2000:]}")
+    probe = folder / "probe.sqlite"
+    copy_db(killed, probe)
+    recorded = db_run(probe)
+    if recorded["completed"] != done:
+        sys.exit(f"the killed fan-out run recorded {recorded['completed']} completed items, expected {done}")
+    work = folder / "work.sqlite"
+    env = clean_env(scratch)
+    samples = []
+    for rep in range(reps):
+        copy_db(killed, work)
+        full = spawn([binary, "resume", recorded["id"], "--db", work, "--quiet"], folder, env)
+        with sqlite3.connect(f"file:{work}?mode=ro", uri=True) as conn:
+            status, total = conn.execute(
+                "SELECT status, (SELECT count(*) FROM attempts WHERE run_id = runs.id) FROM runs WHERE id = ?",
+                (recorded["id"],)).fetchone()
+        if status != "completed" or total != attempts:
+            sys.exit(f"fan-out resume left run {recorded['id']} {status} with {total} attempts (expected {attempts})")
+        print(f"  fan-out resume: repetition {rep + 1}/{reps} done", flush=True)
+        samples.append({"resume_wall_s": full["wall_s"], "resume_rss_kib": full["rss_kib"], "resume_user_s": full["user_s"]})
+    return {"items": attempts, "done": done, "create_wall_s": create["wall_s"], "db_bytes": killed.stat().st_size,
+            "samples": samples, **{key: summary([s[key] for s in samples]) for key in samples[0]}}
 
 
 # MARK: - The LangGraph peer
@@ -386,6 +452,8 @@ def main() -> None:
         resume_reps = args.resume_reps or reps
         print(f"2/3 resume of a run with {attempts} attempts; {resume_reps} repetitions", flush=True)
         results["resume"] = resume(binary, scratch, resume_reps, attempts)
+        print(f"2/3 resume of a {attempts}-item fan-out with {attempts - 10} done; {resume_reps} repetitions", flush=True)
+        results["fanout_resume"] = fanout_resume(binary, scratch, resume_reps, attempts)
         python, harness = args.peer_python, args.peer_harness
         if args.resume_only or args.no_peer:
             pass
@@ -409,6 +477,7 @@ def main() -> None:
     else:
         print_overhead(results, info, reps, chain, loop)
     print_resume(r)
+    print_fanout(results, chain)
     if "peer" in results:
         print_peer(results, peer_reps, chain, loop)
     print(f"\nTotal benchmark time {results['seconds']:.0f} s.")
@@ -452,6 +521,22 @@ def print_resume(r) -> None:
     print(f"| … spawn to the first new stage's started_at | {fmt(r['first_new_stage_s'], 1e3)} | |")
     print(f"| `baton resume RUN --dry-run` (whole process) | {fmt(r['dry_run_wall_s'], 1e3)} "
           f"| {fmt(r['dry_run_rss_kib'], 1 / 1024, 1)} |")
+
+
+def print_fanout(results, chain) -> None:
+    """The fan-out figures beside their targets (issue 11), from this same run."""
+    print()
+    o, r, f = results.get("overhead"), results["resume"], results["fanout_resume"]
+    if o:
+        c, fo = o[f"chain{chain}"], o[f"fanout{chain}"]
+        ratio = fo["in_run_us_per_stage"]["median"] / c["in_run_us_per_stage"]["median"]
+        print(f"Fan-out over {chain} items: {fmt(fo['in_run_us_per_stage'])} µs in-run per item, against chain{chain}'s "
+              f"{fmt(c['in_run_us_per_stage'])} µs per stage in this run (ratio {ratio:.2f}; target ≤ 1); process "
+              f"{fmt(fo['wall_s'], 1e3)} ms, peak RSS {fmt(fo['rss_kib'], 1 / 1024, 1)} MiB.")
+    ratio = f["resume_wall_s"]["median"] / r["resume_wall_s"]["median"]
+    print(f"Resume of a {f['items']}-item fan-out with {f['done']} done: {fmt(f['resume_wall_s'], 1e3)} ms "
+          f"(peak RSS {fmt(f['resume_rss_kib'], 1 / 1024, 1)} MiB), against {fmt(r['resume_wall_s'], 1e3)} ms for the "
+          f"{r['attempts']}-attempt chain resume in this run (ratio {ratio:.2f}; target ≤ 1.5).")
 
 
 def print_peer(results, peer_reps, chain, loop) -> None:

@@ -65,8 +65,10 @@ struct KillCase: Sendable, CustomTestStringConvertible {
         #expect(distinct.count >= 50, "\(distinct.count) distinct kill points")
         // The kill points of conditions and routes are exercised by RouteCrashResumeTests, on a fixture that has them.
         let routed = Set(RouteCrashResumeTests.cases.flatMap(\.kills))
+        // Those of fan-out and voting by FanOutCrashResumeTests.
+        let fannedOut = Set(FanOutCrashResumeTests.cases.flatMap(\.kills))
         #expect(
-            Set(distinct.union(routed).map { String($0.split(separator: ":")[0]) }) == Set(KillPoint.allCases.map(\.rawValue)))
+            Set(distinct.union(routed).union(fannedOut).map { String($0.split(separator: ":")[0]) }) == Set(KillPoint.allCases.map(\.rawValue)))
         // The kill points are counted against the uninterrupted run: if the fixture or the echo runtime
         // changes, this says so before the crash tests fail with "was not killed".
         let baseline = try await Baseline.shared.get()
