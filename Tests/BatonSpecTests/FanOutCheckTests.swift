@@ -49,15 +49,31 @@ import Testing
         assertDiagnostics(
             """
             version: 1
-            inputs: {topics: {}}
             stages:
-              each: {model: m, max_items: 4, for_each: 1️⃣size(inputs.topics), prompt: "{{item}}"}
+              list: {model: m, prompt: L, output: {format: json, schema: {type: array}}}
+              each: {model: m, max_items: 4, for_each: 1️⃣size(stages.list.json), prompt: "{{item}}"}
             """,
             [
                 DiagnosticSpec(
                     "1️⃣", code: "fan-out-list",
-                    message: "'for_each' of stage 'each' is int, not a list: 'size(inputs.topics)'; give an expression that is a list, "
+                    message: "'for_each' of stage 'each' is int, not a list: 'size(stages.list.json)'; give an expression that is a list, "
                         + "such as a JSON array field (stages.X.json.items) or an input holding one")
+            ])
+    }
+
+    @Test func anInputInsideALargerListExpressionIsRefused() {
+        assertDiagnostics(
+            """
+            version: 1
+            inputs: {topics: {}}
+            stages:
+              each: {model: m, max_items: 4, for_each: 1️⃣"inputs.topics[0]", prompt: "{{item}}"}
+            """,
+            [
+                DiagnosticSpec(
+                    "1️⃣", code: "fan-out-list",
+                    message: "'for_each' of stage 'each' reads input 'topics' inside 'inputs.topics[0]'; an input holds JSON text, "
+                        + "which the run parses as a list only when it is the whole expression: write 'for_each: inputs.topics'")
             ])
     }
 

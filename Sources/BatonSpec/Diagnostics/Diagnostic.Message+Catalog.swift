@@ -290,6 +290,13 @@ extension Diagnostic.Message {
                 + "give an expression that is a list, such as a JSON array field (stages.X.json.items) or an input holding one")
     }
 
+    static func fanOutInputNotWhole(_ text: String, input: String, stage: String) -> Self {
+        .init(
+            "fan-out-list",
+            "'for_each' of stage '\(stage)' reads input '\(input)' inside '\(text)'; an input holds JSON text, which the run "
+                + "parses as a list only when it is the whole expression: write 'for_each: inputs.\(input)'")
+    }
+
     static func fanOutKeyWithout(_ key: String, stage: String, needs: String) -> Self {
         .init("fan-out-setting", "stage '\(stage)' sets '\(key)' without \(needs); add \(needs) or remove '\(key)'")
     }

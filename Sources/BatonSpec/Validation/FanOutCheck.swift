@@ -151,7 +151,13 @@ enum FanOutCheck {
             context.emit(error.diagnosticMessage, at: ExpressionLocation.locate(error, in: text, path: path, context))
         }
         let location = context.sourceMap.location(path)
-        if errors.isEmpty {
+        // The run parses an input's JSON text only when the input is the whole list; inside a larger expression it
+        // would still be text there.
+        let inputs = expression.references.filter { $0.first == "inputs" && $0.count > 1 }
+        let compact = String(text.filter { !$0.isWhitespace })
+        if let input = inputs.first, inputs.count > 1 || compact != "inputs.\(input[1])" {
+            context.emit(.fanOutInputNotWhole(text, input: input[1], stage: stage.name), at: location)
+        } else if errors.isEmpty {
             switch type.unwrapped {
             case .list(let item):
                 context.fanOutItemTypes[stage.name] = item
