@@ -158,4 +158,16 @@ import Testing
         #expect(steps.map { $0["stage"] as? String } == ["sections", "review", "label", "summary"])
         #expect(steps.map { $0["max_items"] as? Int } == [nil, 5, 3, nil])
     }
+
+    /// `resume --dry-run` after a crash between items counts the items it reuses.
+    @Test func resumeDryRunCountsTheReusedItems() async throws {
+        let sandbox = try Self.sandbox("fanout-dry-run")
+        let killed = try await sandbox.baton(Self.arguments, ["BATON_TEST_KILL_AT": "item-done:2"])
+        #expect(killed.signal == SIGKILL, "\(killed.summary)")
+        let id = try await sandbox.onlyRunID()
+        let dry = try await sandbox.baton(["resume", id, "--dry-run"])
+        #expect(dry.status == 0, "\(dry.summary)")
+        #expect(dry.stdout.contains("  review    reuse 2 completed items; the others run\n"), "\(dry.stdout)")
+        #expect(dry.stdout.contains("  label     run (not completed yet)"), "\(dry.stdout)")
+    }
 }

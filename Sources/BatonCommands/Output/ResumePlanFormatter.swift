@@ -13,6 +13,11 @@ enum ResumePlanFormatter {
                 lines.append("  \(name)  reuse (skipped)")
                 continue
             }
+            if entry.reusedItems > 0 {
+                // A fan-out stage: its pinned list and completed items are reused, its other items run.
+                lines.append("  \(name)  reuse \(entry.reusedItems) completed item\(entry.reusedItems == 1 ? "" : "s"); the others run")
+                continue
+            }
             lines.append(
                 entry.reuse
                     ? "  \(name)  reuse (\(entry.reusedRounds) completed round\(entry.reusedRounds == 1 ? "" : "s"))"

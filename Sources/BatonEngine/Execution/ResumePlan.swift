@@ -14,6 +14,8 @@ public struct ResumePlan: Sendable, Hashable {
         public var reason: String
         /// Whether the reused attempt is a skip (its condition or route was decided): it stays skipped.
         public var skipped = false
+        /// For a fan-out stage: the items with a completed attempt, reused (the others run).
+        public var reusedItems = 0
     }
 
     /// Creates a plan.
@@ -40,15 +42,19 @@ public struct ResumePlan: Sendable, Hashable {
         var changed: [String] = []
         for stage in target.stages {
             let fingerprint = new[stage.name]
-            let completed = (completedByStage[stage.name] ?? []).filter { $0.fingerprint == fingerprint }
+            // An item's attempt records the stage's fingerprint with its item's hash appended.
+            let completed = (completedByStage[stage.name] ?? []).filter {
+                $0.item == nil ? $0.fingerprint == fingerprint : $0.fingerprint.hasPrefix((fingerprint ?? "") + "/item:")
+            }
             let isChanged = old[stage.name] != fingerprint
             if isChanged && attempted.contains(stage.name) { changed.append(stage.name) }
             let reason = isChanged ? (old[stage.name] == nil ? "new stage" : "changed, or upstream of it changed") : "not completed yet"
             let skipped = completed.last?.status == .skipped
-            entries.append(
-                Entry(
-                    stage: stage.name, reuse: !completed.isEmpty, reusedRounds: skipped ? 0 : Set(completed.map(\.round)).count,
-                    reason: reason, skipped: skipped))
+            var entry = Entry(
+                stage: stage.name, reuse: !completed.isEmpty, reusedRounds: skipped ? 0 : Set(completed.map(\.round)).count,
+                reason: reason, skipped: skipped)
+            if stage.fanOut != nil { entry.reusedItems = Set(completed.compactMap(\.item)).count }
+            entries.append(entry)
         }
         let targetNames = Set(target.stages.map(\.name))
         for stage in report.snapshot.plan.stages where !targetNames.contains(stage.name) && attempted.contains(stage.name) {
