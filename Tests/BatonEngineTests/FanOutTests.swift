@@ -318,4 +318,33 @@ import Testing
         let identifiers = try DatabaseQueue(path: path).read { try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations") }
         #expect(identifiers.last == "v5")
     }
+
+    /// One model fits the budget: the fan-out stage's model is loaded once for all its items (no swap between items),
+    /// and the run loads exactly what `baton plan`'s schedule loads.
+    @Test func aFanOutStageKeepsItsModelForEveryItemAndLoadsWhatThePlanSays() async throws {
+        let yaml = """
+            version: 1
+            memory_budget: 1GB
+            inputs:
+              xs: {}
+            stages:
+              each: {model: a, for_each: inputs.xs, max_items: 5, prompt: "Item {{item}}"}
+              other: {model: b, needs: [each], prompt: "Other"}
+              last: {model: a, needs: [other], prompt: "Last {{stages.each.output}}"}
+            """
+        let store = try RunStore.inMemory()
+        for name in ["a", "b"] { try store.saveFootprint(runtime: "?", model: name, bytes: 900_000_000) }
+        let runtime = RoutePlanningTests.ManagedRuntime(answer: "")
+        var executor = Executor(store: store, runtimes: runtime)
+        executor.machine = { MachineMemory(total: 64_000_000_000, available: nil) }
+        let pipeline = try snapshot(yaml)
+        let inputs = try RunInputs.resolve(pipeline.plan.inputs, given: ["xs": "[1, 2, 3, 4]"])
+        let outcome = try await executor.start(pipeline, inputs: inputs, claim: .current())
+        #expect(outcome == .completed(runID: outcome.runID))
+        #expect(try store.attempts(outcome.runID).filter { $0.stage == "each" }.count == 4)
+        #expect(runtime.log == ["load a", "unload a", "load b", "unload b", "load a"])
+        let measured = Dictionary(uniqueKeysWithValues: ["a", "b"].map { (ModelKey(runtime: "?", name: $0), Int64(900_000_000)) })
+        let schedule = try LoadSchedule.make(pipeline.plan, measured: measured, machine: MachineMemory(total: 64_000_000_000, available: nil))
+        #expect(schedule.rows.filter(\.loads).map(\.model.name) == ["a", "b", "a"])
+    }
 }
