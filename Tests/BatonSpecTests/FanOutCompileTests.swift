@@ -114,6 +114,27 @@ import Testing
         #expect(!json.contains("fanOut"))
     }
 
+    @Test func theValidFixtureCompilesWithEveryFormOfFanOutAndVoting() throws {
+        // Given the fixture that also seeds the fuzz corpus, with the invalid corpus's profile
+        let path = "Tests/BatonSpecTests/Fixtures/valid/fan-out-and-voting.yaml"
+        let text = try String(contentsOfFile: Fixtures.path(path), encoding: .utf8)
+
+        // When
+        let result = PipelineCompiler(profile: InvalidFixtureTests.testProfile()).compile(SourceFile(path: path, text: text))
+
+        // Then
+        #expect(result.diagnostics.isEmpty, "\(result.diagnostics)")
+        let plan = try #require(result.plan)
+        #expect(plan.stages.map(\.name) == ["sections", "review", "check", "per_topic", "label", "samples", "summary"])
+        // A remote model may run items at once.
+        #expect(plan.stage(named: "per_topic")?.fanOut?.concurrency == 8)
+        #expect(plan.stage(named: "per_topic")?.dependencies == ["review", "check"])
+        #expect(plan.stage(named: "label")?.fanOut?.votePath == ["verdict", "label"])
+        #expect(plan.stage(named: "samples")?.fanOut?.itemName == "sample")
+        #expect(plan.stage(named: "summary")?.dependencies == ["review", "check", "per_topic", "label", "samples"])
+        #expect(plan.outputs == ["summary"])
+    }
+
     // MARK: - Did-you-mean
 
     @Test(arguments: [

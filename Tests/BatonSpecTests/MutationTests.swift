@@ -12,6 +12,8 @@ import Testing
         "*a", "stages:", "reviews: ", "needs: [", "]", "{", "}", "\"", "'", "#", "${X}", "version: 2", "prompt: ",
         "stages.plan.output", "inputs.", "feedback", "history", "\u{2028}", "🎉", "\0",
         "when: ", "route: {on: ", "cases: ", "default: ", " && ", " == ", "has(", ".skipped", ".branch", "('",
+        "for_each: ", "as: ", "max_items: ", "concurrency: ", "repeat: ", "vote: ", ".items", ".vote.value", "{{item}}",
+        "{{item_index}}", "[0]", "parallel: ",
     ]
 
     static func mutate(_ text: String, using generator: inout SeededGenerator) -> String {
