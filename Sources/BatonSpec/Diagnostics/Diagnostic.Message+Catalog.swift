@@ -301,6 +301,16 @@ extension Diagnostic.Message {
         .init("fan-out-setting", "stage '\(stage)' sets '\(key)' without \(needs); add \(needs) or remove '\(key)'")
     }
 
+    static func routeOnFanOut(_ stage: String, repeated: Bool) -> Self {
+        .init(
+            "fan-out-setting",
+            repeated
+                ? "stage '\(stage)' has a route but draws samples without a 'vote', so it has no single answer to route on; "
+                    + "add 'vote: FIELD' (the route then reads the voted answer) or route from a stage that reads the samples"
+                : "stage '\(stage)' has a route but runs once per item, so it has no single answer to route on; "
+                    + "route from a stage that reads stages.\(stage).items")
+    }
+
     static func maxItemsWithRepeat(_ stage: String) -> Self {
         .init(
             "fan-out-setting",

@@ -75,6 +75,9 @@ enum FanOutCheck {
         if has("vote"), !has("repeat") {
             context.emit(.fanOutKeyWithout("vote", stage: stage.name, needs: "'repeat'"), at: keyLocation("vote"))
         }
+        if stage.route != nil, fansOut, !hasOneJSON(stage) {
+            context.emit(.routeOnFanOut(stage.name, repeated: has("repeat")), at: keyLocation("route"))
+        }
         if let name = stage.itemName, !isItemName(name) || reservedItemNames.contains(name) {
             context.emit(
                 .fanOutItemName(name, stage: stage.name, reserved: reservedItemNames.contains(name)),
