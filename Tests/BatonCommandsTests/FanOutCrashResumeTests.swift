@@ -169,5 +169,12 @@ import Testing
         #expect(dry.status == 0, "\(dry.summary)")
         #expect(dry.stdout.contains("  review    reuse 2 completed items; the others run\n"), "\(dry.stdout)")
         #expect(dry.stdout.contains("  label     run (not completed yet)"), "\(dry.stdout)")
+
+        // The resume prints one line for the reused items, then the item that runs.
+        let resumed = try await sandbox.baton(["resume", id])
+        #expect(resumed.status == 0, "\(resumed.summary)")
+        #expect(
+            resumed.stderr.contains("  ⋔ review: 3 items (pinned earlier)\n↺ 2 completed attempts reused, not run again (review item 1, review item 2)\n  · review item 3 of 3: "),
+            "\(resumed.stderr)")
     }
 }

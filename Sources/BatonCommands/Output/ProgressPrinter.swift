@@ -15,6 +15,9 @@ final class ProgressPrinter: @unchecked Sendable {
     private var midLine = false
     /// Reused stages not yet reported: a resumed run prints one line for a run of them.
     private var reused: [String] = []
+    /// The line of the fan-out item about to start, printed with its first attempt; a reused item joins `reused`
+    /// instead, so a resume past 10,000 done items prints one line, not one per item.
+    private var pendingItem: (label: String, line: String)?
     /// Whether a live line may be drawn: standard error is a terminal (tests and CI read plain lines).
     private let live: Bool
     /// What the run is waiting for now (a load, the first token) and since when, shown on the live line.
@@ -123,6 +126,10 @@ final class ProgressPrinter: @unchecked Sendable {
         case .runStarted(let id, let pipeline, let resumed):
             line("\(resumed ? "resuming" : "run") \(id) (\(pipeline))")
         case .attemptStarted(let stage, let role, let model, let round, let tryNumber, let number, let count):
+            if let item = pendingItem {
+                pendingItem = nil
+                line(item.line)
+            }
             var parts = [stage]
             if let role { parts.append(role) }
             parts.append(model)
@@ -144,7 +151,12 @@ final class ProgressPrinter: @unchecked Sendable {
             let said = fix.isEmpty && error.hasPrefix("runtime '\(runtime)' ") ? error : "runtime '\(runtime)' \(what)"
             line("  ✗ \(stage): \(said)\(skipping)")
         case .attemptReused(let stage, let round):
-            reused.append(round > 1 ? "\(stage) round \(round)" : stage)
+            var name = stage
+            if let item = pendingItem, item.label.hasPrefix(stage + " item ") {
+                pendingItem = nil
+                name = item.label
+            }
+            reused.append(round > 1 ? "\(name) round \(round)" : name)
         case .token(_, let text):
             if activity != nil { settle() }
             guard streamTokens else { return }
@@ -201,7 +213,7 @@ final class ProgressPrinter: @unchecked Sendable {
         case .itemsExpanded(let stage, let count, let reused):
             line("  ⋔ \(stage): \(count) item\(count == 1 ? "" : "s")\(reused ? " (pinned earlier)" : "")")
         case .itemStarted(let stage, let item, let count, let summary):
-            line("  · \(stage) item \(item + 1) of \(count): \(summary)")
+            pendingItem = ("\(stage) item \(item + 1)", "  · \(stage) item \(item + 1) of \(count): \(summary)")
         case .voteCounted(let stage, let field, let value, let count, let total, let tally):
             let counts = tally.map { "\($0.value) \($0.count)" }.joined(separator: ", ")
             line("  ☑ \(stage) vote on \(field): \(value) (\(count) of \(total); \(counts))")
