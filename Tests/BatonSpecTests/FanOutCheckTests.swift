@@ -105,6 +105,21 @@ import Testing
             ])
     }
 
+    @Test func aMisspeltItemNameGetsADidYouMeanKeepingItsFields() {
+        assertDiagnostics(
+            """
+            version: 1
+            inputs: {topics: {}}
+            stages:
+              each: {model: m, max_items: 4, for_each: inputs.topics, as: section, prompt: "1️⃣{{sectoin.title}} 2️⃣{{item_indx}}"}
+            """,
+            [
+                DiagnosticSpec(
+                    "1️⃣", code: "unknown-variable", message: "template uses unknown name 'sectoin.title'; did you mean 'section.title'?"),
+                DiagnosticSpec("2️⃣", code: "unknown-variable", message: "template uses unknown name 'item_indx'; did you mean 'item_index'?"),
+            ])
+    }
+
     // MARK: - Scope
 
     @Test func theFanOutStagesOwnConditionCannotSeeItsItem() {

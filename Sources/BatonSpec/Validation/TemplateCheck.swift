@@ -189,8 +189,12 @@ enum TemplateCheck {
             var suggestion: String?
             let inputNames = context.spec.inputs.map(\.name)
             let rest = segments.dropFirst().joined(separator: ".")
+            let itemNames = FanOutCheck.fanOutContext(of: stage, context).map { [FanOutCheck.itemName(of: $0), "item_index"] } ?? []
             if inputNames.contains(head) {
                 suggestion = "inputs.\(head)"
+            } else if let item = Suggestion.closest(to: head, in: itemNames) {
+                // A misspelt item keeps its fields: {{sectoin.title}} means section.title.
+                suggestion = rest.isEmpty ? item : "\(item).\(rest)"
             } else if context.stageNames.contains(head) {
                 suggestion = "stages.\(head).output"
             } else if let root = Suggestion.closest(to: head, in: rootNames + (isInHistory(sections) ? historyFields : [])) {
