@@ -186,6 +186,34 @@ import Testing
             ])
     }
 
+    @Test func aConditionCannotReadTheSingleJSONOfAFanOutStage() {
+        assertDiagnostics(
+            """
+            version: 1
+            inputs: {topics: {}, go: {required: false}}
+            stages:
+              each: {model: m, for_each: inputs.topics, max_items: 5, prompt: "{{item}}", output: json}
+              label:
+                model: m
+                when: has(inputs.go)
+                repeat: 3
+                concurrency: 1
+                vote: k
+                prompt: L
+                output: {format: json, schema: {type: object, required: [k], properties: {k: {enum: [a, b]}}}}
+              after:
+                model: m
+                when: "stages.each.1️⃣json != null || stages.label.vote.value == 'a' || stages.label.json.k == 'b'"
+                prompt: "{{stages.each.output}}{{stages.label.output}}"
+            """,
+            [
+                DiagnosticSpec(
+                    "1️⃣", code: "unknown-field",
+                    message: "'stages.each' has no field 'json'; its fields are 'items', 'output' and 'skipped'")
+                // A repeat stage with a vote has one JSON answer: the first sample holding the winning value.
+            ])
+    }
+
     // MARK: - Concurrency
 
     static func profile(_ runtimes: String) -> ResolvedProfile {
