@@ -16,7 +16,10 @@ import Testing
         thinking: "The user wants a review so I will read it carefully and weigh each point before I answer.")
 
     /// A client with short waits: a load that is never confirmed fails in about a second.
-    static func client(_ standIn: OllamaStandIn, loadTimeout: Double = 1, connectTimeout: Double = 10) -> OllamaClient {
+    /// A client of `standIn`. The load timeout is also the wait for a reply's head (OllamaClient+Generation), so it is
+    /// long enough for a loaded 2-core machine: at 1 s, three tests failed there while other builds ran. Tests of the
+    /// timeouts themselves pass their own.
+    static func client(_ standIn: OllamaStandIn, loadTimeout: Double = 10, connectTimeout: Double = 10) -> OllamaClient {
         OllamaClient(
             baseURL: standIn.baseURL, loadTimeout: loadTimeout, unloadTimeout: 5, pollInterval: 0.02, connectTimeout: connectTimeout)
     }
