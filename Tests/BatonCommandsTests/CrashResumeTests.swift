@@ -68,7 +68,8 @@ struct KillCase: Sendable, CustomTestStringConvertible {
         // Those of fan-out and voting by FanOutCrashResumeTests.
         let fannedOut = Set(FanOutCrashResumeTests.cases.flatMap(\.kills))
         #expect(
-            Set(distinct.union(routed).union(fannedOut).map { String($0.split(separator: ":")[0]) }) == Set(KillPoint.allCases.map(\.rawValue)))
+            Set(distinct.union(routed).union(fannedOut).map { String($0.split(separator: ":")[0]) })
+                == Set(KillPoint.allCases.map(\.rawValue)))
         // The kill points are counted against the uninterrupted run: if the fixture or the echo runtime
         // changes, this says so before the crash tests fail with "was not killed".
         let baseline = try await Baseline.shared.get()

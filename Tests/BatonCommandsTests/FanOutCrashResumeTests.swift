@@ -174,7 +174,9 @@ import Testing
         let resumed = try await sandbox.baton(["resume", id])
         #expect(resumed.status == 0, "\(resumed.summary)")
         #expect(
-            resumed.stderr.contains("  ⋔ review: 3 items (pinned earlier)\n↺ 2 completed attempts reused, not run again (review item 1, review item 2)\n  · review item 3 of 3: "),
+            resumed.stderr.contains(
+                "  ⋔ review: 3 items (pinned earlier)\n↺ 2 completed attempts reused, not run again (review item 1, review item 2)\n  · review item 3 of 3: "
+            ),
             "\(resumed.stderr)")
     }
 }

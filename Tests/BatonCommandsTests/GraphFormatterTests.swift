@@ -142,8 +142,9 @@ import Testing
     }
 
     @Test func aFanOutLineSaysTheConcurrency() throws {
-        let fanOut = FanOut(source: try BatonSpec.Expression.parse("inputs.topics"), itemName: "topic", maxItems: 50, concurrency: 4,
-                            repeatCount: nil, vote: nil)
+        let fanOut = FanOut(
+            source: try BatonSpec.Expression.parse("inputs.topics"), itemName: "topic", maxItems: 50, concurrency: 4,
+            repeatCount: nil, vote: nil)
         #expect(GraphFormatter.fanOutLine(fanOut) == "for each topic in inputs.topics, ×50 at most, 4 at once")
         let samples = FanOut(source: nil, itemName: "item", maxItems: 3, concurrency: 1, repeatCount: 3, vote: nil)
         #expect(GraphFormatter.fanOutLine(samples) == "×3 samples")

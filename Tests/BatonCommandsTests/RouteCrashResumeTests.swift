@@ -37,7 +37,9 @@ import Testing
         private var task: Task<Baseline, any Error>?
 
         func get() async throws -> Baseline {
-            if task == nil { task = Task { try await Baseline.make(RouteCrashResumeTests.arguments, script: RouteCrashResumeTests.script) } }
+            if task == nil {
+                task = Task { try await Baseline.make(RouteCrashResumeTests.arguments, script: RouteCrashResumeTests.script) }
+            }
             return try await task!.value
         }
     }
@@ -96,7 +98,10 @@ import Testing
         #expect(route["stages"] as? [String] == ["bug_triage", "bug_reply"])
         let skips = lines.filter { $0["event"] as? String == "stage-skipped" }
         #expect(skips.map { $0["stage"] as? String } == ["billing_reply", "escalate"])
-        #expect(skips.map { $0["reason"] as? String } == ["route classify chose bug", "when: has(inputs.urgent) was false (inputs.urgent absent)"])
+        #expect(
+            skips.map { $0["reason"] as? String } == [
+                "route classify chose bug", "when: has(inputs.urgent) was false (inputs.urgent absent)",
+            ])
         let id = try await sandbox.onlyRunID()
 
         let text = try await sandbox.baton(["show", id])
@@ -112,7 +117,8 @@ import Testing
 
         let json = try await sandbox.show(id)
         let attempts = try #require(json["attempts"] as? [[String: Any]])
-        #expect(attempts.filter { $0["status"] as? String == "skipped" }.compactMap { $0["stage"] as? String } == ["billing_reply", "escalate"])
+        #expect(
+            attempts.filter { $0["status"] as? String == "skipped" }.compactMap { $0["stage"] as? String } == ["billing_reply", "escalate"])
         let events = try #require(json["events"] as? [[String: Any]])
         #expect(events.filter { $0["kind"] as? String == "stage-skipped" }.count == 2)
         #expect(events.filter { $0["kind"] as? String == "route-chosen" }.count == 1)

@@ -59,7 +59,8 @@ import Testing
         #expect(quiet.requests.map(\.stage) == ["facts", "report"])
         #expect(quiet.requests.last?.prompt == "Report (careful skipped)")
         let attempts = try store.attempts(outcome.runID)
-        #expect(attempts.map { "\($0.stage):\($0.status)" } == ["facts:completed", "careful:skipped", "escalate:skipped", "report:completed"])
+        #expect(
+            attempts.map { "\($0.stage):\($0.status)" } == ["facts:completed", "careful:skipped", "escalate:skipped", "report:completed"])
         let skip = try #require(attempts.first { $0.stage == "careful" })
         #expect(skip.prompt == "" && skip.output == "" && skip.round == 1 && skip.tryNumber == 1 && skip.model == "m")
         #expect(skip.fingerprint == Fingerprints.compute(try snapshot(Self.conditional).plan, inputs: ["mode": "fast"])["careful"])
@@ -207,7 +208,8 @@ import Testing
         // With an enum every value of which has a case, no default is needed; a model may still answer outside it.
         let strict = yaml.replacingOccurrences(of: "      default: easy\n", with: "").replacingOccurrences(
             of: "output: {format: json}",
-            with: "output: {format: json, schema: {type: object, properties: {triage: {type: object, properties: {level: {type: string, enum: [low, high]}}}}}}"
+            with:
+                "output: {format: json, schema: {type: object, properties: {triage: {type: object, properties: {level: {type: string, enum: [low, high]}}}}}}"
         )
         let missing = Self.runtime(["classify": #"{"triage": {"level": "medium"}}"#])
         let outcome = try await Self.run(strict, runtime: missing, store: store)
@@ -281,7 +283,9 @@ import Testing
         #expect(try store.events(id, kind: .stageSkipped).count == 1)
         #expect(
             events.values.contains {
-                if case .stageSkipped("careful", let reason, true) = $0 { return reason.hasPrefix("when: inputs.mode == 'careful' was false") }
+                if case .stageSkipped("careful", let reason, true) = $0 {
+                    return reason.hasPrefix("when: inputs.mode == 'careful' was false")
+                }
                 return false
             })
         let report = try RunReport.load(id, from: store)
@@ -355,7 +359,8 @@ import Testing
 
     @Test func aReviewedRouterRoutesOnItsApprovedAnswer() async throws {
         let yaml = Self.routed.replacingOccurrences(
-            of: "  billing:\n", with: "  check:\n    model: m\n    reviews: classify\n    prompt: Check {{stages.classify.output}}\n  billing:\n")
+            of: "  billing:\n",
+            with: "  check:\n    model: m\n    reviews: classify\n    prompt: Check {{stages.classify.output}}\n  billing:\n")
         let store = try RunStore.inMemory()
         let rounds = Counter()
         let runtime = ScriptedRuntime { request, _ in
@@ -375,7 +380,8 @@ import Testing
     @Test func aChangedConditionIsDecidedAgainUnderTheCurrentPipeline() async throws {
         // Given a run that skipped `careful`
         let store = try RunStore.inMemory()
-        let first = try await Self.run(Self.conditional, inputs: ["mode": "fast"], runtime: Self.runtime(["facts": #"{"risk": "low"}"#]), store: store)
+        let first = try await Self.run(
+            Self.conditional, inputs: ["mode": "fast"], runtime: Self.runtime(["facts": #"{"risk": "low"}"#]), store: store)
         let id = first.runID
 
         // When it resumes against a pipeline whose condition now holds
@@ -384,7 +390,8 @@ import Testing
         let plan = ResumePlan.make(report: old, replacement: edited)
         #expect(plan.changed == ["careful", "report"])
         let runtime = Self.runtime()
-        let outcome = try await Self.executor(runtime, store: store).resume(id, claim: .current(), replacing: edited, superseding: plan.changed)
+        let outcome = try await Self.executor(runtime, store: store).resume(
+            id, claim: .current(), replacing: edited, superseding: plan.changed)
 
         // Then the stage runs (its skip superseded, numbering going on) and the join sees it ran
         #expect(outcome == .completed(runID: id))

@@ -22,7 +22,8 @@ import Testing
         return try await executor(runtime, store: store, events: events).start(snapshot, inputs: resolved, claim: .current())
     }
 
-    static let sections = #"{"parts": [{"title": "Intro", "text": "Hello"}, {"title": "Body", "text": "World"}, {"title": "End", "text": "Bye"}]}"#
+    static let sections =
+        #"{"parts": [{"title": "Intro", "text": "Hello"}, {"title": "Body", "text": "World"}, {"title": "End", "text": "Bye"}]}"#
 
     static let review = """
         version: 1
@@ -102,7 +103,10 @@ import Testing
         let runtime = ScriptedRuntime { request, _ in .text(request.prompt) }
         let outcome = try await Self.run(Self.topics, inputs: ["topics": #"["tea", "cake"]"#], runtime: runtime, store: store)
         #expect(outcome == .completed(runID: outcome.runID))
-        #expect(runtime.requests.map(\.prompt) == ["Write about tea (1)", "Write about cake (2)", "[Write about tea (1)\n\nWrite about cake (2)]"])
+        #expect(
+            runtime.requests.map(\.prompt) == [
+                "Write about tea (1)", "Write about cake (2)", "[Write about tea (1)\n\nWrite about cake (2)]",
+            ])
 
         // An input that is not a JSON array fails the stage, naming it and the fix
         let other = try await Self.run(Self.topics, inputs: ["topics": "tea and cake"], runtime: runtime, store: store)
@@ -179,7 +183,10 @@ import Testing
         #expect(runtime.requests.first { $0.stage == "write" && $0.round == 2 }?.prompt == "Write about cake (shorter)")
         #expect(runtime.requests.last?.prompt == "<Write about tea><Write about cake (shorter)>")
         let attempts = try store.attempts(outcome.runID)
-        #expect(attempts.filter { $0.stage == "check" }.map { "\($0.item ?? -1)#\($0.round):\($0.verdict ?? "")" } == ["0#1:approve", "1#1:revise", "1#2:approve"])
+        #expect(
+            attempts.filter { $0.stage == "check" }.map { "\($0.item ?? -1)#\($0.round):\($0.verdict ?? "")" } == [
+                "0#1:approve", "1#1:revise", "1#2:approve",
+            ])
     }
 
     static let vote = """
@@ -282,7 +289,8 @@ import Testing
         let first = try await Self.run(Self.review, runtime: Self.reviewer(), store: store)
         let runtime = Self.reviewer()
         let pipeline = try snapshot(Self.review)
-        let rerun = try await Self.executor(runtime, store: store).start(pipeline, inputs: [:], claim: .current(), parent: (first.runID, "review"))
+        let rerun = try await Self.executor(runtime, store: store).start(
+            pipeline, inputs: [:], claim: .current(), parent: (first.runID, "review"))
         #expect(rerun == .completed(runID: rerun.runID))
         #expect(runtime.requests.map(\.stage) == ["review", "review", "review", "summary"])
         #expect(try store.events(rerun.runID, kind: .itemsExpanded).count == 1)
@@ -344,7 +352,8 @@ import Testing
         #expect(try store.attempts(outcome.runID).filter { $0.stage == "each" }.count == 4)
         #expect(runtime.log == ["load a", "unload a", "load b", "unload b", "load a"])
         let measured = Dictionary(uniqueKeysWithValues: ["a", "b"].map { (ModelKey(runtime: "?", name: $0), Int64(900_000_000)) })
-        let schedule = try LoadSchedule.make(pipeline.plan, measured: measured, machine: MachineMemory(total: 64_000_000_000, available: nil))
+        let schedule = try LoadSchedule.make(
+            pipeline.plan, measured: measured, machine: MachineMemory(total: 64_000_000_000, available: nil))
         #expect(schedule.rows.filter(\.loads).map(\.model.name) == ["a", "b", "a"])
     }
 }

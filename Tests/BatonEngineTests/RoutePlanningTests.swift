@@ -161,7 +161,8 @@ import Testing
         #expect(schedule.branches.map(\.branch) == ["x", "y"])
         for branch in schedule.branches {
             let uses = generated.uses(branch.branch)
-            let optimum = MemoryPlannerTests.exhaustive(MemoryPlannerTests.Case(uses: uses, footprints: generated.footprints, budget: generated.budget))
+            let optimum = MemoryPlannerTests.exhaustive(
+                MemoryPlannerTests.Case(uses: uses, footprints: generated.footprints, budget: generated.budget))
             #expect(branch.loads.count == optimum, "\(branch.branch): \(generated)")
             #expect(branch.loads.count <= uses.count)
             #expect(branch.peakBytes <= generated.budget, "\(generated)")

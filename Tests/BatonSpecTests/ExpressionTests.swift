@@ -108,7 +108,8 @@ import Testing
             Culprit(text: "1.2.3", code: "expression-syntax", line: 1, column: 1, length: 5, says: "'1.2.3' is not a number"),
             Culprit(text: "99999999999999999999 > 1", code: "expression-syntax", line: 1, column: 1, length: 20, says: "too large"),
             Culprit(
-                text: String(repeating: "9", count: 400) + ".5", code: "expression-syntax", line: 1, column: 1, length: 402, says: "too large"),
+                text: String(repeating: "9", count: 400) + ".5", code: "expression-syntax", line: 1, column: 1, length: 402,
+                says: "too large"),
             Culprit(text: "a.", code: "expression-syntax", line: 1, column: 3, length: 1, says: "a field name after '.'"),
             Culprit(text: "a.1", code: "expression-syntax", line: 1, column: 3, length: 1, says: "a field name after '.'"),
             Culprit(text: "[1, 2", code: "expression-syntax", line: 1, column: 1, length: 1, says: "'[' is never closed; add ']'"),
@@ -318,10 +319,12 @@ import Testing
         let examples = try #require(doc.firstRange(of: "## Examples\n\n```text\n")).upperBound
         let block = doc[examples...].prefix { $0 != "`" }.split(separator: "\n").map(String.init)
         // And the `when:` lines of its YAML examples.
-        let conditions = block + doc.split(separator: "\n").compactMap { line in
-            let trimmed = line.drop { $0 == " " }
-            return trimmed.hasPrefix("when: ") ? String(trimmed.dropFirst(6)) : nil
-        }
+        let conditions =
+            block
+            + doc.split(separator: "\n").compactMap { line in
+                let trimmed = line.drop { $0 == " " }
+                return trimmed.hasPrefix("when: ") ? String(trimmed.dropFirst(6)) : nil
+            }
         #expect(conditions.count >= 8, "\(conditions)")
         let scope = ExpressionScope(["inputs": .any, "stages": .any, "item": .any, "round": .int])
         for text in conditions {

@@ -116,7 +116,8 @@ import Testing
             [
                 DiagnosticSpec(
                     "1️⃣", code: "unknown-variable", message: "template uses unknown name 'sectoin.title'; did you mean 'section.title'?"),
-                DiagnosticSpec("2️⃣", code: "unknown-variable", message: "template uses unknown name 'item_indx'; did you mean 'item_index'?"),
+                DiagnosticSpec(
+                    "2️⃣", code: "unknown-variable", message: "template uses unknown name 'item_indx'; did you mean 'item_index'?"),
             ])
     }
 
@@ -181,7 +182,8 @@ import Testing
             [
                 DiagnosticSpec(
                     "1️⃣", code: "unknown-field",
-                    message: "template uses 'item.n', but the items of the list have no field 'n'; the items are int and have no such field"),
+                    message: "template uses 'item.n', but the items of the list have no field 'n'; the items are int and have no such field"
+                ),
                 DiagnosticSpec("2️⃣", code: "expression-type"),
             ])
     }

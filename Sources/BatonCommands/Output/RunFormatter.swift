@@ -89,7 +89,8 @@ enum RunFormatter {
             }
             if event.kind == .voteCounted {
                 let tally = (payload["tally"] as? [[String: Any]] ?? []).map { "\($0["value"] ?? "?") \($0["count"] ?? 0)" }
-                return "vote\(where_) on \(payload["field"] ?? "?"): \(payload["value"] ?? "?"), \(payload["count"] ?? 0) of \(payload["total"] ?? 0) (\(tally.joined(separator: ", ")))"
+                return
+                    "vote\(where_) on \(payload["field"] ?? "?"): \(payload["value"] ?? "?"), \(payload["count"] ?? 0) of \(payload["total"] ?? 0) (\(tally.joined(separator: ", ")))"
             }
             if event.kind == .outputTruncated {
                 let limit = (payload["max_tokens"] as? String).flatMap { $0.isEmpty ? nil : " at max_tokens \($0)" } ?? ""
@@ -180,7 +181,9 @@ enum RunFormatter {
                 lines.append("answer:")
             }
             lines.append(attempt.output)
-            if let branch = branches[attempt.stage], attempt.id == finalAttempt(of: attempt.stage, report) { lines.append("branch: \(branch)") }
+            if let branch = branches[attempt.stage], attempt.id == finalAttempt(of: attempt.stage, report) {
+                lines.append("branch: \(branch)")
+            }
         }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -223,7 +226,9 @@ enum RunFormatter {
                 lines += ["", "**Verdict:** \(verdict)" + ((attempt.feedback ?? "").isEmpty ? "" : " — \(attempt.feedback!)")]
             }
             if let error = attempt.error { lines += ["", "**Error:** \(error)"] }
-            if let branch = branches[attempt.stage], attempt.id == finalAttempt(of: attempt.stage, report) { lines += ["", "**Branch:** \(branch)"] }
+            if let branch = branches[attempt.stage], attempt.id == finalAttempt(of: attempt.stage, report) {
+                lines += ["", "**Branch:** \(branch)"]
+            }
         }
         let outputs = report.outputs
         if !outputs.isEmpty, stage == nil {

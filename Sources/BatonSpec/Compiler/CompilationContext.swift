@@ -184,7 +184,8 @@ struct CompilationContext {
         }
         guard stage.forEach != nil, let source = fanOutSources[stage.name] else { return nil }
         return FanOut(
-            source: source, itemName: stage.itemName ?? FanOut.defaultItemName, maxItems: stage.maxItems ?? FlowDecoder.maxItemsRange.upperBound,
+            source: source, itemName: stage.itemName ?? FanOut.defaultItemName,
+            maxItems: stage.maxItems ?? FlowDecoder.maxItemsRange.upperBound,
             concurrency: stage.concurrency ?? 1, repeatCount: nil, vote: nil)
     }
 }

@@ -322,7 +322,8 @@ extension Diagnostic.Message {
             reserved
             ? "'\(name)' is a name templates already use"
             : "use letters, digits and '_', starting with a letter or '_'"
-        return .init("fan-out-name", "'\(name)' cannot name the item of stage '\(stage)' ('as'); \(why); choose another name, such as 'section'")
+        return .init(
+            "fan-out-name", "'\(name)' cannot name the item of stage '\(stage)' ('as'); \(why); choose another name, such as 'section'")
     }
 
     static func fanOutOnCritic(_ critic: String, key: String, reviews: String) -> Self {
@@ -567,7 +568,8 @@ extension Diagnostic.Message {
             case "`": "; quote text with ' or \""
             default: ""
             }
-        let shown = character.unicodeScalars.allSatisfy { $0.properties.isWhitespace || $0.value < 0x20 }
+        let shown =
+            character.unicodeScalars.allSatisfy { $0.properties.isWhitespace || $0.value < 0x20 }
             ? "U+" + character.unicodeScalars.map { String($0.value, radix: 16, uppercase: true) }.joined(separator: " U+")
             : "'\(character)'"
         return .init("expression-syntax", "invalid expression: unexpected character \(shown)" + hint)

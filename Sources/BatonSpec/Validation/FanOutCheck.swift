@@ -223,7 +223,10 @@ enum FanOutCheck {
                 return ("is on runtime '\(name)' (\(runtime.kind.rawValue)), which runs here and declares no parallel slots", fix)
             }
             guard slots >= concurrency else {
-                return ("is on runtime '\(name)' (\(runtime.kind.rawValue)), which declares 'parallel: \(slots)', fewer than \(concurrency)", fix)
+                return (
+                    "is on runtime '\(name)' (\(runtime.kind.rawValue)), which declares 'parallel: \(slots)', fewer than \(concurrency)",
+                    fix
+                )
             }
             return nil
         }

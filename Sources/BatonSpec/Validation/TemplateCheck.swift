@@ -294,7 +294,8 @@ enum TemplateCheck {
         case "items" where segments.count == 3:
             guard stage.isFanOut else {
                 context.emit(
-                    .fanOutFieldUnavailable(name, stage: target, reason: "stage '\(target)' has no 'for_each' or 'repeat', so it has no items"),
+                    .fanOutFieldUnavailable(
+                        name, stage: target, reason: "stage '\(target)' has no 'for_each' or 'repeat', so it has no items"),
                     at: location)
                 return
             }
@@ -308,7 +309,8 @@ enum TemplateCheck {
             }
             guard segments.count == 4, FanOutCheck.voteFields.contains(segments[3]) else {
                 let suggestion = segments.count == 4 ? Suggestion.closest(to: segments[3], in: FanOutCheck.voteFields) : "value"
-                context.emit(.badStageField(name, stage: target, suggestion: suggestion.map { "stages.\(target).vote.\($0)" }), at: location)
+                context.emit(
+                    .badStageField(name, stage: target, suggestion: suggestion.map { "stages.\(target).vote.\($0)" }), at: location)
                 return
             }
         case "json":
