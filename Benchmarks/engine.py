@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmarks of the execution engine (`baton run` / `baton resume`). Prints figures; asserts nothing.
 
-  python3 Benchmarks/engine.py [--quick] [--binary PATH] [--reps N] [--resume-reps N] [--resume-only]
+  python3 Benchmarks/engine.py [--quick] [--binary PATH] [--reps N] [--resume-reps N] [--resume-only] [--no-fanout]
                                [--peer-harness DIR [--peer-python PATH]]
 
 Everything runs on the RELEASE build (built first unless --binary is given) and the built-in `echo`
@@ -235,7 +235,7 @@ def baton_run(binary, scratch: Path, pipeline, executions: int, tag: str, cwd=No
             "attempt_us_per_stage": run["attempt_seconds"] / n * 1e6}
 
 
-def overhead(binary, scratch: Path, reps: int, chain: int, loop: int) -> dict:
+def overhead(binary, scratch: Path, reps: int, chain: int, loop: int, fanout: bool = True) -> dict:
     chain_file = scratch / f"chain{chain}.yaml"
     chain_file.write_text(chain_yaml(chain))
     loop_file = scratch / f"loop{loop}.yaml"
@@ -258,6 +258,8 @@ def overhead(binary, scratch: Path, reps: int, chain: int, loop: int) -> dict:
                       env_extra={"BATON_ECHO_SCRIPT": small_script}),
         "hello": dict(pipeline="hello", executions=0, args=["--profile", "ci"], cwd=ROOT),
     }
+    if not fanout:
+        del shapes[f"fanout{chain}"]
     samples = {name: [] for name in shapes}
     validate = []
     for name, shape in shapes.items():  # warm-up: page cache, dynamic linker
@@ -425,6 +427,8 @@ def main() -> None:
                              "without it the peer is not run")
     parser.add_argument("--peer-python", type=Path, default=Path(sys.executable),
                         help="the interpreter with the harness's requirements installed (default: this one)")
+    parser.add_argument("--no-fanout", action="store_true",
+                        help="leave out the fan-out shapes (for a binary from before issue 11, which refuses for_each)")
     parser.add_argument("--no-peer", action="store_true", help="skip the LangGraph peer even with --peer-harness")
     parser.add_argument("--peer-reps", type=int, help="peer repetitions (default 5, --quick 1)")
     parser.add_argument("--out", type=Path, help="the JSON results file (default Benchmarks/out/engine-DATE.json)")
@@ -448,12 +452,13 @@ def main() -> None:
         scratch = Path(folder)
         if not args.resume_only:
             print(f"1/3 per-stage overhead: chain{chain}, loop{loop}, loop1, hello; {reps} repetitions", flush=True)
-            results["overhead"] = overhead(binary, scratch, reps, chain, loop)
+            results["overhead"] = overhead(binary, scratch, reps, chain, loop, fanout=not args.no_fanout)
         resume_reps = args.resume_reps or reps
         print(f"2/3 resume of a run with {attempts} attempts; {resume_reps} repetitions", flush=True)
         results["resume"] = resume(binary, scratch, resume_reps, attempts)
-        print(f"2/3 resume of a {attempts}-item fan-out with {attempts - 10} done; {resume_reps} repetitions", flush=True)
-        results["fanout_resume"] = fanout_resume(binary, scratch, resume_reps, attempts)
+        if not args.no_fanout:
+            print(f"2/3 resume of a {attempts}-item fan-out with {attempts - 10} done; {resume_reps} repetitions", flush=True)
+            results["fanout_resume"] = fanout_resume(binary, scratch, resume_reps, attempts)
         python, harness = args.peer_python, args.peer_harness
         if args.resume_only or args.no_peer:
             pass
@@ -526,6 +531,8 @@ def print_resume(r) -> None:
 def print_fanout(results, chain) -> None:
     """The fan-out figures beside their targets (issue 11), from this same run."""
     print()
+    if "fanout_resume" not in results:
+        return
     o, r, f = results.get("overhead"), results["resume"], results["fanout_resume"]
     if o:
         c, fo = o[f"chain{chain}"], o[f"fanout{chain}"]
