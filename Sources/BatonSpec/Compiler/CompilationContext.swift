@@ -100,6 +100,22 @@ struct CompilationContext {
         dependencies[stage]!.append((other, reason))
     }
 
+    /// Records what an expression written on `stage` (its condition, its `for_each` list) reads: the inputs it uses,
+    /// and the other stages it reads, which become its dependencies for `reason`.
+    mutating func recordReferences(of expression: Expression, from stage: String, _ reason: DependencyReason) {
+        for reference in expression.references where reference.count > 1 {
+            switch reference[0] {
+            case "inputs":
+                usedInputs.insert(reference[1])
+            case "stages" where reference[1] != stage && stageIndex[reference[1]] != nil:
+                referencedStages.insert(reference[1])
+                addDependency(stage, on: reference[1], reason)
+            default:
+                break
+            }
+        }
+    }
+
     /// For each stage, the stages that depend on it.
     var dependents: [String: Set<String>] {
         var result: [String: Set<String>] = [:]

@@ -33,18 +33,7 @@ enum ConditionCheck {
         for error in expression.checkCondition(in: scope.scope(for: stage.name)) {
             report(error, text: text, path: path, &context)
         }
-        let location = context.sourceMap.location(path)
-        for reference in expression.references {
-            switch reference.first {
-            case "inputs" where reference.count > 1:
-                context.usedInputs.insert(reference[1])
-            case "stages" where reference.count > 1 && reference[1] != stage.name && context.stageIndex[reference[1]] != nil:
-                context.referencedStages.insert(reference[1])
-                context.addDependency(stage.name, on: reference[1], .condition(location))
-            default:
-                break
-            }
-        }
+        context.recordReferences(of: expression, from: stage.name, .condition(context.sourceMap.location(path)))
     }
 
     private static func report(_ error: ExpressionError, text: String, path: String, _ context: inout CompilationContext) {

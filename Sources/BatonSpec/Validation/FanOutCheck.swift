@@ -170,17 +170,7 @@ enum FanOutCheck {
                 context.emit(.fanOutNotList(text, type: type.description, stage: stage.name), at: location)
             }
         }
-        for reference in expression.references {
-            switch reference.first {
-            case "inputs" where reference.count > 1:
-                context.usedInputs.insert(reference[1])
-            case "stages" where reference.count > 1 && reference[1] != stage.name && context.stageIndex[reference[1]] != nil:
-                context.referencedStages.insert(reference[1])
-                context.addDependency(stage.name, on: reference[1], .fanOut(location))
-            default:
-                break
-            }
-        }
+        context.recordReferences(of: expression, from: stage.name, .fanOut(location))
     }
 
     // MARK: - Concurrency
