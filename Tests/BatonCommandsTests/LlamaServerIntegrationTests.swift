@@ -230,7 +230,9 @@ struct LlamaServerIntegrationTests {
             #expect(stderr.contains("stage 'write' failed after 2 tries"), "\(stderr)")
             #expect(stderr.contains("baton resume"))
 
-            // The server comes back on the same port; resume finishes the run.
+            // The server comes back on the same port; resume finishes the run. Its state folder is named here, so the
+            // router does not remove it: the test does.
+            defer { try? FileManager.default.removeItem(atPath: state + "-again") }
             try await LlamaRouter.with(port: port, stateDirectory: state + "-again") { router in
                 let run = try workspace.lastRun()
                 let resumed = try await workspace.run(["resume", run.id], url: router.url)
