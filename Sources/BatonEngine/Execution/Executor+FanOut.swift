@@ -24,7 +24,6 @@ extension Executor {
             results.append(try await runStage(stage, round: 1, state: &state))
             if stage.reviewedBy == nil { killSwitch?.hit(.itemDone) }
         }
-        state.currentItem = nil
         if stage.reviewedBy != nil { state.itemResults[stage.name] = results }
         // A reviewed stage's collection is built again, and its vote counted, once its critic loops are done.
         try collect(stage, fanOut, items: items, results: results, final: stage.reviewedBy == nil, state: &state)
@@ -46,7 +45,6 @@ extension Executor {
             if let latest = state.results[reviewed.name] { results[index] = latest }
             killSwitch?.hit(.itemDone)
         }
-        state.currentItem = nil
         state.history[reviewed.name] = nil
         state.itemResults[reviewed.name] = nil
         try collect(reviewed, fanOut, items: items, results: results, final: true, state: &state)
@@ -115,15 +113,7 @@ extension Executor {
 
     /// What an item's attempts, fingerprint and templates take.
     static func itemContext(_ index: Int, value: JSONValue, fanOut: FanOut) -> ItemContext {
-        // Hex by hand: String(format:) per byte cost more than the hash itself on a 10,000-item resume.
-        let hex = Array("0123456789abcdef".utf8)
-        var digits: [UInt8] = []
-        digits.reserveCapacity(64)
-        for byte in SHA256.hash(data: Data(jsonText(value).utf8)) {
-            digits.append(hex[Int(byte >> 4)])
-            digits.append(hex[Int(byte & 0x0f)])
-        }
-        let digest = String(decoding: digits, as: UTF8.self)
+        let digest = Fingerprints.hex(SHA256.hash(data: Data(jsonText(value).utf8)))
         return ItemContext(
             index: index, name: fanOut.itemName, value: value, fingerprintSuffix: "/item:" + digest,
             sample: fanOut.source == nil ? index : nil)
@@ -173,13 +163,13 @@ extension Executor {
                 "value": winner.value, "count": winner.count, "total": results.count,
                 "tally": tally.order.map { ["value": $0.value, "count": $0.count] as [String: Any] },
             ]
-            let voteValue = JSONValue.object([
+            let voteFields: [(key: String, value: JSONValue)] = [
                 ("value", .string(winner.value)), ("count", .number(Double(winner.count))), ("total", .number(Double(results.count))),
                 ("tally", .array(tally.order.map { .object([("value", .string($0.value)), ("count", .number(Double($0.count)))]) })),
-            ])
-            collection.voteValue = voteValue
+            ]
+            collection.voteValue = .object(voteFields)
             if !state.votesRecorded.contains(stage.name) {
-                let payload = JSONValue.object([("field", .string(field))] + (voteValueFields(voteValue)))
+                let payload = JSONValue.object([("field", .string(field))] + voteFields)
                 try store.appendEvent(state.runID, kind: .voteCounted, stage: stage.name, payload: Self.jsonText(payload))
                 state.votesRecorded.insert(stage.name)
             }
@@ -189,11 +179,6 @@ extension Executor {
                     tally: tally.order.map { ($0.value, $0.count) }))
         }
         state.record(stage: stage.name, collection)
-    }
-
-    private func voteValueFields(_ value: JSONValue) -> [(key: String, value: JSONValue)] {
-        if case .object(let fields) = value { return fields }
-        return []
     }
 
     /// The samples' values of `field`, in the order they first appear, and the majority (ties: the earliest sample).
