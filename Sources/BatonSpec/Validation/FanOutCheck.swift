@@ -107,29 +107,20 @@ enum FanOutCheck {
             context.emit(.voteFieldPath(vote, stage: stage.name), at: location)
             return
         }
-        var type = stage.output?.schema.map { ExpressionType(jsonSchema: $0) } ?? .any
-        for (index, segment) in segments.enumerated() {
-            let walked = segments[..<index].joined(separator: ".")
-            switch type.unwrapped {
-            case .any:
-                return
-            case .object(let fields, let open):
-                if let field = fields[segment] {
-                    type = field
-                } else if fields.isEmpty && open {
-                    return
-                } else {
-                    let names = fields.keys.sorted()
-                    context.emit(
-                        .unknownVoteField(
-                            segment, in: walked, stage: stage.name, fields: names, suggestion: Suggestion.closest(to: segment, in: names)),
-                        at: location)
-                    return
-                }
-            default:
-                context.emit(.voteFieldNotObject(walked, type: type.unwrapped.description, stage: stage.name), at: location)
-                return
-            }
+        let schema = stage.output?.schema.map { ExpressionType(jsonSchema: $0) } ?? .any
+        switch schema.follow(segments) {
+        case .found:
+            break
+        case .unknownField(let index, _, let names):
+            let segment = segments[index]
+            context.emit(
+                .unknownVoteField(
+                    segment, in: segments[..<index].joined(separator: "."), stage: stage.name, fields: names,
+                    suggestion: Suggestion.closest(to: segment, in: names)),
+                at: location)
+        case .notObject(let index, let type):
+            context.emit(
+                .voteFieldNotObject(segments[..<index].joined(separator: "."), type: type.description, stage: stage.name), at: location)
         }
     }
 

@@ -27,29 +27,24 @@ enum RouteCheck {
             context.emit(.routeFieldPath(route.on, stage: router.name), at: onLocation)
             return
         }
-        var type = router.output?.schema.map { ExpressionType(jsonSchema: $0) } ?? .any
-        for (index, segment) in segments.enumerated() {
-            let walked = segments[..<index].joined(separator: ".")
-            switch type.unwrapped {
-            case .any:
-                break
-            case .object(let fields, let open):
-                if let field = fields[segment] {
-                    type = field
-                } else if fields.isEmpty && open {
-                    type = .any
-                } else {
-                    let names = fields.keys.sorted()
-                    context.emit(
-                        .unknownRouteField(
-                            segment, in: walked, stage: router.name, fields: names, suggestion: Suggestion.closest(to: segment, in: names)),
-                        at: onLocation)
-                    return
-                }
-            default:
-                context.emit(.routeFieldNotObject(walked, type: type.unwrapped.description, stage: router.name), at: onLocation)
-                return
-            }
+        let schema = router.output?.schema.map { ExpressionType(jsonSchema: $0) } ?? .any
+        let type: ExpressionType
+        switch schema.follow(segments) {
+        case .found(let field):
+            type = field
+        case .unknownField(let index, _, let names):
+            let segment = segments[index]
+            context.emit(
+                .unknownRouteField(
+                    segment, in: segments[..<index].joined(separator: "."), stage: router.name, fields: names,
+                    suggestion: Suggestion.closest(to: segment, in: names)),
+                at: onLocation)
+            return
+        case .notObject(let index, let found):
+            context.emit(
+                .routeFieldNotObject(segments[..<index].joined(separator: "."), type: found.description, stage: router.name), at: onLocation
+            )
+            return
         }
         checkCases(route, field: type, of: router, &context)
     }

@@ -213,33 +213,21 @@ enum TemplateCheck {
     private static func checkItem(
         _ name: String, segments: [String], of owner: StageSpec, at location: SourceLocation, _ context: inout CompilationContext
     ) {
-        guard var type = FanOutCheck.itemType(of: owner, context) else { return }
-        for segment in segments.dropFirst() {
-            switch type.unwrapped {
-            case .object(let fields, let open):
-                if let field = fields[segment] {
-                    type = field
-                } else if fields.isEmpty && open {
-                    return
-                } else {
-                    let names = fields.keys.sorted()
-                    context.emit(
-                        .unknownItemField(
-                            name, field: segment, item: segments[0], type: type.unwrapped.description, fields: names,
-                            suggestion: Suggestion.closest(to: segment, in: names)),
-                        at: location)
-                    return
-                }
-            case .any, .list:
-                // A list's items are read by position in Mustache ({{item.0}}), which the types do not follow.
-                return
-            default:
-                context.emit(
-                    .unknownItemField(
-                        name, field: segment, item: segments[0], type: type.unwrapped.description, fields: [], suggestion: nil),
-                    at: location)
-                return
-            }
+        guard let type = FanOutCheck.itemType(of: owner, context) else { return }
+        let fields = Array(segments.dropFirst())
+        switch type.follow(fields, listsAreOpaque: true) {
+        case .found:
+            return
+        case .unknownField(let index, let object, let names):
+            context.emit(
+                .unknownItemField(
+                    name, field: fields[index], item: segments[0], type: object.description, fields: names,
+                    suggestion: Suggestion.closest(to: fields[index], in: names)),
+                at: location)
+        case .notObject(let index, let found):
+            context.emit(
+                .unknownItemField(name, field: fields[index], item: segments[0], type: found.description, fields: [], suggestion: nil),
+                at: location)
         }
     }
 
