@@ -70,14 +70,17 @@ struct ProgressEventLine: Encodable {
         switch event {
         case .runStarted(let id, let pipeline, let resumed):
             self.init(event: resumed ? "run-resumed" : "run-started", run: id, pipeline: pipeline)
-        case .attemptStarted(let stage, let role, let model, let round, let tryNumber, let number, let count):
+        case .attemptStarted(let stage, let role, let model, let round, let tryNumber, let number, let count, let item):
             self.init(
                 event: "attempt-started", stage: stage, role: role, model: model, round: round, tryNumber: tryNumber, stageNumber: number,
                 stageCount: count)
-        case .attemptReused(let stage, let round):
+            self.item = item
+        case .attemptReused(let stage, let round, let item):
             self.init(event: "attempt-reused", stage: stage, round: round)
-        case .token(let stage, let text):
+            self.item = item
+        case .token(let stage, let text, let item):
             self.init(event: "token", stage: stage, text: text)
+            self.item = item
         case .thinking(let stage, let text):
             self.init(event: "thinking", stage: stage, text: text)
         case .runtimeNotice(let stage, let notice):
@@ -92,8 +95,9 @@ struct ProgressEventLine: Encodable {
             item = summary.item
         case .retrying(let stage, let round, let error, let delay):
             self.init(event: "retry", stage: stage, round: round, error: error, delay: delay)
-        case .verdict(let critic, let reviewed, let round, let verdict, let feedback):
+        case .verdict(let critic, let reviewed, let round, let verdict, let feedback, let item):
             self.init(event: "verdict", stage: reviewed, round: round, critic: critic, verdict: verdict, feedback: feedback)
+            self.item = item
         case .loadStarted(let stage, let model):
             self.init(event: "load-started", stage: stage, model: model)
         case .generationStarted(let stage, let model):

@@ -15,9 +15,15 @@ final class ProgressPrinter: @unchecked Sendable {
     private var midLine = false
     /// Reused stages not yet reported: a resumed run prints one line for a run of them.
     private var reused: [String] = []
-    /// The line of the fan-out item about to start, printed with its first attempt; a reused item joins `reused`
-    /// instead, so a resume past 10,000 done items prints one line, not one per item.
-    private var pendingItem: (label: String, line: String)?
+    /// The lines of fan-out items about to start, by stage and item, each printed with the item's first attempt; a
+    /// reused item joins `reused` instead, so a resume past 10,000 done items prints one line, not one per item.
+    /// Several are pending at once when a stage with `concurrency` starts items together.
+    private var pendingItems: [ItemKey: (label: String, line: String)] = [:]
+    /// Fan-out items whose attempt is running now: while more than one is, their tokens are not streamed (they would
+    /// interleave); `baton show` prints each item's output.
+    private var itemsInFlight: Set<ItemKey> = []
+    /// Stages whose "not streamed" note was printed.
+    private var unstreamedNoted: Set<String> = []
     /// Whether a live line may be drawn: standard error is a terminal (tests and CI read plain lines).
     private let live: Bool
     /// What the run is waiting for now (a load, the first token) and since when, shown on the live line.
@@ -125,10 +131,11 @@ final class ProgressPrinter: @unchecked Sendable {
         switch event {
         case .runStarted(let id, let pipeline, let resumed):
             line("\(resumed ? "resuming" : "run") \(id) (\(pipeline))")
-        case .attemptStarted(let stage, let role, let model, let round, let tryNumber, let number, let count):
-            if let item = pendingItem {
-                pendingItem = nil
-                line(item.line)
+        case .attemptStarted(let stage, let role, let model, let round, let tryNumber, let number, let count, let item):
+            if let item {
+                let key = ItemKey(stage: stage, item: item)
+                if let pending = pendingItems.removeValue(forKey: key) { line(pending.line) }
+                itemsInFlight.insert(key)
             }
             var parts = [stage]
             if let role { parts.append(role) }
@@ -150,16 +157,19 @@ final class ProgressPrinter: @unchecked Sendable {
             // "runtime 'cloud' has no API key; ..." names the runtime already.
             let said = fix.isEmpty && error.hasPrefix("runtime '\(runtime)' ") ? error : "runtime '\(runtime)' \(what)"
             line("  ✗ \(stage): \(said)\(skipping)")
-        case .attemptReused(let stage, let round):
+        case .attemptReused(let stage, let round, let item):
             var name = stage
-            if let item = pendingItem, item.label.hasPrefix(stage + " item ") {
-                pendingItem = nil
-                name = item.label
-            }
+            if let item, let pending = pendingItems.removeValue(forKey: ItemKey(stage: stage, item: item)) { name = pending.label }
             reused.append(round > 1 ? "\(name) round \(round)" : name)
-        case .token(_, let text):
+        case .token(let stage, let text, let item):
             if activity != nil { settle() }
             guard streamTokens else { return }
+            if item != nil, itemsInFlight.count > 1 {
+                if unstreamedNoted.insert(stage).inserted {
+                    line("  ⋔ \(stage): items run at once; their answers are not streamed (baton show prints each)")
+                }
+                return
+            }
             // One token at a time: an escape sequence split across tokens is still shown, since each ESC is.
             Console.error(escapeError ? TerminalText.visible(text) : text, terminator: "")
             midLine = !text.hasSuffix("\n")
@@ -175,6 +185,7 @@ final class ProgressPrinter: @unchecked Sendable {
             let at = limit.map { " at max_tokens: \($0)" } ?? " at its max_tokens"
             line("  ! \(stage): the answer was cut off\(at) and is kept as it is; raise max_tokens for a complete answer")
         case .attemptFinished(let summary):
+            if let item = summary.item { itemsInFlight.remove(ItemKey(stage: summary.stage, item: item)) }
             let tokens = summary.outputTokens.map { ", \(summary.promptTokens ?? 0) → \($0) token\($0 == 1 ? "" : "s")" } ?? ""
             if summary.status == .completed {
                 let cut = summary.finishReason == "truncated" ? " (truncated)" : ""
@@ -184,9 +195,10 @@ final class ProgressPrinter: @unchecked Sendable {
             }
         case .retrying(let stage, _, let error, let delay):
             line("  retrying \(stage) in \(Self.duration(delay)): \(error)")
-        case .verdict(let critic, let reviewed, let round, let verdict, let feedback):
+        case .verdict(let critic, let reviewed, let round, let verdict, let feedback, let item):
             let short = feedback.count > 160 ? String(feedback.prefix(160)) + "…" : feedback
-            line("  \(critic) on \(reviewed) round \(round): \(verdict)\(short.isEmpty ? "" : " — \(short)")")
+            let which = item.map { " item \($0 + 1)" } ?? ""
+            line("  \(critic) on \(reviewed)\(which) round \(round): \(verdict)\(short.isEmpty ? "" : " — \(short)")")
         case .modelLoaded(let model, let seconds):
             line("  loaded \(model) in \(Self.duration(seconds))")
         case .modelUnloaded(let model, let seconds):
@@ -213,7 +225,9 @@ final class ProgressPrinter: @unchecked Sendable {
         case .itemsExpanded(let stage, let count, let reused):
             line("  ⋔ \(stage): \(count) item\(count == 1 ? "" : "s")\(reused ? " (pinned earlier)" : "")")
         case .itemStarted(let stage, let item, let count, let summary):
-            pendingItem = ("\(stage) item \(item + 1)", "  · \(stage) item \(item + 1) of \(count): \(summary)")
+            pendingItems[ItemKey(stage: stage, item: item)] = (
+                "\(stage) item \(item + 1)", "  · \(stage) item \(item + 1) of \(count): \(summary)"
+            )
         case .voteCounted(let stage, let field, let value, let count, let total, let tally):
             let counts = tally.map { "\($0.value) \($0.count)" }.joined(separator: ", ")
             line("  ☑ \(stage) vote on \(field): \(value) (\(count) of \(total); \(counts))")
@@ -305,6 +319,12 @@ final class ProgressPrinter: @unchecked Sendable {
         if seconds < 60 { return String(format: "%.1f s", seconds) }
         return String(format: "%dm%02ds", Int(seconds) / 60, Int(seconds) % 60)
     }
+}
+
+/// A fan-out item of a stage (from 0), as progress events name it.
+private struct ItemKey: Hashable {
+    var stage: String
+    var item: Int
 }
 
 extension String {

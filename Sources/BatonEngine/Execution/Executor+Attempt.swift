@@ -89,7 +89,7 @@ extension Executor {
         observer(
             .attemptStarted(
                 stage: stage.name, role: stage.role, model: model.description, round: round, tryNumber: tryNumber,
-                stageNumber: number, stageCount: stages.count))
+                stageNumber: number, stageCount: stages.count, item: state.currentItem?.index))
         var settings = stage.settings
         // `repeat`: sample n asks with seed + n, so the samples differ and each is reproducible.
         if let sample = state.currentItem?.sample { settings.seed = (settings.seed ?? 0) + sample }

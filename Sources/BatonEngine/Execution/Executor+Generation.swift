@@ -64,7 +64,7 @@ extension Executor {
             case .token(let text):
                 progress.append(text)
                 killSwitch?.hit(.token)
-                observer(.token(stage: request.stage, text: text))
+                observer(.token(stage: request.stage, text: text, item: request.item))
                 if progressInterval <= 0 || Date().timeIntervalSince(lastSave) >= progressInterval {
                     lastSave = Date()
                     let snapshot = progress.attempt

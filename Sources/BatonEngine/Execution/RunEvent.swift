@@ -4,12 +4,14 @@ import BatonSpec
 public enum RunEvent: Sendable {
     /// The run started (or resumed) under this id.
     case runStarted(id: String, pipeline: String, resumed: Bool)
-    /// A stage's attempt starts; the stage is number `stageNumber` (from 1) of the plan's `stageCount`.
-    case attemptStarted(stage: String, role: String?, model: String, round: Int, tryNumber: Int, stageNumber: Int, stageCount: Int)
-    /// Completed work found in the store is used instead of running again.
-    case attemptReused(stage: String, round: Int)
-    /// A piece of output arrived.
-    case token(stage: String, text: String)
+    /// A stage's attempt starts; the stage is number `stageNumber` (from 1) of the plan's `stageCount`; `item` is the
+    /// fan-out item (from 0), nil outside fan-out.
+    case attemptStarted(
+        stage: String, role: String?, model: String, round: Int, tryNumber: Int, stageNumber: Int, stageCount: Int, item: Int? = nil)
+    /// Completed work found in the store is used instead of running again (`item`: the fan-out item, from 0).
+    case attemptReused(stage: String, round: Int, item: Int? = nil)
+    /// A piece of output arrived (`item`: the fan-out item, from 0; items running at once interleave their tokens).
+    case token(stage: String, text: String, item: Int? = nil)
     /// A piece of a thinking model's thinking arrived (not part of the output).
     case thinking(stage: String, text: String)
     /// A runtime client changed or noticed something about the request (a setting the model refuses was dropped).
@@ -20,8 +22,8 @@ public enum RunEvent: Sendable {
     case attemptFinished(AttemptSummary)
     /// An attempt failed and will be tried again after `delay` seconds.
     case retrying(stage: String, round: Int, error: String, delay: Double)
-    /// A critic decided.
-    case verdict(critic: String, reviewed: String, round: Int, verdict: String, feedback: String)
+    /// A critic decided (`item`: the fan-out item of the reviewed stage it judged, from 0; nil outside fan-out).
+    case verdict(critic: String, reviewed: String, round: Int, verdict: String, feedback: String, item: Int? = nil)
     /// The runtime was asked to load `model` for `stage`; ``modelLoaded(model:seconds:)`` (or a retry or a
     /// fallback) follows.
     case loadStarted(stage: String, model: String)
