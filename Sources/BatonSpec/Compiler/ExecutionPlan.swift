@@ -56,11 +56,14 @@ public struct PlannedStage: Sendable, Hashable, Codable {
     public var route: RouteSpec? = nil
     /// For a stage that runs once per item (`for_each`) or per sample (`repeat`): how; nil: the stage runs once.
     public var fanOut: FanOut? = nil
+    /// The sub-pipeline calls this stage was inlined through, outermost first; nil outside sub-pipelines.
+    public var calls: [CallFrame]? = nil
 
-    /// The keys encoded: every property but ``modelChoice``.
+    /// The keys encoded: every property but ``modelChoice``. Optionals encode nothing when nil (synthesized
+    /// `encodeIfPresent`), so plans of pipelines without `uses` stay byte-identical.
     enum CodingKeys: String, CodingKey {
         case name, role, models, settings, system, prompt, dependencies, critic, reviewedBy, output
-        case condition, routedBy, route, fanOut
+        case condition, routedBy, route, fanOut, calls
     }
 }
 

@@ -60,6 +60,32 @@ enum FlowDecoder {
         return text
     }
 
+    /// The `uses` value: a pipeline name or a path ending in .yaml/.yml; whether it exists is checked by the compiler.
+    static func decodeUses(_ map: SpecReader.Mapping, reader: SpecReader) -> String? {
+        map.value("uses").flatMap { reader.nonEmptyString($0, subject: map.subject("uses")) }
+    }
+
+    /// The `with` mapping: input name -> template. Each value is a scalar (a number or boolean is taken as its text,
+    /// nothing as the empty text) recorded like a template at `PATH.with.NAME`, so positions inside it map back into
+    /// the file. Which names the called pipeline accepts is checked by the compiler.
+    static func decodeWith(_ map: SpecReader.Mapping, path: String, stage: String, reader: SpecReader) -> [String: String]? {
+        guard let node = map.value("with") else { return nil }
+        let subject = map.subject("with")
+        guard let with = reader.mapping(node, context: subject, subject: subject, path: "\(path).with", allowedKeys: nil)
+        else { return nil }
+        var values: [String: String] = [:]
+        for (name, _, value) in with.pairs {
+            let valueSubject = "input '\(name)' in 'with' of stage '\(stage)'"
+            if reader.isNull(value) {
+                values[name] = ""
+            } else if let text = reader.string(value, subject: valueSubject) {
+                reader.recordTemplate("\(path).with.\(name)", value)
+                values[name] = text
+            }
+        }
+        return values
+    }
+
     /// The `route` mapping: `on` (a dotted path), `cases` (value -> stage or stages) and an optional `default`.
     ///
     /// Source map paths: `PATH.on`, `PATH.cases[i]#key` (the case's value), `PATH.cases[i][j]` (its stages) and

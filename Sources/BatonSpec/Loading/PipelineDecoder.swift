@@ -172,7 +172,9 @@ public enum PipelineDecoder {
         let promptFile = text("prompt_file")
         if map.has("prompt"), map.has("prompt_file"), let node = map.keyNode("prompt_file") {
             reader.emit(.conflictingKeys("prompt", "prompt_file", in: context), at: node)
-        } else if !map.has("prompt"), !map.has("prompt_file"), map.suggested.isDisjoint(with: ["prompt", "prompt_file"]) {
+        } else if !map.has("prompt"), !map.has("prompt_file"), !map.has("uses"),
+            map.suggested.isDisjoint(with: ["prompt", "prompt_file", "uses"])
+        {
             reader.emit(
                 .missingKey("prompt", in: context, hint: "add 'prompt' (a template) or 'prompt_file' (a file holding one)"),
                 at: reader.sourceMap.keyLocation(path) ?? reader.location(of: node))
@@ -206,7 +208,8 @@ public enum PipelineDecoder {
             when: FlowDecoder.decodeWhen(map, path: path, reader: reader),
             route: map.value("route").flatMap { FlowDecoder.decodeRoute($0, path: "\(path).route", stage: name, reader: reader) },
             forEach: fanOut.forEach, itemName: fanOut.itemName, maxItems: fanOut.maxItems, concurrency: fanOut.concurrency,
-            repeatCount: fanOut.repeatCount, vote: fanOut.vote)
+            repeatCount: fanOut.repeatCount, vote: fanOut.vote, uses: FlowDecoder.decodeUses(map, reader: reader),
+            with: FlowDecoder.decodeWith(map, path: path, stage: name, reader: reader))
     }
 
     private static func decodeOutput(_ node: Node, path: String, context: String, reader: SpecReader) -> OutputSpec? {

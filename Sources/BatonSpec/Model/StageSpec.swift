@@ -40,6 +40,11 @@ public struct StageSpec: Sendable, Hashable, Codable {
     public var repeatCount: Int? = nil
     /// The field of each sample's JSON answer the samples vote on (`vote:`, a dotted path).
     public var vote: String? = nil
+    /// The pipeline this stage calls (`uses:`): a name on the search path, or a path ending in .yaml/.yml relative
+    /// to this file's folder; nil: an ordinary stage.
+    public var uses: String? = nil
+    /// The called pipeline's inputs (`with:`): input name → template in this pipeline's scope.
+    public var with: [String: String]? = nil
 
     /// The keys as written in files: these plus the keys of ``StageSettings`` (`name` is the mapping key).
     public enum CodingKeys: String, CodingKey, CaseIterable {
@@ -56,10 +61,14 @@ public struct StageSpec: Sendable, Hashable, Codable {
         case concurrency
         case repeatCount = "repeat"
         case vote
+        case uses, with
     }
 
     /// Whether this stage is a critic.
     public var isCritic: Bool { reviews != nil }
+
+    /// Whether this stage calls a sub-pipeline.
+    public var isCall: Bool { uses != nil }
 
     /// Whether the stage runs more than once: once per item (`for_each`) or once per sample (`repeat`).
     public var isFanOut: Bool { forEach != nil || repeatCount != nil }
