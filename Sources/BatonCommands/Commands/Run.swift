@@ -181,7 +181,7 @@ extension BatonCommand {
         @Argument(help: "The earlier run's id.")
         var runID: String
 
-        @Option(help: "The stage to run again (with everything after it).")
+        @Option(help: "The stage to run again (with everything after it); a sub-pipeline call's name means its first stage.")
         var from: String
 
         @OptionGroup var execution: ExecutionOptions
@@ -190,15 +190,16 @@ extension BatonCommand {
             let workspace = Workspace.current()
             let session = try RunSession(options: execution, environment: workspace.environment)
             let report = try session.report(runID)
-            let names = report.snapshot.plan.stages.map(\.name)
-            guard names.contains(from) else {
+            // A sub-pipeline call's name stands for its first stage (docs/runs-and-resume.md, "Sub-pipelines").
+            guard let start = Executor.rerunStage(from, in: report.snapshot.plan) else {
+                let names = Executor.stageAndCallNames(in: report.snapshot.plan)
                 let hint =
                     Suggestion.closest(to: from, in: names).map { "; did you mean '\($0)'?" }
                     ?? "; its stages: \(names.joined(separator: ", "))"
                 Console.error("error: run \(report.run.id) has no stage '\(from)'\(hint)")
                 throw ExitCode(BatonExitCode.usage)
             }
-            let parent = (runID: report.run.id, stage: from)
+            let parent = (runID: report.run.id, stage: start)
             let preflight = RunSession.Preflight(
                 snapshot: report.snapshot, folders: TrustCheck.folders(of: report.snapshot, workspace: workspace))
             try await session.execute(snapshot: report.snapshot, preflight: preflight) { executor, claim in

@@ -152,6 +152,24 @@ enum RunFormatter {
         return "\(attempt.stage) item \(item + 1)\(count)" + (summary.isEmpty ? "" : ": \(summary)")
     }
 
+    /// The sub-pipeline calls each stage of the run's plan was inlined through, outermost first (none: not listed).
+    private static func calls(_ report: RunReport) -> [String: [CallFrame]] {
+        var calls: [String: [CallFrame]] = [:]
+        for stage in report.snapshot.plan.stages {
+            if let frames = stage.calls, !frames.isEmpty { calls[stage.name] = frames }
+        }
+        return calls
+    }
+
+    /// The calls `frames` enters that the attempt shown before it was not in (`open`, their paths, updated): a called
+    /// pipeline's stages are shown under a line naming the call and the pipeline, once per stretch of its attempts.
+    private static func entered(_ frames: [CallFrame], open: inout [String]) -> [(depth: Int, frame: CallFrame)] {
+        var common = 0
+        while common < min(frames.count, open.count) && frames[common].path == open[common] { common += 1 }
+        open = frames.map(\.path)
+        return frames.indices.dropFirst(common).map { ($0, frames[$0]) }
+    }
+
     /// The id of `stage`'s last completed attempt: a router's branch is shown after it.
     private static func finalAttempt(of stage: String, _ report: RunReport) -> Int64? {
         report.attempts.last { $0.stage == stage && $0.status == .completed }?.id
@@ -164,8 +182,13 @@ enum RunFormatter {
         lines.append(ProgressPrinter.summary(report))
         let (reasons, branches) = decisions(events)
         let items = pinnedItems(events)
+        let calls = calls(report)
+        var open: [String] = []
         var shown: Set<String> = []
         for attempt in attempts(report, stage: stage) {
+            for (_, frame) in entered(calls[attempt.stage] ?? [], open: &open) {
+                lines += ["", "══ \(frame.path) (uses \(frame.pipeline))"]
+            }
             lines.append("")
             if attempt.status == .skipped {
                 lines.append("── \(attempt.stage) skipped" + (reasons[attempt.stage].map { ": \($0)" } ?? ""))
@@ -199,15 +222,22 @@ enum RunFormatter {
         lines += notices(events, stage: stage).map { "- \($0)" }
         let (reasons, branches) = decisions(events)
         let items = pinnedItems(events)
+        let calls = calls(report)
+        var open: [String] = []
         var shown: Set<String> = []
         for attempt in attempts(report, stage: stage) {
+            // A called pipeline's stages sit one heading level under a heading naming the call.
+            for (depth, frame) in entered(calls[attempt.stage] ?? [], open: &open) {
+                lines += ["", String(repeating: "#", count: depth + 2) + " \(frame.path) (uses \(frame.pipeline))"]
+            }
+            let heading = String(repeating: "#", count: (calls[attempt.stage]?.count ?? 0) + 2)
             lines.append("")
             if attempt.status == .skipped {
-                lines += ["## \(attempt.stage) (skipped)", "", "*skipped" + (reasons[attempt.stage].map { ": \($0)" } ?? "") + "*"]
+                lines += ["\(heading) \(attempt.stage) (skipped)", "", "*skipped" + (reasons[attempt.stage].map { ": \($0)" } ?? "") + "*"]
                 continue
             }
             let item = attempt.item.map { " — item \($0 + 1)" + (items[attempt.stage].map { " of \($0.count)" } ?? "") } ?? ""
-            lines.append("## \(attempt.stage)\(item), round \(attempt.round)" + (attempt.tryNumber > 1 ? ", try \(attempt.tryNumber)" : ""))
+            lines.append("\(heading) \(attempt.stage)\(item), round \(attempt.round)" + (attempt.tryNumber > 1 ? ", try \(attempt.tryNumber)" : ""))
             lines.append("")
             if let line = itemLine(attempt, items: items, shown: &shown), let colon = line.range(of: ": ") {
                 lines += ["**Item:** " + line[colon.upperBound...], ""]

@@ -8,12 +8,17 @@ import Foundation
 /// so a resumed run never re-decides. Otherwise its router's branch, then its own condition, say whether it runs;
 /// a critic follows the stage it reviews. A skip is an attempt (`skipped`) and a `stage-skipped` event, written in
 /// one transaction. Stages without a condition, a route or a skipped reviewed stage never come here.
+///
+/// A stage inlined through sub-pipeline calls (`uses:`) is first decided by its calls, outermost first: a call whose
+/// `when:` is false, or whose route chose another branch, skips every stage of it, each recorded as any skip with the
+/// call named in the reason (`call 'review': when: … was false`) and in the payload (`"call": "review"`).
 extension Executor {
     /// Whether `stage` must be decided before it runs: it has a condition or a router, or it is the critic of a
     /// skipped stage. Cheap, so the walk of a plan without conditions costs nothing more.
     static func needsDecision(_ stage: PlannedStage, state: RunState) -> Bool {
         if stage.condition != nil || stage.routedBy != nil { return true }
         if let loop = stage.critic, state.results[loop.reviews]?.skipped == true { return true }
+        if let calls = stage.calls, calls.contains(where: { $0.condition != nil || $0.routedBy != nil }) { return true }
         return false
     }
 
@@ -30,7 +35,7 @@ extension Executor {
         if let done = state.completed[StageRound(stage: stage.name, round: 1)], done.fingerprint == fingerprint { return false }
         // A fan-out stage whose list was pinned was decided to run (it may have no completed item yet).
         if stage.fanOut != nil, state.pinned[stage.name]?.fingerprint == fingerprint { return false }
-        guard let skip = try decide(stage, state: state) else {
+        guard let skip = try decide(stage, state: &state) else {
             killSwitch?.hit(.conditionDecided)
             return false
         }
@@ -52,40 +57,84 @@ extension Executor {
         return true
     }
 
-    /// Why `stage` is skipped, or nil when it runs.
-    private func decide(_ stage: PlannedStage, state: RunState) throws -> Skip? {
+    /// Why `stage` is skipped, or nil when it runs: its calls (outermost first), then the stage it reviews, its
+    /// router, its condition.
+    private func decide(_ stage: PlannedStage, state: inout RunState) throws -> Skip? {
+        if let calls = stage.calls, let skip = try decideCalls(calls, state: &state) { return skip }
         if let loop = stage.critic, state.results[loop.reviews]?.skipped == true {
             return Skip(reason: "the stage it reviews, '\(loop.reviews)', was skipped", reviewed: loop.reviews)
         }
-        if let choice = stage.routedBy {
-            guard let router = state.results[choice.router] else {
-                throw StageFailure(
-                    message: "stage '\(stage.name)': its router '\(choice.router)' has not run; it must come first in the plan",
-                    runtimeUnavailable: false)
-            }
-            if router.skipped {
-                return Skip(reason: "its router '\(choice.router)' was skipped", router: choice.router, branch: nil)
-            }
-            if let branch = state.branches[choice.router], !choice.branches.contains(branch) {
-                return Skip(
-                    reason: "route \(choice.router) chose \(branch)", router: choice.router, branch: branch,
-                    values: ["stages.\(choice.router).branch": .string(branch)])
-            }
+        if let choice = stage.routedBy, let skip = try Self.routeSkip(choice, of: "stage '\(stage.name)'", state: state) {
+            return skip
         }
         guard let condition = stage.condition else { return nil }
-        let evaluation: ExpressionEvaluation
         let values = Self.conditionValues(for: condition, stage: stage, state: state)
+        return try Self.conditionSkip(condition, values: values, of: "stage '\(stage.name)'")
+    }
+
+    /// The first of `calls` (outermost first) that is skipped as a whole, decided once per call and execution: its
+    /// router's branch, then its `when:`, each in its caller's scope.
+    private func decideCalls(_ calls: [CallFrame], state: inout RunState) throws -> Skip? {
+        for (depth, frame) in calls.enumerated() {
+            if let decided = state.callDecisions[frame.path] {
+                if let skip = decided { return skip }
+                continue
+            }
+            guard frame.condition != nil || frame.routedBy != nil else { continue }
+            let what = "call '\(frame.path)' (uses \(frame.pipeline))"
+            var skip = try frame.routedBy.flatMap { try Self.routeSkip($0, of: what, state: state) }
+            if skip == nil, let condition = frame.condition {
+                let values = state.expressionValues(for: condition, in: StageScope(calls: calls, depth: depth), excluding: nil)
+                skip = try Self.conditionSkip(condition, values: values, of: what)
+            }
+            guard var skip else {
+                state.callDecisions[frame.path] = .some(nil)
+                state.skippedCalls.remove(frame.path)
+                continue
+            }
+            skip.reason = "call '\(frame.path)': " + skip.reason
+            skip.call = frame.path
+            state.callDecisions[frame.path] = skip
+            state.skippedCalls.insert(frame.path)
+            return skip
+        }
+        return nil
+    }
+
+    /// The skip a route gives a stage or a call it does not choose; nil when its branch is chosen.
+    ///
+    /// - Throws: ``StageFailure`` when the router has not run (the plan's order is wrong).
+    private static func routeSkip(_ choice: RouteChoice, of what: String, state: RunState) throws -> Skip? {
+        guard let router = state.results[choice.router] else {
+            throw StageFailure(
+                message: "\(what): its router '\(choice.router)' has not run; it must come first in the plan", runtimeUnavailable: false)
+        }
+        if router.skipped {
+            return Skip(reason: "its router '\(choice.router)' was skipped", router: choice.router, branch: nil)
+        }
+        if let branch = state.branches[choice.router], !choice.branches.contains(branch) {
+            return Skip(
+                reason: "route \(choice.router) chose \(branch)", router: choice.router, branch: branch,
+                values: ["stages.\(choice.router).branch": .string(branch)])
+        }
+        return nil
+    }
+
+    /// The skip a false condition gives; nil when it is true.
+    ///
+    /// - Throws: ``StageFailure`` when it cannot be evaluated (an absent value) or is not a boolean.
+    private static func conditionSkip(_ condition: BatonSpec.Expression, values: [String: JSONValue], of what: String) throws -> Skip? {
+        let evaluation: ExpressionEvaluation
         do {
             evaluation = try condition.evaluateRecording(values)
         } catch {
             throw StageFailure(
-                message: "stage '\(stage.name)': its condition '\(condition.text)' cannot be evaluated: \(error.message)",
-                runtimeUnavailable: false)
+                message: "\(what): its condition '\(condition.text)' cannot be evaluated: \(error.message)", runtimeUnavailable: false)
         }
         guard case .bool(let result) = evaluation.value else {
             throw StageFailure(
                 message:
-                    "stage '\(stage.name)': its condition '\(condition.text)' is \(Self.jsonText(evaluation.value)), not true or false; compare it, as in \(condition.text) == 'yes'",
+                    "\(what): its condition '\(condition.text)' is \(Self.jsonText(evaluation.value)), not true or false; compare it, as in \(condition.text) == 'yes'",
                 runtimeUnavailable: false)
         }
         if result { return nil }
@@ -101,26 +150,11 @@ extension Executor {
             values: Dictionary(uniqueKeysWithValues: seen.map { ($0.key, $0.value) }))
     }
 
-    /// The values a condition reads: `inputs`, and the stages it names (`stages.X`: output, skipped, json, verdict,
-    /// feedback, branch). Only the stages it references are built, so a long plan does not pay per condition.
+    /// The values a condition (or a `for_each` list) of `stage` reads, in the stage's scope (RunState+Scope):
+    /// `inputs`, and the stages it names (`stages.X`: output, skipped, json, verdict, feedback, branch, items, vote;
+    /// for a call: output, json, outputs, skipped).
     static func conditionValues(for condition: BatonSpec.Expression, stage: PlannedStage, state: RunState) -> [String: JSONValue] {
-        var names: [String] = []
-        var everyStage = false
-        for path in condition.references where path.first == "stages" {
-            if path.count > 1 {
-                if !names.contains(path[1]) { names.append(path[1]) }
-            } else {
-                everyStage = true
-            }
-        }
-        if everyStage { names = state.snapshot.plan.stages.map(\.name) }
-        var stages: [(key: String, value: JSONValue)] = []
-        for name in names where name != stage.name {
-            guard let result = state.results[name] else { continue }
-            stages.append((name, stageValue(result, branch: state.branches[name])))
-        }
-        let inputs = state.inputs.sorted { $0.key < $1.key }.map { (key: $0.key, value: JSONValue.string($0.value)) }
-        return ["inputs": .object(inputs), "stages": .object(stages)]
+        state.expressionValues(for: condition, in: StageScope(calls: stage.calls), excluding: stage.name)
     }
 
     /// The value at a reference's names (`["inputs", "urgent"]`), or nil when something on the way is absent or null.
@@ -226,6 +260,8 @@ struct Skip {
     var router: String? = nil
     var branch: String? = nil
     var reviewed: String? = nil
+    /// The sub-pipeline call skipped as a whole, by path, when that is why.
+    var call: String? = nil
     var values: [String: JSONValue] = [:]
 
     init(reason: String, condition: String? = nil, values: [String: JSONValue] = [:]) {
@@ -247,7 +283,7 @@ struct Skip {
     }
 
     /// `{"condition": TEXT|null, "route": {"router": R, "branch": B}|null, "values": {...}, "reason": TEXT}`, plus
-    /// `"reviewed": X` for the critic of a skipped stage.
+    /// `"reviewed": X` for the critic of a skipped stage and `"call": PATH` for a stage of a skipped call.
     var payload: String {
         var fields: [(key: String, value: JSONValue)] = [("condition", condition.map(JSONValue.string) ?? .null)]
         if let router {
@@ -257,6 +293,7 @@ struct Skip {
         }
         fields.append(("values", .object(values.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })))
         if let reviewed { fields.append(("reviewed", .string(reviewed))) }
+        if let call { fields.append(("call", .string(call))) }
         fields.append(("reason", .string(reason)))
         return Executor.jsonText(.object(fields))
     }

@@ -103,6 +103,24 @@ public struct Executor: Sendable {
         return result.subtracting(loop)
     }
 
+    /// The stage `baton rerun --from NAME` starts from: the stage NAME, or for a sub-pipeline call NAME (`review`, or
+    /// `outer/review` when nested) its first stage in execution order; nil when the plan has neither.
+    public static func rerunStage(_ name: String, in plan: ExecutionPlan) -> String? {
+        if plan.stage(named: name) != nil { return name }
+        return plan.stages.first { $0.calls?.contains { $0.path == name } == true }?.name
+    }
+
+    /// The names `baton rerun --from` and `baton show --stage` take: every stage and every sub-pipeline call.
+    public static func stageAndCallNames(in plan: ExecutionPlan) -> [String] {
+        var names: [String] = []
+        var calls: Set<String> = []
+        for stage in plan.stages {
+            for frame in stage.calls ?? [] where calls.insert(frame.path).inserted { names.append(frame.path) }
+            names.append(stage.name)
+        }
+        return names
+    }
+
     /// A new run's id: the UTC time to the second and four random hex digits (`20261206-204122-8a3f`).
     ///
     /// Formatted by hand, not with `DateFormatter`: that one loads ICU's calendar, time zone and number data,
@@ -147,6 +165,8 @@ public struct Executor: Sendable {
         var state = try RunState(runID: runID, snapshot: snapshot, inputs: inputs, store: store)
         do {
             for stage in snapshot.plan.stages {
+                // A stage inlined through `uses:` reads its calls' inputs (RunState+Scope), computed once per call.
+                if let calls = stage.calls { try state.enterCalls(calls) }
                 // Conditions, routes and critics of skipped stages (Executor+Conditions); other stages go straight on.
                 if Self.needsDecision(stage, state: state), try skipIfDecided(stage, state: &state) {
                     killSwitch?.hit(.stageDone)

@@ -166,6 +166,15 @@ struct RunState {
     var itemResults: [String: [StageResult]] = [:]
     /// Voting stages whose `vote-counted` event is in the store.
     var votesRecorded: Set<String> = []
+    /// Sub-pipeline calls by path (RunState+Scope); empty for a plan without `uses:`.
+    let frames: [String: CallFrame]
+    /// Each call's inputs by path, computed once per execution when the walk first enters the call.
+    var callInputs: [String: [String: String]] = [:]
+    /// Calls skipped as a whole (their `when:` false or their branch not chosen), by path: `stages.X.skipped`.
+    /// Read back from the store's skips on resume.
+    var skippedCalls: Set<String> = []
+    /// Calls whose `when:` and route were decided in this execution: the skip, or nil when the call runs.
+    var callDecisions: [String: Skip?] = [:]
     /// Parsed templates, by stage: (system, prompt).
     private var templates: [String: (MustacheTemplate?, MustacheTemplate)] = [:]
 
@@ -175,6 +184,7 @@ struct RunState {
         self.inputs = inputs
         self.fingerprints = snapshot.fingerprints ?? Fingerprints.compute(snapshot.plan, inputs: inputs)
         positions = Dictionary(snapshot.plan.stages.enumerated().map { ($1.name, $0) }) { first, _ in first }
+        frames = Self.frames(of: snapshot.plan)
         measured = (try? store.measuredFootprints()) ?? [:]
         // A stage that fell back before the run was interrupted keeps the model it fell back to.
         for event in try store.events(runID, kind: .modelFallback) {
@@ -199,9 +209,14 @@ struct RunState {
         if !decided.isEmpty {
             for event in try store.events(runID, kind: .stageSkipped) {
                 guard let stage = event.stage, let payload = event.payload,
-                    let reason = (try? JSONDecoder().decode(JSONValue.self, from: Data(payload.utf8)))?["reason"]?.stringValue
+                    let value = try? JSONDecoder().decode(JSONValue.self, from: Data(payload.utf8)),
+                    let reason = value["reason"]?.stringValue
                 else { continue }
                 skipReasons[stage] = reason
+                // A stage skipped with its whole call: the call reads as skipped, unless the skip is stale.
+                if let call = value["call"]?.stringValue, decided[stage]?.fingerprint == fingerprints[stage] {
+                    skippedCalls.insert(call)
+                }
             }
         }
         if snapshot.plan.stages.contains(where: { $0.route != nil }) {
@@ -238,29 +253,12 @@ struct RunState {
         return (system?.render(context), prompt.render(context))
     }
 
-    /// The template context: only the stages this stage depends on, and empty text left out so that
-    /// `{{#feedback}}` sections do not render in round 1.
+    /// The template context: only the stages this stage depends on, in its scope (its call's pipeline, when it was
+    /// inlined through `uses:`), and empty text left out so that `{{#feedback}}` sections do not render in round 1.
     private func context(for stage: PlannedStage, round: Int) -> [String: Any] {
-        var stages: [String: Any] = [:]
-        for name in stage.dependencies + [stage.critic?.reviews].compactMap({ $0 }) {
-            guard let result = results[name] else { continue }
-            var entry: [String: Any] = [:]
-            if result.skipped { entry["skipped"] = true }
-            if !branches.isEmpty, let branch = branches[name] { entry["branch"] = branch }
-            if !result.output.isEmpty { entry["output"] = result.output }
-            if let json = result.json { entry["json"] = json }
-            if let verdict = result.verdict { entry["verdict"] = verdict }
-            if let feedback = result.feedback, !feedback.isEmpty { entry["feedback"] = feedback }
-            if let items = result.items { entry["items"] = items }
-            if let vote = result.vote { entry["vote"] = vote }
-            stages[name] = entry
-        }
-        var context: [String: Any] = [
-            "inputs": inputs.filter { !$0.value.isEmpty },
-            "stages": stages,
-            "round": round,
-            "pipeline": ["name": snapshot.plan.pipeline],
-        ]
+        let scope = StageScope(calls: stage.calls)
+        var context = templateValues(in: scope, stages: stage.dependencies + [stage.critic?.reviews].compactMap({ $0 }))
+        context["round"] = round
         let loopStage = stage.critic?.reviews ?? stage.name
         if let history = history[loopStage], !history.isEmpty {
             context["history"] = history
