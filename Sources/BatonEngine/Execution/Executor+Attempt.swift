@@ -3,7 +3,24 @@ import Foundation
 
 extension Executor {
     /// Runs one round of a stage on one model of its chain, with retries.
+    ///
+    /// - Throws: ``StageFailure``; for a fan-out item running beside others, a failure that would move the stage down
+    ///   its chain as ``DeferredFallback`` (the chain falls back once, from the item's run alone: Executor+FanOut).
     func runStage(
+        _ stage: PlannedStage, model: ResolvedModel, round: Int, rendered: RenderedStage, state: inout RunState
+    ) async throws -> StageResult {
+        guard state.currentItem?.concurrent == true else {
+            return try await runTries(stage, model: model, round: round, rendered: rendered, state: &state)
+        }
+        do {
+            return try await runTries(stage, model: model, round: round, rendered: rendered, state: &state)
+        } catch let failure as StageFailure where failure.fallbackReason != nil {
+            throw DeferredFallback(failure: failure)
+        }
+    }
+
+    /// The tries of one round on one model.
+    private func runTries(
         _ stage: PlannedStage, model: ResolvedModel, round: Int, rendered: RenderedStage, state: inout RunState
     ) async throws -> StageResult {
         let runtime: any LLMRuntime
@@ -14,7 +31,11 @@ extension Executor {
                 message: "stage '\(stage.name)': \(error)", runtimeUnavailable: true, fallbackReason: "runtime not usable")
         }
         let policy = stage.settings.retry ?? .default
-        let loadTimings = try await load(stage, model: model, round: round, runtime: runtime, policy: policy, state: &state)
+        // Items running at once use the model the item before them made resident: nothing loads or unloads while
+        // they are in flight (a runtime that dropped it meanwhile loads it again inside the request).
+        let loadTimings =
+            state.currentItem?.concurrent == true
+            ? [:] : try await load(stage, model: model, round: round, runtime: runtime, policy: policy, state: &state)
         let key = StageRound(stage: stage.name, item: state.currentItem?.index, round: round)
         var tryNumber = state.triesSoFar[key, default: 0]
         var failures = 0
@@ -133,7 +154,7 @@ extension Executor {
         finished.feedback = result.feedback
         try finish(&finished, .completed)
         state.record(stage: stage.name, result)
-        if unloadAfterEachStage, let manager = runtime as? any ModelManaging {
+        if unloadAfterEachStage, state.currentItem?.concurrent != true, let manager = runtime as? any ModelManaging {
             let started = Date()
             try await manager.unload(model.name)
             try store.appendEvent(

@@ -8,25 +8,175 @@ import Foundation
 /// `items-expanded` event before the first item runs; a resumed run reads that event back (same stage fingerprint)
 /// and never evaluates the list again. Each item then runs as a stage of its own through ``runStage(_:round:state:)``
 /// (retries, fallbacks), keyed (stage, item, round), with the item under its `as` name and `item_index` (from 1)
-/// in the templates; its fingerprint is the stage's plus the SHA-256 of the item's JSON. A critic reviewing a
-/// fan-out stage runs its loop per item when the walk reaches the critic. Items run one at a time, in order:
-/// `concurrency` above 1 is accepted by validation but not yet used at run time.
+/// in the templates; its fingerprint is the stage's plus the SHA-256 of the item's JSON.
+///
+/// `concurrency: N` (validation allows it only on remote runtimes or ones declaring `parallel: N`) runs up to N items
+/// at once, each on its own copy of the run state (``runItemsAtOnce(_:_:items:width:state:)``); the first item that
+/// runs does so alone, so the model is resident before items share it, and nothing loads or unloads while items are
+/// in flight. A critic reviewing a fan-out stage runs its loop per item, one item after another, when the walk
+/// reaches the critic: round 1 of every item may have run at once, the revisions do not.
 extension Executor {
     /// Runs every item of `stage` (round 1; a critic's loop comes later) and collects the results.
     func runFanOut(_ stage: PlannedStage, _ fanOut: FanOut, state: inout RunState) async throws {
         let items = try pinItems(stage, fanOut, state: &state)
+        let width = Self.concurrency(of: stage, fanOut, state: state)
         var results: [StageResult] = []
-        results.reserveCapacity(items.count)
-        defer { state.currentItem = nil }
-        for (index, value) in items.enumerated() {
-            state.currentItem = Self.itemContext(index, value: value, fanOut: fanOut)
-            observer(.itemStarted(stage: stage.name, item: index, count: items.count, summary: Self.itemSummary(value)))
-            results.append(try await runStage(stage, round: 1, state: &state))
-            if stage.reviewedBy == nil { killSwitch?.hit(.itemDone) }
+        if width > 1, items.count > 1 {
+            results = try await runItemsAtOnce(stage, fanOut, items: items, width: width, state: &state)
+        } else {
+            results.reserveCapacity(items.count)
+            defer { state.currentItem = nil }
+            for (index, value) in items.enumerated() {
+                let item = Self.itemContext(index, value: value, fanOut: fanOut)
+                results.append(try await runItem(stage, item, count: items.count, state: &state))
+            }
         }
         if stage.reviewedBy != nil { state.itemResults[stage.name] = results }
         // A reviewed stage's collection is built again, and its vote counted, once its critic loops are done.
         try collect(stage, fanOut, items: items, results: results, final: stage.reviewedBy == nil, state: &state)
+    }
+
+    /// Runs (or reuses) round 1 of one item on `state` itself.
+    private func runItem(_ stage: PlannedStage, _ item: ItemContext, count: Int, state: inout RunState) async throws -> StageResult {
+        state.currentItem = item
+        observer(.itemStarted(stage: stage.name, item: item.index, count: count, summary: Self.itemSummary(item.value)))
+        let result = try await runStage(stage, round: 1, state: &state)
+        if stage.reviewedBy == nil { killSwitch?.hit(.itemDone) }
+        return result
+    }
+
+    /// How many items of `stage` may run at once: its `concurrency`, which validation allowed for the runtimes of its
+    /// models; under `--runtime R` (every stage sent to R, which validation did not check) at most what R allows: all
+    /// of it on a remote runtime, else R's `parallel` slots (1 without).
+    static func concurrency(of stage: PlannedStage, _ fanOut: FanOut, state: RunState) -> Int {
+        guard fanOut.concurrency > 1 else { return 1 }
+        guard let forced = state.snapshot.forcedRuntime else { return fanOut.concurrency }
+        guard let runtime = state.snapshot.profile?.spec.runtime(named: forced) else { return 1 }
+        switch runtime.kind {
+        case .openai, .anthropic: return fanOut.concurrency
+        default: return min(fanOut.concurrency, runtime.parallel ?? 1)
+        }
+    }
+
+    // MARK: - Items at once
+
+    /// Runs the items of `stage` up to `width` at once, and returns their results in item order.
+    ///
+    /// Items whose round 1 completed earlier (same fingerprint) are reused in order, never run again. Until one item
+    /// has run on the stage's current model, items run one at a time (the first loads the model and proves the
+    /// runtime); then the rest run `width` at once (``runWindow(_:_:items:pending:width:results:state:)``). An item
+    /// whose model fails in a way that moves the stage down its chain does not fall back by itself: no new item
+    /// starts, those in flight end, and the failed item runs again alone, through the chain as any item does; if its
+    /// model fails again the stage falls back once, the item runs on the next model, and the rest continue at once on
+    /// that model. A failure that ends the stage ends it once the items in flight have ended (their attempts are
+    /// recorded); a signal interrupts every item in flight.
+    private func runItemsAtOnce(
+        _ stage: PlannedStage, _ fanOut: FanOut, items: [JSONValue], width: Int, state: inout RunState
+    ) async throws -> [StageResult] {
+        var results = [StageResult?](repeating: nil, count: items.count)
+        // Items without a result, in item order.
+        var pending = ArraySlice(items.indices)
+        // Whether an item has run (not been reused) on the stage's current model since items last ran at once.
+        var proven = false
+        defer { state.currentItem = nil }
+        while let first = pending.first {
+            let item = Self.itemContext(first, value: items[first], fanOut: fanOut)
+            let done = Self.isDone(stage, item, state: state)
+            if done || !proven {
+                results[first] = try await runItem(stage, item, count: items.count, state: &state)
+                pending.removeFirst()
+                proven = proven || !done
+                continue
+            }
+            let failure = await runWindow(stage, fanOut, items: items, pending: pending, width: width, results: &results, state: &state)
+            if let failure { throw failure }
+            pending = ArraySlice(pending.filter { results[$0] == nil })
+            // What is left after a window without a failure is an item whose model failed: it runs alone first.
+            proven = false
+        }
+        return results.map { $0! }
+    }
+
+    /// Runs `pending` items up to `width` at once until they are all done or one fails; fills `results` and merges
+    /// each item's tries into `state`. Returns the error that ends the stage (a signal's `CancellationError`, else the
+    /// failure of the earliest failed item), or nil; an item whose model failed (``DeferredFallback``) is left
+    /// without a result, to run again alone.
+    private func runWindow(
+        _ stage: PlannedStage, _ fanOut: FanOut, items: [JSONValue], pending: ArraySlice<Int>, width: Int,
+        results: inout [StageResult?], state: inout RunState
+    ) async -> (any Error)? {
+        await withTaskGroup(of: Handoff<ItemRun>.self) { group in
+            var queue = pending.makeIterator()
+            var running = 0
+            var stopping = false
+            var failures: [(index: Int, error: any Error)] = []
+            while true {
+                while !stopping, running < width, let index = queue.next() {
+                    if Task.isCancelled {
+                        stopping = true
+                        failures.append((index, CancellationError()))
+                        break
+                    }
+                    var item = Self.itemContext(index, value: items[index], fanOut: fanOut)
+                    if Self.isDone(stage, item, state: state) {
+                        // Reused on the state itself, in item order as the queue reaches it.
+                        do {
+                            results[index] = try await runItem(stage, item, count: items.count, state: &state)
+                        } catch {
+                            stopping = true
+                            failures.append((index, error))
+                        }
+                        continue
+                    }
+                    item.concurrent = true
+                    let key = StageRound(stage: stage.name, item: index, round: 1)
+                    // The item's own copy: the fields runStage changes for an item are its tries (merged back below),
+                    // the stage's latest result (collected below) and the parsed templates (a cache). The completed
+                    // attempts are left out: reuse was decided here, and a copy that changes nothing copies nothing.
+                    var copy = state
+                    copy.currentItem = item
+                    copy.completed = [:]
+                    copy.triesSoFar = state.triesSoFar[key].map { [key: $0] } ?? [:]
+                    observer(.itemStarted(stage: stage.name, item: index, count: items.count, summary: Self.itemSummary(item.value)))
+                    let handoff = Handoff(copy)
+                    group.addTask { [self] in
+                        var state = handoff.value
+                        let outcome: Result<StageResult, any Error>
+                        do {
+                            outcome = .success(try await runStage(stage, round: 1, state: &state))
+                        } catch {
+                            outcome = .failure(error)
+                        }
+                        return Handoff(ItemRun(index: index, outcome: outcome, tries: state.triesSoFar[key]))
+                    }
+                    running += 1
+                }
+                guard running > 0, let finished = await group.next()?.value else { break }
+                running -= 1
+                if let tries = finished.tries {
+                    state.triesSoFar[StageRound(stage: stage.name, item: finished.index, round: 1)] = tries
+                }
+                switch finished.outcome {
+                case .success(let result):
+                    results[finished.index] = result
+                    state.record(stage: stage.name, result)
+                    if stage.reviewedBy == nil { killSwitch?.hit(.itemDone) }
+                case .failure(let error) where error is DeferredFallback:
+                    stopping = true
+                case .failure(let error):
+                    stopping = true
+                    failures.append((finished.index, error))
+                }
+            }
+            if Task.isCancelled || failures.contains(where: { $0.error is CancellationError }) { return CancellationError() }
+            return failures.min { $0.index < $1.index }?.error
+        }
+    }
+
+    /// Whether round 1 of `item` completed earlier with its current fingerprint (``runStage(_:round:state:)`` reuses it).
+    private static func isDone(_ stage: PlannedStage, _ item: ItemContext, state: RunState) -> Bool {
+        guard let done = state.completed[StageRound(stage: stage.name, item: item.index, round: 1)] else { return false }
+        return done.fingerprint == (state.fingerprints[stage.name] ?? "") + item.fingerprintSuffix
     }
 
     /// The critic loop of a reviewed fan-out stage, item by item, each with its own history and feedback.
@@ -236,6 +386,33 @@ struct ItemContext {
     var fingerprintSuffix: String
     /// For `repeat`: the sample number, added to the seed.
     var sample: Int?
+    /// Whether the item runs beside others (`concurrency`): it loads and unloads nothing, and a model failure that
+    /// would move the stage down its chain is handed back (``DeferredFallback``) instead.
+    var concurrent = false
+}
+
+/// What a fan-out item running beside others hands back: its result or error, and its tries so far.
+struct ItemRun {
+    var index: Int
+    var outcome: Result<StageResult, any Error>
+    var tries: Int?
+}
+
+/// The failure of an item running beside others, whose model failed in a way that moves a stage down its chain: the
+/// fallback is left to the item's run alone (``Executor/runItemsAtOnce``), so a chain falls back once, not per item.
+struct DeferredFallback: Error {
+    var failure: StageFailure
+}
+
+/// Hands a value to or from a fan-out item's task. The run state and results hold `Any` (Mustache values built from
+/// JSON: strings, numbers, arrays, dictionaries), so they are not `Sendable`; each handed value is a copy that only
+/// one task uses at a time.
+struct Handoff<Value>: @unchecked Sendable {
+    var value: Value
+
+    init(_ value: Value) {
+        self.value = value
+    }
 }
 
 /// A fan-out stage's list as pinned in its `items-expanded` event.
