@@ -178,11 +178,29 @@ public struct Workspace: Sendable {
         }
     }
 
+    /// The pipeline a `uses:` value names for ``PipelineCompiler``, called from the file at `caller`: a path ending in
+    /// .yaml/.yml relative to the caller's folder, else a name found as ``pipelinePath(_:)`` finds it on the search path.
+    public func readCalledPipeline(_ nameOrPath: String, from caller: String) throws(SourceReadError) -> SourceFile {
+        guard nameOrPath.hasSuffix(".yaml") || nameOrPath.hasSuffix(".yml") else {
+            guard !nameOrPath.contains("/"), let entry = pipelines().first(where: { $0.name == nameOrPath }) else { throw .notFound }
+            return try readPromptFile(entry.path)
+        }
+        let folder = URL(fileURLWithPath: absolute(caller)).deletingLastPathComponent()
+        let url = nameOrPath.hasPrefix("/") ? URL(fileURLWithPath: nameOrPath) : folder.appendingPathComponent(nameOrPath)
+        return try readPromptFile(url.standardizedFileURL.path)
+    }
+
+    /// A compiler reading prompt files and called pipelines through this workspace.
+    public func compiler(profile: ResolvedProfile?, inventory: ModelInventory? = nil) -> PipelineCompiler {
+        PipelineCompiler(
+            profile: profile, inventory: inventory, readFile: readPromptFile, resolvePipeline: readCalledPipeline,
+            pipelineNames: { pipelines().map(\.name) })
+    }
+
     /// Compiles the pipeline file at `path` with `profile`.
     public func compile(path: String, profile: ResolvedProfile?) throws(WorkspaceError) -> CompileResult {
         let source = try read(path)
-        let compiler = PipelineCompiler(profile: profile, readFile: readPromptFile)
-        return compiler.compile(source)
+        return compiler(profile: profile).compile(source)
     }
 
     // MARK: - Profiles

@@ -106,11 +106,10 @@ public struct PlanLoader: Sendable {
         var sources = profileSources
         var diagnostics = profileDiagnostics
         let path = try workspace.pipelinePath(pipeline)
-        let projectFolders = workspace.projectFolders(of: [path] + profileSources.keys)
         let source = try workspace.read(path)
-        let compiler = PipelineCompiler(
-            profile: diagnostics.hasErrors ? nil : profile, inventory: inventory, readFile: workspace.readPromptFile)
-        let result = compiler.compile(source)
+        let result = workspace.compiler(profile: diagnostics.hasErrors ? nil : profile, inventory: inventory).compile(source)
+        // The pipelines it calls are the run's pipeline too: their folders must be trusted as its own is.
+        let projectFolders = workspace.projectFolders(of: [path] + profileSources.keys + result.calledFiles)
         sources.merge(result.sources) { current, _ in current }
         diagnostics += result.diagnostics
         guard let plan = result.plan, !diagnostics.hasErrors else {

@@ -60,6 +60,8 @@ struct CompilationContext {
     var fanOutSources: [String: Expression] = [:]
     /// The type of the items of each `for_each` stage's list, when known (else `any`).
     var fanOutItemTypes: [String: ExpressionType] = [:]
+    /// The pipelines `uses:` stages call, by stage, for those that compiled without errors.
+    var calls: [String: CalledPipeline] = [:]
 
     /// Each stage's position in the file.
     let stageIndex: [String: Int]

@@ -27,6 +27,11 @@ public struct YAMLLimits: Sendable, Hashable {
     /// The deepest nesting of sequences and mappings (64: the deepest shipped pipeline, with a JSON schema, nests 11).
     public var maxDepth: Int
 
+    /// The most stages a plan may hold with its sub-pipelines (`uses:`) inlined (10,000, as many as a fan-out's
+    /// `max_items`): calls multiply, so a few small files calling each other several times over could otherwise
+    /// make a plan of millions of stages.
+    public static let maxPlanStages = 10_000
+
     /// The limits every reader of YAML in Baton uses.
     public static let standard = YAMLLimits(maxBytes: 2 * 1024 * 1024, maxNodes: 100_000, maxAliasedNodes: 10_000, maxDepth: 64)
 

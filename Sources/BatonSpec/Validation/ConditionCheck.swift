@@ -82,6 +82,20 @@ struct ConditionScope {
     static func type(of stage: StageSpec, _ context: CompilationContext) -> ExpressionType {
         let skippable = mayBeSkipped(stage.name, context) || stage.reviews.map { mayBeSkipped($0, context) } == true
         func maybe(_ type: ExpressionType) -> ExpressionType { skippable && !type.isOptional ? .optional(type) : type }
+        if stage.isCall {
+            // calls.md: a call's first output stage gives output and json; outputs holds each output stage's text.
+            guard let call = context.calls[stage.name] else {
+                return .object(fields: ["output": .string, "skipped": .bool, "json": .any, "outputs": .any], open: false)
+            }
+            let json = call.jsonType
+            let outputs = Dictionary(call.plan.outputs.map { ($0, ExpressionType.string) }) { first, _ in first }
+            return .object(
+                fields: [
+                    "output": .string, "skipped": .bool, "outputs": .object(fields: outputs, open: false),
+                    "json": call.outputMayBeSkipped && !json.isOptional ? .optional(json) : maybe(json),
+                ],
+                open: false)
+        }
         var fields: [String: ExpressionType] = ["output": .string, "skipped": .bool]
         let json = stage.output?.format == .json ? stage.output?.schema.map { ExpressionType(jsonSchema: $0) } ?? .any : nil
         if let json, FanOutCheck.hasOneJSON(stage) {

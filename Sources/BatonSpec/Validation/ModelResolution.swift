@@ -5,7 +5,8 @@ enum ModelResolution {
     static func run(_ context: inout CompilationContext) {
         let scope = Scope(context)
         checkDefaultsRuntime(scope, &context)
-        for stage in context.spec.stages {
+        // A `uses:` stage runs no model: its called pipeline's stages were resolved when it was compiled.
+        for stage in context.spec.stages where !stage.isCall {
             resolve(stage, scope, &context)
         }
     }

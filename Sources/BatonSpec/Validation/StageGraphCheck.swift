@@ -53,6 +53,8 @@ enum StageGraphCheck {
             context.emit(.criticReviewsCritic(stage.name, other: reviewed), at: location)
             return
         }
+        // A critic of a call: reported by CallCheck.
+        if target.isCall { return }
         if let first = context.criticOf[reviewed] {
             context.emit(
                 .duplicateCritic(reviewed, first: first, second: stage.name), at: location,

@@ -9,19 +9,24 @@ enum TemplateCheck {
 
     static func run(_ context: inout CompilationContext) {
         for stage in context.spec.stages {
+            // A call's `with` values are templates in this pipeline's scope; what they read, the call waits for.
+            for (name, text) in (stage.with ?? [:]).sorted(by: { $0.key < $1.key }) {
+                check(text, placement: placement(of: "stages.\(stage.name).with.\(name)", context), stage: stage, &context)
+            }
             for key in ["system", "prompt"] {
                 let text = key == "system" ? stage.system : stage.prompt
                 guard let text else { continue }
-                let path = "stages.\(stage.name).\(key)"
-                let placement =
-                    context.sourceMap.templates[path]
-                    ?? TemplatePlacement(
-                        kind: .flowing(
-                            start: context.sourceMap.location(path) ?? SourceLocation(file: context.file.path, line: 1, column: 1)),
-                        file: context.file.path)
-                check(text, placement: placement, stage: stage, &context)
+                check(text, placement: placement(of: "stages.\(stage.name).\(key)", context), stage: stage, &context)
             }
         }
+    }
+
+    /// How positions inside the template at `path` map into its file.
+    private static func placement(of path: String, _ context: CompilationContext) -> TemplatePlacement {
+        context.sourceMap.templates[path]
+            ?? TemplatePlacement(
+                kind: .flowing(start: context.sourceMap.location(path) ?? SourceLocation(file: context.file.path, line: 1, column: 1)),
+                file: context.file.path)
     }
 
     private static func check(_ text: String, placement: TemplatePlacement, stage: StageSpec, _ context: inout CompilationContext) {
@@ -270,6 +275,12 @@ enum TemplateCheck {
             context.emit(.selfReference(user.name, how: "uses the output of"), at: location)
             return
         }
+        if stage.isCall {
+            guard checkCallField(name, segments: segments, call: target, at: location, &context) else { return }
+            context.referencedStages.insert(target)
+            context.addDependency(user.name, on: target, .reference(location))
+            return
+        }
         let field = segments.count > 2 ? segments[2] : ""
         switch field {
         case "output" where segments.count == 3, "skipped" where segments.count == 3:
@@ -344,5 +355,50 @@ enum TemplateCheck {
         }
         context.referencedStages.insert(target)
         context.addDependency(user.name, on: target, .reference(location))
+    }
+
+    /// `stages.X.FIELD` of a call X: `output` and `json` (its first output stage's), `outputs.NAME` (each output stage's
+    /// text) and `skipped`. Whether the template may read it; a call whose pipeline did not compile reads as anything.
+    private static func checkCallField(
+        _ name: String, segments: [String], call target: String, at location: SourceLocation, _ context: inout CompilationContext
+    ) -> Bool {
+        guard let call = context.calls[target] else { return true }
+        let field = segments.count > 2 ? segments[2] : ""
+        switch field {
+        case "output" where segments.count == 3, "skipped" where segments.count == 3:
+            return true
+        case "json":
+            if segments.count > 3, let first = call.firstOutput, first.output.format == .json,
+                case .object(let properties)? = first.output.schema?["properties"]
+            {
+                let fields = properties.map(\.key)
+                if !fields.contains(segments[3]) {
+                    context.emit(
+                        .unknownOutputField(segments[3], stage: target, suggestion: Suggestion.closest(to: segments[3], in: fields)),
+                        at: location)
+                    return false
+                }
+            }
+            return true
+        case "outputs" where segments.count == 4:
+            let outputs = call.plan.outputs
+            guard outputs.contains(segments[3]) else {
+                context.emit(
+                    .unknownCallOutput(
+                        name, stage: target, pipeline: call.plan.pipeline, outputs: outputs,
+                        suggestion: Suggestion.closest(to: segments[3], in: outputs)),
+                    at: location)
+                return false
+            }
+            return true
+        default:
+            let fields = ["output", "skipped", "json", "outputs"]
+            var suggestion = Suggestion.closest(to: field, in: fields).map { "stages.\(target).\($0)" }
+            if field == "outputs" || suggestion == "stages.\(target).outputs", let first = call.plan.outputs.first {
+                suggestion = "stages.\(target).outputs.\(first)"
+            }
+            context.emit(.badStageField(name, stage: target, suggestion: suggestion), at: location)
+            return false
+        }
     }
 }
