@@ -198,8 +198,9 @@ import Testing
                 .object(fields: ["a": .string, "b": .optional(.int)], open: false)
             ),
             (
+                // Listing properties closes the object whatever additionalProperties says, as templates read it.
                 #"{"properties": {"a": {"type": ["boolean", "null"]}}, "required": ["a"], "additionalProperties": {"type": "string"}}"#,
-                .object(fields: ["a": .optional(.bool)], open: true)
+                .object(fields: ["a": .optional(.bool)], open: false)
             ),
             (
                 #"{"type": "object", "properties": {"o": {"type": "object", "properties": {"x": {"type": "number"}}, "required": ["x"], "additionalProperties": false}}, "required": ["o"], "additionalProperties": false}"#,

@@ -25,8 +25,9 @@ public indirect enum ExpressionType: Sendable, Hashable, CustomStringConvertible
     public static let verdict = ExpressionType.strings(["approve", "revise"])
 
     /// The type a value matching `schema` has: `type`, `properties`, `required`, `items`, `enum` and `const` are
-    /// read; `anyOf`, `oneOf`, `allOf`, `$ref` and anything else not understood give ``any``. An object is open
-    /// unless `additionalProperties` is `false`; a property not in `required` is optional.
+    /// read; `anyOf`, `oneOf`, `allOf`, `$ref` and anything else not understood give ``any``. An object that lists
+    /// `properties` is closed (a field it does not list is refused, as templates refuse it), one that lists none is
+    /// open unless `additionalProperties` is `false`; a property not in `required` is optional.
     public init(jsonSchema schema: JSONValue) {
         guard case .object = schema else {
             self = .any
@@ -74,7 +75,8 @@ public indirect enum ExpressionType: Sendable, Hashable, CustomStringConvertible
                 fields[property.key] = required.contains(property.key) || type.isOptional ? type : .optional(type)
             }
         }
-        return .object(fields: fields, open: schema["additionalProperties"] != .bool(false))
+        // Closed whenever properties are listed: a misspelt field is far likelier than one the schema leaves unnamed.
+        return .object(fields: fields, open: schema["properties"] == nil && schema["additionalProperties"] != .bool(false))
     }
 
     /// The strings of a JSON array holding only strings.

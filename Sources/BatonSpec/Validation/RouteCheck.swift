@@ -49,14 +49,22 @@ enum RouteCheck {
         checkCases(route, field: type, of: router, &context)
     }
 
-    /// Against an enum field: every case a value of it, every value handled unless there is a `default`. Against
-    /// any other field: a `default` is needed, since no list of cases can cover every value.
+    /// Against an enum field (or a boolean, whose values are `true` and `false`): every case a value of it, every value
+    /// handled unless there is a `default`. Against any other field: a `default` is needed, since no list of cases can
+    /// cover every value.
     private static func checkCases(_ route: RouteSpec, field: ExpressionType, of router: StageSpec, _ context: inout CompilationContext) {
         let path = "stages.\(router.name).route"
         for (index, branch) in route.cases.enumerated() where branch.value == "default" {
             context.emit(.routeCaseNamedDefault(router.name), at: context.sourceMap.location("\(path).cases[\(index)]#key"))
         }
-        guard case .strings(let values) = field.unwrapped else {
+        // A boolean is read as its JSON text at run time, so `true` and `false` cover it as an enum's values do.
+        let enumerated: [String]? =
+            switch field.unwrapped {
+            case .strings(let values): values
+            case .bool: ["true", "false"]
+            default: nil
+            }
+        guard let values = enumerated else {
             if route.otherwise == nil {
                 context.emit(
                     .routeNeedsDefault(route.on, type: field.unwrapped.description, stage: router.name),
