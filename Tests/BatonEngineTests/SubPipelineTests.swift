@@ -272,6 +272,15 @@ import Testing
             }, "\(skips)")
     }
 
+    @Test func eachBranchsPlanLeavesOutTheStagesOfACallItDoesNotChoose() throws {
+        let plan = try Self.routedPlan()
+        func kept(_ branch: String) -> [String] {
+            plan.stages.filter { !LoadSchedule.leftOut($0, by: "classify", branch: branch, in: plan) }.map(\.name)
+        }
+        #expect(kept("deep") == ["classify", "review/check", "review/summary", "join"])
+        #expect(kept("quick") == ["classify", "skim", "join"])
+    }
+
     @Test func aFanOutAndACriticLoopRunInsideACalledPipeline() async throws {
         let parts = """
             version: 1

@@ -98,7 +98,8 @@ extension Executor {
             upcoming.append(critic)
         }
         // Stages a chosen branch already leaves out (and their critics) will not load anything.
-        upcoming += state.branches.isEmpty ? Array(order[(position + 1)...]) : order[(position + 1)...].filter { !state.knownSkipped($0) }
+        let decided = state.branches.isEmpty && state.skippedCalls.isEmpty
+        upcoming += decided ? Array(order[(position + 1)...]) : order[(position + 1)...].filter { !state.knownSkipped($0) }
         let uses = upcoming.compactMap { $0.name == stage.name ? current : state.activeModel(of: $0).map(key) }.filter(managed)
         // A model's footprint at the largest context any stage gives it, since stages may reload it larger.
         var footprints: [ModelKey: Int64] = [:]
@@ -236,17 +237,26 @@ private final class ResidencyBook: Sendable {
 }
 
 extension RunState {
-    /// Whether `stage`, not reached yet, is sure to be skipped: its router chose another branch or was skipped, or
-    /// it is the critic of such a stage. (A condition is not known until the walk reaches it.)
+    /// Whether `stage`, not reached yet, is sure to be skipped: its router (or the router of a sub-pipeline call it is
+    /// in) chose another branch or was skipped, a call it is in was skipped, or it is the critic of such a stage. (A
+    /// condition is not known until the walk reaches it.)
     func knownSkipped(_ stage: PlannedStage) -> Bool {
-        if let choice = stage.routedBy {
-            if results[choice.router]?.skipped == true { return true }
-            if let branch = branches[choice.router], !choice.branches.contains(branch) { return true }
+        if let choice = stage.routedBy, leavesOut(choice) { return true }
+        for frame in stage.calls ?? [] {
+            if skippedCalls.contains(frame.path) { return true }
+            if let choice = frame.routedBy, leavesOut(choice) { return true }
         }
         if let loop = stage.critic {
             if results[loop.reviews]?.skipped == true { return true }
             if let index = positions[loop.reviews] { return knownSkipped(snapshot.plan.stages[index]) }
         }
+        return false
+    }
+
+    /// Whether `choice`'s router was skipped or chose a branch other than its branches.
+    private func leavesOut(_ choice: RouteChoice) -> Bool {
+        if results[choice.router]?.skipped == true { return true }
+        if let branch = branches[choice.router], !choice.branches.contains(branch) { return true }
         return false
     }
 

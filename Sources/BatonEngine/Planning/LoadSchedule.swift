@@ -167,9 +167,12 @@ public struct LoadSchedule: Sendable {
         return try make(only, profile: profile, measured: measured, machine: machine)
     }
 
-    /// Whether a run in which `router` chose `branch` skips `stage`: a stage of the route's other branches only, or
-    /// the critic of such a stage.
+    /// Whether a run in which `router` chose `branch` skips `stage`: a stage of the route's other branches only (itself,
+    /// or a sub-pipeline call it is in), or the critic of such a stage.
     static func leftOut(_ stage: PlannedStage, by router: String, branch: String, in plan: ExecutionPlan) -> Bool {
+        for frame in stage.calls ?? [] {
+            if let choice = frame.routedBy, choice.router == router, !choice.branches.contains(branch) { return true }
+        }
         if let choice = stage.routedBy, choice.router == router { return !choice.branches.contains(branch) }
         if let loop = stage.critic, let reviewed = plan.stage(named: loop.reviews) {
             return leftOut(reviewed, by: router, branch: branch, in: plan)
