@@ -115,6 +115,12 @@ import Testing
                 "\n══ second_look (uses calls-crash-review)\n\n── second_look/check skipped: call 'second_look': when: has(inputs.deep) was false (inputs.deep absent)\n"
             ), "\(text.stdout)")
 
+        // `--stage` with a call's name shows the call's stages.
+        let call = try await sandbox.baton(["show", id, "--stage", "review"])
+        #expect(call.status == 0, "\(call.summary)")
+        #expect(call.stdout.contains("── review/check round 1") && call.stdout.contains("── review/summary round 1"), "\(call.stdout)")
+        #expect(!call.stdout.contains("── outline") && !call.stdout.contains("── report"), "\(call.stdout)")
+
         let markdown = try await sandbox.baton(["show", id, "--format", "markdown"])
         #expect(markdown.stdout.contains("\n## review (uses calls-crash-review)\n\n### review/check, round 1\n"), "\(markdown.stdout)")
         #expect(markdown.stdout.contains("\n### second_look/summary (skipped)\n"), "\(markdown.stdout)")

@@ -97,7 +97,7 @@ extension BatonCommand {
         @Argument(help: "The run id.")
         var runID: String
 
-        @Option(help: "Only this stage's attempts.")
+        @Option(help: "Only this stage's attempts (a sub-pipeline call's name: its stages').")
         var stage: String?
 
         @Option(help: "text, json, or markdown (a readable transcript).")
@@ -118,7 +118,8 @@ extension BatonCommand {
             } catch {
                 throw RunSession.fail(error)
             }
-            if let stage, report.snapshot.plan.stage(named: stage) == nil {
+            // A sub-pipeline call's name shows every stage of the call.
+            if let stage, Executor.rerunStage(stage, in: report.snapshot.plan) == nil {
                 Console.error("error: run \(report.run.id) has no stage '\(stage)'")
                 throw ExitCode(BatonExitCode.usage)
             }

@@ -10,8 +10,16 @@ enum RunFormatter {
         return formatter.string(from: Date(timeIntervalSince1970: seconds))
     }
 
+    /// Whether `--stage stage` shows what stage `name` recorded: everything without `--stage`; the stage itself; for a
+    /// sub-pipeline call's name, every stage of the call (`review` shows `review/check`).
+    static func shows(_ name: String?, _ stage: String?) -> Bool {
+        guard let stage else { return true }
+        guard let name else { return false }
+        return name == stage || name.hasPrefix(stage + "/")
+    }
+
     private static func attempts(_ report: RunReport, stage: String?) -> [AttemptRecord] {
-        report.attempts.filter { stage == nil || $0.stage == stage }
+        report.attempts.filter { shows($0.stage, stage) }
     }
 
     private static func header(_ report: RunReport) -> [String] {
@@ -61,7 +69,7 @@ enum RunFormatter {
 
     /// Model fallbacks, runtimes found down and thermal pauses, one line each, so that none is ever silent.
     static func notices(_ events: [EventRecord], stage: String?) -> [String] {
-        events.filter { stage == nil || $0.stage == stage }.compactMap { event in
+        events.filter { shows($0.stage, stage) }.compactMap { event in
             let payload = event.payload.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] } ?? [:]
             let where_ = event.stage.map { " (stage \($0))" } ?? ""
             if event.kind == .modelFallback {
@@ -280,7 +288,7 @@ enum RunFormatter {
         run.snapshot = ""  // the plan is below, decoded
         let document = Document(
             run: run, inputs: report.inputs, plan: report.snapshot.plan, attempts: attempts(report, stage: stage),
-            events: events.filter { stage == nil || $0.stage == stage })
+            events: events.filter { shows($0.stage, stage) })
         let encoder = JSONOutput.encoder(pretty: false)
         // The records encode the database's epoch seconds; the document carries RFC 3339 times instead.
         guard var object = try JSONSerialization.jsonObject(with: encoder.encode(document)) as? [String: Any] else { return "{}" }
