@@ -2,7 +2,7 @@
 """Benchmarks of the execution engine (`baton run` / `baton resume`). Prints figures; asserts nothing.
 
   python3 Benchmarks/engine.py [--quick] [--binary PATH] [--reps N] [--resume-reps N] [--resume-only] [--no-fanout]
-                               [--peer-harness DIR [--peer-python PATH]]
+                               [--fanout-concurrency] [--peer-harness DIR [--peer-python PATH]]
 
 Everything runs on the RELEASE build (built first unless --binary is given) and the built-in `echo`
 runtime with zero delay, so the figures are pure engine + checkpoint cost. Every run gets a fresh
@@ -36,6 +36,10 @@ SQLite run database in a temporary folder (WAL, synchronous=NORMAL: Baton's sett
    Target: no more than 1.5 × the chain resume above, in the same run (the ratio is printed).
    Also in 1.: fanout1000, one `for_each` stage over 1,000 items; its in-run µs per item is compared with
    chain1000's µs per stage (target: no more).
+   With --fanout-concurrency: one `for_each` stage over 100 items (20 with --quick) at `concurrency: 1` and
+   `concurrency: 4`, on a profile whose echo runtime declares `parallel: 4` and waits 50 ms per call (standing in
+   for a model's answer time); items per second = items / the run's in-run time. The first item runs alone, the
+   rest 4 at once, so the ceiling is about 4 × 20 items/s.
 3. Peak RSS (os.wait4 ru_maxrss of the child) of `baton run` for chain1000, loop100, the 10,000-attempt
    resume, and `baton run hello --profile ci` (from the repository root). Target: < 50 MB. (On Linux a
    child's ru_maxrss is at least the parent's RSS at fork, here the driver's ~14 MiB, far below baton's.)
@@ -164,8 +168,9 @@ stages:
 """
 
 
-def fanout_yaml(count: int) -> str:
+def fanout_yaml(count: int, concurrency: int = 1) -> str:
     """One stage over the items of the input `items` (a JSON array), each item's prompt naming it."""
+    width = f"\n    concurrency: {concurrency}" if concurrency > 1 else ""
     return f"""version: 1
 name: fanout{count}
 description: One for_each stage over {count} items, for the engine benchmark.
@@ -175,8 +180,20 @@ stages:
   each:
     model: echo-small
     for_each: inputs.items
-    max_items: {count}
+    max_items: {count}{width}
     prompt: "Item {{{{item_index}}}}: {{{{item}}}}"
+"""
+
+
+def parallel_profile(slots: int, delay_ms: int) -> str:
+    """A profile whose echo runtime answers `slots` requests at once, each after `delay_ms` (a model's think time)."""
+    return f"""version: 1
+name: parallel-echo
+default_runtime: echo
+runtimes:
+  echo: {{kind: echo, parallel: {slots}, options: {{call_delay: {delay_ms}ms}}}}
+models:
+  echo-small: {{runtime: echo, footprint: 256MB}}
 """
 
 
@@ -362,6 +379,31 @@ def fanout_resume(binary, scratch: Path, reps: int, attempts: int) -> dict:
             "samples": samples, **{key: summary([s[key] for s in samples]) for key in samples[0]}}
 
 
+def fanout_concurrency(binary, scratch: Path, reps: int, items: int, delay_ms: int, widths=(1, 4)) -> dict:
+    """Items per second of a fan-out at each `concurrency` in `widths`, on an echo runtime that waits `delay_ms` per
+    call and declares enough parallel slots; items / the run's in-run time (runs.created_at -> finished_at)."""
+    folder = scratch / "fanout-concurrency"
+    folder.mkdir()
+    profile = folder / "parallel-echo.yaml"
+    profile.write_text(parallel_profile(max(widths), delay_ms))
+    shapes = {}
+    for width in widths:
+        pipeline = folder / f"fanout{items}-c{width}.yaml"
+        pipeline.write_text(fanout_yaml(items, concurrency=width))
+        shapes[width] = dict(pipeline=pipeline, executions=items,
+                             args=["--profile", str(profile), "--input", fanout_items(items)])
+    samples = {width: [] for width in widths}
+    for rep in range(reps):  # round-robin, as the overhead shapes
+        for width, shape in shapes.items():
+            samples[width].append(baton_run(binary, scratch, tag=f"fanout-c{width}", **shape))
+        print(f"  fan-out concurrency: repetition {rep + 1}/{reps} done", flush=True)
+    return {"items": items, "delay_ms": delay_ms,
+            **{f"concurrency {width}": {"samples": runs,
+                                        "items_per_s": summary([items / r["in_run_s"] for r in runs]),
+                                        "in_run_s": summary([r["in_run_s"] for r in runs])}
+               for width, runs in samples.items()}}
+
+
 # MARK: - The LangGraph peer
 
 def peer(harness: Path, python: Path, scratch: Path, reps: int, chain: int, loop: int) -> dict:
@@ -429,6 +471,8 @@ def main() -> None:
                         help="the interpreter with the harness's requirements installed (default: this one)")
     parser.add_argument("--no-fanout", action="store_true",
                         help="leave out the fan-out shapes (for a binary from before issue 11, which refuses for_each)")
+    parser.add_argument("--fanout-concurrency", action="store_true",
+                        help="also measure fan-out items per second at concurrency 1 and 4 (echo runtime, 50 ms a call)")
     parser.add_argument("--no-peer", action="store_true", help="skip the LangGraph peer even with --peer-harness")
     parser.add_argument("--peer-reps", type=int, help="peer repetitions (default 5, --quick 1)")
     parser.add_argument("--out", type=Path, help="the JSON results file (default Benchmarks/out/engine-DATE.json)")
@@ -459,6 +503,10 @@ def main() -> None:
         if not args.no_fanout:
             print(f"2/3 resume of a {attempts}-item fan-out with {attempts - 10} done; {resume_reps} repetitions", flush=True)
             results["fanout_resume"] = fanout_resume(binary, scratch, resume_reps, attempts)
+        if args.fanout_concurrency:
+            count = 20 if args.quick else 100
+            print(f"2/3 fan-out of {count} items at concurrency 1 and 4, 50 ms a call; {reps} repetitions", flush=True)
+            results["fanout_concurrency"] = fanout_concurrency(binary, scratch, reps, count, 50)
         python, harness = args.peer_python, args.peer_harness
         if args.resume_only or args.no_peer:
             pass
@@ -483,6 +531,7 @@ def main() -> None:
         print_overhead(results, info, reps, chain, loop)
     print_resume(r)
     print_fanout(results, chain)
+    print_fanout_concurrency(results)
     if "peer" in results:
         print_peer(results, peer_reps, chain, loop)
     print(f"\nTotal benchmark time {results['seconds']:.0f} s.")
@@ -544,6 +593,18 @@ def print_fanout(results, chain) -> None:
     print(f"Resume of a {f['items']}-item fan-out with {f['done']} done: {fmt(f['resume_wall_s'], 1e3)} ms "
           f"(peak RSS {fmt(f['resume_rss_kib'], 1 / 1024, 1)} MiB), against {fmt(r['resume_wall_s'], 1e3)} ms for the "
           f"{r['attempts']}-attempt chain resume in this run (ratio {ratio:.2f}; target ≤ 1.5).")
+
+
+def print_fanout_concurrency(results) -> None:
+    """Items per second at each concurrency (issue 11 item 3), with the ceiling the call delay allows."""
+    f = results.get("fanout_concurrency")
+    if not f:
+        return
+    widths = [key for key in f if key.startswith("concurrency ")]
+    rates = ", ".join(f"{key} {fmt(f[key]['items_per_s'], digits=1)} items/s" for key in widths)
+    one, last = f[widths[0]]["items_per_s"]["median"], f[widths[-1]]["items_per_s"]["median"]
+    print(f"Fan-out of {f['items']} items on the echo runtime waiting {f['delay_ms']} ms a call: {rates} "
+          f"(speed-up {last / one:.2f}; one at a time allows at most {1000 / f['delay_ms']:.0f} items/s).")
 
 
 def print_peer(results, peer_reps, chain, loop) -> None:
