@@ -5,7 +5,7 @@ import Testing
 
 /// `baton graph` of conditions and routes, in every format: the router's edges carry the case values that run
 /// each branch stage (`default` for the default branch), stages that may be skipped have a dashed border and show
-/// their condition.
+/// their condition; a sub-pipeline call is a subgraph or cluster titled "X (uses P)".
 @Suite struct GraphFormatterTests {
     static let pipeline = """
         version: 1
@@ -148,6 +148,88 @@ import Testing
         #expect(GraphFormatter.fanOutLine(fanOut) == "for each topic in inputs.topics, ×50 at most, 4 at once")
         let samples = FanOut(source: nil, itemName: "item", maxItems: 3, concurrency: 1, repeatCount: 3, vote: nil)
         #expect(GraphFormatter.fanOutLine(samples) == "×3 samples")
+    }
+
+    // MARK: - Sub-pipelines
+
+    static let calledFiles = [
+        "pipelines/review.yaml": """
+            version: 1
+            name: review
+            inputs:
+              text: {}
+            stages:
+              draft: {model: m, prompt: "Review {{inputs.text}}"}
+              check: {model: m, reviews: draft, prompt: "{{stages.draft.output}}"}
+            """,
+        "pipelines/outer.yaml": """
+            version: 1
+            name: outer
+            inputs:
+              body: {}
+            stages:
+              prep: {model: m, prompt: "Prep {{inputs.body}}"}
+              inner: {uses: review, with: {text: "{{stages.prep.output}}"}}
+            """,
+        "main.yaml": """
+            version: 1
+            name: calls
+            inputs:
+              doc: {}
+            stages:
+              classify:
+                model: m
+                prompt: "Classify {{inputs.doc}}"
+                output: {format: json, schema: {type: object, required: [deep], properties: {deep: {type: boolean}}}}
+                route: {on: deep, cases: {"true": nested, "false": []}}
+              nested: {uses: outer, with: {body: "{{inputs.doc}}"}}
+              quick:
+                uses: review
+                with: {text: "{{inputs.doc}}"}
+                when: inputs.doc.size() < 100
+              report: {model: m, prompt: "{{stages.nested.output}} {{stages.quick.output}}"}
+            """,
+    ]
+
+    static func callsPlan() throws -> ExecutionPlan {
+        let files = calledFiles
+        let compiler = PipelineCompiler(
+            profile: nil,
+            resolvePipeline: { name, _ throws(SourceReadError) in
+                guard let text = files["pipelines/\(name).yaml"] else { throw .notFound }
+                return SourceFile(path: "pipelines/\(name).yaml", text: text)
+            })
+        let result = compiler.compile(SourceFile(path: "main.yaml", text: files["main.yaml"]!))
+        #expect(result.diagnostics.isEmpty, "\(result.diagnostics.map(\.message))")
+        return try #require(result.plan)
+    }
+
+    @Test func mermaidDrawsEachCallAsASubgraphNestedAsTheCallsAre() throws {
+        let text = GraphFormatter.render(try Self.callsPlan(), format: .mermaid)
+        #expect(text.contains("    subgraph c_nested[\"nested (uses outer)\"]"))
+        #expect(text.contains("        s_nested__prep[\"nested/prep<br/>m\"]"))
+        #expect(text.contains("        subgraph c_nested__inner[\"nested/inner (uses review)\"]"))
+        #expect(text.contains("            s_nested__inner__draft[\"nested/inner/draft<br/>m\"]"))
+        #expect(text.contains("    subgraph c_quick[\"quick (uses review)<br/>when: inputs.doc.size() #lt; 100\"]"))
+        // The router's edge into the call carries the branch; a stage reading the call waits for all of it.
+        #expect(text.contains("    s_classify -->|\"true\"| s_nested__prep"))
+        #expect(text.contains("    s_nested__inner__check --> s_report"))
+        #expect(text.contains("class s_nested__prep,s_nested__inner__draft,s_nested__inner__check,s_quick__draft,s_quick__check conditional"))
+        if let difference = Fixtures.compareGolden(text, at: "Tests/BatonCommandsTests/Fixtures/golden/graph-calls-mermaid.txt") {
+            Issue.record(Comment(rawValue: difference))
+        }
+    }
+
+    @Test func dotDrawsEachCallAsAClusterNestedAsTheCallsAre() throws {
+        let text = GraphFormatter.render(try Self.callsPlan(), format: .dot)
+        #expect(text.contains("    subgraph \"cluster_nested\" {\n        label=\"nested (uses outer)\"; style=dashed;"))
+        #expect(text.contains("        subgraph \"cluster_nested/inner\" {\n            label=\"nested/inner (uses review)\";"))
+        #expect(text.contains("            \"nested/inner/draft\" [label=\"nested/inner/draft\nm\", style=dashed];"))
+        #expect(text.contains("label=\"quick (uses review)\nwhen: inputs.doc.size() < 100\"; style=dashed;"))
+        #expect(text.contains("    \"classify\" -> \"nested/prep\" [label=\"true\"];"))
+        if let difference = Fixtures.compareGolden(text, at: "Tests/BatonCommandsTests/Fixtures/golden/graph-calls-dot.txt") {
+            Issue.record(Comment(rawValue: difference))
+        }
     }
 
     @Test func everyFormatIsCovered() {

@@ -10,6 +10,9 @@ import Foundation
 /// A fan-out stage (`for_each` or `repeat`) is a subroutine box (Mermaid) or a double border (DOT); its label says
 /// `for each NAME in LIST, ×N at most` or `×N samples`, the vote and the concurrency, and the edge from a stage its list
 /// reads says `for each NAME`; a critic of a fan-out stage revises per item.
+/// The stages of a sub-pipeline call (`uses:`) are drawn inside a subgraph (Mermaid) or cluster (DOT) titled
+/// `X (uses P)`, nested as the calls are, with the call's condition under the title; they are dashed when the call may
+/// be skipped.
 public enum GraphFormatter {
     /// The formats of `baton graph`.
     public enum Format: String, CaseIterable, Sendable {
@@ -74,9 +77,11 @@ public enum GraphFormatter {
         return words.count <= conditionLimit ? words : String(words.prefix(conditionLimit - 1)) + "…"
     }
 
-    /// Whether the stage may be skipped at run time: by its condition, by its route, or with the stage it reviews.
+    /// Whether the stage may be skipped at run time: by its condition, by its route, with the stage it reviews, or with
+    /// a call it is inlined through.
     private static func isConditional(_ stage: PlannedStage, in plan: ExecutionPlan) -> Bool {
         if stage.condition != nil || stage.routedBy != nil { return true }
+        if (stage.calls ?? []).contains(where: { $0.condition != nil || $0.routedBy != nil }) { return true }
         guard let reviewed = stage.critic.flatMap({ plan.stage(named: $0.reviews) }) else { return false }
         return reviewed.condition != nil || reviewed.routedBy != nil
     }
@@ -86,33 +91,82 @@ public enum GraphFormatter {
         choice.branches.joined(separator: ", ")
     }
 
+    /// The route choice the edge from `dependency` to `stage` stands for: the stage's own, or that of a call it is
+    /// inlined through (the router runs the whole call).
+    private static func choice(of stage: PlannedStage, from dependency: String) -> RouteChoice? {
+        if let choice = stage.routedBy, choice.router == dependency { return choice }
+        return stage.calls?.first { $0.routedBy?.router == dependency }?.routedBy
+    }
+
+    /// The title of a call's subgraph: `X (uses P)`, then its condition.
+    private static func callTitle(_ frame: CallFrame) -> [String] {
+        ["\(frame.path) (uses \(frame.pipeline))"] + (frame.condition.map { ["when: " + shortened($0.text)] } ?? [])
+    }
+
+    /// The stages in plan order with the subgraphs around them: `open` before the first stage of a call, `close` after
+    /// its last (a call's stages are contiguous in the plan, nested calls within their caller's).
+    private static func grouped(_ plan: ExecutionPlan, open: (CallFrame, Int) -> Void, stage: (PlannedStage, Int) -> Void, close: (Int) -> Void) {
+        var stack: [String] = []
+        for planned in plan.stages {
+            let frames = planned.calls ?? []
+            var common = 0
+            while common < min(stack.count, frames.count), stack[common] == frames[common].path { common += 1 }
+            while stack.count > common {
+                stack.removeLast()
+                close(stack.count)
+            }
+            for frame in frames[common...] {
+                open(frame, stack.count)
+                stack.append(frame.path)
+            }
+            stage(planned, stack.count)
+        }
+        while !stack.isEmpty {
+            stack.removeLast()
+            close(stack.count)
+        }
+    }
+
     private static func revise(_ loop: CriticLoop, in plan: ExecutionPlan) -> String {
         "revise, up to \(loop.maxRounds) rounds" + (plan.stage(named: loop.reviews)?.fanOut != nil ? " per item" : "")
     }
 
     static func mermaid(_ plan: ExecutionPlan) -> String {
-        func id(_ name: String) -> String { "s_" + name.replacingOccurrences(of: "-", with: "_") }
+        // '/' only ever joins a call's name to its stages' (X/S): '__' keeps the ids apart from the stage names' '_'.
+        func id(_ name: String) -> String {
+            "s_" + name.replacingOccurrences(of: "-", with: "_").replacingOccurrences(of: "/", with: "__")
+        }
         // Mermaid entity codes: a label is HTML, so a condition's '<', '>' and '&' must not read as markup.
         func escape(_ text: String) -> String {
             text.replacingOccurrences(of: "&", with: "#amp;").replacingOccurrences(of: "\"", with: "#quot;")
                 .replacingOccurrences(of: "<", with: "#lt;").replacingOccurrences(of: ">", with: "#gt;")
         }
         var lines = ["flowchart TD"]
-        for stage in plan.stages {
-            let text = label(stage).map(escape).joined(separator: "<br/>")
-            if stage.critic != nil {
-                lines.append("    \(id(stage.name)){{\"\(text)\"}}")
-            } else if stage.route != nil {
-                lines.append("    \(id(stage.name)){\"\(text)\"}")
-            } else if stage.fanOut != nil {
-                lines.append("    \(id(stage.name))[[\"\(text)\"]]")
-            } else {
-                lines.append("    \(id(stage.name))[\"\(text)\"]")
-            }
-        }
+        func indent(_ depth: Int) -> String { String(repeating: "    ", count: depth + 1) }
+        grouped(
+            plan,
+            open: { frame, depth in
+                let title = callTitle(frame).map(escape).joined(separator: "<br/>")
+                lines.append("\(indent(depth))subgraph c_\(id(frame.path).dropFirst(2))[\"\(title)\"]")
+            },
+            stage: { stage, depth in
+                let text = label(stage).map(escape).joined(separator: "<br/>")
+                let node: String
+                if stage.critic != nil {
+                    node = "\(id(stage.name)){{\"\(text)\"}}"
+                } else if stage.route != nil {
+                    node = "\(id(stage.name)){\"\(text)\"}"
+                } else if stage.fanOut != nil {
+                    node = "\(id(stage.name))[[\"\(text)\"]]"
+                } else {
+                    node = "\(id(stage.name))[\"\(text)\"]"
+                }
+                lines.append(indent(depth) + node)
+            },
+            close: { depth in lines.append("\(indent(depth))end") })
         for stage in plan.stages {
             for dependency in stage.dependencies {
-                if let choice = stage.routedBy, choice.router == dependency {
+                if let choice = choice(of: stage, from: dependency) {
                     lines.append("    \(id(dependency)) -->|\"\(escape(branchLabel(choice)))\"| \(id(stage.name))")
                 } else if let label = fanOutEdgeLabel(stage, from: dependency) {
                     lines.append("    \(id(dependency)) ==>|\"\(escape(label))\"| \(id(stage.name))")
@@ -137,20 +191,30 @@ public enum GraphFormatter {
             "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
         }
         var lines = ["digraph \(quote(plan.pipeline)) {", "    rankdir=TB;", "    node [shape=box];"]
-        for stage in plan.stages {
-            var attributes = ["label=\(quote(label(stage).joined(separator: "\n")))"]
-            if stage.critic != nil {
-                attributes.append("shape=diamond")
-            } else if stage.route != nil {
-                attributes.append("shape=Mdiamond")
-            }
-            if stage.fanOut != nil { attributes.append("peripheries=2") }
-            if isConditional(stage, in: plan) { attributes.append("style=dashed") }
-            lines.append("    \(quote(stage.name)) [\(attributes.joined(separator: ", "))];")
-        }
+        func indent(_ depth: Int) -> String { String(repeating: "    ", count: depth + 1) }
+        grouped(
+            plan,
+            open: { frame, depth in
+                lines.append("\(indent(depth))subgraph \(quote("cluster_" + frame.path)) {")
+                var attributes = ["label=\(quote(callTitle(frame).joined(separator: "\n")))"]
+                if frame.condition != nil || frame.routedBy != nil { attributes.append("style=dashed") }
+                lines.append("\(indent(depth + 1))\(attributes.joined(separator: "; "));")
+            },
+            stage: { stage, depth in
+                var attributes = ["label=\(quote(label(stage).joined(separator: "\n")))"]
+                if stage.critic != nil {
+                    attributes.append("shape=diamond")
+                } else if stage.route != nil {
+                    attributes.append("shape=Mdiamond")
+                }
+                if stage.fanOut != nil { attributes.append("peripheries=2") }
+                if isConditional(stage, in: plan) { attributes.append("style=dashed") }
+                lines.append("\(indent(depth))\(quote(stage.name)) [\(attributes.joined(separator: ", "))];")
+            },
+            close: { depth in lines.append("\(indent(depth))}") })
         for stage in plan.stages {
             for dependency in stage.dependencies {
-                if let choice = stage.routedBy, choice.router == dependency {
+                if let choice = choice(of: stage, from: dependency) {
                     lines.append("    \(quote(dependency)) -> \(quote(stage.name)) [label=\(quote(branchLabel(choice)))];")
                 } else if let label = fanOutEdgeLabel(stage, from: dependency) {
                     lines.append("    \(quote(dependency)) -> \(quote(stage.name)) [label=\(quote(label)), style=bold];")
