@@ -424,6 +424,92 @@ import Testing
         #expect(runtime.requests.first?.prompt == "Check split done (neutral)")
     }
 
+    @Test func rerunAfterASkippedCallKeepsItSkipped() async throws {
+        let plan = try Self.briefPlan()
+        let store = try RunStore.inMemory()
+        let parent = try await Self.run(plan, inputs: ["topic": "tea", "deep": "no"], runtime: Self.runtime(), store: store)
+        let runtime = Self.runtime()
+        let snapshot = try RunSnapshot.decode(try store.run(parent.runID).snapshot)
+        let rerun = try await Self.executor(runtime, store: store).start(
+            snapshot, inputs: ["topic": "tea", "deep": "no"], claim: .current(), parent: (parent.runID, "report"))
+        #expect(rerun == .completed(runID: rerun.runID))
+        #expect(runtime.requests.map(\.stage) == ["report"])
+        #expect(runtime.requests.first?.prompt == "R  /  / none")
+    }
+
+    static let scored = """
+        version: 1
+        name: score
+        inputs:
+          text: {}
+        outputs: [rate]
+        stages:
+          rate:
+            model: m
+            output: {format: json, schema: {type: object, properties: {score: {type: integer}, note: {type: string}}, required: [score]}}
+            prompt: "Rate {{inputs.text}}"
+        """
+
+    @Test func aCallersConditionReadsTheCallsJSONAndOutputs() async throws {
+        let caller = """
+            version: 1
+            stages:
+              rating:
+                model: m
+                prompt: Placeholder
+              praise:
+                model: m
+                needs: [rating]
+                prompt: Praise
+            """
+        var plan = Inline.call("rating", of: try snapshot(Self.scored).plan, with: ["text": "tea"], into: try snapshot(caller).plan)
+        plan.stages[1].condition = try BatonSpec.Expression.parse("stages.rating.json.score > 5 && stages.rating.outputs.rate != ''")
+        plan.setPrompt("praise", "Praise {{stages.rating.json.score}}")
+        let store = try RunStore.inMemory()
+
+        let high = Self.runtime(["rating/rate": #"{"score": 8}"#])
+        let first = try await Self.run(plan, runtime: high, store: store)
+        #expect(first == .completed(runID: first.runID))
+        #expect(high.requests.map(\.prompt) == ["Rate tea", "Praise 8"])
+
+        let low = Self.runtime(["rating/rate": #"{"score": 2}"#])
+        let second = try await Self.run(plan, runtime: low, store: store)
+        #expect(low.requests.map(\.stage) == ["rating/rate"])
+        let skip = try #require(try store.events(second.runID, kind: .stageSkipped).first?.payload)
+        #expect(skip.contains(#""stages.rating.json.score":2"#), "\(skip)")
+    }
+
+    @Test func aCallsConditionThatCannotBeEvaluatedFailsNamingTheCall() async throws {
+        let caller = """
+            version: 1
+            stages:
+              facts:
+                model: m
+                output: {format: json, schema: {type: object, properties: {note: {type: string}}}}
+                prompt: Facts
+              review:
+                model: m
+                prompt: "{{stages.facts.output}}"
+            """
+        var plan = Inline.call(
+            "review", of: try snapshot(Self.reviewSection).plan, with: ["text": "{{stages.facts.output}}"], into: try snapshot(caller).plan)
+        for index in plan.stages.indices where plan.stages[index].calls != nil {
+            plan.stages[index].calls![0].condition = try BatonSpec.Expression.parse("stages.facts.json.note == 'x'")
+        }
+        let store = try RunStore.inMemory()
+        let runtime = Self.runtime(["facts": "{}"])
+        let outcome = try await Self.run(plan, runtime: runtime, store: store)
+        guard case .failed(_, let reason, _) = outcome else {
+            Issue.record("\(outcome)")
+            return
+        }
+        #expect(
+            reason
+                == "call 'review' (uses review-section): its condition 'stages.facts.json.note == 'x'' cannot be evaluated: 'stages.facts.json.note' has no value in this run; guard it with has(stages.facts.json.note) && ..."
+        )
+        #expect(runtime.requests.map(\.stage) == ["facts"])
+    }
+
     // MARK: - The pinned snapshot
 
     @Test func aPlanWithCallsRoundTripsThroughTheSnapshotsFastDecoder() throws {
