@@ -349,6 +349,75 @@ import Testing
         #expect(try store.events(outcome.runID, kind: .itemsExpanded).map(\.stage) == ["parts/each"])
     }
 
+    // MARK: - Compiled from YAML
+
+    /// Compiles `files["main.yaml"]`, resolving `uses:` names among `files` (NAME.yaml).
+    static func compiled(_ files: [String: String]) throws -> ExecutionPlan {
+        let compiler = PipelineCompiler(
+            profile: nil,
+            resolvePipeline: { name, _ throws(SourceReadError) in
+                guard let text = files[name] ?? files[name + ".yaml"] else { throw .notFound }
+                return SourceFile(path: name.hasSuffix(".yaml") ? name : name + ".yaml", text: text)
+            })
+        let result = compiler.compile(SourceFile(path: "main.yaml", text: files["main.yaml"]!))
+        let diagnostics = result.diagnostics.map { "\($0.location.map(\.description) ?? ""): \($0.message)" }
+        return try #require(result.plan, "\(diagnostics.joined(separator: "\n"))")
+    }
+
+    @Test func aPipelineCompiledWithUsesRunsTheSameWayNestedUsedTwiceAndSkipped() async throws {
+        let section = """
+            version: 1
+            name: section
+            inputs:
+              body: {}
+            outputs: [title]
+            stages:
+              inner:
+                uses: review-section
+                with: {text: "{{inputs.body}}"}
+              title:
+                model: m
+                prompt: "Title {{stages.inner.output}} / {{stages.inner.outputs.check}} / {{inputs.body}}"
+            """
+        let main = """
+            version: 1
+            inputs:
+              topic: {}
+              deep: {default: "no"}
+            stages:
+              part:
+                uses: section
+                with: {body: "{{inputs.topic}}!"}
+              again:
+                uses: review-section
+                with: {text: "{{stages.part.output}}", tone: formal}
+              extra:
+                uses: review-section
+                when: inputs.deep == 'yes'
+                with: {text: "{{inputs.topic}}"}
+              final:
+                model: m
+                prompt: "Final {{stages.again.output}}{{#stages.extra.skipped}} (no extra){{/stages.extra.skipped}}"
+            """
+        let plan = try Self.compiled(["main.yaml": main, "section": section, "review-section": Self.reviewSection])
+        let store = try RunStore.inMemory()
+        let runtime = Self.runtime()
+        let outcome = try await Self.run(plan, inputs: ["topic": "tea"], runtime: runtime, store: store)
+
+        #expect(outcome == .completed(runID: outcome.runID))
+        #expect(
+            runtime.requests.map(\.stage) == [
+                "part/inner/check", "part/inner/summary", "part/title", "again/check", "again/summary", "final",
+            ])
+        #expect(
+            runtime.requests.map(\.prompt) == [
+                "Check tea! (neutral)", "Sum part/inner/check done for review-section",
+                "Title part/inner/summary done / part/inner/check done / tea!", "Check part/title done (formal)",
+                "Sum again/check done for review-section", "Final again/summary done (no extra)",
+            ])
+        #expect(try store.attempts(outcome.runID).filter { $0.status == .skipped }.map(\.stage) == ["extra/check", "extra/summary"])
+    }
+
     // MARK: - Resume and rerun
 
     @Test func resumeInsideACallReusesItsCompletedStagesAndComputesTheSameInputs() async throws {
