@@ -530,4 +530,49 @@ import Testing
             [DiagnosticSpec("1️⃣", code: "uses-invalid"), DiagnosticSpec("2️⃣", code: "uses-invalid")],
             elsewhere: [("pipelines/broken.yaml", 4, 26, "undeclared-input")])
     }
+
+    // MARK: - The valid fixture
+
+    /// A compiler reading called pipelines from the repository: a name in the invalid corpus's called/ folder, a path
+    /// relative to the calling file (repository-relative paths, `..` resolved).
+    static func diskCompiler() -> PipelineCompiler {
+        var compiler = PipelineCompiler(profile: InvalidFixtureTests.testProfile())
+        compiler.resolvePipeline = { reference, caller throws(SourceReadError) in
+            let path =
+                reference.hasSuffix(".yaml")
+                ? InvalidFixtureTests.calledPath(reference, from: caller)
+                : "Tests/BatonSpecTests/Fixtures/invalid/called/\(reference).yaml"
+            guard let text = try? String(contentsOfFile: Fixtures.path(path), encoding: .utf8) else { throw .notFound }
+            return SourceFile(path: path, text: text)
+        }
+        return compiler
+    }
+
+    @Test func theValidFixtureCompilesWithEveryFormOfUsesAndWith() throws {
+        // Given the fixture that also seeds the fuzz corpus
+        let path = "Tests/BatonSpecTests/Fixtures/valid/sub-pipelines.yaml"
+        let text = try String(contentsOfFile: Fixtures.path(path), encoding: .utf8)
+
+        // When
+        let result = Self.diskCompiler().compile(SourceFile(path: path, text: text))
+
+        // Then
+        #expect(result.diagnostics.isEmpty, "\(result.diagnostics.map { "\($0.location.map(\.description) ?? "-") \($0.message)" })")
+        let plan = try #require(result.plan)
+        #expect(
+            plan.stages.map(\.name) == [
+                "classify", "deep/review", "deep/check", "deep/brief/summary", "quick/summary", "report",
+            ])
+        // summarize is reached by name and by path: one file, compiled once.
+        #expect(result.calledFiles == [
+            "Tests/BatonSpecTests/Fixtures/invalid/called/summarize.yaml", "Tests/BatonSpecTests/Fixtures/valid/called/section-review.yaml",
+        ])
+        #expect(plan.stage(named: "deep/brief/summary")?.calls?.map(\.path) == ["deep", "deep/brief"])
+        #expect(plan.stage(named: "deep/brief/summary")?.calls?.last?.with == ["text": "{{stages.review.json.notes}}", "style": "{{inputs.tone}}"])
+        #expect(plan.stage(named: "deep/brief/summary")?.dependencies == ["deep/review", "deep/check"])
+        #expect(plan.stage(named: "classify")?.route?.cases.map(\.stages) == [["deep/review", "deep/check", "deep/brief/summary"], []])
+        #expect(plan.stage(named: "quick/summary")?.calls?.first?.condition?.text == "inputs.depth == 'quick'")
+        #expect(plan.stage(named: "quick/summary")?.dependencies == ["classify"])
+        #expect(plan.outputs == ["report"])
+    }
 }

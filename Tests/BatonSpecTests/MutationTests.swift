@@ -13,7 +13,8 @@ import Testing
         "stages.plan.output", "inputs.", "feedback", "history", "\u{2028}", "🎉", "\0",
         "when: ", "route: {on: ", "cases: ", "default: ", " && ", " == ", "has(", ".skipped", ".branch", "('",
         "for_each: ", "as: ", "max_items: ", "concurrency: ", "repeat: ", "vote: ", ".items", ".vote.value", "{{item}}",
-        "{{item_index}}", "[0]", "parallel: ",
+        "{{item_index}}", "[0]", "parallel: ", "uses: ", "with: ", "uses: summarize", "uses: ./called/section-review.yaml",
+        ".outputs.", "/",
     ]
 
     static func mutate(_ text: String, using generator: inout SeededGenerator) -> String {
@@ -59,7 +60,11 @@ import Testing
             let seed = Self.seeds[Int.random(in: 0..<Self.seeds.count, using: &generator)]
             let text = Self.mutate(seed, using: &generator)
             let file = SourceFile(path: "m.yaml", text: text)
-            let result = PipelineCompiler(profile: nil).compile(file)
+            // Called pipelines resolve as in CallCompileTests' valid fixture (the mutated file sits in its folder), so
+            // mutations of a uses: stage reach the inlining too.
+            var compiler = CallCompileTests.diskCompiler()
+            compiler.profile = nil
+            let result = compiler.compile(SourceFile(path: "Tests/BatonSpecTests/Fixtures/valid/m.yaml", text: text))
             let profile = ProfileResolver.resolve(ProfileDecoder.decode(file, environment: [:])) { _ in nil }
             for (diagnostics, rejected) in [(result.diagnostics, result.plan == nil), (profile.diagnostics, profile.profile == nil)] {
                 if rejected {
@@ -67,8 +72,10 @@ import Testing
                 }
                 for diagnostic in diagnostics {
                     let location = try #require(diagnostic.location, "batch \(batch) input \(index): unlocated \(diagnostic)")
+                    // A diagnostic in a called file is located in that file.
+                    let lines = result.sources[location.file]?.lineCount ?? file.lineCount
                     #expect(
-                        location.line >= 1 && location.column >= 1 && location.line <= file.lineCount + 1,
+                        location.line >= 1 && location.column >= 1 && location.line <= lines + 1,
                         "batch \(batch) input \(index): \(location) outside the file:\n\(text)")
                 }
             }
