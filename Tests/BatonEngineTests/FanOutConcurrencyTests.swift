@@ -328,3 +328,124 @@ import Testing
         #expect(Executor.concurrency(of: stage, fanOut, state: forced) == 1)
     }
 }
+
+/// The fan-out leftovers of issue 11 (briefs s8/CC.md part 2): the run summary counts retries per item and round, and a
+/// critic reviewing a fan-out stage reads downstream as every item's verdict, not the last item's.
+@Suite struct FanOutSummaryAndVerdictTests {
+    static let tenItems = """
+        version: 1
+        inputs:
+          xs: {}
+        stages:
+          each:
+            model: m
+            for_each: inputs.xs
+            max_items: 10
+            retry: {max_attempts: 3, initial_backoff: 10ms}
+            prompt: "Item {{item}}"
+        """
+
+    /// Runs the ten-item pipeline; the items in `blips` fail once (transiently) before answering.
+    static func run(blips: Set<Int>) async throws -> RunReport {
+        let store = try RunStore.inMemory()
+        let failed = LockedList<Int>()
+        let runtime = ScriptedRuntime { request, _ in
+            if let item = request.item, blips.contains(item), !failed.values.contains(item) {
+                failed.append(item)
+                return .error(RuntimeError(.badResponse, "blip", isTransient: true))
+            }
+            return .text("ok")
+        }
+        let pipeline = try snapshot(Self.tenItems)
+        let inputs = try RunInputs.resolve(pipeline.plan.inputs, given: ["xs": "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]"])
+        let executor = Executor(store: store, runtimes: runtime, sleep: { _ in }, random: { 0.5 })
+        let outcome = try await executor.start(pipeline, inputs: inputs, claim: .current())
+        #expect(outcome == .completed(runID: outcome.runID))
+        return try RunReport.load(outcome.runID, from: store, attempts: .summary)
+    }
+
+    @Test func aTenItemStageWithNoRetriesReportsTenItemsAndNoRetries() async throws {
+        let totals = try #require(try await Self.run(blips: []).stageTotals.first)
+        #expect(totals.items == 10)
+        #expect(totals.retries == 0)
+        #expect(totals.tries == 10)
+        #expect(totals.rounds == 1)
+    }
+
+    @Test func retriesAreTheTriesBeyondTheFirstOfEachItem() async throws {
+        let totals = try #require(try await Self.run(blips: [3, 7]).stageTotals.first)
+        #expect(totals.items == 10)
+        #expect(totals.retries == 2)
+        #expect(totals.tries == 12)
+    }
+
+    static let reviewed = """
+        version: 1
+        inputs:
+          topics: {}
+        stages:
+          write:
+            model: m
+            for_each: inputs.topics
+            max_items: 3
+            prompt: "Write about {{item}}"
+          check:
+            model: m
+            reviews: write
+            max_rounds: 2
+            on_exhausted: accept
+            prompt: "Check {{item}}: {{stages.write.output}}"
+          after:
+            model: m
+            needs: [check]
+            prompt: "{{stages.check.verdict}}|{{stages.check.feedback}}"
+        """
+
+    /// The critic approves every item but those in `refused`, which it asks to revise in every round.
+    static func critic(refusing refused: Set<String>) -> ScriptedRuntime {
+        ScriptedRuntime { request, _ in
+            guard request.stage == "check" else { return .text(request.prompt) }
+            let topic = request.prompt.dropFirst("Check ".count).prefix { $0 != ":" }
+            return .text(
+                refused.contains(String(topic))
+                    ? #"{"verdict": "revise", "feedback": "shorter \#(topic)"}"# : #"{"verdict": "approve", "feedback": ""}"#)
+        }
+    }
+
+    @Test func aCriticOfAFanOutStageApprovesDownstreamOnlyWhenEveryItemWasApproved() async throws {
+        // The middle item is never approved (the loop gives up and accepts it); the last one is.
+        let store = try RunStore.inMemory()
+        let runtime = Self.critic(refusing: ["cake"])
+        let pipeline = try snapshot(Self.reviewed)
+        let inputs = try RunInputs.resolve(pipeline.plan.inputs, given: ["topics": #"["tea", "cake", "jam"]"#])
+        let executor = Executor(store: store, runtimes: runtime, sleep: { _ in }, random: { 0.5 })
+        let outcome = try await executor.start(pipeline, inputs: inputs, claim: .current())
+        #expect(outcome == .completed(runID: outcome.runID))
+        #expect(runtime.requests.last?.prompt == "revise|item 2: shorter cake")
+
+        // Every item approved: approve, with no feedback.
+        let approving = Self.critic(refusing: [])
+        let second = try await Executor(store: store, runtimes: approving, sleep: { _ in }, random: { 0.5 })
+            .start(pipeline, inputs: inputs, claim: .current())
+        #expect(second == .completed(runID: second.runID))
+        #expect(approving.requests.last?.prompt == "approve|")
+    }
+
+    @Test func theCombinedVerdictListsEachItemsLastVerdict() throws {
+        let stage = try #require(try snapshot(Self.reviewed).plan.stage(named: "check"))
+        let verdicts = try [
+            (0, StageResult(output: #"{"verdict": "approve", "feedback": ""}"#, stage: stage)),
+            (1, StageResult(output: #"{"verdict": "revise", "feedback": "shorter"}"#, stage: stage)),
+        ]
+        let combined = Executor.combinedVerdict(verdicts.map { (index: $0.0, result: $0.1) }, items: [.string("tea"), .string("cake")])
+        #expect(combined.verdict == "revise")
+        #expect(combined.feedback == "item 2: shorter")
+        #expect(
+            combined.itemsValue
+                == .array([
+                    .object([("index", .number(1)), ("item", .string("tea")), ("verdict", .string("approve")), ("feedback", .string(""))]),
+                    .object([("index", .number(2)), ("item", .string("cake")), ("verdict", .string("revise")), ("feedback", .string("shorter"))]),
+                ]))
+        #expect(Executor.combinedVerdict([], items: []).verdict == "approve")
+    }
+}

@@ -288,7 +288,8 @@ final class ProgressPrinter: @unchecked Sendable {
         }
     }
 
-    /// The per-stage table: status, rounds, tries, time and tokens.
+    /// The per-stage table: status, rounds, tries, time and tokens. A run with a fan-out stage shows its items and,
+    /// instead of tries (one per item already), its retries: tries beyond the first of each item and round.
     static func summary(_ report: RunReport, limit: Int = .max) -> String {
         var rows = report.stageTotals
         var hidden = 0
@@ -296,17 +297,24 @@ final class ProgressPrinter: @unchecked Sendable {
             hidden = rows.count - limit
             rows = Array(rows.prefix(limit / 2)) + Array(rows.suffix(limit / 2))
         }
+        let fanOut = report.snapshot.plan.stages.contains { $0.fanOut != nil }
         let width = max(5, rows.map(\.stage.count).max() ?? 0)
+        let columns = fanOut ? "  status       items  rounds  retries      time" : "  status       rounds  tries      time"
         var lines = [
-            "stage".padding(toLength: width, withPad: " ", startingAt: 0) + "  status       rounds  tries      time   tokens in → out"
+            "stage".padding(toLength: width, withPad: " ", startingAt: 0) + columns + "   tokens in → out"
         ]
         for row in rows {
             let name = row.stage.padding(toLength: width, withPad: " ", startingAt: 0)
             let status = row.status.padding(toLength: 11, withPad: " ", startingAt: 0)
             let rounds = String(row.rounds).leftPadded(6)
-            let tries = String(row.tries).leftPadded(5)
+            let counts: String
+            if fanOut {
+                counts = (row.items > 0 ? String(row.items) : "–").leftPadded(5) + "  " + rounds + "  " + String(row.retries).leftPadded(7)
+            } else {
+                counts = rounds + "  " + String(row.tries).leftPadded(5)
+            }
             let time = duration(row.seconds).leftPadded(9)
-            lines.append("\(name)  \(status)  \(rounds)  \(tries)  \(time)   \(row.promptTokens) → \(row.outputTokens)")
+            lines.append("\(name)  \(status)  \(counts)  \(time)   \(row.promptTokens) → \(row.outputTokens)")
             if hidden > 0, lines.count == limit / 2 + 1 {
                 lines.append("… \(hidden) more stages (baton show \(report.run.id))")
             }

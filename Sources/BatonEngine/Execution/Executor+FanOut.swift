@@ -180,24 +180,61 @@ extension Executor {
     }
 
     /// The critic loop of a reviewed fan-out stage, item by item, each with its own history and feedback.
+    ///
+    /// The loops run one after another, even when the stage's items ran at once: a loop alternates the critic and a
+    /// revision of one item, and the verdicts are few next to the items' answers. What later stages read as
+    /// `stages.CRITIC` is every item's last verdict at once (``combinedVerdict(_:items:)``), not the last item's.
     func runCriticLoopPerItem(critic: PlannedStage, loop: CriticLoop, state: inout RunState) async throws {
         guard let reviewed = state.snapshot.plan.stage(named: loop.reviews), let fanOut = reviewed.fanOut,
             let items = state.pinned[reviewed.name]?.items
         else { return }
         var results = state.itemResults[reviewed.name] ?? []
+        var verdicts: [(index: Int, result: StageResult)] = []
         defer { state.currentItem = nil }
         for index in items.indices where index < results.count {
             state.currentItem = Self.itemContext(index, value: items[index], fanOut: fanOut)
             state.results[reviewed.name] = results[index]
             state.history[reviewed.name] = nil
             state.feedback[reviewed.name] = nil
+            state.results[critic.name] = nil
             try await runCriticLoop(critic: critic, loop: loop, state: &state)
             if let latest = state.results[reviewed.name] { results[index] = latest }
+            if let verdict = state.results[critic.name] { verdicts.append((index, verdict)) }
             killSwitch?.hit(.itemDone)
         }
         state.history[reviewed.name] = nil
         state.itemResults[reviewed.name] = nil
+        state.record(stage: critic.name, Self.combinedVerdict(verdicts, items: items))
         try collect(reviewed, fanOut, items: items, results: results, final: true, state: &state)
+    }
+
+    /// `stages.CRITIC` of a critic reviewing a fan-out stage: `verdict` is `approve` only when every item's last
+    /// verdict was (so with no items), else `revise`; `feedback` the last feedback of each item not approved
+    /// (`item 2: ...`, one a line); `items` each item's `{index (from 1), item, verdict, feedback}`; `output` the
+    /// items' last verdicts joined by a blank line.
+    static func combinedVerdict(_ verdicts: [(index: Int, result: StageResult)], items: [JSONValue]) -> StageResult {
+        var combined = StageResult(output: verdicts.map(\.result.output).joined(separator: "\n\n"), json: nil, jsonValue: nil)
+        let revised = verdicts.filter { $0.result.verdict != "approve" }
+        combined.verdict = revised.isEmpty ? "approve" : "revise"
+        combined.feedback = revised.map { "item \($0.index + 1): \($0.result.feedback ?? "")" }.joined(separator: "\n")
+        var entries: [[String: Any]] = []
+        var values: [JSONValue] = []
+        for (index, result) in verdicts {
+            let verdict = result.verdict ?? "revise"
+            let feedback = result.feedback ?? ""
+            var entry: [String: Any] = ["index": index + 1, "verdict": verdict]
+            if let item = StageResult.mustacheValue(items[index]) { entry["item"] = item }
+            if !feedback.isEmpty { entry["feedback"] = feedback }
+            entries.append(entry)
+            values.append(
+                .object([
+                    ("index", .number(Double(index + 1))), ("item", items[index]), ("verdict", .string(verdict)),
+                    ("feedback", .string(feedback)),
+                ]))
+        }
+        combined.items = entries
+        combined.itemsValue = .array(values)
+        return combined
     }
 
     // MARK: - The list

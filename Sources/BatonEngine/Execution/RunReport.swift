@@ -15,12 +15,19 @@ public struct RunReport: Sendable {
     /// Per-stage totals.
     public struct StageTotals: Sendable, Hashable {
         public var stage: String
+        /// The most critic rounds the stage (any of its items) went through.
         public var rounds: Int
+        /// Every attempt of the stage: one per item and round, plus its retries.
         public var tries: Int
         public var seconds: Double
         public var promptTokens: Int
         public var outputTokens: Int
         public var status: String
+        /// For a fan-out or `repeat` stage, the items (or samples) that ran; 0 outside fan-out.
+        public var items: Int = 0
+        /// Tries beyond the first of each item and round (a retry, or a run again after a crash or a fallback): a
+        /// 10-item stage whose items each answered at once has 10 tries and 0 retries.
+        public var retries: Int = 0
     }
 
     /// Creates a report from its parts.
@@ -79,11 +86,19 @@ public struct RunReport: Sendable {
             } else {
                 status = mine.last!.status.rawValue
             }
+            // Attempts are counted per (item, round): each item's first try of a round is not a retry.
+            var keys: Set<ItemRound> = []
+            var items: Set<Int> = []
+            for attempt in mine {
+                keys.insert(ItemRound(item: attempt.item, round: attempt.round))
+                if let item = attempt.item { items.insert(item) }
+            }
             return StageTotals(
                 stage: stage.name, rounds: Set(mine.map(\.round)).count, tries: mine.count,
                 seconds: mine.reduce(0) { $0 + (($1.finishedAt ?? $1.startedAt) - $1.startedAt) },
                 promptTokens: mine.reduce(0) { $0 + ($1.promptTokens ?? 0) },
-                outputTokens: mine.reduce(0) { $0 + ($1.outputTokens ?? 0) }, status: status)
+                outputTokens: mine.reduce(0) { $0 + ($1.outputTokens ?? 0) }, status: status, items: items.count,
+                retries: mine.count - keys.count)
         }
     }
 
@@ -96,4 +111,10 @@ public struct RunReport: Sendable {
         }
         return snapshot.plan.outputs.compactMap { name in latest[name].map { (name, $0) } }
     }
+}
+
+/// A fan-out item (nil outside fan-out) and a round, as ``RunReport/stageTotals`` counts attempts.
+private struct ItemRound: Hashable {
+    var item: Int?
+    var round: Int
 }
