@@ -449,3 +449,57 @@ import Testing
         #expect(Executor.combinedVerdict([], items: []).verdict == "approve")
     }
 }
+
+/// `RunReport.outputs` of a fan-out result stage (what `baton run` prints): the same text later stages read.
+@Suite struct FanOutReportOutputTests {
+    @Test func aFanOutResultStagePrintsItsItemsInItemOrderWhateverOrderTheyFinishedIn() async throws {
+        let yaml = """
+            version: 1
+            inputs:
+              xs: {}
+            outputs: [each]
+            stages:
+              each:
+                model: m
+                for_each: inputs.xs
+                max_items: 5
+                prompt: "Item {{item}}"
+            """
+        let store = try RunStore.inMemory()
+        // Items 1-3 run at once and end 3, 2, 1.
+        let runtime = FanOutConcurrencyTests.GatedRuntime(opensAt: 3) { request in
+            let item = request.item ?? 0
+            return .text("ok \(item)", delay: item == 0 ? 0 : Double(4 - item) * 0.1)
+        }
+        var pipeline = try snapshot(yaml)
+        pipeline.plan.stages[0].fanOut?.concurrency = 3
+        let inputs = try RunInputs.resolve(pipeline.plan.inputs, given: ["xs": "[0, 1, 2, 3]"])
+        let outcome = try await Executor(store: store, runtimes: runtime, sleep: { _ in }, random: { 0.5 })
+            .start(pipeline, inputs: inputs, claim: .current())
+        #expect(outcome == .completed(runID: outcome.runID))
+        let report = try RunReport.load(outcome.runID, from: store, attempts: .summary)
+        #expect(report.outputs.map(\.output) == ["ok 0\n\nok 1\n\nok 2\n\nok 3"])
+    }
+
+    @Test func aVotingResultStagePrintsTheFirstSampleHoldingTheWinningValue() async throws {
+        let yaml = """
+            version: 1
+            outputs: [label]
+            stages:
+              label:
+                model: m
+                repeat: 5
+                vote: label
+                prompt: "Label"
+                output: {format: json, schema: {type: object, required: [label], properties: {label: {type: string}}}}
+            """
+        let store = try RunStore.inMemory()
+        let labels = ["ham", "spam", "spam", "ham", "spam"]
+        let runtime = ScriptedRuntime { request, _ in .text(#"{"label": "\#(labels[request.item ?? 0])", "n": \#(request.item ?? 0)}"#) }
+        let outcome = try await Executor(store: store, runtimes: runtime, sleep: { _ in }, random: { 0.5 })
+            .start(try snapshot(yaml), inputs: [:], claim: .current())
+        #expect(outcome == .completed(runID: outcome.runID))
+        let report = try RunReport.load(outcome.runID, from: store, attempts: .summary)
+        #expect(report.outputs.map(\.output) == [#"{"label": "spam", "n": 1}"#])
+    }
+}

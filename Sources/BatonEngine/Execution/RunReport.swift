@@ -103,11 +103,31 @@ public struct RunReport: Sendable {
     }
 
     /// The final output of each result stage: the latest completed attempt; a skipped stage's is the empty string.
+    /// A fan-out stage's is what later stages read as `stages.X.output`: the items' latest outputs in item order,
+    /// joined by a blank line, or with a vote the first sample holding the winning value (its items may have finished
+    /// in any order when they ran at once, so the latest attempt is no item in particular).
     public var outputs: [(stage: String, output: String)] {
         let wanted = Set(snapshot.plan.outputs)
         var latest: [String: String] = [:]
+        var items: [String: [Int: AttemptRecord]] = [:]
         for attempt in attempts where (attempt.status == .completed || attempt.status == .skipped) && wanted.contains(attempt.stage) {
-            latest[attempt.stage] = attempt.output
+            if let item = attempt.item {
+                items[attempt.stage, default: [:]][item] = attempt
+            } else {
+                latest[attempt.stage] = attempt.output
+            }
+        }
+        for (name, done) in items {
+            guard let stage = snapshot.plan.stage(named: name), let fanOut = stage.fanOut else { continue }
+            let ordered = done.keys.sorted().compactMap { done[$0] }
+            if let field = fanOut.vote {
+                let results = ordered.compactMap { try? StageResult(attempt: $0, stage: stage) }
+                if let tally = try? Executor.count(field, results: results, stage: stage) {
+                    latest[name] = results[tally.winner.firstSample].output
+                }
+            } else {
+                latest[name] = ordered.map(\.output).joined(separator: "\n\n")
+            }
         }
         return snapshot.plan.outputs.compactMap { name in latest[name].map { (name, $0) } }
     }
