@@ -369,6 +369,41 @@ import Testing
             ])
     }
 
+    @Test func misspeltUsesAndWithKeysGetADidYouMean() {
+        expect(
+            """
+            version: 1
+            stages:
+              3️⃣r:
+                1️⃣use: review
+                2️⃣wiht: {text: x}
+            """, others: Self.reviewFiles,
+            [
+                // Without its 'uses', r reads as a model stage (its missing prompt is not reported: 'uses' was suggested).
+                DiagnosticSpec("3️⃣", code: "missing-model"),
+                DiagnosticSpec("1️⃣", code: "unknown-key", message: "unknown key 'use' in stage 'r'; did you mean 'uses'?"),
+                DiagnosticSpec("2️⃣", code: "unknown-key", message: "unknown key 'wiht' in stage 'r'; did you mean 'with'?"),
+            ])
+    }
+
+    @Test func withValuesMustBeScalars() {
+        expect(
+            """
+            version: 1
+            stages:
+              r:
+                uses: review
+                with:
+                  text: 1️⃣[a, b]
+                  tone: 2️⃣{x: 1}
+            """, others: Self.reviewFiles,
+            [
+                DiagnosticSpec("1️⃣", code: "type-mismatch", message: "expected text for input 'text' in 'with' of stage 'r', found a list"),
+                // Given, though not as text: not reported as missing too.
+                DiagnosticSpec("2️⃣", code: "type-mismatch"),
+            ])
+    }
+
     @Test func withNamesAreCheckedAgainstTheCalledInputs() {
         expect(
             """

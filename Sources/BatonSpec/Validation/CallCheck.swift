@@ -58,7 +58,9 @@ enum CallCheck {
         let location =
             context.sourceMap.values["\(path).with#key"] != nil
             ? context.sourceMap.keyLocation("\(path).with") : context.sourceMap.location("\(path).uses")
-        for input in call.plan.inputs where input.required && input.defaultValue == nil && with[input.name] == nil {
+        // An entry whose value is not text is reported as such, not as missing too.
+        for input in call.plan.inputs
+        where input.required && input.defaultValue == nil && context.sourceMap.values["\(path).with.\(input.name)#key"] == nil {
             context.emit(.withMissingInput(input.name, pipeline: call.plan.pipeline, stage: stage.name), at: location)
         }
     }
