@@ -20,6 +20,20 @@ private let profile: ResolvedProfile? = {
         .profile
 }()
 
+/// Pipelines a fuzzed `uses:` can call: `lib` (or `lib.yaml`, `summarize`) gives a small valid pipeline, `self` (or
+/// `self.yaml`) the fuzzed file itself (a cycle), anything else is not found; so mutations of a `uses:` stage reach the
+/// call checks and the inlining.
+private let library = """
+    version: 1
+    name: lib
+    inputs:
+      text: {}
+      tone: {default: plain}
+    stages:
+      a: {model: small, prompt: "{{inputs.text}} {{inputs.tone}}", output: {format: json, schema: {type: object, properties: {x: {type: string}}}}}
+      b: {model: big, reviews: a, prompt: "{{stages.a.output}}"}
+    """
+
 /// Crashes (so libFuzzer records the input) when a result breaks the compiler's promises.
 private func check(_ diagnostics: [Diagnostic], sources: [String: SourceFile], rejected: Bool, what: String) {
     if rejected && !diagnostics.hasErrors { fatalError("\(what): rejected without an error") }
@@ -38,7 +52,16 @@ public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     let text = String(decoding: UnsafeRawBufferPointer(start: start, count: count), as: UTF8.self)
     let file = SourceFile(path: "fuzz.yaml", text: text)
 
-    let result = PipelineCompiler(profile: profile).compile(file)
+    var compiler = PipelineCompiler(profile: profile)
+    compiler.resolvePipeline = { reference, _ throws(SourceReadError) in
+        switch reference {
+        case "self", "self.yaml": return file
+        case "lib", "lib.yaml", "summarize": return SourceFile(path: "lib.yaml", text: library)
+        default: throw .notFound
+        }
+    }
+    compiler.pipelineNames = { ["lib", "self"] }
+    let result = compiler.compile(file)
     check(result.diagnostics, sources: result.sources, rejected: result.plan == nil, what: "pipeline")
     if result.plan != nil && result.diagnostics.hasErrors { fatalError("pipeline: a plan despite errors") }
 
