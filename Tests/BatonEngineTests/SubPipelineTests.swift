@@ -418,6 +418,43 @@ import Testing
         #expect(try store.attempts(outcome.runID).filter { $0.status == .skipped }.map(\.stage) == ["extra/check", "extra/summary"])
     }
 
+    @Test func theCurrentPipelineOfAResumeTrustsTheFoldersOfTheFilesItNowCalls() async throws {
+        // Given a run of a pipeline in project A, whose file now calls one in project B
+        let root = NSTemporaryDirectory() + "baton-calls-folders-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        for folder in ["A/pipelines", "B/pipelines"] {
+            try FileManager.default.createDirectory(atPath: root + "/" + folder, withIntermediateDirectories: true)
+        }
+        try Self.reviewSection.write(toFile: root + "/B/pipelines/review-section.yaml", atomically: true, encoding: .utf8)
+        let path = root + "/A/pipelines/main.yaml"
+        try "version: 1\nstages:\n  review: {model: m, prompt: hello}\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let workspace = Workspace(pipelineDirectories: [], profileDirectories: [], environment: [:], currentDirectory: root + "/A")
+        let compiled = try workspace.compile(path: path, profile: nil)
+        var snapshot = RunSnapshot(
+            plan: try #require(compiled.plan), profile: nil,
+            sources: Dictionary(compiled.sources.map { (workspace.absolute($0.key), $0.value.text) }) { first, _ in first },
+            pipelinePath: path, forcedRuntime: nil)
+        snapshot.projectFolders = workspace.projectFolders(of: [path])
+        let store = try RunStore.inMemory()
+        let outcome = try await Self.executor(Self.runtime(), store: store).start(snapshot, inputs: [:], claim: .current())
+        let edited = """
+            version: 1
+            stages:
+              review:
+                uses: ../../B/pipelines/review-section.yaml
+                with: {text: hello}
+            """
+        try edited.write(toFile: path, atomically: true, encoding: .utf8)
+
+        // When `resume --use-current-pipeline` compiles the current file, the called file's project joins the run's
+        let current = CurrentPipeline(workspace: workspace, report: try RunReport.load(outcome.runID, from: store))
+        #expect(current.changed)
+        let replacement = try current.compile().snapshot
+        #expect(replacement.plan.stages.map(\.name) == ["review/check", "review/summary"])
+        let folders = replacement.projectFolders ?? []
+        #expect(folders.map { URL(fileURLWithPath: $0).lastPathComponent } == ["A", "B"], "\(folders)")
+    }
+
     // MARK: - Resume and rerun
 
     @Test func resumeInsideACallReusesItsCompletedStagesAndComputesTheSameInputs() async throws {

@@ -43,9 +43,12 @@ public struct CurrentPipeline: Sendable {
             sources: Dictionary(result.sources.map { (workspace.absolute($0.key), $0.value.text) }) { first, _ in first },
             pipelinePath: path, forcedRuntime: report.snapshot.forcedRuntime)
         snapshot.fingerprints = Fingerprints.compute(plan, inputs: report.inputs)
-        // The pinned profile's folders stay the run's; the current file's folder joins them.
+        // The pinned profile's folders stay the run's; the current file's folder, and those of the pipelines it
+        // calls (`uses:`), join them.
         snapshot.projectFolders = Array(
-            Set(TrustCheck.folders(of: report.snapshot, workspace: workspace) + workspace.projectFolders(of: [path]))
+            Set(
+                TrustCheck.folders(of: report.snapshot, workspace: workspace)
+                    + workspace.projectFolders(of: [path] + result.calledFiles))
         ).sorted()
         return (snapshot, PipelineInvalid(diagnostics: result.diagnostics, sources: result.sources))
     }
