@@ -24,6 +24,8 @@ final class ProgressPrinter: @unchecked Sendable {
     private var itemsInFlight: Set<ItemKey> = []
     /// Stages whose "not streamed" note was printed.
     private var unstreamedNoted: Set<String> = []
+    /// Stages whose items have run at once: from then on the line that ends an item's attempt names the item.
+    private var concurrentStages: Set<String> = []
     /// Whether a live line may be drawn: standard error is a terminal (tests and CI read plain lines).
     private let live: Bool
     /// What the run is waiting for now (a load, the first token) and since when, shown on the live line.
@@ -136,6 +138,7 @@ final class ProgressPrinter: @unchecked Sendable {
                 let key = ItemKey(stage: stage, item: item)
                 if let pending = pendingItems.removeValue(forKey: key) { line(pending.line) }
                 itemsInFlight.insert(key)
+                if itemsInFlight.count > 1 { concurrentStages.insert(stage) }
             }
             var parts = [stage]
             if let role { parts.append(role) }
@@ -185,13 +188,18 @@ final class ProgressPrinter: @unchecked Sendable {
             let at = limit.map { " at max_tokens: \($0)" } ?? " at its max_tokens"
             line("  ! \(stage): the answer was cut off\(at) and is kept as it is; raise max_tokens for a complete answer")
         case .attemptFinished(let summary):
-            if let item = summary.item { itemsInFlight.remove(ItemKey(stage: summary.stage, item: item)) }
+            // Of items running at once, the lines that end them come in any order: each names its item.
+            var name = summary.stage
+            if let item = summary.item {
+                if concurrentStages.contains(summary.stage) { name += " item \(item + 1)" }
+                itemsInFlight.remove(ItemKey(stage: summary.stage, item: item))
+            }
             let tokens = summary.outputTokens.map { ", \(summary.promptTokens ?? 0) → \($0) token\($0 == 1 ? "" : "s")" } ?? ""
             if summary.status == .completed {
                 let cut = summary.finishReason == "truncated" ? " (truncated)" : ""
-                line("  ✓ \(summary.stage) \(Self.duration(summary.seconds))\(tokens)\(cut)")
+                line("  ✓ \(name) \(Self.duration(summary.seconds))\(tokens)\(cut)")
             } else {
-                line("  ✗ \(summary.stage) \(summary.status): \(summary.error ?? "")")
+                line("  ✗ \(name) \(summary.status): \(summary.error ?? "")")
             }
         case .retrying(let stage, _, let error, let delay):
             line("  retrying \(stage) in \(Self.duration(delay)): \(error)")
