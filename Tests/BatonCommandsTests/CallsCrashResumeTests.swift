@@ -127,6 +127,36 @@ import Testing
         #expect(markdown.stdout.contains("\n## report, round 1\n"), "\(markdown.stdout)")
     }
 
+    /// A changed called file is a changed pipeline: `resume` says so, and `--use-current-pipeline` runs again only the
+    /// called stage that changed and what follows it.
+    @Test func aChangedCalledFileRunsAgainOnlyWhatItChanged() async throws {
+        let sandbox = try Self.sandbox("calls-edited")
+        for name in ["calls-crash.yaml", "calls-crash-review.yaml"] {
+            try FileManager.default.copyItem(atPath: RunSandbox.fixtures + "/" + name, toPath: sandbox.folder + "/" + name)
+        }
+        let pipeline = sandbox.folder + "/calls-crash.yaml"
+        let first = try await sandbox.baton(["run", pipeline, "--profile", "ci", "--input", "note=tea is brewed hot"])
+        #expect(first.status == 0, "\(first.summary)")
+        let id = try await sandbox.onlyRunID()
+        sandbox.clearCallLog()
+        let called = sandbox.folder + "/calls-crash-review.yaml"
+        let text = try String(contentsOfFile: called, encoding: .utf8)
+        try text.replacingOccurrences(of: "Summarize the check:", with: "Sum up the check:").write(
+            toFile: called, atomically: true, encoding: .utf8)
+
+        let plain = try await sandbox.baton(["resume", id, "--dry-run"])
+        #expect(plain.stderr.contains("changed since run \(id) started"), "\(plain.stderr)")
+        let dry = try await sandbox.baton(["resume", id, "--dry-run", "--use-current-pipeline"])
+        #expect(dry.status == 0, "\(dry.summary)")
+        #expect(dry.stdout.contains("superseded by the current pipeline: review/summary, second_look/summary, report"), "\(dry.stdout)")
+        let resumed = try await sandbox.baton(["resume", id, "--use-current-pipeline"])
+        #expect(resumed.status == 0, "\(resumed.summary)")
+        // The skipped call's summary is decided again (skipped again); the call's check is reused.
+        #expect(sandbox.calls().map(\.description) == ["review/summary#1", "report#1"])
+        let summary = try #require(try sandbox.attempts(id).last { $0.stage == "review/summary" })
+        #expect(summary.prompt.hasPrefix("Sum up the check: "))
+    }
+
     /// A changed called file counts as a changed pipeline: its text is among the run's pinned sources.
     @Test func theCalledFileIsPinnedWithTheRun() async throws {
         let sandbox = try Self.sandbox("calls-sources")
