@@ -36,7 +36,9 @@ import Testing
         private var task: Task<Baseline, any Error>?
 
         func get() async throws -> Baseline {
-            if task == nil { task = Task { try await Baseline.make(CallsCrashResumeTests.arguments, script: CallsCrashResumeTests.script) } }
+            if task == nil {
+                task = Task { try await Baseline.make(CallsCrashResumeTests.arguments, script: CallsCrashResumeTests.script) }
+            }
             return try await task!.value
         }
     }
@@ -109,7 +111,8 @@ import Testing
 
         let text = try await sandbox.baton(["show", id])
         #expect(text.status == 0, "\(text.summary)")
-        #expect(text.stdout.contains("\n══ review (uses calls-crash-review)\n\n── review/check round 1 try 1 · completed"), "\(text.stdout)")
+        #expect(
+            text.stdout.contains("\n══ review (uses calls-crash-review)\n\n── review/check round 1 try 1 · completed"), "\(text.stdout)")
         #expect(
             text.stdout.contains(
                 "\n══ second_look (uses calls-crash-review)\n\n── second_look/check skipped: call 'second_look': when: has(inputs.deep) was false (inputs.deep absent)\n"

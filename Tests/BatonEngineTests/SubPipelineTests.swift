@@ -241,7 +241,8 @@ import Testing
         var plan = Inline.call(
             "review", of: try snapshot(reviewSection).plan, with: ["text": "{{inputs.topic}}"], into: try snapshot(routed).plan)
         plan.setPrompt(
-            "join", "Join {{stages.review.output}}{{#stages.review.skipped}}(review skipped){{/stages.review.skipped}} {{stages.skim.output}}")
+            "join",
+            "Join {{stages.review.output}}{{#stages.review.skipped}}(review skipped){{/stages.review.skipped}} {{stages.skim.output}}")
         return plan
     }
 
@@ -320,7 +321,8 @@ import Testing
                 model: m
                 prompt: "Final {{stages.parts.output}}"
             """
-        let plan = Inline.call("parts", of: try snapshot(parts).plan, with: ["doc": "{{stages.intro.output}}"], into: try snapshot(caller).plan)
+        let plan = Inline.call(
+            "parts", of: try snapshot(parts).plan, with: ["doc": "{{stages.intro.output}}"], into: try snapshot(caller).plan)
         let verdicts = Counter()
         let runtime = ScriptedRuntime { request, _ in
             switch request.stage {
@@ -341,7 +343,7 @@ import Testing
             ])
         let prompts = runtime.requests.map(\.prompt)
         #expect(prompts[1] == "Split intro r1")
-        #expect(prompts[2 ... 3] == ["Review a (1) of intro r1", "Review b (2) of intro r1"])
+        #expect(prompts[2...3] == ["Review a (1) of intro r1", "Review b (2) of intro r1"])
         #expect(prompts[4] == "Draft parts/each r1\n\nparts/each r1")
         #expect(prompts[6] == "Draft parts/each r1\n\nparts/each r1 fixing shorter")
         #expect(prompts[7] == "Check parts/draft r2")
@@ -477,7 +479,8 @@ import Testing
         // Then only what did not complete runs, and what it reads is what the first process read
         #expect(second == .completed(runID: id))
         #expect(fixed.requests.map(\.stage) == ["review/summary", "report"])
-        #expect(fixed.requests.map(\.prompt) == ["Sum review/check done for review-section", "R review/summary done / review/check done / "])
+        #expect(
+            fixed.requests.map(\.prompt) == ["Sum review/check done for review-section", "R review/summary done / review/check done / "])
     }
 
     @Test func resumeAfterACallWasSkippedStillReadsItAsSkipped() async throws {
@@ -656,8 +659,10 @@ import Testing
         {"dependencies":["check"],"models":[{"name":"m","runtime":"ollama"}],"name":"report","output":{"format":"text"},
         "prompt":"Report {{stages.check.output}}","settings":SETTINGS}]}
         """#.replacingOccurrences(
-        of: "SETTINGS",
-        with: #"{"max_tokens":1024,"model":["m"],"num_ctx":8192,"retry":{"initial_backoff":1,"max_attempts":3,"max_backoff":30,"multiplier":2},"timeout":600}"#)
+            of: "SETTINGS",
+            with:
+                #"{"max_tokens":1024,"model":["m"],"num_ctx":8192,"retry":{"initial_backoff":1,"max_attempts":3,"max_backoff":30,"multiplier":2},"timeout":600}"#
+        )
 
     @Test func plansWithoutCallsKeepTheirEncodingAndFingerprints() throws {
         let plan = try JSONDecoder().decode(ExecutionPlan.self, from: Data(Self.recordedPlan.utf8))

@@ -245,7 +245,8 @@ enum RunFormatter {
                 continue
             }
             let item = attempt.item.map { " — item \($0 + 1)" + (items[attempt.stage].map { " of \($0.count)" } ?? "") } ?? ""
-            lines.append("\(heading) \(attempt.stage)\(item), round \(attempt.round)" + (attempt.tryNumber > 1 ? ", try \(attempt.tryNumber)" : ""))
+            lines.append(
+                "\(heading) \(attempt.stage)\(item), round \(attempt.round)" + (attempt.tryNumber > 1 ? ", try \(attempt.tryNumber)" : ""))
             lines.append("")
             if let line = itemLine(attempt, items: items, shown: &shown), let colon = line.range(of: ": ") {
                 lines += ["**Item:** " + line[colon.upperBound...], ""]
