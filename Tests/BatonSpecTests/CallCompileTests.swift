@@ -493,7 +493,10 @@ import Testing
             stages:
               go: {uses: 1️⃣b}
             """, others: ["pipelines/b.yaml": b],
-            [DiagnosticSpec("1️⃣", code: "uses-invalid", message: "pipeline 'b' has 1 error, reported in pipelines/b.yaml; fix it to call it")],
+            [
+                DiagnosticSpec(
+                    "1️⃣", code: "uses-invalid", message: "pipeline 'b' has 1 error, reported in pipelines/b.yaml; fix it to call it")
+            ],
             elsewhere: [("pipelines/b.yaml", 4, 16, "uses-cycle")])
     }
 
@@ -532,7 +535,8 @@ import Testing
 
     @Test func theInlinedPlanIsHeldToTheStageLimit() {
         let files = Files(files: [
-            "pipelines/three.yaml": "version: 1\nstages:\n  a: {model: m, prompt: a}\n  b: {model: m, prompt: b}\n  c: {model: m, prompt: c}\n",
+            "pipelines/three.yaml":
+                "version: 1\nstages:\n  a: {model: m, prompt: a}\n  b: {model: m, prompt: b}\n  c: {model: m, prompt: c}\n",
             "main.yaml": "version: 1\nstages:\n  x: {uses: three}\n  y: {uses: three}\n",
         ])
         #expect(files.compile("main.yaml", maxPlanStages: 6).plan?.stages.count == 6)
@@ -599,11 +603,16 @@ import Testing
                 "classify", "deep/review", "deep/check", "deep/brief/summary", "quick/summary", "report",
             ])
         // summarize is reached by name and by path: one file, compiled once.
-        #expect(result.calledFiles == [
-            "Tests/BatonSpecTests/Fixtures/invalid/called/summarize.yaml", "Tests/BatonSpecTests/Fixtures/valid/called/section-review.yaml",
-        ])
+        #expect(
+            result.calledFiles == [
+                "Tests/BatonSpecTests/Fixtures/invalid/called/summarize.yaml",
+                "Tests/BatonSpecTests/Fixtures/valid/called/section-review.yaml",
+            ])
         #expect(plan.stage(named: "deep/brief/summary")?.calls?.map(\.path) == ["deep", "deep/brief"])
-        #expect(plan.stage(named: "deep/brief/summary")?.calls?.last?.with == ["text": "{{stages.review.json.notes}}", "style": "{{inputs.tone}}"])
+        #expect(
+            plan.stage(named: "deep/brief/summary")?.calls?.last?.with == [
+                "text": "{{stages.review.json.notes}}", "style": "{{inputs.tone}}",
+            ])
         #expect(plan.stage(named: "deep/brief/summary")?.dependencies == ["deep/review", "deep/check"])
         #expect(plan.stage(named: "classify")?.route?.cases.map(\.stages) == [["deep/review", "deep/check", "deep/brief/summary"], []])
         #expect(plan.stage(named: "quick/summary")?.calls?.first?.condition?.text == "inputs.depth == 'quick'")

@@ -105,7 +105,9 @@ public enum GraphFormatter {
 
     /// The stages in plan order with the subgraphs around them: `open` before the first stage of a call, `close` after
     /// its last (a call's stages are contiguous in the plan, nested calls within their caller's).
-    private static func grouped(_ plan: ExecutionPlan, open: (CallFrame, Int) -> Void, stage: (PlannedStage, Int) -> Void, close: (Int) -> Void) {
+    private static func grouped(
+        _ plan: ExecutionPlan, open: (CallFrame, Int) -> Void, stage: (PlannedStage, Int) -> Void, close: (Int) -> Void
+    ) {
         var stack: [String] = []
         for planned in plan.stages {
             let frames = planned.calls ?? []

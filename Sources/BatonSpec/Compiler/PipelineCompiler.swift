@@ -171,7 +171,8 @@ public struct PipelineCompiler: Sendable {
             let isPath = reference.hasSuffix(".yaml") || reference.hasSuffix(".yml")
             let message: Diagnostic.Message =
                 error == .notFound
-                ? .usesNotFound(reference, isPath: isPath, suggestion: isPath ? nil : Suggestion.closest(to: reference, in: pipelineNames()))
+                ? .usesNotFound(
+                    reference, isPath: isPath, suggestion: isPath ? nil : Suggestion.closest(to: reference, in: pipelineNames()))
                 : .usesUnread(reference, error)
             return (nil, [Diagnostic(message, at: location)], [:], [])
         }

@@ -24,7 +24,8 @@ enum CallCheck {
             }
             let pipeline = calls[stage.name]?.plan.pipeline ?? reference
             for key in AllowedKeys.stage where !callKeys.contains(key) && has(key) {
-                diagnostics.append(Diagnostic(.usesConflict(key, stage: stage.name, pipeline: pipeline), at: sourceMap.keyLocation("\(path).\(key)")))
+                diagnostics.append(
+                    Diagnostic(.usesConflict(key, stage: stage.name, pipeline: pipeline), at: sourceMap.keyLocation("\(path).\(key)")))
             }
             spec.stages[index] = StageSpec(
                 name: stage.name, description: stage.description, role: nil, settings: StageSettings(), system: nil, prompt: nil,
