@@ -76,7 +76,9 @@ import Testing
 
         func get() async throws -> Baseline {
             if task == nil {
-                task = Task { try await Baseline.make(FanOutConcurrencyCrashTests.arguments, script: FanOutConcurrencyCrashTests.files.script) }
+                task = Task {
+                    try await Baseline.make(FanOutConcurrencyCrashTests.arguments, script: FanOutConcurrencyCrashTests.files.script)
+                }
             }
             return try await task!.value
         }

@@ -21,11 +21,13 @@ import Testing
             .attemptStarted(stage: "review", role: nil, model: "m", round: 1, tryNumber: 1, stageNumber: 2, stageCount: 3, item: 4))
         #expect(started["event"] as? String == "attempt-started")
         #expect(started["item"] as? Int == 4)
-        let plain = try Self.json(.attemptStarted(stage: "plan", role: nil, model: "m", round: 1, tryNumber: 1, stageNumber: 1, stageCount: 3))
+        let plain = try Self.json(
+            .attemptStarted(stage: "plan", role: nil, model: "m", round: 1, tryNumber: 1, stageNumber: 1, stageCount: 3))
         #expect(plain["item"] == nil)
         #expect(plain.keys.sorted() == ["event", "model", "round", "stage", "stage_count", "stage_number", "try"])
 
-        let verdict = try Self.json(.verdict(critic: "check", reviewed: "review", round: 2, verdict: "revise", feedback: "shorter", item: 0))
+        let verdict = try Self.json(
+            .verdict(critic: "check", reviewed: "review", round: 2, verdict: "revise", feedback: "shorter", item: 0))
         #expect(verdict["item"] as? Int == 0)
         #expect(verdict["critic"] as? String == "check" && verdict["stage"] as? String == "review")
         let single = try Self.json(.verdict(critic: "check", reviewed: "plan", round: 1, verdict: "approve", feedback: ""))
@@ -80,6 +82,8 @@ import Testing
             return
         }
         let table = ProgressPrinter.summary(try RunReport.load(id, from: store, attempts: .summary))
-        #expect(table.hasPrefix("stage  status       rounds  tries      time   tokens in → out\nplan   completed         1      1  "), "\(table)")
+        #expect(
+            table.hasPrefix("stage  status       rounds  tries      time   tokens in → out\nplan   completed         1      1  "),
+            "\(table)")
     }
 }

@@ -258,7 +258,10 @@ import Testing
         let outcome = try await task.value
         #expect(outcome == .interrupted(runID: outcome.runID))
         let attempts = try store.attempts(outcome.runID).filter { $0.stage == "each" }
-        #expect(attempts.map { "\($0.item ?? -1):\($0.status.rawValue)" }.sorted() == ["0:completed", "1:interrupted", "2:interrupted", "3:interrupted"])
+        #expect(
+            attempts.map { "\($0.item ?? -1):\($0.status.rawValue)" }.sorted() == [
+                "0:completed", "1:interrupted", "2:interrupted", "3:interrupted",
+            ])
         #expect(try store.run(outcome.runID).status == .interrupted)
     }
 
@@ -444,7 +447,9 @@ import Testing
             combined.itemsValue
                 == .array([
                     .object([("index", .number(1)), ("item", .string("tea")), ("verdict", .string("approve")), ("feedback", .string(""))]),
-                    .object([("index", .number(2)), ("item", .string("cake")), ("verdict", .string("revise")), ("feedback", .string("shorter"))]),
+                    .object([
+                        ("index", .number(2)), ("item", .string("cake")), ("verdict", .string("revise")), ("feedback", .string("shorter")),
+                    ]),
                 ]))
         #expect(Executor.combinedVerdict([], items: []).verdict == "approve")
     }

@@ -317,7 +317,8 @@ final class ProgressPrinter: @unchecked Sendable {
             let rounds = String(row.rounds).leftPadded(6)
             let counts: String
             if fanOut {
-                counts = (row.items > 0 ? String(row.items) : "–").leftPadded(5) + "  " + rounds + "  " + String(row.retries).leftPadded(7)
+                let items = (row.items > 0 ? String(row.items) : "–").leftPadded(5)
+                counts = items + "  " + rounds + "  " + String(row.retries).leftPadded(7)
             } else {
                 counts = rounds + "  " + String(row.tries).leftPadded(5)
             }
