@@ -7,14 +7,15 @@ import Foundation
 /// earlier process (same fingerprint) is taken as it is, and a stage that completed before is not decided again,
 /// so a resumed run never re-decides. Otherwise its router's branch, then its own condition, say whether it runs;
 /// a critic follows the stage it reviews. A skip is an attempt (`skipped`) and a `stage-skipped` event, written in
-/// one transaction. Stages without a condition, a route or a skipped reviewed stage never come here.
+/// one transaction. Stages without a condition, a route, a skipped reviewed stage or a call with one never come here.
 ///
 /// A stage inlined through sub-pipeline calls (`uses:`) is first decided by its calls, outermost first: a call whose
 /// `when:` is false, or whose route chose another branch, skips every stage of it, each recorded as any skip with the
 /// call named in the reason (`call 'review': when: … was false`) and in the payload (`"call": "review"`).
 extension Executor {
-    /// Whether `stage` must be decided before it runs: it has a condition or a router, or it is the critic of a
-    /// skipped stage. Cheap, so the walk of a plan without conditions costs nothing more.
+    /// Whether `stage` must be decided before it runs: it has a condition or a router, it is the critic of a
+    /// skipped stage, or a sub-pipeline call it is in has one. Cheap, so the walk of a plan without conditions costs
+    /// nothing more.
     static func needsDecision(_ stage: PlannedStage, state: RunState) -> Bool {
         if stage.condition != nil || stage.routedBy != nil { return true }
         if let loop = stage.critic, state.results[loop.reviews]?.skipped == true { return true }
