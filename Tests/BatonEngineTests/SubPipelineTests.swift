@@ -420,6 +420,52 @@ import Testing
         #expect(try store.attempts(outcome.runID).filter { $0.status == .skipped }.map(\.stage) == ["extra/check", "extra/summary"])
     }
 
+    @Test func aNestedCallsConditionIsDecidedInItsCallersScope() async throws {
+        let section = """
+            version: 1
+            name: section
+            inputs:
+              body: {}
+            outputs: [title]
+            stages:
+              inner:
+                uses: review-section
+                when: inputs.body != 'skip!'
+                with: {text: "{{inputs.body}}"}
+              title:
+                model: m
+                prompt: "Title {{#stages.inner.skipped}}(no review) {{/stages.inner.skipped}}{{inputs.body}}"
+            """
+        let main = """
+            version: 1
+            inputs:
+              topic: {}
+            stages:
+              part:
+                uses: section
+                with: {body: "{{inputs.topic}}!"}
+            """
+        let plan = try Self.compiled(["main.yaml": main, "section": section, "review-section": Self.reviewSection])
+        let store = try RunStore.inMemory()
+
+        // The outer call's input (body) is what the inner call's condition reads.
+        let runs = Self.runtime()
+        _ = try await Self.run(plan, inputs: ["topic": "tea"], runtime: runs, store: store)
+        #expect(runs.requests.map(\.stage) == ["part/inner/check", "part/inner/summary", "part/title"])
+
+        let skips = Self.runtime()
+        let skipped = try await Self.run(plan, inputs: ["topic": "skip"], runtime: skips, store: store)
+        #expect(skips.requests.map(\.stage) == ["part/title"])
+        #expect(skips.requests.first?.prompt == "Title (no review) skip!")
+        let reasons = try store.events(skipped.runID, kind: .stageSkipped).compactMap(\.payload)
+        #expect(reasons.count == 2)
+        #expect(
+            reasons.allSatisfy {
+                $0.contains(#""call":"part/inner""#)
+                    && $0.contains(#""reason":"call 'part/inner': when: inputs.body != 'skip!' was false (inputs.body = \"skip!\")""#)
+            }, "\(reasons)")
+    }
+
     @Test func theCurrentPipelineOfAResumeTrustsTheFoldersOfTheFilesItNowCalls() async throws {
         // Given a run of a pipeline in project A, whose file now calls one in project B
         let root = NSTemporaryDirectory() + "baton-calls-folders-\(UUID().uuidString.prefix(8))"
