@@ -74,4 +74,22 @@ import Testing
         #expect(loaded.projectFolders.contains { $0.hasSuffix("/B") }, "\(loaded.projectFolders)")
         #expect(loaded.projectFolders.contains { $0.hasSuffix("/A") }, "\(loaded.projectFolders)")
     }
+
+    @Test func theEchoLayerGivesAModelToARoleOnlyACalledPipelineNames() async throws {
+        // Given a called pipeline whose stage has a role no profile maps, and a caller that does not name it
+        let root = try Self.projects()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let called = Self.called.replacingOccurrences(of: "model: m,", with: "role: odd-role-only-here,")
+        try called.write(toFile: root + "/B/pipelines/helper.yaml", atomically: true, encoding: .utf8)
+        try "version: 1\nstages:\n  far: {uses: ../../B/pipelines/helper.yaml, with: {text: a}}\n"
+            .write(toFile: root + "/A/pipelines/main.yaml", atomically: true, encoding: .utf8)
+        let workspace = Workspace(pipelineDirectories: [], profileDirectories: [], environment: [:], currentDirectory: root + "/A")
+
+        // When it is loaded for `run --runtime echo`
+        let loaded = try await PlanLoader(workspace: workspace).load(
+            root + "/A/pipelines/main.yaml", profileName: nil, discover: false, database: nil, echo: true)
+
+        // Then the called stage runs on echo
+        #expect(loaded.plan.stage(named: "far/answer")?.models.first?.runtime == "echo")
+    }
 }

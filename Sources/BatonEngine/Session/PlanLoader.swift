@@ -47,7 +47,7 @@ public struct PlanLoader: Sendable {
     {
         var (profile, sources, diagnostics) = try loadProfile(profileName)
         if echo, let base = profile, !diagnostics.hasErrors {
-            profile = BuiltInProfiles.echoLayer(over: base, roles: workspace.roles(ofPipeline: try workspace.pipelinePath(pipeline)))
+            profile = BuiltInProfiles.echoLayer(over: base, roles: rolesWithCalls(ofPipeline: try workspace.pipelinePath(pipeline)))
         }
         let measured = measuredFootprints(database: database)
         var inventory: ModelInventory?
@@ -78,6 +78,25 @@ public struct PlanLoader: Sendable {
             guard let store, case .trusted = (try? store.status(of: folder)) ?? .untrusted else { return true }
             return false
         }
+    }
+
+    /// The roles the stages of the pipeline at `path` and of the pipelines it calls (`uses:`, followed through nested
+    /// calls, each file once) name, for the echo layer: a role only a called pipeline uses needs an echo model too.
+    func rolesWithCalls(ofPipeline path: String) -> [String] {
+        var roles = workspace.roles(ofPipeline: path)
+        var seen: Set<String> = [workspace.absolute(path)]
+        var pending = [path]
+        while let next = pending.popLast(), seen.count <= 256 {
+            guard let source = try? workspace.read(next), let spec = PipelineDecoder.decode(source).spec else { continue }
+            for reference in spec.stages.compactMap(\.uses) {
+                guard let called = try? workspace.readCalledPipeline(reference, from: source.path),
+                    seen.insert(workspace.absolute(called.path)).inserted
+                else { continue }
+                pending.append(called.path)
+                for role in workspace.roles(ofPipeline: called.path) where !roles.contains(role) { roles.append(role) }
+            }
+        }
+        return roles
     }
 
     /// Footprints measured at earlier loads, from the run database at `database` (none when it does not exist).
