@@ -130,6 +130,21 @@ import Testing
         #expect(markdown.stdout.contains("\n## report, round 1\n"), "\(markdown.stdout)")
     }
 
+    /// `baton plan` lists each call with its pipeline, its stages and its condition.
+    @Test func planListsEachCall() async throws {
+        let sandbox = try Self.sandbox("calls-plan")
+        let plan = try await sandbox.baton(["plan", Self.pipeline, "--profile", "ci"])
+        #expect(plan.status == 0, "\(plan.summary)")
+        #expect(
+            plan.stdout.contains(
+                """
+
+                call review: uses calls-crash-review, stages review/check, review/summary
+                call second_look: uses calls-crash-review, stages second_look/check, second_look/summary; runs only when has(inputs.deep)
+
+                """), "\(plan.stdout)")
+    }
+
     /// A changed called file is a changed pipeline: `resume` says so, and `--use-current-pipeline` runs again only the
     /// called stage that changed and what follows it.
     @Test func aChangedCalledFileRunsAgainOnlyWhatItChanged() async throws {

@@ -56,6 +56,22 @@ extension BatonCommand {
 enum ScheduleFormatter {
     static func size(_ bytes: Int64?) -> String { bytes.map { ByteCount(bytes: $0).description } ?? "?" }
 
+    /// Each sub-pipeline call of `plan` (nested ones too), in the order its first stage runs, with its stages.
+    static func calls(in plan: ExecutionPlan) -> [(frame: CallFrame, stages: [String])] {
+        var order: [String] = []
+        var found: [String: (frame: CallFrame, stages: [String])] = [:]
+        for stage in plan.stages {
+            for frame in stage.calls ?? [] {
+                if found[frame.path] == nil {
+                    order.append(frame.path)
+                    found[frame.path] = (frame, [])
+                }
+                found[frame.path]?.stages.append(stage.name)
+            }
+        }
+        return order.compactMap { found[$0] }
+    }
+
     static func text(_ schedule: LoadSchedule, plan: ExecutionPlan, inventory: ModelInventory? = nil) -> String {
         var lines = [
             "plan \(plan.pipeline)" + (plan.profile.map { " with profile \($0)" } ?? "")
@@ -113,6 +129,16 @@ enum ScheduleFormatter {
             for (stage, fanOut) in fanOuts {
                 let what = fanOut.repeatCount != nil ? "\(fanOut.maxItems) samples" : "up to \(fanOut.maxItems) items (max_items)"
                 lines.append("fan-out \(stage): \(what), its model resident for all of them back to back, no swap between items")
+            }
+        }
+        let calls = Self.calls(in: plan)
+        if !calls.isEmpty {
+            lines.append("")
+            for (frame, stages) in calls {
+                var line = "call \(frame.path): uses \(frame.pipeline), stages \(stages.joined(separator: ", "))"
+                if let choice = frame.routedBy { line += "; runs on route \(choice.router) → \(choice.branches.joined(separator: ", "))" }
+                if let condition = frame.condition { line += "; runs only when \(condition.text)" }
+                lines.append(line)
             }
         }
         if !schedule.branches.isEmpty {
