@@ -15,8 +15,9 @@ import Testing
     /// hanging it. Requests `passes` accepts (those the executor runs alone by design) are not held.
     final class GatedRuntime: LLMRuntime, RuntimeProvider, @unchecked Sendable {
         enum Reply: Sendable {
-            /// Answer with this text after `delay` seconds (counted from the gate's opening, or the request).
-            case text(String, delay: Double = 0)
+            /// Answer with this text after `delay` seconds (counted from the gate's opening, or the request), and once
+            /// the item `after` (if any) has answered, within the bound: a finishing order that does not depend on timing.
+            case text(String, delay: Double = 0, after: Int? = nil)
             case error(RuntimeError)
             /// Never answer (until cancelled).
             case hang
@@ -47,7 +48,7 @@ import Testing
         var peak: Int { lock.withLock { peakSeen } }
         var current: Int { lock.withLock { inFlight } }
         var requests: [GenerationRequest] { lock.withLock { recorded } }
-        /// The items whose answers ended, in the order they ended.
+        /// The items whose answers (or errors) ended, in the order they ended.
         var finished: [Int] { lock.withLock { finishedOrder } }
 
         func runtime(for model: ResolvedModel, snapshot: RunSnapshot) throws -> any LLMRuntime { self }
@@ -70,13 +71,17 @@ import Testing
                             try await Task.sleep(for: .milliseconds(5))
                         }
                         switch answer {
-                        case .text(let text, let delay):
+                        case .text(let text, let delay, let after):
                             if delay > 0 { try await Task.sleep(for: .seconds(delay)) }
+                            while let after, !self.finished.contains(after), Date() < deadline {
+                                try await Task.sleep(for: .milliseconds(5))
+                            }
                             continuation.yield(.token(text))
                             self.lock.withLock { self.finishedOrder.append(request.item ?? -1) }
                             continuation.yield(.finished(GenerationUsage(promptTokens: 1, outputTokens: 1)))
                             continuation.finish()
                         case .error(let error):
+                            self.lock.withLock { self.finishedOrder.append(request.item ?? -1) }
                             continuation.finish(throwing: error)
                         case .hang:
                             try await Task.sleep(for: .seconds(3600))
@@ -125,11 +130,11 @@ import Testing
         return try await executor.start(snapshot, inputs: inputs, claim: .current())
     }
 
-    /// Answers an item with "ok <prompt>", the join with its prompt.
-    static func answers(delay: @escaping @Sendable (Int) -> Double = { _ in 0 }) -> @Sendable (GenerationRequest) -> GatedRuntime.Reply {
+    /// Answers an item with "ok <prompt>" (once the item `after(item)` answered, if any), the join with its prompt.
+    static func answers(after: @escaping @Sendable (Int) -> Int? = { _ in nil }) -> @Sendable (GenerationRequest) -> GatedRuntime.Reply {
         { request in
             guard let item = request.item else { return .text(request.prompt) }
-            return .text("ok " + request.prompt, delay: delay(item))
+            return .text("ok " + request.prompt, after: after(item))
         }
     }
 
@@ -163,7 +168,7 @@ import Testing
         let store = try RunStore.inMemory()
         let events = LockedList<RunEvent>()
         // Later items answer sooner: 1, 2, 3 are in flight together and end 3, 2, 1.
-        let runtime = GatedRuntime(opensAt: 3, reply: Self.answers { item in item == 0 ? 0 : Double(4 - item) * 0.15 })
+        let runtime = GatedRuntime(opensAt: 3, reply: Self.answers { item in item == 1 || item == 2 ? item + 1 : nil })
         let outcome = try await Self.run(try Self.snapshot(concurrency: 3), items: 4, runtime: runtime, store: store, events: events)
         #expect(outcome == .completed(runID: outcome.runID))
         #expect(runtime.finished.prefix(4) == [0, 3, 2, 1], "the items did not finish out of order: \(runtime.finished)")
@@ -201,7 +206,7 @@ import Testing
         let labels = ["eggs", "ham", "spam", "ham", "spam"]
         let runtime = GatedRuntime(opensAt: 4) { request in
             guard let sample = request.item else { return .text(request.prompt) }
-            return .text(#"{"label": "\#(labels[sample])", "n": \#(sample)}"#, delay: sample == 0 ? 0 : Double(5 - sample) * 0.15)
+            return .text(#"{"label": "\#(labels[sample])", "n": \#(sample)}"#, after: (1...3).contains(sample) ? sample + 1 : nil)
         }
         let snapshot = try Self.snapshot(yaml, stage: "label", concurrency: 4)
         let executor = Executor(store: store, runtimes: runtime, sleep: { _ in }, random: { 0.5 })
@@ -215,11 +220,11 @@ import Testing
 
     @Test func oneFailingItemFailsTheStageOnceTheItemsInFlightEndWithTheirAttemptsRecorded() async throws {
         let store = try RunStore.inMemory()
-        // Items 1, 2, 3 are in flight together; 2 fails at once, 1 and 3 answer a little later. Item 4 never starts.
+        // Items 1, 2, 3 are in flight together; 2 fails, then 1 and 3 answer. Item 4 never starts.
         let runtime = GatedRuntime(opensAt: 3) { request in
             guard let item = request.item else { return .text(request.prompt) }
             if item == 2 { return .error(RuntimeError(.badResponse, "item two is broken", isTransient: false)) }
-            return .text("ok " + request.prompt, delay: item == 0 ? 0 : 0.2)
+            return .text("ok " + request.prompt, after: item == 0 ? nil : 2)
         }
         let outcome = try await Self.run(try Self.snapshot(concurrency: 3), items: 5, runtime: runtime, store: store)
         guard case .failed(let id, let reason, _) = outcome else {
@@ -228,6 +233,8 @@ import Testing
         }
         #expect(reason.contains("item two is broken"), "\(reason)")
         #expect(runtime.peak == 3)
+        // The stage failed only once the items in flight had ended.
+        #expect(runtime.finished.prefix(4) == [0, 2, 1, 3] || runtime.finished.prefix(4) == [0, 2, 3, 1], "\(runtime.finished)")
         let attempts = try store.attempts(id).filter { $0.stage == "each" }
         #expect(
             attempts.map { "\($0.item ?? -1):\($0.status.rawValue)" }.sorted() == ["0:completed", "1:completed", "2:failed", "3:completed"])
