@@ -92,4 +92,22 @@ import Testing
         // Then the called stage runs on echo
         #expect(loaded.plan.stage(named: "far/answer")?.models.first?.runtime == "echo")
     }
+
+    @Test func theFoldersAskedAboutBeforeDiscoveryIncludeTheCalledFilesProjects() throws {
+        // Given a pipeline in project A calling one in project B, neither trusted
+        let root = try Self.projects()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try "version: 1\nstages:\n  far: {uses: ../../B/pipelines/helper.yaml, with: {text: a}}\n"
+            .write(toFile: root + "/A/pipelines/main.yaml", atomically: true, encoding: .utf8)
+        let workspace = Workspace(
+            pipelineDirectories: [], profileDirectories: [], environment: [:], currentDirectory: root + "/A",
+            configDirectory: root + "/config")
+        let loader = PlanLoader(workspace: workspace)
+
+        // Then B is among the untrusted folders that keep discovery on this machine
+        #expect(loader.calledPipelineFiles(of: root + "/A/pipelines/main.yaml").count == 1)
+        let untrusted = loader.untrustedFolders(pipeline: root + "/A/pipelines/main.yaml", profileSources: [String]())
+        #expect(untrusted.contains { $0.hasSuffix("/B") }, "\(untrusted)")
+        #expect(untrusted.contains { $0.hasSuffix("/A") }, "\(untrusted)")
+    }
 }

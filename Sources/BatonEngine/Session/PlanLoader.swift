@@ -67,11 +67,12 @@ public struct PlanLoader: Sendable {
         return try load(pipeline, profile: profile, sources: sources, diagnostics: diagnostics, inventory: inventory, measured: measured)
     }
 
-    /// The project folders of `pipeline` and the profile files that are not trusted now (none with ``trustedForThisRun``);
-    /// a folder whose trust records cannot be read counts as untrusted (the run's check reports the file).
+    /// The project folders of `pipeline`, the pipelines it calls and the profile files that are not trusted now (none
+    /// with ``trustedForThisRun``); a folder whose trust records cannot be read counts as untrusted (the run's check
+    /// reports the file).
     public func untrustedFolders(pipeline: String, profileSources: some Sequence<String>) -> [String] {
         guard !trustedForThisRun, let path = try? workspace.pipelinePath(pipeline) else { return [] }
-        let folders = workspace.projectFolders(of: [path] + Array(profileSources))
+        let folders = workspace.projectFolders(of: [path] + calledPipelineFiles(of: path) + Array(profileSources))
         guard !folders.isEmpty else { return [] }
         let store = ProjectTrust(workspace: workspace)
         return folders.filter { folder in
@@ -80,23 +81,33 @@ public struct PlanLoader: Sendable {
         }
     }
 
-    /// The roles the stages of the pipeline at `path` and of the pipelines it calls (`uses:`, followed through nested
-    /// calls, each file once) name, for the echo layer: a role only a called pipeline uses needs an echo model too.
+    /// The roles the stages of the pipeline at `path` and of the pipelines it calls name, for the echo layer: a role
+    /// only a called pipeline uses needs an echo model too.
     func rolesWithCalls(ofPipeline path: String) -> [String] {
-        var roles = workspace.roles(ofPipeline: path)
+        var roles: [String] = []
+        for file in [path] + calledPipelineFiles(of: path) {
+            for role in workspace.roles(ofPipeline: file) where !roles.contains(role) { roles.append(role) }
+        }
+        return roles
+    }
+
+    /// The files of the pipelines the pipeline at `path` calls (`uses:`, followed through nested calls, each file once;
+    /// the ones that cannot be read or decoded are the compiler's to report), before it is compiled.
+    func calledPipelineFiles(of path: String) -> [String] {
         var seen: Set<String> = [workspace.absolute(path)]
+        var files: [String] = []
         var pending = [path]
-        while let next = pending.popLast(), seen.count <= 256 {
+        while let next = pending.popLast(), files.count < 256 {
             guard let source = try? workspace.read(next), let spec = PipelineDecoder.decode(source).spec else { continue }
             for reference in spec.stages.compactMap(\.uses) {
                 guard let called = try? workspace.readCalledPipeline(reference, from: source.path),
                     seen.insert(workspace.absolute(called.path)).inserted
                 else { continue }
+                files.append(called.path)
                 pending.append(called.path)
-                for role in workspace.roles(ofPipeline: called.path) where !roles.contains(role) { roles.append(role) }
             }
         }
-        return roles
+        return files
     }
 
     /// Footprints measured at earlier loads, from the run database at `database` (none when it does not exist).
