@@ -154,41 +154,41 @@ import Testing
 
     static let calledFiles = [
         "pipelines/review.yaml": """
-            version: 1
-            name: review
-            inputs:
-              text: {}
-            stages:
-              draft: {model: m, prompt: "Review {{inputs.text}}"}
-              check: {model: m, reviews: draft, prompt: "{{stages.draft.output}}"}
-            """,
+        version: 1
+        name: review
+        inputs:
+          text: {}
+        stages:
+          draft: {model: m, prompt: "Review {{inputs.text}}"}
+          check: {model: m, reviews: draft, prompt: "{{stages.draft.output}}"}
+        """,
         "pipelines/outer.yaml": """
-            version: 1
-            name: outer
-            inputs:
-              body: {}
-            stages:
-              prep: {model: m, prompt: "Prep {{inputs.body}}"}
-              inner: {uses: review, with: {text: "{{stages.prep.output}}"}}
-            """,
+        version: 1
+        name: outer
+        inputs:
+          body: {}
+        stages:
+          prep: {model: m, prompt: "Prep {{inputs.body}}"}
+          inner: {uses: review, with: {text: "{{stages.prep.output}}"}}
+        """,
         "main.yaml": """
-            version: 1
-            name: calls
-            inputs:
-              doc: {}
-            stages:
-              classify:
-                model: m
-                prompt: "Classify {{inputs.doc}}"
-                output: {format: json, schema: {type: object, required: [deep], properties: {deep: {type: boolean}}}}
-                route: {on: deep, cases: {"true": nested, "false": []}}
-              nested: {uses: outer, with: {body: "{{inputs.doc}}"}}
-              quick:
-                uses: review
-                with: {text: "{{inputs.doc}}"}
-                when: inputs.doc.size() < 100
-              report: {model: m, prompt: "{{stages.nested.output}} {{stages.quick.output}}"}
-            """,
+        version: 1
+        name: calls
+        inputs:
+          doc: {}
+        stages:
+          classify:
+            model: m
+            prompt: "Classify {{inputs.doc}}"
+            output: {format: json, schema: {type: object, required: [deep], properties: {deep: {type: boolean}}}}
+            route: {on: deep, cases: {"true": nested, "false": []}}
+          nested: {uses: outer, with: {body: "{{inputs.doc}}"}}
+          quick:
+            uses: review
+            with: {text: "{{inputs.doc}}"}
+            when: inputs.doc.size() < 100
+          report: {model: m, prompt: "{{stages.nested.output}} {{stages.quick.output}}"}
+        """,
     ]
 
     static func callsPlan() throws -> ExecutionPlan {
@@ -214,7 +214,8 @@ import Testing
         // The router's edge into the call carries the branch; a stage reading the call waits for all of it.
         #expect(text.contains("    s_classify -->|\"true\"| s_nested__prep"))
         #expect(text.contains("    s_nested__inner__check --> s_report"))
-        #expect(text.contains("class s_nested__prep,s_nested__inner__draft,s_nested__inner__check,s_quick__draft,s_quick__check conditional"))
+        #expect(
+            text.contains("class s_nested__prep,s_nested__inner__draft,s_nested__inner__check,s_quick__draft,s_quick__check conditional"))
         if let difference = Fixtures.compareGolden(text, at: "Tests/BatonCommandsTests/Fixtures/golden/graph-calls-mermaid.txt") {
             Issue.record(Comment(rawValue: difference))
         }

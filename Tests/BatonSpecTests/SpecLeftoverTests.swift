@@ -54,4 +54,38 @@ import Testing
                 DiagnosticSpec("2️⃣", code: "unknown-output-field"),
             ])
     }
+
+    static let fanOutWithCritic = """
+        version: 1
+        inputs:
+          parts: {default: '["a", "b"]'}
+        stages:
+          each: {model: m, for_each: inputs.parts, max_items: 5, prompt: "Do {{item}}"}
+          check: {model: m, reviews: each, prompt: "Check {{item}}: {{stages.each.output}}"}
+        """
+
+    @Test func aLaterStageReadsTheItemsOfACriticOfAFanOutStage() throws {
+        let plan = try #require(
+            compileValid(
+                Self.fanOutWithCritic + """
+
+                      after:
+                        model: m
+                        when: size(stages.check.items) > 0 && stages.check.items[0].verdict == "approve"
+                        prompt: "{{#stages.check.items}}{{index}} {{verdict}} {{feedback}}{{/stages.check.items}}"
+                    """))
+        #expect(plan.stage(named: "after")?.dependencies.contains("check") == true)
+    }
+
+    @Test func aCriticOfAStageWithoutFanOutHasNoItems() {
+        assertDiagnostics(
+            """
+            version: 1
+            stages:
+              one: {model: m, prompt: One}
+              check: {model: m, reviews: one, prompt: "Check {{stages.one.output}}"}
+              after: {model: m, prompt: "1️⃣{{stages.check.items}}"}
+            """,
+            [DiagnosticSpec("1️⃣", code: "unknown-variable")])
+    }
 }

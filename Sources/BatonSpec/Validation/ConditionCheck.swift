@@ -113,6 +113,11 @@ struct ConditionScope {
         if stage.isCritic {
             fields["verdict"] = maybe(.verdict)
             fields["feedback"] = maybe(.string)
+            // A critic of a fan-out stage: each item's last verdict (the combined one is `approve` only if all are).
+            if let reviewed = FanOutCheck.fanOutContext(of: stage, context), let item = FanOutCheck.itemType(of: reviewed, context) {
+                let entry: [String: ExpressionType] = ["index": .int, "item": item, "verdict": .verdict, "feedback": .string]
+                fields["items"] = .list(.object(fields: entry, open: false))
+            }
         }
         if let route = stage.route {
             fields["branch"] = maybe(.strings(route.branchNames))

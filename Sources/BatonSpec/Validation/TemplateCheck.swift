@@ -161,6 +161,8 @@ enum TemplateCheck {
         case "stages":
             checkStage(name, segments: segments, user: stage, at: location, &context)
         case "feedback":
+            // Inside a section over a stage's value, it may name one of its fields (each item of a critic's `items`).
+            if sections.contains(where: { $0.hasPrefix("stages.") }) { return }
             if context.criticOf[stage.name] == nil, !isInHistory(sections) {
                 context.emit(.feedbackWithoutCritic(name, stage: stage.name), at: location)
             } else if segments.count > 1 {
@@ -291,7 +293,8 @@ enum TemplateCheck {
                 return
             }
         case "items" where segments.count == 3:
-            guard stage.isFanOut else {
+            // A critic reviewing a fan-out stage has items too: each item's last verdict and feedback.
+            guard stage.isFanOut || (stage.isCritic && FanOutCheck.fanOutContext(of: stage, context) != nil) else {
                 context.emit(
                     .fanOutFieldUnavailable(
                         name, stage: target, reason: "stage '\(target)' has no 'for_each' or 'repeat', so it has no items"),
@@ -347,7 +350,7 @@ enum TemplateCheck {
             if stage.output?.format == .json { fields.append("json") }
             if stage.isCritic { fields += ["verdict", "feedback"] }
             if stage.route != nil { fields.append("branch") }
-            if stage.isFanOut { fields.append("items") }
+            if stage.isFanOut || (stage.isCritic && FanOutCheck.fanOutContext(of: stage, context) != nil) { fields.append("items") }
             if stage.vote != nil, stage.repeatCount != nil { fields.append("vote") }
             let suggestion = Suggestion.closest(to: field, in: fields).map { "stages.\(target).\($0)" }
             context.emit(.badStageField(name, stage: target, suggestion: suggestion), at: location)
