@@ -6,8 +6,10 @@
 1. Process wall time of `baton validate pipelines/code-task.yaml`, from spawn to exit, release build,
    run from the repository root (so the default profile is loaded and checked too). N runs after 5
    warm-up runs; prints median, min, max. Target: under 50 ms.
-   The same for pipelines/support-router.yaml, the shipped pipeline that uses the control-flow constructs
-   (issue 11: conditions and routes so far). Target: under 50 ms.
+   The same for pipelines/support-router.yaml (conditions and routes) and for
+   Benchmarks/pipelines/every-construct.yaml, which uses every control-flow construct of issue 11 at once
+   (critic loops, when, route, for_each with a per-item critic, repeat with vote, and a sub-pipeline call that
+   itself calls another). Target: under 50 ms.
 2. Throughput: 1,000 generated pipelines of 10 stages each (inputs, a chain of template references,
    a critic loop, JSON output with a schema, retries), validated by one `baton validate DIR` process.
    Prints files per second (median of 5 runs, wall time of the whole process). Target: over 2,000/s.
@@ -85,7 +87,7 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores, {cpu}, {platform.system()} {platform.release()}")
     print(f"binary: {binary}")
 
-    for pipeline in ["pipelines/code-task.yaml", "pipelines/support-router.yaml"]:
+    for pipeline in ["pipelines/code-task.yaml", "pipelines/support-router.yaml", "Benchmarks/pipelines/every-construct.yaml"]:
         argv = [binary, "validate", pipeline]
         for _ in range(5):
             timed(argv, ROOT)

@@ -37,6 +37,21 @@ import Testing
         }
     }
 
+    /// The benchmark's pipeline with every control-flow construct (Benchmarks/validate.py times its validation).
+    @Test func theEveryConstructBenchmarkPipelineCompilesWithEachConstruct() throws {
+        let result = try Self.workspace.compile(
+            path: "Benchmarks/pipelines/every-construct.yaml", profile: try Self.workspace.loadProfile("default").profile)
+        #expect(result.diagnostics.isEmpty, "\(result.diagnostics.map(\.message))")
+        let plan = try #require(result.plan)
+        #expect(plan.stage(named: "classify")?.route != nil)
+        #expect(plan.stage(named: "escalate")?.condition != nil)
+        #expect(plan.stage(named: "each")?.fanOut?.source != nil)
+        #expect(plan.stage(named: "check")?.critic?.reviews == "each")
+        #expect(plan.stage(named: "mood")?.fanOut?.vote != nil)
+        // compare-sources calls research-summary: two levels of calls inlined.
+        #expect(plan.stages.contains { ($0.calls?.count ?? 0) == 2 && $0.name.hasPrefix("research/first/") })
+    }
+
     @Test("C-A1, C-A15: every role of every shipped profile, sent to each cloud model it registers, passes the model rules")
     func rolesSendWhatCloudModelsAccept() throws {
         for name in Self.profiles {
