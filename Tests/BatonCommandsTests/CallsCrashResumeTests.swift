@@ -30,18 +30,8 @@ import Testing
         KillCase("attempt-finish-commit:2", "stage-done:2", "stage-done:1"),
     ]
 
-    /// The uninterrupted run of this fixture, made once per test process.
-    actor Shared {
-        static let baseline = Shared()
-        private var task: Task<Baseline, any Error>?
-
-        func get() async throws -> Baseline {
-            if task == nil {
-                task = Task { try await Baseline.make(CallsCrashResumeTests.arguments, script: CallsCrashResumeTests.script) }
-            }
-            return try await task!.value
-        }
-    }
+    /// The uninterrupted run, made once per test process.
+    static let baseline = Baseline.Shared(CallsCrashResumeTests.arguments, script: CallsCrashResumeTests.script)
 
     static func sandbox(_ name: String) throws -> RunSandbox {
         let sandbox = try RunSandbox(name)
@@ -50,7 +40,7 @@ import Testing
     }
 
     @Test func theBaselineRunsTheCalledStagesInTheirScopeAndSkipsTheFalseCall() async throws {
-        let baseline = try await Shared.baseline.get()
+        let baseline = try await Self.baseline.get()
         #expect(baseline.calls.map(\.description) == ["outline#1", "review/check#1", "review/summary#1", "report#1"])
         #expect(baseline.skipped == ["second_look/check", "second_look/summary"])
         let outline = try #require(baseline.attempts[StageRound(stage: "outline", round: 1)]?.output)
@@ -64,7 +54,7 @@ import Testing
 
     @Test(arguments: cases)
     func killedRunsInsideASubPipelineResumeToTheSameOutputs(_ scenario: KillCase) async throws {
-        let baseline = try await Shared.baseline.get()
+        let baseline = try await Self.baseline.get()
         let sandbox = try Self.sandbox("calls-crash")
         var runID: String?
         for (index, kill) in scenario.kills.enumerated() {

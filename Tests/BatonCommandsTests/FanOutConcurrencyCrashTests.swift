@@ -70,19 +70,7 @@ import Testing
     ]
 
     /// The uninterrupted run, made once per test process.
-    actor Shared {
-        static let baseline = Shared()
-        private var task: Task<Baseline, any Error>?
-
-        func get() async throws -> Baseline {
-            if task == nil {
-                task = Task {
-                    try await Baseline.make(FanOutConcurrencyCrashTests.arguments, script: FanOutConcurrencyCrashTests.files.script)
-                }
-            }
-            return try await task!.value
-        }
-    }
+    static let baseline = Baseline.Shared(FanOutConcurrencyCrashTests.arguments, script: FanOutConcurrencyCrashTests.files.script)
 
     static func sandbox(_ name: String) throws -> RunSandbox {
         let sandbox = try RunSandbox(name)
@@ -91,7 +79,7 @@ import Testing
     }
 
     @Test func theUninterruptedRunHasThreeItemsInFlightAtItsPeak() async throws {
-        let baseline = try await Shared.baseline.get()
+        let baseline = try await Self.baseline.get()
         let items = baseline.calls.filter { $0.stage == "each" }
         #expect(items.map(\.item).compactMap { $0 }.sorted() == Array(0..<8))
         #expect(items.first?.item == 0)
@@ -139,7 +127,7 @@ import Testing
 
     @Test(arguments: cases)
     func killedConcurrentFanOutResumesToTheSameOutputs(_ scenario: KillCase) async throws {
-        let baseline = try await Shared.baseline.get()
+        let baseline = try await Self.baseline.get()
         let sandbox = try Self.sandbox("fanout-parallel-crash")
         var runID: String?
         for (index, kill) in scenario.kills.enumerated() {

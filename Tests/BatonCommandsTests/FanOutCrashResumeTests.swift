@@ -30,18 +30,8 @@ import Testing
         KillCase("items-expanded:1", "items-expanded:1", "item-done:5"),
     ]
 
-    /// The uninterrupted run of this fixture, made once per test process.
-    actor Shared {
-        static let baseline = Shared()
-        private var task: Task<Baseline, any Error>?
-
-        func get() async throws -> Baseline {
-            if task == nil {
-                task = Task { try await Baseline.make(FanOutCrashResumeTests.arguments, script: FanOutCrashResumeTests.script) }
-            }
-            return try await task!.value
-        }
-    }
+    /// The uninterrupted run, made once per test process.
+    static let baseline = Baseline.Shared(FanOutCrashResumeTests.arguments, script: FanOutCrashResumeTests.script)
 
     static func sandbox(_ name: String) throws -> RunSandbox {
         let sandbox = try RunSandbox(name)
@@ -50,7 +40,7 @@ import Testing
     }
 
     @Test func theBaselineRunsEachItemAndEachSampleOnceAndVotes() async throws {
-        let baseline = try await Shared.baseline.get()
+        let baseline = try await Self.baseline.get()
         #expect(
             baseline.calls.map(\.description) == [
                 "sections#1", "review[0]#1", "review[1]#1", "review[2]#1", "label[0]#1", "label[1]#1", "label[2]#1", "summary#1",
@@ -64,7 +54,7 @@ import Testing
 
     @Test(arguments: cases)
     func killedFanOutRunsResumeToTheSameOutputs(_ scenario: KillCase) async throws {
-        let baseline = try await Shared.baseline.get()
+        let baseline = try await Self.baseline.get()
         let sandbox = try Self.sandbox("fanout-crash")
         var runID: String?
         for (index, kill) in scenario.kills.enumerated() {

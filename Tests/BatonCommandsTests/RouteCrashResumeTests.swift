@@ -31,18 +31,8 @@ import Testing
             KillCase("condition-decided:4", "stage-done:1"),
         ]
 
-    /// The uninterrupted run of this fixture, made once per test process.
-    actor Shared {
-        static let baseline = Shared()
-        private var task: Task<Baseline, any Error>?
-
-        func get() async throws -> Baseline {
-            if task == nil {
-                task = Task { try await Baseline.make(RouteCrashResumeTests.arguments, script: RouteCrashResumeTests.script) }
-            }
-            return try await task!.value
-        }
-    }
+    /// The uninterrupted run, made once per test process.
+    static let baseline = Baseline.Shared(RouteCrashResumeTests.arguments, script: RouteCrashResumeTests.script)
 
     static func sandbox(_ name: String) throws -> RunSandbox {
         let sandbox = try RunSandbox(name)
@@ -51,7 +41,7 @@ import Testing
     }
 
     @Test func theBaselineSkipsOneBranchAndOneConditionAndRunsTheRest() async throws {
-        let baseline = try await Shared.baseline.get()
+        let baseline = try await Self.baseline.get()
         #expect(baseline.calls.map(\.description) == ["classify#1", "bug_triage#1", "bug_reply#1", "notify#1", "reply#1"])
         #expect(baseline.skipped == ["billing_reply", "escalate"])
         let reply = try #require(baseline.attempts[StageRound(stage: "reply", round: 1)]?.prompt)
@@ -61,7 +51,7 @@ import Testing
 
     @Test(arguments: cases)
     func killedRoutedRunsResumeToTheSameOutputs(_ scenario: KillCase) async throws {
-        let baseline = try await Shared.baseline.get()
+        let baseline = try await Self.baseline.get()
         let sandbox = try Self.sandbox("route-crash")
         var runID: String?
         for (index, kill) in scenario.kills.enumerated() {

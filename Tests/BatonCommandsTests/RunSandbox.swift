@@ -166,12 +166,20 @@ struct Baseline: Sendable {
     /// Computed once per test process.
     static let shared = Shared()
 
-    /// The baseline, made by the first test that asks for it; the others wait for it.
+    /// The baseline of one fixture (its `baton run` arguments and echo script), made by the first test that asks for it;
+    /// the others wait for it. Each crash suite keeps one in a `static let`.
     actor Shared {
+        private let arguments: [String]
+        private let script: String
         private var task: Task<Baseline, any Error>?
 
+        init(_ arguments: [String] = RunSandbox.runArguments, script: String = RunSandbox.script) {
+            self.arguments = arguments
+            self.script = script
+        }
+
         func get() async throws -> Baseline {
-            if task == nil { task = Task { try await Baseline.make() } }
+            if task == nil { task = Task { [arguments, script] in try await Baseline.make(arguments, script: script) } }
             return try await task!.value
         }
     }
