@@ -125,7 +125,9 @@ final class RunSandbox: @unchecked Sendable {
     }
 
     /// Waits until the call log has a call of `key` (at most `timeout` seconds).
-    func waitForCall(_ key: StageRound, timeout: Double = 20) async throws -> Bool {
+    /// The wait ends as soon as the call is logged; the bound only stops a broken run from hanging the suite. 20 s
+    /// was too short on a 2-core machine with builds running beside the suite (SignalTests, 2026-12-07).
+    func waitForCall(_ key: StageRound, timeout: Double = 90) async throws -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if calls().contains(key) { return true }
