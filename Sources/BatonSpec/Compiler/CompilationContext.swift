@@ -190,7 +190,23 @@ struct CompilationContext {
             system: stage.system, prompt: stage.prompt ?? "",
             dependencies: (dependencies[name] ?? []).map(\.stage).sorted { index(of: $0) < index(of: $1) },
             critic: critic, reviewedBy: criticOf[name], output: stage.output ?? .text, modelChoice: modelChoices[name],
-            condition: conditions[name], routedBy: routedBy[name], route: stage.route, fanOut: fanOut(of: stage))
+            condition: conditions[name], routedBy: routedBy[name], route: stage.route, fanOut: fanOut(of: stage),
+            tool: toolStep(of: stage), effects: stage.effects, approve: stage.approve,
+            toolUse: stage.tools.map { ToolUse(tools: $0, maxToolCalls: stage.maxToolCalls ?? 1, mode: stage.toolMode ?? .json) },
+            parameters: stage.parameters)
+    }
+
+    /// The planned form of a tool stage's keys; nil for a model stage.
+    func toolStep(of stage: StageSpec) -> ToolStep? {
+        if let argv = stage.run {
+            return .run(
+                RunStep(
+                    argv: argv, shell: stage.shell ?? false, stdin: stage.stdin, cwd: stage.cwd, env: stage.env,
+                    exitCodes: stage.exitCodes ?? RunStep.defaultExitCodes, maxOutput: stage.maxOutput ?? RunStep.defaultMaxOutput))
+        }
+        if let http = stage.http { return .http(http) }
+        if let mcp = stage.mcp { return .mcp(mcp) }
+        return nil
     }
 
     /// The stage's ``FanOut``: a `repeat` is a fan-out over its samples, `max_items` being the sample count.

@@ -58,13 +58,28 @@ public struct PlannedStage: Sendable, Hashable, Codable {
     public var fanOut: FanOut? = nil
     /// The sub-pipeline calls this stage was inlined through, outermost first; nil outside sub-pipelines.
     public var calls: [CallFrame]? = nil
+    /// For a tool stage (`run`, `http`, `mcp`): what it runs; such a stage has no models. Nil for model stages.
+    public var tool: ToolStep? = nil
+    /// What the tool stage's call changes, as written (`effects:`); nil: decided at run time (MCP annotations, else
+    /// `external`).
+    public var effects: ToolEffects? = nil
+    /// Whether the tool stage's call, or which of a model stage's tools, need approval.
+    public var approve: ToolApproval? = nil
+    /// For a model stage with `tools:`: the tools it may call and its bound.
+    public var toolUse: ToolUse? = nil
+    /// A tool definition's arguments schema (`parameters:`).
+    public var parameters: JSONValue? = nil
 
     /// The keys encoded: every property but ``modelChoice``. Optionals encode nothing when nil (synthesized
-    /// `encodeIfPresent`), so plans of pipelines without `uses` stay byte-identical.
+    /// `encodeIfPresent`), so plans of pipelines without `uses` or tools stay byte-identical.
     enum CodingKeys: String, CodingKey {
         case name, role, models, settings, system, prompt, dependencies, critic, reviewedBy, output
         case condition, routedBy, route, fanOut, calls
+        case tool, effects, approve, toolUse, parameters
     }
+
+    /// Whether the stage runs a tool (`run`, `http`, `mcp`) rather than a model.
+    public var isTool: Bool { tool != nil }
 }
 
 /// A model a stage may run on, with the runtime and footprint the compiler found for it.

@@ -18,7 +18,7 @@ public struct ResolvedProfile: Sendable, Hashable, Codable {
 /// `default_runtime` are replaced; `runtimes` and `models` are merged by name, an entry replacing the
 /// parent's entry of that name whole; `roles` are merged by name and then key by key; `defaults` are
 /// merged key by key; `thermal` is replaced whole (keys the child leaves out take the policy's defaults,
-/// not the parent's values).
+/// not the parent's values); `tools` is replaced whole; `mcp_servers` are merged by name like `runtimes`.
 public enum ProfileResolver {
     /// Resolves `document`, asking `parent` for each profile named by `extends`.
     ///
@@ -73,6 +73,10 @@ public enum ProfileResolver {
         }
         result.defaults = child.defaults.overriding(base.defaults)
         result.thermal = child.thermal ?? base.thermal
+        result.tools = child.tools ?? base.tools
+        if child.mcpServers != nil || base.mcpServers != nil {
+            result.mcpServers = mergeByName(child.mcpServers ?? [], over: base.mcpServers ?? [], name: \.name) { new, _ in new }
+        }
         return result
     }
 

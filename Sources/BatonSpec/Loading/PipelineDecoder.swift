@@ -81,9 +81,10 @@ public enum PipelineDecoder {
         } else if !map.suggested.contains("stages") {
             reader.emit(.missingKey("stages", in: "the pipeline", hint: "add the pipeline's stages"), at: root)
         }
+        let servers = map.value("mcp_servers").flatMap { ToolDecoder.decodeServers($0, reader: reader) }
         return PipelineSpec(
             version: version ?? PipelineDecoder.supportedVersion, name: name, description: description, inputs: inputs,
-            memoryBudget: budget, defaults: defaults, outputs: outputs, stages: stages)
+            memoryBudget: budget, defaults: defaults, outputs: outputs, stages: stages, mcpServers: servers)
     }
 
     private static func decodeInputs(_ node: Node, reader: SpecReader) -> [InputSpec] {
@@ -172,11 +173,14 @@ public enum PipelineDecoder {
         let promptFile = text("prompt_file")
         if map.has("prompt"), map.has("prompt_file"), let node = map.keyNode("prompt_file") {
             reader.emit(.conflictingKeys("prompt", "prompt_file", in: context), at: node)
-        } else if !map.has("prompt"), !map.has("prompt_file"), !map.has("uses"),
-            map.suggested.isDisjoint(with: ["prompt", "prompt_file", "uses"])
+        } else if !(ToolDecoder.kindKeys + ["uses"]).contains(where: map.has),
+            map.suggested.isDisjoint(with: ToolDecoder.kindKeys + ["uses"])
         {
             reader.emit(
-                .missingKey("prompt", in: context, hint: "add 'prompt' (a template) or 'prompt_file' (a file holding one)"),
+                .missingKey(
+                    "prompt", in: context,
+                    hint: "add 'prompt' (a template) or 'prompt_file' (a file holding one); a tool stage has 'run', 'http' or "
+                        + "'mcp' instead, a call 'uses'"),
                 at: reader.sourceMap.keyLocation(path) ?? reader.location(of: node))
         }
 
@@ -201,6 +205,7 @@ public enum PipelineDecoder {
         let output = map.value("output").flatMap { decodeOutput($0, path: "\(path).output", context: context, reader: reader) }
 
         let fanOut = FlowDecoder.decodeFanOut(map, path: path, reader: reader)
+        let tool = ToolDecoder.decode(map, path: path, stage: name, reader: reader)
         return StageSpec(
             name: name, description: text("description"), role: role,
             settings: SettingsDecoder.decode(map, reader: reader), system: system, prompt: prompt, promptFile: promptFile,
@@ -209,7 +214,10 @@ public enum PipelineDecoder {
             route: map.value("route").flatMap { FlowDecoder.decodeRoute($0, path: "\(path).route", stage: name, reader: reader) },
             forEach: fanOut.forEach, itemName: fanOut.itemName, maxItems: fanOut.maxItems, concurrency: fanOut.concurrency,
             repeatCount: fanOut.repeatCount, vote: fanOut.vote, uses: FlowDecoder.decodeUses(map, reader: reader),
-            with: FlowDecoder.decodeWith(map, path: path, stage: name, reader: reader))
+            with: FlowDecoder.decodeWith(map, path: path, stage: name, reader: reader), run: tool.run, shell: tool.shell,
+            stdin: tool.stdin, cwd: tool.cwd, env: tool.env, exitCodes: tool.exitCodes, maxOutput: tool.maxOutput, http: tool.http,
+            mcp: tool.mcp, effects: tool.effects, approve: tool.approve, parameters: tool.parameters, tools: tool.tools,
+            maxToolCalls: tool.maxToolCalls, toolMode: tool.toolMode)
     }
 
     private static func decodeOutput(_ node: Node, path: String, context: String, reader: SpecReader) -> OutputSpec? {

@@ -50,11 +50,28 @@ public enum ProfileDecoder {
         let roles = map.value("roles").map { decodeRoles($0, reader: reader) } ?? []
         let defaults = SettingsDecoder.decodeDefaults(map, allowedKeys: AllowedKeys.profileDefaults, reader: reader)
         let thermal = map.value("thermal").flatMap { decodeThermal($0, reader: reader) }
+        let tools = map.value("tools").flatMap { decodeTools($0, reader: reader) }
+        let servers = map.value("mcp_servers").flatMap { ToolDecoder.decodeServers($0, reader: reader) }
 
         return ProfileSpec(
             version: version ?? PipelineDecoder.supportedVersion, name: name, description: description, extends: extends,
             memoryBudget: budget, defaultRuntime: defaultRuntime, runtimes: runtimes, models: models, roles: roles,
-            defaults: defaults, thermal: thermal)
+            defaults: defaults, thermal: thermal, tools: tools, mcpServers: servers)
+    }
+
+    /// The `tools` section: `allow`, the executables `run` stages may start.
+    private static func decodeTools(_ node: Node, reader: SpecReader) -> ToolPolicy? {
+        guard let map = reader.mapping(node, context: "'tools'", subject: "'tools'", path: "tools", allowedKeys: AllowedKeys.toolPolicy)
+        else { return nil }
+        guard let allowNode = map.value("allow") else {
+            if !map.suggested.contains("allow") {
+                reader.emit(.missingKey("allow", in: "'tools'", hint: "add 'allow: [EXECUTABLE, ...]'"), at: node)
+            }
+            return nil
+        }
+        guard let items = reader.stringList(allowNode, subject: map.subject("allow"), allowSingle: true) else { return nil }
+        for (index, item) in items.enumerated() { reader.record("tools.allow[\(index)]", item.1) }
+        return ToolPolicy(allow: items.map(\.0))
     }
 
     /// The `runtimes` section, in file order; a runtime with a bad name or no usable `kind` is left out.

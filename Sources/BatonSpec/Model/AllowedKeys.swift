@@ -13,6 +13,14 @@ public enum AllowedKeys {
     public static let pipelineDefaults = StageSettings.CodingKeys.allCases.map(\.rawValue)
     /// An input.
     public static let input = InputSpec.CodingKeys.allCases.filter { $0 != .name }.map(\.rawValue)
+    /// A stage's `http`.
+    public static let http = HTTPSpec.CodingKeys.allCases.map(\.rawValue)
+    /// A stage's `mcp`.
+    public static let mcp = MCPCallSpec.CodingKeys.allCases.map(\.rawValue)
+    /// An MCP server under `mcp_servers` (pipeline or profile).
+    public static let mcpServer = MCPServerSpec.CodingKeys.allCases.filter { $0 != .name }.map(\.rawValue)
+    /// A profile's `tools`.
+    public static let toolPolicy = ToolPolicy.CodingKeys.allCases.map(\.rawValue)
     /// A `retry` policy.
     public static let retry = RetryPolicy.CodingKeys.allCases.map(\.rawValue)
     /// The mapping form of a stage's `output`.

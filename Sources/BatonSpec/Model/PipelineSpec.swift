@@ -16,12 +16,15 @@ public struct PipelineSpec: Sendable, Hashable, Codable {
     public var outputs: [String]?
     /// The stages, in file order.
     public var stages: [StageSpec]
+    /// The MCP servers this pipeline's stages may call (`mcp_servers:`), in file order; nil when the file has none.
+    public var mcpServers: [MCPServerSpec]? = nil
 
     /// The keys as written in files.
     public enum CodingKeys: String, CodingKey, CaseIterable {
         case version, name, description, inputs
         case memoryBudget = "memory_budget"
         case defaults, outputs, stages
+        case mcpServers = "mcp_servers"
     }
 
     /// The stage called `name`.

@@ -22,6 +22,10 @@ public struct ProfileSpec: Sendable, Hashable, Codable {
     public var defaults: StageSettings
     /// Pauses between stages while the machine is hot; nil when the profile sets none.
     public var thermal: ThermalPolicy?
+    /// The executables `run` stages may start (`tools: {allow: [...]}`); nil: none may.
+    public var tools: ToolPolicy? = nil
+    /// MCP servers every pipeline run with this profile may call (`mcp_servers:`).
+    public var mcpServers: [MCPServerSpec]? = nil
 
     /// The keys as written in files.
     public enum CodingKeys: String, CodingKey, CaseIterable {
@@ -29,7 +33,8 @@ public struct ProfileSpec: Sendable, Hashable, Codable {
         case memoryBudget = "memory_budget"
         case defaultRuntime = "default_runtime"
         case runtimes, models, roles, defaults
-        case thermal
+        case thermal, tools
+        case mcpServers = "mcp_servers"
     }
 
     /// The runtime called `name`.

@@ -45,6 +45,36 @@ public struct StageSpec: Sendable, Hashable, Codable {
     public var uses: String? = nil
     /// The called pipeline's inputs (`with:`): input name → template in this pipeline's scope.
     public var with: [String: String]? = nil
+    /// The command of a `run` stage: argument templates; with `shell: true`, the one script `/bin/sh -c` runs.
+    public var run: [String]? = nil
+    /// Whether `run` is a shell script (`shell: true`, a `shell-tool` warning).
+    public var shell: Bool? = nil
+    /// A `run` stage's standard input template.
+    public var stdin: String? = nil
+    /// A `run` stage's working folder template; nil: the run's scratch folder.
+    public var cwd: String? = nil
+    /// A `run` stage's environment: name → template; nothing else is inherited.
+    public var env: [String: String]? = nil
+    /// The exit codes a `run` stage accepts; nil: `[0]`.
+    public var exitCodes: [Int]? = nil
+    /// The most stdout a `run` stage keeps; nil: 1 MB.
+    public var maxOutput: ByteCount? = nil
+    /// An `http` stage's request.
+    public var http: HTTPSpec? = nil
+    /// An `mcp` stage's call.
+    public var mcp: MCPCallSpec? = nil
+    /// What a tool stage's call changes (`effects:`); nil: the MCP tool's annotations, else `external`.
+    public var effects: ToolEffects? = nil
+    /// Whether the call needs approval (tool stage), or which tools do (model stage with `tools`).
+    public var approve: ToolApproval? = nil
+    /// A tool definition's arguments, as a JSON schema object (`parameters:`).
+    public var parameters: JSONValue? = nil
+    /// The tools a model stage may call: tool stages of this pipeline or `SERVER.TOOL`.
+    public var tools: [String]? = nil
+    /// The most tool calls of a model stage with `tools` (required with it, 1 to 100).
+    public var maxToolCalls: Int? = nil
+    /// How a model stage with `tools` asks for calls; nil: `json`.
+    public var toolMode: ToolMode? = nil
 
     /// The keys as written in files: these plus the keys of ``StageSettings`` (`name` is the mapping key).
     public enum CodingKeys: String, CodingKey, CaseIterable {
@@ -62,6 +92,12 @@ public struct StageSpec: Sendable, Hashable, Codable {
         case repeatCount = "repeat"
         case vote
         case uses, with
+        case run, shell, stdin, cwd, env
+        case exitCodes = "exit_codes"
+        case maxOutput = "max_output"
+        case http, mcp, effects, approve, parameters, tools
+        case maxToolCalls = "max_tool_calls"
+        case toolMode = "tool_mode"
     }
 
     /// Whether this stage is a critic.
@@ -69,6 +105,17 @@ public struct StageSpec: Sendable, Hashable, Codable {
 
     /// Whether this stage calls a sub-pipeline.
     public var isCall: Bool { uses != nil }
+
+    /// The kind of tool stage this is (`run`, `http`, `mcp`); nil: a model stage or a call.
+    public var toolKind: ToolKind? {
+        if run != nil { return .run }
+        if http != nil { return .http }
+        if mcp != nil { return .mcp }
+        return nil
+    }
+
+    /// Whether this stage runs a tool rather than a model.
+    public var isTool: Bool { toolKind != nil }
 
     /// Whether the stage runs more than once: once per item (`for_each`) or once per sample (`repeat`).
     public var isFanOut: Bool { forEach != nil || repeatCount != nil }

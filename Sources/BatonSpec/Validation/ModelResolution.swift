@@ -5,8 +5,9 @@ enum ModelResolution {
     static func run(_ context: inout CompilationContext) {
         let scope = Scope(context)
         checkDefaultsRuntime(scope, &context)
-        // A `uses:` stage runs no model: its called pipeline's stages were resolved when it was compiled.
-        for stage in context.spec.stages where !stage.isCall {
+        // A `uses:` stage runs no model: its called pipeline's stages were resolved when it was compiled. A tool stage
+        // (`run`, `http`, `mcp`) loads no model at all: its plan has `models: []`.
+        for stage in context.spec.stages where !stage.isCall && !stage.isTool {
             resolve(stage, scope, &context)
         }
     }
