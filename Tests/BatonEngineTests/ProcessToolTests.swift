@@ -1,5 +1,11 @@
 import BatonEngine
 import Foundation
+import Subprocess
+#if canImport(System)
+import System
+#else
+import SystemPackage
+#endif
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -200,5 +206,45 @@ struct ProcessToolTests {
     func invalidUTF8() async throws {
         let result = try await ProcessTool.run(Self.request("printf", ["a\\377b"]))
         #expect(result.stdout == "a\u{FFFD}b")
+    }
+
+    /// Benchmarks/tools.py runs this with BATON_BENCH_TOOLS=N: N spawns of `true` through ProcessTool and N made
+    /// directly with swift-subprocess (same environment, outputs discarded), interleaved, and prints the figures.
+    @Test("benchmark: spawn-to-result of true, ProcessTool vs a direct swift-subprocess run",
+          .enabled(if: ProcessInfo.processInfo.environment["BATON_BENCH_TOOLS"] != nil))
+    func benchmarkSpawn() async throws {
+        let count = Int(ProcessInfo.processInfo.environment["BATON_BENCH_TOOLS"] ?? "") ?? 200
+        let clock = ContinuousClock()
+        var tool: [Double] = []
+        var direct: [Double] = []
+        let request = Self.request("true", environment: Self.baseEnvironment, timeout: 30)
+        let environment = Environment.custom(["PATH": Self.path, "LANG": "C.UTF-8"])
+        for index in 0..<(count + 10) {
+            let toolStart = clock.now
+            let result = try await ProcessTool.run(request)
+            let toolSeconds = ProcessTool.benchmarkSeconds(clock.now - toolStart)
+            #expect(result.termination == .exited(0))
+            let directStart = clock.now
+            let outcome = try await Subprocess.run(.path("/usr/bin/true"), environment: environment, output: .discarded)
+            let directSeconds = ProcessTool.benchmarkSeconds(clock.now - directStart)
+            #expect(outcome.terminationStatus.isSuccess)
+            // The first runs warm up caches and the I/O thread.
+            if index >= 10 {
+                tool.append(toolSeconds * 1000)
+                direct.append(directSeconds * 1000)
+            }
+        }
+        func quantile(_ values: [Double], _ q: Double) -> Double {
+            let sorted = values.sorted()
+            return sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * q))]
+        }
+        let line = { (name: String, values: [Double]) in
+            String(format: "BENCH %@ n=%d median_ms=%.3f p90_ms=%.3f min_ms=%.3f", name, values.count,
+                   quantile(values, 0.5), quantile(values, 0.9), values.min() ?? 0)
+        }
+        print(line("process-tool-true", tool))
+        print(line("direct-subprocess-true", direct))
+        let paired = zip(tool, direct).map { $0 - $1 }
+        print(String(format: "BENCH overhead-per-run median_ms=%.3f p90_ms=%.3f", quantile(paired, 0.5), quantile(paired, 0.9)))
     }
 }

@@ -249,6 +249,9 @@ public enum ProcessTool {
         #endif
     }
 
+    /// `duration` in seconds, for benchmarks.
+    public static func benchmarkSeconds(_ duration: Duration) -> Double { seconds(duration) }
+
     static func seconds(_ duration: Duration) -> Double {
         let parts = duration.components
         return Double(parts.seconds) + Double(parts.attoseconds) / 1e18
