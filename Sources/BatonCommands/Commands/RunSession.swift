@@ -81,6 +81,15 @@ struct RunSession {
         snapshot: RunSnapshot? = nil, preflight: Preflight? = nil,
         _ body: @escaping @Sendable (Executor, LeaseClaim) async throws -> RunOutcome
     ) async throws {
+        // Tool stages are validated but not run yet (issue 12): refused (65) before anything is recorded or run.
+        if let prepared = preflight?.snapshot ?? snapshot {
+            do {
+                try ToolStageGate.check(prepared.plan)
+            } catch {
+                Console.error("error: \(error)")
+                throw ExitCode(BatonExitCode.invalidPipeline)
+            }
+        }
         if let preflight { try checkTrust(preflight, workspace: Workspace.current(environment: environment)) }
         let printer = ProgressPrinter(
             mode: options.json ? .json : options.quiet ? .quiet : .human,

@@ -1,0 +1,33 @@
+import BatonTestSupport
+import Foundation
+import Testing
+
+/// Until the engine runs tool stages, `baton run` refuses a plan with one (exit 65, the stage named, no run recorded),
+/// where it would otherwise have sent the tool stage's empty prompt to a model; `validate` accepts the file.
+@Suite struct ToolStageRefusalTests {
+    @Test("run refuses a pipeline with a run stage up front: exit 65, the stage named, no run recorded")
+    func runRefusesAToolStage() async throws {
+        // Given a pipeline with a model stage and a run stage
+        let sandbox = try RunSandbox("tool-stage-refusal")
+        let pipeline = sandbox.folder + "/tools.yaml"
+        try """
+        version: 1
+        stages:
+          draft: {model: m, prompt: Say hi.}
+          count: {run: [wc, -w], stdin: some words}
+        """.write(toFile: pipeline, atomically: true, encoding: .utf8)
+
+        // When
+        let validate = try await sandbox.baton(["validate", pipeline])
+        let run = try await sandbox.baton(["run", pipeline, "--runtime", "echo"])
+
+        // Then
+        #expect(validate.status == 0, "\(validate.summary)")
+        #expect(run.status == 65, "\(run.summary)")
+        #expect(
+            run.stderr.contains("error: stage 'count' is a `run` stage; this build validates tool stages but cannot run them yet"),
+            "\(run.stderr)")
+        #expect(try await sandbox.runIDs().isEmpty)
+        #expect(sandbox.calls().isEmpty)
+    }
+}
