@@ -233,6 +233,32 @@ import Testing
         }
     }
 
+    static let toolPipeline = """
+        version: 1
+        mcp_servers:
+          clock: {command: [uvx, mcp-server-time]}
+        outputs: [draft, count, fetch, now, agent]
+        stages:
+          draft: {model: m, prompt: Say hi.}
+          count: {run: [wc, -w], needs: draft}
+          fetch: {http: {method: post, url: "http://127.0.0.1:8080/echo"}, needs: count}
+          now: {mcp: {server: clock, tool: get_current_time}}
+          agent: {model: m, prompt: What time is it?, tools: [clock.get_current_time], max_tool_calls: 3, needs: [fetch, now]}
+        """
+
+    @Test func aToolStageIsDrawnWithWhatItRunsAndNoModel() throws {
+        let plan = try #require(compileValid(Self.toolPipeline))
+        let mermaid = GraphFormatter.render(plan, format: .mermaid)
+        #expect(mermaid.contains("    s_count[\"count<br/>run: wc -w\"]"), "\(mermaid)")
+        #expect(mermaid.contains("    s_fetch[\"fetch<br/>http: POST 127.0.0.1\"]"), "\(mermaid)")
+        #expect(mermaid.contains("    s_now[\"now<br/>mcp: clock.get_current_time\"]"), "\(mermaid)")
+        #expect(mermaid.contains("agent<br/>m<br/>tools: clock.get_current_time, ≤3 calls"), "\(mermaid)")
+        let dot = GraphFormatter.render(plan, format: .dot)
+        #expect(dot.contains("\"count\" [label=\"count\nrun: wc -w\""), "\(dot)")
+        #expect(GraphFormatter.toolLine(.run(RunStep(argv: ["echo $HOME"], shell: true))) == "sh: echo $HOME")
+        #expect(GraphFormatter.toolLine(.http(HTTPSpec(url: "http://{{inputs.host}}/x"))) == "http: GET http://{{inputs.host}}/x")
+    }
+
     @Test func everyFormatIsCovered() {
         // A new format must draw routes and conditions too: add it to the tests above.
         #expect(GraphFormatter.Format.allCases == [.mermaid, .dot])

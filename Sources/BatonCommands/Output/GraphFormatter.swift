@@ -13,6 +13,8 @@ import Foundation
 /// The stages of a sub-pipeline call (`uses:`) are drawn inside a subgraph (Mermaid) or cluster (DOT) titled
 /// `X (uses P)`, nested as the calls are, with the call's condition under the title; they are dashed when the call may
 /// be skipped.
+/// A tool stage (`run`, `http`, `mcp`) has no model; its second line says what it runs (``toolLine(_:)``). A model stage
+/// with `tools:` names them and its bound.
 public enum GraphFormatter {
     /// The formats of `baton graph`.
     public enum Format: String, CaseIterable, Sendable {
@@ -37,6 +39,10 @@ public enum GraphFormatter {
         var lines = [stage.name]
         let detail = [stage.role, stage.models.first.map(\.description)].compactMap { $0 }.joined(separator: " · ")
         if !detail.isEmpty { lines.append(detail) }
+        if let tool = stage.tool { lines.append(toolLine(tool)) }
+        if let use = stage.toolUse {
+            lines.append(shortened("tools: " + use.tools.joined(separator: ", ")) + ", ≤\(use.maxToolCalls) calls")
+        }
         if let route = stage.route {
             let empty = route.cases.filter(\.stages.isEmpty).map(\.value) + (route.otherwise?.isEmpty == true ? ["default"] : [])
             lines.append("route on \(route.on)" + (empty.isEmpty ? "" : "; \(empty.joined(separator: ", ")): nothing"))
@@ -61,6 +67,20 @@ public enum GraphFormatter {
         }
         if fanOut.concurrency > 1 { line += ", \(fanOut.concurrency) at once" }
         return line
+    }
+
+    /// What a tool stage runs, on one line: `run: wc -w` (`sh: SCRIPT` with `shell: true`), `http: GET host`
+    /// (the whole URL when its host is a template), `mcp: server.tool`.
+    public static func toolLine(_ tool: ToolStep) -> String {
+        switch tool {
+        case .run(let run):
+            return shortened((run.shell ? "sh: " : "run: ") + run.argv.joined(separator: " "))
+        case .http(let http):
+            let host = http.url.contains("{{") ? nil : URLComponents(string: http.url)?.host
+            return shortened("http: \(http.method) " + (host ?? http.url))
+        case .mcp(let mcp):
+            return shortened("mcp: \(mcp.server).\(mcp.tool)")
+        }
     }
 
     /// The label of the edge from `dependency` to a fan-out stage whose list reads it: `for each NAME`.
