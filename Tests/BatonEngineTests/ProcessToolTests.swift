@@ -202,6 +202,14 @@ struct ProcessToolTests {
         #expect(result.stdout == input)
     }
 
+    @Test("a child that exits without reading a large stdin is a result, not a broken pipe for Baton")
+    func unreadStdin() async throws {
+        let input = String(repeating: "y\n", count: 1_000_000)
+        let result = try await ProcessTool.run(Self.request("head", ["-c", "4"], stdin: input))
+        #expect(result.termination == .exited(0))
+        #expect(result.stdout == "y\ny\n")
+    }
+
     @Test("invalid UTF-8 in the output is replaced, not an error")
     func invalidUTF8() async throws {
         let result = try await ProcessTool.run(Self.request("printf", ["a\\377b"]))
