@@ -305,7 +305,8 @@ public enum ProcessTool {
                 .notExecutable, "\(name) was found at \(notExecutable) but is not an executable file; chmod +x it or fix PATH")
         }
         throw ProcessToolError(
-            .notFound, "\(name) was not found on the tool's PATH (\(searchPath)); add its folder to PATH in the tool's env or give an absolute path")
+            .notFound,
+            "\(name) was not found on the tool's PATH (\(searchPath)); add its folder to PATH in the tool's env or give an absolute path")
     }
 
     private static func isExecutableFile(_ path: String) -> Bool {
