@@ -36,6 +36,9 @@ if [ "${BATON_SKIP_INTEGRATION:-0}" != "1" ]; then
     BATON_GEMMA_GGUF="$(scripts/setup-model.sh)"
     export BATON_GEMMA_GGUF
     echo "model: $BATON_GEMMA_GGUF" >&2
+    BATON_MCP_BIN="$(scripts/setup-mcp.sh)"
+    export BATON_MCP_BIN
+    echo "MCP servers: $BATON_MCP_BIN" >&2
 fi
 
 swift build --build-tests >&2
