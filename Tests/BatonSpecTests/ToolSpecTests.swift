@@ -261,3 +261,54 @@ import Testing
         #expect(Set(server.keys) == Set(AllowedKeys.mcpServer))
     }
 }
+
+/// A tool stage's templates are checked like prompts: what they read becomes a dependency, and the typed fields of a
+/// tool stage (`exit_code`, `stderr` of a run; `status`, `headers` of an http) are known to later templates.
+@Suite struct ToolTemplateTests {
+    @Test func aToolStagesTemplatesMakeDependencies() throws {
+        let plan = try #require(
+            compileValid(
+                """
+                version: 1
+                inputs:
+                  path: {}
+                outputs: [report]
+                stages:
+                  draft: {model: m, prompt: Say hi.}
+                  count: {run: [wc, -w, "{{inputs.path}}"], stdin: "{{stages.draft.output}}"}
+                  post:
+                    http: {method: post, url: "http://127.0.0.1:9/x", headers: {X-Count: "{{stages.count.output}}"}}
+                  report:
+                    model: m
+                    prompt: "{{stages.count.exit_code}} {{stages.count.stderr}} {{stages.post.status}} {{stages.post.output}}"
+                """))
+        #expect(plan.stage(named: "count")?.dependencies == ["draft"])
+        #expect(plan.stage(named: "post")?.dependencies == ["count"])
+        #expect(plan.stage(named: "report")?.dependencies == ["count", "post"])
+    }
+
+    @Test func aMisspeltToolFieldIsLocatedWithItsSuggestion() {
+        assertDiagnostics(
+            """
+            version: 1
+            stages:
+              count: {run: [ls]}
+              report: {model: m, prompt: "1️⃣{{stages.count.exit_cod}}"}
+              bad: {run: [echo, "2️⃣{{stages.nope.output}}"]}
+            """,
+            [
+                DiagnosticSpec("1️⃣", code: "unknown-variable"),
+                DiagnosticSpec("2️⃣", code: "unknown-stage"),
+            ])
+    }
+
+    @Test func argsOutsideAToolDefinitionIsRefused() {
+        assertDiagnostics(
+            """
+            version: 1
+            stages:
+              count: {run: [wc, -w], stdin: "1️⃣{{args.text}}"}
+            """,
+            [DiagnosticSpec("1️⃣", code: "args-outside-tool")])
+    }
+}

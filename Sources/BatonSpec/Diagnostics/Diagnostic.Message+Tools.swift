@@ -26,4 +26,12 @@ extension Diagnostic.Message {
             "\(context) runs its command through /bin/sh ('shell: true'); text a template puts in it is expanded by the "
                 + "shell: prefer 'run' as a list of arguments, or pass values through 'stdin' or 'env'")
     }
+
+    /// `{{args.NAME}}` in a stage that no model stage names in its `tools:`.
+    static func argsOutsideToolDefinition(_ name: String, stage: String) -> Self {
+        Diagnostic.Message(
+            "args-outside-tool",
+            "'\(name)' is a tool argument, but stage '\(stage)' is not a tool a model calls; 'args' is given only to a tool "
+                + "stage named in some model stage's 'tools:' (with its 'parameters'): list '\(stage)' there, or read inputs or stages")
+    }
 }

@@ -18,7 +18,31 @@ enum TemplateCheck {
                 guard let text else { continue }
                 check(text, placement: placement(of: "stages.\(stage.name).\(key)", context), stage: stage, &context)
             }
+            // A tool stage's templates (argv, stdin, cwd, env, url, headers, body, arguments) read like a prompt, and
+            // what they read, the stage waits for.
+            for (path, text) in toolTemplates(of: stage) {
+                check(text, placement: placement(of: "stages.\(stage.name).\(path)", context), stage: stage, &context)
+            }
         }
+    }
+
+    /// A tool stage's templates, each with its source-map path below the stage, in a stable order.
+    static func toolTemplates(of stage: StageSpec) -> [(String, String)] {
+        func sorted(_ map: [String: String]?, _ prefix: String) -> [(String, String)] {
+            (map ?? [:]).sorted { $0.key < $1.key }.map { ("\(prefix).\($0.key)", $0.value) }
+        }
+        var templates: [(String, String)] = []
+        for (index, argument) in (stage.run ?? []).enumerated() { templates.append(("run[\(index)]", argument)) }
+        if let stdin = stage.stdin { templates.append(("stdin", stdin)) }
+        if let cwd = stage.cwd { templates.append(("cwd", cwd)) }
+        templates += sorted(stage.env, "env")
+        if let http = stage.http {
+            templates.append(("http.url", http.url))
+            templates += sorted(http.headers, "http.headers")
+            if let body = http.body { templates.append(("http.body", body)) }
+        }
+        templates += sorted(stage.mcp?.arguments, "mcp.arguments")
+        return templates
     }
 
     /// How positions inside the template at `path` map into its file.
@@ -174,6 +198,11 @@ enum TemplateCheck {
             } else if segments.count > 1 {
                 context.emit(.unknownVariable(name, suggestion: "history"), at: location)
             }
+        case "args" where isToolDefinition(stage, context):
+            // A tool definition's arguments, given by the model that calls it; `parameters` says which.
+            if segments.count < 2 || segments[1].isEmpty { context.emit(.unknownVariable(name, suggestion: nil), at: location) }
+        case "args":
+            context.emit(.argsOutsideToolDefinition(name, stage: stage.name), at: location)
         case "round":
             if segments.count > 1 { context.emit(.unknownVariable(name, suggestion: "round"), at: location) }
         case "pipeline":
@@ -236,6 +265,11 @@ enum TemplateCheck {
                 .unknownItemField(name, field: fields[index], item: segments[0], type: found.description, fields: [], suggestion: nil),
                 at: location)
         }
+    }
+
+    /// Whether a model stage names `stage` in its `tools:`: then it is a tool definition, run when the model calls it.
+    static func isToolDefinition(_ stage: StageSpec, _ context: CompilationContext) -> Bool {
+        stage.isTool && context.spec.stages.contains { $0.tools?.contains(stage.name) == true }
     }
 
     private static func isInHistory(_ sections: [String]) -> Bool {
@@ -338,6 +372,9 @@ enum TemplateCheck {
                     return
                 }
             }
+        case "exit_code" where segments.count == 3 && stage.run != nil, "stderr" where segments.count == 3 && stage.run != nil,
+            "status" where segments.count == 3 && stage.http != nil, "headers" where segments.count <= 4 && stage.http != nil:
+            break
         case "verdict", "feedback":
             guard stage.isCritic, segments.count == 3 else {
                 context.emit(
@@ -352,6 +389,8 @@ enum TemplateCheck {
             if stage.route != nil { fields.append("branch") }
             if stage.isFanOut || (stage.isCritic && FanOutCheck.fanOutContext(of: stage, context) != nil) { fields.append("items") }
             if stage.vote != nil, stage.repeatCount != nil { fields.append("vote") }
+            if stage.run != nil { fields += ["exit_code", "stderr"] }
+            if stage.http != nil { fields += ["status", "headers"] }
             let suggestion = Suggestion.closest(to: field, in: fields).map { "stages.\(target).\($0)" }
             context.emit(.badStageField(name, stage: target, suggestion: suggestion), at: location)
             return
