@@ -187,7 +187,7 @@ import Testing
             version: 1
             stages:
               a: {model: m, prompt: A, 1️⃣run: [ls]}
-              b: {run: [ls], 2️⃣mcp: {server: s, tool: t}}
+              b: {run: [ls], 2️⃣http: {url: "http://127.0.0.1/"}}
             """,
             [
                 DiagnosticSpec(
@@ -310,5 +310,46 @@ import Testing
               count: {run: [wc, -w], stdin: "1️⃣{{args.text}}"}
             """,
             [DiagnosticSpec("1️⃣", code: "args-outside-tool")])
+    }
+}
+
+/// ``ToolCheck``: hosts, servers, server tools and `tools:` entries.
+@Suite struct ToolCheckTests {
+    @Test func loopbackAllowedHostsAndTemplatedHostsPass() throws {
+        let plan = try #require(
+            compileValid(
+                """
+                version: 1
+                inputs:
+                  host: {}
+                stages:
+                  a: {http: {url: "http://localhost:8080/x"}}
+                  b: {http: {url: "http://127.0.0.9/x"}}
+                  c: {http: {url: "http://[::1]:9/x"}}
+                  d: {http: {url: "https://api.example.org/v1", allow_hosts: [api.example.org]}}
+                  e: {http: {url: "https://{{inputs.host}}/v1"}}
+                """))
+        #expect(plan.stages.count == 5)
+    }
+
+    @Test func aServerMayComeFromTheProfile() throws {
+        var profile = InvalidFixtureTests.testProfile()
+        profile.spec.mcpServers = [MCPServerSpec(name: "clock", command: ["uvx", "mcp-server-time"], allowTools: ["get_current_time"])]
+        assertDiagnostics(
+            """
+            version: 1
+            stages:
+              now: {mcp: {server: clock, tool: get_current_time}}
+              later: {mcp: {server: clock, tool: 1️⃣convert_time}}
+              agent: {model: m, prompt: Time?, tools: [2️⃣clock.convert, now], max_tool_calls: 1}
+            """,
+            profile: profile,
+            [DiagnosticSpec("1️⃣", code: "mcp-tool-not-allowed"), DiagnosticSpec("2️⃣", code: "mcp-tool-not-allowed")])
+    }
+
+    @Test func aLiteralHostIsReadFromTheURL() {
+        #expect(ToolCheckProbe.host("https://user@example.org:8443/x?y") == "example.org")
+        #expect(ToolCheckProbe.host("http://[::1]:80/") == "::1")
+        #expect(ToolCheckProbe.host("http://{{inputs.h}}/x") == nil)
     }
 }

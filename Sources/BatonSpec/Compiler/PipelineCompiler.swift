@@ -141,6 +141,7 @@ public struct PipelineCompiler: Sendable {
         RouteCheck.run(&context)
         FanOutCheck.run(&context)
         TemplateCheck.run(&context)
+        ToolCheck.run(&context)
         ConditionCheck.run(&context)
         StageGraphCheck.checkCycles(&context)
         ModelResolution.run(&context)
