@@ -52,7 +52,7 @@ struct MCPClientTests {
         }
     }
 
-    @Test("convert_time turns 12:00 Europe/London in winter into 13:00 Europe/Paris; arguments as JSON text")
+    @Test("convert_time turns 12:00 UTC into 21:00 Asia/Tokyo (no daylight saving on either side); arguments as JSON text")
     func convertTime() async throws {
         try await MCPPool.with(servers: [MCPServers.time]) { pool in
             let result = try await pool.call(
