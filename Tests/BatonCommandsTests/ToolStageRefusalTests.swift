@@ -30,4 +30,30 @@ import Testing
         #expect(try await sandbox.runIDs().isEmpty)
         #expect(sandbox.calls().isEmpty)
     }
+
+    @Test("plan shows a tool stage as a stage with no model: nothing loaded, no unknown footprint")
+    func planShowsAToolStageWithoutAModel() async throws {
+        let sandbox = try RunSandbox("tool-stage-plan")
+        let pipeline = sandbox.folder + "/tools.yaml"
+        try """
+        version: 1
+        stages:
+          draft: {model: m, prompt: Say hi.}
+          count: {run: [wc, -w], stdin: "{{stages.draft.output}}"}
+        """.write(toFile: pipeline, atomically: true, encoding: .utf8)
+
+        let text = try await sandbox.baton(["plan", pipeline, "--offline"])
+        let json = try await sandbox.baton(["plan", pipeline, "--offline", "--json"])
+
+        #expect(text.status == 0, "\(text.summary)")
+        #expect(text.stdout.contains("a `run` stage: no model"), "\(text.stdout)")
+        #expect(!text.stdout.contains("?:?") && !text.stdout.contains("-:run"), "\(text.stdout)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        let steps = try #require(object["steps"] as? [[String: Any]])
+        let count = try #require(steps.first { $0["stage"] as? String == "count" })
+        #expect(count["tool"] as? String == "run")
+        #expect(count["load"] as? Bool == false)
+        // Only the model stage's footprint is unknown (m is in no registry); the tool stage adds none.
+        #expect((object["unknown_footprints"] as? [Any])?.count == 1, "\(json.stdout)")
+    }
 }

@@ -84,13 +84,17 @@ enum ScheduleFormatter {
             return "\(stage) ×\(fanOut.maxItems)"
         }
         let stageWidth = max(5, schedule.rows.map { label($0.stage).count }.max() ?? 0)
-        let modelWidth = max(5, schedule.rows.map(\.model.description.count).max() ?? 0)
+        // A tool stage has no model: its column says so.
+        func model(_ row: LoadSchedule.Row) -> String { row.tool == nil ? row.model.description : "none" }
+        let modelWidth = max(5, schedule.rows.map { model($0).count }.max() ?? 0)
         lines.append(
             " #  " + "stage".padding(toLength: stageWidth, withPad: " ", startingAt: 0) + "  "
                 + "model".padding(toLength: modelWidth, withPad: " ", startingAt: 0) + "  resident while it runs    before it")
         for (index, row) in schedule.rows.enumerated() {
             var actions = row.unloads.map { "unload \($0) (\(size(schedule.footprint(of: $0))))" }
-            if let host = row.servedBy {
+            if let tool = row.tool {
+                actions.append("a `\(tool.rawValue)` stage: no model")
+            } else if let host = row.servedBy {
                 actions.append("served by \(host), not loaded here")
             } else {
                 if let context = row.contextReload {
@@ -101,7 +105,7 @@ enum ScheduleFormatter {
             }
             lines.append(
                 String(index + 1).leftPadded(2) + "  " + label(row.stage).padding(toLength: stageWidth, withPad: " ", startingAt: 0) + "  "
-                    + row.model.description.padding(toLength: modelWidth, withPad: " ", startingAt: 0) + "  "
+                    + model(row).padding(toLength: modelWidth, withPad: " ", startingAt: 0) + "  "
                     + size(row.residentBytes).padding(toLength: 24, withPad: " ", startingAt: 0) + "  " + actions.joined(separator: "; "))
         }
         let choices = plan.stages.compactMap { stage in stage.modelChoice.map { (stage.name, $0) } }
@@ -183,6 +187,8 @@ enum ScheduleFormatter {
         var modelChoice: Choice?
         /// For a fan-out stage: the most items it may run (max_items, or repeat's sample count), all on this model.
         var maxItems: Int? = nil
+        /// For a tool stage: its kind (`run`, `http`, `mcp`); it has no model.
+        var tool: String? = nil
 
         enum CodingKeys: String, CodingKey {
             case stage, model, runtime, load, unload, resident
@@ -192,6 +198,7 @@ enum ScheduleFormatter {
             case servedBy = "served_by"
             case reloadNumCtx = "reload_num_ctx"
             case modelChoice = "model_choice"
+            case tool
         }
     }
 
@@ -259,7 +266,7 @@ enum ScheduleFormatter {
                 servedBy: row.servedBy, reloadNumCtx: row.contextReload,
                 modelChoice: plan.stage(named: row.stage)?.modelChoice.map {
                     Step.Choice(rule: $0.rule.rawValue, explanation: $0.explanation)
-                }, maxItems: plan.stage(named: row.stage)?.fanOut?.maxItems)
+                }, maxItems: plan.stage(named: row.stage)?.fanOut?.maxItems, tool: row.tool?.rawValue)
         }
         return try JSONOutput.text(
             Document(

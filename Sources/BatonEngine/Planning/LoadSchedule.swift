@@ -19,6 +19,8 @@ public struct LoadSchedule: Sendable {
         /// The context an Ollama model is reloaded with when it is resident with another one (an earlier
         /// stage's `num_ctx`): the executor unloads and loads it again before the stage.
         public var contextReload: Int? = nil
+        /// For a tool stage (`run`, `http`, `mcp`): its kind. It has no model, loads nothing and frees nothing.
+        public var tool: ToolKind? = nil
     }
 
     /// A critic loop and what its further rounds cost.
@@ -70,7 +72,14 @@ public struct LoadSchedule: Sendable {
         var unknown: Set<ModelKey> = []
         var uses: [ModelKey] = []
         var servedBy: [ModelKey: String] = [:]
-        for stage in plan.stages {
+        var toolStages: Set<Int> = []
+        for (index, stage) in plan.stages.enumerated() {
+            if let tool = stage.tool {
+                // A tool stage has no model: it takes no part in the memory schedule.
+                uses.append(ModelKey(runtime: "-", name: tool.kind.rawValue))
+                toolStages.insert(index)
+                continue
+            }
             let model = stage.models.first
             let key = ModelKey(runtime: model?.runtime ?? "?", name: model?.name ?? "?")
             uses.append(key)
@@ -89,7 +98,7 @@ public struct LoadSchedule: Sendable {
             }
         }
         // The memory schedule covers the models Baton loads; the others run where they are served.
-        let managedIndices = uses.indices.filter { servedBy[uses[$0]] == nil }
+        let managedIndices = uses.indices.filter { servedBy[uses[$0]] == nil && !toolStages.contains($0) }
         let schedule = try MemoryPlanner.plan(uses: managedIndices.map { uses[$0] }, footprints: footprints, budget: budget)
         var steps: [Int: MemoryPlanner.Step] = [:]
         for (step, index) in zip(schedule.steps, managedIndices) { steps[index] = step }
@@ -124,7 +133,8 @@ public struct LoadSchedule: Sendable {
                 rows.append(
                     Row(
                         stage: stage.name, model: key, footprint: nil, unloads: [], loads: false,
-                        residentBytes: previous?.residentBytes ?? 0, resident: previous?.resident ?? [], servedBy: servedBy[key]))
+                        residentBytes: previous?.residentBytes ?? 0, resident: previous?.resident ?? [], servedBy: servedBy[key],
+                        tool: stage.tool?.kind))
             }
         }
         let loops = plan.stages.compactMap { stage -> Loop? in
