@@ -94,7 +94,13 @@ let package = Package(
         ),
         .testTarget(
             name: "BatonEngineTests",
-            dependencies: ["BatonSpec", "BatonEngine", "BatonTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "BatonSpec", "BatonEngine", "BatonTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "MCP", package: "swift-sdk"),
+            ],
             swiftSettings: commonSettings
         ),
         .testTarget(
