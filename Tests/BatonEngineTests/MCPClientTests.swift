@@ -5,9 +5,9 @@ import SystemPackage
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The MCP client against the real reference servers from PyPI (scripts/setup-mcp.sh; scripts/test.sh exports
@@ -105,8 +105,10 @@ struct MCPClientTests {
         try "hello\n".write(toFile: repository + "/notes.txt", atomically: true, encoding: .utf8)
         let git = MCPServerDefinition(
             name: "git", command: [MCPServers.bin! + "/mcp-server-git", "--repository", repository],
-            environment: ["HOME": repository, "GIT_AUTHOR_NAME": "Baton", "GIT_AUTHOR_EMAIL": "baton@example.invalid",
-                          "GIT_COMMITTER_NAME": "Baton", "GIT_COMMITTER_EMAIL": "baton@example.invalid"])
+            environment: [
+                "HOME": repository, "GIT_AUTHOR_NAME": "Baton", "GIT_AUTHOR_EMAIL": "baton@example.invalid",
+                "GIT_COMMITTER_NAME": "Baton", "GIT_COMMITTER_EMAIL": "baton@example.invalid",
+            ])
         try await MCPPool.with(servers: [git]) { pool in
             let tools = try await pool.tools(server: "git")
             let commit = try #require(tools.first { $0.name == "git_commit" })
@@ -159,7 +161,9 @@ struct MCPClientTests {
         }
         // The reader thread may deliver the last line just after the server exits.
         let deadline = ContinuousClock.now + .seconds(2)
-        while !lines.current.contains("fixture: sleeping 0.01"), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        while !lines.current.contains("fixture: sleeping 0.01"), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
         #expect(lines.current.contains("fixture: fixture server starting"), "\(lines.current)")
         #expect(lines.current.contains("fixture: sleeping 0.01"), "\(lines.current)")
     }
@@ -211,7 +215,8 @@ struct MCPClientTests {
 
     @Test("a server that exits at startup gives an error quoting its stderr's last lines")
     func exitsAtStartup() async throws {
-        let broken = MCPServerDefinition(name: "broken", command: ["/bin/sh", "-c", "echo 'loading config' >&2; echo 'fatal: no config file' >&2; exit 3"])
+        let broken = MCPServerDefinition(
+            name: "broken", command: ["/bin/sh", "-c", "echo 'loading config' >&2; echo 'fatal: no config file' >&2; exit 3"])
         let error = await #expect(throws: MCPClientError.self) {
             try await MCPPool.with(servers: [broken]) { pool in try await pool.tools(server: "broken") }
         }
@@ -307,9 +312,12 @@ struct MCPClientTests {
             if round >= 20 { direct.append(ContinuousClock.now - start) }
         }
         await client.disconnect()
-        let pooledMedian = median(pooled), directMedian = median(direct)
-        print("MCP warm call, get_current_time, \(rounds) calls: pool median \(pooledMedian), direct SDK median \(directMedian), "
-              + "difference \(pooledMedian - directMedian); pool mean \(pooled.reduce(.zero, +) / rounds), direct mean \(direct.reduce(.zero, +) / rounds)")
+        let pooledMedian = median(pooled)
+        let directMedian = median(direct)
+        print(
+            "MCP warm call, get_current_time, \(rounds) calls: pool median \(pooledMedian), direct SDK median \(directMedian), "
+                + "difference \(pooledMedian - directMedian); pool mean \(pooled.reduce(.zero, +) / rounds), direct mean \(direct.reduce(.zero, +) / rounds)"
+        )
     }
 }
 
@@ -387,8 +395,9 @@ enum MCPServers {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         return entries.compactMap { entry -> (pid_t, String, pid_t, pid_t)? in
             guard let pid = pid_t(entry),
-                  let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")") else { return nil }
+                let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")")
+            else { return nil }
             // After "pid (comm)": state ppid pgrp ...
             let fields = stat[stat.index(after: close)...].split(separator: " ")
             guard fields.count > 3, let parent = pid_t(fields[1]), let group = pid_t(fields[2]) else { return nil }

@@ -1,14 +1,15 @@
 import BatonEngine
 import Foundation
 import Subprocess
-#if canImport(System)
-import System
-#else
-import SystemPackage
-#endif
 import Testing
+
+#if canImport(System)
+    import System
+#else
+    import SystemPackage
+#endif
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The `run` runner (issue 12): argv, exact environment, caps, process-group kill on timeout and cancellation.
@@ -97,8 +98,9 @@ struct ProcessToolTests {
     @Test("a child that ignores SIGTERM is killed with SIGKILL after the grace period")
     func ignoresTerm() async throws {
         let folder = try Self.scratch()
-        var request = Self.request("sh", ["-c", "trap '' TERM; sleep 60 & echo $! >> pids; echo $$ >> pids; wait; wait"],
-                                   cwd: folder, timeout: 0.5)
+        var request = Self.request(
+            "sh", ["-c", "trap '' TERM; sleep 60 & echo $! >> pids; echo $$ >> pids; wait; wait"],
+            cwd: folder, timeout: 0.5)
         request.killGrace = 0.5
         let result = try await ProcessTool.run(request)
         #expect(result.timedOut)
@@ -218,8 +220,9 @@ struct ProcessToolTests {
 
     /// Benchmarks/tools.py runs this with BATON_BENCH_TOOLS=N: N spawns of `true` through ProcessTool and N made
     /// directly with swift-subprocess (same environment, outputs discarded), interleaved, and prints the figures.
-    @Test("benchmark: spawn-to-result of true, ProcessTool vs a direct swift-subprocess run",
-          .enabled(if: ProcessInfo.processInfo.environment["BATON_BENCH_TOOLS"] != nil))
+    @Test(
+        "benchmark: spawn-to-result of true, ProcessTool vs a direct swift-subprocess run",
+        .enabled(if: ProcessInfo.processInfo.environment["BATON_BENCH_TOOLS"] != nil))
     func benchmarkSpawn() async throws {
         let count = Int(ProcessInfo.processInfo.environment["BATON_BENCH_TOOLS"] ?? "") ?? 200
         let clock = ContinuousClock()
@@ -247,8 +250,9 @@ struct ProcessToolTests {
             return sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * q))]
         }
         let line = { (name: String, values: [Double]) in
-            String(format: "BENCH %@ n=%d median_ms=%.3f p90_ms=%.3f min_ms=%.3f", name, values.count,
-                   quantile(values, 0.5), quantile(values, 0.9), values.min() ?? 0)
+            String(
+                format: "BENCH %@ n=%d median_ms=%.3f p90_ms=%.3f min_ms=%.3f", name, values.count,
+                quantile(values, 0.5), quantile(values, 0.9), values.min() ?? 0)
         }
         print(line("process-tool-true", tool))
         print(line("direct-subprocess-true", direct))

@@ -69,7 +69,8 @@ import Testing
         #expect(http.acceptStatus == [404])
         #expect(fetch.effects == .idempotent)
         #expect(fetch.approve == .all(true))
-        #expect(plan.stage(named: "now")?.tool == .mcp(MCPCallSpec(server: "clock", tool: "get_current_time", arguments: ["timezone": "UTC"])))
+        #expect(
+            plan.stage(named: "now")?.tool == .mcp(MCPCallSpec(server: "clock", tool: "get_current_time", arguments: ["timezone": "UTC"])))
         #expect(plan.stage(named: "script")?.tool == .run(RunStep(argv: ["echo hi"], shell: true)))
         // The defaults a run stage gets when it gives none.
         guard case .run(let script) = plan.stage(named: "script")?.tool else { return }

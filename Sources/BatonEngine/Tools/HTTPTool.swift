@@ -175,7 +175,7 @@ public enum HTTPTool {
             let status = Int(response.status.code)
             if [301, 302, 303, 307, 308].contains(status), let location = response.headers.first(name: "location") {
                 guard let target = URL(string: location, relativeTo: URL(string: url))?.absoluteURL.absoluteString,
-                      let targetOrigin = try? Origin(target)
+                    let targetOrigin = try? Origin(target)
                 else {
                     throw HTTPToolError(.invalidURL, "\(url) redirected to \(location), which is not an http(s) URL")
                 }
@@ -267,7 +267,7 @@ public enum HTTPTool {
 
         init(_ url: String) throws {
             guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
-                  scheme == "http" || scheme == "https", let host = components.host, !host.isEmpty
+                scheme == "http" || scheme == "https", let host = components.host, !host.isEmpty
             else {
                 throw HTTPToolError(.invalidURL, "\(url) is not an absolute http or https URL; write it as http://HOST[:PORT]/PATH")
             }

@@ -1,14 +1,15 @@
 import Foundation
 import Subprocess
+
 #if canImport(System)
-import System
+    import System
 #else
-import SystemPackage
+    import SystemPackage
 #endif
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// One command for the `run` runner: argv only (no shell), an exact environment, caps and a timeout.
@@ -233,19 +234,19 @@ public enum ProcessTool {
     static func groupHasLiveMembers(_ processID: Int32) -> Bool {
         guard kill(-processID, 0) == 0 else { return false }
         #if os(Linux)
-        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return true }
-        for entry in entries where entry.first?.isNumber == true {
-            guard let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")")
-            else { continue }
-            // After the command name: state, ppid, pgrp.
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            guard fields.count > 2, Int32(fields[2]) == processID else { continue }
-            if fields[0] != "Z" && fields[0] != "X" { return true }
-        }
-        return false
+            guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return true }
+            for entry in entries where entry.first?.isNumber == true {
+                guard let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                    let close = stat.lastIndex(of: ")")
+                else { continue }
+                // After the command name: state, ppid, pgrp.
+                let fields = stat[stat.index(after: close)...].split(separator: " ")
+                guard fields.count > 2, Int32(fields[2]) == processID else { continue }
+                if fields[0] != "Z" && fields[0] != "X" { return true }
+            }
+            return false
         #else
-        return true
+            return true
         #endif
     }
 

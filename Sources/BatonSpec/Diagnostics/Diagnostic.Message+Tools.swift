@@ -51,7 +51,8 @@ extension Diagnostic.Message {
                 + (suggestion.map { "; did you mean '\($0)'?" }
                     ?? (servers.isEmpty
                         ? "; declare it under 'mcp_servers' in the pipeline or the profile, with its 'command'"
-                        : "; the declared servers are \(servers.map { "'\($0)'" }.joined(separator: ", "))")))
+                        : "; the declared servers are \(servers.map { "'\($0)'" }.joined(separator: ", "))"))
+        )
     }
 
     /// A tool the server's `allow_tools` does not list.
@@ -67,7 +68,8 @@ extension Diagnostic.Message {
         Diagnostic.Message(
             "tool-unknown",
             "'\(entry)' in 'tools' of stage '\(stage)' is neither a tool stage of this pipeline nor SERVER.TOOL"
-                + (suggestion.map { "; did you mean '\($0)'?" } ?? "; name a 'run', 'http' or 'mcp' stage, or a tool of a declared MCP server"))
+                + (suggestion.map { "; did you mean '\($0)'?" }
+                    ?? "; name a 'run', 'http' or 'mcp' stage, or a tool of a declared MCP server"))
     }
 
     /// A `tools:` entry naming a stage that is not a tool stage.

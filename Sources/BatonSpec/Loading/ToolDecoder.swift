@@ -45,14 +45,17 @@ enum ToolDecoder {
         keys.env = map.value("env").flatMap {
             templateMap($0, path: "\(path).env", subject: map.subject("env"), entry: "variable", reader: reader)
         }
-        if let node = map.value("exit_codes"), let items = intList(node, subject: map.subject("exit_codes"), range: 0...255, reader: reader) {
+        if let node = map.value("exit_codes"), let items = intList(node, subject: map.subject("exit_codes"), range: 0...255, reader: reader)
+        {
             keys.exitCodes = items
         }
         keys.maxOutput = map.value("max_output").flatMap { reader.size($0, subject: map.subject("max_output")) }
         keys.http = map.value("http").flatMap { decodeHTTP($0, path: "\(path).http", stage: stage, reader: reader) }
         keys.mcp = map.value("mcp").flatMap { decodeMCP($0, path: "\(path).mcp", stage: stage, reader: reader) }
         keys.effects = map.value("effects").flatMap { reader.enumValue($0, subject: map.subject("effects"), as: ToolEffects.self) }
-        keys.approve = map.value("approve").flatMap { decodeApprove($0, path: "\(path).approve", subject: map.subject("approve"), reader: reader) }
+        keys.approve = map.value("approve").flatMap {
+            decodeApprove($0, path: "\(path).approve", subject: map.subject("approve"), reader: reader)
+        }
         if let node = map.value("parameters") {
             if case .mapping = node {
                 keys.parameters = reader.json(node)
@@ -202,7 +205,8 @@ enum ToolDecoder {
             body = text
         }
         var allowHosts: [String]?
-        if let node = map.value("allow_hosts"), let items = reader.stringList(node, subject: map.subject("allow_hosts"), allowSingle: true) {
+        if let node = map.value("allow_hosts"), let items = reader.stringList(node, subject: map.subject("allow_hosts"), allowSingle: true)
+        {
             for (index, item) in items.enumerated() { reader.record("\(path).allow_hosts[\(index)]", item.1) }
             allowHosts = items.map(\.0)
         }
@@ -264,7 +268,8 @@ enum ToolDecoder {
             }
             var env: [String: String]?
             if let envNode = server.value("env"),
-                let envMap = reader.mapping(envNode, context: server.subject("env"), subject: server.subject("env"), path: "\(path).env", allowedKeys: nil)
+                let envMap = reader.mapping(
+                    envNode, context: server.subject("env"), subject: server.subject("env"), path: "\(path).env", allowedKeys: nil)
             {
                 env = [:]
                 for (key, _, item) in envMap.pairs {

@@ -5,9 +5,9 @@ import Subprocess
 import SystemPackage
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// One running MCP server: its process (in its own process group), swift-sdk's `Client` over the process's stdio
@@ -205,8 +205,9 @@ public actor MCPConnection {
         do {
             context = try await client.send(request)
         } catch {
-            throw MCPClientError.serverDied(server: server, tool: tool, reason: "could not be sent a request: \(errorText(error))",
-                                            stderrTail: watch.tail)
+            throw MCPClientError.serverDied(
+                server: server, tool: tool, reason: "could not be sent a request: \(errorText(error))",
+                stderrTail: watch.tail)
         }
         let client = self.client
         let outcome: RaceOutcome<M.Result>
@@ -375,7 +376,10 @@ final class ServerWatch: Sendable {
     func pollExit(_ pid: pid_t) {
         Task.detached { [self] in
             while exited.value == nil {
-                if let reason = Self.zombieReason(pid) { break_(reason); return }
+                if let reason = Self.zombieReason(pid) {
+                    break_(reason)
+                    return
+                }
                 try? await Task.sleep(for: .milliseconds(50))
             }
             break_(exited.value ?? "exited")
@@ -406,7 +410,10 @@ final class ServerWatch: Sendable {
             func emit(_ bytes: Data) {
                 var line = String(decoding: bytes, as: UTF8.self)
                 if line.hasSuffix("\r") { line.removeLast() }
-                lines.withLock { $0.append(line); if $0.count > Self.tailLength { $0.removeFirst($0.count - Self.tailLength) } }
+                lines.withLock {
+                    $0.append(line)
+                    if $0.count > Self.tailLength { $0.removeFirst($0.count - Self.tailLength) }
+                }
                 onLine(line)
             }
             while true {

@@ -136,15 +136,18 @@ public enum MCPClientError: Error, Sendable, Equatable, CustomStringConvertible 
         case .startupFailed(let server, let reason, let lines):
             return "MCP server '\(server)' failed at startup: \(reason)\(tail(lines))"
         case .startupTimedOut(let server, let timeout, let lines):
-            return "MCP server '\(server)' did not answer `initialize` within \(timeout); raise `startup_timeout` or check the server\(tail(lines))"
+            return
+                "MCP server '\(server)' did not answer `initialize` within \(timeout); raise `startup_timeout` or check the server\(tail(lines))"
         case .serverDied(let server, let tool, let reason, let lines):
             let during = tool.map { "during a call of tool '\($0)'" } ?? "while a request waited"
             return "MCP server '\(server)' \(reason) \(during)\(tail(lines))"
         case .callTimedOut(let server, let tool, let timeout):
-            return "MCP tool '\(tool)' on server '\(server)' did not answer within \(timeout) and was cancelled; raise `call_timeout` if it needs longer"
+            return
+                "MCP tool '\(tool)' on server '\(server)' did not answer within \(timeout) and was cancelled; raise `call_timeout` if it needs longer"
         case .protocolError(let server, let tool, let code, let message):
             let codeText = code.map { " \($0)" } ?? ""
-            return "MCP server '\(server)' refused \(tool.map { "a call of tool '\($0)'" } ?? "a request") with error\(codeText): \(message)"
+            return
+                "MCP server '\(server)' refused \(tool.map { "a call of tool '\($0)'" } ?? "a request") with error\(codeText): \(message)"
         case .invalidArguments(let server, let tool, let reason):
             return "the arguments for MCP tool '\(tool)' on server '\(server)' are not a JSON object: \(reason)"
         case .unknownServer(let server):
