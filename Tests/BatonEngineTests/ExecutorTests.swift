@@ -252,7 +252,7 @@ import Testing
         }
         let attempts = try store.attempts(id)
         #expect(attempts.map(\.status) == [.failed, .completed])
-        #expect(attempts.first?.error == "stage 'a' took longer than its timeout of 1s")
+        #expect(attempts.first?.error == "stage 'a' took longer than its timeout of 3s")
     }
 
     /// A provider of one runtime for every model.
