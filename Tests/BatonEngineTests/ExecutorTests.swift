@@ -427,7 +427,7 @@ final class Counter: @unchecked Sendable {
 extension RunOutcome {
     var runID: String {
         switch self {
-        case .completed(let id), .interrupted(let id), .failed(let id, _, _): id
+        case .completed(let id), .interrupted(let id), .failed(let id, _, _), .ambiguousCall(let id, _, _): id
         }
     }
 }

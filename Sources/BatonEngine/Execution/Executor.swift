@@ -34,6 +34,12 @@ public struct Executor: Sendable {
     /// The machine's thermal sensor, read before each stage round when the profile has a `thermal` policy;
     /// nil (the default) never pauses. The command line passes ``ThermalSensors/platform(environment:)``.
     public var thermal: (any ThermalSensor)?
+    /// What `baton resume --retry-call S` / `--skip-call S` chose for stage S's unfinished external call (stage name
+    /// → choice); a stage not named here stops the resume at such a call (``RunOutcome/ambiguousCall(runID:stage:message:)``).
+    public var callResolutions: [String: ToolCallResolution] = [:]
+    /// Asked before every call that needs approval (`approve:`); nil denies each such call ("run with --approve NAME
+    /// or on a terminal").
+    public var approver: ToolApprover?
 
     /// Creates an executor.
     public init(
