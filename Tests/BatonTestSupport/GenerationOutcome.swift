@@ -9,6 +9,8 @@ public struct GenerationOutcome {
     public var thinking: [String] = []
     /// The notices the client sent.
     public var notices: [RuntimeNotice] = []
+    /// The tool calls the client sent, in order.
+    public var toolCalls: [ToolCall] = []
     /// The usage of the `finished` event, if one came.
     public var usage: GenerationUsage?
     /// The error that ended the stream, if any.
@@ -30,6 +32,7 @@ public struct GenerationOutcome {
                 case .thinking(let text): outcome.thinking.append(text)
                 case .notice(let notice): outcome.notices.append(notice)
                 case .finished(let usage): outcome.usage = usage
+                case .toolCall(let call): outcome.toolCalls.append(call)
                 }
             }
         } catch {

@@ -81,6 +81,8 @@ extension Executor {
             case .finished(let usage):
                 progress.finish(usage)
                 finished = true
+            case .toolCall:
+                break  // the tool loop (Executor+ToolLoop.swift) reads calls; a plain stage offers no tools
             }
         }
         try Task.checkCancellation()

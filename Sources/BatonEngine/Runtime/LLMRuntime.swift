@@ -18,6 +18,10 @@ public struct GenerationRequest: Sendable, Hashable {
     public var round: Int
     /// The fan-out item (from 0) of the stage asking, for the echo runtime's script and call log; nil outside fan-out.
     public var item: Int? = nil
+    /// Tools offered to the model natively (Ollama/OpenAI/Anthropic `tools`); nil offers none.
+    public var tools: [ToolDefinition]? = nil
+    /// The turns after the prompt in a tool loop: the model's calls and the tools' results, in order.
+    public var history: [ChatTurn] = []
 
     /// Creates a request.
     public init(
@@ -44,8 +48,52 @@ public enum GenerationEvent: Sendable, Hashable {
     /// Something the client changed or noticed about this request that the user should see (a setting the
     /// model does not accept was dropped); recorded as a `runtime-notice` event.
     case notice(RuntimeNotice)
+    /// The model asked for one tool call; sent once per complete call, before `finished`.
+    case toolCall(ToolCall)
     /// The generation ended; what it used, and why it stopped.
     case finished(GenerationUsage)
+}
+
+/// A tool the model may call: its name, what it does, and the JSON Schema of its arguments.
+public struct ToolDefinition: Sendable, Hashable {
+    /// The name the model calls it by.
+    public var name: String
+    /// What the tool does, for the model.
+    public var description: String
+    /// The JSON Schema (an object schema) of its arguments.
+    public var parameters: JSONValue
+
+    /// Creates a tool definition.
+    public init(name: String, description: String, parameters: JSONValue) {
+        self.name = name
+        self.description = description
+        self.parameters = parameters
+    }
+}
+
+/// One call a model asked for.
+public struct ToolCall: Sendable, Hashable {
+    /// The runtime's id for the call (OpenAI `call_...`, Anthropic `toolu_...`); nil where the runtime gives none (Ollama).
+    public var id: String?
+    /// The tool's name, as the model wrote it (it may name no offered tool).
+    public var name: String
+    /// The arguments as JSON text, as the model wrote them (they may not be valid JSON).
+    public var argumentsJSON: String
+
+    /// Creates a tool call.
+    public init(id: String?, name: String, argumentsJSON: String) {
+        self.id = id
+        self.name = name
+        self.argumentsJSON = argumentsJSON
+    }
+}
+
+/// A turn after the prompt in a tool loop.
+public enum ChatTurn: Sendable, Hashable {
+    /// What the model answered: its text and the calls it asked for.
+    case assistant(text: String, calls: [ToolCall])
+    /// A tool's result for one call (`callID` echoes ``ToolCall/id``), or the error it met.
+    case toolResult(callID: String?, name: String, content: String, isError: Bool)
 }
 
 /// A warning from a runtime client about one request: what happened and to which setting.
