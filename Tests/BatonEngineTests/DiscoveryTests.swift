@@ -11,6 +11,9 @@ import Testing
 /// Model discovery against the Ollama stand-in and a silent listener: what each runtime reports joins the
 /// inventory with an estimated footprint; a runtime that does not answer is unknown, not an error.
 @Suite struct DiscoveryTests {
+    /// The deadline of a discovery that must succeed: it only bounds a hang. At the start of the whole suite every test
+    /// starts at once on two cores and a trivial test waits seconds for a thread (2026-12-07: 9 s), so 5 s was missed.
+    static let generous: Double = 30
     static func profile(ollama: String, llama: String = "http://127.0.0.1:1", extra: String = "", numCtx: Int = 2048) throws
         -> ResolvedProfile
     {
@@ -59,7 +62,7 @@ import Testing
             let document = ProfileDecoder.decode(SourceFile(path: "found.yaml", text: text), environment: [:])
             let profile = try #require(ProfileResolver.resolve(document) { _ in nil }.0)
 
-            let inventory = await ModelDiscovery.discover(profile: profile, timeout: 5)
+            let inventory = await ModelDiscovery.discover(profile: profile, timeout: Self.generous)
 
             guard case .known(let found) = inventory.runtimes["ollama"] else {
                 Issue.record("ollama should be known")
@@ -79,7 +82,7 @@ import Testing
             let profile = try Self.profile(ollama: standIn.baseURL)
 
             // When
-            let inventory = await ModelDiscovery.discover(profile: profile, timeout: 5)
+            let inventory = await ModelDiscovery.discover(profile: profile, timeout: Self.generous)
 
             // Then
             guard case .known(let found) = inventory.runtimes["ollama"] else {
@@ -112,7 +115,7 @@ import Testing
     @Test func theCompilerMapsRolesToWhatOllamaHas() async throws {
         try await OllamaStandIn.with(models: Self.models) { standIn in
             let profile = try Self.profile(ollama: standIn.baseURL)
-            let inventory = await ModelDiscovery.discover(profile: profile, timeout: 5)
+            let inventory = await ModelDiscovery.discover(profile: profile, timeout: Self.generous)
             let pipeline = SourceFile(path: "p.yaml", text: "version: 1\nstages:\n  plan: {role: planner, prompt: Plan}\n")
 
             let plan = try #require(PipelineCompiler(profile: profile, inventory: inventory).compile(pipeline).plan)
@@ -176,7 +179,7 @@ import Testing
     @Test func theListingJoinsRegistryAndDiscoveredModelsWithTheirRoles() async throws {
         try await OllamaStandIn.with(models: Self.models) { standIn in
             let profile = try Self.profile(ollama: standIn.baseURL)
-            let inventory = await ModelDiscovery.discover(profile: profile, timeout: 5)
+            let inventory = await ModelDiscovery.discover(profile: profile, timeout: Self.generous)
 
             let listing = ModelListing.make(profile: profile, inventory: inventory)
 
@@ -198,6 +201,7 @@ import Testing
 /// gives its facts and footprint. No model is loaded.
 @Suite(.serialized, .enabled(if: !LlamaRouter.skipped, "BATON_SKIP_INTEGRATION=1"))
 struct LlamaDiscoveryTests {
+    static let generous = DiscoveryTests.generous
     @Test func routerModelsAreDescribedFromTheirGGUFFiles() async throws {
         try await LlamaRouter.with(names: ["planner", "critic"]) { router in
             let profile = try DiscoveryTests.profile(
@@ -205,7 +209,7 @@ struct LlamaDiscoveryTests {
                 extra: "  ghost-local: {runtime: local, footprint: 300MB}\n  planner: {runtime: local, footprint: 430MB}")
 
             // When
-            let inventory = await ModelDiscovery.discover(profile: profile, timeout: 10)
+            let inventory = await ModelDiscovery.discover(profile: profile, timeout: Self.generous)
 
             // Then both names are known, read from the file the router's arguments name
             guard case .known(let found) = inventory.runtimes["local"] else {

@@ -235,9 +235,9 @@ import Testing
     }
 
     @Test func aStageThatHangsTimesOut() async throws {
-        // The timeout is long enough for the second try's three words even on a loaded machine: 1 s was not, once the
-        // tool suites (ProcessTool, MCPClientTests) ran beside it in the whole suite (2026-12-07, twice at ~19 s; alone
-        // it passes). Why the cooperative threads stalled for a second there is not yet known.
+        // The timeout is long enough for the second try's three words even on a loaded machine: 1 s was not in the
+        // whole suite (2026-12-07, twice at ~19 s; alone it passes), where every suite starts at once on two cores and
+        // the tool suites' child processes (Python MCP servers) add to it: trivial tests waited 9 s for a thread.
         let yaml = """
             version: 1
             stages:

@@ -394,7 +394,7 @@ import Testing
             func status(_ keepAlive: Any) async throws -> Int {
                 let request = HTTPRequest.json(
                     standIn.baseURL + "/api/chat", ["model": "tiny", "messages": [Any](), "keep_alive": keepAlive])
-                let response = try await transport.send(request, connectTimeout: 5)
+                let response = try await transport.send(request, connectTimeout: 30)
                 _ = try await response.collect()
                 return response.status
             }

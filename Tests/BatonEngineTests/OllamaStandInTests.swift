@@ -246,7 +246,9 @@ import Testing
             let expires = try #require(during.first?.expiresAt.flatMap { ISO8601DateFormatter().date(from: $0) })
             #expect(expires.timeIntervalSinceNow < 5)
             #expect(await running.value)
-            try await Task.sleep(for: .milliseconds(400))
+            // Gone once the request ended and the linger passed; polled, since a loaded machine delays both.
+            let deadline = ContinuousClock.now + .seconds(30)
+            while !standIn.loadedNames.isEmpty, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
             #expect(standIn.loadedNames.isEmpty)
         }
     }
