@@ -78,6 +78,9 @@ struct ProgressEventLine: Encodable {
         case .attemptReused(let stage, let round, let item):
             self.init(event: "attempt-reused", stage: stage, round: round)
             self.item = item
+        case .tool(let tool):
+            // TB's smallest case (issue 12): the store event's name, the stage and the engine's line.
+            self.init(event: tool.name, stage: tool.stage, message: tool.line.trimmingCharacters(in: .whitespaces))
         case .token(let stage, let text, let item):
             self.init(event: "token", stage: stage, text: text)
             self.item = item

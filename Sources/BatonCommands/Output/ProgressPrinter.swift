@@ -239,6 +239,9 @@ final class ProgressPrinter: @unchecked Sendable {
         case .voteCounted(let stage, let field, let value, let count, let total, let tally):
             let counts = tally.map { "\($0.value) \($0.count)" }.joined(separator: ", ")
             line("  ☑ \(stage) vote on \(field): \(value) (\(count) of \(total); \(counts))")
+        case .tool(let event):
+            // TB's smallest case (issue 12): the engine's own line for each tool event.
+            line(event.line)
         case .runFinished:
             break
         }

@@ -26,6 +26,12 @@ public enum KillPoint: String, CaseIterable, Sendable {
     case stageDone = "stage-done"
     /// Inside the transaction that sets a run's status.
     case statusCommit = "status-commit"
+    /// A tool call's intent was committed, before the call starts.
+    case toolIntentCommitted = "tool-intent-committed"
+    /// A tool call returned, before its result is committed (the call happened; the store does not know).
+    case toolRan = "tool-ran"
+    /// A tool call's result (with its attempt's completion) was committed.
+    case toolResultCommitted = "tool-result-committed"
 }
 
 /// A test hook that kills the process (SIGKILL, no cleanup) at the n-th time it passes a named point,

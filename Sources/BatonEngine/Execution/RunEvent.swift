@@ -1,4 +1,5 @@
 import BatonSpec
+import Foundation
 
 /// What the executor reports while it runs, for the command layer to print (or write as JSON lines).
 public enum RunEvent: Sendable {
@@ -56,8 +57,80 @@ public enum RunEvent: Sendable {
     case itemStarted(stage: String, item: Int, count: Int, summary: String)
     /// A voting stage's samples were counted: the winning value, its count, the samples counted, and the tally.
     case voteCounted(stage: String, field: String, value: String, count: Int, total: Int, tally: [(value: String, count: Int)])
+    /// Something happened to a tool call (a tool stage's, or one a model asked for): see ``ToolRunEvent``.
+    case tool(ToolRunEvent)
     /// The run finished.
     case runFinished(id: String, outputs: [(stage: String, output: String)])
+}
+
+/// What the executor reports about tool calls; each has a store event of the same name (`tool-call-started`, ...).
+public enum ToolRunEvent: Sendable, Hashable {
+    /// The call's intent was committed and it starts now (`rerun`: an unfinished call run again on resume, same key).
+    case callStarted(stage: String, tool: String, kind: ToolKind, detail: String, effects: ToolEffects, item: Int?, rerun: Bool)
+    /// The call ended and its result was committed.
+    case callFinished(
+        stage: String, tool: String, status: ToolCallStatus, exitCode: Int?, httpStatus: Int?, seconds: Double, item: Int?)
+    /// The call's result was read back from the store: it did not run again.
+    case callReplayed(stage: String, tool: String, item: Int?)
+    /// An external call with an intent but no result: the run stops and asks (`message` says how to go on).
+    case callAmbiguous(stage: String, tool: String, message: String)
+    /// A call that needs approval was approved (`how`: "terminal", "--approve").
+    case approved(stage: String, tool: String, how: String)
+    /// A call that needs approval was denied (`why`).
+    case denied(stage: String, tool: String, why: String)
+    /// The tail of a failed command's stderr.
+    case stderr(stage: String, text: String)
+    /// A line an MCP server wrote to its stderr.
+    case mcpStderr(server: String, line: String)
+
+    /// The store event kind's name: `tool-call-started`, `tool-call-finished`, ...
+    public var name: String {
+        switch self {
+        case .callStarted: "tool-call-started"
+        case .callFinished: "tool-call-finished"
+        case .callReplayed: "tool-call-replayed"
+        case .callAmbiguous: "tool-call-ambiguous"
+        case .approved: "tool-approved"
+        case .denied: "tool-denied"
+        case .stderr: "tool-stderr"
+        case .mcpStderr: "mcp-stderr"
+        }
+    }
+
+    /// The stage the event is about (nil for a server's stderr line).
+    public var stage: String? {
+        switch self {
+        case .callStarted(let stage, _, _, _, _, _, _), .callFinished(let stage, _, _, _, _, _, _), .callReplayed(let stage, _, _),
+            .callAmbiguous(let stage, _, _), .approved(let stage, _, _), .denied(let stage, _, _), .stderr(let stage, _):
+            stage
+        case .mcpStderr: nil
+        }
+    }
+
+    /// One line for a person: what ran, how it ended, or why it did not run.
+    public var line: String {
+        func at(_ stage: String, _ item: Int?) -> String { item.map { "\(stage) item \($0 + 1)" } ?? stage }
+        switch self {
+        case .callStarted(let stage, _, let kind, let detail, let effects, let item, let rerun):
+            return "  ⚙ \(at(stage, item)) \(kind.rawValue): \(detail) (effects: \(effects.rawValue)\(rerun ? ", run again with the same key" : ""))"
+        case .callFinished(let stage, _, let status, let exitCode, let httpStatus, let seconds, let item):
+            let code = exitCode.map { ", exit \($0)" } ?? httpStatus.map { ", HTTP \($0)" } ?? ""
+            return "  ⚙ \(at(stage, item)) \(status.rawValue)\(code) in \(String(format: "%.2f", seconds)) s"
+        case .callReplayed(let stage, _, let item):
+            return "  ⚙ \(at(stage, item)): result recorded earlier, not run again"
+        case .callAmbiguous(_, _, let message):
+            return "  ⚠ \(message)"
+        case .approved(let stage, let tool, let how):
+            return "  ✓ \(stage): \(tool) approved (\(how))"
+        case .denied(let stage, let tool, let why):
+            return "  ✗ \(stage): \(tool) denied (\(why))"
+        case .stderr(let stage, let text):
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false).suffix(10)
+            return "  \(stage) stderr:\n" + lines.map { "    | \($0)" }.joined(separator: "\n")
+        case .mcpStderr(let server, let line):
+            return "  [\(server)] \(line)"
+        }
+    }
 }
 
 /// How one attempt went, for progress lines and the summary.

@@ -97,6 +97,34 @@ enum Migrations {
                 t.add(column: "item", .integer)
             }
         }
+        migrator.registerMigration("v6") { db in
+            // Tool calls (issue 12): a call's intent is committed before it runs and its result after, so resume
+            // knows whether a call that may have changed the world finished (docs/tools.md). A tool stage's own call
+            // is turn 0, call 0; a model's calls in a tool loop are numbered by turn and place.
+            try db.create(table: "tool_calls") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("run_id", .text).notNull().references("runs", onDelete: .cascade)
+                t.column("stage", .text).notNull()
+                t.column("item", .integer)
+                t.column("round", .integer).notNull()
+                t.column("turn", .integer).notNull()
+                t.column("call_index", .integer).notNull()
+                t.column("tool", .text).notNull()
+                t.column("arguments", .text).notNull()
+                t.column("idempotency_key", .text).notNull()
+                t.column("effects", .text).notNull()
+                t.column("status", .text).notNull()
+                t.column("result", .text)
+                t.column("error", .text)
+                t.column("exit_code", .integer)
+                t.column("http_status", .integer)
+                t.column("stderr", .text)
+                t.column("started_at", .double).notNull()
+                t.column("finished_at", .double)
+            }
+            try db.create(
+                index: "tool_calls_by_place", on: "tool_calls", columns: ["run_id", "stage", "item", "round", "turn", "call_index"])
+        }
         return migrator
     }
 }

@@ -159,6 +159,22 @@ public enum EventKind: StoredState {
     case itemsExpanded
     /// A voting stage's samples were counted (`{"field", "value", "count", "total", "tally"}`).
     case voteCounted
+    /// A tool call's intent was committed; it runs next (payload: tool, effects, idempotency key, detail).
+    case toolCallStarted
+    /// A tool call's result was committed (payload: status, exit code or HTTP status, seconds).
+    case toolCallFinished
+    /// Resume found a tool call's result in the store and used it instead of calling again.
+    case toolCallReplayed
+    /// Resume found an external call with an intent but no result and stopped (payload: the call, when it started).
+    case toolCallAmbiguous
+    /// The user (or `--approve`) approved a call that needs approval (payload: tool, how, detail).
+    case toolApproved
+    /// A call that needs approval was denied (payload: tool, why, detail).
+    case toolDenied
+    /// A failed command's stderr, its last 64 KB (payload: text).
+    case toolStderr
+    /// A line an MCP server wrote to its stderr (payload: server, line).
+    case mcpStderr
     /// Never written by this Baton: a kind a later one wrote.
     case other(String)
 
@@ -168,7 +184,8 @@ public enum EventKind: StoredState {
         .attemptStarted, .attemptCompleted, .attemptFailed, .attemptInterrupted, .attemptAborted, .retry,
         .loopExhaustedAccepted, .outputTruncated, .modelLoaded, .modelUnloaded, .modelEvictedByRuntime, .modelFallback,
         .runtimeUnreachable, .runtimeNotice, .thermalPause, .thermalResume, .thermalWaitExceeded, .stageSkipped, .routeChosen,
-        .itemsExpanded, .voteCounted,
+        .itemsExpanded, .voteCounted, .toolCallStarted, .toolCallFinished, .toolCallReplayed, .toolCallAmbiguous,
+        .toolApproved, .toolDenied, .toolStderr, .mcpStderr,
     ]
 
     /// The string the database and the JSON outputs hold.
@@ -202,6 +219,14 @@ public enum EventKind: StoredState {
         case .routeChosen: "route-chosen"
         case .itemsExpanded: "items-expanded"
         case .voteCounted: "vote-counted"
+        case .toolCallStarted: "tool-call-started"
+        case .toolCallFinished: "tool-call-finished"
+        case .toolCallReplayed: "tool-call-replayed"
+        case .toolCallAmbiguous: "tool-call-ambiguous"
+        case .toolApproved: "tool-approved"
+        case .toolDenied: "tool-denied"
+        case .toolStderr: "tool-stderr"
+        case .mcpStderr: "mcp-stderr"
         case .other(let text): text
         }
     }

@@ -47,6 +47,12 @@ public struct ToolCallRecord: Sendable, Hashable, Codable, FetchableRecord, Muta
     public var result: String?
     /// Why the call failed, was denied or was skipped.
     public var error: String?
+    /// A command's exit code (`stages.X.exit_code`).
+    public var exitCode: Int? = nil
+    /// An HTTP response's status (`stages.X.status`).
+    public var httpStatus: Int? = nil
+    /// The tail of a command's stderr (`stages.X.stderr`).
+    public var stderr: String? = nil
     public var startedAt: Double
     public var finishedAt: Double?
 
@@ -58,6 +64,9 @@ public struct ToolCallRecord: Sendable, Hashable, Codable, FetchableRecord, Muta
         case tool, arguments
         case idempotencyKey = "idempotency_key"
         case effects, status, result, error
+        case exitCode = "exit_code"
+        case httpStatus = "http_status"
+        case stderr
         case startedAt = "started_at"
         case finishedAt = "finished_at"
     }
