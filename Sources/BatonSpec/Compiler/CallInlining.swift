@@ -91,6 +91,8 @@ extension PlannedStage {
         copy.reviewedBy = reviewedBy.map(full)
         if let router = routedBy?.router { copy.routedBy?.router = full(router) }
         copy.route = route?.expanding { $0.map(full) }
+        // A tool named by stage is the called pipeline's stage; `SERVER.TOOL` names a server, not a stage.
+        copy.toolUse?.tools = toolUse?.tools.map { $0.contains(".") ? $0 : full($0) } ?? []
         let inner = (calls ?? []).map { frame -> CallFrame in
             var frame = frame
             frame.path = full(frame.path)

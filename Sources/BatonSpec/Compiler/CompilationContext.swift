@@ -193,7 +193,33 @@ struct CompilationContext {
             condition: conditions[name], routedBy: routedBy[name], route: stage.route, fanOut: fanOut(of: stage),
             tool: toolStep(of: stage), effects: stage.effects, approve: stage.approve,
             toolUse: stage.tools.map { ToolUse(tools: $0, maxToolCalls: stage.maxToolCalls ?? 1, mode: stage.toolMode ?? .json) },
-            parameters: stage.parameters)
+            parameters: stage.parameters, description: stage.isTool ? stage.description : nil,
+            toolDefinition: toolDefinitions.contains(name) ? true : nil)
+    }
+
+    /// The tool stages some stage names in its `tools:`: tool definitions, not walked on their own.
+    var toolDefinitions: Set<String> {
+        let named = Set(spec.stages.flatMap { $0.tools ?? [] })
+        return Set(spec.stages.filter { $0.isTool && named.contains($0.name) }.map(\.name))
+    }
+
+    /// The plan's MCP servers: this pipeline's, its called pipelines', then the profile's, the first of a name
+    /// winning, sorted by name; nil when no planned stage runs or uses a tool (plans without tools stay unchanged).
+    func plannedMCPServers(for stages: [PlannedStage]) -> [MCPServerSpec]? {
+        guard stages.contains(where: { $0.isTool || $0.toolUse != nil }) else { return nil }
+        var servers: [String: MCPServerSpec] = [:]
+        let called = calls.keys.sorted().flatMap { calls[$0]!.plan.mcpServers ?? [] }
+        for server in (spec.mcpServers ?? []) + called + (profile?.spec.mcpServers ?? []) where servers[server.name] == nil {
+            servers[server.name] = server
+        }
+        return servers.isEmpty ? nil : servers.keys.sorted().map { servers[$0]! }
+    }
+
+    /// The plan's tool policy: the compile-time profile's `tools:` (none: an empty allow-list); nil without a
+    /// profile or when no planned stage runs or uses a tool.
+    func plannedToolPolicy(for stages: [PlannedStage]) -> ToolPolicy? {
+        guard let profile, stages.contains(where: { $0.isTool || $0.toolUse != nil }) else { return nil }
+        return profile.spec.tools ?? ToolPolicy(allow: [])
     }
 
     /// The planned form of a tool stage's keys; nil for a model stage.

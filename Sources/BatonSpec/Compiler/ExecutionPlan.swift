@@ -16,6 +16,13 @@ public struct ExecutionPlan: Sendable, Hashable, Codable {
     public var stages: [PlannedStage]
     /// The stages whose output is the pipeline's result.
     public var outputs: [String]
+    /// The MCP servers the plan's stages may call: the pipeline's (and its called pipelines') merged with the
+    /// compile-time profile's, the pipeline's winning on a name clash, sorted by name. Nil when the plan has no
+    /// tool stage and no tool use, so plans without tools stay byte-identical.
+    public var mcpServers: [MCPServerSpec]? = nil
+    /// The executables `run` stages may start: the compile-time profile's `tools:` (a profile without one allows
+    /// nothing). Nil when no profile was known at compile time (the run's profile decides) or the plan has no tool.
+    public var toolPolicy: ToolPolicy? = nil
 
     /// The stage called `name`.
     public func stage(named name: String) -> PlannedStage? { stages.first { $0.name == name } }
@@ -69,13 +76,25 @@ public struct PlannedStage: Sendable, Hashable, Codable {
     public var toolUse: ToolUse? = nil
     /// A tool definition's arguments schema (`parameters:`).
     public var parameters: JSONValue? = nil
+    /// A tool stage's `description:` (what a model reads of a tool definition); nil for model stages, whose
+    /// description is a note in the file and no part of the plan.
+    public var description: String? = nil
+    /// Whether this tool stage is named in some stage's `tools:`: a tool definition, called by models, never walked
+    /// on its own.
+    public var isToolDefinition: Bool {
+        get { toolDefinition ?? false }
+        set { toolDefinition = newValue ? true : nil }
+    }
+    /// ``isToolDefinition`` as stored: nil for false, so plans without tool definitions encode nothing for it.
+    var toolDefinition: Bool? = nil
 
     /// The keys encoded: every property but ``modelChoice``. Optionals encode nothing when nil (synthesized
     /// `encodeIfPresent`), so plans of pipelines without `uses` or tools stay byte-identical.
     enum CodingKeys: String, CodingKey {
         case name, role, models, settings, system, prompt, dependencies, critic, reviewedBy, output
         case condition, routedBy, route, fanOut, calls
-        case tool, effects, approve, toolUse, parameters
+        case tool, effects, approve, toolUse, parameters, description
+        case toolDefinition = "isToolDefinition"
     }
 
     /// Whether the stage runs a tool (`run`, `http`, `mcp`) rather than a model.

@@ -154,10 +154,12 @@ public struct PipelineCompiler: Sendable {
         guard !sorted.hasErrors else {
             return CompileResult(plan: nil, diagnostics: sorted, sources: sources, spec: spec, calledFiles: calledFiles.sorted())
         }
+        let stages = context.inlinedStages()
         let plan = ExecutionPlan(
             pipeline: spec.name, description: spec.description, inputs: spec.inputs,
             memoryBudget: spec.memoryBudget ?? profile?.spec.memoryBudget, profile: profile?.spec.name,
-            stages: context.inlinedStages(), outputs: context.inlinedOutputs())
+            stages: stages, outputs: context.inlinedOutputs(), mcpServers: context.plannedMCPServers(for: stages),
+            toolPolicy: context.plannedToolPolicy(for: stages))
         return CompileResult(plan: plan, diagnostics: sorted, sources: sources, spec: spec, calledFiles: calledFiles.sorted())
     }
 
