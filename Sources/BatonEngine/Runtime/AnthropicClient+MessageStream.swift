@@ -13,6 +13,12 @@ extension AnthropicClient {
         let structured: Bool
         /// Whether the schema was wrapped in a `value` object, so the tool input is unwrapped at its block's end.
         let wrapped: Bool
+        /// Whether the request offered tools: every `tool_use` block is then a call (`.toolCall`), not an answer.
+        var offersTools = false
+        /// Calls being streamed, by block index: the id and name from `content_block_start`, the input from its
+        /// `input_json_delta` pieces (`ant-sdk:tests/lib/streaming/fixtures/tool_use_response.txt`, 0.121.0), whole at
+        /// the block's `content_block_stop`.
+        var calls: [Int: (id: String, name: String, json: String)] = [:]
         var usage = GenerationUsage()
         /// Whether `message_stop` came.
         var finished = false
@@ -36,6 +42,11 @@ extension AnthropicClient {
             case "content_block_start": blockStart(object, into: continuation)
             case "content_block_delta": blockDelta(object, into: continuation)
             case "content_block_stop":
+                if offersTools, let index = object["index"] as? Int, let call = calls.removeValue(forKey: index) {
+                    // An empty input streams as no pieces at all (`input: {}` with one `""` delta).
+                    let json = call.json.isEmpty ? "{}" : call.json
+                    continuation.yield(.toolCall(ToolCall(id: call.id, name: call.name, argumentsJSON: json)))
+                }
                 if wrapped, let index = object["index"] as? Int, index == toolBlock, !wrappedJSON.isEmpty {
                     continuation.yield(.token(try AnthropicClient.unwrap(wrappedJSON, url: url)))
                     wrappedJSON = ""
@@ -56,7 +67,11 @@ extension AnthropicClient {
             let block = object["content_block"] as? [String: Any]
             switch block?["type"] as? String {
             case "tool_use":
-                if toolBlock == nil { toolBlock = index }
+                if offersTools {
+                    calls[index] = ((block?["id"] as? String) ?? "", (block?["name"] as? String) ?? "", "")
+                } else if toolBlock == nil {
+                    toolBlock = index
+                }
             case "text":
                 if let piece = block?["text"] as? String, !piece.isEmpty {
                     if structured { text += piece } else { continuation.yield(.token(piece)) }
@@ -76,6 +91,10 @@ extension AnthropicClient {
                 guard let piece = delta["text"] as? String, !piece.isEmpty else { break }
                 if structured { text += piece } else { continuation.yield(.token(piece)) }
             case "input_json_delta":
+                if offersTools {
+                    if let json = delta["partial_json"] as? String { calls[index]?.json += json }
+                    break
+                }
                 guard index == toolBlock, let json = delta["partial_json"] as? String, !json.isEmpty else { break }
                 if wrapped { wrappedJSON += json } else { continuation.yield(.token(json)) }
             case "thinking_delta":

@@ -74,7 +74,7 @@ public struct AnthropicClient: LLMRuntime, CustomStringConvertible {
         }
         var body: [String: Any] = [
             "model": request.model, "max_tokens": settings.maxTokens ?? Self.defaultMaxTokens,
-            "messages": [["role": "user", "content": request.prompt]], "stream": true,
+            "messages": Self.messages(prompt: request.prompt, history: request.history), "stream": true,
         ]
         if let system = request.system, !system.isEmpty { body["system"] = system }
         if let value = settings.temperature { body["temperature"] = value }
@@ -82,7 +82,16 @@ public struct AnthropicClient: LLMRuntime, CustomStringConvertible {
         if let value = settings.topK { body["top_k"] = value }
         if let value = settings.stop, !value.isEmpty { body["stop_sequences"] = value }
         // The API has no seed; a stage's seed is not sent.
-        if let schema = request.responseSchema {
+        let tools = request.tools ?? []
+        if !tools.isEmpty {
+            // `ToolParam` (`ant-sdk:src/anthropic/types/tool_param.py`, 0.121.0): `input_schema` is an object schema.
+            // No `tool_choice`: the API's default, `auto`, lets the model answer or call.
+            body["tools"] = tools.map { tool in
+                [
+                    "name": tool.name, "description": tool.description, "input_schema": OpenAICompatibleClient.foundation(tool.parameters),
+                ] as [String: Any]
+            }
+        } else if let schema = request.responseSchema {
             let input: JSONValue =
                 Self.needsWrapping(schema)
                 ? .object([
@@ -103,6 +112,51 @@ public struct AnthropicClient: LLMRuntime, CustomStringConvertible {
         return (body, notices)
     }
 
+    /// The prompt and the turns of a tool loop as Messages: the model's text and `tool_use` blocks
+    /// (`ant-sdk:src/anthropic/types/tool_use_block_param.py`, 0.121.0, `input` an object), then the results as
+    /// `tool_result` blocks (`tool_result_block_param.py:22-32`, with `is_error`) in one user turn, since roles must
+    /// alternate: consecutive user content is merged into one message.
+    static func messages(prompt: String, history: [ChatTurn]) -> [[String: Any]] {
+        var messages: [[String: Any]] = [["role": "user", "content": [["type": "text", "text": prompt]]]]
+        func append(_ role: String, _ blocks: [[String: Any]]) {
+            if let last = messages.last, last["role"] as? String == role, let earlier = last["content"] as? [[String: Any]] {
+                messages[messages.count - 1]["content"] = earlier + blocks
+            } else {
+                messages.append(["role": role, "content": blocks])
+            }
+        }
+        var turn = 0
+        var pending: [String: [String]] = [:]  // a result without an id answers the call of that name in order
+        for entry in history {
+            switch entry {
+            case .assistant(let text, let calls):
+                turn += 1
+                var blocks: [[String: Any]] = text.isEmpty ? [] : [["type": "text", "text": text]]
+                for (index, call) in calls.enumerated() {
+                    let id = ToolWire.id(call, turn: turn, index: index)
+                    if call.id == nil { pending[call.name, default: []].append(id) }
+                    blocks.append(["type": "tool_use", "id": id, "name": call.name, "input": ToolWire.object(call.argumentsJSON)])
+                }
+                // The API refuses empty text blocks; a turn with neither text nor calls says nothing to send.
+                if !blocks.isEmpty { append("assistant", blocks) }
+            case .toolResult(let callID, let name, let content, let isError):
+                var id = callID
+                if id == nil, var ids = pending[name], !ids.isEmpty {
+                    id = ids.removeFirst()
+                    pending[name] = ids
+                }
+                var block: [String: Any] = ["type": "tool_result", "tool_use_id": id ?? "call_baton_\(turn)_0", "content": content]
+                if isError { block["is_error"] = true }
+                append("user", [block])
+            case .user(let text):
+                append("user", [["type": "text", "text": text]])
+            }
+        }
+        // A prompt alone stays the plain string it always was.
+        if messages.count == 1 { return [["role": "user", "content": prompt]] }
+        return messages
+    }
+
     // MARK: - Generation
 
     /// The stream fails by itself past the stage's timeout (``AsyncThrowingStream/generation(_:_:)``).
@@ -110,15 +164,18 @@ public struct AnthropicClient: LLMRuntime, CustomStringConvertible {
 
     public func generate(_ request: GenerationRequest) -> AsyncThrowingStream<GenerationEvent, any Error> {
         let url = messagesURL
-        let structured = request.responseSchema != nil
-        let wrapped = request.responseSchema.map(Self.needsWrapping) ?? false
+        // With tools offered no output tool is forced (see `prepare`), so text streams as text.
+        let offersTools = !(request.tools ?? []).isEmpty
+        let structured = request.responseSchema != nil && !offersTools
+        let wrapped = structured && (request.responseSchema.map(Self.needsWrapping) ?? false)
         let (body, notices) = prepare(request)
         return ServerSentEventAPI.generate(
             HTTPRequest.json(url, body, headers: headers), for: request, keyHint: keyHint, transport: transport,
             connectTimeout: connectTimeout, scrubber: SecretScrubber(apiKey), httpError: Self.httpError
         ) { response, continuation in
             for notice in notices { continuation.yield(.notice(notice)) }
-            var stream = MessageStream(url: url, model: request.model, structured: structured, wrapped: wrapped)
+            var stream = MessageStream(
+                url: url, model: request.model, structured: structured, wrapped: wrapped, offersTools: offersTools)
             for try await event in response.events {
                 if try stream.take(event, into: continuation) { break }
             }
@@ -201,6 +258,9 @@ public struct AnthropicClient: LLMRuntime, CustomStringConvertible {
         let said = detail.isEmpty ? "" : ": \(detail)"
         let subject = model.isEmpty ? "" : " for '\(model)'"
         switch status {
+        case 400 where ToolWire.refusesTools(detail):
+            // A server speaking Messages for a model without tools (Ollama's /v1/messages: "... does not support tools").
+            return ToolWire.unsupported(model: model, server: url, said: "it answered 400\(said)")
         case 401, 403:
             return ServerSentEventAPI.rejectedKey(status, url: url, said: said, keyHint: keyHint)
         case 404:

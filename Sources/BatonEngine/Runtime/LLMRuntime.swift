@@ -94,6 +94,9 @@ public enum ChatTurn: Sendable, Hashable {
     case assistant(text: String, calls: [ToolCall])
     /// A tool's result for one call (`callID` echoes ``ToolCall/id``), or the error it met.
     case toolResult(callID: String?, name: String, content: String, isError: Bool)
+    /// A plain user message: how `tool_mode: json` feeds results back, since a chat template without tool
+    /// support (Gemma's) knows only user and model turns.
+    case user(String)
 }
 
 /// A warning from a runtime client about one request: what happened and to which setting.

@@ -37,7 +37,34 @@ public struct LlamaServerClient: LLMRuntime, ModelManaging {
     public var enforcesTimeout: Bool { true }
 
     public func generate(_ request: GenerationRequest) -> AsyncThrowingStream<GenerationEvent, any Error> {
-        chat.generate(request)
+        guard let tools = request.tools, !tools.isEmpty else { return chat.generate(request) }
+        let chat = chat
+        return .generation(request) { continuation in
+            try await checkToolSupport(request.model)
+            for try await event in chat.generate(request) { continuation.yield(event) }
+        }
+    }
+
+    /// Refuses native tools for a model whose chat template cannot render them. llama-server does not: it answers
+    /// 200 and ignores `tools`, even with `tool_choice: "required"` (checked with b11434 and Baton's Gemma template,
+    /// which answered in plain text), because without template support no tool parser or grammar is built
+    /// (`common/chat.cpp`, `chat-auto-parser-generator.cpp:127`). `GET /props?model=` says so in
+    /// `chat_template_caps.supports_tools` (`tools/server/server-context.cpp:4555, 4986`). A server that cannot be
+    /// asked (not a router, an older build) is not refused.
+    func checkToolSupport(_ model: String) async throws {
+        let encoded = model.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? model
+        guard let response = try? await transport.send(
+            HTTPRequest(method: "GET", url: baseURL + "/props?model=\(encoded)&autoload=false"), connectTimeout: 10)
+        else { return }
+        let data = (try? await response.collect()) ?? Data()
+        guard response.status == 200, let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let caps = object["chat_template_caps"] as? [String: Any], let supports = caps["supports_tools"] as? Bool
+        else { return }
+        if !supports {
+            throw ToolWire.unsupported(
+                model: model, server: "llama-server at \(baseURL)",
+                said: "its chat template renders no tools: /props says chat_template_caps.supports_tools is false, and llama-server would ignore them")
+        }
     }
 
     // MARK: - Router

@@ -68,6 +68,9 @@ extension OllamaClient {
                 isTransient: false)
         case 408, 429, 500...599:
             return RuntimeError(.httpStatus, "Ollama at \(baseURL) failed while \(what) (\(said))", isTransient: true)
+        case 400 where ToolWire.refusesTools(text):
+            // "registry.ollama.ai/library/gemma3:latest does not support tools" (`server/routes.go:211-213, 3109-3110`).
+            return ToolWire.unsupported(model: model ?? "?", server: "Ollama at \(baseURL)", said: said)
         case 400 where text.contains("does not support thinking"):
             return RuntimeError(
                 .httpStatus, "Ollama at \(baseURL) refused \(what) (\(said)); remove 'think' from the stage or choose a thinking model",

@@ -132,6 +132,10 @@ extension OllamaClient {
                 answered = answered || !text.allSatisfy(\.isWhitespace)
                 continuation.yield(.token(text))
             }
+            for call in line.contains("\"tool_calls\"") ? Self.toolCalls(line) : [] {
+                answered = true
+                continuation.yield(.toolCall(call))
+            }
             if chunk.done == true {
                 var usage = Self.usage(chunk)
                 usage.finish = finish(chunk.doneReason, thought: thinkingLines, answered: answered, request: request)
@@ -150,6 +154,25 @@ extension OllamaClient {
         throw RuntimeError(
             .badResponse, "Ollama at \(baseURL) ended the reply of model '\(model)' before its final message (no \"done\": true)",
             isTransient: true)
+    }
+
+    /// The calls of a chat line's `message.tool_calls`: whole calls, parsed from the model's output by the server
+    /// (`server/routes.go:2860-2870`, v0.33.0-rc2), each `api.ToolCall` (`api/types.go:209-218`) with an id from
+    /// v0.12 on (`toolCallId`, `routes.go:2305-2312`) and `arguments` an object. Read apart from ``ChatLine``, whose
+    /// snake-case key conversion would rename the arguments' own keys.
+    static func toolCalls(_ line: String) -> [ToolCall] {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+            let calls = (object["message"] as? [String: Any])?["tool_calls"] as? [[String: Any]]
+        else { return [] }
+        return calls.compactMap { call in
+            guard let function = call["function"] as? [String: Any], let name = function["name"] as? String else { return nil }
+            let arguments = function["arguments"].flatMap {
+                try? JSONSerialization.data(withJSONObject: $0, options: [.fragmentsAllowed, .sortedKeys, .withoutEscapingSlashes])
+            }
+            return ToolCall(
+                id: (call["id"] as? String).flatMap { $0.isEmpty ? nil : $0 }, name: name,
+                argumentsJSON: arguments.map { String(decoding: $0, as: UTF8.self) } ?? "{}")
+        }
     }
 
     /// Why the reply ended, from `done_reason` (`"stop"`, `"length"`, `llm/server.go:249-267`); when the

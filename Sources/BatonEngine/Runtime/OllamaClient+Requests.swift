@@ -36,17 +36,51 @@ extension OllamaClient {
         }
     }
 
-    /// The `POST /api/chat` body of a generation.
+    /// The `POST /api/chat` body of a generation: the prompt, then the turns of a tool loop, and the tools offered.
     func chatBody(_ request: GenerationRequest) -> [String: Any] {
-        var messages: [[String: String]] = []
+        var messages: [[String: Any]] = []
         if let system = request.system, !system.isEmpty { messages.append(["role": "system", "content": system]) }
         messages.append(["role": "user", "content": request.prompt])
+        messages += Self.messages(request.history)
         var body: [String: Any] = [
             "model": request.model, "messages": messages, "stream": true, "keep_alive": -1, "think": Self.think(request.settings.think),
         ]
         let options = Self.options(request.settings)
         if !options.isEmpty { body["options"] = options }
-        if let schema = request.responseSchema { body["format"] = OpenAICompatibleClient.foundation(schema) }
+        let tools = request.tools ?? []
+        if !tools.isEmpty {
+            body["tools"] = ToolWire.functionTools(tools)
+        } else if let schema = request.responseSchema {
+            // Not beside tools: with `format` set Ollama constrains the answer to it and never calls a tool (ollama/ollama#13750).
+            body["format"] = OpenAICompatibleClient.foundation(schema)
+        }
         return body
+    }
+
+    /// The turns of a tool loop as Ollama messages (`api.Message`, `api/types.go:198-207`, v0.33.0-rc2): the model's
+    /// calls with `arguments` as an object (`ToolCallFunctionArguments`, `:223-228`), and each result as a `tool`
+    /// message naming its tool in `tool_name` (and its call in `tool_call_id` when Ollama gave one).
+    static func messages(_ history: [ChatTurn]) -> [[String: Any]] {
+        history.map { turn in
+            switch turn {
+            case .assistant(let text, let calls):
+                var message: [String: Any] = ["role": "assistant", "content": text]
+                if !calls.isEmpty {
+                    message["tool_calls"] = calls.enumerated().map { index, call in
+                        let function: [String: Any] = ["index": index, "name": call.name, "arguments": ToolWire.object(call.argumentsJSON)]
+                        var entry: [String: Any] = ["function": function]
+                        if let id = call.id { entry["id"] = id }
+                        return entry
+                    }
+                }
+                return message
+            case .toolResult(let callID, let name, let content, _):
+                var message: [String: Any] = ["role": "tool", "content": content, "tool_name": name]
+                if let callID { message["tool_call_id"] = callID }
+                return message
+            case .user(let text):
+                return ["role": "user", "content": text]
+            }
+        }
     }
 }

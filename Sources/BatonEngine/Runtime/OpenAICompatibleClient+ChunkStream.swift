@@ -17,6 +17,11 @@ extension OpenAICompatibleClient {
         var finishReason: String?
         var refusal = ""
         var wrappedText = ""
+        /// Calls being streamed, by their `index`: the id, type and name come in a call's first fragment, its
+        /// `arguments` in string pieces to concatenate, as the SDK accumulates them (`accumulate_delta`,
+        /// `oai-sdk:src/openai/lib/streaming/_deltas.py:6-64`, 3.3.1; the recorded stream
+        /// `.inline-snapshot/external/c6aa7e397b71….bin`).
+        var calls: [Int: (id: String, name: String, arguments: String)] = [:]
 
         /// Takes one event; returns whether the stream is complete (`[DONE]`).
         mutating func take(_ event: ServerSentEvent, into continuation: Continuation) throws -> Bool {
@@ -39,11 +44,25 @@ extension OpenAICompatibleClient {
                     // A refusal streams in `delta.refusal`, not `content` (`spec:31857-31861`).
                     if let text = delta["refusal"] as? String { refusal += text }
                     if let text = delta["reasoning_content"] as? String, !text.isEmpty { continuation.yield(.thinking(text)) }
+                    for fragment in delta["tool_calls"] as? [[String: Any]] ?? [] { take(call: fragment) }
                 }
                 if let reason = choice["finish_reason"] as? String { finishReason = reason }
             }
             count(object)
             return false
+        }
+
+        /// One fragment of `delta.tool_calls` (`ChoiceDeltaToolCall`, `oai-sdk:src/openai/types/chat/chat_completion_chunk.py:62-72`):
+        /// strings are appended to what the call at that index has so far, as the SDK does.
+        private mutating func take(call fragment: [String: Any]) {
+            let index = fragment["index"] as? Int ?? calls.count
+            var call = calls[index] ?? ("", "", "")
+            if let id = fragment["id"] as? String { call.id += id }
+            if let function = fragment["function"] as? [String: Any] {
+                if let name = function["name"] as? String { call.name += name }
+                if let arguments = function["arguments"] as? String { call.arguments += arguments }
+            }
+            calls[index] = call
         }
 
         /// Token counts and timings of a chunk: OpenAI's `usage`, else llama-server's `timings`.
@@ -76,6 +95,12 @@ extension OpenAICompatibleClient {
                 // A cut or refused answer is not JSON: pass it on as it came, the finish reason says why.
                 let value = (try? AnthropicClient.unwrap(wrappedText, url: url)) ?? wrappedText
                 continuation.yield(.token(value))
+            }
+            // A call is complete only once the stream is: its arguments may come in any number of pieces.
+            for index in calls.keys.sorted() {
+                guard let call = calls[index], !call.name.isEmpty else { continue }
+                continuation.yield(
+                    .toolCall(ToolCall(id: call.id.isEmpty ? nil : call.id, name: call.name, argumentsJSON: call.arguments)))
             }
             usage.finish = OpenAICompatibleClient.finish(finishReason, refusal: refusal)
             return usage

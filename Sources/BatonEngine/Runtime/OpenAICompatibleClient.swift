@@ -81,12 +81,14 @@ public struct OpenAICompatibleClient: LLMRuntime, CustomStringConvertible {
     /// The request as sent: the model rules applied (OpenAI and compatible dialects), the output limit in the
     /// dialect's field, and a schema OpenAI's structured outputs accept.
     func prepare(_ request: GenerationRequest) -> Prepared {
-        var messages: [[String: String]] = []
+        var messages: [[String: Any]] = []
         if let system = request.system, !system.isEmpty { messages.append(["role": "system", "content": system]) }
         messages.append(["role": "user", "content": request.prompt])
+        messages += Self.messages(request.history)
         var body: [String: Any] = [
             "model": request.model, "messages": messages, "stream": true, "stream_options": ["include_usage": true],
         ]
+        if let tools = request.tools, !tools.isEmpty { body["tools"] = ToolWire.functionTools(tools) }
         var settings = request.settings
         var notices: [RuntimeNotice] = []
         if dialect != .llamaCpp {
@@ -130,6 +132,41 @@ public struct OpenAICompatibleClient: LLMRuntime, CustomStringConvertible {
             ]
         }
         return Prepared(body: body, notices: notices, wrapped: wrapped)
+    }
+
+    /// The turns of a tool loop as Chat Completions messages: the model's calls with `arguments` as JSON text and an
+    /// id (`oai-sdk:src/openai/types/chat/chat_completion_message_function_tool_call_param.py`, 3.3.1), each result a
+    /// `tool` message answering its call's id (`tool_call_id` is required,
+    /// `oai-sdk:src/openai/types/chat/chat_completion_tool_message_param.py:20`).
+    static func messages(_ history: [ChatTurn]) -> [[String: Any]] {
+        var turn = 0
+        var pending: [String?: [String]] = [:]  // a result without an id answers the call of that name in order
+        return history.map { entry in
+            switch entry {
+            case .assistant(let text, let calls):
+                turn += 1
+                var message: [String: Any] = ["role": "assistant", "content": text]
+                if !calls.isEmpty {
+                    message["tool_calls"] = calls.enumerated().map { index, call in
+                        let id = ToolWire.id(call, turn: turn, index: index)
+                        if call.id == nil { pending[call.name, default: []].append(id) }
+                        return [
+                            "id": id, "type": "function", "function": ["name": call.name, "arguments": call.argumentsJSON] as [String: Any],
+                        ] as [String: Any]
+                    }
+                }
+                return message
+            case .toolResult(let callID, let name, let content, _):
+                var id = callID
+                if id == nil, var ids = pending[name], !ids.isEmpty {
+                    id = ids.removeFirst()
+                    pending[name] = ids
+                }
+                return ["role": "tool", "tool_call_id": id ?? "call_baton_\(turn)_0", "content": content]
+            case .user(let text):
+                return ["role": "user", "content": text]
+            }
+        }
     }
 
     /// Whether a schema must be wrapped in an object: OpenAI's structured outputs need an object root.
@@ -219,6 +256,10 @@ public struct OpenAICompatibleClient: LLMRuntime, CustomStringConvertible {
         let said = detail.isEmpty ? "" : ": \(detail)"
         let subject = model.isEmpty ? "" : " for '\(model)'"
         switch status {
+        case 400 where ToolWire.refusesTools(detail), 500 where ToolWire.refusesTools(detail):
+            // OpenAI: "Unsupported parameter: 'tools' is not supported with this model."; llama-server without Jinja:
+            // "tools param requires --jinja flag" (`tools/server/server-common.cpp:1277-1280`, b11434).
+            return ToolWire.unsupported(model: model, server: url, said: "it answered \(status)\(said)")
         case 401, 403:
             return ServerSentEventAPI.rejectedKey(status, url: url, said: said, keyHint: keyHint)
         case 404:
