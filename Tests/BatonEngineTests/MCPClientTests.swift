@@ -12,7 +12,7 @@ import Testing
 
 /// The MCP client against the real reference servers from PyPI (scripts/setup-mcp.sh; scripts/test.sh exports
 /// BATON_MCP_BIN) and a small server of our own written with the same venv's `mcp` package.
-@Suite(.serialized, .enabled(if: MCPServers.bin != nil, "BATON_MCP_BIN is unset: run scripts/setup-mcp.sh (scripts/test.sh does)"))
+@Suite(.enabled(if: MCPServers.bin != nil, "BATON_MCP_BIN is unset: run scripts/setup-mcp.sh (scripts/test.sh does)"))
 struct MCPClientTests {
     // MARK: - mcp-server-time
 
@@ -192,6 +192,26 @@ struct MCPClientTests {
             let again = try await pool.call(server: "fixture", tool: "sleep", arguments: ["seconds": 0])
             #expect(again.text == "slept")
             #expect(try await pool.connection("fixture").processID != pid)
+        }
+    }
+
+    @Test("a server that dies while its connection is open leaves no thread spinning (no cooperative thread is starved)")
+    func deadServerDoesNotSpin() async throws {
+        let fixture = try MCPServers.fixture()
+        try await MCPPool.with(servers: [fixture]) { pool in
+            let connection = try await pool.connection("fixture")
+            #expect(kill(connection.processID, SIGKILL) == 0)
+            let deadline = ContinuousClock.now + .seconds(10)
+            while await !connection.hasExited, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(await connection.hasExited)
+            // swift-sdk 0.12.1's Client reads `transport.receive()` in a `repeat … while true` loop: once the stream
+            // ended, every turn returns at once without suspending, so one cooperative thread spins until disconnect.
+            let before = MCPServers.threadCPUTicks()
+            try await Task.sleep(for: .seconds(1))
+            let after = MCPServers.threadCPUTicks()
+            let busiest = after.map { thread, ticks in ticks - (before[thread] ?? 0) }.max() ?? 0
+            let perSecond = Int(sysconf(Int32(_SC_CLK_TCK)))
+            #expect(busiest < perSecond / 2, "a thread used \(busiest) of \(perSecond) ticks in the second after the server died")
         }
     }
 
@@ -409,6 +429,22 @@ enum MCPServers {
         processTable().filter { $0.group == group }.map(\.pid)
     }
 
+    /// CPU time (user + system, in clock ticks) of each thread of this process, from /proc/self/task/TID/stat.
+    static func threadCPUTicks() -> [String: Int] {
+        let threads = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+        var ticks: [String: Int] = [:]
+        for thread in threads {
+            guard let stat = try? String(contentsOfFile: "/proc/self/task/\(thread)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")")
+            else { continue }
+            // After "tid (comm)": field 3 is the state, so utime (14) and stime (15) are at 11 and 12.
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 12, let user = Int(fields[11]), let system = Int(fields[12]) else { continue }
+            ticks[thread] = user + system
+        }
+        return ticks
+    }
+
     /// The children of `parent` with their state letter (Z for a zombie).
     static func childStates(of parent: pid_t) -> [pid_t: String] {
         Dictionary(processTable().filter { $0.parent == parent }.map { ($0.pid, $0.state) }, uniquingKeysWith: { a, _ in a })
@@ -419,7 +455,7 @@ enum MCPServers {
         let process = Process()
         let toServer = Pipe()
         let fromServer = Pipe()
-        let transport: StdioTransport
+        let transport: MCPStdioTransport
 
         init(command: [String]) throws {
             process.executableURL = URL(fileURLWithPath: command[0])
@@ -429,8 +465,9 @@ enum MCPServers {
             process.standardOutput = fromServer
             process.standardError = FileHandle.nullDevice
             try process.run()
-            transport = StdioTransport(
-                input: .init(rawValue: fromServer.fileHandleForReading.fileDescriptor),
+            // Our transport, as the pool uses: the difference measured is then the pool's and the connection's own.
+            transport = MCPStdioTransport(
+                input: .init(rawValue: dup(fromServer.fileHandleForReading.fileDescriptor)),
                 output: .init(rawValue: toServer.fileHandleForWriting.fileDescriptor))
         }
 

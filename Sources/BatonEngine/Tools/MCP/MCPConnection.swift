@@ -14,7 +14,8 @@ import SystemPackage
 /// pipes, and the server's stderr handed line by line to a callback.
 ///
 /// Every request races the server's death, a broken protocol and its timeout, so a caller never hangs: the SDK
-/// leaves a request pending forever when the server's stdout closes, hence the watch on the process.
+/// leaves a request pending forever when the server's stdout closes, hence the watch on the process (ServerWatch).
+/// The transport is our own (MCPStdioTransport.swift says why swift-sdk's stalled the cooperative pool).
 public actor MCPConnection {
     /// The `_meta` key that carries a call's idempotency key (the spec lets clients add their own prefixed keys).
     public static let idempotencyMetaKey = "dev.baton/idempotency-key"
@@ -31,14 +32,13 @@ public actor MCPConnection {
     private let client: Client
     private let watch: ServerWatch
     private let stdinWrite: FileDescriptor
-    private let stdoutRead: FileDescriptor
     private let process: Task<Void, Never>
     private var cachedTools: [MCPToolInfo]?
     private var stopped = false
 
     private init(
         definition: MCPServerDefinition, processID: pid_t, protocolVersion: String, serverInfo: String, client: Client,
-        watch: ServerWatch, stdinWrite: FileDescriptor, stdoutRead: FileDescriptor, process: Task<Void, Never>
+        watch: ServerWatch, stdinWrite: FileDescriptor, process: Task<Void, Never>
     ) {
         self.definition = definition
         self.processID = processID
@@ -47,7 +47,6 @@ public actor MCPConnection {
         self.client = client
         self.watch = watch
         self.stdinWrite = stdinWrite
-        self.stdoutRead = stdoutRead
         self.process = process
     }
 
@@ -97,11 +96,10 @@ public actor MCPConnection {
                 ) { execution in
                     launch.fire(.started(execution.processIdentifier.value))
                 }
-                watch.exited.fire(describe(result.terminationStatus))
-                watch.ended.fire(describe(result.terminationStatus))
+                watch.processExited(describe(result.terminationStatus))
             } catch {
                 launch.fire(.failed("\(error)"))
-                watch.exited.fire("could not be started")
+                watch.processExited("could not be started")
             }
         }
         guard case .started(let pid) = await launch.wait() ?? .failed("cancelled") else {
@@ -112,12 +110,11 @@ public actor MCPConnection {
             throw MCPClientError.launchFailed(server: definition.name, reason: reason)
         }
         watch.readStderr(errors.read, onLine: onStderr)
-        watch.pollExit(pid)
 
         let logger = Logger(label: "baton.mcp.\(definition.name)") { _ in
             ProtocolViolationHandler { watch.failure.fire($0) }
         }
-        let transport = StdioTransport(input: fromChild.read, output: toChild.write, logger: logger)
+        let transport = MCPStdioTransport(input: fromChild.read, output: toChild.write, logger: logger) { watch.stdoutClosed() }
         let client = Client(name: "baton", version: "1")
         let outcome: RaceOutcome<Initialize.Result>
         do {
@@ -128,8 +125,8 @@ public actor MCPConnection {
             }
         } catch {
             // A server that exits at once makes `initialize` fail with a broken pipe; its exit says more.
-            let exited = await watch.ended.wait(upTo: .seconds(1)) ? watch.ended.value : nil
-            await abandon(pid: pid, stdin: toChild.write, stdout: fromChild.read, client: client, watch: watch, process: process)
+            let exited = await watch.exited.wait(upTo: .seconds(1)) ? watch.exited.value : nil
+            await abandon(pid: pid, stdin: toChild.write, client: client, watch: watch, process: process)
             throw MCPClientError.startupFailed(
                 server: definition.name, reason: exited ?? "initialize failed: \(errorText(error))", stderrTail: await watch.finalTail())
         }
@@ -138,16 +135,16 @@ public actor MCPConnection {
             return MCPConnection(
                 definition: definition, processID: pid, protocolVersion: result.protocolVersion,
                 serverInfo: "\(result.serverInfo.name) \(result.serverInfo.version)", client: client, watch: watch,
-                stdinWrite: toChild.write, stdoutRead: fromChild.read, process: process)
+                stdinWrite: toChild.write, process: process)
         case .failed(let reason):
-            await abandon(pid: pid, stdin: toChild.write, stdout: fromChild.read, client: client, watch: watch, process: process)
+            await abandon(pid: pid, stdin: toChild.write, client: client, watch: watch, process: process)
             throw MCPClientError.startupFailed(server: definition.name, reason: reason, stderrTail: await watch.finalTail())
         case .timedOut:
-            await abandon(pid: pid, stdin: toChild.write, stdout: fromChild.read, client: client, watch: watch, process: process)
+            await abandon(pid: pid, stdin: toChild.write, client: client, watch: watch, process: process)
             throw MCPClientError.startupTimedOut(
                 server: definition.name, timeout: definition.startupTimeout, stderrTail: await watch.finalTail())
         case .cancelled:
-            await abandon(pid: pid, stdin: toChild.write, stdout: fromChild.read, client: client, watch: watch, process: process)
+            await abandon(pid: pid, stdin: toChild.write, client: client, watch: watch, process: process)
             throw CancellationError()
         }
     }
@@ -247,29 +244,29 @@ public actor MCPConnection {
     public func stop() async {
         if stopped { return }
         stopped = true
-        let (pid, stdin, stdout, client, watch, process) = (processID, stdinWrite, stdoutRead, self.client, self.watch, self.process)
+        let (pid, stdin, client, watch, process) = (processID, stdinWrite, self.client, self.watch, self.process)
         // A detached task: stopping must finish even when the run that asks for it was cancelled.
         await Task.detached {
-            await Self.abandon(pid: pid, stdin: stdin, stdout: stdout, client: client, watch: watch, process: process)
+            await Self.abandon(pid: pid, stdin: stdin, client: client, watch: watch, process: process)
         }.value
     }
 
     /// Whether the server process has exited (and was reaped).
     public var hasExited: Bool { watch.exited.value != nil }
 
+    /// Shuts the server down; disconnecting the client stops the transport's reader, which closes the stdout pipe.
     private static func abandon(
-        pid: pid_t, stdin: FileDescriptor, stdout: FileDescriptor, client: Client, watch: ServerWatch, process: Task<Void, Never>
+        pid: pid_t, stdin: FileDescriptor, client: Client, watch: ServerWatch, process: Task<Void, Never>
     ) async {
         try? stdin.close()
-        if await !watch.ended.wait(upTo: .seconds(2)) {
+        if await !watch.exited.wait(upTo: .seconds(2)) {
             _ = kill(-pid, SIGTERM)
-            if await !watch.ended.wait(upTo: .seconds(2)) {
+            if await !watch.exited.wait(upTo: .seconds(2)) {
                 _ = kill(-pid, SIGKILL)
             }
         }
         await process.value
         await client.disconnect()
-        try? stdout.close()
     }
 
     // MARK: - Racing a request against the server
@@ -345,183 +342,3 @@ func errorText(_ error: any Error) -> String {
     return "\(error)"
 }
 
-/// What is known about a server process from outside the SDK: whether it exited, whether it broke the protocol,
-/// and its last stderr lines.
-final class ServerWatch: Sendable {
-    /// Fired with a reason when the process exits or writes something that is not an MCP message.
-    let failure = OneShot<String>()
-    /// Fired when the process has exited and was reaped.
-    let exited = OneShot<String>()
-    /// Fired when the process has exited, reaped or not (seen in /proc: swift-subprocess 1.0.2 did not always
-    /// report the exit of a server that died by itself while its pipes stayed open here).
-    let ended = OneShot<String>()
-    /// Fired when the server's stderr reached end of file.
-    let stderrClosed = OneShot<Bool>()
-    private let lines = Locked<[String]>([])
-    private static let tailLength = 20
-
-    init() {}
-
-    /// The last lines the server wrote to stderr.
-    var tail: [String] { lines.current }
-
-    /// The stderr tail once the server's last lines were read (a dead server's stderr closes right after it exits).
-    func finalTail() async -> [String] {
-        if ended.value != nil { _ = await stderrClosed.wait(upTo: .milliseconds(500)) }
-        return tail
-    }
-
-    /// Polls /proc every 50 ms until the process is a zombie or gone, then fires `ended` and `failure` with its
-    /// exit status (read from /proc/PID/stat's exit_code field without reaping it).
-    func pollExit(_ pid: pid_t) {
-        Task.detached { [self] in
-            while exited.value == nil {
-                if let reason = Self.zombieReason(pid) {
-                    break_(reason)
-                    return
-                }
-                try? await Task.sleep(for: .milliseconds(50))
-            }
-            break_(exited.value ?? "exited")
-        }
-    }
-
-    private func break_(_ reason: String) {
-        ended.fire(reason)
-        failure.fire(reason)
-    }
-
-    private static func zombieReason(_ pid: pid_t) -> String? {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return "exited" }
-        guard let close = stat.lastIndex(of: ")") else { return nil }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        guard fields.first == "Z" || fields.first == "X" else { return nil }
-        // Field 52 of proc_pid_stat(5), exit_code: the wait status.
-        guard fields.count > 49, let status = Int32(fields[49].trimmingCharacters(in: .whitespacesAndNewlines)) else { return "exited" }
-        let signal = status & 0x7f
-        return signal == 0 ? "exited with status \((status >> 8) & 0xff)" : "was killed by signal \(signal)"
-    }
-
-    /// Reads stderr on a thread of its own (a blocking read must not hold one of the few cooperative threads).
-    func readStderr(_ descriptor: FileDescriptor, onLine: @escaping @Sendable (String) -> Void) {
-        let thread = Thread { [self] in
-            var pending = Data()
-            var buffer = [UInt8](repeating: 0, count: 4096)
-            func emit(_ bytes: Data) {
-                var line = String(decoding: bytes, as: UTF8.self)
-                if line.hasSuffix("\r") { line.removeLast() }
-                lines.withLock {
-                    $0.append(line)
-                    if $0.count > Self.tailLength { $0.removeFirst($0.count - Self.tailLength) }
-                }
-                onLine(line)
-            }
-            while true {
-                let count = buffer.withUnsafeMutableBytes { (try? descriptor.read(into: $0)) ?? 0 }
-                if count <= 0 { break }
-                pending.append(contentsOf: buffer[..<count])
-                while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-                    emit(pending[pending.startIndex..<newline])
-                    pending = Data(pending[(newline + 1)...])
-                }
-            }
-            if !pending.isEmpty { emit(pending) }
-            try? descriptor.close()
-            self.stderrClosed.fire(true)
-        }
-        thread.name = "baton-mcp-stderr"
-        thread.start()
-    }
-}
-
-/// A value set once that tasks can wait for; a waiting task that is cancelled gets nil instead of hanging.
-final class OneShot<T: Sendable>: Sendable {
-    private struct State {
-        var value: T?
-        var waiters: [UInt64: CheckedContinuation<T?, Never>] = [:]
-        var cancelled: Set<UInt64> = []
-        var next: UInt64 = 0
-    }
-    private let state = Locked(State())
-
-    init() {}
-
-    /// The value, if it was set.
-    var value: T? { state.withLock { $0.value } }
-
-    /// Sets the value (the first call wins) and wakes every waiter.
-    func fire(_ value: T) {
-        let waiters = state.withLock { state -> [CheckedContinuation<T?, Never>] in
-            guard state.value == nil else { return [] }
-            state.value = value
-            defer { state.waiters = [:] }
-            return Array(state.waiters.values)
-        }
-        for waiter in waiters { waiter.resume(returning: value) }
-    }
-
-    /// The value once set, or nil when the waiting task is cancelled first.
-    func wait() async -> T? {
-        let id = state.withLock { state -> UInt64 in
-            state.next += 1
-            return state.next
-        }
-        return await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<T?, Never>) in
-                let ready = state.withLock { state -> T?? in
-                    if let value = state.value { return .some(value) }
-                    if state.cancelled.remove(id) != nil { return .some(nil) }
-                    state.waiters[id] = continuation
-                    return .none
-                }
-                if case .some(let value) = ready { continuation.resume(returning: value) }
-            }
-        } onCancel: {
-            let waiter = state.withLock { state -> CheckedContinuation<T?, Never>? in
-                if let waiter = state.waiters.removeValue(forKey: id) { return waiter }
-                state.cancelled.insert(id)
-                return nil
-            }
-            waiter?.resume(returning: nil)
-        }
-    }
-
-    /// Whether the value was set within `timeout`.
-    func wait(upTo timeout: Duration) async -> Bool {
-        if value != nil { return true }
-        return await withTaskGroup(of: Bool.self) { group in
-            group.addTask { await self.wait() != nil }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return false
-            }
-            let first = await group.next() ?? false
-            group.cancelAll()
-            return first || value != nil
-        }
-    }
-}
-
-/// Turns the SDK's warning about a stdout line that is no MCP message into a failure of the connection: the
-/// stdio transport forbids anything else on stdout, and a client that ignored it would wait for a reply forever.
-private struct ProtocolViolationHandler: LogHandler {
-    let onViolation: @Sendable (String) -> Void
-    var metadata: Logging.Logger.Metadata = [:]
-    var metadataProvider: Logging.Logger.MetadataProvider?
-    var logLevel: Logging.Logger.Level = .warning
-
-    init(onViolation: @escaping @Sendable (String) -> Void) {
-        self.onViolation = onViolation
-    }
-
-    subscript(metadataKey key: String) -> Logging.Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        guard event.level >= .warning, event.message.description.hasPrefix("Unexpected message") else { return }
-        let line = event.metadata?["message"].map { "\($0)" } ?? "?"
-        onViolation("wrote to stdout a line that is not an MCP message: \(line.prefix(200))")
-    }
-}
