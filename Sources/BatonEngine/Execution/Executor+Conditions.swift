@@ -178,6 +178,9 @@ extension Executor {
         if let branch { fields.append(("branch", .string(branch))) }
         if let items = result.itemsValue { fields.append(("items", items)) }
         if let vote = result.voteValue { fields.append(("vote", vote)) }
+        if let exitCode = result.exitCode { fields.append(("exit_code", .number(Double(exitCode)))) }
+        if let stderr = result.stderr { fields.append(("stderr", .string(stderr))) }
+        if let status = result.httpStatus { fields.append(("status", .number(Double(status)))) }
         return .object(fields)
     }
 

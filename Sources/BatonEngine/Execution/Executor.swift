@@ -40,6 +40,9 @@ public struct Executor: Sendable {
     /// Asked before every call that needs approval (`approve:`); nil denies each such call ("run with --approve NAME
     /// or on a terminal").
     public var approver: ToolApprover?
+    /// The run's profile's `tools:` when the plan was compiled without a profile (``ExecutionPlan/toolPolicy`` nil); with
+    /// neither, no `run` stage may start anything.
+    public var toolPolicy: ToolPolicy?
 
     /// Creates an executor.
     public init(
@@ -169,8 +172,25 @@ public struct Executor: Sendable {
         }
 
         var state = try RunState(runID: runID, snapshot: snapshot, inputs: inputs, store: store)
+        // MCP servers start on first use and are stopped however the walk ends (done, failed, cancelled, a store error).
+        let pool = mcpPool(for: snapshot.plan, runID: runID)
+        state.mcpPool = pool
+        let outcome: RunOutcome
+        do {
+            outcome = try await walk(runID: runID, snapshot: snapshot, state: &state)
+        } catch {
+            await pool?.stopAll()
+            throw error
+        }
+        await pool?.stopAll()
+        return outcome
+    }
+
+    private func walk(runID: String, snapshot: RunSnapshot, state: inout RunState) async throws -> RunOutcome {
         do {
             for stage in snapshot.plan.stages {
+                // A tool definition runs only when a model calls it (Executor+ToolLoop).
+                if stage.isToolDefinition { continue }
                 // A stage inlined through `uses:` reads its calls' inputs (RunState+Scope), computed once per call.
                 if let calls = stage.calls { try state.enterCalls(calls) }
                 // Conditions, routes and critics of skipped stages (Executor+Conditions); other stages go straight on.
@@ -201,6 +221,13 @@ public struct Executor: Sendable {
         } catch let failure as StageFailure {
             try store.setStatus(runID, .failed, error: failure.message, event: .runFailed)
             return .failed(runID: runID, reason: failure.message, runtimeUnavailable: failure.runtimeUnavailable)
+        } catch let ambiguous as AmbiguousToolCall {
+            try store.appendEvent(
+                runID, kind: .toolCallAmbiguous, stage: ambiguous.stage,
+                payload: try Self.encode(["tool": ambiguous.tool, "message": ambiguous.message]))
+            observer(.tool(.callAmbiguous(stage: ambiguous.stage, tool: ambiguous.tool, message: ambiguous.message)))
+            try store.setStatus(runID, .failed, error: ambiguous.message, event: .runFailed)
+            return .ambiguousCall(runID: runID, stage: ambiguous.stage, message: ambiguous.message)
         }
         try store.setStatus(runID, .completed, event: .runCompleted)
         observer(.runFinished(id: runID, outputs: snapshot.plan.outputs.map { ($0, state.results[$0]?.output ?? "") }))
@@ -250,11 +277,15 @@ public struct Executor: Sendable {
         if let done = state.completed[StageRound(stage: stage.name, item: state.currentItem?.index, round: round)],
             done.fingerprint == fingerprint
         {
-            let result = try StageResult(attempt: done, stage: stage)
+            let result = stage.isTool
+                ? try reusedToolResult(done, stage: stage, round: round, state: state)
+                : try StageResult(attempt: done, stage: stage)
             state.record(stage: stage.name, result)
             observer(.attemptReused(stage: stage.name, round: round, item: state.currentItem?.index))
             return result
         }
+        // A tool stage runs its call (Executor+Tools): no model, no thermal wait.
+        if stage.isTool { return try await runToolStage(stage, round: round, fingerprint: fingerprint, state: &state) }
         try await waitWhileHot(before: stage, round: round, state: state)
         let (system, prompt) = try state.render(stage, round: round)
         killSwitch?.hit(.render)

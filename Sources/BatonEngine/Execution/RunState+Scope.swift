@@ -118,6 +118,9 @@ extension RunState {
             if let feedback = result.feedback, !feedback.isEmpty { entry["feedback"] = feedback }
             if let items = result.items { entry["items"] = items }
             if let vote = result.vote { entry["vote"] = vote }
+            if let exitCode = result.exitCode { entry["exit_code"] = exitCode }
+            if let stderr = result.stderr, !stderr.isEmpty { entry["stderr"] = stderr }
+            if let status = result.httpStatus { entry["status"] = status }
             return entry
         case .call(let frame):
             if skippedCalls.contains(frame.path) { return ["skipped": true] }

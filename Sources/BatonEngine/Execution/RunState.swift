@@ -21,6 +21,11 @@ struct StageResult {
     var itemsValue: JSONValue?
     var vote: [String: Any]?
     var voteValue: JSONValue?
+    /// For a `run` stage: the command's exit code and the tail of its stderr (`stages.X.exit_code`, `.stderr`).
+    var exitCode: Int?
+    var stderr: String?
+    /// For an `http` stage: the response's status (`stages.X.status`).
+    var httpStatus: Int?
 
     /// The schema requested from critics.
     static let verdictSchema: JSONValue = .object([
@@ -177,6 +182,13 @@ struct RunState {
     var callDecisions: [String: Skip?] = [:]
     /// Parsed templates, by stage: (system, prompt).
     private var templates: [String: (MustacheTemplate?, MustacheTemplate)] = [:]
+    /// Parsed tool templates (argv, url, arguments, ...), by text.
+    private var toolTemplates: [String: MustacheTemplate] = [:]
+    /// Tool stages' own calls from the store, by stage, item and round (the latest one wins): a reused attempt's
+    /// exit code, stderr and status come from here.
+    var toolCalls: [StageRound: ToolCallRecord] = [:]
+    /// The run's MCP servers, started on first use and stopped when the execution ends; nil when the plan has none.
+    var mcpPool: MCPPool?
 
     init(runID: String, snapshot: RunSnapshot, inputs: [String: String], store: RunStore) throws {
         self.runID = runID
@@ -222,6 +234,11 @@ struct RunState {
         if snapshot.plan.stages.contains(where: { $0.route != nil }) {
             routesRecorded = Set(try store.events(runID, kind: .routeChosen).compactMap(\.stage))
         }
+        if snapshot.plan.stages.contains(where: \.isTool) {
+            for call in try store.toolCalls(runID) where call.turn == 0 && call.callIndex == 0 {
+                toolCalls[StageRound(stage: call.stage, item: call.item, round: call.round)] = call
+            }
+        }
         if snapshot.plan.stages.contains(where: { $0.fanOut != nil }) {
             for event in try store.events(runID, kind: .itemsExpanded) {
                 guard let stage = event.stage, let pinned = event.payload.flatMap(PinnedItems.init(payload:)) else { continue }
@@ -251,6 +268,25 @@ struct RunState {
         let (system, prompt) = templates[stage.name]!
         let context = self.context(for: stage, round: round)
         return (system?.render(context), prompt.render(context))
+    }
+
+    /// Renders one of a tool stage's templates (an argv entry, a URL, an MCP argument, ...) in `stage`'s context, with
+    /// `args` (a tool definition's arguments, for a call a model made) as `{{args.NAME}}`.
+    mutating func renderTool(_ text: String, stage: PlannedStage, round: Int, args: JSONValue? = nil) throws -> String {
+        let template: MustacheTemplate
+        if let parsed = toolTemplates[text] {
+            template = parsed
+        } else {
+            do {
+                template = try MustacheTemplate(string: "{{% CONTENT_TYPE: TEXT}}" + text)
+            } catch {
+                throw StageFailure(message: "stage '\(stage.name)': its template '\(text)' does not parse: \(error)", runtimeUnavailable: false)
+            }
+            toolTemplates[text] = template
+        }
+        var context = self.context(for: stage, round: round)
+        if let args, let value = StageResult.mustacheValue(args) { context["args"] = value }
+        return template.render(context)
     }
 
     /// The template context: only the stages this stage depends on, in its scope (its call's pipeline, when it was

@@ -1,7 +1,7 @@
 import BatonSpec
 
-/// Refuses a plan this build cannot run: tool stages (`run`, `http`, `mcp`) and model stages with `tools:` are
-/// validated and planned (issue 12), but the executor does not run them yet. Checked once, before a run is recorded
+/// Refuses a plan this build cannot run: model stages with `tools:` are validated and planned (issue 12), but the
+/// executor does not run a model's tool loop yet (tool stages themselves run). Checked once, before a run is recorded
 /// or resumed, so no such run starts and then fails or, worse, sends a tool stage's empty prompt to a model.
 public enum ToolStageGate {
     /// Why the plan cannot run: the first stage this build cannot run, by name.
@@ -12,15 +12,10 @@ public enum ToolStageGate {
         public var description: String
     }
 
-    /// Throws for the first stage (in plan order) that runs a tool or calls tools.
+    /// Throws for the first stage (in plan order) that calls tools.
     public static func check(_ plan: ExecutionPlan) throws(Refusal) {
+        // Tool stages run (Executor+Tools); only a model's tool loop does not yet.
         for stage in plan.stages {
-            if let tool = stage.tool {
-                throw Refusal(
-                    stage: stage.name,
-                    description: "stage '\(stage.name)' is a `\(tool.kind.rawValue)` stage; this build validates tool stages but "
-                        + "cannot run them yet ('baton validate', 'plan' and 'graph' work)")
-            }
             if stage.toolUse != nil {
                 throw Refusal(
                     stage: stage.name,
