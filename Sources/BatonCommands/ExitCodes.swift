@@ -34,6 +34,9 @@ public enum BatonExitCode {
     public static let untrusted: Int32 = 78
     /// A bug in Baton (sysexits `EX_SOFTWARE`).
     public static let internalError: Int32 = 70
+    /// A resume stopped at an external tool call whose intent was recorded but not its result: Baton will not repeat
+    /// it on its own; `baton resume RUN --retry-call STAGE` or `--skip-call STAGE` decides (docs/tools.md).
+    public static let ambiguousCall: Int32 = 79
     /// The run was interrupted after its checkpoint was written.
     public static let interrupted: Int32 = 130
 }

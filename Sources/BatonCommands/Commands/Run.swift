@@ -32,6 +32,14 @@ struct ExecutionOptions: ParsableArguments {
     var trust = false
 
     @OptionGroup var rawOutput: RawOutputOption
+
+    @Option(
+        name: .customLong("approve"),
+        help: ArgumentHelp(
+            """
+            Approve the calls of this tool stage, or of this tool of a model stage, without asking (repeatable; names             only). Calls that need approval (`approve:`) are otherwise asked on the terminal, or denied without one.
+            """, valueName: "name"))
+    var approve: [String] = []
 }
 
 extension BatonCommand {
@@ -46,7 +54,9 @@ extension BatonCommand {
                 \(BatonExitCode.usage) bad inputs, \(BatonExitCode.invalidPipeline) invalid pipeline, \
                 \(BatonExitCode.runtimeUnavailable) runtime unavailable, \(BatonExitCode.storeFailure) run database failure, \
                 \(BatonExitCode.untrusted) refused by trust (an untrusted project folder would send a key, reach a remote \
-                runtime or run a tool: 'baton trust', or --trust), \(BatonExitCode.interrupted) interrupted.
+                runtime or run a tool: 'baton trust', or --trust), \(BatonExitCode.ambiguousCall) stopped at an external \
+                tool call whose result was never recorded (resume with --retry-call or --skip-call), \
+                \(BatonExitCode.interrupted) interrupted.
                 """)
 
         @Argument(help: "A pipeline name on the search path, or a pipeline file.")
@@ -111,7 +121,10 @@ extension BatonCommand {
             discussion: """
                 The run continues from its pinned snapshot of the pipeline. If the pipeline file changed since, \
                 resume says so; --use-current-pipeline switches to the current file, reusing every stage whose \
-                fingerprint (definition, model, inputs, upstream stages) is unchanged. --dry-run shows what would run.
+                fingerprint (definition, model, inputs, upstream stages) is unchanged. --dry-run shows what would run. \
+                A resume that meets an external tool call started but never recorded stops (exit \(BatonExitCode.ambiguousCall)) \
+                and names it: check whether it happened, then --retry-call STAGE runs it again or --skip-call STAGE goes \
+                on without it (its output is empty).
                 """)
 
         @Argument(help: "The run id (see 'baton runs').")
@@ -123,6 +136,24 @@ extension BatonCommand {
         @Flag(help: "Show which stages would be reused and which would run, and stop.")
         var dryRun = false
 
+        @Option(
+            name: .customLong("retry-call"),
+            help: ArgumentHelp("Run this stage's unfinished external tool call again (repeatable).", valueName: "stage"))
+        var retryCalls: [String] = []
+
+        @Option(
+            name: .customLong("skip-call"),
+            help: ArgumentHelp(
+                "Go on without this stage's unfinished external tool call: recorded as skipped, its output empty (repeatable).",
+                valueName: "stage"))
+        var skipCalls: [String] = []
+
+        func validate() throws {
+            if let both = retryCalls.first(where: skipCalls.contains) {
+                throw ValidationError("--retry-call \(both) and --skip-call \(both) contradict each other; give one")
+            }
+        }
+
         @OptionGroup var execution: ExecutionOptions
 
         func run() async throws {
@@ -130,6 +161,7 @@ extension BatonCommand {
             let session = try RunSession(options: execution, environment: workspace.environment)
             // The attempts are only needed for --dry-run and --use-current-pipeline.
             let report = try session.report(runID, attempts: dryRun || useCurrentPipeline ? .summary : .none)
+            let resolutions = try callResolutions(for: report.snapshot.plan, runID: report.run.id)
             let current = CurrentPipeline(workspace: workspace, report: report)
             if current.changed, !useCurrentPipeline, !execution.json {
                 Console.error(
@@ -167,9 +199,26 @@ extension BatonCommand {
             // scripts are read up front as `run` reads them.
             let executed = replacement ?? report.snapshot
             let preflight = RunSession.Preflight(snapshot: executed, folders: TrustCheck.folders(of: executed, workspace: workspace))
-            try await session.execute(preflight: preflight) { [replacement] executor, claim in
+            try await session.execute(preflight: preflight, callResolutions: resolutions) { [replacement] executor, claim in
                 try await executor.resume(report.run.id, claim: claim, replacing: replacement, superseding: changed)
             }
+        }
+
+        /// `--retry-call`/`--skip-call` as the executor takes them; a name that is no stage of the run exits 64.
+        func callResolutions(for plan: ExecutionPlan, runID: String) throws -> [String: ToolCallResolution] {
+            let names = plan.stages.map(\.name)
+            var resolutions: [String: ToolCallResolution] = [:]
+            for (flag, stages, resolution) in [("--retry-call", retryCalls, ToolCallResolution.retry), ("--skip-call", skipCalls, .skip)] {
+                for stage in stages {
+                    guard names.contains(stage) else {
+                        let hint = Suggestion.closest(to: stage, in: names).map { "; did you mean '\($0)'?" } ?? ""
+                        Console.error("error: \(flag) \(stage): run \(runID) has no stage '\(stage)'\(hint)")
+                        throw ExitCode(BatonExitCode.usage)
+                    }
+                    resolutions[stage] = resolution
+                }
+            }
+            return resolutions
         }
     }
 

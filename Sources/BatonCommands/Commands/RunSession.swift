@@ -77,8 +77,11 @@ struct RunSession {
     ///   - snapshot: the run's snapshot, so the final report need not decode it again.
     ///   - preflight: what to check before anything runs: the project folders' trust (exit 78) and the echo scripts
     ///     (exit 65); both refuse the run before it is recorded.
+    ///   - callResolutions: `resume --retry-call/--skip-call`, by stage.
+    ///   - approval: decides calls that need approval; nil: `--approve` names, else the terminal, else denied.
     func execute(
-        snapshot: RunSnapshot? = nil, preflight: Preflight? = nil,
+        snapshot: RunSnapshot? = nil, preflight: Preflight? = nil, callResolutions: [String: ToolCallResolution] = [:],
+        approval: ToolApprovalPrompt? = nil,
         _ body: @escaping @Sendable (Executor, LeaseClaim) async throws -> RunOutcome
     ) async throws {
         // Tool stages are validated but not run yet (issue 12): refused (65) before anything is recorded or run.
@@ -90,11 +93,18 @@ struct RunSession {
                 throw ExitCode(BatonExitCode.invalidPipeline)
             }
         }
+        if let prepared = preflight?.snapshot ?? snapshot {
+            let unknown = ToolApprovalPrompt.unknownNames(options.approve, in: prepared.plan)
+            for message in unknown { Console.error("error: \(message)") }
+            if !unknown.isEmpty { throw ExitCode(BatonExitCode.usage) }
+        }
         if let preflight { try checkTrust(preflight, workspace: Workspace.current(environment: environment)) }
         let printer = ProgressPrinter(
             mode: options.json ? .json : options.quiet ? .quiet : .human,
             streamTokens: isatty(STDOUT_FILENO) == 1 && isatty(STDERR_FILENO) == 1, raw: options.rawOutput.raw)
-        let executor = Executor.forSession(store: store, environment: environment) { printer.handle($0) }
+        var executor = Executor.forSession(store: store, environment: environment) { printer.handle($0) }
+        executor.approver = (approval ?? ToolApprovalPrompt.forTerminal(approved: options.approve)).approver
+        executor.callResolutions = callResolutions
         if let prepared = preflight?.snapshot ?? snapshot, let catalog = executor.runtimes as? RuntimeCatalog {
             // Echo scripts are read before the run exists: a malformed one is refused (65), never recorded as a failed run.
             do {
@@ -143,11 +153,11 @@ struct RunSession {
                 report: try self.report(id, attempts: .summary, snapshot: snapshot), status: .interrupted, modelEvents: modelEvents(id))
             throw ExitCode(BatonExitCode.interrupted)
         case .ambiguousCall(let id, _, let message):
-            // TB's placeholder until TC's handling lands: the run stops on an unfinished external call (exit 79).
+            // The run stopped before anything ran: the message names the call and the two ways on (exit 79).
             printer.finish(
                 report: try self.report(id, attempts: .summary, snapshot: snapshot), status: .failed, reason: message,
-                modelEvents: modelEvents(id))
-            throw ExitCode(79)
+                modelEvents: modelEvents(id), stoppedAtCall: true)
+            throw ExitCode(BatonExitCode.ambiguousCall)
         }
     }
 }

@@ -259,8 +259,12 @@ final class ProgressPrinter: @unchecked Sendable {
         locked { Console.out(text) }
     }
 
-    /// Prints the end of a run: outputs to standard output and a summary to standard error.
-    func finish(report: RunReport, status: RunStatus, reason: String? = nil, modelEvents: (loads: Int, unloads: Int) = (0, 0)) {
+    /// Prints the end of a run: outputs to standard output and a summary to standard error. `stoppedAtCall`: the run
+    /// stopped at an unfinished external tool call, and `reason` already says how to go on.
+    func finish(
+        report: RunReport, status: RunStatus, reason: String? = nil, modelEvents: (loads: Int, unloads: Int) = (0, 0),
+        stoppedAtCall: Bool = false
+    ) {
         let outputs = report.outputs
         if mode == .json {
             emitJSON(
@@ -290,6 +294,8 @@ final class ProgressPrinter: @unchecked Sendable {
             switch status {
             case .completed: line("run \(report.run.id) completed")
             case .interrupted: line("run \(report.run.id) interrupted; continue it with: baton resume \(report.run.id)")
+            case _ where stoppedAtCall:
+                line("run \(report.run.id) stopped: \(reason ?? "")")
             default:
                 line("run \(report.run.id) failed: \(reason ?? "")\nfix the cause, then continue it with: baton resume \(report.run.id)")
             }
