@@ -20,6 +20,14 @@ import NIOCore
 ///   naming a declared tool; an unknown model is a 404 `not_found_error`. A forced tool answers with a
 ///   `tool_use` block (`stop_reason: tool_use`), unless the model ignores `tool_choice` (a compatible
 ///   server) and answers in text.
+/// - Tools offered without a forced `tool_choice`: a model with ``Model/toolCalls`` answers a request whose last
+///   message holds no `tool_result` with the shape of the SDK's recorded stream
+///   (`ant-sdk:tests/lib/streaming/fixtures/tool_use_response.txt`, 0.121.0): an optional text block
+///   (``Model/toolPreamble``), then per call a `tool_use` block (`id`, `name`, `caller`, `input: {}`), an empty
+///   `input_json_delta` and the input in `partial_json` pieces, `stop_reason: tool_use`; after a result it answers in
+///   text. Every `tool_use` of an assistant message needs a `tool_result` in the next message, else the API's 400
+///   ("messages.N: `tool_use` ids were found without `tool_result` blocks immediately after: ID. Each `tool_use` block
+///   must have a corresponding `tool_result` block in the next message.", quoted in anthropics/claude-code#1237).
 /// - A model can refuse (an empty text block, `stop_reason: refusal` with `stop_details`) or think first
 ///   (a `thinking` block); a cut at `max_tokens` ends with `stop_reason: max_tokens`; `message_delta.usage`
 ///   repeats the cumulative input and cache counts.
@@ -51,6 +59,10 @@ public final class AnthropicStandIn: StoppableStandIn, @unchecked Sendable {
         /// Answers in text even when `tool_choice` forces a tool, as an Anthropic-compatible server may (the
         /// real API prefills the forced call; the study's probe, finding A5, used such a server).
         public var ignoresToolChoice: Bool
+        /// The calls it makes when tools are offered (none forced) and the last message holds no tool result.
+        public var toolCalls: [ScriptedToolCall] = []
+        /// Text it says before its calls, in a text block of its own (the recording's "I'll check the current weather…").
+        public var toolPreamble: String?
 
         /// Creates a model.
         public init(
@@ -246,6 +258,14 @@ public final class AnthropicStandIn: StoppableStandIn, @unchecked Sendable {
             return error(404, type: "not_found_error", "model: \(name)")
         }
         if model.ignoresToolChoice { forcedTool = nil }
+        if let problem = unansweredToolUse(messages) { return problem }
+        let lastHasResult: Bool = {
+            guard case .array(let blocks)? = messages.last?["content"] else { return false }
+            return blocks.contains { $0["type"]?.stringValue == "tool_result" }
+        }()
+        if forcedTool == nil, !tools.isEmpty, !model.toolCalls.isEmpty, !lastHasResult, body["stream"] == .bool(true) {
+            return toolUseStream(model: model, name: name, messages: messages, system: body["system"])
+        }
 
         // The answer and its counts.
         let system = CloudStandInCore.text(of: body["system"])
@@ -343,6 +363,84 @@ public final class AnthropicStandIn: StoppableStandIn, @unchecked Sendable {
                 }
                 if try await Self.apply(fault, at: pieces.count, writer: &writer) { return }
                 try await writer.write(contentsOf: closing)
+                try await writer.finish(nil)
+            })
+    }
+
+    /// The 400 for an assistant message whose `tool_use` ids get no `tool_result` in the next message.
+    private func unansweredToolUse(_ messages: [JSONValue]) -> Response? {
+        for (index, message) in messages.enumerated() where message["role"]?.stringValue == "assistant" {
+            guard case .array(let blocks)? = message["content"] else { continue }
+            let ids = blocks.filter { $0["type"]?.stringValue == "tool_use" }.compactMap { $0["id"]?.stringValue }
+            guard !ids.isEmpty else { continue }
+            var answered: Set<String> = []
+            if index + 1 < messages.count, case .array(let next)? = messages[index + 1]["content"] {
+                answered = Set(next.filter { $0["type"]?.stringValue == "tool_result" }.compactMap { $0["tool_use_id"]?.stringValue })
+            }
+            let missing = ids.filter { !answered.contains($0) }
+            if !missing.isEmpty {
+                return error(
+                    400, type: "invalid_request_error",
+                    "messages.\(index): `tool_use` ids were found without `tool_result` blocks immediately after: \(missing.joined(separator: ", ")). Each `tool_use` block must have a corresponding `tool_result` block in the next message."
+                )
+            }
+        }
+        return nil
+    }
+
+    /// A turn that calls tools, streamed as the recorded `tool_use_response.txt`: the preamble's text block, then each
+    /// call's `tool_use` block with an empty first `input_json_delta`, `stop_reason: tool_use`.
+    private func toolUseStream(model: Model, name: String, messages: [JSONValue], system: JSONValue?) -> Response {
+        let id = "msg_standin\(core.nextID())"
+        let promptTokens =
+            StandInReply.wordCount(CloudStandInCore.text(of: system))
+            + messages.map { StandInReply.wordCount(CloudStandInCore.text(of: $0["content"])) }.reduce(0, +)
+        var events: [ByteBuffer] = [
+            CloudStandInCore.event(
+                "message_start",
+                [
+                    "type": "message_start",
+                    "message": [
+                        "id": id, "type": "message", "role": "assistant", "model": name, "content": [Any](), "stop_reason": NSNull(),
+                        "stop_sequence": NSNull(),
+                        "usage": ["input_tokens": promptTokens, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "output_tokens": 1],
+                    ] as [String: Any],
+                ])
+        ]
+        var index = 0
+        var outputTokens = 0
+        if let preamble = model.toolPreamble {
+            events.append(
+                CloudStandInCore.event("content_block_start", ["type": "content_block_start", "index": 0, "content_block": ["type": "text", "text": ""]]))
+            events.append(CloudStandInCore.event("ping", ["type": "ping"]))
+            let pieces = StandInReply.tokens(preamble, json: false)
+            outputTokens += pieces.count
+            events += pieces.map { Self.delta(["type": "text_delta", "text": $0], index: 0) }
+            events.append(CloudStandInCore.event("content_block_stop", ["type": "content_block_stop", "index": 0]))
+            index = 1
+        }
+        for call in model.toolCalls {
+            let block: [String: Any] = [
+                "type": "tool_use", "id": call.id ?? "toolu_standin\(core.nextID())", "name": call.name, "caller": ["type": "direct"],
+                "input": [String: Any](),
+            ]
+            events.append(CloudStandInCore.event("content_block_start", ["type": "content_block_start", "index": index, "content_block": block]))
+            if index == 0 { events.append(CloudStandInCore.event("ping", ["type": "ping"])) }
+            events += ([""] + call.fragments).map { Self.delta(["type": "input_json_delta", "partial_json": $0], index: index) }
+            events.append(CloudStandInCore.event("content_block_stop", ["type": "content_block_stop", "index": index]))
+            outputTokens += call.fragments.count
+            index += 1
+        }
+        events.append(
+            CloudStandInCore.event(
+                "message_delta",
+                ["type": "message_delta", "delta": ["stop_reason": "tool_use", "stop_sequence": NSNull()], "usage": ["output_tokens": outputTokens]]))
+        events.append(CloudStandInCore.event("message_stop", ["type": "message_stop"]))
+        let stream = events
+        return Response(
+            status: .ok, headers: CloudStandInCore.eventStreamHeaders,
+            body: ResponseBody { writer in
+                try await writer.write(contentsOf: stream)
                 try await writer.finish(nil)
             })
     }

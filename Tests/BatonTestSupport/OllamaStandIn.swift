@@ -46,6 +46,14 @@ import NIOCore
 ///   (`api/types.go:1243-1271`). Unknown model: 404 `model 'x' not found` (`routes.go:2485`; `/api/show`
 ///   names it with its tag, `routes.go:1355, 1367`).
 ///
+/// - Tools (``Model/supportsTools``, listed as the `tools` capability): a chat offering `tools` to a model without
+///   them is a 400 `<full name> does not support tools`, the full name with host and namespace
+///   (`server/routes.go:211-213, 2600-2603, 3109-3110`; `server/images.go:44-46, 541-575`; `types/model/name.go:212-228`).
+///   A model with ``Model/toolCalls`` answers a chat whose last message is not a `tool` result with one chunk holding
+///   every call, content empty, each call an id `call_` + 8 characters (`toolCallId`, `routes.go:2305-2312`) and
+///   `function: {index, name, arguments}` with the arguments an object (`api/types.go:209-228`; the parser sends whole
+///   calls, `routes.go:2860-2870`), then `done_reason: "stop"`; after a `tool` result it answers in text.
+///
 /// Every request is recorded (``requests``).
 public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
     /// An installed model.
@@ -87,6 +95,10 @@ public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
         /// An MLX (safetensors) model: a changed `num_ctx` does not reload it (`sched.go:1425`) and long
         /// prompts are not cut (`routes.go:2696-2698`).
         public var isMLX = false
+        /// Whether its template takes tools (the `tools` capability).
+        public var supportsTools = false
+        /// The calls it makes when tools are offered and the last message is not a tool result.
+        public var toolCalls: [ScriptedToolCall] = []
 
         /// Creates a model; sizes and metadata have small defaults.
         public init(
@@ -378,6 +390,13 @@ public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
             return Self.error(400, "\"\(name)\" does not support thinking")
         }
 
+        // Tools are a capability checked when the runner is scheduled, before any load (`routes.go:2600-2603, 211-213`).
+        var offered = false
+        if case .array(let tools)? = body["tools"], !tools.isEmpty { offered = true }
+        if offered, !model.supportsTools, !model.isCloud {
+            return Self.error(400, "\(Self.fullName(model.name)) does not support tools")
+        }
+
         let started = Date()
         let loadNanos: Int64
         if model.isCloud {
@@ -437,7 +456,13 @@ public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
         }
         let lastUser = messages.last?["content"]?.stringValue ?? ""
         let seen = words.joined(separator: " ")
-        let text = model.answer ?? StandInReply.answer(prompt: seen.hasSuffix(lastUser) ? lastUser : seen, schema: body["format"])
+        let calls = offered && messages.last?["role"]?.stringValue != "tool" ? model.toolCalls : []
+        let text =
+            !calls.isEmpty ? "" : model.answer ?? StandInReply.answer(prompt: seen.hasSuffix(lastUser) ? lastUser : seen, schema: body["format"])
+        let toolCalls: [[String: Any]] = calls.enumerated().map { index, call in
+            let arguments = (try? JSONSerialization.jsonObject(with: Data(call.arguments.utf8))) ?? [String: Any]()
+            return ["id": call.id ?? Self.toolCallID(), "function": ["index": index, "name": call.name, "arguments": arguments] as [String: Any]]
+        }
 
         // Thinking first, then the answer; both count toward `num_predict`.
         var pieces: [(thinking: Bool, text: String)] = []
@@ -449,6 +474,7 @@ public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
             reason = "length"
         }
         let promptCount = words.count
+        let callTokens = calls.map { StandInReply.tokens($0.arguments, json: true).count }.reduce(0, +)
         var final: [String: Any] = [
             "model": name, "created_at": Self.now(), "message": ["role": "assistant", "content": ""], "done": true,
             "done_reason": reason, "load_duration": loadNanos,
@@ -457,7 +483,7 @@ public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
         let evalNanos = Int64(pieces.count) * 2_000_000
         for (key, value) in [
             ("prompt_eval_count", Int64(promptCount)), ("prompt_eval_duration", promptNanos),
-            ("eval_count", Int64(pieces.count)), ("eval_duration", evalNanos), ("total_duration", loadNanos + promptNanos + evalNanos),
+            ("eval_count", Int64(pieces.count + callTokens)), ("eval_duration", evalNanos), ("total_duration", loadNanos + promptNanos + evalNanos),
         ] where value != 0 {
             final[key] = value
         }
@@ -468,12 +494,20 @@ public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
             var message: [String: Any] = ["role": "assistant", "content": pieces.filter { !$0.thinking }.map(\.text).joined()]
             let thought = pieces.filter(\.thinking).map(\.text).joined()
             if !thought.isEmpty { message["thinking"] = thought }
+            if !toolCalls.isEmpty { message["tool_calls"] = toolCalls }
             final["message"] = message
             done()
             return Self.json(final)
         }
         let delay = locked { settings.tokenDelay }
         let finalLine = Self.line(final)
+        let callLine =
+            toolCalls.isEmpty
+            ? nil
+            : Self.line([
+                "model": name, "created_at": Self.now(), "message": ["role": "assistant", "content": "", "tool_calls": toolCalls],
+                "done": false,
+            ])
         let fault = model.fault
         let streamed = pieces
         return Response(
@@ -509,6 +543,7 @@ public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
                     return
                 case .status, nil: break
                 }
+                if let callLine { try await writer.write(callLine) }
                 try await writer.write(finalLine)
                 try await writer.finish(nil)
             })
@@ -671,6 +706,23 @@ public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
         return hasTag ? rest : rest + ":latest"
     }
 
+    /// The name as `model.Name.String()` writes it in errors: host, namespace, model and tag (`types/model/name.go:212-228`).
+    static func fullName(_ name: String) -> String {
+        let canonical = canonical(name)
+        let parts = canonical.split(separator: "/")
+        switch parts.count {
+        case 1: return "registry.ollama.ai/library/" + canonical
+        case 2: return "registry.ollama.ai/" + canonical
+        default: return canonical
+        }
+    }
+
+    /// A call id as Ollama makes one: `call_` and 8 lower-case letters or digits (`toolCallId`, `routes.go:2305-2312`).
+    static func toolCallID() -> String {
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789")
+        return "call_" + String((0..<8).map { _ in alphabet.randomElement()! })
+    }
+
     /// A hex digest standing for a SHA-256.
     static func hash(_ text: String) -> String {
         var state: UInt64 = 1_469_598_103_934_665_603
@@ -760,6 +812,7 @@ public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
     static func showReply(_ model: Model, verbose: Bool) -> [String: Any] {
         let arch = model.family
         var capabilities = ["completion"]
+        if model.supportsTools { capabilities.append("tools") }
         if model.thinking != nil { capabilities.append("thinking") }
         var info: [String: Any] = [
             "general.architecture": arch, "general.parameter_count": model.parameterCount,

@@ -21,6 +21,13 @@ import NIOCore
 ///   error body; an unknown model is a 404 `model_not_found`; another path a 404 "Invalid URL".
 /// - A model can refuse (`delta.refusal`, `finish_reason: stop`) or end with another finish reason
 ///   (`content_filter`); a cut at the token limit ends with `length`.
+/// - Tools: a model with ``Model/toolCalls`` answers a request offering `tools` whose last message is not a `tool`
+///   result with the recorded stream's shape (`.inline-snapshot/external/c6aa7e397b71….bin` for one call,
+///   `f82268f2fefd….bin` for two, openai/openai-python 3.3.1): `delta.tool_calls[{index, id, type, function: {name,
+///   arguments: ""}}]` opening each call, then `{index, function: {arguments}}` fragments, `content: null`,
+///   `finish_reason: "tool_calls"`. A model with ``Model/refusesTools`` answers `tools` with OpenAI's 400
+///   `unsupported_parameter`. Messages are checked as OpenAI checks them: a `tool` message must answer a call of the
+///   assistant message before it, and every call must be answered (the API's two 400s, quoted below).
 /// - ``Quirks`` make it a compatible server: CR or CRLF line breaks, `"error": null` on every chunk.
 /// - `GET /v1/models` lists the models.
 /// - Faults (``CloudFault``) are queued with ``inject(_:)``: a status for the next K requests (with
@@ -45,13 +52,23 @@ public final class OpenAIStandIn: StoppableStandIn, @unchecked Sendable {
         /// Ends the answer with this `finish_reason` instead of `stop` (`content_filter`: the provider's filter
         /// stopped it, `spec:33712-33730`).
         public var finishReason: String?
+        /// The calls it makes when tools are offered and the last message is not a tool result.
+        public var toolCalls: [ScriptedToolCall]
+        /// Refuses `tools` with a 400 "Unsupported parameter: 'tools' is not supported with this model." (`param: tools`,
+        /// `code: unsupported_parameter`), the body other projects' fixtures quote for OpenAI (not checked against the API).
+        public var refusesTools: Bool
 
         /// Creates a model.
-        public init(_ id: String, answer: String? = nil, refusal: String? = nil, finishReason: String? = nil) {
+        public init(
+            _ id: String, answer: String? = nil, refusal: String? = nil, finishReason: String? = nil, toolCalls: [ScriptedToolCall] = [],
+            refusesTools: Bool = false
+        ) {
             self.id = id
             self.answer = answer
             self.refusal = refusal
             self.finishReason = finishReason
+            self.toolCalls = toolCalls
+            self.refusesTools = refusesTools
         }
     }
 
@@ -268,13 +285,23 @@ public final class OpenAIStandIn: StoppableStandIn, @unchecked Sendable {
                 code: "model_not_found")
         }
         if let refused = Self.parameterProblem(body, model: name) { return refused }
+        var offered = false
+        if case .array(let tools)? = body["tools"], !tools.isEmpty { offered = true }
+        if offered, model.refusesTools {
+            return Self.error(
+                400, "Unsupported parameter: 'tools' is not supported with this model.", type: "invalid_request_error", param: "tools",
+                code: "unsupported_parameter")
+        }
+        if let problem = Self.toolMessageProblem(messages) { return problem }
+        let calls = offered && messages.last?["role"]?.stringValue != "tool" ? model.toolCalls : []
 
         // The answer and its counts.
         let prompt = messages.map { CloudStandInCore.text(of: $0["content"]) }
         let lastUser = messages.last { $0["role"]?.stringValue == "user" }.map { CloudStandInCore.text(of: $0["content"]) } ?? ""
-        let text = model.refusal ?? model.answer ?? StandInReply.answer(prompt: lastUser, schema: schema)
+        let text = calls.isEmpty ? model.refusal ?? model.answer ?? StandInReply.answer(prompt: lastUser, schema: schema) : ""
         var tokens = StandInReply.tokens(text, json: schema != nil && model.refusal == nil)
-        var finish = model.finishReason ?? "stop"
+        var finish = calls.isEmpty ? model.finishReason ?? "stop" : "tool_calls"
+        let callIDs = calls.map { $0.id ?? "call_standin\(core.nextID())" }
         // A refusal arrives in `refusal`, never in `content`.
         let field = model.refusal == nil ? "content" : "refusal"
         let limit = body["max_completion_tokens"] ?? body["max_tokens"]
@@ -283,23 +310,31 @@ public final class OpenAIStandIn: StoppableStandIn, @unchecked Sendable {
             finish = "length"
         }
         let promptTokens = prompt.map(StandInReply.wordCount).reduce(0, +)
+        let callTokens = calls.map(\.fragments.count).reduce(0, +)
         let usage: [String: Any] = [
-            "prompt_tokens": promptTokens, "completion_tokens": tokens.count, "total_tokens": promptTokens + tokens.count,
+            "prompt_tokens": promptTokens, "completion_tokens": tokens.count + callTokens,
+            "total_tokens": promptTokens + tokens.count + callTokens,
             "prompt_tokens_details": ["cached_tokens": 0, "audio_tokens": 0],
             "completion_tokens_details": ["reasoning_tokens": 0, "audio_tokens": 0],
         ]
         let id = "chatcmpl-standin\(core.nextID())"
         let created = Int(Date().timeIntervalSince1970)
         guard stream else {
+            var message: [String: Any] = [
+                "role": "assistant", "content": model.refusal == nil && calls.isEmpty ? tokens.joined() : NSNull(),
+                "refusal": model.refusal == nil || !calls.isEmpty ? NSNull() : tokens.joined(),
+            ]
+            if !calls.isEmpty {
+                message["tool_calls"] = zip(calls, callIDs).map { call, id in
+                    ["id": id, "type": "function", "function": ["name": call.name, "arguments": call.arguments]] as [String: Any]
+                }
+            }
             return CloudStandInCore.json([
                 "id": id, "object": "chat.completion", "created": created, "model": name, "system_fingerprint": "fp_standin",
                 "choices": [
                     [
                         "index": 0,
-                        "message": [
-                            "role": "assistant", "content": model.refusal == nil ? tokens.joined() : NSNull(),
-                            "refusal": model.refusal == nil ? NSNull() : tokens.joined(),
-                        ] as [String: Any],
+                        "message": message,
                         "finish_reason": finish,
                     ] as [String: Any]
                 ],
@@ -318,10 +353,35 @@ public final class OpenAIStandIn: StoppableStandIn, @unchecked Sendable {
         }
         let lineBreak = quirks.lineBreak
         // Every chunk made beforehand: the body writer runs concurrently and takes only Sendable values.
-        let opening = chunk([["index": 0, "delta": ["role": "assistant", "content": "", "refusal": NSNull()], "finish_reason": NSNull()]])
-        let pieces = tokens.map { chunk([["index": 0, "delta": [field: $0], "finish_reason": NSNull()]]) }
+        var openingChunk = chunk([["index": 0, "delta": ["role": "assistant", "content": "", "refusal": NSNull()], "finish_reason": NSNull()]])
+        var pieceChunks = tokens.map { chunk([["index": 0, "delta": [field: $0], "finish_reason": NSNull()]]) }
+        if !calls.isEmpty {
+            // As recorded: content null; one call opens in the role chunk (c6aa7e397b71), several after a role chunk of
+            // their own (f82268f2fefd); each opening carries id, type, name and empty arguments, then the fragments.
+            func open(_ index: Int) -> [String: Any] {
+                [
+                    "index": index, "id": callIDs[index], "type": "function",
+                    "function": ["name": calls[index].name, "arguments": ""] as [String: Any],
+                ]
+            }
+            func piece(_ delta: [String: Any]) -> ByteBuffer {
+                chunk([["index": 0, "delta": delta, "logprobs": NSNull(), "finish_reason": NSNull()]])
+            }
+            var role: [String: Any] = ["role": "assistant", "content": NSNull()]
+            if calls.count == 1 {
+                role["tool_calls"] = [open(0)]
+                role["refusal"] = NSNull()
+            }
+            openingChunk = piece(role)
+            pieceChunks = []
+            for (index, call) in calls.enumerated() {
+                if calls.count > 1 { pieceChunks.append(piece(["tool_calls": [open(index)]])) }
+                pieceChunks += call.fragments.map { piece(["tool_calls": [["index": index, "function": ["arguments": $0]]]]) }
+            }
+        }
         let closing = chunk([["index": 0, "delta": [String: Any](), "finish_reason": finish]])
         let usageChunk = includeUsage ? chunk([], usage: usage) : nil
+        let (opening, pieces) = (openingChunk, pieceChunks)
         return Response(
             status: .ok, headers: CloudStandInCore.eventStreamHeaders,
             body: ResponseBody { writer in
@@ -340,6 +400,44 @@ public final class OpenAIStandIn: StoppableStandIn, @unchecked Sendable {
                 try await writer.write(ByteBuffer(string: "data: [DONE]" + lineBreak + lineBreak))
                 try await writer.finish(nil)
             })
+    }
+
+    /// OpenAI's 400 for tool messages that do not pair with calls: a `tool` message must answer a call of the
+    /// assistant message before it ("Invalid parameter: messages with role 'tool' must be a response to a preceeding
+    /// message with 'tool_calls'.", the API's spelling), and an assistant message's calls must all be answered by the
+    /// `tool` messages right after it ("An assistant message with 'tool_calls' must be followed by tool messages
+    /// responding to each 'tool_call_id'. The following tool_call_ids did not have response messages: ID"); the first as
+    /// reported from gpt-4-turbo with `param: messages.[4].role` (smarter-sh/smarter#264), the second through litellm
+    /// (aliasrobotics/cai#111; its `param` not shown there, so none is sent).
+    static func toolMessageProblem(_ messages: [JSONValue]) -> Response? {
+        var open: [String] = []
+        var answerable = false
+        for (index, message) in messages.enumerated() {
+            let role = message["role"]?.stringValue ?? ""
+            if role == "tool" {
+                let id = message["tool_call_id"]?.stringValue ?? ""
+                guard answerable, let position = open.firstIndex(of: id) else {
+                    return error(
+                        400, "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.",
+                        type: "invalid_request_error", param: "messages.[\(index)].role")
+                }
+                open.remove(at: position)
+                continue
+            }
+            if !open.isEmpty {
+                return error(
+                    400,
+                    "An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. The following tool_call_ids did not have response messages: \(open.joined(separator: ", "))",
+                    type: "invalid_request_error")
+            }
+            open = []
+            answerable = false
+            if role == "assistant", case .array(let calls)? = message["tool_calls"] {
+                open = calls.compactMap { $0["id"]?.stringValue }
+                answerable = true
+            }
+        }
+        return nil
     }
 
     /// Acts on a stream fault due before token `index`; true when the body is over.
