@@ -1,4 +1,5 @@
 import BatonEngine
+import BatonSpec
 import Foundation
 
 /// One line of `run --json`: an event name and the fields that event has (the others are left out).
@@ -48,6 +49,17 @@ struct ProgressEventLine: Encodable {
     var total: Int?
     var tally: [TallyLine]?
     var reused: Bool?
+    /// Tool calls: the tool (a tool stage's name or `SERVER.TOOL`), its kind, what runs, its effects, how it ended,
+    /// whether it ran again on resume, how it was approved; an MCP server's name for its stderr lines.
+    var tool: String?
+    var kind: String?
+    var detail: String?
+    var effects: String?
+    var exitCode: Int?
+    var httpStatus: Int?
+    var rerun: Bool?
+    var how: String?
+    var server: String?
     /// When the line was printed (RFC 3339): events had no time before, so their version is unchanged.
     var at: String?
 
@@ -55,6 +67,9 @@ struct ProgressEventLine: Encodable {
         case event, run, pipeline, stage, role, model, round, text, code, message, status, seconds, error, delay, critic, verdict
         case feedback, runtime, fix, skipped, from, to, reason, state, waited, outputs, at, field, value, branch, stages
         case item, count, total, tally, reused
+        case tool, kind, detail, effects, rerun, how, server
+        case exitCode = "exit_code"
+        case httpStatus = "http_status"
         case tryNumber = "try"
         case stageNumber = "stage_number"
         case stageCount = "stage_count"
@@ -79,8 +94,7 @@ struct ProgressEventLine: Encodable {
             self.init(event: "attempt-reused", stage: stage, round: round)
             self.item = item
         case .tool(let tool):
-            // TB's smallest case (issue 12): the store event's name, the stage and the engine's line.
-            self.init(event: tool.name, stage: tool.stage, message: tool.line.trimmingCharacters(in: .whitespaces))
+            self.init(tool)
         case .token(let stage, let text, let item):
             self.init(event: "token", stage: stage, text: text)
             self.item = item
@@ -196,5 +210,32 @@ struct ProgressEventLine: Encodable {
         self.value = value
         self.branch = branch
         self.stages = stages
+    }
+}
+
+extension ProgressEventLine {
+    /// The line for a tool event: its store event's name (`tool-call-started`, ...) and its fields.
+    init(_ tool: ToolRunEvent) {
+        self.init(event: tool.name, stage: tool.stage)
+        switch tool {
+        case .callStarted(_, let name, let kind, let detail, let effects, let item, let rerun):
+            (self.tool, self.kind, self.detail, self.effects, self.item) = (name, kind.rawValue, detail, effects.rawValue, item)
+            self.rerun = rerun ? true : nil
+        case .callFinished(_, let name, let status, let exitCode, let httpStatus, let seconds, let item):
+            (self.tool, self.status, self.exitCode, self.httpStatus, self.seconds, self.item) =
+                (name, status.rawValue, exitCode, httpStatus, seconds, item)
+        case .callReplayed(_, let name, let item):
+            (self.tool, self.item) = (name, item)
+        case .callAmbiguous(_, let name, let message):
+            (self.tool, self.message) = (name, message)
+        case .approved(_, let name, let how):
+            (self.tool, self.how) = (name, how)
+        case .denied(_, let name, let why):
+            (self.tool, self.reason) = (name, why)
+        case .stderr(_, let text):
+            self.text = text
+        case .mcpStderr(let server, let line):
+            (self.server, self.text) = (server, line)
+        }
     }
 }

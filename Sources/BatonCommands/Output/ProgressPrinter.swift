@@ -240,8 +240,8 @@ final class ProgressPrinter: @unchecked Sendable {
             let counts = tally.map { "\($0.value) \($0.count)" }.joined(separator: ", ")
             line("  ☑ \(stage) vote on \(field): \(value) (\(count) of \(total); \(counts))")
         case .tool(let event):
-            // TB's smallest case (issue 12): the engine's own line for each tool event.
-            line(event.line)
+            // Commands, their stderr and servers' lines are not Baton's text: control characters are shown, not obeyed.
+            line(escapeError ? TerminalText.visible(event.line) : event.line)
         case .runFinished:
             break
         }

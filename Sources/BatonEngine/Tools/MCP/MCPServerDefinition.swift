@@ -1,4 +1,5 @@
 import Foundation
+import BatonSpec
 import MCP
 
 /// How to start one MCP server over stdio: its argv, its exact environment, where it runs and how long to wait for it.
@@ -154,6 +155,27 @@ public enum MCPClientError: Error, Sendable, Equatable, CustomStringConvertible 
             return "no MCP server named '\(server)' is defined; add it under `mcp_servers:`"
         case .stopped(let server):
             return "MCP server '\(server)' was already stopped"
+        }
+    }
+}
+
+extension MCPToolInfo {
+    /// The input schema as Baton's JSON value (object keys sorted), for code that does not import the MCP SDK.
+    public var inputSchemaJSON: JSONValue { JSONValue(mcp: inputSchema) }
+}
+
+extension JSONValue {
+    /// The same JSON as an MCP SDK value; object keys sorted, binary data as a `data:` URL string.
+    public init(mcp value: Value) {
+        switch value {
+        case .null: self = .null
+        case .bool(let bool): self = .bool(bool)
+        case .int(let int): self = .number(Double(int))
+        case .double(let double): self = .number(double)
+        case .string(let string): self = .string(string)
+        case .data(let mimeType, let data): self = .string("data:\(mimeType ?? "application/octet-stream");base64,\(data.base64EncodedString())")
+        case .array(let values): self = .array(values.map(JSONValue.init(mcp:)))
+        case .object(let fields): self = .object(fields.keys.sorted().map { (key: $0, value: JSONValue(mcp: fields[$0]!)) })
         }
     }
 }
