@@ -324,7 +324,8 @@ import Testing
         #expect(attempts.first?.item == nil)
         #expect(try store.attemptsWithoutPrompts("old").first?.item == nil)
         let identifiers = try DatabaseQueue(path: path).read { try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations") }
-        #expect(identifiers.last == "v5")
+        // v5 (attempts.item) ran; later migrations (v6, tool_calls) may follow it.
+        #expect(identifiers.contains("v5"))
     }
 
     /// One model fits the budget: the fan-out stage's model is loaded once for all its items (no swap between items),
