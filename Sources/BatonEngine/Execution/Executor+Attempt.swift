@@ -46,7 +46,8 @@ extension Executor {
             failures += 1
             state.triesSoFar[key] = tryNumber
             let outcome = try await attempt(
-                stage, model: model, round: round, tryNumber: tryNumber, rendered: rendered, runtime: runtime,
+                stage, model: model, round: round, tryNumber: tryNumber, rendered: rendered,
+                runtime: toolLoopRuntime(for: stage, runtime, round: round, state: state),
                 extraTimings: failures == 1 ? loadTimings : [:], state: state)
             var finished = outcome.attempt
             finished.finishedAt = RunStore.now()

@@ -1,8 +1,8 @@
 import BatonSpec
 
-/// Refuses a plan this build cannot run: model stages with `tools:` are validated and planned (issue 12), but the
-/// executor does not run a model's tool loop yet (tool stages themselves run). Checked once, before a run is recorded
-/// or resumed, so no such run starts and then fails or, worse, sends a tool stage's empty prompt to a model.
+/// Refuses a plan this build cannot run, once, before a run is recorded or resumed. Since issue 12 every stage kind runs
+/// (tool stages in Executor+Tools, a model's tool loop in Executor+ToolLoop), so nothing is refused; the check stays the
+/// one place a later stage kind that is planned before it runs would be refused.
 public enum ToolStageGate {
     /// Why the plan cannot run: the first stage this build cannot run, by name.
     public struct Refusal: Error, Sendable, Equatable, CustomStringConvertible {
@@ -12,16 +12,6 @@ public enum ToolStageGate {
         public var description: String
     }
 
-    /// Throws for the first stage (in plan order) that calls tools.
-    public static func check(_ plan: ExecutionPlan) throws(Refusal) {
-        // Tool stages run (Executor+Tools); only a model's tool loop does not yet.
-        for stage in plan.stages {
-            if stage.toolUse != nil {
-                throw Refusal(
-                    stage: stage.name,
-                    description: "stage '\(stage.name)' calls tools ('tools:'); this build validates tool use but cannot run it "
-                        + "yet ('baton validate', 'plan' and 'graph' work)")
-            }
-        }
-    }
+    /// Throws for the first stage (in plan order) this build cannot run: none today.
+    public static func check(_ plan: ExecutionPlan) throws(Refusal) {}
 }
