@@ -62,6 +62,8 @@ struct CompilationContext {
     var fanOutItemTypes: [String: ExpressionType] = [:]
     /// The pipelines `uses:` stages call, by stage, for those that compiled without errors.
     var calls: [String: CalledPipeline] = [:]
+    /// Tool definitions already reported for reading `args.*` without `parameters` (once per stage).
+    var argsWithoutParameters: Set<String> = []
 
     /// Each stage's position in the file.
     let stageIndex: [String: Int]
@@ -144,8 +146,10 @@ struct CompilationContext {
     var outputStages: [String] {
         if let outputs = spec.outputs { return outputs }
         let dependents = self.dependents
+        let definitions = toolDefinitions
+        // A tool definition runs only when a model calls it: it has no output of its own.
         return spec.stages.filter { stage in
-            !stage.isCritic && (dependents[stage.name] ?? []).subtracting([criticOf[stage.name]].compactMap { $0 }).isEmpty
+            !stage.isCritic && !definitions.contains(stage.name) && (dependents[stage.name] ?? []).subtracting([criticOf[stage.name]].compactMap { $0 }).isEmpty
         }.map(\.name)
     }
 

@@ -130,6 +130,7 @@ public struct PipelineCompiler: Sendable {
             calledFiles.formUnion(called.files)
         }
         CallCheck.removeConflicts(&spec, sourceMap: sourceMap, calls: calls, diagnostics: &diagnostics)
+        ToolStageRules.removeConflicts(&spec, sourceMap: sourceMap, diagnostics: &diagnostics)
 
         var context = CompilationContext(
             spec: spec, sourceMap: sourceMap, file: file, sources: sources, profile: profile, inventory: inventory)
@@ -143,6 +144,7 @@ public struct PipelineCompiler: Sendable {
         TemplateCheck.run(&context)
         ToolCheck.run(&context)
         ConditionCheck.run(&context)
+        ToolCheck.checkDefinitionReads(&context)
         StageGraphCheck.checkCycles(&context)
         ModelResolution.run(&context)
         FanOutCheck.checkConcurrency(&context)

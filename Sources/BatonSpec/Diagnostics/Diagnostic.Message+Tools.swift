@@ -80,3 +80,101 @@ extension Diagnostic.Message {
                 + "stages, or SERVER.TOOL")
     }
 }
+
+// MARK: - Issue 12, session 7: what tool stages may hold, tool definitions, the executables a profile allows
+
+extension Diagnostic.Message {
+    /// A `run` stage's executable the compile-time profile's `tools.allow` does not list.
+    static func toolNotAllowed(_ executable: String, stage: String, profile: String, builtIn: Bool, shell: Bool) -> Self {
+        let what = shell ? "runs its script with '/bin/sh' ('shell: true')" : "runs '\(executable)'"
+        let fix =
+            builtIn
+            ? "the built-in default profile allows no executable: write a profile with 'tools: {allow: [\(executable)]}' and "
+                + "run with it (--profile)"
+            : "profile '\(profile)' does not allow it: add \(executable) to tools.allow in profile \(profile) "
+                + "('tools: {allow: [\(executable)]}')"
+        return Diagnostic.Message("tool-not-allowed", "stage '\(stage)' \(what); \(fix)")
+    }
+
+    /// A key a tool stage cannot have: it runs no model, has no critic loop and draws no samples.
+    static func toolStageKey(_ key: String, stage: String, kind: ToolKind) -> Self {
+        let why: String
+        switch key {
+        case "role", "model", "runtime", "system", "temperature", "top_p", "top_k", "max_tokens", "seed", "stop", "num_ctx", "think":
+            why = "it runs no model"
+        case "reviews", "max_rounds", "on_exhausted":
+            why = "a critic is a model stage that judges another stage's output"
+        case "repeat", "vote":
+            why = "it has no samples to draw (use 'for_each' to run it once per item)"
+        default:
+            why = "only a model stage calls tools"
+        }
+        return Diagnostic.Message(
+            "tool-stage-key",
+            "stage '\(stage)' is \(kind.article) '\(kind.rawValue)' stage, so it cannot set '\(key)': \(why); remove '\(key)'")
+    }
+
+    /// A key that means something only on another kind of stage (`effects`, `approve`, `run`'s options, `parameters`,
+    /// `max_tool_calls`, `tool_mode`).
+    static func toolOnlyKey(_ key: String, stage: String, onlyOn: String) -> Self {
+        Diagnostic.Message(
+            "tool-only-key", "stage '\(stage)' sets '\(key)', which applies only to \(onlyOn); remove '\(key)' here")
+    }
+
+    /// A critic whose `reviews:` names a tool stage.
+    static func criticReviewsTool(_ critic: String, stage: String, kind: ToolKind) -> Self {
+        Diagnostic.Message(
+            "critic-reviews-tool",
+            "critic '\(critic)' reviews stage '\(stage)', \(kind.article) '\(kind.rawValue)' stage; a tool's output is not revised by "
+                + "feedback (running it again gives the same answer): review the stage that reads stages.\(stage).output instead")
+    }
+
+    /// A tool definition whose templates read `args.*` without `parameters`.
+    static func toolParametersMissing(_ name: String, stage: String) -> Self {
+        Diagnostic.Message(
+            "tool-parameters-missing",
+            "tool '\(stage)' reads '\(name)', but has no 'parameters'; a model fills a tool's arguments from its schema: add "
+                + "'parameters: {type: object, properties: {\(name.split(separator: ".").dropFirst().first ?? "NAME"): {type: string}}}'")
+    }
+
+    /// `parameters` that is not a JSON schema of an object.
+    static func toolParametersInvalid(_ stage: String, problem: String) -> Self {
+        Diagnostic.Message(
+            "tool-parameters-invalid",
+            "'parameters' of tool '\(stage)' \(problem); it is the JSON schema of the tool's arguments: "
+                + "{type: object, properties: {NAME: {type: string}}, required: [NAME]}")
+    }
+
+    /// `args.NAME` where NAME is not a property of the tool's `parameters`.
+    static func toolArgumentUnknown(_ name: String, argument: String, stage: String, properties: [String], suggestion: String?) -> Self {
+        Diagnostic.Message(
+            "tool-argument-unknown",
+            "tool '\(stage)' reads '\(name)', but its 'parameters' have no property '\(argument)'"
+                + (suggestion.map { "; did you mean 'args.\($0)'?" }
+                    ?? (properties.isEmpty
+                        ? "; add it under 'parameters.properties'"
+                        : "; its properties are \(properties.map { "'\($0)'" }.joined(separator: ", ")), or add '\(argument)' there")))
+    }
+
+    /// A stage reading (or needing) a tool definition, which runs only when a model calls it.
+    static func toolDefinitionRead(_ definition: String, by stage: String, users: [String]) -> Self {
+        Diagnostic.Message(
+            "tool-definition-read",
+            "stage '\(stage)' reads stage '\(definition)', a tool that \(users.map { "'\($0)'" }.joined(separator: ", ")) "
+                + "calls ('tools:'); a tool runs only when a model calls it, so it has no output of its own to read: read the "
+                + "output of the model stage that calls it, or make a separate '\(definition)' stage to run it once")
+    }
+
+    /// `stages.X.FIELD` where FIELD is a tool stage's field of another kind.
+    static func toolFieldUnavailable(_ name: String, field: String, stage: String, kind: String) -> Self {
+        let owner = field == "status" || field == "headers" ? "an 'http' stage's" : "a 'run' stage's"
+        return Diagnostic.Message(
+            "tool-field-unavailable",
+            "'\(name)' reads '\(field)', which is \(owner) field, but stage '\(stage)' is \(kind); read stages.\(stage).output")
+    }
+}
+
+extension ToolKind {
+    /// The article before the kind's name in a message: "a 'run' stage", "an 'http' stage".
+    var article: String { self == .run ? "a" : "an" }
+}

@@ -149,6 +149,11 @@ public struct ToolPolicy: Sendable, Hashable, Codable {
 
     /// Creates a policy.
     public init(allow: [String]) { self.allow = allow }
+
+    /// Whether a `run` stage may start `executable` (``RunStep/executable``): it is on the list as written. A name
+    /// (`wc`) allows that name, looked up on PATH=/usr/bin:/bin; an absolute path allows only that path. The compiler's
+    /// `tool-not-allowed` and the engine's run-time check both ask this.
+    public func allows(_ executable: String) -> Bool { allow.contains(executable) }
 }
 
 /// A tool stage as planned: what the engine runs instead of a model call.
@@ -186,6 +191,14 @@ public struct RunStep: Sendable, Hashable, Codable {
     public var exitCodes: [Int]
     /// The most bytes of stdout kept.
     public var maxOutput: ByteCount
+
+    /// The program the allow-list is checked against: `/bin/sh` for a shell script, else `argv[0]`; nil when a template
+    /// writes `argv[0]` (known only once rendered: the engine checks the rendered name).
+    public var executable: String? {
+        if shell { return "/bin/sh" }
+        guard let first = argv.first, !first.contains("{{") else { return nil }
+        return first
+    }
 
     /// Exit codes accepted when the stage gives none.
     public static let defaultExitCodes = [0]

@@ -38,7 +38,20 @@ enum ConditionCheck {
 
     private static func report(_ error: ExpressionError, text: String, path: String, _ context: inout CompilationContext) {
         let location = ExpressionLocation.locate(error, in: text, path: path, context)
-        context.emit(error.diagnosticMessage, at: location)
+        context.emit(toolFieldMessage(error, context) ?? error.diagnosticMessage, at: location)
+    }
+
+    /// A tool stage's field read on a stage of another kind (`stages.X.exit_code` of a model stage) says so, instead of
+    /// listing the fields X has.
+    private static func toolFieldMessage(_ error: ExpressionError, _ context: CompilationContext) -> Diagnostic.Message? {
+        guard error.code == "unknown-field", error.message.hasPrefix("'stages.") else { return nil }
+        for field in ["exit_code", "stderr", "status"] {
+            for stage in context.spec.stages where error.message.hasPrefix("'stages.\(stage.name)' has no field '\(field)'") {
+                return .toolFieldUnavailable(
+                    "stages.\(stage.name).\(field)", field: field, stage: stage.name, kind: TemplateCheck.kindText(of: stage))
+            }
+        }
+        return nil
     }
 }
 
@@ -121,6 +134,15 @@ struct ConditionScope {
         }
         if let route = stage.route {
             fields["branch"] = maybe(.strings(route.branchNames))
+        }
+        // A tool stage's own results (a skipped one has none): the command's exit code and its standard error, the
+        // response's status.
+        if stage.run != nil {
+            fields["exit_code"] = maybe(.int)
+            fields["stderr"] = maybe(.string)
+        }
+        if stage.http != nil {
+            fields["status"] = maybe(.int)
         }
         return .object(fields: fields, open: false)
     }

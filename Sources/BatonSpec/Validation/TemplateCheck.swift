@@ -200,7 +200,19 @@ enum TemplateCheck {
             }
         case "args" where isToolDefinition(stage, context):
             // A tool definition's arguments, given by the model that calls it; `parameters` says which.
-            if segments.count < 2 || segments[1].isEmpty { context.emit(.unknownVariable(name, suggestion: nil), at: location) }
+            if segments.count < 2 || segments[1].isEmpty {
+                context.emit(.unknownVariable(name, suggestion: nil), at: location)
+            } else if stage.parameters == nil {
+                if context.argsWithoutParameters.insert(stage.name).inserted {
+                    context.emit(.toolParametersMissing(name, stage: stage.name), at: location)
+                }
+            } else if let properties = ToolCheck.argumentNames(of: stage), !properties.contains(segments[1]) {
+                context.emit(
+                    .toolArgumentUnknown(
+                        name, argument: segments[1], stage: stage.name, properties: properties,
+                        suggestion: Suggestion.closest(to: segments[1], in: properties)),
+                    at: location)
+            }
         case "args":
             context.emit(.argsOutsideToolDefinition(name, stage: stage.name), at: location)
         case "round":
@@ -264,6 +276,16 @@ enum TemplateCheck {
             context.emit(
                 .unknownItemField(name, field: fields[index], item: segments[0], type: found.description, fields: [], suggestion: nil),
                 at: location)
+        }
+    }
+
+    /// What kind of stage `stage` is, for a message: "a model stage", "an 'http' stage".
+    static func kindText(of stage: StageSpec) -> String {
+        switch stage.toolKind {
+        case .run?: "a 'run' stage"
+        case .http?: "an 'http' stage"
+        case .mcp?: "an 'mcp' stage"
+        case nil: stage.isCall ? "a call ('uses')" : "a model stage"
         }
     }
 
@@ -375,6 +397,14 @@ enum TemplateCheck {
         case "exit_code" where segments.count == 3 && stage.run != nil, "stderr" where segments.count == 3 && stage.run != nil,
             "status" where segments.count == 3 && stage.http != nil, "headers" where segments.count <= 4 && stage.http != nil:
             break
+        case "exit_code", "stderr", "status", "headers":
+            let rightKind = field == "status" || field == "headers" ? stage.http != nil : stage.run != nil
+            guard rightKind else {
+                context.emit(.toolFieldUnavailable(name, field: field, stage: target, kind: kindText(of: stage)), at: location)
+                return
+            }
+            context.emit(.badStageField(name, stage: target, suggestion: "stages.\(target).\(field)"), at: location)
+            return
         case "verdict", "feedback":
             guard stage.isCritic, segments.count == 3 else {
                 context.emit(
