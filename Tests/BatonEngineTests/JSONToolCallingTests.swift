@@ -85,6 +85,16 @@ import Testing
         #expect(text.contains(#"{"call": {"name": TOOL, "arguments": {...}}}"#) && text.contains(#"{"final": ANSWER}"#))
     }
 
+    @Test("The echo runtime answers a json-mode turn with its final answer, so an echo run's tool loop ends at once")
+    func echoAnswersFinal() async throws {
+        var request = NativeToolCallingTests.request("m", tools: nil)
+        request.responseSchema = ToolChoice.schema(tools: [Self.weather], final: nil)
+
+        let outcome = await GenerationOutcome.of(EchoRuntime(), request)
+
+        #expect(try ToolChoice.parse(outcome.text) == .final("echo"))
+    }
+
     @Test("A json-mode history goes out as plain user and assistant turns, never a `tool` role (Gemma's template has none)")
     func historyAsPlainTurns() async throws {
         // The anyOf root is wrapped under `value` for OpenAI (an object root is required), so the answer comes wrapped.

@@ -148,7 +148,10 @@ public struct EchoRuntime: LLMRuntime {
 
     /// A small value that satisfies a JSON schema's types.
     static func instance(of schema: JSONValue) -> JSONValue {
+        if let value = schema["const"] { return value }
         if let values = schema["enum"], case .array(let options) = values, let first = options.first { return first }
+        // The last alternative: in a `tool_mode: json` turn that is the final answer, so an echo run's tool loop ends at once.
+        if case .array(let options)? = schema["anyOf"] ?? schema["oneOf"], let last = options.last { return instance(of: last) }
         switch schema["type"]?.stringValue {
         case "object", nil:
             guard case .object(let properties)? = schema["properties"] else { return .object([]) }
