@@ -238,6 +238,74 @@ import Testing
         #expect(try store.events(approved.runID, kind: .toolApproved).count == 1)
     }
 
+    @Test("a run stage runs once per fan-out item, each call at its own place with its own key; the items feed the next stage")
+    func fanOut() async throws {
+        let folder = try Folder()
+        let store = try folder.store()
+        let plan = try Self.plan(
+            """
+              shout:
+                for_each: inputs.words
+                max_items: 5
+                run: [sh, -c, 'printf %s "$WORD" | tr a-z A-Z']
+                env: {WORD: "{{item}}"}
+                effects: none
+              say:
+                model: m
+                prompt: "{{#stages.shout.items}}{{output}};{{/stages.shout.items}}"
+            """, inputs: "inputs:\n  words: {}\n")
+        let prompts = Prompts()
+        let outcome = try await Self.start(plan, Self.executor(store, prompts: prompts), inputs: ["words": #"["tea", "cake"]"#])
+        #expect(outcome == .completed(runID: outcome.runID), "\(outcome)")
+        #expect(prompts["say"] == "TEA;CAKE;")
+        let calls = try store.toolCalls(outcome.runID)
+        #expect(calls.map(\.item) == [0, 1])
+        #expect(Set(calls.map(\.idempotencyKey)).count == 2)
+    }
+
+    @Test("output: json on a run stage is parsed for later stages; stdout that is not JSON fails the stage like a model's answer")
+    func jsonOutput() async throws {
+        let folder = try Folder()
+        let store = try folder.store()
+        let good = try Self.plan(
+            """
+              facts:
+                run: [sh, -c, 'echo {\\"n\\": 2}']
+                output: json
+                effects: none
+              say:
+                model: m
+                prompt: "n={{stages.facts.json.n}}"
+            """)
+        let prompts = Prompts()
+        let outcome = try await Self.start(good, Self.executor(store, prompts: prompts))
+        #expect(outcome == .completed(runID: outcome.runID), "\(outcome)")
+        #expect(prompts["say"] == "n=2")
+
+        let bad = try Self.plan("  facts: {run: [sh, -c, 'echo not json'], output: json, effects: none}\n")
+        let failed = try await Self.start(bad, Self.executor(store))
+        guard case .failed(_, let reason, _) = failed else {
+            Issue.record("expected a failure, got \(failed)")
+            return
+        }
+        #expect(reason.contains("should answer with JSON"), "\(reason)")
+        #expect(try store.toolCalls(failed.runID).map(\.status) == [.failed])
+    }
+
+    @Test("20 MB of stdout is cut at max_output (1 MB by default); the stage keeps what fits")
+    func outputCap() async throws {
+        let folder = try Folder()
+        let store = try folder.store()
+        let plan = try Self.plan("  big: {run: [sh, -c, 'head -c 20000000 /dev/zero | tr \"\\\\000\" x'], effects: none}\n")
+        let outcome = try await Self.start(plan, Self.executor(store))
+        #expect(outcome == .completed(runID: outcome.runID), "\(outcome)")
+        let output = try #require(try store.attempts(outcome.runID).first?.output)
+        #expect(output.utf8.count == 1_000_000)
+        #expect(output.allSatisfy { $0 == "x" })
+        let finished = try #require(try store.events(outcome.runID, kind: .toolCallFinished).first?.payload)
+        #expect(finished.contains("\"truncated\":\"true\""), "\(finished)")
+    }
+
     // MARK: - http
 
     @Test("an http stage posts its rendered body with an Idempotency-Key header; the body and status feed the next stage")

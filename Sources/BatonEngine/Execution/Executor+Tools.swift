@@ -553,6 +553,8 @@ extension Executor {
                 result = try await ProcessTool.run(request)
             } catch let error as ProcessToolError {
                 return ToolRawResult(output: "", failure: error.message)
+            } catch let error where !(error is CancellationError) {
+                return ToolRawResult(output: "", failure: "`\(prepared.detail)` could not run: \(error)")
             }
             var raw = ToolRawResult(
                 output: result.stdout, exitCode: result.exitCode.map(Int.init), stderr: result.stderr, truncated: result.stdoutTruncated)
@@ -583,6 +585,8 @@ extension Executor {
                 result = try await HTTPTool.run(request)
             } catch let error as HTTPToolError {
                 return ToolRawResult(output: "", failure: error.message)
+            } catch let error where !(error is CancellationError) {
+                return ToolRawResult(output: "", failure: "\(method) \(url) failed: \(error)")
             }
             var raw = ToolRawResult(output: result.body, httpStatus: result.status, truncated: result.truncated)
             if result.status >= 400, !(spec.acceptStatus ?? []).contains(result.status) {
@@ -622,6 +626,8 @@ extension Executor {
                 return ToolRawResult(output: "", failure: error.description)
             } catch let error as ToolTimeout {
                 return ToolRawResult(output: "", failure: error.message)
+            } catch let error where !(error is CancellationError) {
+                return ToolRawResult(output: "", failure: "\(server).\(tool) failed: \(error)")
             }
         }
     }
