@@ -356,6 +356,51 @@ import Testing
         #expect(plan.outputs == ["ask"])
     }
 
+    @Test func aToolDefinitionTakesNoKeyThatDecidesWhetherItRuns() {
+        assertDiagnostics(
+            """
+            version: 1
+            stages:
+              count:
+                run: [wc, -w]
+                1️⃣when: "true"
+                2️⃣for_each: "['a']"
+                3️⃣max_items: 1
+              ask: {model: m, prompt: hi, tools: [count], max_tool_calls: 1}
+            """,
+            [
+                DiagnosticSpec(
+                    "1️⃣", code: "tool-only-key",
+                    message: "stage 'count' sets 'when', which applies only to a stage that runs on its own ('count' is a tool a "
+                        + "model calls); remove 'when' here"),
+                DiagnosticSpec("2️⃣", code: "tool-only-key"),
+                DiagnosticSpec("3️⃣", code: "tool-only-key"),
+            ])
+    }
+
+    @Test func aCalledPipelinesToolsAreNamedAsItsStagesAreInlined() throws {
+        let called = """
+            version: 1
+            name: counter
+            stages:
+              count:
+                run: [wc, -w]
+                stdin: "{{args.text}}"
+                parameters: {type: object, properties: {text: {type: string}}}
+              ask: {model: m, prompt: hi, tools: [count, clock.get_current_time], max_tool_calls: 1}
+            mcp_servers:
+              clock: {command: [uvx, mcp-server-time]}
+            """
+        var compiler = PipelineCompiler(profile: nil)
+        compiler.resolvePipeline = { _, _ throws(SourceReadError) in SourceFile(path: "counter.yaml", text: called) }
+        let result = compiler.compile(
+            SourceFile(path: "main.yaml", text: "version: 1\nstages:\n  sub: {uses: counter}\n  after: {model: m, prompt: \"{{stages.sub.output}}\"}\n"))
+        let plan = try #require(result.plan, "\(result.diagnostics)")
+        #expect(plan.stage(named: "sub/ask")?.toolUse?.tools == ["sub/count", "clock.get_current_time"])
+        #expect(plan.stage(named: "sub/count")?.isToolDefinition == true)
+        #expect(plan.mcpServers?.map(\.name) == ["clock"])
+    }
+
     @Test func maxToolCallsIsRequiredWithToolsAndBounded() {
         assertDiagnostics(
             """

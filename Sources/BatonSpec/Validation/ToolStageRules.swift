@@ -14,6 +14,8 @@ enum ToolStageRules {
         "role", "system", "model", "runtime", "temperature", "top_p", "top_k", "max_tokens", "seed", "stop", "num_ctx", "think",
         "reviews", "max_rounds", "on_exhausted", "repeat", "vote", "tools", "max_tool_calls", "tool_mode",
     ]
+    /// Stage keys a tool definition cannot set, besides ``refusedOnTools``: it runs when a model calls it, once per call.
+    static let definitionRefused = ["when", "for_each", "as", "max_items", "concurrency", "route"]
     /// The options of a `run` stage.
     static let runOptions = ["shell", "stdin", "cwd", "env", "exit_codes", "max_output"]
 
@@ -39,6 +41,15 @@ enum ToolStageRules {
                 }
                 if kind != .run {
                     for key in runOptions where has(key) { refuse(.toolOnlyKey(key, stage: stage.name, onlyOn: "a 'run' stage"), key) }
+                }
+                if named.contains(stage.name) {
+                    // A tool definition is never walked: what decides whether and how often a walked stage runs means
+                    // nothing on it.
+                    for key in definitionRefused where has(key) {
+                        refuse(
+                            .toolOnlyKey(key, stage: stage.name, onlyOn: "a stage that runs on its own ('\(stage.name)' is a tool a model calls)"),
+                            key)
+                    }
                 }
                 if has("parameters"), !named.contains(stage.name) {
                     refuse(
