@@ -115,6 +115,28 @@ import Testing
         ])
     }
 
+    @Test("run --json lines of tool events carry their fields (tool, kind, detail, effects, status, exit code, how, why)")
+    func toolEventLines() throws {
+        func json(_ event: ToolRunEvent) throws -> [String: Any] {
+            let text = try JSONOutput.text(ProgressEventLine(.tool(event))!, pretty: false)
+            return try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        }
+        let started = try json(.callStarted(stage: "count", tool: "count", kind: .run, detail: "wc -w", effects: .none, item: nil, rerun: true))
+        #expect(started["event"] as? String == "tool-call-started" && started["stage"] as? String == "count")
+        #expect(started["kind"] as? String == "run" && started["detail"] as? String == "wc -w" && started["effects"] as? String == "none")
+        #expect(started["rerun"] as? Bool == true)
+        let finished = try json(
+            .callFinished(stage: "count", tool: "count", status: .done, exitCode: 0, httpStatus: nil, seconds: 0.5, item: 2))
+        #expect(finished["status"] as? String == "done" && finished["exit_code"] as? Int == 0 && finished["item"] as? Int == 2)
+        #expect(finished["http_status"] == nil)
+        let approved = try json(.approved(stage: "agent", tool: "git.git_commit", how: "--approve"))
+        #expect(approved["event"] as? String == "tool-approved" && approved["how"] as? String == "--approve")
+        let denied = try json(.denied(stage: "agent", tool: "git.git_commit", why: "declined at the terminal"))
+        #expect(denied["reason"] as? String == "declined at the terminal" && denied["tool"] as? String == "git.git_commit")
+        let line = try json(.mcpStderr(server: "git", line: "ready"))
+        #expect(line["event"] as? String == "mcp-stderr" && line["server"] as? String == "git" && line["text"] as? String == "ready")
+    }
+
     @Test("run --approve with a name the pipeline does not have exits 64 before anything is recorded")
     func runRefusesUnknownApprove() async throws {
         let sandbox = try RunSandbox("approve-unknown")
