@@ -30,7 +30,9 @@ import Testing
 
     @Test("The final answer takes the stage's output schema; with no tools left only the final answer is allowed")
     func finalBranch() {
-        let output: JSONValue = .object([("type", .string("object")), ("properties", .object([("title", .object([("type", .string("string"))]))]))])
+        let output: JSONValue = .object([
+            ("type", .string("object")), ("properties", .object([("title", .object([("type", .string("string"))]))])),
+        ])
 
         let schema = ToolChoice.schema(tools: [], final: output)
 
@@ -45,7 +47,9 @@ import Testing
         // A call without arguments is a call with none
         #expect(try ToolChoice.parse(#"{"call": {"name": "now"}}"#) == .call(ToolCall(id: nil, name: "now", argumentsJSON: "{}")))
         // A name the schema would not allow is still read: the loop answers it with an error the model sees
-        #expect(try ToolChoice.parse(#"{"call": {"name": "rm", "arguments": {}}}"#) == .call(ToolCall(id: nil, name: "rm", argumentsJSON: "{}")))
+        #expect(
+            try ToolChoice.parse(#"{"call": {"name": "rm", "arguments": {}}}"#) == .call(ToolCall(id: nil, name: "rm", argumentsJSON: "{}"))
+        )
         #expect(try ToolChoice.parse(#"{"final": "It is sunny."}"#) == .final("It is sunny."))
         #expect(try ToolChoice.parse(#"{"final": {"title": "Sun", "n": 2}}"#) == .final(#"{"n":2,"title":"Sun"}"#))
     }
@@ -103,7 +107,8 @@ import Testing
             let call = ToolCall(id: nil, name: "get_weather", argumentsJSON: #"{"city":"Paris"}"#)
             var request = NativeToolCallingTests.request("gpt-4o-mini", tools: nil)
             request.responseSchema = ToolChoice.schema(tools: [Self.weather], final: nil)
-            request.history = ToolChoice.turns(answer: #"{"call":{"name":"get_weather","arguments":{"city":"Paris"}}}"#, call: call, output: "sunny", isError: false)
+            request.history = ToolChoice.turns(
+                answer: #"{"call":{"name":"get_weather","arguments":{"city":"Paris"}}}"#, call: call, output: "sunny", isError: false)
 
             let outcome = await Cloud.run(Cloud.openAI(standIn), request)
 

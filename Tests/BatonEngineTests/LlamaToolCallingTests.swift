@@ -33,7 +33,8 @@ struct LlamaToolCallingTests {
         settings.maxTokens = 120
         settings.temperature = 0
         settings.seed = 7
-        return GenerationRequest(model: "executor", system: nil, prompt: prompt, settings: settings, responseSchema: nil, stage: "s", round: 1)
+        return GenerationRequest(
+            model: "executor", system: nil, prompt: prompt, settings: settings, responseSchema: nil, stage: "s", round: 1)
     }
 
     @Test("Native tools with Gemma's template are refused before the request, naming the model and tool_mode: json")
@@ -111,7 +112,9 @@ struct LlamaToolLoopTests {
         func unload(_ model: String) async throws { try await base.unload(model) }
     }
 
-    @Test("json mode on Gemma 3 270M: a call runs, the loop ends within max_tool_calls, and resume after its committed result does not run it again")
+    @Test(
+        "json mode on Gemma 3 270M: a call runs, the loop ends within max_tool_calls, and resume after its committed result does not run it again"
+    )
     func loopAndResume() async throws {
         let folder = try ToolsExecutionTests.Folder()
         let counter = folder.path + "/calls.txt"

@@ -71,7 +71,8 @@ import Testing
         try await OllamaStandIn.with(models: [model]) { standIn in
             let call = ToolCall(id: "call_ab12cd34", name: "get_weather", argumentsJSON: #"{"city":"Paris"}"#)
             let history: [ChatTurn] = [
-                .assistant(text: "", calls: [call]), .toolResult(callID: "call_ab12cd34", name: "get_weather", content: "sunny, 21 C", isError: false),
+                .assistant(text: "", calls: [call]),
+                .toolResult(callID: "call_ab12cd34", name: "get_weather", content: "sunny, 21 C", isError: false),
             ]
             let outcome = await GenerationOutcome.of(Self.ollama(standIn), Self.request("qwen3:0.6b", history: history))
 
@@ -88,7 +89,8 @@ import Testing
         }
     }
 
-    @Test("Ollama: a model without tools answers 400 '<name> does not support tools': a permanent error naming the model and tool_mode: json")
+    @Test(
+        "Ollama: a model without tools answers 400 '<name> does not support tools': a permanent error naming the model and tool_mode: json")
     func ollamaRefusesTools() async throws {
         try await OllamaStandIn.with(models: [OllamaStandIn.Model("gemma3:270m")]) { standIn in
             let outcome = await GenerationOutcome.of(Self.ollama(standIn), Self.request("gemma3:270m"))
@@ -112,9 +114,12 @@ import Testing
             let outcome = await Cloud.run(Cloud.openAI(standIn), Self.request("gpt-4o-2024-08-06"))
 
             #expect(outcome.error == nil && outcome.text.isEmpty)
-            #expect(outcome.toolCalls == [
-                ToolCall(id: "call_c91SqDXlYFuETYv8mUHzz6pp", name: "GetWeatherArgs", argumentsJSON: #"{"city":"Edinburgh","country":"UK","units":"c"}"#)
-            ])
+            #expect(
+                outcome.toolCalls == [
+                    ToolCall(
+                        id: "call_c91SqDXlYFuETYv8mUHzz6pp", name: "GetWeatherArgs",
+                        argumentsJSON: #"{"city":"Edinburgh","country":"UK","units":"c"}"#)
+                ])
             #expect(outcome.finish == FinishReason(.complete, raw: "tool_calls"))
             #expect(standIn.chats.last?.body?["tools"]?[0]?["function"]?["name"] == .string("get_weather"))
         }
@@ -123,8 +128,10 @@ import Testing
     @Test("OpenAI: two calls streamed by index arrive as two calls, in index order")
     func openAITwoCalls() async throws {
         let calls = [
-            ScriptedToolCall(id: "call_JMW1whyEaYG438VE1OIflxA2", name: "get_weather", fragments: ["{\"ci", "ty\": ", "\"Edinb", "urgh\"}"]),
-            ScriptedToolCall(id: "call_DNYTawLBoN8fj3KN6qU9N1Ou", name: "get_stock_price", fragments: ["{\"ti", "cker\"", ": \"AAP", "L\"}"]),
+            ScriptedToolCall(
+                id: "call_JMW1whyEaYG438VE1OIflxA2", name: "get_weather", fragments: ["{\"ci", "ty\": ", "\"Edinb", "urgh\"}"]),
+            ScriptedToolCall(
+                id: "call_DNYTawLBoN8fj3KN6qU9N1Ou", name: "get_stock_price", fragments: ["{\"ti", "cker\"", ": \"AAP", "L\"}"]),
         ]
         try await OpenAIStandIn.with(apiKey: Cloud.openAIKey, models: [OpenAIStandIn.Model("gpt-4o", toolCalls: calls)]) { standIn in
             let outcome = await Cloud.run(Cloud.openAI(standIn), Self.request("gpt-4o", tools: [Self.weather, Self.stock]))
@@ -141,14 +148,16 @@ import Testing
         try await OpenAIStandIn.with(apiKey: Cloud.openAIKey, models: [model]) { standIn in
             let history: [ChatTurn] = [
                 .assistant(
-                    text: "", calls: [
+                    text: "",
+                    calls: [
                         ToolCall(id: "call_1", name: "get_weather", argumentsJSON: #"{"city":"Paris"}"#),
                         ToolCall(id: nil, name: "get_stock_price", argumentsJSON: #"{"ticker":"AAPL"}"#),
                     ]),
                 .toolResult(callID: "call_1", name: "get_weather", content: "sunny", isError: false),
                 .toolResult(callID: nil, name: "get_stock_price", content: "230", isError: false),
             ]
-            let outcome = await Cloud.run(Cloud.openAI(standIn), Self.request("gpt-4o", tools: [Self.weather, Self.stock], history: history))
+            let outcome = await Cloud.run(
+                Cloud.openAI(standIn), Self.request("gpt-4o", tools: [Self.weather, Self.stock], history: history))
 
             #expect(outcome.error == nil)
             #expect(outcome.toolCalls.isEmpty && outcome.text == "Sunny in Paris, AAPL at 230.")
@@ -185,7 +194,10 @@ import Testing
 
             #expect(outcome.error == nil)
             #expect(outcome.text == "I'll check the current weather in Paris for you.")
-            #expect(outcome.toolCalls == [ToolCall(id: "toolu_01NRLabsLyVHZPKxbKvkfSMn", name: "get_weather", argumentsJSON: #"{"location": "Paris"}"#)])
+            #expect(
+                outcome.toolCalls == [
+                    ToolCall(id: "toolu_01NRLabsLyVHZPKxbKvkfSMn", name: "get_weather", argumentsJSON: #"{"location": "Paris"}"#)
+                ])
             #expect(outcome.finish == FinishReason(.complete, raw: "tool_use"))
             let sent = try #require(standIn.requests.last?.body)
             #expect(sent["tools"]?[0]?["name"] == .string("get_weather"))
@@ -201,7 +213,8 @@ import Testing
         try await AnthropicStandIn.with(apiKey: Cloud.anthropicKey, models: [model]) { standIn in
             let history: [ChatTurn] = [
                 .assistant(
-                    text: "Checking.", calls: [
+                    text: "Checking.",
+                    calls: [
                         ToolCall(id: "toolu_1", name: "get_weather", argumentsJSON: #"{"city":"Paris"}"#),
                         ToolCall(id: "toolu_2", name: "get_stock_price", argumentsJSON: #"{"ticker":"AAPL"}"#),
                     ]),
@@ -219,7 +232,8 @@ import Testing
             #expect(messages.map { $0["role"]?.stringValue ?? "" } == ["user", "assistant", "user"])
             #expect(messages[1]["content"]?[1]?["input"] == .object([("city", .string("Paris"))]))
             #expect(messages[2]["content"]?[0]?["tool_use_id"] == .string("toolu_1"))
-            #expect(messages[2]["content"]?[1]?["tool_use_id"] == .string("toolu_2") && messages[2]["content"]?[1]?["is_error"] == .bool(true))
+            #expect(
+                messages[2]["content"]?[1]?["tool_use_id"] == .string("toolu_2") && messages[2]["content"]?[1]?["is_error"] == .bool(true))
             #expect(messages[2]["content"]?[0]?["is_error"] == nil)
         }
     }

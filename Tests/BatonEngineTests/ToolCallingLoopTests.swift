@@ -36,7 +36,9 @@ import Testing
     }
 
     static func call(_ name: String, _ arguments: String, id: String? = nil) -> ScriptedRuntime.Reply {
-        .events([.toolCall(ToolCall(id: id, name: name, argumentsJSON: arguments)), .finished(GenerationUsage(promptTokens: 5, outputTokens: 3))])
+        .events([
+            .toolCall(ToolCall(id: id, name: name, argumentsJSON: arguments)), .finished(GenerationUsage(promptTokens: 5, outputTokens: 3)),
+        ])
     }
 
     static func output(_ store: RunStore, _ runID: String, stage: String) throws -> String? {

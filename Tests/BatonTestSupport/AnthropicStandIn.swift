@@ -403,7 +403,10 @@ public final class AnthropicStandIn: StoppableStandIn, @unchecked Sendable {
                     "message": [
                         "id": id, "type": "message", "role": "assistant", "model": name, "content": [Any](), "stop_reason": NSNull(),
                         "stop_sequence": NSNull(),
-                        "usage": ["input_tokens": promptTokens, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "output_tokens": 1],
+                        "usage": [
+                            "input_tokens": promptTokens, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
+                            "output_tokens": 1,
+                        ],
                     ] as [String: Any],
                 ])
         ]
@@ -411,7 +414,8 @@ public final class AnthropicStandIn: StoppableStandIn, @unchecked Sendable {
         var outputTokens = 0
         if let preamble = model.toolPreamble {
             events.append(
-                CloudStandInCore.event("content_block_start", ["type": "content_block_start", "index": 0, "content_block": ["type": "text", "text": ""]]))
+                CloudStandInCore.event(
+                    "content_block_start", ["type": "content_block_start", "index": 0, "content_block": ["type": "text", "text": ""]]))
             events.append(CloudStandInCore.event("ping", ["type": "ping"]))
             let pieces = StandInReply.tokens(preamble, json: false)
             outputTokens += pieces.count
@@ -424,7 +428,8 @@ public final class AnthropicStandIn: StoppableStandIn, @unchecked Sendable {
                 "type": "tool_use", "id": call.id ?? "toolu_standin\(core.nextID())", "name": call.name, "caller": ["type": "direct"],
                 "input": [String: Any](),
             ]
-            events.append(CloudStandInCore.event("content_block_start", ["type": "content_block_start", "index": index, "content_block": block]))
+            events.append(
+                CloudStandInCore.event("content_block_start", ["type": "content_block_start", "index": index, "content_block": block]))
             if index == 0 { events.append(CloudStandInCore.event("ping", ["type": "ping"])) }
             events += ([""] + call.fragments).map { Self.delta(["type": "input_json_delta", "partial_json": $0], index: index) }
             events.append(CloudStandInCore.event("content_block_stop", ["type": "content_block_stop", "index": index]))
@@ -434,7 +439,10 @@ public final class AnthropicStandIn: StoppableStandIn, @unchecked Sendable {
         events.append(
             CloudStandInCore.event(
                 "message_delta",
-                ["type": "message_delta", "delta": ["stop_reason": "tool_use", "stop_sequence": NSNull()], "usage": ["output_tokens": outputTokens]]))
+                [
+                    "type": "message_delta", "delta": ["stop_reason": "tool_use", "stop_sequence": NSNull()],
+                    "usage": ["output_tokens": outputTokens],
+                ]))
         events.append(CloudStandInCore.event("message_stop", ["type": "message_stop"]))
         let stream = events
         return Response(

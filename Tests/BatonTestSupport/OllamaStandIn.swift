@@ -458,10 +458,14 @@ public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
         let seen = words.joined(separator: " ")
         let calls = offered && messages.last?["role"]?.stringValue != "tool" ? model.toolCalls : []
         let text =
-            !calls.isEmpty ? "" : model.answer ?? StandInReply.answer(prompt: seen.hasSuffix(lastUser) ? lastUser : seen, schema: body["format"])
+            !calls.isEmpty
+            ? "" : model.answer ?? StandInReply.answer(prompt: seen.hasSuffix(lastUser) ? lastUser : seen, schema: body["format"])
         let toolCalls: [[String: Any]] = calls.enumerated().map { index, call in
             let arguments = (try? JSONSerialization.jsonObject(with: Data(call.arguments.utf8))) ?? [String: Any]()
-            return ["id": call.id ?? Self.toolCallID(), "function": ["index": index, "name": call.name, "arguments": arguments] as [String: Any]]
+            return [
+                "id": call.id ?? Self.toolCallID(),
+                "function": ["index": index, "name": call.name, "arguments": arguments] as [String: Any],
+            ]
         }
 
         // Thinking first, then the answer; both count toward `num_predict`.
@@ -483,7 +487,8 @@ public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
         let evalNanos = Int64(pieces.count) * 2_000_000
         for (key, value) in [
             ("prompt_eval_count", Int64(promptCount)), ("prompt_eval_duration", promptNanos),
-            ("eval_count", Int64(pieces.count + callTokens)), ("eval_duration", evalNanos), ("total_duration", loadNanos + promptNanos + evalNanos),
+            ("eval_count", Int64(pieces.count + callTokens)), ("eval_duration", evalNanos),
+            ("total_duration", loadNanos + promptNanos + evalNanos),
         ] where value != 0 {
             final[key] = value
         }

@@ -353,7 +353,9 @@ public final class OpenAIStandIn: StoppableStandIn, @unchecked Sendable {
         }
         let lineBreak = quirks.lineBreak
         // Every chunk made beforehand: the body writer runs concurrently and takes only Sendable values.
-        var openingChunk = chunk([["index": 0, "delta": ["role": "assistant", "content": "", "refusal": NSNull()], "finish_reason": NSNull()]])
+        var openingChunk = chunk([
+            ["index": 0, "delta": ["role": "assistant", "content": "", "refusal": NSNull()], "finish_reason": NSNull()]
+        ])
         var pieceChunks = tokens.map { chunk([["index": 0, "delta": [field: $0], "finish_reason": NSNull()]]) }
         if !calls.isEmpty {
             // As recorded: content null; one call opens in the role chunk (c6aa7e397b71), several after a role chunk of

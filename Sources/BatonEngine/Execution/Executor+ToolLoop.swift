@@ -35,12 +35,15 @@ extension Executor {
             var parameters: JSONValue = .object([("type", .string("object"))])
             if let pool = state.mcpPool, let listed = try? await pool.tools(server: parts[0]).first(where: { $0.name == parts[1] }) {
                 description = listed.description ?? ""
-                if let data = try? JSONEncoder().encode(listed.inputSchema), let schema = try? JSONDecoder().decode(JSONValue.self, from: data) {
+                if let data = try? JSONEncoder().encode(listed.inputSchema),
+                    let schema = try? JSONDecoder().decode(JSONValue.self, from: data)
+                {
                     parameters = schema
                 }
             }
             let exposed = name.replacingOccurrences(of: ".", with: "__")
-            offered.append((ToolDefinition(name: exposed, description: description, parameters: parameters), .mcp(server: parts[0], tool: parts[1])))
+            offered.append(
+                (ToolDefinition(name: exposed, description: description, parameters: parameters), .mcp(server: parts[0], tool: parts[1])))
         }
         return offered
     }

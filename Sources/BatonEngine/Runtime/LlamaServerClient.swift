@@ -53,8 +53,9 @@ public struct LlamaServerClient: LLMRuntime, ModelManaging {
     /// asked (not a router, an older build) is not refused.
     func checkToolSupport(_ model: String) async throws {
         let encoded = model.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? model
-        guard let response = try? await transport.send(
-            HTTPRequest(method: "GET", url: baseURL + "/props?model=\(encoded)&autoload=false"), connectTimeout: 10)
+        guard
+            let response = try? await transport.send(
+                HTTPRequest(method: "GET", url: baseURL + "/props?model=\(encoded)&autoload=false"), connectTimeout: 10)
         else { return }
         let data = (try? await response.collect()) ?? Data()
         guard response.status == 200, let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
@@ -63,7 +64,9 @@ public struct LlamaServerClient: LLMRuntime, ModelManaging {
         if !supports {
             throw ToolWire.unsupported(
                 model: model, server: "llama-server at \(baseURL)",
-                said: "its chat template renders no tools: /props says chat_template_caps.supports_tools is false, and llama-server would ignore them")
+                said:
+                    "its chat template renders no tools: /props says chat_template_caps.supports_tools is false, and llama-server would ignore them"
+            )
         }
     }
 

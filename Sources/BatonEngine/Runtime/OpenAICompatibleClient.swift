@@ -151,7 +151,8 @@ public struct OpenAICompatibleClient: LLMRuntime, CustomStringConvertible {
                         let id = ToolWire.id(call, turn: turn, index: index)
                         if call.id == nil { pending[call.name, default: []].append(id) }
                         return [
-                            "id": id, "type": "function", "function": ["name": call.name, "arguments": call.argumentsJSON] as [String: Any],
+                            "id": id, "type": "function",
+                            "function": ["name": call.name, "arguments": call.argumentsJSON] as [String: Any],
                         ] as [String: Any]
                     }
                 }
