@@ -566,8 +566,8 @@ extension Executor {
             } else if let code = result.exitCode {
                 if !step.exitCodes.contains(Int(code)) {
                     raw.failure =
-                        "`\(command)` exited with code \(code) (accepted: \(step.exitCodes.map(String.init).joined(separator: ", ")))"
-                        + Self.tail(result.stderr) + "; fix the command or add \(code) to exit_codes"
+                        "`\(command)` exited with code \(code) (accepted: \(step.exitCodes.map(String.init).joined(separator: ", "))); "
+                        + "fix the command or add \(code) to exit_codes" + Self.tail(result.stderr)
                 }
             } else if case .signaled(let signal) = result.termination {
                 raw.failure = "`\(command)` was killed by signal \(signal)" + Self.tail(result.stderr)
@@ -669,11 +669,11 @@ extension Executor {
     }
 
 
-    /// The last lines of stderr, for a failure message.
+    /// The last lines of stderr, for the end of a failure message.
     static func tail(_ stderr: String) -> String {
         let lines = stderr.split(separator: "\n", omittingEmptySubsequences: true).suffix(10)
-        guard !lines.isEmpty else { return " and wrote nothing to stderr" }
-        return "; its stderr ended with:\n" + lines.map { "  | " + $0.prefix(300) }.joined(separator: "\n") + "\n"
+        guard !lines.isEmpty else { return " (its stderr was empty)" }
+        return ". Its stderr ended with:\n" + lines.map { "  | " + $0.prefix(300) }.joined(separator: "\n")
     }
 
     // MARK: - MCP servers

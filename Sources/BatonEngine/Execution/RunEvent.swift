@@ -115,17 +115,20 @@ public enum ToolRunEvent: Sendable, Hashable {
             return "  ⚙ \(at(stage, item)) \(kind.rawValue): \(detail) (effects: \(effects.rawValue)\(rerun ? ", run again with the same key" : ""))"
         case .callFinished(let stage, _, let status, let exitCode, let httpStatus, let seconds, let item):
             let code = exitCode.map { ", exit \($0)" } ?? httpStatus.map { ", HTTP \($0)" } ?? ""
-            return "  ⚙ \(at(stage, item)) \(status.rawValue)\(code) in \(String(format: "%.2f", seconds)) s"
+            let time = seconds < 1 ? "\(Int((seconds * 1000).rounded())) ms" : String(format: "%.1f s", seconds)
+            return "  ⚙ \(at(stage, item)) \(status.rawValue)\(code) in \(time)"
         case .callReplayed(let stage, _, let item):
             return "  ⚙ \(at(stage, item)): result recorded earlier, not run again"
-        case .callAmbiguous(_, _, let message):
-            return "  ⚠ \(message)"
+        case .callAmbiguous(let stage, _, _):
+            // The run's summary quotes the whole message (what to check, how to go on).
+            return "  ⚠ \(stage): its call started earlier but its result was never recorded (effects: external); the run stops"
         case .approved(let stage, let tool, let how):
             return "  ✓ \(stage): \(tool) approved (\(how))"
         case .denied(let stage, let tool, let why):
             return "  ✗ \(stage): \(tool) denied (\(why))"
         case .stderr(let stage, let text):
-            let lines = text.split(separator: "\n", omittingEmptySubsequences: false).suffix(10)
+            let trimmed = text.hasSuffix("\n") ? String(text.dropLast()) : text
+            let lines = trimmed.split(separator: "\n", omittingEmptySubsequences: false).suffix(10)
             return "  \(stage) stderr:\n" + lines.map { "    | \($0)" }.joined(separator: "\n")
         case .mcpStderr(let server, let line):
             return "  [\(server)] \(line)"
