@@ -105,6 +105,25 @@ import Testing
         }
     }
 
+    @Test("Ollama: with tools offered the stage's schema is not sent as `format`, which would keep any tool from being called")
+    func ollamaNoFormatBesideTools() async throws {
+        var model = OllamaStandIn.Model("qwen3:0.6b")
+        model.supportsTools = true
+        try await OllamaStandIn.with(models: [model]) { standIn in
+            var request = Self.request("qwen3:0.6b")
+            request.responseSchema = .object([("type", .string("object"))])
+
+            _ = await GenerationOutcome.of(Self.ollama(standIn), request)
+            request.tools = nil
+            _ = await GenerationOutcome.of(Self.ollama(standIn), request)
+
+            let chats = standIn.requests.filter { $0.path == "/api/chat" && !$0.isEmptyChat }
+            #expect(chats.count == 2)
+            #expect(chats.first?.body?["format"] == nil && chats.first?.body?["tools"] != nil)
+            #expect(chats.last?.body?["format"] == .object([("type", .string("object"))]) && chats.last?.body?["tools"] == nil)
+        }
+    }
+
     // MARK: - OpenAI-compatible
 
     @Test("OpenAI: the recorded stream of one call in 14 argument fragments is assembled into one call with its id")

@@ -161,7 +161,8 @@ struct ToolLoopRuntime: LLMRuntime, @unchecked Sendable {
             }
             switch use.mode {
             case .native:
-                history.append(.assistant(text: answer.text, calls: Array(calls.prefix(results.count))))
+                // Only the calls that ran are in the history, each with its result: the APIs refuse a call left unanswered.
+                if !results.isEmpty { history.append(.assistant(text: answer.text, calls: Array(calls.prefix(results.count)))) }
                 for result in results {
                     history.append(
                         .toolResult(callID: result.call.id, name: result.call.name, content: result.output, isError: result.isError))

@@ -51,7 +51,7 @@ extension OllamaClient {
         if !tools.isEmpty {
             body["tools"] = ToolWire.functionTools(tools)
         } else if let schema = request.responseSchema {
-            // Not beside tools: with `format` set Ollama constrains the answer to it and never calls a tool (ollama/ollama#13750).
+            // Not beside tools: with `format` set Ollama constrains the answer to it and never calls a tool (ollama/ollama#13750, #8095).
             body["format"] = OpenAICompatibleClient.foundation(schema)
         }
         return body
