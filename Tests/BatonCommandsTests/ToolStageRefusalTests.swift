@@ -5,6 +5,13 @@ import Testing
 /// Until the engine runs tool stages, `baton run` refuses a plan with one (exit 65, the stage named, no run recorded),
 /// where it would otherwise have sent the tool stage's empty prompt to a model; `validate` accepts the file.
 @Suite struct ToolStageRefusalTests {
+    /// A profile file extending the default one with `tools: {allow: [wc]}`; its path.
+    static func allowingWC(in sandbox: RunSandbox) throws -> String {
+        let path = sandbox.folder + "/allow-wc.yaml"
+        try "version: 1\nname: allow-wc\nextends: default\ntools: {allow: [wc]}\n".write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
     @Test("run refuses a pipeline with a run stage up front: exit 65, the stage named, no run recorded")
     func runRefusesAToolStage() async throws {
         // Given a pipeline with a model stage and a run stage
@@ -17,9 +24,10 @@ import Testing
           count: {run: [wc, -w], stdin: some words}
         """.write(toFile: pipeline, atomically: true, encoding: .utf8)
 
-        // When
-        let validate = try await sandbox.baton(["validate", pipeline])
-        let run = try await sandbox.baton(["run", pipeline, "--runtime", "echo"])
+        // When (with a profile that allows wc: without one, tool-not-allowed refuses it at validation)
+        let profile = try Self.allowingWC(in: sandbox)
+        let validate = try await sandbox.baton(["validate", pipeline, "--profile", profile])
+        let run = try await sandbox.baton(["run", pipeline, "--runtime", "echo", "--profile", profile])
 
         // Then
         #expect(validate.status == 0, "\(validate.summary)")
@@ -42,8 +50,9 @@ import Testing
           count: {run: [wc, -w], stdin: "{{stages.draft.output}}"}
         """.write(toFile: pipeline, atomically: true, encoding: .utf8)
 
-        let text = try await sandbox.baton(["plan", pipeline, "--offline"])
-        let json = try await sandbox.baton(["plan", pipeline, "--offline", "--json"])
+        let profile = try Self.allowingWC(in: sandbox)
+        let text = try await sandbox.baton(["plan", pipeline, "--offline", "--profile", profile])
+        let json = try await sandbox.baton(["plan", pipeline, "--offline", "--json", "--profile", profile])
 
         #expect(text.status == 0, "\(text.summary)")
         #expect(text.stdout.contains("a `run` stage: no model"), "\(text.stdout)")

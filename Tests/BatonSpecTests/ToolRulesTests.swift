@@ -1,3 +1,4 @@
+import BatonEngine
 import BatonSpec
 import BatonTestSupport
 import Foundation
@@ -11,14 +12,6 @@ import Testing
     static func profile(allowing allow: [String]?) -> ResolvedProfile {
         var profile = InvalidFixtureTests.testProfile()
         profile.spec.tools = allow.map(ToolPolicy.init(allow:))
-        return profile
-    }
-
-    /// A profile as the built-in default is resolved: shown under "(built in)/default.yaml", with no `tools:`.
-    static var builtInDefault: ResolvedProfile {
-        var profile = profile(allowing: nil)
-        profile.spec.name = "default"
-        profile.chain = ["(built in)/default.yaml"]
         return profile
     }
 
@@ -49,21 +42,38 @@ import Testing
             ])
     }
 
-    @Test func aProfileWithoutToolsAllowsNothing() {
+    @Test func aProfileWithoutToolsAllowsNothingAndSaysHowToAllow() {
+        // The built-in default profile has no `tools:` either.
         assertDiagnostics(
             "version: 1\nstages:\n  count: {run: 1️⃣[wc, -w]}\n", profile: Self.profile(allowing: nil),
-            [DiagnosticSpec("1️⃣", code: "tool-not-allowed")])
-    }
-
-    @Test func theBuiltInDefaultProfileAllowsNothingAndSaysHowToAllow() {
-        assertDiagnostics(
-            "version: 1\nstages:\n  count: {run: 1️⃣[wc, -w]}\n", profile: Self.builtInDefault,
             [
                 DiagnosticSpec(
                     "1️⃣", code: "tool-not-allowed",
-                    message: "stage 'count' runs 'wc'; the built-in default profile allows no executable: write a profile with "
-                        + "'tools: {allow: [wc]}' and run with it (--profile)")
+                    message: "stage 'count' runs 'wc'; profile 'test' has no 'tools:', so it allows no executable (nor does the "
+                        + "built-in default profile): add 'tools: {allow: [wc]}' to profile test, or run with a profile that has "
+                        + "it (--profile)")
             ])
+    }
+
+    @Test func theBuiltInDefaultProfileAllowsNothing() throws {
+        let document = BuiltInProfiles.defaultDocument(environment: [:])
+        let profile = try #require(ProfileResolver.resolve(document) { _ in nil }.profile)
+        #expect(profile.spec.tools == nil)
+        assertDiagnostics(
+            "version: 1\nstages:\n  count: {run: 1️⃣[wc, -w]}\n", profile: profile,
+            [
+                DiagnosticSpec(
+                    "1️⃣", code: "tool-not-allowed",
+                    message: "stage 'count' runs 'wc'; profile 'default' has no 'tools:', so it allows no executable (nor does the "
+                        + "built-in default profile): add 'tools: {allow: [wc]}' to profile default, or run with a profile that "
+                        + "has it (--profile)")
+            ])
+    }
+
+    @Test func anEmptyAllowListAllowsNothing() {
+        assertDiagnostics(
+            "version: 1\nstages:\n  count: {run: 1️⃣[wc, -w]}\n", profile: Self.profile(allowing: []),
+            [DiagnosticSpec("1️⃣", code: "tool-not-allowed")])
     }
 
     @Test func aProfileThatAllowsTheExecutableCompilesAndThePlanCarriesItsPolicy() throws {

@@ -84,15 +84,16 @@ extension Diagnostic.Message {
 // MARK: - Issue 12, session 7: what tool stages may hold, tool definitions, the executables a profile allows
 
 extension Diagnostic.Message {
-    /// A `run` stage's executable the compile-time profile's `tools.allow` does not list.
-    static func toolNotAllowed(_ executable: String, stage: String, profile: String, builtIn: Bool, shell: Bool) -> Self {
+    /// A `run` stage's executable the compile-time profile's `tools.allow` does not list (a profile without `tools:`, the
+    /// built-in default among them, allows none).
+    static func toolNotAllowed(_ executable: String, stage: String, profile: String, hasPolicy: Bool, shell: Bool) -> Self {
         let what = shell ? "runs its script with '/bin/sh' ('shell: true')" : "runs '\(executable)'"
         let fix =
-            builtIn
-            ? "the built-in default profile allows no executable: write a profile with 'tools: {allow: [\(executable)]}' and "
-                + "run with it (--profile)"
-            : "profile '\(profile)' does not allow it: add \(executable) to tools.allow in profile \(profile) "
+            hasPolicy
+            ? "profile '\(profile)' does not allow it: add \(executable) to tools.allow in profile \(profile) "
                 + "('tools: {allow: [\(executable)]}')"
+            : "profile '\(profile)' has no 'tools:', so it allows no executable (nor does the built-in default profile): add "
+                + "'tools: {allow: [\(executable)]}' to profile \(profile), or run with a profile that has it (--profile)"
         return Diagnostic.Message("tool-not-allowed", "stage '\(stage)' \(what); \(fix)")
     }
 

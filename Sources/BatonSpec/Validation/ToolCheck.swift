@@ -48,9 +48,8 @@ enum ToolCheck {
         else { return }
         let policy = profile.spec.tools ?? ToolPolicy(allow: [])
         guard !policy.allows(executable) else { return }
-        let builtIn = profile.chain.first?.hasPrefix("(built in)") == true
         context.emit(
-            .toolNotAllowed(executable, stage: stage, profile: profile.spec.name, builtIn: builtIn, shell: shell),
+            .toolNotAllowed(executable, stage: stage, profile: profile.spec.name, hasPolicy: profile.spec.tools != nil, shell: shell),
             at: context.sourceMap.location("\(path).run"))
     }
 
