@@ -368,6 +368,73 @@ import Testing
         #expect(call.status == .done)
     }
 
+    /// The MCP client tests' fixture server (MCPServers.fixtureSource), written to a path of this test's own, so that
+    /// its processes can be found by their command line without touching another test's.
+    static func fixtureServer(in folder: Folder) throws -> (top: String, path: String) {
+        let bin = try #require(MCPServers.bin)
+        let path = folder.path + "/fixture-\(UUID().uuidString.prefix(8)).py"
+        try MCPServers.fixtureSource.write(toFile: path, atomically: true, encoding: .utf8)
+        return ("mcp_servers:\n  fixture: {command: [\(bin)/python, \(path)]}\n", path)
+    }
+
+    /// The process ids whose command line mentions `text`.
+    static func processes(mentioning text: String) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { entry in
+            guard let pid = Int32(entry), let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { return nil }
+            return String(decoding: data, as: UTF8.self).contains(text) ? pid : nil
+        }
+    }
+
+    @Test(
+        "an mcp call carries the idempotency key in _meta, the server's stderr lines are mcp-stderr events, and no server is left",
+        .enabled(if: MCPServers.bin != nil, "BATON_MCP_BIN is unset: run scripts/setup-mcp.sh (scripts/test.sh does)"))
+    func mcpMetaAndStderr() async throws {
+        let folder = try Folder()
+        let store = try folder.store()
+        let (top, path) = try Self.fixtureServer(in: folder)
+        let plan = try Self.plan("  ask: {mcp: {server: fixture, tool: meta}, effects: idempotent}\n", top: top)
+        let outcome = try await Self.start(plan, Self.executor(store))
+        #expect(outcome == .completed(runID: outcome.runID), "\(outcome)")
+        let call = try #require(try store.toolCalls(outcome.runID).first)
+        #expect(call.result?.contains(call.idempotencyKey) == true, "\(call.result ?? "")")
+        let lines = try store.events(outcome.runID, kind: .mcpStderr).compactMap(\.payload)
+        #expect(lines.contains { $0.contains("fixture server starting") }, "\(lines)")
+        #expect(Self.processes(mentioning: path).isEmpty)
+    }
+
+    @Test(
+        "killing the MCP server mid-call fails the stage with a clear error, records the call failed, and stops the server",
+        .enabled(if: MCPServers.bin != nil, "BATON_MCP_BIN is unset: run scripts/setup-mcp.sh (scripts/test.sh does)"))
+    func mcpServerKilledMidCall() async throws {
+        let folder = try Folder()
+        let store = try folder.store()
+        let (top, path) = try Self.fixtureServer(in: folder)
+        let plan = try Self.plan(
+            "  nap: {mcp: {server: fixture, tool: sleep, arguments: {seconds: '30'}}, effects: none, timeout: 60s}\n", top: top)
+        let events = LockedList<RunEvent>()
+        let executor = Executor(
+            store: store, runtimes: ScriptedRuntime { _, _ in .text("ok") },
+            observer: { event in
+                events.append(event)
+                // The tool is running: kill its server.
+                if case .tool(.mcpStderr(_, let line)) = event, line.contains("sleeping") {
+                    for pid in Self.processes(mentioning: path) { kill(pid, SIGKILL) }
+                }
+            }, sleep: { _ in }, random: { 0.5 })
+        let clock = ContinuousClock()
+        let started = clock.now
+        let outcome = try await Self.start(plan, executor)
+        guard case .failed(_, let reason, _) = outcome else {
+            Issue.record("expected a failure, got \(outcome)")
+            return
+        }
+        #expect(reason.contains("stage 'nap'") && reason.contains("fixture"), "\(reason)")
+        #expect(clock.now - started < .seconds(25), "the stage waited for the dead server's answer")
+        #expect(try store.toolCalls(outcome.runID).map(\.status) == [.failed])
+        #expect(Self.processes(mentioning: path).isEmpty)
+    }
+
     // MARK: - Resume
 
     /// A tool stage that appends its idempotency key to `out`, then a model stage that fails until told otherwise.
