@@ -10,13 +10,13 @@ import Testing
     static let folder = "Tests/BatonCommandsTests/Fixtures/golden"
 
     /// The subcommands whose `--help` has a golden: every command `baton --help` lists, and the subcommands of
-    /// `keys` and `profiles`.
+    /// `keys`, `profiles` and `tools`.
     static let helpCommands: [[String]] = [
         [], ["run"], ["resume"], ["rerun"], ["runs"], ["show"], ["validate"], ["plan"], ["graph"], ["list"], ["doctor"],
         ["models"], ["keys"], ["keys", "set"], ["keys", "list"], ["keys", "remove"], ["keys", "test"], ["keys", "passphrase"],
         ["keys", "allow"], ["keys", "hosts"],
         ["profiles"], ["profiles", "list"],
-        ["profiles", "show"], ["profiles", "export"], ["profiles", "import"], ["init"], ["trust"],
+        ["profiles", "show"], ["profiles", "export"], ["profiles", "import"], ["init"], ["trust"], ["tools"], ["tools", "list"],
     ]
 
     // MARK: - Helpers

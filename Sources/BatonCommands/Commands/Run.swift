@@ -37,7 +37,8 @@ struct ExecutionOptions: ParsableArguments {
         name: .customLong("approve"),
         help: ArgumentHelp(
             """
-            Approve the calls of this tool stage, or of this tool of a model stage, without asking (repeatable; names             only). Calls that need approval (`approve:`) are otherwise asked on the terminal, or denied without one.
+            Approve the calls of this tool stage, or of this tool of a model stage, without asking (repeatable; names \
+            only). Calls that need approval (`approve:`) are otherwise asked on the terminal, or denied without one.
             """, valueName: "name"))
     var approve: [String] = []
 }
