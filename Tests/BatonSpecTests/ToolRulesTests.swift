@@ -411,6 +411,23 @@ import Testing
         #expect(plan.mcpServers?.map(\.name) == ["clock"])
     }
 
+    @Test func anApprovedToolMustBeOneOfTheStagesTools() {
+        assertDiagnostics(
+            """
+            version: 1
+            stages:
+              count:
+                run: [wc]
+                stdin: "{{args.text}}"
+                parameters: {type: object, properties: {text: {type: string}}}
+              ask: {model: m, prompt: hi, tools: [count], max_tool_calls: 1, approve: [1️⃣cuont]}
+            """,
+            [
+                DiagnosticSpec(
+                    "1️⃣", code: "tool-unknown", message: "'cuont' in 'approve' of stage 'ask' is not one of its 'tools'; did you mean 'count'?")
+            ])
+    }
+
     @Test func maxToolCallsIsRequiredWithToolsAndBounded() {
         assertDiagnostics(
             """

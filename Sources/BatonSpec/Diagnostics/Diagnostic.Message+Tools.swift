@@ -72,6 +72,14 @@ extension Diagnostic.Message {
                     ?? "; name a 'run', 'http' or 'mcp' stage, or a tool of a declared MCP server"))
     }
 
+    /// An `approve:` entry of a model stage that is not one of its `tools`.
+    static func approveNotATool(_ entry: String, stage: String, tools: [String], suggestion: String?) -> Self {
+        Diagnostic.Message(
+            "tool-unknown",
+            "'\(entry)' in 'approve' of stage '\(stage)' is not one of its 'tools'"
+                + (suggestion.map { "; did you mean '\($0)'?" } ?? "; its tools are \(tools.map { "'\($0)'" }.joined(separator: ", "))"))
+    }
+
     /// A `tools:` entry naming a stage that is not a tool stage.
     static func toolNotATool(_ entry: String, stage: String) -> Self {
         Diagnostic.Message(

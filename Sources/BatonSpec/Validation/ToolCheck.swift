@@ -22,6 +22,13 @@ enum ToolCheck {
             if stage.isTool, context.toolDefinitions.contains(stage.name), let parameters = stage.parameters {
                 checkParameters(parameters, path: path, stage: stage.name, &context)
             }
+            if case .tools(let approved)? = stage.approve, let tools = stage.tools {
+                for (index, entry) in approved.enumerated() where !tools.contains(entry) {
+                    context.emit(
+                        .approveNotATool(entry, stage: stage.name, tools: tools, suggestion: Suggestion.closest(to: entry, in: tools)),
+                        at: context.sourceMap.location("\(path).approve[\(index)]"))
+                }
+            }
             for (index, entry) in (stage.tools ?? []).enumerated() {
                 let location = context.sourceMap.location("\(path).tools[\(index)]")
                 if let dot = entry.firstIndex(of: "."), context.stage(entry) == nil {
