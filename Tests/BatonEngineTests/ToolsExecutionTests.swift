@@ -28,9 +28,10 @@ import Testing
     }
 
     /// `stages` compiled with a profile whose `tools.allow` is `allow` (nil: no profile at all).
-    static func plan(_ stages: String, inputs: String = "", allow: [String]? = ["wc", "sh", "env", "pwd", "sleep"], top: String = "")
-        throws -> ExecutionPlan
-    {
+    static func plan(
+        _ stages: String, inputs: String = "", allow: [String]? = ["wc", "sh", "env", "pwd", "sleep"], top: String = "",
+        called: [String: String] = [:]
+    ) throws -> ExecutionPlan {
         var profile: ResolvedProfile?
         if let allow {
             let text = """
@@ -46,7 +47,13 @@ import Testing
             profile = ResolvedProfile(spec: try #require(decoded.spec, "\(decoded.diagnostics)"), chain: [file.path])
         }
         let source = "version: 1\nname: tools\n" + inputs + top + "stages:\n" + stages
-        let result = PipelineCompiler(profile: profile) { _ in nil }.compile(SourceFile(path: "/tmp/tools.yaml", text: source))
+        let compiler = PipelineCompiler(
+            profile: profile,
+            resolvePipeline: { name, _ throws(SourceReadError) in
+                guard let text = called[name] else { throw .notFound }
+                return SourceFile(path: "/tmp/\(name).yaml", text: text)
+            })
+        let result = compiler.compile(SourceFile(path: "/tmp/tools.yaml", text: source))
         return try #require(result.plan, "\(result.diagnostics.map(\.message))")
     }
 
@@ -304,6 +311,38 @@ import Testing
         #expect(output.allSatisfy { $0 == "x" })
         let finished = try #require(try store.events(outcome.runID, kind: .toolCallFinished).first?.payload)
         #expect(finished.contains("\"truncated\":\"true\""), "\(finished)")
+    }
+
+    @Test("a run stage inside a called pipeline renders in its call's scope (the call's inputs) and feeds the caller")
+    func subPipeline() async throws {
+        let folder = try Folder()
+        let store = try folder.store()
+        let shout = """
+            version: 1
+            name: shout
+            inputs:
+              word: {}
+            outputs: [up]
+            stages:
+              up:
+                run: [sh, -c, 'printf %s "$W" | tr a-z A-Z']
+                env: {W: "{{inputs.word}}"}
+                effects: none
+            """
+        let plan = try Self.plan(
+            """
+              call:
+                uses: shout
+                with: {word: "{{inputs.w}}"}
+              say:
+                model: m
+                prompt: "{{stages.call.output}}"
+            """, inputs: "inputs:\n  w: {}\n", called: ["shout": shout])
+        let prompts = Prompts()
+        let outcome = try await Self.start(plan, Self.executor(store, prompts: prompts), inputs: ["w": "tea"])
+        #expect(outcome == .completed(runID: outcome.runID), "\(outcome)")
+        #expect(prompts["say"] == "TEA")
+        #expect(try store.toolCalls(outcome.runID).map(\.stage) == ["call/up"])
     }
 
     // MARK: - http
