@@ -404,7 +404,9 @@ import Testing
         var compiler = PipelineCompiler(profile: nil)
         compiler.resolvePipeline = { _, _ throws(SourceReadError) in SourceFile(path: "counter.yaml", text: called) }
         let result = compiler.compile(
-            SourceFile(path: "main.yaml", text: "version: 1\nstages:\n  sub: {uses: counter}\n  after: {model: m, prompt: \"{{stages.sub.output}}\"}\n"))
+            SourceFile(
+                path: "main.yaml",
+                text: "version: 1\nstages:\n  sub: {uses: counter}\n  after: {model: m, prompt: \"{{stages.sub.output}}\"}\n"))
         let plan = try #require(result.plan, "\(result.diagnostics)")
         #expect(plan.stage(named: "sub/ask")?.toolUse?.tools == ["sub/count", "clock.get_current_time"])
         #expect(plan.stage(named: "sub/count")?.isToolDefinition == true)
@@ -424,7 +426,8 @@ import Testing
             """,
             [
                 DiagnosticSpec(
-                    "1️⃣", code: "tool-unknown", message: "'cuont' in 'approve' of stage 'ask' is not one of its 'tools'; did you mean 'count'?")
+                    "1️⃣", code: "tool-unknown",
+                    message: "'cuont' in 'approve' of stage 'ask' is not one of its 'tools'; did you mean 'count'?")
             ])
     }
 

@@ -149,7 +149,8 @@ struct CompilationContext {
         let definitions = toolDefinitions
         // A tool definition runs only when a model calls it: it has no output of its own.
         return spec.stages.filter { stage in
-            !stage.isCritic && !definitions.contains(stage.name) && (dependents[stage.name] ?? []).subtracting([criticOf[stage.name]].compactMap { $0 }).isEmpty
+            !stage.isCritic && !definitions.contains(stage.name)
+                && (dependents[stage.name] ?? []).subtracting([criticOf[stage.name]].compactMap { $0 }).isEmpty
         }.map(\.name)
     }
 

@@ -162,7 +162,8 @@ extension Diagnostic.Message {
                 + (suggestion.map { "; did you mean 'args.\($0)'?" }
                     ?? (properties.isEmpty
                         ? "; add it under 'parameters.properties'"
-                        : "; its properties are \(properties.map { "'\($0)'" }.joined(separator: ", ")), or add '\(argument)' there")))
+                        : "; its properties are \(properties.map { "'\($0)'" }.joined(separator: ", ")), or add '\(argument)' there"))
+        )
     }
 
     /// A stage reading (or needing) a tool definition, which runs only when a model calls it.

@@ -36,7 +36,8 @@ enum ToolStageRules {
                 }
                 if case .tools = stage.approve {
                     refuse(
-                        .toolOnlyKey("approve: [..]", stage: stage.name, onlyOn: "a model stage with 'tools' (a tool stage takes 'approve: true')"),
+                        .toolOnlyKey(
+                            "approve: [..]", stage: stage.name, onlyOn: "a model stage with 'tools' (a tool stage takes 'approve: true')"),
                         "approve")
                 }
                 if kind != .run {
@@ -47,7 +48,8 @@ enum ToolStageRules {
                     // nothing on it.
                     for key in definitionRefused where has(key) {
                         refuse(
-                            .toolOnlyKey(key, stage: stage.name, onlyOn: "a stage that runs on its own ('\(stage.name)' is a tool a model calls)"),
+                            .toolOnlyKey(
+                                key, stage: stage.name, onlyOn: "a stage that runs on its own ('\(stage.name)' is a tool a model calls)"),
                             key)
                     }
                 }
