@@ -42,7 +42,7 @@ import Testing
     }
 
     static func output(_ store: RunStore, _ runID: String, stage: String) throws -> String? {
-        try store.attempts(runID).last { $0.stage == stage && $0.status == .completed }?.output
+        try store.attempts(runID).last { $0.stage == stage && $0.status == .completed && $0.calls == nil }?.output
     }
 
     @Test("native: the model's call runs the tool stage with its arguments, the result goes back, and its answer is the output")

@@ -19,7 +19,7 @@ enum RunFormatter {
     }
 
     private static func attempts(_ report: RunReport, stage: String?) -> [AttemptRecord] {
-        report.attempts.filter { shows($0.stage, stage) }
+        ToolTurnCall.conversationOrder(report.attempts.filter { shows($0.stage, stage) })
     }
 
     private static func header(_ report: RunReport) -> [String] {
@@ -39,7 +39,8 @@ enum RunFormatter {
 
     private static func describe(_ attempt: AttemptRecord) -> String {
         let item = attempt.item.map { " item \($0 + 1)" } ?? ""
-        var parts = ["\(attempt.stage)\(item) round \(attempt.round) try \(attempt.tryNumber)", attempt.status.rawValue]
+        let turn = attempt.turn.map { " turn \($0)" } ?? ""
+        var parts = ["\(attempt.stage)\(item) round \(attempt.round) try \(attempt.tryNumber)\(turn)", attempt.status.rawValue]
         if let model = attempt.model { parts.append(model) }
         let seconds = (attempt.finishedAt ?? attempt.startedAt) - attempt.startedAt
         parts.append(ProgressPrinter.duration(seconds))
@@ -180,7 +181,7 @@ enum RunFormatter {
 
     /// The id of `stage`'s last completed attempt: a router's branch is shown after it.
     private static func finalAttempt(of stage: String, _ report: RunReport) -> Int64? {
-        report.attempts.last { $0.stage == stage && $0.status == .completed }?.id
+        report.attempts.last { $0.stage == stage && $0.status == .completed && $0.calls == nil }?.id
     }
 
     static func text(_ report: RunReport, events: [EventRecord] = [], stage: String?) -> String {
@@ -212,6 +213,7 @@ enum RunFormatter {
                 lines.append("answer:")
             }
             lines.append(attempt.output)
+            lines += ToolTurnCall.transcript(of: attempt)
             if let branch = branches[attempt.stage], attempt.id == finalAttempt(of: attempt.stage, report) {
                 lines.append("branch: \(branch)")
             }
@@ -246,7 +248,8 @@ enum RunFormatter {
             }
             let item = attempt.item.map { " — item \($0 + 1)" + (items[attempt.stage].map { " of \($0.count)" } ?? "") } ?? ""
             lines.append(
-                "\(heading) \(attempt.stage)\(item), round \(attempt.round)" + (attempt.tryNumber > 1 ? ", try \(attempt.tryNumber)" : ""))
+                "\(heading) \(attempt.stage)\(item), round \(attempt.round)" + (attempt.tryNumber > 1 ? ", try \(attempt.tryNumber)" : "")
+                    + (attempt.turn.map { ", turn \($0)" } ?? ""))
             lines.append("")
             if let line = itemLine(attempt, items: items, shown: &shown), let colon = line.range(of: ": ") {
                 lines += ["**Item:** " + line[colon.upperBound...], ""]
@@ -261,6 +264,7 @@ enum RunFormatter {
             lines += ["", "**Prompt**", "", fence(attempt.prompt)]
             if let thinking = attempt.thinking, !thinking.isEmpty { lines += ["", "**Thinking**", "", fence(thinking)] }
             lines += ["", "**Output**", "", fence(attempt.output)]
+            if attempt.calls != nil { lines += ["", "**Tool calls**", "", fence(ToolTurnCall.transcript(of: attempt).joined(separator: "\n"))] }
             if let verdict = attempt.verdict {
                 lines += ["", "**Verdict:** \(verdict)" + ((attempt.feedback ?? "").isEmpty ? "" : " — \(attempt.feedback!)")]
             }

@@ -37,7 +37,7 @@ public struct ResumePlan: Sendable, Hashable {
         let attempted = Set(report.attempts.filter { $0.status != .superseded }.map(\.stage))
         // A skipped stage is reused like a completed one: resume never decides a condition or a branch again.
         let completedByStage = Dictionary(
-            grouping: report.attempts.filter { $0.status == .completed || $0.status == .skipped }, by: \.stage)
+            grouping: report.attempts.filter { ($0.status == .completed || $0.status == .skipped) && $0.calls == nil }, by: \.stage)
         var entries: [Entry] = []
         var changed: [String] = []
         for stage in target.stages {

@@ -70,7 +70,8 @@ public struct RunReport: Sendable {
 
     /// Totals per stage in plan order (stages that never ran have `status` "pending").
     public var stageTotals: [StageTotals] {
-        let byStage = Dictionary(grouping: attempts.filter { $0.status != .superseded }, by: \.stage)
+        // A tool loop's turns with calls run inside the try that gives the final answer: that try alone is counted.
+        let byStage = Dictionary(grouping: attempts.filter { $0.status != .superseded && $0.calls == nil }, by: \.stage)
         return snapshot.plan.stages.map { stage in
             let mine = byStage[stage.name] ?? []
             let status: String
@@ -110,7 +111,8 @@ public struct RunReport: Sendable {
         let wanted = Set(snapshot.plan.outputs)
         var latest: [String: String] = [:]
         var items: [String: [Int: AttemptRecord]] = [:]
-        for attempt in attempts where (attempt.status == .completed || attempt.status == .skipped) && wanted.contains(attempt.stage) {
+        for attempt in attempts
+        where (attempt.status == .completed || attempt.status == .skipped) && attempt.calls == nil && wanted.contains(attempt.stage) {
             if let item = attempt.item {
                 items[attempt.stage, default: [:]][item] = attempt
             } else {

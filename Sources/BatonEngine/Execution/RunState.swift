@@ -213,7 +213,8 @@ struct RunState {
             let key = StageRound(stage: attempt.stage, item: attempt.item, round: attempt.round)
             triesSoFar[key] = max(triesSoFar[key] ?? 0, attempt.tryNumber)
             if attempt.status == .completed {
-                completed[key] = attempt
+                // A tool loop's turn that asked for calls is part of the conversation, not the stage's output.
+                if attempt.calls == nil { completed[key] = attempt }
             } else if attempt.status == .skipped {
                 decided[attempt.stage] = attempt
             }

@@ -125,6 +125,16 @@ enum Migrations {
             try db.create(
                 index: "tool_calls_by_place", on: "tool_calls", columns: ["run_id", "stage", "item", "round", "turn", "call_index"])
         }
+        migrator.registerMigration("v7") { db in
+            // The tool loop's turns (issue 12): each model turn of a stage with `tools:` is an attempt numbered by
+            // `turn` (from 1; NULL outside tool loops), and a turn that asked for calls keeps them in `calls` (JSON
+            // `[{id, name, arguments}]`, NULL for a final answer), so a resume rebuilds the conversation from the store
+            // and goes on from the first turn without an attempt, never asking the model again for a turn it answered.
+            try db.alter(table: "attempts") { t in
+                t.add(column: "turn", .integer)
+                t.add(column: "calls", .text)
+            }
+        }
         return migrator
     }
 }

@@ -140,6 +140,10 @@ public struct AttemptRecord: Sendable, Hashable, Codable, FetchableRecord, Mutab
     public var thinking: String? = nil
     /// For a fan-out stage (`for_each`, `repeat`): the item (or sample) this attempt ran, from 0; nil otherwise.
     public var item: Int? = nil
+    /// For a stage with `tools:`: the model turn of its tool loop, from 1; nil outside tool loops.
+    public var turn: Int? = nil
+    /// For a tool loop's turn that asked for calls: the calls as JSON (`[{id, name, arguments}]`); nil for a final answer.
+    public var calls: String? = nil
 
     enum CodingKeys: String, CodingKey {
         case id
@@ -154,7 +158,7 @@ public struct AttemptRecord: Sendable, Hashable, Codable, FetchableRecord, Mutab
         case finishedAt = "finished_at"
         case timings, error, fingerprint
         case finishReason = "finish_reason"
-        case thinking, item
+        case thinking, item, turn, calls
     }
 
     public mutating func didInsert(_ inserted: InsertionSuccess) {
@@ -217,5 +221,7 @@ extension AttemptRecord {
         finishReason = try row.decode(forColumn: "finish_reason")
         thinking = try row.decode(forColumn: "thinking")
         item = try row.decode(forColumn: "item")
+        turn = try row.decode(forColumn: "turn")
+        calls = try row.decode(forColumn: "calls")
     }
 }

@@ -385,8 +385,8 @@ public struct RunStore: Sendable {
                 db,
                 sql: """
                     SELECT id, stage, round, try, status, model, runtime, \(outputColumn) AS output, verdict, feedback,
-                    prompt_tokens, output_tokens, started_at, first_token_at, finished_at, timings, error, fingerprint, item
-                    FROM attempts WHERE run_id = ?
+                    prompt_tokens, output_tokens, started_at, first_token_at, finished_at, timings, error, fingerprint, item,
+                    turn, calls FROM attempts WHERE run_id = ?
                     """, arguments: StatementArguments(arguments))
             var attempts: [AttemptRecord] = []
             while let row = try rows.next() {
@@ -401,7 +401,7 @@ public struct RunStore: Sendable {
                         startedAt: try row.decode(atIndex: 12), firstTokenAt: try row.decode(atIndex: 13),
                         finishedAt: try row.decode(atIndex: 14), timings: try row.decode(atIndex: 15),
                         error: try row.decode(atIndex: 16), fingerprint: try row.decode(atIndex: 17),
-                        item: try row.decode(atIndex: 18)))
+                        item: try row.decode(atIndex: 18), turn: try row.decode(atIndex: 19), calls: try row.decode(atIndex: 20)))
             }
             return Self.inOrder(attempts)
         }
