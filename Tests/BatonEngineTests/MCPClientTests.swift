@@ -472,8 +472,12 @@ enum MCPServers {
         }
 
         func stop() {
-            process.terminate()
-            process.waitUntilExit()
+            // Not terminate() + waitUntilExit(): mcp-server-time outlived SIGTERM here, and Foundation's wait spun its
+            // run loop on a cooperative thread for good (the benchmark never returned). SIGKILL, then reap it ourselves.
+            try? toServer.fileHandleForWriting.close()
+            _ = kill(process.processIdentifier, SIGKILL)
+            var status: Int32 = 0
+            _ = waitpid(process.processIdentifier, &status, 0)
         }
     }
 }
