@@ -102,6 +102,40 @@ import Testing
         #expect(text.hasPrefix("Result of tool count:\n"))
     }
 
+    @Test("Each turn is an attempt; a retried try goes on from the first unanswered turn: turn 1 is not asked again, its call not run again")
+    func retriedTryContinuesTheConversation() async throws {
+        let folder = try Folder()
+        let store = try folder.store()
+        // Turn 1 calls count; the first ask of turn 2 fails (transient), the retry answers it.
+        let runtime = ScriptedRuntime { request, index in
+            if request.history.isEmpty { return Self.call("count", #"{"text":"a b c"}"#, id: "c1") }
+            return index == 1 ? .error(RuntimeError(.unreachable, "connection reset", isTransient: true)) : .text("3 words")
+        }
+        let plan = try ToolsExecutionTests.plan(Self.stages(mode: "native"))
+
+        let outcome = try await ToolsExecutionTests.start(plan, Self.executor(store, runtime))
+
+        guard case .completed(let runID) = outcome else {
+            Issue.record("the run should complete: \(outcome)")
+            return
+        }
+        #expect(try Self.output(store, runID, stage: "ask") == "3 words")
+        let requests = runtime.requests.filter { $0.stage == "ask" }
+        #expect(requests.map(\.history.isEmpty) == [true, false, false], "turn 1 was asked again")
+        // The retry's history is turn 1 as recorded: the call (with its id) and its recorded result.
+        guard case .toolResult(let callID, _, let content, false)? = requests.last?.history.last else {
+            Issue.record("the retry should carry turn 1's result: \(String(describing: requests.last?.history))")
+            return
+        }
+        #expect(callID == "c1" && content.trimmingCharacters(in: .whitespacesAndNewlines) == "3")
+        #expect(try store.toolCalls(runID).filter { $0.stage == "ask" }.count == 1)
+        let attempts = try store.attempts(runID).filter { $0.stage == "ask" }
+        let summary = attempts.map { "\($0.tryNumber)/\($0.turn.map(String.init) ?? "-")/\($0.status.rawValue)/\($0.calls == nil ? "final" : "calls")" }
+        #expect(summary == ["1/-/failed/final", "1/1/completed/calls", "2/2/completed/final"], "\(summary)")
+        #expect(attempts[1].turnCalls.first?.result?.trimmingCharacters(in: .whitespacesAndNewlines) == "3")
+        #expect(attempts[1].turnCalls.first?.replayed == true, "the retry replayed the recorded result")
+    }
+
     @Test("max_tool_calls: after the bound the model gets one final turn without tools, and a notice says why")
     func boundThenFinalTurn() async throws {
         let folder = try Folder()
