@@ -100,19 +100,20 @@ import Testing
                 SourceFile(
                     path: "tools.yaml",
                     text: """
-                version: 1
-                mcp_servers:
-                  git: {command: [mcp-server-git]}
-                stages:
-                  count: {run: [wc, -w], stdin: some words, description: Counts words.}
-                  agent: {model: m, prompt: Go., tools: [count, git.git_commit], max_tool_calls: 3}
-                """)
+                        version: 1
+                        mcp_servers:
+                          git: {command: [mcp-server-git]}
+                        stages:
+                          count: {run: [wc, -w], stdin: some words, description: Counts words.}
+                          agent: {model: m, prompt: Go., tools: [count, git.git_commit], max_tool_calls: 3}
+                        """)
             ).plan)
         #expect(ToolApprovalPrompt.approvableNames(in: plan) == ["count", "git.git_commit"])
-        #expect(ToolApprovalPrompt.unknownNames(["count", "git.git_comit", "agent"], in: plan) == [
-            "--approve git.git_comit: the pipeline has no tool stage or tool called 'git.git_comit'; did you mean 'git.git_commit'?",
-            "--approve agent: the pipeline has no tool stage or tool called 'agent'; its tools: count, git.git_commit",
-        ])
+        #expect(
+            ToolApprovalPrompt.unknownNames(["count", "git.git_comit", "agent"], in: plan) == [
+                "--approve git.git_comit: the pipeline has no tool stage or tool called 'git.git_comit'; did you mean 'git.git_commit'?",
+                "--approve agent: the pipeline has no tool stage or tool called 'agent'; its tools: count, git.git_commit",
+            ])
     }
 
     @Test("run --json lines of tool events carry their fields (tool, kind, detail, effects, status, exit code, how, why)")
@@ -121,7 +122,8 @@ import Testing
             let text = try JSONOutput.text(ProgressEventLine(.tool(event))!, pretty: false)
             return try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
         }
-        let started = try json(.callStarted(stage: "count", tool: "count", kind: .run, detail: "wc -w", effects: .none, item: nil, rerun: true))
+        let started = try json(
+            .callStarted(stage: "count", tool: "count", kind: .run, detail: "wc -w", effects: .none, item: nil, rerun: true))
         #expect(started["event"] as? String == "tool-call-started" && started["stage"] as? String == "count")
         #expect(started["kind"] as? String == "run" && started["detail"] as? String == "wc -w" && started["effects"] as? String == "none")
         #expect(started["rerun"] as? Bool == true)
@@ -148,7 +150,9 @@ import Testing
         """.write(toFile: pipeline, atomically: true, encoding: .utf8)
         let run = try await sandbox.baton(["run", pipeline, "--runtime", "echo", "--approve", "draft"])
         #expect(run.status == 64, "\(run.summary)")
-        #expect(run.stderr.contains("--approve draft: the pipeline has no tool stage or tool called 'draft'; the pipeline runs no tool"), "\(run.stderr)")
+        #expect(
+            run.stderr.contains("--approve draft: the pipeline has no tool stage or tool called 'draft'; the pipeline runs no tool"),
+            "\(run.stderr)")
         #expect(try await sandbox.runIDs().isEmpty)
     }
 

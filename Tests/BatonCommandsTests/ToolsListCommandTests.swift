@@ -54,7 +54,9 @@ struct ToolsListCommandTests {
         return !stat[stat.index(after: close)...].hasPrefix(" Z")
     }
 
-    @Test("tools list starts the pipeline's and the profile's servers, lists their tools, effects and admission, then tools.allow; a broken server is exit 69 with its stderr; no server is left")
+    @Test(
+        "tools list starts the pipeline's and the profile's servers, lists their tools, effects and admission, then tools.allow; a broken server is exit 69 with its stderr; no server is left"
+    )
     func listsTools() async throws {
         let sandbox = try Self.sandbox("tools-list")
         let result = try await sandbox.baton(["tools", "list", "clock.yaml", "--profile", "tools-profile.yaml", "--trust"])

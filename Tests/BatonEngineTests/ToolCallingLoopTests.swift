@@ -102,7 +102,8 @@ import Testing
         #expect(text.hasPrefix("Result of tool count:\n"))
     }
 
-    @Test("Each turn is an attempt; a retried try goes on from the first unanswered turn: turn 1 is not asked again, its call not run again")
+    @Test(
+        "Each turn is an attempt; a retried try goes on from the first unanswered turn: turn 1 is not asked again, its call not run again")
     func retriedTryContinuesTheConversation() async throws {
         let folder = try Folder()
         let store = try folder.store()
@@ -130,7 +131,9 @@ import Testing
         #expect(callID == "c1" && content.trimmingCharacters(in: .whitespacesAndNewlines) == "3")
         #expect(try store.toolCalls(runID).filter { $0.stage == "ask" }.count == 1)
         let attempts = try store.attempts(runID).filter { $0.stage == "ask" }
-        let summary = attempts.map { "\($0.tryNumber)/\($0.turn.map(String.init) ?? "-")/\($0.status.rawValue)/\($0.calls == nil ? "final" : "calls")" }
+        let summary = attempts.map {
+            "\($0.tryNumber)/\($0.turn.map(String.init) ?? "-")/\($0.status.rawValue)/\($0.calls == nil ? "final" : "calls")"
+        }
         #expect(summary == ["1/-/failed/final", "1/1/completed/calls", "2/2/completed/final"], "\(summary)")
         #expect(attempts[1].turnCalls.first?.result?.trimmingCharacters(in: .whitespacesAndNewlines) == "3")
         #expect(attempts[1].turnCalls.first?.replayed == true, "the retry replayed the recorded result")

@@ -264,7 +264,9 @@ enum RunFormatter {
             lines += ["", "**Prompt**", "", fence(attempt.prompt)]
             if let thinking = attempt.thinking, !thinking.isEmpty { lines += ["", "**Thinking**", "", fence(thinking)] }
             lines += ["", "**Output**", "", fence(attempt.output)]
-            if attempt.calls != nil { lines += ["", "**Tool calls**", "", fence(ToolTurnCall.transcript(of: attempt).joined(separator: "\n"))] }
+            if attempt.calls != nil {
+                lines += ["", "**Tool calls**", "", fence(ToolTurnCall.transcript(of: attempt).joined(separator: "\n"))]
+            }
             if let verdict = attempt.verdict {
                 lines += ["", "**Verdict:** \(verdict)" + ((attempt.feedback ?? "").isEmpty ? "" : " — \(attempt.feedback!)")]
             }

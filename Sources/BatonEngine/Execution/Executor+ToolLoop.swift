@@ -150,7 +150,8 @@ struct ToolLoopRuntime: LLMRuntime, @unchecked Sendable {
                 }
                 if let final {
                     if stop == nil, !offering, callsMade >= use.maxToolCalls {
-                        stop = "stage '\(stage.name)': max_tool_calls (\(use.maxToolCalls)) reached; the model was asked for its final answer"
+                        stop =
+                            "stage '\(stage.name)': max_tool_calls (\(use.maxToolCalls)) reached; the model was asked for its final answer"
                     }
                     if let stop { continuation.yield(.notice(RuntimeNotice(code: "tool-loop-stopped", message: stop))) }
                     // The attempt that gives the final answer is the loop's last turn.
@@ -458,7 +459,9 @@ extension ToolTurnCall {
             Place(stage: attempt.stage, item: attempt.item, round: attempt.round, tryNumber: attempt.tryNumber)
         }
         var owners: [Place: Int] = [:]
-        for (index, attempt) in attempts.enumerated() where attempt.calls == nil { owners[place(attempt)] = owners[place(attempt)] ?? index }
+        for (index, attempt) in attempts.enumerated() where attempt.calls == nil {
+            owners[place(attempt)] = owners[place(attempt)] ?? index
+        }
         return attempts.enumerated().sorted { a, b in
             let left = a.element.calls == nil ? (a.offset, 1, 0) : (owners[place(a.element)] ?? a.offset, 0, a.element.turn ?? 0)
             let right = b.element.calls == nil ? (b.offset, 1, 0) : (owners[place(b.element)] ?? b.offset, 0, b.element.turn ?? 0)

@@ -443,7 +443,9 @@ extension Executor {
             case .http(let http):
                 let url = try render(http.url)
                 var headers: [(String, String)] = []
-                for (name, template) in (http.headers ?? [:]).sorted(by: { $0.key < $1.key }) { headers.append((name, try render(template))) }
+                for (name, template) in (http.headers ?? [:]).sorted(by: { $0.key < $1.key }) {
+                    headers.append((name, try render(template)))
+                }
                 let body = try http.body.map(render)
                 var fields: [(key: String, value: JSONValue)] = []
                 if let body { fields.append(("body", .string(body))) }
@@ -488,7 +490,8 @@ extension Executor {
     static func canonicalJSON(_ value: JSONValue) -> String {
         switch value {
         case .object(let pairs):
-            return "{" + pairs.sorted { $0.key < $1.key }.map { quoted($0.key) + ":" + canonicalJSON($0.value) }.joined(separator: ",") + "}"
+            return "{" + pairs.sorted { $0.key < $1.key }.map { quoted($0.key) + ":" + canonicalJSON($0.value) }.joined(separator: ",")
+                + "}"
         case .array(let values): return "[" + values.map(canonicalJSON).joined(separator: ",") + "]"
         case .string(let text): return quoted(text)
         case .number(let number):
@@ -605,7 +608,9 @@ extension Executor {
             if let allowed = spec.allowTools, !allowed.contains(tool) {
                 return ToolRawResult(
                     output: "",
-                    failure: "tool '\(tool)' of MCP server '\(server)' is not in its 'allow_tools' (\(allowed.map { "'\($0)'" }.joined(separator: ", "))); add it there to allow it")
+                    failure:
+                        "tool '\(tool)' of MCP server '\(server)' is not in its 'allow_tools' (\(allowed.map { "'\($0)'" }.joined(separator: ", "))); add it there to allow it"
+                )
             }
             do {
                 let values = typed ? arguments : try await typedArguments(arguments, server: server, tool: tool, pool: pool)
@@ -616,7 +621,7 @@ extension Executor {
                 var raw = ToolRawResult(output: result.text)
                 if result.isError {
                     raw.failure = "\(server).\(tool) reported an error: \(StageResult.excerpt(result.text))"
-                } else if (prepared.definition?.output.format == .json), let structured = result.structured,
+                } else if prepared.definition?.output.format == .json, let structured = result.structured,
                     let data = try? JSONEncoder().encode(structured)
                 {
                     raw.structured = String(decoding: data, as: UTF8.self)
@@ -667,7 +672,6 @@ extension Executor {
             return value
         }
     }
-
 
     /// The last lines of stderr, for the end of a failure message.
     static func tail(_ stderr: String) -> String {

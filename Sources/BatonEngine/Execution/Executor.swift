@@ -277,7 +277,8 @@ public struct Executor: Sendable {
         if let done = state.completed[StageRound(stage: stage.name, item: state.currentItem?.index, round: round)],
             done.fingerprint == fingerprint
         {
-            let result = stage.isTool
+            let result =
+                stage.isTool
                 ? try reusedToolResult(done, stage: stage, round: round, state: state)
                 : try StageResult(attempt: done, stage: stage)
             state.record(stage: stage.name, result)

@@ -112,7 +112,8 @@ public enum ToolRunEvent: Sendable, Hashable {
         func at(_ stage: String, _ item: Int?) -> String { item.map { "\(stage) item \($0 + 1)" } ?? stage }
         switch self {
         case .callStarted(let stage, _, let kind, let detail, let effects, let item, let rerun):
-            return "  ⚙ \(at(stage, item)) \(kind.rawValue): \(detail) (effects: \(effects.rawValue)\(rerun ? ", run again with the same key" : ""))"
+            return
+                "  ⚙ \(at(stage, item)) \(kind.rawValue): \(detail) (effects: \(effects.rawValue)\(rerun ? ", run again with the same key" : ""))"
         case .callFinished(let stage, _, let status, let exitCode, let httpStatus, let seconds, let item):
             let code = exitCode.map { ", exit \($0)" } ?? httpStatus.map { ", HTTP \($0)" } ?? ""
             let time = seconds < 1 ? "\(Int((seconds * 1000).rounded())) ms" : String(format: "%.1f s", seconds)

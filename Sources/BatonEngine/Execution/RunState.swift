@@ -281,7 +281,8 @@ struct RunState {
             do {
                 template = try MustacheTemplate(string: "{{% CONTENT_TYPE: TEXT}}" + text)
             } catch {
-                throw StageFailure(message: "stage '\(stage.name)': its template '\(text)' does not parse: \(error)", runtimeUnavailable: false)
+                throw StageFailure(
+                    message: "stage '\(stage.name)': its template '\(text)' does not parse: \(error)", runtimeUnavailable: false)
             }
             toolTemplates[text] = template
         }

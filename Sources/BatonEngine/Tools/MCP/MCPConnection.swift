@@ -341,4 +341,3 @@ func errorText(_ error: any Error) -> String {
     if let error = error as? MCPError { return error.errorDescription ?? "\(error)" }
     return "\(error)"
 }
-

@@ -1,5 +1,5 @@
-import Foundation
 import BatonSpec
+import Foundation
 import MCP
 
 /// How to start one MCP server over stdio: its argv, its exact environment, where it runs and how long to wait for it.
@@ -173,7 +173,8 @@ extension JSONValue {
         case .int(let int): self = .number(Double(int))
         case .double(let double): self = .number(double)
         case .string(let string): self = .string(string)
-        case .data(let mimeType, let data): self = .string("data:\(mimeType ?? "application/octet-stream");base64,\(data.base64EncodedString())")
+        case .data(let mimeType, let data):
+            self = .string("data:\(mimeType ?? "application/octet-stream");base64,\(data.base64EncodedString())")
         case .array(let values): self = .array(values.map(JSONValue.init(mcp:)))
         case .object(let fields): self = .object(fields.keys.sorted().map { (key: $0, value: JSONValue(mcp: fields[$0]!)) })
         }
