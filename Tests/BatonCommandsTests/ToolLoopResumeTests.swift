@@ -77,6 +77,9 @@ import Testing
         let run = try await sandbox.baton(arguments)
         #expect(run.status == 0, "\(run.summary)")
         #expect(Self.lines(out).count == 1)
+        // The summary table lists the stages that run: the tool definition is not one (it read "pending").
+        #expect(!run.stderr.split(separator: "\n").contains { $0.hasPrefix("append ") }, "\(run.stderr)")
+        #expect(run.stderr.split(separator: "\n").contains { $0.hasPrefix("ask ") && $0.contains("completed") }, "\(run.stderr)")
         let id = try await sandbox.onlyRunID()
         let turns = try await Self.turns(sandbox, id)
         // In the order of the conversation, though the final turn's attempt started first.

@@ -68,11 +68,12 @@ public struct RunReport: Sendable {
             attempts: attempts)
     }
 
-    /// Totals per stage in plan order (stages that never ran have `status` "pending").
+    /// Totals per stage in plan order (stages that never ran have `status` "pending"). Tool definitions are left
+    /// out: they never run on their own (their calls are the calling stage's turns), so they would read "pending".
     public var stageTotals: [StageTotals] {
         // A tool loop's turns with calls run inside the try that gives the final answer: that try alone is counted.
         let byStage = Dictionary(grouping: attempts.filter { $0.status != .superseded && $0.calls == nil }, by: \.stage)
-        return snapshot.plan.stages.map { stage in
+        return snapshot.plan.stages.filter { !$0.isToolDefinition }.map { stage in
             let mine = byStage[stage.name] ?? []
             let status: String
             if mine.isEmpty {
