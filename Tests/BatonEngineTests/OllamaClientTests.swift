@@ -161,7 +161,7 @@ import Testing
 
     @Test func unloadWaitsUntilTheModelIsGoneFromPs() async throws {
         var settings = OllamaStandIn.Settings()
-        settings.unloadLinger = 2  // long enough for the first poll to see it even on a busy machine
+        settings.unloadLinger = 8  // long enough for the first poll to see it on a busy machine (2 s was not, 2026-12-07)
         try await OllamaStandIn.with(models: [Self.tiny], settings: settings) { standIn in
             let client = Self.client(standIn)
             _ = try await client.load("tiny", settings: StageSettings())

@@ -237,10 +237,13 @@ import Testing
             let client = OllamaClient(baseURL: standIn.baseURL, pollInterval: 0.02)
             _ = try await client.load("tiny", settings: StageSettings())
             let running = Task { await GenerationOutcome.of(client, OllamaFidelityTests.request("tiny")).error == nil }
-            try await Task.sleep(for: .milliseconds(300))
+            // The unload must land while the request runs: wait until it does (a fixed 300 ms was not enough on a
+            // loaded machine, 2026-12-07: the unload came first and the request loaded the model again).
+            let started = ContinuousClock.now + .seconds(30)
+            while standIn.requestsInFlight == 0, ContinuousClock.now < started { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(standIn.requestsInFlight == 1)
             let unload = try await Self.post(standIn, Self.load("tiny", ["keep_alive": 0]))
             #expect(unload.lines.first?["done_reason"] == .string("unload"))
-            try await Task.sleep(for: .milliseconds(300))
             let during = try await client.loadedModels()
             #expect(during.map(\.name) == ["tiny:latest"])  // still running a request
             let expires = try #require(during.first?.expiresAt.flatMap { ISO8601DateFormatter().date(from: $0) })

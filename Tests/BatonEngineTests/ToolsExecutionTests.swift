@@ -144,17 +144,14 @@ import Testing
     func timeout() async throws {
         let folder = try Folder()
         let store = try folder.store()
-        let plan = try Self.plan("  nap: {run: [sleep, '30'], timeout: 1s, effects: none}\n")
-        let clock = ContinuousClock()
-        let started = clock.now
+        let plan = try Self.plan("  nap: {run: [sleep, '300'], timeout: 1s, effects: none}\n")
         let outcome = try await Self.start(plan, Self.executor(store))
         guard case .failed(_, let reason, _) = outcome else {
             Issue.record("expected a failure, got \(outcome)")
             return
         }
+        // The timeout stopped it (the sleep would have taken 300 s); no wall-clock bound, as a loaded machine varies.
         #expect(reason.contains("did not finish within 1s"), "\(reason)")
-        // Generous: the point is that the run did not wait for the 30 s sleep.
-        #expect(clock.now - started < .seconds(20))
     }
 
     @Test("a tool's environment is PATH, LANG, Baton's three and its env: only; the canary key never reaches it")
@@ -450,7 +447,7 @@ import Testing
         let store = try folder.store()
         let (top, path) = try Self.fixtureServer(in: folder)
         let plan = try Self.plan(
-            "  nap: {mcp: {server: fixture, tool: sleep, arguments: {seconds: '30'}}, effects: none, timeout: 60s}\n", top: top)
+            "  nap: {mcp: {server: fixture, tool: sleep, arguments: {seconds: '300'}}, effects: none, timeout: 240s}\n", top: top)
         let events = LockedList<RunEvent>()
         let executor = Executor(
             store: store, runtimes: ScriptedRuntime { _, _ in .text("ok") },
@@ -461,15 +458,14 @@ import Testing
                     for pid in Self.processes(mentioning: path) { kill(pid, SIGKILL) }
                 }
             }, sleep: { _ in }, random: { 0.5 })
-        let clock = ContinuousClock()
-        let started = clock.now
         let outcome = try await Self.start(plan, executor)
         guard case .failed(_, let reason, _) = outcome else {
             Issue.record("expected a failure, got \(outcome)")
             return
         }
         #expect(reason.contains("stage 'nap'") && reason.contains("fixture"), "\(reason)")
-        #expect(clock.now - started < .seconds(25), "the stage waited for the dead server's answer")
+        // Had the stage waited for the dead server's answer, it would have failed at its 240 s timeout, saying so.
+        #expect(!reason.contains("within"), "the stage waited for the dead server's answer: \(reason)")
         #expect(try store.toolCalls(outcome.runID).map(\.status) == [.failed])
         #expect(Self.processes(mentioning: path).isEmpty)
     }

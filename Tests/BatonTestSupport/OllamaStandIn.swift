@@ -287,6 +287,8 @@ public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
     public var loads: Int { locked { loadCount } }
     /// Runners Ollama dropped on its own to make room for another (the 3-model limit, memory).
     public var evictions: Int { locked { evictionCount } }
+    /// Generation requests running now, on every runner.
+    public var requestsInFlight: Int { locked { runners.values.reduce(0) { $0 + $1.inFlight } } }
     /// The names `/api/ps` would list now (each runner's creator, `name:tag`), sorted.
     public var loadedNames: [String] {
         locked {

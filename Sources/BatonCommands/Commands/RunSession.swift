@@ -84,15 +84,6 @@ struct RunSession {
         approval: ToolApprovalPrompt? = nil,
         _ body: @escaping @Sendable (Executor, LeaseClaim) async throws -> RunOutcome
     ) async throws {
-        // Tool stages are validated but not run yet (issue 12): refused (65) before anything is recorded or run.
-        if let prepared = preflight?.snapshot ?? snapshot {
-            do {
-                try ToolStageGate.check(prepared.plan)
-            } catch {
-                Console.error("error: \(error)")
-                throw ExitCode(BatonExitCode.invalidPipeline)
-            }
-        }
         if let prepared = preflight?.snapshot ?? snapshot {
             let unknown = ToolApprovalPrompt.unknownNames(options.approve, in: prepared.plan)
             for message in unknown { Console.error("error: \(message)") }

@@ -10,7 +10,8 @@ import Foundation
 /// This file holds the walk over the stages; the rest is in one file per idea: Executor+Fallback (a stage's
 /// model chain), Executor+Attempt (the tries on one model), Executor+Retry (backoff), Executor+Finish (how a
 /// generation stopped), Executor+Generation (the stream), Executor+Models (residency, eviction and loads),
-/// Executor+Thermal (pauses) and Executor+Resume.
+/// Executor+Thermal (pauses), Executor+Resume, Executor+Conditions (skips and routes), Executor+FanOut (items),
+/// Executor+Tools (a tool call: intent, run, result, effects on resume) and Executor+ToolLoop (a model's tool turns).
 public struct Executor: Sendable {
     /// The run store.
     public var store: RunStore
