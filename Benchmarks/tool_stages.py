@@ -87,8 +87,9 @@ def echo_pipeline(count: int) -> str:
 
 
 def timed_run(binary: Path, pipeline: Path, db: Path, scratch: Path, args) -> float:
-    if db.exists():
-        db.unlink()
+    # The file and its WAL and shared-memory files: a stale -shm beside a new database is a disk I/O error.
+    for stale in db.parent.glob(db.name + "*"):
+        stale.unlink()
     start = time.perf_counter()
     result = subprocess.run([str(binary), "run", str(pipeline), "--db", str(db), "--quiet", "--trust", *args],
                             cwd=scratch, env=clean_env(scratch), capture_output=True, text=True)
@@ -104,16 +105,18 @@ def steady_per_stage(db: Path) -> float:
 
     Leaves out what happens once per run (process start, the database, an MCP server's start and stop), whose
     variance swamps a wall-clock slope."""
-    with sqlite3.connect(db) as connection:
-        ends = [row[0] for row in connection.execute(
-            "SELECT finished_at FROM attempts WHERE status = 'completed' ORDER BY finished_at").fetchall()]
+    connection = sqlite3.connect(db)  # closed by hand: `with` only commits, and an open reader keeps the -shm
+    ends = [row[0] for row in connection.execute(
+        "SELECT finished_at FROM attempts WHERE status = 'completed' ORDER BY finished_at").fetchall()]
+    connection.close()
     return (ends[-1] - ends[0]) / (len(ends) - 1)
 
 
 def call_times(db: Path) -> list:
-    with sqlite3.connect(db) as connection:
-        rows = connection.execute(
-            "SELECT finished_at - started_at FROM tool_calls WHERE status = 'done' AND finished_at IS NOT NULL").fetchall()
+    connection = sqlite3.connect(db)
+    rows = connection.execute(
+        "SELECT finished_at - started_at FROM tool_calls WHERE status = 'done' AND finished_at IS NOT NULL").fetchall()
+    connection.close()
     return [row[0] for row in rows]
 
 
