@@ -11,7 +11,8 @@ import Foundation
 /// model chain), Executor+Attempt (the tries on one model), Executor+Retry (backoff), Executor+Finish (how a
 /// generation stopped), Executor+Generation (the stream), Executor+Models (residency, eviction and loads),
 /// Executor+Thermal (pauses), Executor+Resume, Executor+Conditions (skips and routes), Executor+FanOut (items),
-/// Executor+Tools (a tool call: intent, run, result, effects on resume) and Executor+ToolLoop (a model's tool turns).
+/// Executor+Tools (a tool call: intent, run, result, effects on resume), Executor+ToolRendering (a call's templates),
+/// Executor+ToolRunners (the call itself) and Executor+ToolLoop (a model's tool turns).
 public struct Executor: Sendable {
     /// The run store.
     public var store: RunStore
