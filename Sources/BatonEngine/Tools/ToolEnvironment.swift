@@ -44,16 +44,10 @@ public enum ToolEnvironment {
         return digest.map { String(format: "%02x", $0) }.joined().prefix(32).description
     }
 
-    /// Whether `executable` (argv[0] as rendered, or `/bin/sh` for `shell: true`) is on `policy`'s `allow` list: a name
-    /// on the list allows that name (looked up on PATH=/usr/bin:/bin) and `/usr/bin/NAME` or `/bin/NAME`; an absolute
-    /// path on the list allows only that path. No policy allows nothing.
+    /// Whether `executable` (argv[0] as rendered, or `/bin/sh` for `shell: true`) is on `policy`'s `allow` list, by the
+    /// rule validation applies (``ToolPolicy/allows(_:)``: names and paths compare as written). No policy allows nothing.
     public static func isAllowed(_ executable: String, by policy: ToolPolicy?) -> Bool {
-        guard let allow = policy?.allow, !executable.isEmpty else { return false }
-        if allow.contains(executable) { return true }
-        guard executable.hasPrefix("/") else { return false }
-        let name = (executable as NSString).lastPathComponent
-        let folder = (executable as NSString).deletingLastPathComponent
-        return (folder == "/usr/bin" || folder == "/bin") && allow.contains(name)
+        policy?.allows(executable) ?? false
     }
 
     /// The refusal of an executable the profile does not allow, in the words of the `tool-not-allowed` diagnostic.
