@@ -5,6 +5,7 @@
 #   scripts/start-llama-router.sh [--models-max N] [--names "planner critic executor"]
 #       [--ctx 2048] [--threads 1] [--parallel 1] [--state-dir DIR] [--port N]
 #       [--timeout 60] [--llama-server PATH] [--model PATH] [--chat-template-file PATH]
+#       [--embedding NAME=GGUF]...
 #
 # What it does:
 #   1. Gets the llama-server binary and the Gemma 3 270M GGUF from
@@ -16,6 +17,18 @@
 #      separate model id backed by the same file. Names must match
 #      [A-Za-z0-9][A-Za-z0-9._-]*, must not contain "mmproj" (treated as a
 #      projector and skipped) nor start with mtp-/dspark-/dflash- (draft sidecars).
+#   2b. --embedding NAME=GGUF (repeatable) adds an embedding model beside the chat
+#      names: a section [NAME] in STATE/models.ini with `model = GGUF`,
+#      `embeddings = true`, `pooling = mean`, passed as --models-preset. The
+#      router (llama-server b11434) gives each model its own flags this way:
+#      tools/server/README.md "Model presets" (a section whose name is not a
+#      known model needs `model =`; keys are the long flags without dashes) and
+#      server-models.cpp load_models(), which merges presets from --models-dir
+#      and --models-preset into one list of model ids. Only the embedding model
+#      gets --embeddings (a chat model served with it answers no chat), and
+#      without --embedding no preset file is passed, so the chat names behave as
+#      before. Its child inherits the router's flags (ctx, threads, template,
+#      which a BERT model ignores).
 #   3. Picks a free port on 127.0.0.1 (unless --port), starts
 #        llama-server --host 127.0.0.1 --port P --models-dir STATE/models
 #          --models-max N --jinja --chat-template-file scripts/templates/gemma.jinja
@@ -41,6 +54,7 @@
 #   config            the settings it was started with (compared on re-run)
 #   llama-server.log  router + child model servers' log
 #   models/           NAME.gguf symlinks;  hf-cache/  empty LLAMA_CACHE
+#   models.ini        the embedding models' presets (only with --embedding)
 #
 # Idempotent: if a router started with the same settings is already running
 # from this state dir, it just prints its URL again.
@@ -75,6 +89,7 @@ TIMEOUT=60
 BIN=""
 MODEL=""
 TEMPLATE="$SCRIPT_DIR/templates/gemma.jinja"
+EMBEDDINGS=()
 
 is_uint() { [[ "$1" =~ ^[0-9]+$ ]]; }
 is_pos() { [[ "$1" =~ ^[0-9]+$ ]] && (( 10#$1 > 0 )); }
@@ -82,6 +97,10 @@ while [[ $# -gt 0 ]]; do
   opt="$1"
   case "$opt" in
     -h|--help) usage; exit 0 ;;
+    --embedding)
+      [[ $# -ge 2 ]] || die 2 "--embedding needs a value NAME=GGUF"
+      [[ "$2" == ?*=?* ]] || die 2 "--embedding takes NAME=GGUF, got '$2'"
+      EMBEDDINGS+=("$2"); shift 2 ;;
     --models-max|--names|--ctx|--threads|--parallel|--state-dir|--port|--timeout|--llama-server|--model|--chat-template-file)
       [[ $# -ge 2 ]] || die 2 "$opt needs a value"
       val="$2"; shift 2
@@ -113,6 +132,16 @@ for n in "${NAME_LIST[@]}"; do
   case "$n" in mtp-*|dspark-*|dflash-*) die 2 "model name '$n' starts with a draft-model prefix (mtp-/dspark-/dflash-)";; esac
   [[ -z "${seen[$n]:-}" ]] || die 2 "duplicate model name '$n'"
   seen[$n]=1
+done
+
+EMBED_NAMES=()
+for e in "${EMBEDDINGS[@]}"; do
+  n="${e%%=*}"
+  [[ "$n" =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] || die 2 "invalid embedding model name '$n' (allowed: [A-Za-z0-9][A-Za-z0-9._-]*)"
+  [[ "$n" != *.gguf* ]] || die 2 "embedding model name '$n' contains '.gguf'; llama-server strips it from ids"
+  [[ -z "${seen[$n]:-}" ]] || die 2 "duplicate model name '$n' (each name is one model id, chat or embedding)"
+  seen[$n]=1
+  EMBED_NAMES+=("$n")
 done
 
 # ---------------------------------------------------------------- helpers
@@ -156,6 +185,7 @@ mkdir -p "$STATE"
 STATE=$(cd "$STATE" && pwd)
 LOG="$STATE/llama-server.log"
 CONFIG="names=${NAME_LIST[*]} models_max=$MODELS_MAX ctx=$CTX threads=$THREADS parallel=$PARALLEL model=${MODEL:-default} template=$TEMPLATE bin=${BIN:-default}"
+[[ ${#EMBEDDINGS[@]} -eq 0 ]] || CONFIG="$CONFIG embeddings=${EMBEDDINGS[*]}"
 
 if [[ -f "$STATE/pid" ]]; then
   old_pid=$(cat "$STATE/pid" 2>/dev/null || true)
@@ -190,6 +220,19 @@ TEMPLATE=$(cd "$(dirname "$TEMPLATE")" && pwd)/$(basename "$TEMPLATE")
 rm -rf "$STATE/models" "$STATE/hf-cache"
 mkdir -p "$STATE/models" "$STATE/hf-cache"
 for n in "${NAME_LIST[@]}"; do ln -s "$MODEL" "$STATE/models/$n.gguf"; done
+rm -f "$STATE/models.ini"
+PRESET_ARGS=()
+if [[ ${#EMBEDDINGS[@]} -gt 0 ]]; then
+  { echo "version = 1"
+    for e in "${EMBEDDINGS[@]}"; do
+      n="${e%%=*}"; f="${e#*=}"
+      [[ -f "$f" ]] || die 3 "embedding model file not found: $f (for --embedding $n)"
+      f=$(cd "$(dirname "$f")" && pwd)/$(basename "$f")
+      printf '\n[%s]\nmodel = %s\nembeddings = true\npooling = mean\n' "$n" "$f"
+    done
+  } >"$STATE/models.ini"
+  PRESET_ARGS=(--models-preset "$STATE/models.ini")
+fi
 
 # ---------------------------------------------------------------- start
 SETSID=(); command -v setsid >/dev/null 2>&1 && SETSID=(setsid)
@@ -206,7 +249,7 @@ start_server() {  # $1 = port; sets SERVER_PID
     LLAMA_CACHE="$STATE/hf-cache" OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}" \
     exec "${SETSID[@]}" "$BIN" \
     --host 127.0.0.1 --port "$1" \
-    --models-dir "$STATE/models" --models-max "$MODELS_MAX" \
+    --models-dir "$STATE/models" ${PRESET_ARGS[@]+"${PRESET_ARGS[@]}"} --models-max "$MODELS_MAX" \
     --jinja --chat-template-file "$TEMPLATE" \
     --ctx-size "$CTX" --threads "$THREADS" --threads-batch "$THREADS" \
     --parallel "$PARALLEL" --no-ui \
@@ -259,7 +302,7 @@ models_json=""
 for _ in $(seq 1 25); do
   models_json=$(http_get "$port" /models || true)
   missing=()
-  for n in "${NAME_LIST[@]}"; do [[ "$models_json" == *"\"id\":\"$n\""* ]] || missing+=("$n"); done
+  for n in "${NAME_LIST[@]}" ${EMBED_NAMES[@]+"${EMBED_NAMES[@]}"}; do [[ "$models_json" == *"\"id\":\"$n\""* ]] || missing+=("$n"); done
   [[ ${#missing[@]} -eq 0 ]] && break
   kill -0 "$SERVER_PID" 2>/dev/null || fail_with_log "llama-server exited during startup"
   sleep 0.2

@@ -14,7 +14,7 @@ import Testing
         "when: ", "route: {on: ", "cases: ", "default: ", " && ", " == ", "has(", ".skipped", ".branch", "('",
         "for_each: ", "as: ", "max_items: ", "concurrency: ", "repeat: ", "vote: ", ".items", ".vote.value", "{{item}}",
         "{{item_index}}", "[0]", "parallel: ", "uses: ", "with: ", "uses: summarize", "uses: ./called/section-review.yaml",
-        ".outputs.", "/",
+        ".outputs.", "/", "retrieve: {index: ", "query: ", "top_k: ", "cite: ", ".chunks", "indexes:", "sources: ", "**/",
     ]
 
     static func mutate(_ text: String, using generator: inout SeededGenerator) -> String {

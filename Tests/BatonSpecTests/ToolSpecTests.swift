@@ -194,7 +194,8 @@ import Testing
                 DiagnosticSpec(
                     "1️⃣", code: "stage-kinds",
                     message: "stage 'a' has both 'prompt' and 'run'; a stage is one kind: a model stage ('prompt' or 'prompt_file'), "
-                        + "a command ('run'), an HTTP request ('http') or an MCP call ('mcp'): split it into two stages"),
+                        + "a command ('run'), an HTTP request ('http'), an MCP call ('mcp') or an index query ('retrieve'): split it "
+                        + "into two stages"),
                 DiagnosticSpec("2️⃣", code: "stage-kinds"),
             ])
     }

@@ -15,14 +15,17 @@ public final class LlamaRouter: @unchecked Sendable {
     /// Starts a router with `--models-max 0` (no limit of its own) and the given model names.
     ///
     /// `chatTemplate` is a Jinja file given to the server instead of `scripts/templates/gemma.jinja`.
+    /// `embeddings` maps more model names to GGUF files served as embedding models (`--embedding NAME=GGUF`:
+    /// `--embeddings --pooling mean` for that model only).
     public init(
         names: [String] = ["planner", "critic", "executor"], port: Int? = nil, stateDirectory: String? = nil,
-        chatTemplate: String? = nil
+        chatTemplate: String? = nil, embeddings: [String: String] = [:]
     ) async throws {
         let state = stateDirectory ?? NSTemporaryDirectory() + "baton-router-\(UUID().uuidString.prefix(8))"
         var arguments = ["--state-dir", state, "--models-max", "0", "--names", names.joined(separator: " "), "--timeout", "120"]
         if let port { arguments += ["--port", String(port)] }
         if let chatTemplate { arguments += ["--chat-template-file", chatTemplate] }
+        for (name, file) in embeddings.sorted(by: { $0.key < $1.key }) { arguments += ["--embedding", "\(name)=\(file)"] }
         let result = try await Self.script("start-llama-router.sh", arguments)
         guard result.status == 0, let line = result.stdout.split(separator: "\n").first(where: { $0.hasPrefix("BATON_LLAMA_URL=") })
         else {
@@ -57,9 +60,10 @@ public final class LlamaRouter: @unchecked Sendable {
     /// Starts a router, runs `body` with it and stops it, whether or not `body` throws (an awaiting `defer`).
     public static func with<T>(
         names: [String] = ["planner", "critic", "executor"], port: Int? = nil, stateDirectory: String? = nil,
-        chatTemplate: String? = nil, _ body: (LlamaRouter) async throws -> T
+        chatTemplate: String? = nil, embeddings: [String: String] = [:], _ body: (LlamaRouter) async throws -> T
     ) async throws -> T {
-        let router = try await LlamaRouter(names: names, port: port, stateDirectory: stateDirectory, chatTemplate: chatTemplate)
+        let router = try await LlamaRouter(
+            names: names, port: port, stateDirectory: stateDirectory, chatTemplate: chatTemplate, embeddings: embeddings)
         do {
             let value = try await body(router)
             await router.stop()
@@ -127,6 +131,15 @@ public final class LlamaRouter: @unchecked Sendable {
         process.arguments = [Fixtures.path("scripts/\(name)")] + arguments
         process.currentDirectoryURL = URL(fileURLWithPath: Fixtures.repositoryRoot)
         return try await BatonProcess.Running(process: process, out: Pipe(), err: Pipe()).wait()
+    }
+
+    /// The converted all-MiniLM-L6-v2 GGUF (`BATON_EMBED_GGUF`, set by `scripts/test.sh` from
+    /// `scripts/setup-embedding-model.sh`), nil when unset or missing.
+    public static var embeddingModel: String? {
+        guard let path = ProcessInfo.processInfo.environment["BATON_EMBED_GGUF"], !path.isEmpty,
+            FileManager.default.fileExists(atPath: path)
+        else { return nil }
+        return path
     }
 
     /// Whether integration tests on the real server are switched off (`BATON_SKIP_INTEGRATION=1`).

@@ -1,3 +1,4 @@
+import BatonEngine
 import BatonSpec
 import Foundation
 import Hummingbird
@@ -45,6 +46,15 @@ import NIOCore
 /// - `keep_alive` is a number of seconds or a Go duration string; `"300"` without a unit is a 400
 ///   (`api/types.go:1243-1271`). Unknown model: 404 `model 'x' not found` (`routes.go:2485`; `/api/show`
 ///   names it with its tag, `routes.go:1355, 1367`).
+/// - `POST /api/embed` (`EmbedHandler`, `routes.go:795-1024`; `api.EmbedRequest`/`EmbedResponse`, `api/types.go:599-628`):
+///   `input` a string (an empty one is no input) or an array of strings, anything else a 400 "invalid input type"
+///   (`routes.go:819-838`); an unknown model a 404 `model 'x' not found` (`:840-844`); the model is scheduled like a
+///   chat's (`num_ctx`, `keep_alive`, `:852-856`); no input answers 200 with `"embeddings": []` (`:860-863`). A text
+///   longer than the context (words, as for chat) is cut to fit unless `truncate` is `false`, then a 400 "the input
+///   length exceeds the context length" (`:895-936`). Vectors are ``EchoRuntime/hashedVector(of:dimensions:)`` of
+///   ``Settings/embedDimensions`` floats, unit length as the handler normalizes (`:985-998, 1026-1040`), in input
+///   order; `dimensions` cuts and renormalizes (`:990-995`); `prompt_eval_count` is the words embedded, left out when
+///   0 (`omitempty`). ``Settings/embedFaults`` answers the next embed requests with a status first.
 ///
 /// - Tools (``Model/supportsTools``, listed as the `tools` capability): a chat offering `tools` to a model without
 ///   them is a 400 `<full name> does not support tools`, the full name with host and namespace
@@ -179,6 +189,10 @@ public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
         public var gpuMemory: Int64?
         /// What `/api/version` answers.
         public var version: String = "0.33.0"
+        /// The width of `/api/embed` vectors.
+        public var embedDimensions = 384
+        /// Statuses and `error` texts for the next `/api/embed` requests, one each, before anything else.
+        public var embedFaults: [(status: Int, message: String)] = []
 
         /// The defaults.
         public init() {}
@@ -364,6 +378,12 @@ public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
             let body = try? await Self.body(&request)
             record(request, body: body)
             return await chat(body)
+        }
+        router.post("/api/embed") { [self] request, _ in
+            var request = request
+            let body = try? await Self.body(&request)
+            record(request, body: body)
+            return await embed(body)
         }
         return router
     }
@@ -882,4 +902,74 @@ public struct StandInError: Error, CustomStringConvertible {
     /// What happened.
     public var message: String
     public var description: String { message }
+}
+
+// MARK: - Embeddings
+
+extension OllamaStandIn {
+    /// `/api/embed` requests so far.
+    public var embedRequests: [RecordedRequest] { requests.filter { $0.path == "/api/embed" } }
+
+    /// `POST /api/embed`, as `EmbedHandler` answers it (see the type's documentation).
+    private func embed(_ body: JSONValue?) async -> Response {
+        guard let body, case .object = body else { return Self.error(400, "missing request body") }
+        let fault = locked { settings.embedFaults.isEmpty ? nil : settings.embedFaults.removeFirst() }
+        if let fault { return Self.error(fault.status, fault.message) }
+        let name = body["model"]?.stringValue ?? ""
+        var input: [String] = []
+        switch body["input"] {
+        case .string(let text)?: if !text.isEmpty { input = [text] }
+        case .array(let items)?:
+            for item in items {
+                guard let text = item.stringValue else { return Self.error(400, "invalid input type") }
+                input.append(text)
+            }
+        case nil, .null?: break
+        default: return Self.error(400, "invalid input type")
+        }
+        guard let model = locked({ find(name) }) else { return Self.error(404, "model '\(name)' not found") }
+        let keepAlive: Double?
+        switch Self.keepAlive(body["keep_alive"]) {
+        case .success(let seconds): keepAlive = seconds
+        case .failure(let error): return Self.error(400, error.message)
+        }
+        let numCtx: Int?
+        if case .number(let value)? = body["options"]?["num_ctx"] { numCtx = Int(value) } else { numCtx = nil }
+        let started = Date()
+        do {
+            try await schedule(model, numCtx: numCtx, keepAlive: keepAlive)
+        } catch let error as StandInError {
+            return Self.error(500, error.message)
+        } catch {
+            return Self.error(500, "\(error)")
+        }
+        let loadNanos = max(1, Int64(Date().timeIntervalSince(started) * 1e9))
+        guard !input.isEmpty else { return Self.json(["model": name, "embeddings": [[Float]]()]) }
+        let (context, width) = locked { (runners[model.weights]?.contextLength ?? model.contextLength, settings.embedDimensions) }
+        var cut: Int?
+        if case .number(let value)? = body["dimensions"], value > 0, Int(value) < width { cut = Int(value) }
+        var vectors: [[Float]] = []
+        var tokens = 0
+        for text in input {
+            var words = text.split(whereSeparator: \.isWhitespace).map(String.init)
+            if words.count > context {
+                if body["truncate"] == .bool(false) { return Self.error(400, "the input length exceeds the context length") }
+                words = Array(words.prefix(context))
+            }
+            tokens += words.count
+            var vector = EchoRuntime.hashedVector(of: words.joined(separator: " "), dimensions: width)
+            if let cut {
+                vector = Array(vector.prefix(cut))
+                let norm = max(vector.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot(), 1e-12)
+                vector = vector.map { $0 / norm }
+            }
+            vectors.append(vector)
+        }
+        var reply: [String: Any] = [
+            "model": name, "embeddings": vectors, "total_duration": max(loadNanos, Int64(Date().timeIntervalSince(started) * 1e9)),
+            "load_duration": loadNanos,
+        ]
+        if tokens > 0 { reply["prompt_eval_count"] = tokens }
+        return Self.json(reply)
+    }
 }

@@ -1,3 +1,4 @@
+import BatonEngine
 import BatonSpec
 import Foundation
 import HTTPTypes
@@ -30,6 +31,16 @@ import NIOCore
 ///   assistant message before it, and every call must be answered (the API's two 400s, quoted below).
 /// - ``Quirks`` make it a compatible server: CR or CRLF line breaks, `"error": null` on every chunk.
 /// - `GET /v1/models` lists the models.
+/// - `POST /v1/embeddings` (`spec` `CreateEmbeddingRequest` / `CreateEmbeddingResponse`; openai-python 3.3.1
+///   `src/openai/types/embedding_create_params.py`, `create_embedding_response.py`, `embedding.py`): `model` and `input`
+///   required, `input` a string or an array of 1 to 2048 strings, none of them empty ("cannot be an empty string, and any
+///   array must be 2048 dimensions or less"; the 400 text "'$.input' is invalid. ..." is the one reported by users, not
+///   checked against the API); `encoding_format` `float` (default) or `base64` (little-endian float32); `dimensions` cuts
+///   and renormalizes; other fields a 400 as for chat. The answer is `{"object": "list", "data": [{"object":
+///   "embedding", "index", "embedding"}], "model", "usage": {"prompt_tokens", "total_tokens"}}`, vectors
+///   ``EchoRuntime/hashedVector(of:dimensions:)`` of ``Model/embeddingDimensions`` floats (unit length, as OpenAI's),
+///   tokens counted as words. Faults queued with ``inject(_:)`` apply to it as to a chat;
+///   ``Quirks/reversedEmbeddings`` sends `data` last index first (a compatible server may; `index` says the order).
 /// - Faults (``CloudFault``) are queued with ``inject(_:)``: a status for the next K requests (with
 ///   OpenAI's error body, and `retry-after` on 429), a status with exactly the headers given
 ///   (`x-should-retry`, `retry-after-ms`, none), a stream cut mid-way, a mid-stream error chunk, a
@@ -57,6 +68,8 @@ public final class OpenAIStandIn: StoppableStandIn, @unchecked Sendable {
         /// Refuses `tools` with a 400 "Unsupported parameter: 'tools' is not supported with this model." (`param: tools`,
         /// `code: unsupported_parameter`), the body other projects' fixtures quote for OpenAI (not checked against the API).
         public var refusesTools: Bool
+        /// The width of its `/v1/embeddings` vectors (text-embedding-3-small's by default).
+        public var embeddingDimensions = 1536
 
         /// Creates a model.
         public init(
@@ -79,6 +92,8 @@ public final class OpenAIStandIn: StoppableStandIn, @unchecked Sendable {
         /// Whether every chunk carries `"error": null`, which the SDK does not treat as an error
         /// (`oai-sdk:_streaming.py:88`, `data.get("error")`).
         public var nullErrorOnChunks: Bool
+        /// Whether `/v1/embeddings` lists `data` last index first.
+        public var reversedEmbeddings = false
 
         /// Creates quirks; the defaults are OpenAI's own stream.
         public init(lineBreak: String = "\n", nullErrorOnChunks: Bool = false) {
@@ -147,6 +162,7 @@ public final class OpenAIStandIn: StoppableStandIn, @unchecked Sendable {
             return CloudStandInCore.json(["object": "list", "data": data])
         }
         core.route(router, "/v1/chat/completions", method: .post) { [self] recorded, raw in chat(recorded, raw: raw) }
+        core.route(router, "/v1/embeddings", method: .post) { [self] recorded, _ in embed(recorded) }
         for method in [HTTPTypes.HTTPRequest.Method.get, .post] {
             core.route(router, "**", method: method) { [self] recorded, _ in
                 if let denied = authenticate(recorded) { return denied }
@@ -563,5 +579,95 @@ public final class OpenAIStandIn: StoppableStandIn, @unchecked Sendable {
                 code: "unsupported_parameter")
         }
         return nil
+    }
+}
+
+// MARK: - Embeddings
+
+extension OpenAIStandIn {
+    /// The embedding requests so far.
+    public var embeddingRequests: [CloudRequest] { requests.filter { $0.path == "/v1/embeddings" } }
+
+    /// Fields `CreateEmbeddingRequest` accepts; others are a 400.
+    static let embeddingFields: Set<String> = ["model", "input", "encoding_format", "dimensions", "user"]
+
+    /// `POST /v1/embeddings` (see the type's documentation).
+    private func embed(_ request: CloudRequest) -> Response {
+        if let denied = authenticate(request) { return denied }
+        guard let body = request.body, case .object(let fields) = body else {
+            return Self.error(
+                400,
+                "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly.)",
+                type: "invalid_request_error")
+        }
+        let fault = core.nextFault()
+        if case .status(let status, _, let message, let code)? = fault {
+            if let code {
+                return Self.error(status, message ?? "Error", type: status >= 500 ? "server_error" : "invalid_request_error", code: code)
+            }
+            return Self.error(status: status, message: message)
+        }
+        if case .response(let status, let headers, _)? = fault {
+            return Self.error(status: status, message: nil, headers: CloudStandInCore.fields(headers))
+        }
+        if let unknown = fields.map(\.key).first(where: { !Self.embeddingFields.contains($0) }) {
+            return Self.error(400, "Unrecognized request argument supplied: \(unknown)", type: "invalid_request_error")
+        }
+        guard let name = body["model"]?.stringValue else {
+            return Self.error(400, "you must provide a model parameter", type: "invalid_request_error")
+        }
+        guard let model = models.first(where: { $0.id == name }) else {
+            return Self.error(
+                404, "The model `\(name)` does not exist or you do not have access to it.", type: "invalid_request_error",
+                code: "model_not_found")
+        }
+        let invalid = Self.error(
+            400, "'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.",
+            type: "invalid_request_error")
+        var texts: [String] = []
+        switch body["input"] {
+        case .string(let text)?: texts = [text]
+        case .array(let items)?:
+            for item in items {
+                guard let text = item.stringValue else { return invalid }
+                texts.append(text)
+            }
+        default: return invalid
+        }
+        guard !texts.isEmpty, texts.count <= 2048, !texts.contains(where: \.isEmpty) else { return invalid }
+        let base64: Bool
+        switch body["encoding_format"]?.stringValue {
+        case nil, "float": base64 = false
+        case "base64": base64 = true
+        default:
+            return Self.error(
+                400, "Invalid value for 'encoding_format': must be 'float' or 'base64'.", type: "invalid_request_error",
+                param: "encoding_format")
+        }
+        var width = model.embeddingDimensions
+        if case .number(let value)? = body["dimensions"] {
+            guard value >= 1, Int(value) <= width else {
+                return Self.error(400, "Invalid value for 'dimensions'.", type: "invalid_request_error", param: "dimensions")
+            }
+            width = Int(value)
+        }
+        var data: [[String: Any]] = []
+        var tokens = 0
+        for (index, text) in texts.enumerated() {
+            tokens += max(1, text.split(whereSeparator: \.isWhitespace).count)
+            var vector = EchoRuntime.hashedVector(of: text, dimensions: model.embeddingDimensions)
+            if width < vector.count {
+                vector = Array(vector.prefix(width))
+                let norm = max(vector.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot(), 1e-12)
+                vector = vector.map { $0 / norm }
+            }
+            let embedding: Any =
+                base64 ? vector.withUnsafeBufferPointer { Data(buffer: $0) }.base64EncodedString() : vector.map { Double($0) }
+            data.append(["object": "embedding", "index": index, "embedding": embedding])
+        }
+        if quirks.reversedEmbeddings { data.reverse() }
+        return CloudStandInCore.json([
+            "object": "list", "data": data, "model": name, "usage": ["prompt_tokens": tokens, "total_tokens": tokens],
+        ])
     }
 }

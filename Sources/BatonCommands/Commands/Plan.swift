@@ -102,6 +102,8 @@ enum ScheduleFormatter {
                 } else {
                     actions.append(row.loads ? "load \(row.model) (\(size(row.footprint)))" : "already loaded")
                 }
+                // A retrieve stage's model is its index's embedding model.
+                if let index = plan.stage(named: row.stage)?.retrieve?.index { actions.append("embeds the query of index \(index)") }
             }
             lines.append(
                 String(index + 1).leftPadded(2) + "  " + label(row.stage).padding(toLength: stageWidth, withPad: " ", startingAt: 0) + "  "

@@ -41,6 +41,13 @@ struct ExecutionOptions: ParsableArguments {
             only). Calls that need approval (`approve:`) are otherwise asked on the terminal, or denied without one.
             """, valueName: "name"))
     var approve: [String] = []
+
+    @Flag(
+        help: """
+            Query indexes as they are: a retrieve stage does not first update a stale index (an index never built fails \
+            the stage; 'baton index NAME' builds it).
+            """)
+    var noIndexUpdate = false
 }
 
 extension BatonCommand {

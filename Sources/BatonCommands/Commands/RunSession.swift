@@ -96,6 +96,7 @@ struct RunSession {
         var executor = Executor.forSession(store: store, environment: environment) { printer.handle($0) }
         executor.approver = (approval ?? ToolApprovalPrompt.forTerminal(approved: options.approve)).approver
         executor.callResolutions = callResolutions
+        executor.updatesIndexes = !options.noIndexUpdate
         if let prepared = preflight?.snapshot ?? snapshot, let catalog = executor.runtimes as? RuntimeCatalog {
             // Echo scripts are read before the run exists: a malformed one is refused (65), never recorded as a failed run.
             do {

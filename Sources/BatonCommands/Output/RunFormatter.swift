@@ -184,6 +184,31 @@ enum RunFormatter {
         report.attempts.last { $0.stage == stage && $0.status == .completed && $0.calls == nil }?.id
     }
 
+    /// The passages a `cite:` stage's answer cites, as `[n] path:line` from the cited retrieve stage's recorded chunks
+    /// (the same fan-out item's when both run per item); empty for other stages and answers citing nothing.
+    static func citations(of attempt: AttemptRecord, _ report: RunReport) -> [String] {
+        guard attempt.status == .completed, let cited = report.snapshot.plan.stage(named: attempt.stage)?.cite else { return [] }
+        let retrievals = report.attempts.filter { $0.stage == cited && $0.status == .completed }
+        guard let source = retrievals.last(where: { $0.item == attempt.item }) ?? retrievals.last,
+            let record = RetrievalRecord.decode(source.output)
+        else { return [] }
+        return record.cited(by: attempt.output).map(\.citation)
+    }
+
+    /// A retrieve stage's recorded chunks as `[n] path:line-end_line  score` lines, each followed by its text when
+    /// `withText` (`show --stage`; `--format json` has the whole record); nil for other attempts.
+    static func retrieval(of attempt: AttemptRecord, _ report: RunReport, withText: Bool = true) -> [String]? {
+        guard attempt.status == .completed, report.snapshot.plan.stage(named: attempt.stage)?.isRetrieve == true,
+            let record = RetrievalRecord.decode(attempt.output)
+        else { return nil }
+        var lines = ["\(record.mode.rawValue) search of index \(record.index) for \"\(record.query)\": \(record.chunks.count) chunk\(record.chunks.count == 1 ? "" : "s")"]
+        for chunk in record.chunks {
+            lines.append("[\(chunk.n)] \(chunk.source):\(chunk.line)-\(chunk.endLine)  " + String(format: "%.4f", chunk.score))
+            if withText { lines += chunk.text.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").map { "    " + $0 } }
+        }
+        return lines
+    }
+
     static func text(_ report: RunReport, events: [EventRecord] = [], stage: String?) -> String {
         var lines = header(report)
         lines += notices(events, stage: stage)
@@ -212,7 +237,9 @@ enum RunFormatter {
                 lines.append(thinking)
                 lines.append("answer:")
             }
-            lines.append(attempt.output)
+            lines += retrieval(of: attempt, report, withText: stage != nil) ?? [attempt.output]
+            let cited = citations(of: attempt, report)
+            if !cited.isEmpty { lines += ["sources:"] + cited }
             lines += ToolTurnCall.transcript(of: attempt)
             if let branch = branches[attempt.stage], attempt.id == finalAttempt(of: attempt.stage, report) {
                 lines.append("branch: \(branch)")
@@ -263,7 +290,9 @@ enum RunFormatter {
             }
             lines += ["", "**Prompt**", "", fence(attempt.prompt)]
             if let thinking = attempt.thinking, !thinking.isEmpty { lines += ["", "**Thinking**", "", fence(thinking)] }
-            lines += ["", "**Output**", "", fence(attempt.output)]
+            lines += ["", "**Output**", "", fence(retrieval(of: attempt, report)?.joined(separator: "\n") ?? attempt.output)]
+            let cited = citations(of: attempt, report)
+            if !cited.isEmpty { lines += ["", "**Sources**", ""] + cited.map { "- \($0)" } }
             if attempt.calls != nil {
                 lines += ["", "**Tool calls**", "", fence(ToolTurnCall.transcript(of: attempt).joined(separator: "\n"))]
             }
@@ -278,7 +307,11 @@ enum RunFormatter {
         let outputs = report.outputs
         if !outputs.isEmpty, stage == nil {
             lines += ["", "## Result"]
-            for output in outputs { lines += ["", "### \(output.stage)", "", output.output] }
+            for output in outputs {
+                lines += ["", "### \(output.stage)", "", output.output]
+                let cited = report.attempts.last { $0.stage == output.stage && $0.status == .completed }.map { citations(of: $0, report) } ?? []
+                if !cited.isEmpty { lines += [""] + cited.map { "- \($0)" } }
+            }
         }
         return lines.joined(separator: "\n") + "\n"
     }

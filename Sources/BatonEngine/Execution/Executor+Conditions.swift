@@ -181,6 +181,7 @@ extension Executor {
         if let exitCode = result.exitCode { fields.append(("exit_code", .number(Double(exitCode)))) }
         if let stderr = result.stderr { fields.append(("stderr", .string(stderr))) }
         if let status = result.httpStatus { fields.append(("status", .number(Double(status)))) }
+        if let chunks = result.chunksValue { fields.append(("chunks", chunks)) }
         return .object(fields)
     }
 

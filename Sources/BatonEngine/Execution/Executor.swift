@@ -12,7 +12,8 @@ import Foundation
 /// generation stopped), Executor+Generation (the stream), Executor+Models (residency, eviction and loads),
 /// Executor+Thermal (pauses), Executor+Resume, Executor+Conditions (skips and routes), Executor+FanOut (items),
 /// Executor+Tools (a tool call: intent, run, result, effects on resume), Executor+ToolRendering (a call's templates),
-/// Executor+ToolRunners (the call itself) and Executor+ToolLoop (a model's tool turns).
+/// Executor+ToolRunners (the call itself), Executor+ToolLoop (a model's tool turns) and Executor+Retrieve (a query of an
+/// index, and the citations a stage's answer may give).
 public struct Executor: Sendable {
     /// The run store.
     public var store: RunStore
@@ -45,6 +46,11 @@ public struct Executor: Sendable {
     /// The run's profile's `tools:` when the plan was compiled without a profile (``ExecutionPlan/toolPolicy`` nil); with
     /// neither, no `run` stage may start anything.
     public var toolPolicy: ToolPolicy?
+    /// Whether a retrieve stage brings a stale index up to date first (once per execution and index); false under
+    /// `--no-index-update`, which queries the index as it is (an index never built then fails the stage).
+    public var updatesIndexes = true
+    /// The sqlite-vec extension (`BATON_SQLITE_VEC`) for indexes with `vector: sqlite-vec`; nil: not configured.
+    public var sqliteVecPath: String?
 
     /// Creates an executor.
     public init(
@@ -289,10 +295,13 @@ public struct Executor: Sendable {
         }
         // A tool stage runs its call (Executor+Tools): no model, no thermal wait.
         if stage.isTool { return try await runToolStage(stage, round: round, fingerprint: fingerprint, state: &state) }
+        // A retrieve stage queries its index (Executor+Retrieve): its model is the index's embedding model.
+        if stage.isRetrieve { return try await runRetrieveStage(stage, round: round, fingerprint: fingerprint, state: &state) }
         try await waitWhileHot(before: stage, round: round, state: state)
         let (system, prompt) = try state.render(stage, round: round)
         killSwitch?.hit(.render)
         let rendered = RenderedStage(system: system, prompt: prompt, fingerprint: fingerprint)
-        return try await runOnChain(stage, round: round, rendered: rendered, state: &state)
+        // `cite: X`: the schema asked for limits `citations` to X's chunks as they are now (replayed on resume).
+        return try await runOnChain(citing(stage, state: state), round: round, rendered: rendered, state: &state)
     }
 }

@@ -32,6 +32,12 @@ public enum KillPoint: String, CaseIterable, Sendable {
     case toolRan = "tool-ran"
     /// A tool call's result (with its attempt's completion) was committed.
     case toolResultCommitted = "tool-result-committed"
+    /// A run's update of a stale index reported progress (after a file's chunks were committed).
+    case indexProgress = "index-progress"
+    /// A run's update of a stale index finished and its `index-updated` event was recorded, before the query.
+    case indexUpdated = "index-updated"
+    /// A retrieve stage's search returned, before its attempt is recorded completed.
+    case retrieveQueried = "retrieve-queried"
 }
 
 /// A test hook that kills the process (SIGKILL, no cleanup) at the n-th time it passes a named point,

@@ -121,6 +121,7 @@ extension RunState {
             if let exitCode = result.exitCode { entry["exit_code"] = exitCode }
             if let stderr = result.stderr, !stderr.isEmpty { entry["stderr"] = stderr }
             if let status = result.httpStatus { entry["status"] = status }
+            if let chunks = result.chunks { entry["chunks"] = chunks }
             return entry
         case .call(let frame):
             if skippedCalls.contains(frame.path) { return ["skipped": true] }

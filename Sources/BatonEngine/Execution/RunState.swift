@@ -26,6 +26,10 @@ struct StageResult {
     var stderr: String?
     /// For an `http` stage: the response's status (`stages.X.status`).
     var httpStatus: Int?
+    /// For a retrieve stage: the chunks found (`stages.X.chunks`: {n, id, text, source, line, end_line, score}), for
+    /// templates (Mustache values) and conditions (JSON).
+    var chunks: [[String: Any]]?
+    var chunksValue: JSONValue?
 
     /// The schema requested from critics.
     static let verdictSchema: JSONValue = .object([
@@ -67,6 +71,51 @@ struct StageResult {
             }
             self.json = Self.mustacheValue(value)
             self.jsonValue = value
+            if stage.cite != nil { try Self.checkCitations(value, schema: stage.output.schema, stage: stage) }
+        }
+    }
+
+    /// A retrieve stage's result from its recorded output (``RetrievalRecord``'s JSON): `output` is the chunks as
+    /// numbered text, `json` the record, `chunks` the chunks.
+    ///
+    /// - Throws: ``RuntimeError`` `.invalidOutput` when `recorded` is not a retrieval record.
+    init(retrieval recorded: String, stage: PlannedStage) throws {
+        guard let record = RetrievalRecord.decode(recorded), let value = Self.parseJSON(recorded) else {
+            throw RuntimeError(
+                .invalidOutput, "stage '\(stage.name)': its recorded retrieval does not read as one: \(Self.excerpt(recorded))",
+                isTransient: false)
+        }
+        output = record.numberedText
+        json = Self.mustacheValue(value)
+        jsonValue = value
+        chunksValue = value["chunks"] ?? .array([])
+        // Mustache values keep every field, empty text too, so a section over the chunks sees each one whole.
+        chunks = record.chunks.map { chunk in
+            var entry: [String: Any] = [
+                "n": chunk.n, "id": Int(chunk.id), "text": chunk.text, "source": chunk.source, "line": chunk.line,
+                "end_line": chunk.endLine, "score": chunk.score,
+            ]
+            if let similarity = chunk.similarity { entry["similarity"] = similarity }
+            return entry
+        }
+    }
+
+    /// Refuses an answer of a citing stage whose `citations` are not the chunk numbers its schema offered (a runtime
+    /// that does not enforce the schema's enum): a new try may answer better. Without the enum (a replayed answer read
+    /// back with the plain schema) nothing is checked.
+    private static func checkCitations(_ value: JSONValue, schema: JSONValue?, stage: PlannedStage) throws {
+        guard let property = schema?["properties"]?["citations"] else { return }
+        var offered: Set<Double> = []
+        if case .array(let values)? = property["items"]?["enum"] {
+            for case .number(let number) in values { offered.insert(number) }
+        }
+        let bad = RuntimeError(
+            .invalidOutput,
+            "stage '\(stage.name)' should cite chunks of '\(stage.cite ?? "")' by number (\(offered.sorted().map { String(Int($0)) }.joined(separator: ", "))) in \"citations\"; it answered: \(excerpt(Executor.jsonText(value["citations"] ?? .null)))",
+            isTransient: true)
+        guard case .array(let cited)? = value["citations"] else { throw bad }
+        for entry in cited {
+            guard case .number(let number) = entry, offered.contains(number) else { throw bad }
         }
     }
 
@@ -87,7 +136,11 @@ struct StageResult {
 
     /// The result recorded in a completed attempt.
     init(attempt: AttemptRecord, stage: PlannedStage) throws {
-        try self.init(output: attempt.output, stage: stage)
+        if stage.isRetrieve {
+            try self.init(retrieval: attempt.output, stage: stage)
+        } else {
+            try self.init(output: attempt.output, stage: stage)
+        }
     }
 
     static func excerpt(_ text: String) -> String {
@@ -189,6 +242,8 @@ struct RunState {
     var toolCalls: [StageRound: ToolCallRecord] = [:]
     /// The run's MCP servers, started on first use and stopped when the execution ends; nil when the plan has none.
     var mcpPool: MCPPool?
+    /// Indexes a retrieve stage has brought up to date (or found fresh) in this execution: not checked again.
+    var indexesChecked: Set<String> = []
 
     init(runID: String, snapshot: RunSnapshot, inputs: [String: String], store: RunStore) throws {
         self.runID = runID

@@ -13,6 +13,7 @@ import Foundation
 /// | `token_delay` | `BATON_ECHO_TOKEN_DELAY` | wait before each further token |
 /// | `script` | `BATON_ECHO_SCRIPT` | a YAML file of answers per stage and round (see ``EchoScript``) |
 /// | `call_log` | `BATON_ECHO_CALL_LOG` | a file that gets one line per call: `stage<TAB>round<TAB>model`, plus `<TAB>item` for a fan-out item |
+/// | `embed_dimensions` | | the width of its embedding vectors (1...4096, default 384; see `EchoRuntime+Embeddings.swift`) |
 public struct EchoRuntime: LLMRuntime {
     /// How the runtime behaves.
     public struct Options: Sendable, Hashable {
@@ -24,6 +25,8 @@ public struct EchoRuntime: LLMRuntime {
         public var script = EchoScript()
         /// A file that records every call.
         public var callLog: String?
+        /// The width of embedding vectors.
+        public var embedDimensions = EchoRuntime.defaultEmbedDimensions
 
         /// Options with no delays, no script and no log.
         public init() {}
@@ -61,9 +64,16 @@ public struct EchoRuntime: LLMRuntime {
                 options.script = try EchoScript(contentsOf: value)
             case "call_log":
                 options.callLog = value
+            case "embed_dimensions":
+                guard let width = Int(value), (1...4096).contains(width) else {
+                    throw RuntimeError(
+                        .badResponse, "echo runtime option 'embed_dimensions' must be a whole number from 1 to 4096, not '\(value)'",
+                        isTransient: false)
+                }
+                options.embedDimensions = width
             default:
                 throw RuntimeError(
-                    .badResponse, "unknown echo runtime option '\(key)'; use call_delay, token_delay, script or call_log",
+                    .badResponse, "unknown echo runtime option '\(key)'; use call_delay, token_delay, script, call_log or embed_dimensions",
                     isTransient: false)
             }
         }

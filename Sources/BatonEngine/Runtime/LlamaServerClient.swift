@@ -16,7 +16,7 @@ public struct LlamaServerClient: LLMRuntime, ModelManaging {
     public let unloadTimeout: Double
     /// Seconds between polls of `GET /models`.
     public let pollInterval: Double
-    private let transport: any HTTPTransport
+    let transport: any HTTPTransport
     private let chat: OpenAICompatibleClient
 
     /// Creates a client for the server at `baseURL`.

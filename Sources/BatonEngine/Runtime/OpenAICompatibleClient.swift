@@ -30,8 +30,8 @@ public struct OpenAICompatibleClient: LLMRuntime, CustomStringConvertible {
     /// Which request fields to send.
     public let dialect: Dialect
     private let apiKey: String?
-    private let keyHint: String?
-    private let transport: any HTTPTransport
+    let keyHint: String?
+    let transport: any HTTPTransport
 
     /// Creates a client for the endpoint at `chatURL`.
     ///
@@ -61,11 +61,11 @@ public struct OpenAICompatibleClient: LLMRuntime, CustomStringConvertible {
         return (chatURL.hasSuffix(suffix) ? String(chatURL.dropLast(suffix.count)) : chatURL) + "/models"
     }
 
-    private var allHeaders: [(String, String)] {
+    var allHeaders: [(String, String)] {
         headers + (apiKey.map { [("Authorization", "Bearer \($0)")] } ?? [])
     }
 
-    private var scrubber: SecretScrubber { SecretScrubber(apiKey) }
+    var scrubber: SecretScrubber { SecretScrubber(apiKey) }
 
     /// A request ready to send: its body, the notices about settings left out, and whether the schema was
     /// wrapped in an object (so the answer's `value` is the output).

@@ -4,6 +4,9 @@
 /// - `BATON_BENCH_UNLOAD_AFTER_EACH_STAGE=1`: every model is unloaded right after its stage (benchmarks that compare
 ///   with the memory planner).
 /// - `BATON_PROGRESS_INTERVAL`: seconds between saves of a streaming attempt's partial output (tests shorten it).
+///
+/// (`BATON_SQLITE_VEC`, the sqlite-vec extension for `vector: sqlite-vec` indexes, is configuration, not tuning:
+/// ``IndexService/sqliteVecPath(environment:)`` reads it.)
 public struct RunTuning: Sendable {
     /// Where the process kills itself, for crash tests.
     public var killSwitch: KillSwitch?
@@ -33,6 +36,7 @@ extension Executor {
         executor.killSwitch = store.killSwitch
         executor.unloadAfterEachStage = tuning.unloadAfterEachStage
         executor.thermal = ThermalSensors.platform(environment: environment)
+        executor.sqliteVecPath = IndexService.sqliteVecPath(environment: environment)
         if let interval = tuning.progressInterval { executor.progressInterval = interval }
         return executor
     }

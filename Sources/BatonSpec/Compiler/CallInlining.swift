@@ -89,6 +89,7 @@ extension PlannedStage {
         copy.dependencies = dependencies.isEmpty ? frame.dependencies : dependencies.map(full)
         if let reviews = critic?.reviews { copy.critic?.reviews = full(reviews) }
         copy.reviewedBy = reviewedBy.map(full)
+        copy.cite = cite.map(full)
         if let router = routedBy?.router { copy.routedBy?.router = full(router) }
         copy.route = route?.expanding { $0.map(full) }
         // A tool named by stage is the called pipeline's stage; `SERVER.TOOL` names a server, not a stage.

@@ -64,6 +64,10 @@ struct CompilationContext {
     var calls: [String: CalledPipeline] = [:]
     /// Tool definitions already reported for reading `args.*` without `parameters` (once per stage).
     var argsWithoutParameters: Set<String> = []
+    /// The indexes retrieve stages may query (the pipeline's and the profile's), planned, by name.
+    var indexPlans: [String: IndexPlan] = [:]
+    /// The folder a relative file path is relative to, for the absolute roots of indexes.
+    var currentDirectory = "/"
 
     /// Each stage's position in the file.
     let stageIndex: [String: Int]
@@ -186,6 +190,7 @@ struct CompilationContext {
 
     func plannedStage(_ name: String) -> PlannedStage {
         let stage = stage(name)!
+        if let retrieve = stage.retrieve { return plannedRetrieveStage(stage, retrieve) }
         let critic = stage.reviews.map {
             CriticLoop(
                 reviews: $0, maxRounds: stage.maxRounds ?? CriticLoop.defaultMaxRounds, onExhausted: stage.onExhausted ?? .fail)
@@ -198,8 +203,32 @@ struct CompilationContext {
             condition: conditions[name], routedBy: routedBy[name], route: stage.route, fanOut: fanOut(of: stage),
             tool: toolStep(of: stage), effects: stage.effects, approve: stage.approve,
             toolUse: stage.tools.map { ToolUse(tools: $0, maxToolCalls: stage.maxToolCalls ?? 1, mode: stage.toolMode ?? .json) },
-            parameters: stage.parameters, description: stage.isTool ? stage.description : nil,
+            parameters: stage.parameters, description: stage.isTool ? stage.description : nil, cite: stage.cite,
             toolDefinition: toolDefinitions.contains(name) ? true : nil)
+    }
+
+    /// A retrieve stage as planned: its index's embedding model, no prompt, the chunks as its JSON output.
+    private func plannedRetrieveStage(_ stage: StageSpec, _ retrieve: RetrieveSpec) -> PlannedStage {
+        PlannedStage(
+            name: stage.name, role: nil, models: models[stage.name] ?? [], settings: stage.settings, system: nil, prompt: "",
+            dependencies: sortedDependencies(of: stage.name), critic: nil, reviewedBy: nil,
+            output: OutputSpec(format: .json, schema: nil), condition: conditions[stage.name], routedBy: routedBy[stage.name],
+            fanOut: fanOut(of: stage),
+            retrieve: RetrieveStep(
+                index: retrieve.index, query: retrieve.query, topK: retrieve.topK ?? RetrieveSpec.defaultTopK,
+                hybrid: retrieve.hybrid ?? true, minScore: retrieve.minScore))
+    }
+
+    /// The plan's indexes: those its retrieve stages (its called pipelines' included) query, sorted by name; nil when
+    /// no stage retrieves, so plans without retrieval stay byte-identical.
+    func plannedIndexes(for stages: [PlannedStage]) -> [IndexPlan]? {
+        let used = Set(stages.compactMap { $0.retrieve?.index })
+        guard !used.isEmpty else { return nil }
+        var known = indexPlans
+        for name in calls.keys.sorted() {
+            for index in calls[name]!.plan.indexes ?? [] where known[index.name] == nil { known[index.name] = index }
+        }
+        return used.sorted().compactMap { known[$0] }
     }
 
     /// The tool stages some stage names in its `tools:`: tool definitions, not walked on their own.

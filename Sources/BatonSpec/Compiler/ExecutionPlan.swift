@@ -23,6 +23,9 @@ public struct ExecutionPlan: Sendable, Hashable, Codable {
     /// The executables `run` stages may start: the compile-time profile's `tools:` (a profile without one allows
     /// nothing). Nil when no profile was known at compile time (the run's profile decides) or the plan has no tool.
     public var toolPolicy: ToolPolicy? = nil
+    /// The indexes the plan's retrieve stages query, defaults applied and paths resolved, sorted by name (only those
+    /// some stage uses). Nil when the plan has no retrieve stage, so plans without retrieval stay byte-identical.
+    public var indexes: [IndexPlan]? = nil
 
     /// The stage called `name`.
     public func stage(named name: String) -> PlannedStage? { stages.first { $0.name == name } }
@@ -79,6 +82,10 @@ public struct PlannedStage: Sendable, Hashable, Codable {
     /// A tool stage's `description:` (what a model reads of a tool definition); nil for model stages, whose
     /// description is a note in the file and no part of the plan.
     public var description: String? = nil
+    /// For a retrieve stage: the query it runs; its ``models`` are the index's embedding model. Nil for other stages.
+    public var retrieve: RetrieveStep? = nil
+    /// The retrieve stage whose chunks this stage's JSON answer cites (`cite:`); its schema gains `citations`.
+    public var cite: String? = nil
     /// Whether this tool stage is named in some stage's `tools:`: a tool definition, called by models, never walked
     /// on its own.
     public var isToolDefinition: Bool {
@@ -95,10 +102,20 @@ public struct PlannedStage: Sendable, Hashable, Codable {
         case condition, routedBy, route, fanOut, calls
         case tool, effects, approve, toolUse, parameters, description
         case toolDefinition = "isToolDefinition"
+        case retrieve, cite
     }
 
     /// Whether the stage runs a tool (`run`, `http`, `mcp`) rather than a model.
     public var isTool: Bool { tool != nil }
+
+    /// Whether the stage queries an index (`retrieve:`) rather than running a model or a tool.
+    public var isRetrieve: Bool { retrieve != nil }
+
+    /// The index a retrieve stage queries, from `plan`'s indexes; nil for other stages.
+    public func index(in plan: ExecutionPlan) -> IndexPlan? {
+        guard let name = retrieve?.index else { return nil }
+        return plan.indexes?.first { $0.name == name }
+    }
 }
 
 /// A model a stage may run on, with the runtime and footprint the compiler found for it.

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The result of compiling one pipeline file.
 public struct CompileResult: Sendable {
     /// The plan, when the file has no errors.
@@ -30,6 +32,9 @@ public struct PipelineCompiler: Sendable {
         { _, _ throws(SourceReadError) in throw .notFound }
     /// The pipeline names on the search path, for the did-you-mean of a `uses:` that names none of them.
     public var pipelineNames: @Sendable () -> [String] = { [] }
+    /// The folder relative file paths are relative to, which makes the roots of indexes absolute; nil: the process's
+    /// current directory.
+    public var currentDirectory: String? = nil
     /// The most stages a plan with sub-pipelines inlined may hold (``YAMLLimits/maxPlanStages``).
     public var maxPlanStages = YAMLLimits.maxPlanStages
 
@@ -131,10 +136,12 @@ public struct PipelineCompiler: Sendable {
         }
         CallCheck.removeConflicts(&spec, sourceMap: sourceMap, calls: calls, diagnostics: &diagnostics)
         ToolStageRules.removeConflicts(&spec, sourceMap: sourceMap, diagnostics: &diagnostics)
+        RetrieveRules.removeConflicts(&spec, sourceMap: sourceMap, diagnostics: &diagnostics)
 
         var context = CompilationContext(
             spec: spec, sourceMap: sourceMap, file: file, sources: sources, profile: profile, inventory: inventory)
         context.calls = calls
+        context.currentDirectory = currentDirectory ?? FileManager.default.currentDirectoryPath
         StageGraphCheck.run(&context)
         CallCheck.run(&context)
         // Routes first: whether a stage may be skipped shapes the types the fan-out lists and templates are checked
@@ -145,8 +152,10 @@ public struct PipelineCompiler: Sendable {
         ToolCheck.run(&context)
         ConditionCheck.run(&context)
         ToolCheck.checkDefinitionReads(&context)
+        RetrieveRules.checkCites(&context)
         StageGraphCheck.checkCycles(&context)
         ModelResolution.run(&context)
+        RetrieveRules.run(&context)
         FanOutCheck.checkConcurrency(&context)
         UsageCheck.run(&context)
         CallCheck.checkStageCount(limit: maxPlanStages, &context)
@@ -161,7 +170,7 @@ public struct PipelineCompiler: Sendable {
             pipeline: spec.name, description: spec.description, inputs: spec.inputs,
             memoryBudget: spec.memoryBudget ?? profile?.spec.memoryBudget, profile: profile?.spec.name,
             stages: stages, outputs: context.inlinedOutputs(), mcpServers: context.plannedMCPServers(for: stages),
-            toolPolicy: context.plannedToolPolicy(for: stages))
+            toolPolicy: context.plannedToolPolicy(for: stages), indexes: context.plannedIndexes(for: stages))
         return CompileResult(plan: plan, diagnostics: sorted, sources: sources, spec: spec, calledFiles: calledFiles.sorted())
     }
 

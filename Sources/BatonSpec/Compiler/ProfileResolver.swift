@@ -18,7 +18,8 @@ public struct ResolvedProfile: Sendable, Hashable, Codable {
 /// `default_runtime` are replaced; `runtimes` and `models` are merged by name, an entry replacing the
 /// parent's entry of that name whole; `roles` are merged by name and then key by key; `defaults` are
 /// merged key by key; `thermal` is replaced whole (keys the child leaves out take the policy's defaults,
-/// not the parent's values); `tools` is replaced whole; `mcp_servers` are merged by name like `runtimes`.
+/// not the parent's values); `tools` is replaced whole; `mcp_servers` and `indexes` are merged by name like `runtimes`
+/// (an index keeps the folder of the file that declares it).
 public enum ProfileResolver {
     /// Resolves `document`, asking `parent` for each profile named by `extends`.
     ///
@@ -76,6 +77,9 @@ public enum ProfileResolver {
         result.tools = child.tools ?? base.tools
         if child.mcpServers != nil || base.mcpServers != nil {
             result.mcpServers = mergeByName(child.mcpServers ?? [], over: base.mcpServers ?? [], name: \.name) { new, _ in new }
+        }
+        if child.indexes != nil || base.indexes != nil {
+            result.indexes = mergeByName(child.indexes ?? [], over: base.indexes ?? [], name: \.name) { new, _ in new }
         }
         return result
     }
@@ -135,6 +139,15 @@ public enum ProfileResolver {
                                 model, usedBy: "role '\(role.name)' prefers", suggestion: Suggestion.closest(to: model, in: registry)),
                             at: map.location(path)))
                 }
+            }
+        }
+        for index in spec.indexes ?? [] {
+            let (runtime, model) = ModelReference(index.model).split(knownRuntimes: Set(runtimeNames))
+            if runtime == nil, !registry.contains(model) {
+                diagnostics.append(
+                    Diagnostic(
+                        .unknownModel(model, usedBy: "index '\(index.name)' embeds with", suggestion: Suggestion.closest(to: model, in: registry)),
+                        at: map.location("indexes.\(index.name).embed.model")))
             }
         }
         return diagnostics

@@ -2,12 +2,13 @@
 // `Diagnostic.Message(` so DiagnosticsDocTests finds the codes here too.
 
 extension Diagnostic.Message {
-    /// A stage with two of `prompt`/`prompt_file`, `run`, `http`, `mcp`.
+    /// A stage with two of `prompt`/`prompt_file`, `run`, `http`, `mcp`, `retrieve`.
     static func stageKinds(_ stage: String, first: String, second: String) -> Self {
         Diagnostic.Message(
             "stage-kinds",
             "stage '\(stage)' has both '\(first)' and '\(second)'; a stage is one kind: a model stage ('prompt' or "
-                + "'prompt_file'), a command ('run'), an HTTP request ('http') or an MCP call ('mcp'): split it into two stages")
+                + "'prompt_file'), a command ('run'), an HTTP request ('http'), an MCP call ('mcp') or an index query ('retrieve'): "
+                + "split it into two stages")
     }
 
     /// `run:` written as one string without `shell: true`.

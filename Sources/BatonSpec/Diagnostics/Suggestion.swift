@@ -3,6 +3,9 @@ package enum Suggestion {
     /// The candidate closest to `word`, if it is close enough to be a likely typo.
     package static func closest(to word: String, in candidates: some Sequence<String>) -> String? {
         let lowered = word.lowercased()
+        // Misspellings whose nearest key by edit distance is not the one meant: 'retries' is two edits from 'retrieve'
+        // (a stage kind) and three from 'retry', which is what a user writing it wants.
+        if let meant = knownMisspellings[lowered], candidates.contains(meant) { return meant }
         var best: (candidate: String, distance: Int, prefix: Int)?
         for candidate in candidates {
             let distance = candidate.lowercased() == lowered ? 0 : editDistance(lowered, candidate.lowercased())
@@ -18,6 +21,9 @@ package enum Suggestion {
         let limit = length <= 2 ? 0 : length <= 4 ? 1 : length <= 6 ? 2 : 3
         return best.distance <= limit ? best.candidate : nil
     }
+
+    /// Words that mean a key other than the nearest one by edit distance.
+    static let knownMisspellings = ["retries": "retry", "retrys": "retry", "retires": "retry", "retrying": "retry"]
 
     /// Levenshtein distance with adjacent transpositions counted as one edit.
     package static func editDistance(_ a: String, _ b: String) -> Int {

@@ -82,9 +82,10 @@ public enum PipelineDecoder {
             reader.emit(.missingKey("stages", in: "the pipeline", hint: "add the pipeline's stages"), at: root)
         }
         let servers = map.value("mcp_servers").flatMap { ToolDecoder.decodeServers($0, reader: reader) }
+        let indexes = map.value("indexes").flatMap { IndexDecoder.decodeIndexes($0, reader: reader) }
         return PipelineSpec(
             version: version ?? PipelineDecoder.supportedVersion, name: name, description: description, inputs: inputs,
-            memoryBudget: budget, defaults: defaults, outputs: outputs, stages: stages, mcpServers: servers)
+            memoryBudget: budget, defaults: defaults, outputs: outputs, stages: stages, mcpServers: servers, indexes: indexes)
     }
 
     private static func decodeInputs(_ node: Node, reader: SpecReader) -> [InputSpec] {
@@ -180,7 +181,7 @@ public enum PipelineDecoder {
                 .missingKey(
                     "prompt", in: context,
                     hint: "add 'prompt' (a template) or 'prompt_file' (a file holding one); a tool stage has 'run', 'http' or "
-                        + "'mcp' instead, a call 'uses'"),
+                        + "'mcp' instead, a retrieve stage 'retrieve', a call 'uses'"),
                 at: reader.sourceMap.keyLocation(path) ?? reader.location(of: node))
         }
 
@@ -206,6 +207,9 @@ public enum PipelineDecoder {
 
         let fanOut = FlowDecoder.decodeFanOut(map, path: path, reader: reader)
         let tool = ToolDecoder.decode(map, path: path, stage: name, reader: reader)
+        let retrieve = map.value("retrieve").flatMap {
+            IndexDecoder.decodeRetrieve($0, path: "\(path).retrieve", stage: name, reader: reader)
+        }
         return StageSpec(
             name: name, description: text("description"), role: role,
             settings: SettingsDecoder.decode(map, reader: reader), system: system, prompt: prompt, promptFile: promptFile,
@@ -217,7 +221,7 @@ public enum PipelineDecoder {
             with: FlowDecoder.decodeWith(map, path: path, stage: name, reader: reader), run: tool.run, shell: tool.shell,
             stdin: tool.stdin, cwd: tool.cwd, env: tool.env, exitCodes: tool.exitCodes, maxOutput: tool.maxOutput, http: tool.http,
             mcp: tool.mcp, effects: tool.effects, approve: tool.approve, parameters: tool.parameters, tools: tool.tools,
-            maxToolCalls: tool.maxToolCalls, toolMode: tool.toolMode)
+            maxToolCalls: tool.maxToolCalls, toolMode: tool.toolMode, retrieve: retrieve, cite: text("cite"))
     }
 
     private static func decodeOutput(_ node: Node, path: String, context: String, reader: SpecReader) -> OutputSpec? {

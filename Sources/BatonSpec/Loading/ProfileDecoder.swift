@@ -52,11 +52,12 @@ public enum ProfileDecoder {
         let thermal = map.value("thermal").flatMap { decodeThermal($0, reader: reader) }
         let tools = map.value("tools").flatMap { decodeTools($0, reader: reader) }
         let servers = map.value("mcp_servers").flatMap { ToolDecoder.decodeServers($0, reader: reader) }
+        let indexes = map.value("indexes").flatMap { IndexDecoder.decodeIndexes($0, reader: reader) }
 
         return ProfileSpec(
             version: version ?? PipelineDecoder.supportedVersion, name: name, description: description, extends: extends,
             memoryBudget: budget, defaultRuntime: defaultRuntime, runtimes: runtimes, models: models, roles: roles,
-            defaults: defaults, thermal: thermal, tools: tools, mcpServers: servers)
+            defaults: defaults, thermal: thermal, tools: tools, mcpServers: servers, indexes: indexes)
     }
 
     /// The `tools` section: `allow`, the executables `run` stages may start.

@@ -28,7 +28,7 @@ enum ToolDecoder {
 
     /// The keys that make a stage of one kind; `prompt` and `prompt_file` are one kind (a model stage). `uses` is a
     /// kind too, but its conflicts are `uses-conflict` (``CallCheck``), which names the called pipeline.
-    static let kindKeys = ["prompt", "prompt_file", "run", "http", "mcp"]
+    static let kindKeys = ["prompt", "prompt_file", "run", "http", "mcp", "retrieve"]
 
     /// Inclusive bounds of `max_tool_calls`.
     static let maxToolCallsRange = 1...100
@@ -81,7 +81,10 @@ enum ToolDecoder {
             reader.int($0, subject: map.subject("max_tool_calls"), range: maxToolCallsRange, rangeText: "1 to 100")
         }
         keys.toolMode = map.value("tool_mode").flatMap { reader.enumValue($0, subject: map.subject("tool_mode"), as: ToolMode.self) }
-        if map.has("tools"), !map.has("max_tool_calls"), !map.suggested.contains("max_tool_calls"), let node = map.keyNode("tools") {
+        // On a retrieve stage `tools` is refused as a whole (`retrieve-stage-key`): no bound to ask for.
+        if map.has("tools"), !map.has("max_tool_calls"), !map.has("retrieve"), !map.suggested.contains("max_tool_calls"),
+            let node = map.keyNode("tools")
+        {
             reader.emit(
                 .missingKey(
                     "max_tool_calls", in: map.context,

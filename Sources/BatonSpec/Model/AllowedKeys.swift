@@ -19,6 +19,14 @@ public enum AllowedKeys {
     public static let mcp = MCPCallSpec.CodingKeys.allCases.map(\.rawValue)
     /// An MCP server under `mcp_servers` (pipeline or profile).
     public static let mcpServer = MCPServerSpec.CodingKeys.allCases.filter { $0 != .name }.map(\.rawValue)
+    /// An index under `indexes` (pipeline or profile); `embed` holds ``embed``.
+    public static let index = ["sources", "exclude", "chunk", "embed", "path", "vector"]
+    /// An index's `chunk`.
+    public static let chunk = ChunkSpec.CodingKeys.allCases.map(\.rawValue)
+    /// An index's `embed`.
+    public static let embed = ["model", "batch"]
+    /// A stage's `retrieve`.
+    public static let retrieve = RetrieveSpec.CodingKeys.allCases.map(\.rawValue)
     /// A profile's `tools`.
     public static let toolPolicy = ToolPolicy.CodingKeys.allCases.map(\.rawValue)
     /// A `retry` policy.

@@ -18,6 +18,8 @@ public struct PipelineSpec: Sendable, Hashable, Codable {
     public var stages: [StageSpec]
     /// The MCP servers this pipeline's stages may call (`mcp_servers:`), in file order; nil when the file has none.
     public var mcpServers: [MCPServerSpec]? = nil
+    /// The indexes this pipeline's retrieve stages may query (`indexes:`), in file order; nil when the file has none.
+    public var indexes: [IndexSpec]? = nil
 
     /// The keys as written in files.
     public enum CodingKeys: String, CodingKey, CaseIterable {
@@ -25,6 +27,7 @@ public struct PipelineSpec: Sendable, Hashable, Codable {
         case memoryBudget = "memory_budget"
         case defaults, outputs, stages
         case mcpServers = "mcp_servers"
+        case indexes
     }
 
     /// The stage called `name`.

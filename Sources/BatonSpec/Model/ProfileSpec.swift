@@ -26,6 +26,8 @@ public struct ProfileSpec: Sendable, Hashable, Codable {
     public var tools: ToolPolicy? = nil
     /// MCP servers every pipeline run with this profile may call (`mcp_servers:`).
     public var mcpServers: [MCPServerSpec]? = nil
+    /// Indexes every pipeline run with this profile may query (`indexes:`); a pipeline's own win on a name clash.
+    public var indexes: [IndexSpec]? = nil
 
     /// The keys as written in files.
     public enum CodingKeys: String, CodingKey, CaseIterable {
@@ -35,6 +37,7 @@ public struct ProfileSpec: Sendable, Hashable, Codable {
         case runtimes, models, roles, defaults
         case thermal, tools
         case mcpServers = "mcp_servers"
+        case indexes
     }
 
     /// The runtime called `name`.

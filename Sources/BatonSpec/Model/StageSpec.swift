@@ -75,6 +75,10 @@ public struct StageSpec: Sendable, Hashable, Codable {
     public var maxToolCalls: Int? = nil
     /// How a model stage with `tools` asks for calls; nil: `json`.
     public var toolMode: ToolMode? = nil
+    /// A retrieve stage's query (`retrieve:`).
+    public var retrieve: RetrieveSpec? = nil
+    /// The retrieve stage whose chunks this stage's JSON answer cites (`cite:`).
+    public var cite: String? = nil
 
     /// The keys as written in files: these plus the keys of ``StageSettings`` (`name` is the mapping key).
     public enum CodingKeys: String, CodingKey, CaseIterable {
@@ -98,6 +102,7 @@ public struct StageSpec: Sendable, Hashable, Codable {
         case http, mcp, effects, approve, parameters, tools
         case maxToolCalls = "max_tool_calls"
         case toolMode = "tool_mode"
+        case retrieve, cite
     }
 
     /// Whether this stage is a critic.
@@ -116,6 +121,9 @@ public struct StageSpec: Sendable, Hashable, Codable {
 
     /// Whether this stage runs a tool rather than a model.
     public var isTool: Bool { toolKind != nil }
+
+    /// Whether this stage queries an index rather than running a model.
+    public var isRetrieve: Bool { retrieve != nil }
 
     /// Whether the stage runs more than once: once per item (`for_each`) or once per sample (`repeat`).
     public var isFanOut: Bool { forEach != nil || repeatCount != nil }

@@ -45,6 +45,9 @@ enum ConditionCheck {
     /// listing the fields X has.
     private static func toolFieldMessage(_ error: ExpressionError, _ context: CompilationContext) -> Diagnostic.Message? {
         guard error.code == "unknown-field", error.message.hasPrefix("'stages.") else { return nil }
+        for stage in context.spec.stages where !stage.isRetrieve && error.message.hasPrefix("'stages.\(stage.name)' has no field 'chunks'") {
+            return .retrieveFieldUnavailable("stages.\(stage.name).chunks", stage: stage.name, kind: TemplateCheck.kindText(of: stage))
+        }
         for field in ["exit_code", "stderr", "status"] {
             for stage in context.spec.stages where error.message.hasPrefix("'stages.\(stage.name)' has no field '\(field)'") {
                 return .toolFieldUnavailable(
@@ -144,8 +147,19 @@ struct ConditionScope {
         if stage.http != nil {
             fields["status"] = maybe(.int)
         }
+        // A retrieve stage's chunks, best first (a skipped one found none: the list is empty, never absent).
+        if stage.isRetrieve, stage.forEach == nil {
+            fields["chunks"] = .list(Self.chunkType)
+        }
         return .object(fields: fields, open: false)
     }
+
+    /// One chunk of `stages.X.chunks`: its rank, its id in the index, its text, file and lines, and its score.
+    static let chunkType = ExpressionType.object(
+        fields: [
+            "n": .int, "id": .int, "text": .string, "source": .string, "line": .int, "end_line": .int, "score": .double,
+        ],
+        open: false)
 
     private static func mayBeSkipped(_ name: String, _ context: CompilationContext) -> Bool {
         guard let stage = context.stage(name) else { return false }

@@ -7,7 +7,8 @@ enum ModelResolution {
         checkDefaultsRuntime(scope, &context)
         // A `uses:` stage runs no model: its called pipeline's stages were resolved when it was compiled. A tool stage
         // (`run`, `http`, `mcp`) loads no model at all: its plan has `models: []`.
-        for stage in context.spec.stages where !stage.isCall && !stage.isTool {
+        // A retrieve stage's model is its index's embedding model (RetrieveRules).
+        for stage in context.spec.stages where !stage.isCall && !stage.isTool && !RetrieveRules.isWrittenAsRetrieve(stage, context) {
             resolve(stage, scope, &context)
         }
     }

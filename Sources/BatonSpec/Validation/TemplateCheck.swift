@@ -23,6 +23,10 @@ enum TemplateCheck {
             for (path, text) in toolTemplates(of: stage) {
                 check(text, placement: placement(of: "stages.\(stage.name).\(path)", context), stage: stage, &context)
             }
+            // A retrieve stage's query reads like a prompt too.
+            if let query = stage.retrieve?.query {
+                check(query, placement: placement(of: "stages.\(stage.name).retrieve.query", context), stage: stage, &context)
+            }
         }
     }
 
@@ -285,7 +289,7 @@ enum TemplateCheck {
         case .run?: "a 'run' stage"
         case .http?: "an 'http' stage"
         case .mcp?: "an 'mcp' stage"
-        case nil: stage.isCall ? "a call ('uses')" : "a model stage"
+        case nil: stage.isCall ? "a call ('uses')" : stage.isRetrieve ? "a retrieve stage" : "a model stage"
         }
     }
 
@@ -343,6 +347,19 @@ enum TemplateCheck {
         switch field {
         case "output" where segments.count == 3, "skipped" where segments.count == 3:
             break
+        case "chunks" where segments.count == 3 && stage.isRetrieve && stage.forEach == nil:
+            break
+        case "chunks" where !stage.isRetrieve:
+            context.emit(.retrieveFieldUnavailable(name, stage: target, kind: kindText(of: stage)), at: location)
+            return
+        case "chunks" where stage.forEach != nil:
+            context.emit(
+                .fanOutFieldUnavailable(
+                    name, stage: target,
+                    reason: "stage '\(target)' runs one query per item; read each item's chunks as its output in "
+                        + "{{#stages.\(target).items}}...{{output}}"),
+                at: location)
+            return
         case "branch" where segments.count == 3:
             guard stage.route != nil else {
                 context.emit(.branchWithoutRoute(name, stage: target), at: location)
@@ -421,6 +438,7 @@ enum TemplateCheck {
             if stage.vote != nil, stage.repeatCount != nil { fields.append("vote") }
             if stage.run != nil { fields += ["exit_code", "stderr"] }
             if stage.http != nil { fields += ["status", "headers"] }
+            if stage.isRetrieve, stage.forEach == nil { fields.append("chunks") }
             let suggestion = Suggestion.closest(to: field, in: fields).map { "stages.\(target).\($0)" }
             context.emit(.badStageField(name, stage: target, suggestion: suggestion), at: location)
             return

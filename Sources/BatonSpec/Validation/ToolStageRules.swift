@@ -12,7 +12,7 @@ enum ToolStageRules {
     /// Stage keys a tool stage cannot set.
     static let refusedOnTools: [String] = [
         "role", "system", "model", "runtime", "temperature", "top_p", "top_k", "max_tokens", "seed", "stop", "num_ctx", "think",
-        "reviews", "max_rounds", "on_exhausted", "repeat", "vote", "tools", "max_tool_calls", "tool_mode",
+        "reviews", "max_rounds", "on_exhausted", "repeat", "vote", "tools", "max_tool_calls", "tool_mode", "cite",
     ]
     /// Stage keys a tool definition cannot set, besides ``refusedOnTools``: it runs when a model calls it, once per call.
     static let definitionRefused = ["when", "for_each", "as", "max_items", "concurrency", "route"]
@@ -71,6 +71,7 @@ enum ToolStageRules {
                 kept.tools = nil
                 kept.maxToolCalls = nil
                 kept.toolMode = nil
+                kept.cite = nil
                 spec.stages[index] = kept
                 continue
             }
