@@ -1,4 +1,5 @@
 import BatonEngine
+import BatonSpec
 import BatonTestSupport
 import Foundation
 import Testing
@@ -34,10 +35,12 @@ import Testing
     struct Rate: CustomStringConvertible {
         var mode: String
         var hits: Int
+        /// Questions whose file was the first chunk's (printed, not required).
+        var first = 0
         var total: Int
         var misses: [String]
         var share: Double { total == 0 ? 0 : Double(hits) / Double(total) }
-        var description: String { "\(mode) \(hits)/\(total) (\(Int((share * 100).rounded())) %)" }
+        var description: String { "\(mode) \(hits)/\(total) (\(Int((share * 100).rounded())) %; first: \(first))" }
     }
 
     /// Asks every question with `baton search corpus Q --mode MODE --top-k 3 --json` (the sandbox's profile) and counts
@@ -48,6 +51,7 @@ import Testing
             let (result, document) = try await IndexSandbox.search(sandbox, question.question, ["--mode", mode, "--top-k", "3"])
             try #require(result.status == 0, "\(mode) search of '\(question.question)': \(result.summary)")
             let sources = (document["results"] as? [[String: Any]] ?? []).compactMap { $0["source"] as? String }
+            if sources.first == "corpus/" + question.file { rate.first += 1 }
             if sources.contains("corpus/" + question.file) {
                 rate.hits += 1
             } else {
@@ -76,5 +80,147 @@ import Testing
         let hybrid = try await Self.rate(sandbox, mode: "hybrid")
         print("golden retrieval, echo embeddings (hashed words), top 3: \(keyword); not required: \(vector), \(hybrid)")
         #expect(keyword.share >= Self.required, "\(keyword): \(keyword.misses.joined(separator: "\n"))")
+    }
+}
+
+/// The golden questions and incremental indexing with the real embedding model: all-MiniLM-L6-v2 as a GGUF
+/// (`BATON_EMBED_GGUF`, from scripts/setup-embedding-model.sh) on a llama-server router of its own, started with
+/// `scripts/start-llama-router.sh --embedding`. Embedding requests are counted on the server: the router logs
+/// "proxying request to model NAME" for each request it forwards to the model's server.
+@Suite(
+    .enabled(
+        if: RealEmbeddings.gguf != nil && !LlamaRouter.skipped,
+        "BATON_EMBED_GGUF is unset (scripts/setup-embedding-model.sh prints the GGUF; scripts/test.sh exports it) or BATON_SKIP_INTEGRATION=1"
+    ), .serialized)
+struct GoldenRetrievalRealModelTests {
+    /// A router serving the GGUF as `all-minilm`, and Gemma 3 270M (scripts/setup-model.sh) as `gemma-embed` (mean
+    /// pooling over a chat model's last layer: another model, of another width, for the model switch); a sandbox whose
+    /// profile `embed.yaml` registers both on it.
+    static func withRouter(_ name: String, _ body: (RunSandbox, RealEmbeddings.Router) async throws -> Void) async throws {
+        let gguf = try #require(RealEmbeddings.gguf)
+        let (status, output) = try await Tools.run("/bin/bash", [Fixtures.path("scripts/setup-model.sh")])
+        let gemma = try #require(
+            output.split(separator: "\n").last { $0.hasSuffix(".gguf") }.map(String.init), "setup-model.sh (\(status)): \(output)")
+        let router = try await RealEmbeddings.Router.start(embeddings: ["all-minilm": gguf, "gemma-embed": gemma])
+        do {
+            let sandbox = try IndexSandbox.make(name)
+            try """
+            version: 1
+            name: embed
+            memory_budget: 2GB
+            default_runtime: local
+            runtimes:
+              local: {kind: llama-server, url: "\(router.url)"}
+            models:
+              all-minilm: {runtime: local, footprint: 120MB, context_length: 512, file: "\(gguf)"}
+              gemma-embed: {runtime: local, footprint: 430MB, context_length: 2048, file: "\(gemma)"}
+            """.write(toFile: sandbox.folder + "/embed.yaml", atomically: true, encoding: .utf8)
+            sandbox.environment["BATON_PROFILE"] = sandbox.folder + "/embed.yaml"
+            try await body(sandbox, router)
+            await router.stop()
+        } catch {
+            await router.stop()
+            throw error
+        }
+    }
+
+    @Test("the real model: the answering file is in the top 3 for at least 90 % of the questions, in vector, keyword and hybrid search")
+    func golden() async throws {
+        try await Self.withRouter("golden-real") { sandbox, _ in
+            let built = try await IndexSandbox.index(sandbox)
+            try #require(built.result.status == 0, "\(built.result.summary)")
+            var rates: [GoldenRetrievalTests.Rate] = []
+            for mode in ["vector", "keyword", "hybrid"] { rates.append(try await GoldenRetrievalTests.rate(sandbox, mode: mode)) }
+            print("golden retrieval, all-MiniLM-L6-v2 on llama-server, top 3: \(rates.map(\.description).joined(separator: ", "))")
+            for rate in rates {
+                #expect(rate.share >= GoldenRetrievalTests.required, "\(rate): \(rate.misses.joined(separator: "\n"))")
+            }
+        }
+    }
+
+    @Test("the real model: nothing changed makes no embedding request on the server, one changed file only its chunks', another model is refused")
+    func incremental() async throws {
+        try await Self.withRouter("incremental-real") { sandbox, router in
+            let built = try await IndexSandbox.index(sandbox)
+            try #require(built.result.status == 0, "\(built.result.summary)")
+            let chunks = try #require(built.summary["chunks_embedded"] as? Int)
+            // Batches of 16 chunks (library.yaml), and the fingerprint's probe of the width.
+            #expect(router.embeddingRequests("all-minilm") >= (chunks + 15) / 16, "\(chunks) chunks")
+
+            var before = router.embeddingRequests("all-minilm")
+            let again = try await IndexSandbox.index(sandbox)
+            #expect(again.result.status == 0 && again.summary["chunks_embedded"] as? Int == 0, "\(again.result.summary)")
+            #expect(router.embeddingRequests("all-minilm") == before, "an update with nothing to do sent embedding requests")
+
+            let changed = sandbox.folder + "/corpus/docs/metrics.md"
+            let text = try String(contentsOfFile: changed, encoding: .utf8) + "\n## Dashboards\n\nImport `deploy/grafana/quill.json` into Grafana.\n"
+            try text.write(toFile: changed, atomically: true, encoding: .utf8)
+            let expected = Chunker.chunks(of: text, source: "corpus/docs/metrics.md", spec: ChunkSpec(by: .paragraph, size: 800, overlap: 100))
+            before = router.embeddingRequests("all-minilm")
+            let update = try await IndexSandbox.index(sandbox)
+            #expect(update.summary["changed"] as? Int == 1 && update.summary["chunks_embedded"] as? Int == expected.count, "\(update.result.summary)")
+            #expect(router.embeddingRequests("all-minilm") - before == (expected.count + 15) / 16, "requests for one changed file")
+
+            // Another model (other weights, another width): refused, and nothing is stored.
+            try IndexSandbox.writeLibrary(sandbox, model: "gemma-embed")
+            let refused = try await IndexSandbox.index(sandbox)
+            #expect(refused.result.status == 65, "\(refused.result.summary)")
+            #expect(
+                refused.result.stderr.contains("'all-minilm'") && refused.result.stderr.contains("'gemma-embed'")
+                    && refused.result.stderr.contains("--rebuild"), "\(refused.result.stderr)")
+            let search = try await IndexSandbox.search(sandbox, "Grafana dashboards")
+            #expect(search.result.status == 65, "\(search.result.summary)")
+            let store = try #require(try IndexStore.openExisting(path: IndexSandbox.indexFile(sandbox)))
+            #expect(try store.fingerprint()?.model == "all-minilm" && store.fingerprint()?.dimensions == 384)
+        }
+    }
+}
+
+/// The real embedding model, when set up.
+enum RealEmbeddings {
+    /// `BATON_EMBED_GGUF`, when it names a file.
+    static let gguf: String? = {
+        guard let path = ProcessInfo.processInfo.environment["BATON_EMBED_GGUF"], FileManager.default.fileExists(atPath: path) else {
+            return nil
+        }
+        return path
+    }()
+
+    /// The router did not start.
+    struct Failure: Error, CustomStringConvertible {
+        var message: String
+        var description: String { message }
+    }
+
+    /// A llama-server router of a test's own, serving embedding models (`start-llama-router.sh --embedding`).
+    struct Router: Sendable {
+        var url: String
+        var stateDirectory: String
+
+        static func start(embeddings: [String: String]) async throws -> Router {
+            let state = NSTemporaryDirectory() + "baton-embed-router-\(UUID().uuidString.prefix(8))"
+            var arguments = [
+                Fixtures.path("scripts/start-llama-router.sh"), "--state-dir", state, "--names", "planner", "--models-max", "0", "--timeout", "120",
+            ]
+            for (name, path) in embeddings.sorted(by: { $0.key < $1.key }) { arguments += ["--embedding", "\(name)=\(path)"] }
+            let (status, output) = try await Tools.run("/bin/bash", arguments)
+            guard status == 0, let line = output.split(separator: "\n").first(where: { $0.hasPrefix("BATON_LLAMA_URL=") }) else {
+                throw Failure(message: "start-llama-router.sh --embedding failed (\(status)):\n\(output)")
+            }
+            return Router(url: String(line.dropFirst("BATON_LLAMA_URL=".count)), stateDirectory: state)
+        }
+
+        /// Requests the router forwarded to model `name`'s server so far (its log's "proxying request to model NAME").
+        func embeddingRequests(_ name: String) -> Int {
+            let log = (try? String(contentsOfFile: stateDirectory + "/llama-server.log", encoding: .utf8)) ?? ""
+            return log.components(separatedBy: "proxying request to model \(name) on port").count - 1
+        }
+
+        func stop() async {
+            _ = try? await Tools.run("/bin/bash", [Fixtures.path("scripts/stop-llama-router.sh"), "--state-dir", stateDirectory, "--timeout", "3"])
+            if ProcessInfo.processInfo.environment["BATON_KEEP_ROUTER_STATE"] == nil {
+                try? FileManager.default.removeItem(atPath: stateDirectory)
+            }
+        }
     }
 }

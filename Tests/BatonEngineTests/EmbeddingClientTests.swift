@@ -241,7 +241,8 @@ import Testing
 
     @Test(arguments: llamaErrors)
     func llamaServerErrorsNameTheFix(_ expected: LlamaErrorCase) async throws {
-        let client = LlamaServerClient(baseURL: "http://127.0.0.1:9", transport: CannedTransport(status: expected.status, body: expected.body))
+        let transport = CannedTransport(status: expected.status, body: expected.body)
+        let client = LlamaServerClient(baseURL: "http://127.0.0.1:9", transport: transport)
         let error = await #expect(throws: RuntimeError.self) { _ = try await client.embed(["a"], model: "minilm") }
         #expect(error?.code == expected.code)
         #expect(error?.isTransient == expected.transient)
@@ -326,6 +327,19 @@ import Testing
         #expect(embedder.requestCount == 1)
     }
 
+    // MARK: - Weights identity
+
+    @Test func theFileDigestIsItsSHA256AndFollowsChanges() throws {
+        let path = NSTemporaryDirectory() + "embedding-identity-\(UUID().uuidString).gguf"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try Data("abc".utf8).write(to: URL(fileURLWithPath: path))
+        #expect(try EmbeddingIdentity.sha256(ofFile: path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        // Another size (and time): hashed again, not served from the cache.
+        try Data("abcd".utf8).write(to: URL(fileURLWithPath: path))
+        #expect(try EmbeddingIdentity.sha256(ofFile: path) == "88d4266fd4e6338d13b845fcf289579d209c897823b9217da3e161936f031589")
+        #expect(throws: (any Error).self) { try EmbeddingIdentity.sha256(ofFile: path + ".missing") }
+    }
+
     // MARK: - Echo
 
     @Test func echoVectorsAreDeterministicUnitVectorsOfTheConfiguredWidth() async throws {
@@ -333,7 +347,7 @@ import Testing
         let second = try await EchoRuntime().embed(Self.texts, model: "other")
         #expect(first == second)
         #expect(first.vectors.allSatisfy { $0.count == 384 && abs(Self.norm($0) - 1) < 1e-6 })
-        #expect(first.promptTokens == 17)
+        #expect(first.promptTokens == 18)
         // A fixed expectation, so a change of hash (or a seeded one) is caught: FNV-1a 64 of "cat".
         #expect(EchoRuntime.fnv1a("cat") == 0xf5e3_0719_0ce4_a327)
         let cat = EchoRuntime.hashedVector(of: "Cat!", dimensions: 384)

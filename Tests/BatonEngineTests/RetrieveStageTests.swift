@@ -69,9 +69,14 @@ import Testing
         let answer: (@Sendable (GenerationRequest) -> String?)?
         /// Stages whose generation fails (permanently).
         let failing: Set<String>
+        /// What every embedding request throws, if anything.
+        let embedError: RuntimeError?
 
-        init(failing: Set<String> = [], answer: (@Sendable (GenerationRequest) -> String?)? = nil) {
+        init(
+            failing: Set<String> = [], embedError: RuntimeError? = nil, answer: (@Sendable (GenerationRequest) -> String?)? = nil
+        ) {
             self.failing = failing
+            self.embedError = embedError
             self.answer = answer
         }
 
@@ -85,6 +90,7 @@ import Testing
 
         func embed(_ texts: [String], model: String) async throws -> EmbeddingBatch {
             lock.withLock { embedCalls.append((model, texts)) }
+            if let embedError { throw embedError }
             return EmbeddingBatch(vectors: texts.map(Self.vector), promptTokens: nil)
         }
 
@@ -408,6 +414,56 @@ import Testing
         #expect(chatOnly.requests.isEmpty)
     }
 
+    @Test func aRuntimeDownFailsTheRunAsRuntimeUnavailableAfterTheEmbeddersRetries() async throws {
+        let corpus = try Corpus()
+        let store = try corpus.store()
+        let snapshot = try Self.snapshot(Self.pipeline(Self.askStages), in: corpus)
+        let down = RuntimeError(.unreachable, "cannot connect to runtime 'llama' at http://127.0.0.1:9", isTransient: true)
+        let runtime = HashingRuntime(embedError: down)
+        let outcome = try await Self.start(snapshot, Self.executor(store, runtime))
+        guard case .failed(_, let reason, let unavailable) = outcome else {
+            Issue.record("\(outcome)")
+            return
+        }
+        #expect(unavailable, "exit 69")
+        #expect(reason == "stage 'facts': cannot connect to runtime 'llama' at http://127.0.0.1:9")
+        #expect(runtime.embedRequests == 3, "one request and the embedder's two retries")
+        #expect(!FileManager.default.fileExists(atPath: corpus.indexFile()), "an index was created without vectors")
+    }
+
+    // MARK: - sqlite-vec
+
+    static let sqliteVec = ProcessInfo.processInfo.environment["BATON_SQLITE_VEC"].flatMap { $0.isEmpty ? nil : $0 }
+
+    @Test func aSqliteVecIndexWithoutTheExtensionFailsTheStageWithTheFix() async throws {
+        let corpus = try Corpus()
+        let store = try corpus.store()
+        let snapshot = try Self.snapshot(Self.pipeline(Self.askStages, indexExtra: "\n    vector: sqlite-vec"), in: corpus)
+        let runtime = HashingRuntime()
+        let outcome = try await Self.start(snapshot, Self.executor(store, runtime))
+        let reason = try #require(Self.failure(outcome))
+        #expect(reason.hasPrefix("stage 'facts': index 'docs' asks for vector: sqlite-vec, but BATON_SQLITE_VEC is not set"), "\(reason)")
+        #expect(runtime.requests.isEmpty)
+    }
+
+    @Test(.enabled(if: sqliteVec != nil, "BATON_SQLITE_VEC is not set: run scripts/setup-sqlite-vec.sh and export its path"))
+    func aSqliteVecIndexFindsWhatAnExactOneFinds() async throws {
+        let exactCorpus = try Corpus()
+        let exact = try await Self.start(
+            try Self.snapshot(Self.pipeline(Self.askStages), in: exactCorpus), Self.executor(try exactCorpus.store(), HashingRuntime()))
+        let vecCorpus = try Corpus()
+        var executor = Self.executor(try vecCorpus.store(), HashingRuntime())
+        executor.sqliteVecPath = Self.sqliteVec
+        let vec = try await Self.start(
+            try Self.snapshot(Self.pipeline(Self.askStages, indexExtra: "\n    vector: sqlite-vec"), in: vecCorpus), executor)
+        #expect(Self.failure(vec) == nil, "\(vec)")
+        func sources(_ corpus: Corpus, _ outcome: RunOutcome) throws -> [String] {
+            try RetrievalRecord.decode(try Self.completed(try corpus.store(), Self.runID(outcome), "facts")[0].output)?.chunks.map(\.source) ?? []
+        }
+        #expect(try sources(vecCorpus, vec) == sources(exactCorpus, exact))
+        #expect(try !sources(vecCorpus, vec).isEmpty)
+    }
+
     // MARK: - Fan-out
 
     @Test func aFanOutRetrieveStageQueriesOncePerItem() async throws {
@@ -450,7 +506,7 @@ import Testing
                 cite: facts
             """
         let snapshot = try Self.snapshot(Self.pipeline(stages), in: corpus)
-        let runtime = HashingRuntime()
+        let runtime = HashingRuntime { $0.stage == "answer" ? #"{"answer": "resume it", "citations": [2, 1]}"# : nil }
         let outcome = try await Self.start(snapshot, Self.executor(store, runtime))
         let id = Self.runID(outcome)
         #expect(Self.failure(outcome) == nil, "\(outcome)")
@@ -467,9 +523,11 @@ import Testing
             Issue.record("no citations in \(answer.output)")
             return
         }
-        for number in cited { #expect(number == .number(1) || number == .number(2), "\(answer.output)") }
+        #expect(cited == [.number(2), .number(1)])
+        // What `show` renders: the cited chunks in the answer's order, as `[n] path:line`.
         let record = try #require(RetrievalRecord.decode(try Self.completed(store, id, "facts")[0].output))
-        #expect(record.cited(by: answer.output).map(\.n) == cited.compactMap { if case .number(let n) = $0 { Int(n) } else { nil } })
+        #expect(record.cited(by: answer.output).map(\.citation) == record.chunks.reversed().map { "[\($0.n)] \($0.source):\($0.line)" })
+        #expect(record.cited(by: answer.output).first?.citation.hasPrefix("[2] docs/") == true)
     }
 
     @Test func anAnswerCitingAChunkNotFoundIsRetriedThenFails() async throws {
@@ -499,6 +557,13 @@ import Testing
         let schema = try #require(runtime.requests.last?.responseSchema)
         #expect(schema["properties"]?["text"] != nil && schema["properties"]?["citations"] != nil)
         #expect(schema["required"] == .array([.string("text"), .string("citations")]))
+
+        // The resume replays the retrieval and asks with the same enum, built from the recorded chunks.
+        let good = HashingRuntime { $0.stage == "answer" ? #"{"text": "see", "citations": [1]}"# : nil }
+        let resumed = try await Self.executor(store, good).resume(Self.runID(outcome), claim: .current())
+        #expect(Self.failure(resumed) == nil, "\(resumed)")
+        #expect(good.embedRequests == 0)
+        #expect(good.requests.first?.responseSchema?["properties"]?["citations"]?["items"]?["enum"] == .array([.number(1), .number(2)]))
     }
 
     @Test func aRetrievalThatFoundNothingAllowsNoCitation() {

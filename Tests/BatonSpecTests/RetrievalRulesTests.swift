@@ -465,7 +465,7 @@ import Testing
               draft: {model: small, prompt: hi}
               b:
                 model: small
-                prompt: "1️⃣{{stages.draft.chunks}} 2️⃣{{stages.a.chunk}} {{#stages.a.chunks}}{{text}}{{/stages.a.chunks}}"
+                prompt: "1️⃣{{stages.draft.chunks}} 2️⃣{{stages.a.chunk}} {{#stages.a.chunks}}{{text}}{{/stages.a.chunks}} 4️⃣{{stages.a.json}}"
               c:
                 model: small
                 prompt: "{{stages.a.output}}"
@@ -476,7 +476,10 @@ import Testing
                     "1️⃣", code: "retrieve-field-unavailable",
                     message: "'stages.draft.chunks' reads 'chunks', which is a retrieve stage's field, but stage 'draft' is a "
                         + "model stage; read stages.draft.output"),
-                DiagnosticSpec("2️⃣", code: "unknown-variable", message: nil),
+                DiagnosticSpec(
+                    "2️⃣", code: "unknown-variable",
+                    message: "template uses 'stages.a.chunk', which stage 'a' does not provide; did you mean 'stages.a.chunks'?"),
+                DiagnosticSpec("4️⃣", code: "unknown-variable"),
                 DiagnosticSpec("3️⃣", code: "retrieve-field-unavailable"),
             ])
     }

@@ -22,7 +22,9 @@ NumPy and tokenizers only. What it copies from upstream, and where (paths in the
 The output is byte-deterministic: tensors are written in name order, no timestamps or paths are stored, and the
 general.* metadata is fixed below (upstream reads it from the model card; the values are the same ones).
 
-Usage: convert_minilm.py MODEL_DIR OUT.gguf [--f16]
+All tensors are F32 (ALL_F32, upstream's `--outtype f32`): 91 MB, and no precision lost against the reference.
+
+Usage: convert_minilm.py MODEL_DIR OUT.gguf
 """
 
 import argparse
@@ -101,7 +103,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Convert all-MiniLM-L6-v2 (safetensors) to GGUF")
     parser.add_argument("model_dir", type=Path)
     parser.add_argument("output", type=Path)
-    parser.add_argument("--f16", action="store_true", help="store 2-D weights as F16 (default: all F32)")
     args = parser.parse_args()
     model_dir: Path = args.model_dir
 
@@ -109,7 +110,7 @@ def main() -> None:
     if config.get("model_type") != "bert":
         fail(f"{model_dir}/config.json: model_type is {config.get('model_type')!r}, not 'bert'")
     blocks = config["num_hidden_layers"]
-    file_type = gguf.LlamaFileType.MOSTLY_F16 if args.f16 else gguf.LlamaFileType.ALL_F32
+    file_type = gguf.LlamaFileType.ALL_F32
 
     writer = gguf.GGUFWriter(str(args.output), gguf.MODEL_ARCH_NAMES[gguf.MODEL_ARCH.BERT])
     writer.add_type(gguf.GGUFType.MODEL)
@@ -147,11 +148,7 @@ def main() -> None:
         target = names.get_name(source, try_suffixes=(".weight", ".bias"))
         if target is None:
             fail(f"no GGUF name for tensor {name!r} of {model_dir}/model.safetensors")
-        data = weights[name].astype(np.float32)
-        # ModelBase.prepare_tensors keeps 1-D tensors (norms, biases) and token types in F32 under MOSTLY_F16.
-        if args.f16 and data.ndim > 1 and not target.startswith("token_types"):
-            data = data.astype(np.float16)
-        writer.add_tensor(target, data)
+        writer.add_tensor(target, weights[name].astype(np.float32))
 
     writer.write_header_to_file()
     writer.write_kv_data_to_file()

@@ -317,8 +317,9 @@ public struct RetrievalRecord: Sendable, Hashable, Codable {
         public var text: String
         /// Its file, relative to the index's root.
         public var source: String
-        /// Its first and last lines, from 1.
+        /// Its first line, from 1.
         public var line: Int
+        /// Its last line.
         public var endLine: Int
         /// The ranking score (cosine for vector search, reciprocal rank fusion for hybrid).
         public var score: Double

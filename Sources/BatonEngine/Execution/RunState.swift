@@ -104,17 +104,25 @@ struct StageResult {
     /// that does not enforce the schema's enum): a new try may answer better. Without the enum (a replayed answer read
     /// back with the plain schema) nothing is checked.
     private static func checkCitations(_ value: JSONValue, schema: JSONValue?, stage: PlannedStage) throws {
+        // Only the schema ``Executor/citing(_:state:)`` built says which numbers there are: an enum, or none at all.
         guard let property = schema?["properties"]?["citations"] else { return }
         var offered: Set<Double> = []
         if case .array(let values)? = property["items"]?["enum"] {
             for case .number(let number) in values { offered.insert(number) }
+        } else if property["maxItems"] != .number(0) {
+            return
         }
+        let cited = stage.cite ?? ""
+        let expected =
+            offered.isEmpty
+            ? "should answer \"citations\": [], since '\(cited)' found no chunks"
+            : "should cite chunks of '\(cited)' by number (\(offered.sorted().map { String(Int($0)) }.joined(separator: ", "))) in \"citations\""
         let bad = RuntimeError(
             .invalidOutput,
-            "stage '\(stage.name)' should cite chunks of '\(stage.cite ?? "")' by number (\(offered.sorted().map { String(Int($0)) }.joined(separator: ", "))) in \"citations\"; it answered: \(excerpt(Executor.jsonText(value["citations"] ?? .null)))",
+            "stage '\(stage.name)' \(expected); it answered: \(excerpt(Executor.jsonText(value["citations"] ?? .null)))",
             isTransient: true)
-        guard case .array(let cited)? = value["citations"] else { throw bad }
-        for entry in cited {
+        guard case .array(let numbers)? = value["citations"] else { throw bad }
+        for entry in numbers {
             guard case .number(let number) = entry, offered.contains(number) else { throw bad }
         }
     }

@@ -3,8 +3,10 @@ import Foundation
 /// Embeds many texts for one model: batches, retries transient errors, checks one dimension, unit-normalizes.
 ///
 /// Vectors come back unit length whatever the runtime does, so a dot product is the cosine similarity and an
-/// index can store them as they are. llama-server and Ollama normalize already; OpenAI's vectors are normalized
-/// too, but the echo runtime and older servers need not be, and normalizing twice changes nothing.
+/// index can store them as they are. llama-server normalizes already (`embd_normalize` 2, llama.cpp b11434
+/// `common/common.h:620`), and so does Ollama's `/api/embed` (`normalize`, `server/routes.go:985-998, 1026-1040` at
+/// v0.33.0-rc2); a compatible server or a model served with `--embd-normalize -1` need not, and normalizing twice
+/// changes nothing.
 public struct Embedder: Sendable {
     /// The runtime asked.
     public let runtime: any EmbeddingRuntime

@@ -44,6 +44,8 @@ public enum SearchMode: String, Sendable, Hashable, Codable, CaseIterable {
 extension IndexStore {
     /// Candidates each side contributes to a hybrid search (at least `topK`).
     static let hybridCandidates = 50
+    /// Extra neighbours asked of sqlite-vec, re-ranked exactly before the cut.
+    static let vecMargin = 16
     /// The constant of reciprocal rank fusion: a result's score is the sum of 1 / (k + rank) over the lists.
     static let rrfK = 60.0
 
@@ -174,8 +176,9 @@ extension IndexStore {
         return loaded
     }
 
-    /// KNN through the `vec0` table (SQLite 3.40 needs `k = ?`, not LIMIT); the similarity is recomputed exactly
-    /// from the stored vectors so both backends report the same numbers.
+    /// KNN through the `vec0` table (SQLite 3.40 needs `k = ?`, not LIMIT). A few more than `count` are fetched and
+    /// ranked again by the exact dot product of the stored vectors, ties by id: both backends then report the same
+    /// numbers, and agree on ties and near-ties that vec0's float distances order otherwise.
     private func nearestBySqliteVec(_ query: [Float], count: Int, minSimilarity: Double?) throws -> [TopK.Entry] {
         try read { db in
             guard try db.tableExists("chunks_vec") else { return [] }
@@ -188,7 +191,7 @@ extension IndexStore {
                     SELECT v.rowid AS id, c.vector AS vector FROM chunks_vec v JOIN chunks c ON c.id = v.rowid
                     WHERE v.embedding MATCH ? AND k = ? ORDER BY v.distance
                     """,
-                arguments: [VectorMath.blob(query), count])
+                arguments: [VectorMath.blob(query), count + Self.vecMargin])
             var entries: [TopK.Entry] = []
             for row in rows {
                 let id: Int64 = row["id"]
@@ -197,7 +200,8 @@ extension IndexStore {
                 if let minSimilarity, Double(score) < minSimilarity { continue }
                 entries.append(TopK.Entry(score: score, id: id))
             }
-            return entries.sorted { $0.score > $1.score || ($0.score == $1.score && $0.id < $1.id) }
+            entries.sort { $0.score > $1.score || ($0.score == $1.score && $0.id < $1.id) }
+            return Array(entries.prefix(count))
         }
     }
 

@@ -1,19 +1,21 @@
 import Foundation
 
-/// llama-server's `POST /v1/embeddings` (llama.cpp b11434, `tools/server/server-context.cpp`
-/// `handle_embeddings_impl`, answer built by `server-common.cpp` `format_embeddings_response_oaicompat`): the OpenAI
-/// shape, one vector per input with its `index`, `usage.prompt_tokens`. The router picks the model by the body's
-/// `model` (`server-models.cpp`, "model name is missing from the request" without it). Vectors come back L2-normalized:
-/// `embd_normalize` defaults to 2, the Euclidean norm (`common/common.h` `common_params::embd_normalize`, applied in
-/// `server-context.cpp` `send_embedding`), and the pooling is the model's (`--pooling mean` for a sentence model).
+/// llama-server's `POST /v1/embeddings` (llama.cpp b11434, `tools/server/server-context.cpp:5832` `handle_embeddings_impl`;
+/// the answer built by `server-common.cpp:1494` `format_embeddings_response_oaicompat`): the OpenAI shape, one vector per
+/// input with its `index`, `usage.prompt_tokens`. The router picks the model by the body's `model`
+/// (`server-models.cpp:1922`, "model name is missing from the request" without it). Vectors come back L2-normalized:
+/// `embd_normalize` defaults to 2, the Euclidean norm (`common/common.h:620`, applied in `server-context.cpp`
+/// `send_embedding`), and the pooling is the model's (`--pooling mean` for a sentence model).
 ///
 /// Errors it sends, as this client reports them:
 /// - 501 `not_supported_error` "This server does not support embeddings. Start it with `--embeddings`": the model is
-///   served without `--embeddings` (a chat model, or an embedding model without its preset); permanent.
-/// - 400 "model 'X' not found" from the router: ``RuntimeError/Code/modelNotFound``.
+///   served without `--embeddings` (a chat model, or an embedding model without its preset;
+///   `server-context.cpp:5834-5836`); permanent.
+/// - 400 "model 'X' not found" from the router (`server-models.cpp:1927`): ``RuntimeError/Code/modelNotFound``.
 /// - 500 "input (N tokens) is too large to process. increase the physical batch size": a text longer than one
 ///   micro-batch (`--ubatch-size`, 512 by default) of a non-causal model, which cannot be split
-///   (`server-context.cpp`, `!slot.can_split()`); permanent (``RuntimeError/Code/contextExceeded``), not a 5xx retry.
+///   (`server-context.cpp:3396-3404`, `!slot.can_split()`); permanent (``RuntimeError/Code/contextExceeded``), not
+///   retried as a 5xx would be.
 extension LlamaServerClient: EmbeddingRuntime {
     public func embed(_ texts: [String], model: String) async throws -> EmbeddingBatch {
         let base = baseURL

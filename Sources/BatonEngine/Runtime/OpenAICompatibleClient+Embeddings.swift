@@ -44,8 +44,8 @@ enum OpenAIEmbeddings {
             let response = try await transport.send(request, connectTimeout: connectTimeout)
             let data = try await response.collect(limit: 256 * 1024 * 1024)
             guard response.status == 200 else {
-                throw ServerSentEventAPI.retryRules(
-                    httpError(response.status, data, url, model, keyHint), response: response, url: url)
+                let error = httpError(response.status, data, url, model, keyHint)
+                throw ServerSentEventAPI.retryRules(error, response: response, url: url)
             }
             return try decode(data, count: texts.count, url: url, model: model)
         } catch {

@@ -1,8 +1,8 @@
 /// How an index splits files into chunks.
 public enum ChunkMethod: String, Sendable, Hashable, Codable, CaseIterable {
-    /// Markdown sections: a chunk starts at a heading (code fences are never split inside).
+    /// Markdown sections: a chunk starts at a heading (files without headings split as `paragraph`).
     case heading
-    /// Blank-line separated paragraphs, packed up to the size (the default).
+    /// Blank-line separated blocks (a fenced code block is one), packed up to the size (the default).
     case paragraph
     /// Fixed runs of lines (code): `size` and `overlap` count lines.
     case lines

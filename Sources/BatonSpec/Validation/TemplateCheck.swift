@@ -388,6 +388,12 @@ enum TemplateCheck {
                     .badStageField(name, stage: target, suggestion: suggestion.map { "stages.\(target).vote.\($0)" }), at: location)
                 return
             }
+        case "json" where stage.isRetrieve:
+            // A retrieve stage's answer is its chunks, read as such.
+            context.emit(
+                .badStageField(name, stage: target, suggestion: stage.forEach == nil ? "stages.\(target).chunks" : "stages.\(target).items"),
+                at: location)
+            return
         case "json":
             guard stage.output?.format == .json else {
                 context.emit(.notJSONOutput(name, stage: target), at: location)
