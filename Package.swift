@@ -101,6 +101,7 @@ let package = Package(
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "MCP", package: "swift-sdk"),
             ],
+            exclude: ["Fixtures"],
             swiftSettings: commonSettings
         ),
         .testTarget(

@@ -5,8 +5,10 @@
 #
 # 1. Installs what the suite needs and a fresh Debian machine may lack: the SQLite headers and GNU time
 #    (apt), tmux for the terminal tests (apt), and the Python packages of the schema check (jsonschema, PyYAML; pip).
-# 2. Builds llama-server and fetches the Gemma 3 270M model for the integration tests, cached under
-#    ~/.cache/baton by version (about 5 minutes the first time on 2 cores, a second afterwards).
+# 2. Builds llama-server and fetches the Gemma 3 270M model for the integration tests, converts the all-MiniLM-L6-v2
+#    embedding model to GGUF (scripts/setup-embedding-model.sh, under 20 s the first time) and installs the sqlite-vec
+#    extension (scripts/setup-sqlite-vec.sh), all cached under ~/.cache/baton by version (about 6.5 minutes the first
+#    time on 2 cores, a second afterwards).
 #    BATON_SKIP_INTEGRATION=1 skips this step and those tests.
 # 3. Builds everything and runs `swift test`. Exit status: swift test's (or the failing step's).
 set -euo pipefail
@@ -39,6 +41,12 @@ if [ "${BATON_SKIP_INTEGRATION:-0}" != "1" ]; then
     BATON_MCP_BIN="$(scripts/setup-mcp.sh)"
     export BATON_MCP_BIN
     echo "MCP servers: $BATON_MCP_BIN" >&2
+    BATON_EMBED_GGUF="$(scripts/setup-embedding-model.sh)"
+    export BATON_EMBED_GGUF
+    echo "embedding model: $BATON_EMBED_GGUF" >&2
+    BATON_SQLITE_VEC="$(scripts/setup-sqlite-vec.sh)"
+    export BATON_SQLITE_VEC
+    echo "sqlite-vec: $BATON_SQLITE_VEC" >&2
 fi
 
 swift build --build-tests >&2

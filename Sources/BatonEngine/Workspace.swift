@@ -192,9 +192,12 @@ public struct Workspace: Sendable {
 
     /// A compiler reading prompt files and called pipelines through this workspace.
     public func compiler(profile: ResolvedProfile?, inventory: ModelInventory? = nil) -> PipelineCompiler {
-        PipelineCompiler(
+        var compiler = PipelineCompiler(
             profile: profile, inventory: inventory, readFile: readPromptFile, resolvePipeline: readCalledPipeline,
             pipelineNames: { pipelines().map(\.name) })
+        // Index roots are made absolute against the workspace's folder, not the process's.
+        compiler.currentDirectory = currentDirectory
+        return compiler
     }
 
     /// Compiles the pipeline file at `path` with `profile`.

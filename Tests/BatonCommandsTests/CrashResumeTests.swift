@@ -69,8 +69,9 @@ struct KillCase: Sendable, CustomTestStringConvertible {
         let fannedOut = Set(FanOutCrashResumeTests.cases.flatMap(\.kills))
         // Those of tool calls by ToolKillMatrixTests (issue 12).
         let tools = Set(ToolKillMatrixTests.cases.map(\.kill))
+        let retrieval = Set(RetrieveCrashTests.cases.map(\.kill))
         #expect(
-            Set(distinct.union(routed).union(fannedOut).union(tools).map { String($0.split(separator: ":")[0]) })
+            Set(distinct.union(routed).union(fannedOut).union(tools).union(retrieval).map { String($0.split(separator: ":")[0]) })
                 == Set(KillPoint.allCases.map(\.rawValue)))
         // The kill points are counted against the uninterrupted run: if the fixture or the echo runtime
         // changes, this says so before the crash tests fail with "was not killed".

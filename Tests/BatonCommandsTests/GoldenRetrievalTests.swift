@@ -69,6 +69,44 @@ import Testing
         for question in Self.questions { #expect(files.contains(question.file), "\(question.file) is not in the corpus") }
     }
 
+    @Test(
+        "sqlite-vec returns the same chunks in the same order as exact search for every golden question (vector and hybrid)",
+        .enabled(if: ProcessInfo.processInfo.environment["BATON_SQLITE_VEC"] != nil, "BATON_SQLITE_VEC is unset (scripts/setup-sqlite-vec.sh prints it; scripts/test.sh exports it)"))
+    func sqliteVecParity() async throws {
+        let sandbox = try IndexSandbox.make("golden-sqlite-vec")
+        sandbox.environment["BATON_SQLITE_VEC"] = ProcessInfo.processInfo.environment["BATON_SQLITE_VEC"]
+        // The same corpus twice: `corpus` searched exactly, `vec` through the vec0 table.
+        try """
+        version: 1
+        name: vec
+        indexes:
+          vec:
+            sources: ["corpus/**/*"]
+            chunk: {by: paragraph, size: 800, overlap: 100}
+            embed: {model: all-minilm, batch: 16}
+            vector: sqlite-vec
+        stages:
+          facts:
+            retrieve: {index: vec, query: x}
+        """.write(toFile: sandbox.folder + "/vec.yaml", atomically: true, encoding: .utf8)
+        try #require(try await IndexSandbox.index(sandbox).result.status == 0)
+        let built = try await IndexSandbox.index(sandbox, ["vec"])
+        try #require(built.result.status == 0, "\(built.result.summary)")
+        for mode in ["vector", "hybrid"] {
+            for question in Self.questions {
+                func ranked(_ index: String) async throws -> [String] {
+                    let result = try await sandbox.baton(["search", index, question.question, "--mode", mode, "--top-k", "5", "--json"])
+                    try #require(result.status == 0, "\(result.summary)")
+                    let document = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+                    return (document["results"] as? [[String: Any]] ?? []).map { "\($0["source"] ?? ""):\($0["line"] ?? "")" }
+                }
+                let exact = try await ranked("corpus")
+                #expect(exact.count == 5)
+                #expect(try await ranked("vec") == exact, "\(mode): '\(question.question)'")
+            }
+        }
+    }
+
     @Test("echo embeddings: keyword search finds the answering file in the top 3 for at least 90 % of the questions")
     func echoKeyword() async throws {
         let sandbox = try IndexSandbox.make("golden-echo")

@@ -301,10 +301,18 @@ enum IndexSandbox {
         #expect(none.status == 65, "\(none.summary)")
         #expect(none.stderr.contains("'corpus/**/*.rst'") && none.stderr.contains(sandbox.folder), "\(none.stderr)")
 
+        // An invalid declaration is reported where it is, never built with defaults in its place.
+        try IndexSandbox.writeLibrary(sandbox, chunk: "{by: heading, size: 100, overlap: 200}", file: "invalid.yaml", name: "invalid")
+        let invalid = try await sandbox.baton(["index", "invalid", "--profile", "ci"])
+        #expect(invalid.status == 65, "\(invalid.summary)")
+        #expect(invalid.stderr.contains("invalid.yaml:") && invalid.stderr.contains("'overlap'"), "\(invalid.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: IndexSandbox.indexFile(sandbox, "invalid")))
+
         // No crash on any of them, and `indexes` still lists everything.
         let list = try await sandbox.baton(["indexes", "--profile", "ci"])
         #expect(list.status == 0, "\(list.summary)")
         #expect(list.stdout.contains("nothing (pipeline empty, ") && list.stdout.contains("rst (pipeline rst, "), "\(list.stdout)")
+        #expect(list.stdout.contains("invalid (pipeline invalid, ") && list.stdout.contains("state: error: "), "\(list.stdout)")
     }
 
     @Test(
@@ -335,6 +343,38 @@ enum IndexSandbox {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") else { return nil }
         return (["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"], 65534)
     }()
+
+    @Test("a runtime that is down exits 69 naming it; a key leaving an untrusted folder exits 78; a runtime kind that cannot embed (Anthropic) exits 1 saying so")
+    func runtimeRefusals() async throws {
+        let sandbox = try IndexSandbox.make("index-runtime-down")
+        try """
+        version: 1
+        name: down
+        extends: ci
+        runtimes:
+          gone: {kind: llama-server, url: "http://127.0.0.1:9"}
+          claude: {kind: anthropic, url: "https://api.anthropic.com", api_key_env: ANTHROPIC_API_KEY}
+        models:
+          gone-minilm: {runtime: gone, footprint: 128MB}
+          claude-minilm: {runtime: claude, footprint: 0}
+        """.write(toFile: sandbox.folder + "/down.yaml", atomically: true, encoding: .utf8)
+        sandbox.environment["BATON_PROFILE"] = sandbox.folder + "/down.yaml"
+        try IndexSandbox.writeLibrary(sandbox, model: "gone-minilm")
+        let down = try await IndexSandbox.index(sandbox)
+        #expect(down.result.status == 69, "\(down.result.summary)")
+        #expect(down.result.stderr.contains("index 'corpus'") && down.result.stderr.contains("127.0.0.1:9"), "\(down.result.stderr)")
+        let stored = try IndexStore.openExisting(path: IndexSandbox.indexFile(sandbox))?.stats().files ?? 0
+        #expect(stored == 0, "nothing is stored when the runtime is down")
+
+        try IndexSandbox.writeLibrary(sandbox, model: "claude-minilm")
+        // A key would leave the untrusted sandbox folder: refused by trust first, as `baton run` is. (Nothing is sent
+        // either way: an Anthropic runtime is refused before any request.)
+        let untrusted = try await sandbox.baton(["index", "corpus"], ["ANTHROPIC_API_KEY": "sk-ant-test"])
+        #expect(untrusted.status == 78 && untrusted.stderr.contains("untrusted project folder"), "\(untrusted.summary)")
+        let anthropic = try await sandbox.baton(["index", "corpus", "--trust"], ["ANTHROPIC_API_KEY": "sk-ant-test"])
+        #expect(anthropic.status == 1, "\(anthropic.summary)")
+        #expect(anthropic.stderr.contains("cannot embed") && anthropic.stderr.contains("anthropic"), "\(anthropic.stderr)")
+    }
 
     @Test("an unknown name exits 66 with the nearest; one declared differently by two pipelines exits 64 until --pipeline picks one")
     func names() async throws {

@@ -458,7 +458,8 @@ import Testing
             try Self.snapshot(Self.pipeline(Self.askStages, indexExtra: "\n    vector: sqlite-vec"), in: vecCorpus), executor)
         #expect(Self.failure(vec) == nil, "\(vec)")
         func sources(_ corpus: Corpus, _ outcome: RunOutcome) throws -> [String] {
-            try RetrievalRecord.decode(try Self.completed(try corpus.store(), Self.runID(outcome), "facts")[0].output)?.chunks.map(\.source) ?? []
+            let output = try Self.completed(try corpus.store(), Self.runID(outcome), "facts")[0].output
+            return RetrievalRecord.decode(output)?.chunks.map(\.source) ?? []
         }
         #expect(try sources(vecCorpus, vec) == sources(exactCorpus, exact))
         #expect(try !sources(vecCorpus, vec).isEmpty)
@@ -644,7 +645,9 @@ import Testing
         let runtime = ManagedRuntime()
         _ = try await runtime.load("chat", settings: StageSettings())
         let service = IndexService(snapshot: snapshot, runtimes: runtime, databasePath: corpus.db, sqliteVecPath: nil)
-        let measured = [ModelKey(runtime: "echo", name: "embed"): Int64(1_000_000_000), ModelKey(runtime: "echo", name: "chat"): 1_500_000_000]
+        let measured: [ModelKey: Int64] = [
+            ModelKey(runtime: "echo", name: "embed"): 1_000_000_000, ModelKey(runtime: "echo", name: "chat"): 1_500_000_000,
+        ]
         let loading = try #require(try await service.loadModel(index, measured: measured))
         #expect(loading.unloaded.map(\.name) == ["chat"] && loading.loadSeconds != nil)
         #expect(runtime.actions == ["load chat", "unload chat", "load embed"])
@@ -663,7 +666,9 @@ import Testing
 
         var actions: [String] { lock.withLock { log } }
         func runtime(for model: ResolvedModel, snapshot: RunSnapshot) throws -> any LLMRuntime { self }
-        func residentModels() async throws -> [ResidentModel] { lock.withLock { loaded.sorted().map { ResidentModel(name: $0, bytes: nil) } } }
+        func residentModels() async throws -> [ResidentModel] {
+            lock.withLock { loaded.sorted().map { ResidentModel(name: $0, bytes: nil) } }
+        }
         func load(_ model: String, settings: StageSettings) async throws -> LoadReport {
             lock.withLock {
                 loaded.insert(model)

@@ -11,7 +11,7 @@ import Testing
     static let profiles = workspace.profiles().map(\.name)
 
     @Test func theShippedSetIsComplete() {
-        #expect(Set(["code-task", "code-review", "essay", "research-summary", "hello"]).isSubset(of: Self.pipelines))
+        #expect(Set(["code-task", "code-review", "essay", "research-summary", "hello", "ask-docs"]).isSubset(of: Self.pipelines))
         #expect(Set(["default", "coding", "writing", "research", "m3-16gb"]).isSubset(of: Self.profiles))
     }
 

@@ -47,6 +47,10 @@ import Testing
         // A folder named by a glob means everything in it
         #expect(Self.paths(try SourceScanner.scan(folder.index(["notes"]))) == ["notes/n.md", "notes/sub/m.md"])
         #expect(Self.paths(try SourceScanner.scan(folder.index(["**/*.md"], exclude: ["notes"]))) == ["a1.md", "a2.md", "ab.md", "b1.md"])
+        // ... but a folder that a wildcard happens to match is not
+        try folder.write("odd.md/inside.txt", "text\n")
+        #expect(Self.paths(try SourceScanner.scan(folder.index(["*.md"]))) == ["a1.md", "a2.md", "ab.md", "b1.md"])
+        #expect(Self.paths(try SourceScanner.scan(folder.index(["**/sub"]))) == ["notes/sub/m.md"])
         // The same file matched twice is listed once
         #expect(Self.paths(try SourceScanner.scan(folder.index(["a1.md", "a*.md", "./a1.md"]))) == ["a1.md", "a2.md", "ab.md"])
     }

@@ -351,6 +351,35 @@ import Testing
         #expect(diagnostics.first?.message.contains("did you mean 'minilm'") == true)
     }
 
+    @Test func aProfilesIndexesAreDecodedWithLocatedErrors() {
+        let text = """
+            version: 1
+            runtimes: {local: {kind: echo}}
+            models: {minilm: {runtime: local}}
+            indexes:
+              notes:
+                sources: ["notes/*.{md,txt}"]
+                embed: {model: minilm, batch: 1000}
+                vectors: exact
+            """
+        let document = ProfileDecoder.decode(SourceFile(path: "conf/p.yaml", text: text), environment: [:])
+        let diagnostics = document.diagnostics.sortedByLocation()
+        let found = diagnostics.map { "\($0.location?.line ?? 0):\($0.location?.column ?? 0) \($0.code)" }
+        #expect(found == ["6:15 index-glob-invalid", "7:35 out-of-range", "8:5 unknown-key"])
+        #expect(diagnostics.last?.message == "unknown key 'vectors' in index 'notes'; did you mean 'vector'?")
+        // What decoded is kept, with the folder of the profile's file.
+        #expect(document.spec?.indexes?.first?.folder == "conf")
+    }
+
+    @Test func globSyntax() {
+        for glob in ["docs/**/*.md", "*.md", "a?c", "[abc].md", "[!_]*", "[]]x", "\\[literal\\]", "/abs/**", "../up/*.md"] {
+            #expect(IndexDecoderProbe.globProblem(glob) == nil, "\(glob)")
+        }
+        for glob in ["", "  ", "**.md", "a/b**", "{a,b}", "[abc", "x/[a/b]", "tail\\"] {
+            #expect(IndexDecoderProbe.globProblem(glob) != nil, "\(glob)")
+        }
+    }
+
     // MARK: - cite
 
     @Test func citeMustNameAnUpstreamRetrieveStage() {
@@ -498,6 +527,25 @@ import Testing
                 when: size(stages.a.chunks) > 0 and stages.a.chunks[0].score > 0.5 and stages.a.chunks[0].1️⃣lines > 1
             """,
             [DiagnosticSpec("1️⃣", code: "unknown-field")])
+    }
+
+    @Test func theChunksOfARetrieveStageThatMayBeSkippedAreOptional() {
+        // Skipped, a retrieve stage has no chunks: comparing them with null is meaningful only then.
+        assertDiagnostics(
+            """
+            version: 1
+            inputs: {question: {}}
+            indexes:
+              docs: {sources: "*.md", embed: {model: small}}
+            stages:
+              maybe: {retrieve: {index: docs, query: q}, when: "inputs.question != ''"}
+              always: {retrieve: {index: docs, query: q}}
+              b:
+                model: small
+                prompt: "{{stages.maybe.output}}{{stages.always.output}}"
+                when: stages.maybe.chunks != null && 1️⃣stages.always.chunks != null
+            """,
+            [DiagnosticSpec("1️⃣", code: "expression-type")])
     }
 
     // MARK: - Keys lists and schemas

@@ -22,13 +22,13 @@ extension BatonCommand {
                 several pipelines declare NAME, \(BatonExitCode.invalidPipeline) the declaration is at fault (a glob \
                 that matches no file, built with another model or chunker: --rebuild), \(BatonExitCode.notFound) no \
                 such index, pipeline or profile, \(BatonExitCode.runtimeUnavailable) the runtime is down, \
-                \(BatonExitCode.untrusted) refused by trust (the model runs off this machine and the project folder \
-                is not trusted: 'baton trust', or --trust).
+                \(BatonExitCode.untrusted) refused by trust (the declaring project folder is not trusted and the \
+                files or an API key would leave this machine: 'baton trust', or --trust).
 
                 Examples:
                   baton index baton-docs
                   baton index notes --profile local-gemma --rebuild
-                  baton index docs --pipeline ask-docs --json
+                  baton index baton-docs --pipeline ask-docs --json
                 """)
 
         @Argument(help: "The index's name (its key under `indexes:`).")
@@ -163,7 +163,8 @@ final class IndexProgressBar: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         let total = max(progress.filesTotal, 1)
-        let line = "indexing \(index): \(progress.filesDone)/\(progress.filesTotal) files, \(progress.chunksEmbedded) chunks embedded"
+        let chunks = progress.chunksEmbedded
+        let line = "indexing \(index): \(progress.filesDone)/\(progress.filesTotal) files, \(chunks) chunk\(chunks == 1 ? "" : "s") embedded"
         if live {
             let width = 24
             let filled = min(width, progress.filesDone * width / total)

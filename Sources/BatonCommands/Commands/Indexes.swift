@@ -78,6 +78,8 @@ struct IndexRow: Encodable {
     var chunks: Int?
     var dimensions: Int?
     var builtAt: String?
+    /// ``builtAt`` as epoch seconds, for the text (not in JSON).
+    var builtSeconds: Double? = nil
     /// `fresh`, `stale`, `not-built` or `error`.
     var state: String
     var error: String?
@@ -118,6 +120,7 @@ struct IndexRow: Encodable {
             row.chunks = stats.chunks
             row.dimensions = stats.fingerprint?.dimensions
             row.builtAt = stats.updatedAt.map { JSONTime.string($0.timeIntervalSince1970) }
+            row.builtSeconds = stats.updatedAt?.timeIntervalSince1970
             row.state = try service.isStale(index) == true ? "stale" : "fresh"
         } catch let invalid as PipelineInvalid {
             row.error = invalid.diagnostics.filter { $0.severity == .error }.map(\.message).first ?? "the file has errors"
@@ -125,6 +128,14 @@ struct IndexRow: Encodable {
             row.error = "\(error)"
         }
         return row
+    }
+
+    /// When it was built, in local time for a person (`built_at` in JSON is RFC 3339).
+    var builtDate: String? {
+        guard let builtSeconds else { return nil }
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        return formatter.string(from: Date(timeIntervalSince1970: builtSeconds))
     }
 
     /// The lines `baton indexes` prints for this index.
@@ -145,7 +156,7 @@ struct IndexRow: Encodable {
         if let files, let chunks {
             var built = "  \(files) file\(files == 1 ? "" : "s"), \(chunks) chunk\(chunks == 1 ? "" : "s")"
             if let dimensions { built += ", \(dimensions) dimensions" }
-            if let builtAt { built += ", built \(builtAt)" }
+            if let builtAt = builtDate { built += ", built \(builtAt)" }
             lines.append(built)
         }
         switch state {
@@ -188,6 +199,9 @@ struct IndexCatalog {
         var origin: Origin
         /// The declaring file, as read (relative to the current folder when below it).
         var file: String
+        /// The declaring file's errors when it has some: a declaration read from a broken file may have lost values
+        /// (an invalid `chunk:` is left out), so it is not planned.
+        var invalid: PipelineInvalid? = nil
         var name: String { spec.name }
     }
 
@@ -225,7 +239,7 @@ struct IndexCatalog {
         } else {
             files = workspace.pipelines().map { ($0.name, $0.path) }
         }
-        for (name, path) in files {
+        for (_, path) in files {
             guard let source = try? workspace.read(path) else { continue }
             let document = PipelineDecoder.decode(source)
             if pipeline != nil, document.diagnostics.hasErrors {
@@ -233,10 +247,12 @@ struct IndexCatalog {
                 throw ExitCode.invalidPipeline
             }
             guard let spec = document.spec else { continue }
+            let invalid = document.diagnostics.hasErrors
+                ? PipelineInvalid(diagnostics: document.diagnostics, sources: [source.path: source]) : nil
             for index in spec.indexes ?? [] {
-                declarations.append(Declaration(spec: index, origin: .pipeline(name: spec.name, path: path), file: source.path))
+                declarations.append(
+                    Declaration(spec: index, origin: .pipeline(name: spec.name, path: path), file: source.path, invalid: invalid))
             }
-            _ = name
         }
         // The requested profile first, then what it extends: a name declared twice is the extending profile's.
         var seen: Set<String> = []
@@ -294,6 +310,7 @@ struct IndexCatalog {
     ///
     /// - Throws: ``PipelineInvalid`` when the index's declaration has errors.
     func plan(_ declaration: Declaration) throws -> Planned {
+        if let invalid = declaration.invalid { throw invalid }
         let folder = Self.folder(of: declaration.file, workspace: workspace)
         var lines = ["version: 1", "name: \(Self.json(declaration.origin.name))"]
         if case .pipeline = declaration.origin {
@@ -308,6 +325,12 @@ struct IndexCatalog {
         guard let plan = result.plan, !result.diagnostics.hasErrors,
             let index = plan.indexes?.first(where: { $0.name == declaration.name })
         else {
+            // The declaring file's own diagnostics point at its lines; the one-stage pipeline's would not.
+            if case .pipeline(_, let path) = declaration.origin, let own = try? workspace.compile(path: path, profile: profile),
+                own.diagnostics.hasErrors
+            {
+                throw PipelineInvalid(diagnostics: own.diagnostics, sources: own.sources)
+            }
             throw PipelineInvalid(diagnostics: result.diagnostics, sources: result.sources)
         }
         let snapshot = RunSnapshot(plan: plan, profile: profile, sources: [:], pipelinePath: nil, forcedRuntime: nil)

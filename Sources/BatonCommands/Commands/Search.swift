@@ -181,7 +181,7 @@ struct SearchDocument: Encodable {
             if mode != .vector, let similarity = hit.similarity { score += String(format: " (cosine %.3f)", similarity) }
             lines.append("[\(hit.n)] \(hit.source):\(hit.line)-\(hit.endLine)  \(score)")
             let body = hit.text.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n", omittingEmptySubsequences: false)
-            lines += body.prefix(Self.shownLines).map { "    " + $0 }
+            lines += body.prefix(Self.shownLines).map { $0.isEmpty ? "" : "    " + $0 }
             if body.count > Self.shownLines { lines.append("    … \(body.count - Self.shownLines) more lines") }
             lines.append("")
         }

@@ -204,7 +204,10 @@ enum RunFormatter {
         var lines = ["\(record.mode.rawValue) search of index \(record.index) for \"\(record.query)\": \(record.chunks.count) chunk\(record.chunks.count == 1 ? "" : "s")"]
         for chunk in record.chunks {
             lines.append("[\(chunk.n)] \(chunk.source):\(chunk.line)-\(chunk.endLine)  " + String(format: "%.4f", chunk.score))
-            if withText { lines += chunk.text.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").map { "    " + $0 } }
+            if withText {
+                lines += chunk.text.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n", omittingEmptySubsequences: false)
+                    .map { $0.isEmpty ? "" : "    " + $0 }
+            }
         }
         return lines
     }

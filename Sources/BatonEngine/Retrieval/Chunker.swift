@@ -19,6 +19,9 @@ import Foundation
 /// - `lines`: windows of `size` lines, each starting `overlap` lines before the previous one ended.
 ///
 /// A block still larger than `size` is split by lines, and a line larger than `size` by characters.
+///
+/// No heading path is prefixed to a chunk: its text is exactly what the file shows at its lines, so a citation
+/// `[n] path:line` and the quoted text agree. (A section split in pieces loses its heading in the later pieces.)
 public enum Chunker {
     /// The chunks of `text`, the contents of the file `source` (a path relative to the index root, whose
     /// extension decides between markdown, source code and plain text).

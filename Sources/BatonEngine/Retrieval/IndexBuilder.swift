@@ -103,7 +103,8 @@ public enum IndexBuilder {
                 guard answer.count == slice.count else {
                     throw IndexError(
                         kind: .embedding,
-                        message: "index '\(index.name)': the embedding model '\(fingerprint.model)' returned \(answer.count) vectors for \(slice.count) texts; check the runtime serving it")
+                        message:
+                            "index '\(index.name)': the embedding model '\(fingerprint.model)' returned \(answer.count) vectors for \(slice.count) texts; check the runtime serving it")
                 }
                 if fingerprint.dimensions == 0, let first = answer.first { fingerprint.dimensions = first.count }
                 vectors += answer
@@ -154,7 +155,8 @@ public enum IndexBuilder {
             guard rename(target, path) == 0 else {
                 throw IndexError(
                     kind: .unreadable,
-                    message: "index '\(index.name)': the rebuilt file '\(target)' cannot replace '\(path)' (\(String(cString: strerror(errno)))); check the folder's permissions")
+                    message:
+                        "index '\(index.name)': the rebuilt file '\(target)' cannot replace '\(path)' (\(String(cString: strerror(errno)))); check the folder's permissions")
             }
         }
         return summary

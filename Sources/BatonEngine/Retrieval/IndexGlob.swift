@@ -36,6 +36,15 @@ struct IndexGlob: Sendable {
         rest = parts[index...].map { $0 == "**" ? .anyDepth : .name($0) }
     }
 
+    /// Whether the last segment is a plain name (`docs`, `**/guides`): a folder it matches stands for its contents.
+    var endsInLiteralName: Bool {
+        switch rest.last {
+        case nil: true
+        case .anyDepth: false
+        case .name(let pattern): !Self.hasWildcard(pattern)
+        }
+    }
+
     static func hasWildcard(_ segment: String) -> Bool {
         segment.contains { $0 == "*" || $0 == "?" || $0 == "[" }
     }

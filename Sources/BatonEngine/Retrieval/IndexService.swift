@@ -39,8 +39,8 @@ public struct IndexService: Sendable {
         self.sqliteVecPath = sqliteVecPath
     }
 
-    /// A service as a command uses one: the runtimes and API keys `environment` gives (as ``Executor/forSession(store:environment:observer:)``
-    /// makes them) and `BATON_SQLITE_VEC`.
+    /// A service as a command uses one: the runtimes and API keys `environment` gives (as
+    /// ``Executor/forSession(store:environment:observer:)`` makes them) and `BATON_SQLITE_VEC`.
     public static func forSession(snapshot: RunSnapshot, databasePath: String?, environment: [String: String]) -> IndexService {
         IndexService(
             snapshot: snapshot,
@@ -221,14 +221,14 @@ public struct IndexService: Sendable {
     /// - Throws: ``IndexError`` (`.notBuilt` with the command that builds it, `.fingerprintMismatch` when the index
     ///   was built with another model or chunker); ``RuntimeError`` from the runtime.
     public func query(_ index: IndexPlan, text: String, mode: SearchMode, topK: Int, minScore: Double?) async throws -> QueryResult {
-        guard let store = try openStore(index) else { throw notBuilt(index) }
-        let stored = try store.fingerprint()
+        // A file without a fingerprint is a first build that never finished.
+        guard let store = try openStore(index), let stored = try store.fingerprint() else { throw notBuilt(index) }
         let embedder = try embedder(for: index)
         let digest = await modelDigest(index, runtime: embedder.runtime)
         var vector: [Float]?
         var embedSeconds = 0.0
-        // A keyword search needs no vector, except to learn the width when the file says nothing of the model.
-        if mode != .keyword || stored == nil {
+        // A keyword search needs no vector: the width of the model's vectors is the file's when the model is the same.
+        if mode != .keyword {
             let started = Date()
             vector = try await embedder.embed([text]).first
             embedSeconds = Date().timeIntervalSince(started)
@@ -237,7 +237,8 @@ public struct IndexService: Sendable {
         try check(index, stored: stored, current: fingerprint)
         let started = Date()
         let hits = try store.search(text, vector: mode == .keyword ? nil : vector, mode: mode, topK: topK, minScore: minScore)
-        return QueryResult(fingerprint: fingerprint, hits: hits, embedSeconds: embedSeconds, searchSeconds: Date().timeIntervalSince(started))
+        return QueryResult(
+            fingerprint: fingerprint, hits: hits, embedSeconds: embedSeconds, searchSeconds: Date().timeIntervalSince(started))
     }
 
     /// Refuses a query whose vectors were made otherwise than the index's.
@@ -280,7 +281,8 @@ public struct IndexService: Sendable {
         let chat = try runtime(for: index).chat
         guard let manager = chat as? any ModelManaging, manager.manages(index.model.name) else { return nil }
         let key = ModelKey(runtime: runtimeName(of: index), name: index.model.name)
-        let resident = Set(try await manager.residentModels(naming: [index.model.name]).map { ModelKey(runtime: key.runtime, name: $0.name) })
+        let listed = try await manager.residentModels(naming: [index.model.name])
+        let resident = Set(listed.map { ModelKey(runtime: key.runtime, name: $0.name) })
         if resident.contains(key) { return ModelLoading(model: key, loadSeconds: nil, unloaded: []) }
         let (budget, _) = LoadSchedule.resolveBudget(snapshot.plan.memoryBudget, machine: machine)
         var footprints: [ModelKey: Int64] = [:]

@@ -10,8 +10,8 @@ import Foundation
 /// path) and matches that cannot be read (links leading outside, broken links, unreadable folders, devices).
 ///
 /// The walk starts at the glob's literal prefix and only enters folders the rest of the glob can still match, so
-/// `docs/*.md` never lists the rest of the tree. A glob that matches a folder takes every file under it
-/// (`sources: [docs]` means `docs/**`).
+/// `docs/*.md` never lists the rest of the tree. A glob ending in a plain name that matches a folder takes every
+/// file under it (`sources: [docs]` means `docs/**`).
 struct IndexSourceWalker {
     /// The index root, absolute and standardized.
     let root: String
@@ -87,17 +87,22 @@ struct IndexSourceWalker {
                 }
                 return
             }
+            // A folder matched by a glob ending in a plain name (`docs`, `**/guides`) means all of it; one matched by
+            // a wildcard (`*.md` meeting a folder `old.md/`) is only walked where the glob goes on.
+            let expands = accepted && (everything || glob.endsInLiteralName)
             for name in names.sorted() {
                 let childDisplay = display.isEmpty ? name : (display.hasSuffix("/") ? display + name : display + "/" + name)
                 let childPath = path == "/" ? "/" + name : path + "/" + name
-                if accepted {
+                if expands {
                     // Everything under a matched folder, but not hidden entries.
                     guard !name.hasPrefix(".") else { continue }
                     visit(childPath, display: childDisplay, states: [], everything: true, visited: &visited, found: found, skipped: skipped)
                 } else {
                     let next = IndexGlob.step(states, name, glob.rest)
                     guard !next.isEmpty else { continue }
-                    visit(childPath, display: childDisplay, states: next, everything: false, visited: &visited, found: found, skipped: skipped)
+                    visit(
+                        childPath, display: childDisplay, states: next, everything: false, visited: &visited, found: found,
+                        skipped: skipped)
                 }
             }
             return

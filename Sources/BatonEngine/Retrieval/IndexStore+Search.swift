@@ -106,13 +106,19 @@ extension IndexStore {
 
     private func queryVector(_ vector: [Float]) throws -> [Float] {
         guard let unit = VectorMath.normalized(vector) else {
-            throw IndexError(kind: .embedding, message: "the query's embedding is a zero or non-finite vector; check the runtime serving the index's model")
+            throw IndexError(
+                kind: .embedding,
+                message:
+                    "the query's embedding is a zero or non-finite vector; check the runtime serving the index's model")
         }
         return unit
     }
 
     private func missingVector(_ mode: SearchMode) -> IndexError {
-        IndexError(kind: .embedding, message: "a \(mode.rawValue) search of the index '\(path)' needs the query's embedding; embed the query, or search by keyword")
+        IndexError(
+            kind: .embedding,
+            message:
+                "a \(mode.rawValue) search of the index '\(path)' needs the query's embedding; embed the query, or search by keyword")
     }
 
     /// The `count` nearest chunks to the unit vector `query`, by cosine similarity.
@@ -140,7 +146,8 @@ extension IndexStore {
         guard query != stored else { return }
         throw IndexError(
             kind: .fingerprintMismatch,
-            message: "the query's embedding has \(query) dimensions but the index '\(path)' holds \(stored)-dimensional vectors; embed with the index's model, or rebuild it with `baton index NAME --rebuild`")
+            message:
+                "the query's embedding has \(query) dimensions but the index '\(path)' holds \(stored)-dimensional vectors; embed with the index's model, or rebuild it with `baton index NAME --rebuild`")
     }
 
     /// Every vector, loaded once and again only after a write (this process's or another's).
@@ -166,7 +173,8 @@ extension IndexStore {
                     let id: Int64 = row["id"]
                     throw IndexError(
                         kind: .damaged,
-                        message: "the index file '\(path)' is damaged: chunk \(id) has a vector that is not \(dimensions) float32 values; rebuild it with `baton index NAME --rebuild`")
+                        message:
+                            "the index file '\(path)' is damaged: chunk \(id) has a vector that is not \(dimensions) float32 values; rebuild it with `baton index NAME --rebuild`")
                 }
                 ids.append(row["id"])
             }

@@ -66,14 +66,18 @@ extension IndexStore {
                 return "'\(file)' should have \(expected) chunks but has \(actual)"
             }
             if let dimensions = try Self.fingerprint(db, path: path)?.dimensions, dimensions > 0,
-                let bad = try Int64.fetchOne(db, sql: "SELECT id FROM chunks WHERE length(vector) != ? LIMIT 1", arguments: [dimensions * 4])
+                let bad = try Int64.fetchOne(
+                    db, sql: "SELECT id FROM chunks WHERE length(vector) != ? LIMIT 1", arguments: [dimensions * 4])
             {
                 return "chunk \(bad) has a vector that is not \(dimensions) float32 values"
             }
             return nil
         }
         if let problem {
-            throw IndexError(kind: .damaged, message: "the index file '\(path)' is damaged: \(problem); rebuild it with `baton index NAME --rebuild`")
+            throw IndexError(
+                kind: .damaged,
+                message:
+                    "the index file '\(path)' is damaged: \(problem); rebuild it with `baton index NAME --rebuild`")
         }
         do {
             // A write statement that only reads: FTS5's own check, against the chunks table too (rank 1).
@@ -83,7 +87,8 @@ extension IndexStore {
         } catch let error as DatabaseError where error.resultCode == .SQLITE_CORRUPT {
             throw IndexError(
                 kind: .damaged,
-                message: "the index file '\(path)' has a damaged keyword index (\(error.message ?? "corrupt")); rebuild it with `baton index NAME --rebuild`")
+                message:
+                    "the index file '\(path)' has a damaged keyword index (\(error.message ?? "corrupt")); rebuild it with `baton index NAME --rebuild`")
         } catch {
             // A file that cannot be written cannot run FTS5's check either: that is not damage.
             throw Self.wrap(error, path: path)

@@ -44,7 +44,8 @@ extension IndexStore {
         guard chunks.count == vectors.count else {
             throw IndexError(
                 kind: .embedding,
-                message: "the embedding model returned \(vectors.count) vectors for the \(chunks.count) chunks of '\(file)'; check the runtime serving '\(fingerprint.model)'")
+                message:
+                    "the embedding model returned \(vectors.count) vectors for the \(chunks.count) chunks of '\(file)'; check the runtime serving '\(fingerprint.model)'")
         }
         var blobs: [Data] = []
         blobs.reserveCapacity(vectors.count)
@@ -52,12 +53,14 @@ extension IndexStore {
             guard fingerprint.dimensions == 0 || vector.count == fingerprint.dimensions else {
                 throw IndexError(
                     kind: .embedding,
-                    message: "the embedding model '\(fingerprint.model)' returned a \(vector.count)-dimensional vector for '\(file)', but the index holds \(fingerprint.dimensions)-dimensional ones; rebuild it with `baton index NAME --rebuild` if the model changed")
+                    message:
+                        "the embedding model '\(fingerprint.model)' returned a \(vector.count)-dimensional vector for '\(file)', but the index holds \(fingerprint.dimensions)-dimensional ones; rebuild it with `baton index NAME --rebuild` if the model changed")
             }
             guard let unit = VectorMath.normalized(vector) else {
                 throw IndexError(
                     kind: .embedding,
-                    message: "the embedding model '\(fingerprint.model)' returned a zero or non-finite vector for a chunk of '\(file)'; check the runtime serving it")
+                    message:
+                        "the embedding model '\(fingerprint.model)' returned a zero or non-finite vector for a chunk of '\(file)'; check the runtime serving it")
             }
             blobs.append(VectorMath.blob(unit))
         }
@@ -112,12 +115,14 @@ extension IndexStore {
         guard let path, !path.isEmpty else {
             throw IndexError(
                 kind: .extensionUnavailable,
-                message: "vector: sqlite-vec needs the path of the vec0 extension; set BATON_SQLITE_VEC to the vec0.so that scripts/setup-sqlite-vec.sh prints, or use vector: exact")
+                message:
+                    "vector: sqlite-vec needs the path of the vec0 extension; set BATON_SQLITE_VEC to the vec0.so that scripts/setup-sqlite-vec.sh prints, or use vector: exact")
         }
         guard FileManager.default.fileExists(atPath: path) else {
             throw IndexError(
                 kind: .extensionUnavailable,
-                message: "the sqlite-vec extension '\(path)' (BATON_SQLITE_VEC) does not exist; run scripts/setup-sqlite-vec.sh and set BATON_SQLITE_VEC to the path it prints, or use vector: exact")
+                message:
+                    "the sqlite-vec extension '\(path)' (BATON_SQLITE_VEC) does not exist; run scripts/setup-sqlite-vec.sh and set BATON_SQLITE_VEC to the path it prints, or use vector: exact")
         }
         return path
     }
@@ -135,7 +140,8 @@ extension IndexStore {
             sqlite3_free(message)
             throw IndexError(
                 kind: .extensionUnavailable,
-                message: "the sqlite-vec extension '\(path)' (BATON_SQLITE_VEC) does not load (\(reason)); run scripts/setup-sqlite-vec.sh and set BATON_SQLITE_VEC to the path it prints, or use vector: exact")
+                message:
+                    "the sqlite-vec extension '\(path)' (BATON_SQLITE_VEC) does not load (\(reason)); run scripts/setup-sqlite-vec.sh and set BATON_SQLITE_VEC to the path it prints, or use vector: exact")
         }
     }
 

@@ -127,7 +127,8 @@ public final class IndexStore: Sendable {
             if try queue.read({ try migrator.hasBeenSuperseded($0) }) {
                 throw IndexError(
                     kind: .damaged,
-                    message: "the index file '\(path)' was written by a newer version of baton; upgrade baton, or rebuild the index (`baton index NAME --rebuild`)")
+                    message:
+                        "the index file '\(path)' was written by a newer version of baton; upgrade baton, or rebuild the index (`baton index NAME --rebuild`)")
             }
             let hasOtherTables = try queue.read { db in
                 try !db.tableExists("meta") && !db.tableExists("grdb_migrations")
@@ -190,11 +191,15 @@ public final class IndexStore: Sendable {
                 kind: .damaged,
                 message: "the index file '\(path)' is damaged (\(detail)); rebuild it with `baton index NAME --rebuild`, or delete it")
         case .SQLITE_FULL:
-            return IndexError(kind: .unreadable, message: "the disk holding the index file '\(path)' is full; free some space, then update the index again")
+            return IndexError(
+                kind: .unreadable,
+                message:
+                    "the disk holding the index file '\(path)' is full; free some space, then update the index again")
         default:
             return IndexError(
                 kind: .unreadable,
-                message: "the index file '\(path)' cannot be read or written (\(detail)); check the file's and its folder's permissions, or give the index another path:")
+                message:
+                    "the index file '\(path)' cannot be read or written (\(detail)); check the file's and its folder's permissions, or give the index another path:")
         }
     }
 
@@ -214,7 +219,8 @@ public final class IndexStore: Sendable {
         } catch {
             throw IndexError(
                 kind: .damaged,
-                message: "the index file '\(path)' holds an unreadable fingerprint (\(error)); rebuild it with `baton index NAME --rebuild`")
+                message:
+                    "the index file '\(path)' holds an unreadable fingerprint (\(error)); rebuild it with `baton index NAME --rebuild`")
         }
     }
 }

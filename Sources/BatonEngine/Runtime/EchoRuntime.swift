@@ -166,7 +166,10 @@ public struct EchoRuntime: LLMRuntime {
         case "object", nil:
             guard case .object(let properties)? = schema["properties"] else { return .object([]) }
             return .object(properties.map { ($0.key, instance(of: $0.value)) })
-        case "array": return .array([])
+        case "array":
+            // As many items as minItems asks for (a `cite:` stage's citations ask for one).
+            guard case .number(let least)? = schema["minItems"], least >= 1 else { return .array([]) }
+            return .array(Array(repeating: instance(of: schema["items"] ?? .object([])), count: Int(least)))
         case "string": return .string("echo")
         case "integer", "number": return .number(0)
         case "boolean": return .bool(false)

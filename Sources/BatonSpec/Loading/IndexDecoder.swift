@@ -210,3 +210,9 @@ enum IndexDecoder {
         return RetrieveSpec(index: index, query: query, topK: topK, hybrid: hybrid, minScore: minScore)
     }
 }
+
+/// The glob syntax check of ``IndexDecoder``, for tests and for commands that take a glob.
+public enum IndexDecoderProbe {
+    /// What is wrong with `glob`'s syntax; nil when the engine reads it.
+    public static func globProblem(_ glob: String) -> String? { IndexDecoder.globProblem(glob) }
+}

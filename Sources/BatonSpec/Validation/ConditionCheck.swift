@@ -147,9 +147,9 @@ struct ConditionScope {
         if stage.http != nil {
             fields["status"] = maybe(.int)
         }
-        // A retrieve stage's chunks, best first (a skipped one found none: the list is empty, never absent).
+        // A retrieve stage's chunks, best first (a skipped one has none: absent, as its other results are).
         if stage.isRetrieve, stage.forEach == nil {
-            fields["chunks"] = .list(Self.chunkType)
+            fields["chunks"] = maybe(.list(Self.chunkType))
         }
         return .object(fields: fields, open: false)
     }

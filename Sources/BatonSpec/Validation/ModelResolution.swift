@@ -8,8 +8,17 @@ enum ModelResolution {
         // A `uses:` stage runs no model: its called pipeline's stages were resolved when it was compiled. A tool stage
         // (`run`, `http`, `mcp`) loads no model at all: its plan has `models: []`.
         // A retrieve stage's model is its index's embedding model (RetrieveRules).
-        for stage in context.spec.stages where !stage.isCall && !stage.isTool && !RetrieveRules.isWrittenAsRetrieve(stage, context) {
-            resolve(stage, scope, &context)
+        for stage in context.spec.stages where !stage.isCall && !stage.isTool {
+            if RetrieveRules.isWrittenAsRetrieve(stage, context) {
+                // Its timeout and retries layer like any stage's, so a run and its resume (whose snapshot stores the
+                // profile's defaults once and gives them back to every stage) see the same settings; its model is the
+                // index's, never the defaults'.
+                var settings = layeredSettings(stage, scope, context)
+                settings.model = nil
+                context.settings[stage.name] = settings
+            } else {
+                resolve(stage, scope, &context)
+            }
         }
     }
 
