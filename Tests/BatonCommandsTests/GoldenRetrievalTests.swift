@@ -22,7 +22,8 @@ import Testing
     static let questions: [Question] = {
         struct Document: Decodable { var questions: [Question] }
         let path = IndexSandbox.corpus + "/questions.json"
-        guard let data = FileManager.default.contents(atPath: path), let document = try? JSONDecoder().decode(Document.self, from: data) else {
+        guard let data = FileManager.default.contents(atPath: path), let document = try? JSONDecoder().decode(Document.self, from: data)
+        else {
             return []
         }
         return document.questions
@@ -71,7 +72,9 @@ import Testing
 
     @Test(
         "sqlite-vec returns the same chunks in the same order as exact search for every golden question (vector and hybrid)",
-        .enabled(if: ProcessInfo.processInfo.environment["BATON_SQLITE_VEC"] != nil, "BATON_SQLITE_VEC is unset (scripts/setup-sqlite-vec.sh prints it; scripts/test.sh exports it)"))
+        .enabled(
+            if: ProcessInfo.processInfo.environment["BATON_SQLITE_VEC"] != nil,
+            "BATON_SQLITE_VEC is unset (scripts/setup-sqlite-vec.sh prints it; scripts/test.sh exports it)"))
     func sqliteVecParity() async throws {
         let sandbox = try IndexSandbox.make("golden-sqlite-vec")
         sandbox.environment["BATON_SQLITE_VEC"] = ProcessInfo.processInfo.environment["BATON_SQLITE_VEC"]
@@ -176,7 +179,9 @@ struct GoldenRetrievalRealModelTests {
         }
     }
 
-    @Test("the real model: nothing changed makes no embedding request on the server, one changed file only its chunks', another model is refused")
+    @Test(
+        "the real model: nothing changed makes no embedding request on the server, one changed file only its chunks', another model is refused"
+    )
     func incremental() async throws {
         try await Self.withRouter("incremental-real") { sandbox, router in
             let built = try await IndexSandbox.index(sandbox)
@@ -191,12 +196,17 @@ struct GoldenRetrievalRealModelTests {
             #expect(router.embeddingRequests("all-minilm") == before, "an update with nothing to do sent embedding requests")
 
             let changed = sandbox.folder + "/corpus/docs/metrics.md"
-            let text = try String(contentsOfFile: changed, encoding: .utf8) + "\n## Dashboards\n\nImport `deploy/grafana/quill.json` into Grafana.\n"
+            let text =
+                try String(contentsOfFile: changed, encoding: .utf8)
+                + "\n## Dashboards\n\nImport `deploy/grafana/quill.json` into Grafana.\n"
             try text.write(toFile: changed, atomically: true, encoding: .utf8)
-            let expected = Chunker.chunks(of: text, source: "corpus/docs/metrics.md", spec: ChunkSpec(by: .paragraph, size: 800, overlap: 100))
+            let expected = Chunker.chunks(
+                of: text, source: "corpus/docs/metrics.md", spec: ChunkSpec(by: .paragraph, size: 800, overlap: 100))
             before = router.embeddingRequests("all-minilm")
             let update = try await IndexSandbox.index(sandbox)
-            #expect(update.summary["changed"] as? Int == 1 && update.summary["chunks_embedded"] as? Int == expected.count, "\(update.result.summary)")
+            #expect(
+                update.summary["changed"] as? Int == 1 && update.summary["chunks_embedded"] as? Int == expected.count,
+                "\(update.result.summary)")
             #expect(router.embeddingRequests("all-minilm") - before == (expected.count + 15) / 16, "requests for one changed file")
 
             // Another model (other weights, another width): refused, and nothing is stored.
@@ -238,7 +248,8 @@ enum RealEmbeddings {
         static func start(embeddings: [String: String]) async throws -> Router {
             let state = NSTemporaryDirectory() + "baton-embed-router-\(UUID().uuidString.prefix(8))"
             var arguments = [
-                Fixtures.path("scripts/start-llama-router.sh"), "--state-dir", state, "--names", "planner", "--models-max", "0", "--timeout", "120",
+                Fixtures.path("scripts/start-llama-router.sh"), "--state-dir", state, "--names", "planner", "--models-max", "0",
+                "--timeout", "120",
             ]
             for (name, path) in embeddings.sorted(by: { $0.key < $1.key }) { arguments += ["--embedding", "\(name)=\(path)"] }
             let (status, output) = try await Tools.run("/bin/bash", arguments)
@@ -255,7 +266,8 @@ enum RealEmbeddings {
         }
 
         func stop() async {
-            _ = try? await Tools.run("/bin/bash", [Fixtures.path("scripts/stop-llama-router.sh"), "--state-dir", stateDirectory, "--timeout", "3"])
+            _ = try? await Tools.run(
+                "/bin/bash", [Fixtures.path("scripts/stop-llama-router.sh"), "--state-dir", stateDirectory, "--timeout", "3"])
             if ProcessInfo.processInfo.environment["BATON_KEEP_ROUTER_STATE"] == nil {
                 try? FileManager.default.removeItem(atPath: stateDirectory)
             }

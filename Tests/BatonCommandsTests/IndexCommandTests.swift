@@ -20,7 +20,9 @@ enum IndexSandbox {
     }
 
     /// A sandbox whose folder is the pipeline search path (BATON_PIPELINE_PATH), with the corpus copied in.
-    static func make(_ name: String, model: String = "all-minilm", batch: Int = 16, chunk: String = "{by: paragraph, size: 800, overlap: 100}")
+    static func make(
+        _ name: String, model: String = "all-minilm", batch: Int = 16, chunk: String = "{by: paragraph, size: 800, overlap: 100}"
+    )
         throws -> RunSandbox
     {
         let sandbox = try RunSandbox(name)
@@ -80,7 +82,9 @@ enum IndexSandbox {
     }
 
     /// Runs `baton arguments`, SIGKILLing it when it has not ended within `seconds` (a hang is a failure, not a stuck suite).
-    static func runWithin(_ seconds: Double, _ sandbox: RunSandbox, _ arguments: [String]) async throws -> (BatonProcess.Result, timedOut: Bool) {
+    static func runWithin(_ seconds: Double, _ sandbox: RunSandbox, _ arguments: [String]) async throws -> (
+        BatonProcess.Result, timedOut: Bool
+    ) {
         let running = try sandbox.start(arguments)
         let deadline = Date().addingTimeInterval(seconds)
         while running.isRunning, Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
@@ -115,7 +119,9 @@ enum IndexSandbox {
 
         // One file changed: only its chunks.
         let changed = sandbox.folder + "/corpus/docs/caching.md"
-        let text = try String(contentsOfFile: changed, encoding: .utf8) + "\n## Warming\n\nAfter a deploy, `quill cache warm` fills the cache with the most read pages.\n"
+        let text =
+            try String(contentsOfFile: changed, encoding: .utf8)
+            + "\n## Warming\n\nAfter a deploy, `quill cache warm` fills the cache with the most read pages.\n"
         try text.write(toFile: changed, atomically: true, encoding: .utf8)
         let expected = Chunker.chunks(of: text, source: "docs/caching.md", spec: ChunkSpec(by: .paragraph, size: 800, overlap: 100)).count
         let update = try await IndexSandbox.index(sandbox)
@@ -174,7 +180,9 @@ enum IndexSandbox {
         #expect(fused["similarity"] is Double, "\(fused)")
         #expect(((hybrid.document["timings"] as? [String: Double])?["embed_ms"] ?? -1) >= 0)
 
-        let text = try await sandbox.baton(["search", "corpus", "Argon2id password hashing", "--profile", "ci", "--mode", "vector", "--top-k", "1"])
+        let text = try await sandbox.baton([
+            "search", "corpus", "Argon2id password hashing", "--profile", "ci", "--mode", "vector", "--top-k", "1",
+        ])
         #expect(text.status == 0, "\(text.summary)")
         let lines = text.stdout.split(separator: "\n", omittingEmptySubsequences: false)
         #expect(lines.first?.hasPrefix("[1] corpus/src/password_hash.rs:") == true, "\(text.stdout)")
@@ -216,7 +224,8 @@ enum IndexSandbox {
         let text = try await sandbox.baton(["indexes", "--profile", "ci"])
         #expect(text.status == 0, "\(text.summary)")
         #expect(text.stdout.contains("corpus (pipeline library, "), "\(text.stdout)")
-        #expect(text.stdout.contains("  state: stale (files changed since it was built; 'baton index corpus' updates it)"), "\(text.stdout)")
+        #expect(
+            text.stdout.contains("  state: stale (files changed since it was built; 'baton index corpus' updates it)"), "\(text.stdout)")
         #expect(text.stdout.contains("  model: all-minilm on echo; chunks by paragraph, 800 characters, 100 overlap"), "\(text.stdout)")
     }
 
@@ -265,6 +274,29 @@ enum IndexSandbox {
         #expect(rechunked.result.status == 65 && rechunked.result.stderr.contains("chunker"), "\(rechunked.result.summary)")
     }
 
+    @Test(
+        "on a terminal the progress is a bar redrawn in place; in a pipe, plain lines",
+        .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script"), "needs util-linux script(1) for a terminal"))
+    func progressBar() async throws {
+        let sandbox = try IndexSandbox.make("index-progress")
+        var environment = sandbox.environment
+        environment["PATH"] = "/usr/bin:/bin"
+        let screen = try await LiveProgressTests.onTerminal(["index", "corpus"], environment: environment, folder: sandbox.folder)
+        #expect(
+            screen.contains("\r\u{1B}[K[########################] indexing corpus: \(Self.fileCount)/\(Self.fileCount) files, "),
+            "\(screen.debugDescription)")
+        #expect(screen.contains("\r\u{1B}[K[........................] indexing corpus: 0/\(Self.fileCount) files, 0 chunks embedded"))
+        let summary = try String(contentsOfFile: sandbox.folder + "/out.txt", encoding: .utf8)
+        #expect(summary.hasPrefix("index corpus: \(Self.fileCount) files (\(Self.fileCount) added"), "\(summary)")
+
+        try "# More\n\nAnother page.\n".write(toFile: sandbox.folder + "/corpus/docs/more.md", atomically: true, encoding: .utf8)
+        let piped = try await sandbox.baton(["index", "corpus"])
+        #expect(piped.status == 0, "\(piped.summary)")
+        #expect(
+            piped.stderr == "indexing corpus: 0/1 files, 0 chunks embedded\nindexing corpus: 1/1 files, 1 chunk embedded\n",
+            "\(piped.stderr.debugDescription)")
+    }
+
     @Test("bad input: binary, huge and dangling files are skipped with the reason; an empty folder and a glob matching nothing exit 65")
     func badInput() async throws {
         let sandbox = try IndexSandbox.make("index-bad-input")
@@ -272,7 +304,8 @@ enum IndexSandbox {
         var png = Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 0x0D])
         png.append(Data(repeating: 0, count: 64))
         try png.write(to: URL(fileURLWithPath: docs + "logo.png"))
-        try String(repeating: "a line of a log that keeps going\n", count: 160_000).write(toFile: docs + "huge.log", atomically: true, encoding: .utf8)
+        try String(repeating: "a line of a log that keeps going\n", count: 160_000).write(
+            toFile: docs + "huge.log", atomically: true, encoding: .utf8)
         try FileManager.default.createSymbolicLink(atPath: docs + "dangling.md", withDestinationPath: docs + "missing.md")
         try Data([0x66, 0x6F, 0xC3, 0x28, 0x0A]).write(to: URL(fileURLWithPath: docs + "latin1.txt"))  // invalid UTF-8
         // A FIFO would block a reader forever: the index must not hang on one.
@@ -344,7 +377,9 @@ enum IndexSandbox {
         return (["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"], 65534)
     }()
 
-    @Test("a runtime that is down exits 69 naming it; a key leaving an untrusted folder exits 78; a runtime kind that cannot embed (Anthropic) exits 1 saying so")
+    @Test(
+        "a runtime that is down exits 69 naming it; a key leaving an untrusted folder exits 78; a runtime kind that cannot embed (Anthropic) exits 1 saying so"
+    )
     func runtimeRefusals() async throws {
         let sandbox = try IndexSandbox.make("index-runtime-down")
         try """
@@ -449,7 +484,9 @@ enum IndexSandbox {
         #expect(try #require(try IndexStore.openExisting(path: path)).fingerprint()?.model == "echo-small")
     }
 
-    @Test("a SIGKILL at any moment of an update (killed from outside, inside a file's transaction or not) leaves a consistent index; the next run finishes it")
+    @Test(
+        "a SIGKILL at any moment of an update (killed from outside, inside a file's transaction or not) leaves a consistent index; the next run finishes it"
+    )
     func externalKillMidUpdate() async throws {
         let sandbox = try IndexSandbox.make("index-kill-outside")
         // Enough files that the update is still running when it is killed: echo embeddings are instant, each file is
@@ -521,7 +558,8 @@ enum IndexSandbox {
         let facts = try #require(attempts.last { $0.stage == "facts" && $0.status == .completed })
         let record = try #require(RetrievalRecord.decode(facts.output), "\(facts.output)")
         #expect(record.chunks.count == 5 && record.index == "baton-docs")
-        #expect(record.chunks.allSatisfy { $0.source.hasPrefix("../docs/") && $0.source.hasSuffix(".md") }, "\(record.chunks.map(\.source))")
+        #expect(
+            record.chunks.allSatisfy { $0.source.hasPrefix("../docs/") && $0.source.hasSuffix(".md") }, "\(record.chunks.map(\.source))")
         let answer = try #require(attempts.last { $0.stage == "answer" && $0.status == .completed })
         let json = try #require(try JSONSerialization.jsonObject(with: Data(answer.output.utf8)) as? [String: Any], "\(answer.output)")
         let citations = try #require(json["citations"] as? [Int], "\(json)")
@@ -536,7 +574,9 @@ enum IndexSandbox {
         #expect(show.status == 0, "\(show.summary)")
         let third = record.chunks[2]
         #expect(show.stdout.contains("sources:\n[3] \(third.source):\(third.line)\n[1] "), "\(show.stdout)")
-        #expect(show.stdout.contains("hybrid search of index baton-docs for \"How do I resume an interrupted run?\": 5 chunks"), "\(show.stdout)")
+        #expect(
+            show.stdout.contains("hybrid search of index baton-docs for \"How do I resume an interrupted run?\": 5 chunks"),
+            "\(show.stdout)")
         let markdown = try await sandbox.baton(["show", id, "--format", "markdown"])
         #expect(markdown.status == 0, "\(markdown.summary)")
         for chunk in cited { #expect(markdown.stdout.contains("- \(chunk.citation)\n"), "\(markdown.stdout)") }

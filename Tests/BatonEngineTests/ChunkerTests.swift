@@ -20,7 +20,8 @@ import Testing
             } else {
                 #expect(chunk.text == lines(text, chunk), "chunk at \(chunk.startLine)-\(chunk.endLine)", sourceLocation: sourceLocation)
             }
-            #expect(chunk.text.count <= size, "chunk at \(chunk.startLine) has \(chunk.text.count) characters", sourceLocation: sourceLocation)
+            #expect(
+                chunk.text.count <= size, "chunk at \(chunk.startLine) has \(chunk.text.count) characters", sourceLocation: sourceLocation)
             #expect(chunk.startLine <= chunk.endLine, sourceLocation: sourceLocation)
         }
         let covered = Set(chunks.flatMap { Array($0.startLine...$0.endLine) })
@@ -239,7 +240,8 @@ import Testing
         for file in files {
             guard let text = try? String(contentsOf: root.appendingPathComponent(file), encoding: .utf8) else { continue }
             let size = method == .lines ? 40 : 800
-            let chunks = Chunker.chunks(of: text, source: file, spec: ChunkSpec(by: method, size: size, overlap: method == .lines ? 5 : 100))
+            let chunks = Chunker.chunks(
+                of: text, source: file, spec: ChunkSpec(by: method, size: size, overlap: method == .lines ? 5 : 100))
             #expect(!chunks.isEmpty)
             if method == .lines {
                 for chunk in chunks { #expect(chunk.text == Self.lines(text, chunk)) }

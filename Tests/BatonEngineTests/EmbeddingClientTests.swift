@@ -192,7 +192,12 @@ import Testing
         func send(_ request: HTTPRequest, connectTimeout: Double) async throws -> HTTPResponse {
             lock.withLock { sent.append(request) }
             let data = Data(body.utf8)
-            return HTTPResponse(status: status, body: AsyncThrowingStream { $0.yield(data); $0.finish() })
+            return HTTPResponse(
+                status: status,
+                body: AsyncThrowingStream {
+                    $0.yield(data)
+                    $0.finish()
+                })
         }
     }
 
@@ -225,14 +230,16 @@ import Testing
     static let llamaErrors: [LlamaErrorCase] = [
         .init(
             status: 501,
-            body: #"{"error":{"code":501,"message":"This server does not support embeddings. Start it with `--embeddings`","type":"not_supported_error"}}"#,
+            body:
+                #"{"error":{"code":501,"message":"This server does not support embeddings. Start it with `--embeddings`","type":"not_supported_error"}}"#,
             code: .httpStatus, transient: false, mentions: "--embedding minilm="),
         .init(
             status: 400, body: #"{"error":{"code":400,"message":"model 'minilm' not found","type":"invalid_request_error"}}"#,
             code: .modelNotFound, transient: false, mentions: "has no model 'minilm'"),
         .init(
             status: 500,
-            body: #"{"error":{"code":500,"message":"input (600 tokens) is too large to process. increase the physical batch size (current batch size: 512)","type":"server_error"}}"#,
+            body:
+                #"{"error":{"code":500,"message":"input (600 tokens) is too large to process. increase the physical batch size (current batch size: 512)","type":"server_error"}}"#,
             code: .contextExceeded, transient: false, mentions: "lower the index's chunk size"),
         .init(
             status: 503, body: #"{"error":{"code":503,"message":"Loading model","type":"unavailable_error"}}"#, code: .httpStatus,

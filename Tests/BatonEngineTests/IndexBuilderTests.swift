@@ -14,7 +14,12 @@ final class CountingEmbedder: @unchecked Sendable {
     var requests: Int { lock.withLock { requestsMade } }
     var texts: [String] { lock.withLock { textsEmbedded } }
 
-    func reset() { lock.withLock { requestsMade = 0; textsEmbedded = [] } }
+    func reset() {
+        lock.withLock {
+            requestsMade = 0
+            textsEmbedded = []
+        }
+    }
 
     func embed(_ texts: [String]) throws -> [[Float]] {
         let number = lock.withLock {
@@ -41,7 +46,9 @@ final class CountingEmbedder: @unchecked Sendable {
 /// Incremental indexing: nothing changed costs nothing, a changed file re-embeds only itself, deleted files leave,
 /// fingerprints are enforced, rebuilds replace the file at the end, and a failure mid-way is resumable.
 @Suite struct IndexBuilderTests {
-    static func fingerprint(model: String = "minilm", dimensions: Int = 64, chunk: ChunkSpec = ChunkSpec(by: .paragraph, size: 400, overlap: 0))
+    static func fingerprint(
+        model: String = "minilm", dimensions: Int = 64, chunk: ChunkSpec = ChunkSpec(by: .paragraph, size: 400, overlap: 0)
+    )
         -> IndexFingerprint
     {
         IndexFingerprint(model: model, runtime: "local", modelDigest: nil, dimensions: dimensions, chunk: chunk)

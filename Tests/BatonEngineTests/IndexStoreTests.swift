@@ -51,7 +51,9 @@ struct SplitMix64: RandomNumberGenerator {
         let store = try IndexStore(path: path)
         for start in stride(from: 0, to: vectors.count, by: 1000) {
             let slice = Array(vectors[start..<min(vectors.count, start + 1000)])
-            let chunks = slice.indices.map { Chunk(source: "bulk\(start).md", startLine: $0 + 1, endLine: $0 + 1, text: "chunk \(start + $0)") }
+            let chunks = slice.indices.map {
+                Chunk(source: "bulk\(start).md", startLine: $0 + 1, endLine: $0 + 1, text: "chunk \(start + $0)")
+            }
             try store.replaceFile(
                 "bulk\(start).md", sha256: "h\(start)", size: 1, chunks: chunks, vectors: slice,
                 fingerprint: fingerprint(vectors[0].count))
@@ -216,7 +218,9 @@ struct SplitMix64: RandomNumberGenerator {
         let path = Self.temporaryPath()
         defer { Self.cleanUp(path) }
         let store = try Self.store([("one", [1, 0])], at: path)
-        let error = try #require(throws: IndexError.self) { try store.search("", vector: [1, 0, 0], mode: .vector, topK: 5, minScore: nil) }
+        let error = try #require(throws: IndexError.self) {
+            try store.search("", vector: [1, 0, 0], mode: .vector, topK: 5, minScore: nil)
+        }
         #expect(error.kind == .fingerprintMismatch)
         #expect(error.message.contains("3 dimensions but the index '\(path)' holds 2-dimensional vectors"))
         let noVector = try #require(throws: IndexError.self) { try store.search("one", vector: nil, mode: .hybrid, topK: 5, minScore: nil) }
@@ -266,7 +270,8 @@ struct SplitMix64: RandomNumberGenerator {
         let path = Self.temporaryPath()
         defer { Self.cleanUp(path) }
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try "this is not sqlite at all, just some text that is long enough to be a header".write(toFile: path, atomically: true, encoding: .utf8)
+        try "this is not sqlite at all, just some text that is long enough to be a header".write(
+            toFile: path, atomically: true, encoding: .utf8)
         let garbage = try #require(throws: IndexError.self) { _ = try IndexStore(path: path) }
         #expect(garbage.kind == .damaged)
         #expect(garbage.message.contains("'\(path)' is damaged"))

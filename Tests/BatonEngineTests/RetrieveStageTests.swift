@@ -34,21 +34,21 @@ import Testing
 
         static let files = [
             "resume.md": """
-                # Resuming runs
+            # Resuming runs
 
-                A run that was interrupted continues with baton resume. Completed attempts are replayed from the
-                checkpoint database and never run again.
-                """,
+            A run that was interrupted continues with baton resume. Completed attempts are replayed from the
+            checkpoint database and never run again.
+            """,
             "pasta.md": """
-                # Cooking pasta
+            # Cooking pasta
 
-                Boil salted water, add the pasta and stir. Drain it when it is al dente and serve with sauce.
-                """,
+            Boil salted water, add the pasta and stir. Drain it when it is al dente and serve with sauce.
+            """,
             "garden.md": """
-                # Garden roses
+            # Garden roses
 
-                Prune roses in late winter and water them deeply in summer so the garden blooms.
-                """,
+            Prune roses in late winter and water them deeply in summer so the garden blooms.
+            """,
         ]
     }
 
@@ -383,7 +383,10 @@ import Testing
         let runtime = HashingRuntime()
         let outcome = try await Self.start(snapshot, Self.executor(store, runtime), question: "  ")
         let reason = try #require(Self.failure(outcome))
-        #expect(reason == "stage 'facts': its query rendered empty (query: \"{{inputs.question}}\"); check the template and the inputs and stages it reads")
+        #expect(
+            reason
+                == "stage 'facts': its query rendered empty (query: \"{{inputs.question}}\"); check the template and the inputs and stages it reads"
+        )
         #expect(runtime.embedRequests == 0)
     }
 
@@ -633,7 +636,8 @@ import Testing
         #expect(try other.stats(switched)?.fingerprint?.model == "embed-b")
 
         // Without a path and with an in-memory run database, the index has nowhere to live.
-        let message = "index 'docs' has no path: and the run database is in memory, so it has no folder to live in; give the index a path: in its YAML"
+        let message =
+            "index 'docs' has no path: and the run database is in memory, so it has no folder to live in; give the index a path: in its YAML"
         #expect(throws: IndexError(kind: .unreadable, message: message)) { try IndexService.path(of: index, databasePath: nil) }
     }
 

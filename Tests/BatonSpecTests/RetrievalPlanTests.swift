@@ -44,7 +44,8 @@ import Testing
         #expect(
             plan.indexes == [
                 IndexPlan(
-                    name: "code", root: root, sources: ["Sources/**/*.swift"], exclude: [], chunk: ChunkSpec(by: .lines, size: 60, overlap: 10),
+                    name: "code", root: root, sources: ["Sources/**/*.swift"], exclude: [],
+                    chunk: ChunkSpec(by: .lines, size: 60, overlap: 10),
                     model: ResolvedModel(name: "minilm", runtime: "local", footprint: nil), batch: 32, path: nil, vector: .sqliteVec),
                 IndexPlan(
                     name: "docs", root: root, sources: ["docs/**/*.md", "README.md"], exclude: ["**/drafts/**"],

@@ -277,9 +277,11 @@ import Testing
               c: {model: small, prompt: "{{stages.a.output}}{{stages.b.output}}"}
             """,
             [
-                DiagnosticSpec("1️⃣", code: "index-unknown", message: "stage 'a' queries index 'doc', which is not declared; did you mean 'docs'?"),
                 DiagnosticSpec(
-                    "2️⃣", code: "index-unknown", message: "stage 'b' queries index 'zzz', which is not declared; the declared indexes are 'docs'"),
+                    "1️⃣", code: "index-unknown", message: "stage 'a' queries index 'doc', which is not declared; did you mean 'docs'?"),
+                DiagnosticSpec(
+                    "2️⃣", code: "index-unknown",
+                    message: "stage 'b' queries index 'zzz', which is not declared; the declared indexes are 'docs'"),
             ])
     }
 

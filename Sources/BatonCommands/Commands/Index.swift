@@ -164,7 +164,8 @@ final class IndexProgressBar: @unchecked Sendable {
         defer { lock.unlock() }
         let total = max(progress.filesTotal, 1)
         let chunks = progress.chunksEmbedded
-        let line = "indexing \(index): \(progress.filesDone)/\(progress.filesTotal) files, \(chunks) chunk\(chunks == 1 ? "" : "s") embedded"
+        let line =
+            "indexing \(index): \(progress.filesDone)/\(progress.filesTotal) files, \(chunks) chunk\(chunks == 1 ? "" : "s") embedded"
         if live {
             let width = 24
             let filled = min(width, progress.filesDone * width / total)

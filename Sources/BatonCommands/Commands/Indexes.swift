@@ -143,7 +143,8 @@ struct IndexRow: Encodable {
         var lines = ["\(name) (\(declaredIn) \(declaredBy), \(declaringFile))"]
         let from = root.map { " in \($0)" } ?? ""
         lines.append(
-            "  sources: \(sources.joined(separator: ", "))\(from)" + (exclude.isEmpty ? "" : "; exclude: \(exclude.joined(separator: ", "))"))
+            "  sources: \(sources.joined(separator: ", "))\(from)"
+                + (exclude.isEmpty ? "" : "; exclude: \(exclude.joined(separator: ", "))"))
         var model = "  model: \(self.model ?? "?")" + (runtime.map { " on \($0)" } ?? "")
         if let chunk {
             let unit = chunk.by == .lines ? "lines" : "characters"
@@ -247,7 +248,8 @@ struct IndexCatalog {
                 throw ExitCode.invalidPipeline
             }
             guard let spec = document.spec else { continue }
-            let invalid = document.diagnostics.hasErrors
+            let invalid =
+                document.diagnostics.hasErrors
                 ? PipelineInvalid(diagnostics: document.diagnostics, sources: [source.path: source]) : nil
             for index in spec.indexes ?? [] {
                 declarations.append(
@@ -277,7 +279,8 @@ struct IndexCatalog {
         var distinct: [Declaration] = []
         for declaration in pipelines
         where !distinct.contains(where: {
-            $0.spec == declaration.spec && Self.folder(of: $0.file, workspace: workspace) == Self.folder(of: declaration.file, workspace: workspace)
+            $0.spec == declaration.spec
+                && Self.folder(of: $0.file, workspace: workspace) == Self.folder(of: declaration.file, workspace: workspace)
         }) {
             distinct.append(declaration)
         }
@@ -293,7 +296,8 @@ struct IndexCatalog {
         let hint = Suggestion.closest(to: name, in: known).map { "; did you mean '\($0)'?" } ?? ""
         let listed = known.isEmpty ? "no index is declared" : "declared: \(known.joined(separator: ", "))"
         Console.error(
-            "error: no index '\(name)' in the pipelines on the search path or profile \(profileName)\(hint) (\(listed); 'baton indexes' lists them)")
+            "error: no index '\(name)' in the pipelines on the search path or profile \(profileName)\(hint) (\(listed); 'baton indexes' lists them)"
+        )
         throw ExitCode.notFound
     }
 

@@ -71,7 +71,8 @@ extension BatonCommand {
 
         func validate() throws {
             guard RetrieveSpec.topKRange.contains(topK) else {
-                throw ValidationError("--top-k must be between \(RetrieveSpec.topKRange.lowerBound) and \(RetrieveSpec.topKRange.upperBound)")
+                throw ValidationError(
+                    "--top-k must be between \(RetrieveSpec.topKRange.lowerBound) and \(RetrieveSpec.topKRange.upperBound)")
             }
             if let minScore, !RetrieveSpec.minScoreRange.contains(minScore) {
                 throw ValidationError("--min-score must be between -1 and 1 (a cosine similarity)")
@@ -101,7 +102,8 @@ extension BatonCommand {
                 throw IndexCommandSupport.fail(error, index: index.name)
             }
             if stale == true {
-                Console.error("note: index '\(index.name)' is stale (files changed since it was built); 'baton index \(index.name)' updates it")
+                Console.error(
+                    "note: index '\(index.name)' is stale (files changed since it was built); 'baton index \(index.name)' updates it")
             }
             let document = SearchDocument(index: index.name, query: query, mode: mode.searchMode, topK: topK, result: result)
             if json {

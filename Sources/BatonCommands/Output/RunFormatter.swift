@@ -201,7 +201,9 @@ enum RunFormatter {
         guard attempt.status == .completed, report.snapshot.plan.stage(named: attempt.stage)?.isRetrieve == true,
             let record = RetrievalRecord.decode(attempt.output)
         else { return nil }
-        var lines = ["\(record.mode.rawValue) search of index \(record.index) for \"\(record.query)\": \(record.chunks.count) chunk\(record.chunks.count == 1 ? "" : "s")"]
+        var lines = [
+            "\(record.mode.rawValue) search of index \(record.index) for \"\(record.query)\": \(record.chunks.count) chunk\(record.chunks.count == 1 ? "" : "s")"
+        ]
         for chunk in record.chunks {
             lines.append("[\(chunk.n)] \(chunk.source):\(chunk.line)-\(chunk.endLine)  " + String(format: "%.4f", chunk.score))
             if withText {
@@ -312,7 +314,8 @@ enum RunFormatter {
             lines += ["", "## Result"]
             for output in outputs {
                 lines += ["", "### \(output.stage)", "", output.output]
-                let cited = report.attempts.last { $0.stage == output.stage && $0.status == .completed }.map { citations(of: $0, report) } ?? []
+                let cited =
+                    report.attempts.last { $0.stage == output.stage && $0.status == .completed }.map { citations(of: $0, report) } ?? []
                 if !cited.isEmpty { lines += [""] + cited.map { "- \($0)" } }
             }
         }

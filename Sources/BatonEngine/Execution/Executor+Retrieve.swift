@@ -19,7 +19,8 @@ extension Executor {
     func runRetrieveStage(_ stage: PlannedStage, round: Int, fingerprint: String, state: inout RunState) async throws -> StageResult {
         guard let step = stage.retrieve, let index = stage.index(in: state.snapshot.plan) else {
             throw StageFailure(
-                message: "stage '\(stage.name)': its index '\(stage.retrieve?.index ?? "")' is not in the run's plan; compile the pipeline again",
+                message:
+                    "stage '\(stage.name)': its index '\(stage.retrieve?.index ?? "")' is not in the run's plan; compile the pipeline again",
                 runtimeUnavailable: false)
         }
         try await waitWhileHot(before: stage, round: round, state: state)
@@ -273,6 +274,8 @@ extension Executor {
             citations.append(
                 ("items", .object([("type", .string("integer")), ("enum", .array(numbers.map { .number(Double($0)) }))])))
             citations.append(("minItems", .number(1)))
+            // A bound: Gemma 3 270M under the enum grammar alone cycled 1, 2, 3, ... until max_tokens.
+            citations.append(("maxItems", .number(Double(numbers.count))))
         }
         let property = JSONValue.object(citations)
         guard case .object(var fields)? = base else {

@@ -104,7 +104,8 @@ public enum IndexBuilder {
                     throw IndexError(
                         kind: .embedding,
                         message:
-                            "index '\(index.name)': the embedding model '\(fingerprint.model)' returned \(answer.count) vectors for \(slice.count) texts; check the runtime serving it")
+                            "index '\(index.name)': the embedding model '\(fingerprint.model)' returned \(answer.count) vectors for \(slice.count) texts; check the runtime serving it"
+                    )
                 }
                 if fingerprint.dimensions == 0, let first = answer.first { fingerprint.dimensions = first.count }
                 vectors += answer
@@ -156,7 +157,8 @@ public enum IndexBuilder {
                 throw IndexError(
                     kind: .unreadable,
                     message:
-                        "index '\(index.name)': the rebuilt file '\(target)' cannot replace '\(path)' (\(String(cString: strerror(errno)))); check the folder's permissions")
+                        "index '\(index.name)': the rebuilt file '\(target)' cannot replace '\(path)' (\(String(cString: strerror(errno)))); check the folder's permissions"
+                )
             }
         }
         return summary

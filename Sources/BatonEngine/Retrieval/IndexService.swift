@@ -69,7 +69,8 @@ public struct IndexService: Sendable {
             throw IndexError(
                 kind: .unreadable,
                 message:
-                    "index '\(index.name)' has no path: and the run database is in memory, so it has no folder to live in; give the index a path: in its YAML")
+                    "index '\(index.name)' has no path: and the run database is in memory, so it has no folder to live in; give the index a path: in its YAML"
+            )
         }
         let folder = (databasePath as NSString).deletingLastPathComponent
         return ((folder.isEmpty ? "." : folder) as NSString).appendingPathComponent("indexes/\(index.name).sqlite")
@@ -89,7 +90,8 @@ public struct IndexService: Sendable {
             throw IndexError(
                 kind: .embedding,
                 message:
-                    "runtime '\(name)' (\(kind)) cannot embed; index '\(index.name)' needs its embedding model '\(index.model.name)' on an ollama, llama-server or openai runtime (Anthropic has no embeddings API)")
+                    "runtime '\(name)' (\(kind)) cannot embed; index '\(index.name)' needs its embedding model '\(index.model.name)' on an ollama, llama-server or openai runtime (Anthropic has no embeddings API)"
+            )
         }
         return (runtime, embedding)
     }
@@ -151,7 +153,8 @@ public struct IndexService: Sendable {
             throw IndexError(
                 kind: .extensionUnavailable,
                 message:
-                    "index '\(index.name)' asks for vector: sqlite-vec, but BATON_SQLITE_VEC is not set; set it to the path of vec0.so (the sqlite-vec wheel on PyPI ships one), or use vector: exact")
+                    "index '\(index.name)' asks for vector: sqlite-vec, but BATON_SQLITE_VEC is not set; set it to the path of vec0.so (the sqlite-vec wheel on PyPI ships one), or use vector: exact"
+            )
         }
         return sqliteVecPath
     }
@@ -253,7 +256,8 @@ public struct IndexService: Sendable {
         IndexError(
             kind: .notBuilt,
             message:
-                "index '\(index.name)' has not been built (no file at \((try? path(of: index)) ?? "?")); run 'baton index \(index.name)', or run the pipeline without --no-index-update")
+                "index '\(index.name)' has not been built (no file at \((try? path(of: index)) ?? "?")); run 'baton index \(index.name)', or run the pipeline without --no-index-update"
+        )
     }
 
     // MARK: - The model outside a run

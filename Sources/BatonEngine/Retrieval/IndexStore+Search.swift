@@ -147,7 +147,8 @@ extension IndexStore {
         throw IndexError(
             kind: .fingerprintMismatch,
             message:
-                "the query's embedding has \(query) dimensions but the index '\(path)' holds \(stored)-dimensional vectors; embed with the index's model, or rebuild it with `baton index NAME --rebuild`")
+                "the query's embedding has \(query) dimensions but the index '\(path)' holds \(stored)-dimensional vectors; embed with the index's model, or rebuild it with `baton index NAME --rebuild`"
+        )
     }
 
     /// Every vector, loaded once and again only after a write (this process's or another's).
@@ -174,7 +175,8 @@ extension IndexStore {
                     throw IndexError(
                         kind: .damaged,
                         message:
-                            "the index file '\(path)' is damaged: chunk \(id) has a vector that is not \(dimensions) float32 values; rebuild it with `baton index NAME --rebuild`")
+                            "the index file '\(path)' is damaged: chunk \(id) has a vector that is not \(dimensions) float32 values; rebuild it with `baton index NAME --rebuild`"
+                    )
                 }
                 ids.append(row["id"])
             }

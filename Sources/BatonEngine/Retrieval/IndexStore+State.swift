@@ -88,7 +88,8 @@ extension IndexStore {
             throw IndexError(
                 kind: .damaged,
                 message:
-                    "the index file '\(path)' has a damaged keyword index (\(error.message ?? "corrupt")); rebuild it with `baton index NAME --rebuild`")
+                    "the index file '\(path)' has a damaged keyword index (\(error.message ?? "corrupt")); rebuild it with `baton index NAME --rebuild`"
+            )
         } catch {
             // A file that cannot be written cannot run FTS5's check either: that is not damage.
             throw Self.wrap(error, path: path)

@@ -45,7 +45,8 @@ extension IndexStore {
             throw IndexError(
                 kind: .embedding,
                 message:
-                    "the embedding model returned \(vectors.count) vectors for the \(chunks.count) chunks of '\(file)'; check the runtime serving '\(fingerprint.model)'")
+                    "the embedding model returned \(vectors.count) vectors for the \(chunks.count) chunks of '\(file)'; check the runtime serving '\(fingerprint.model)'"
+            )
         }
         var blobs: [Data] = []
         blobs.reserveCapacity(vectors.count)
@@ -54,13 +55,15 @@ extension IndexStore {
                 throw IndexError(
                     kind: .embedding,
                     message:
-                        "the embedding model '\(fingerprint.model)' returned a \(vector.count)-dimensional vector for '\(file)', but the index holds \(fingerprint.dimensions)-dimensional ones; rebuild it with `baton index NAME --rebuild` if the model changed")
+                        "the embedding model '\(fingerprint.model)' returned a \(vector.count)-dimensional vector for '\(file)', but the index holds \(fingerprint.dimensions)-dimensional ones; rebuild it with `baton index NAME --rebuild` if the model changed"
+                )
             }
             guard let unit = VectorMath.normalized(vector) else {
                 throw IndexError(
                     kind: .embedding,
                     message:
-                        "the embedding model '\(fingerprint.model)' returned a zero or non-finite vector for a chunk of '\(file)'; check the runtime serving it")
+                        "the embedding model '\(fingerprint.model)' returned a zero or non-finite vector for a chunk of '\(file)'; check the runtime serving it"
+                )
             }
             blobs.append(VectorMath.blob(unit))
         }
@@ -70,7 +73,8 @@ extension IndexStore {
             if vecLoaded {
                 try Self.ensureVectorTable(db, dimensions: vectors.first?.count ?? fingerprint.dimensions)
                 try db.execute(
-                    sql: "DELETE FROM chunks_vec WHERE rowid IN (SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.path = ?)",
+                    sql:
+                        "DELETE FROM chunks_vec WHERE rowid IN (SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.path = ?)",
                     arguments: [file])
             }
             try db.execute(sql: "DELETE FROM chunks WHERE file_id IN (SELECT id FROM files WHERE path = ?)", arguments: [file])
@@ -97,7 +101,8 @@ extension IndexStore {
             for file in paths {
                 if vecLoaded, try db.tableExists("chunks_vec") {
                     try db.execute(
-                        sql: "DELETE FROM chunks_vec WHERE rowid IN (SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.path = ?)",
+                        sql:
+                            "DELETE FROM chunks_vec WHERE rowid IN (SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.path = ?)",
                         arguments: [file])
                 }
                 try db.execute(sql: "DELETE FROM chunks WHERE file_id IN (SELECT id FROM files WHERE path = ?)", arguments: [file])
@@ -116,13 +121,15 @@ extension IndexStore {
             throw IndexError(
                 kind: .extensionUnavailable,
                 message:
-                    "vector: sqlite-vec needs the path of the vec0 extension; set BATON_SQLITE_VEC to the vec0.so that scripts/setup-sqlite-vec.sh prints, or use vector: exact")
+                    "vector: sqlite-vec needs the path of the vec0 extension; set BATON_SQLITE_VEC to the vec0.so that scripts/setup-sqlite-vec.sh prints, or use vector: exact"
+            )
         }
         guard FileManager.default.fileExists(atPath: path) else {
             throw IndexError(
                 kind: .extensionUnavailable,
                 message:
-                    "the sqlite-vec extension '\(path)' (BATON_SQLITE_VEC) does not exist; run scripts/setup-sqlite-vec.sh and set BATON_SQLITE_VEC to the path it prints, or use vector: exact")
+                    "the sqlite-vec extension '\(path)' (BATON_SQLITE_VEC) does not exist; run scripts/setup-sqlite-vec.sh and set BATON_SQLITE_VEC to the path it prints, or use vector: exact"
+            )
         }
         return path
     }
@@ -141,7 +148,8 @@ extension IndexStore {
             throw IndexError(
                 kind: .extensionUnavailable,
                 message:
-                    "the sqlite-vec extension '\(path)' (BATON_SQLITE_VEC) does not load (\(reason)); run scripts/setup-sqlite-vec.sh and set BATON_SQLITE_VEC to the path it prints, or use vector: exact")
+                    "the sqlite-vec extension '\(path)' (BATON_SQLITE_VEC) does not load (\(reason)); run scripts/setup-sqlite-vec.sh and set BATON_SQLITE_VEC to the path it prints, or use vector: exact"
+            )
         }
     }
 
@@ -171,7 +179,9 @@ extension IndexStore {
             try Self.ensureVectorTable(db, dimensions: dimensions)
             try db.execute(sql: "DELETE FROM chunks_vec WHERE rowid NOT IN (SELECT id FROM chunks)")
             try db.execute(
-                sql: "INSERT INTO chunks_vec (rowid, embedding) SELECT id, vector FROM chunks WHERE id NOT IN (SELECT rowid FROM chunks_vec)")
+                sql:
+                    "INSERT INTO chunks_vec (rowid, embedding) SELECT id, vector FROM chunks WHERE id NOT IN (SELECT rowid FROM chunks_vec)"
+            )
         }
     }
 }

@@ -128,7 +128,8 @@ public final class IndexStore: Sendable {
                 throw IndexError(
                     kind: .damaged,
                     message:
-                        "the index file '\(path)' was written by a newer version of baton; upgrade baton, or rebuild the index (`baton index NAME --rebuild`)")
+                        "the index file '\(path)' was written by a newer version of baton; upgrade baton, or rebuild the index (`baton index NAME --rebuild`)"
+                )
             }
             let hasOtherTables = try queue.read { db in
                 try !db.tableExists("meta") && !db.tableExists("grdb_migrations")
@@ -199,7 +200,8 @@ public final class IndexStore: Sendable {
             return IndexError(
                 kind: .unreadable,
                 message:
-                    "the index file '\(path)' cannot be read or written (\(detail)); check the file's and its folder's permissions, or give the index another path:")
+                    "the index file '\(path)' cannot be read or written (\(detail)); check the file's and its folder's permissions, or give the index another path:"
+            )
         }
     }
 

@@ -80,7 +80,11 @@ public enum SourceScanner {
         for pattern in index.sources {
             let glob = IndexGlob(pattern)
             let walker = IndexSourceWalker(root: root, glob: glob)
-            walker.walk { relative, absolute in matched[relative] = absolute } skipped: { escapes.append($0) }
+            walker.walk { relative, absolute in
+                matched[relative] = absolute
+            } skipped: {
+                escapes.append($0)
+            }
         }
         var excludedCount = 0
         var files: [IndexSourceFile] = []
@@ -123,7 +127,8 @@ public enum SourceScanner {
         return IndexError(
             kind: .noSources,
             message:
-                "index '\(index.name)' has no files to read: \(why); fix 'sources' (globs relative to the folder of the file declaring the index)")
+                "index '\(index.name)' has no files to read: \(why); fix 'sources' (globs relative to the folder of the file declaring the index)"
+        )
     }
 
     /// Why a file cannot be indexed.

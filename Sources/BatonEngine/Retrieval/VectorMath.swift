@@ -16,14 +16,17 @@ package enum VectorMath {
         let rawB = UnsafeRawPointer(b)
         let stride = MemoryLayout<Float>.stride
         while i + 32 <= count {
-            first += rawA.loadUnaligned(fromByteOffset: i * stride, as: SIMD16<Float>.self)
+            first +=
+                rawA.loadUnaligned(fromByteOffset: i * stride, as: SIMD16<Float>.self)
                 * rawB.loadUnaligned(fromByteOffset: i * stride, as: SIMD16<Float>.self)
-            second += rawA.loadUnaligned(fromByteOffset: (i + 16) * stride, as: SIMD16<Float>.self)
+            second +=
+                rawA.loadUnaligned(fromByteOffset: (i + 16) * stride, as: SIMD16<Float>.self)
                 * rawB.loadUnaligned(fromByteOffset: (i + 16) * stride, as: SIMD16<Float>.self)
             i += 32
         }
         while i + 8 <= count {
-            let product = rawA.loadUnaligned(fromByteOffset: i * stride, as: SIMD8<Float>.self)
+            let product =
+                rawA.loadUnaligned(fromByteOffset: i * stride, as: SIMD8<Float>.self)
                 * rawB.loadUnaligned(fromByteOffset: i * stride, as: SIMD8<Float>.self)
             first.lowHalf += product
             i += 8

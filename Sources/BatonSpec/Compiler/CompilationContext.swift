@@ -210,7 +210,8 @@ struct CompilationContext {
     /// A retrieve stage as planned: its index's embedding model, no prompt, the chunks as its JSON output.
     private func plannedRetrieveStage(_ stage: StageSpec, _ retrieve: RetrieveSpec) -> PlannedStage {
         PlannedStage(
-            name: stage.name, role: nil, models: models[stage.name] ?? [], settings: settings[stage.name] ?? stage.settings, system: nil, prompt: "",
+            name: stage.name, role: nil, models: models[stage.name] ?? [], settings: settings[stage.name] ?? stage.settings, system: nil,
+            prompt: "",
             dependencies: sortedDependencies(of: stage.name), critic: nil, reviewedBy: nil,
             output: OutputSpec(format: .json, schema: nil), condition: conditions[stage.name], routedBy: routedBy[stage.name],
             fanOut: fanOut(of: stage),

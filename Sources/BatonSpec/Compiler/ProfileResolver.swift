@@ -146,7 +146,8 @@ public enum ProfileResolver {
             if runtime == nil, !registry.contains(model) {
                 diagnostics.append(
                     Diagnostic(
-                        .unknownModel(model, usedBy: "index '\(index.name)' embeds with", suggestion: Suggestion.closest(to: model, in: registry)),
+                        .unknownModel(
+                            model, usedBy: "index '\(index.name)' embeds with", suggestion: Suggestion.closest(to: model, in: registry)),
                         at: map.location("indexes.\(index.name).embed.model")))
             }
         }

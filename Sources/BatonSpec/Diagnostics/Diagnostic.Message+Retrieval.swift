@@ -18,7 +18,8 @@ extension Diagnostic.Message {
                 + (suggestion.map { "; did you mean '\($0)'?" }
                     ?? (indexes.isEmpty
                         ? "; declare it under 'indexes' in the pipeline or the profile, with its 'sources' and 'embed'"
-                        : "; the declared indexes are \(indexes.map { "'\($0)'" }.joined(separator: ", "))")))
+                        : "; the declared indexes are \(indexes.map { "'\($0)'" }.joined(separator: ", "))"))
+        )
     }
 
     /// An index of the pipeline that no retrieve stage queries.

@@ -45,7 +45,8 @@ enum ConditionCheck {
     /// listing the fields X has.
     private static func toolFieldMessage(_ error: ExpressionError, _ context: CompilationContext) -> Diagnostic.Message? {
         guard error.code == "unknown-field", error.message.hasPrefix("'stages.") else { return nil }
-        for stage in context.spec.stages where !stage.isRetrieve && error.message.hasPrefix("'stages.\(stage.name)' has no field 'chunks'") {
+        for stage in context.spec.stages where !stage.isRetrieve && error.message.hasPrefix("'stages.\(stage.name)' has no field 'chunks'")
+        {
             return .retrieveFieldUnavailable("stages.\(stage.name).chunks", stage: stage.name, kind: TemplateCheck.kindText(of: stage))
         }
         for field in ["exit_code", "stderr", "status"] {

@@ -93,7 +93,8 @@ enum RetrieveRules {
             let (pinned, name) = ModelReference(index.model).split(knownRuntimes: runtimes)
             if pinned == nil, !registry.contains(name) {
                 context.emit(
-                    .unknownModel(name, usedBy: "index '\(index.name)' embeds with", suggestion: Suggestion.closest(to: name, in: registry)),
+                    .unknownModel(
+                        name, usedBy: "index '\(index.name)' embeds with", suggestion: Suggestion.closest(to: name, in: registry)),
                     at: location)
                 continue
             }

@@ -391,7 +391,8 @@ enum TemplateCheck {
         case "json" where stage.isRetrieve:
             // A retrieve stage's answer is its chunks, read as such.
             context.emit(
-                .badStageField(name, stage: target, suggestion: stage.forEach == nil ? "stages.\(target).chunks" : "stages.\(target).items"),
+                .badStageField(
+                    name, stage: target, suggestion: stage.forEach == nil ? "stages.\(target).chunks" : "stages.\(target).items"),
                 at: location)
             return
         case "json":
