@@ -44,6 +44,8 @@ public enum BuiltInProfiles {
           gemma3:12b: {runtime: ollama, footprint: 9.3GB, context_length: 131072, capabilities: {reasoning: 7, coding: 6, creativity: 8}}
           gemma3:27b: {runtime: ollama, footprint: 18.4GB, context_length: 131072, capabilities: {reasoning: 8, coding: 7, creativity: 8}}
           phi4:14b: {runtime: ollama, footprint: 11.0GB, context_length: 16384, capabilities: {reasoning: 8, coding: 7, creativity: 5}}
+          # The embedding model of indexes (docs/retrieval.md); no capability scores, so no role picks it for chat.
+          all-minilm: {runtime: ollama, footprint: 150MB, context_length: 512}
         roles:
           planner: {capability: reasoning, temperature: 0.2, top_p: 0.9, max_tokens: 1024}
           critic: {capability: reasoning, temperature: 0.1, top_p: 0.9, max_tokens: 768}

@@ -2,12 +2,24 @@ import BatonEngine
 import BatonSpec
 import BatonTestSupport
 import Foundation
+import GRDB
 import Testing
 
 /// A sandbox for the index commands: a copy of the golden retrieval corpus in `corpus/`, and `library.yaml` (the
 /// sandbox folder is the pipeline search path) declaring the index `corpus` over it (the `ci` profile's `all-minilm`: the echo runtime's hashed-word vectors).
 enum IndexSandbox {
     static let corpus = Fixtures.path("Tests/BatonCommandsTests/Fixtures/retrieval-corpus")
+
+    /// Files the index at `path` holds now, read without taking a write lock; 0 before the file has its tables.
+    static func filesIndexed(_ path: String) -> Int {
+        var configuration = Configuration()
+        configuration.readonly = true
+        configuration.busyMode = .timeout(1)
+        guard FileManager.default.fileExists(atPath: path),
+            let queue = try? DatabaseQueue(path: path, configuration: configuration)
+        else { return 0 }
+        return (try? queue.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM files") }) ?? 0
+    }
 
     /// The files of the corpus (relative to `corpus/`), sorted.
     static var corpusFiles: [String] {
@@ -488,6 +500,8 @@ enum IndexSandbox {
         "a SIGKILL at any moment of an update (killed from outside, inside a file's transaction or not) leaves a consistent index; the next run finishes it"
     )
     func externalKillMidUpdate() async throws {
+        // The watch reads the files table read-only: opening an IndexStore writes (its schema), so it waited on the
+        // update's lock and, on a loaded machine, saw nothing before the update ended (CI, 2026-12-07).
         let sandbox = try IndexSandbox.make("index-kill-outside")
         // Enough files that the update is still running when it is killed: echo embeddings are instant, each file is
         // its own transaction.
@@ -503,7 +517,7 @@ enum IndexSandbox {
         let deadline = Date().addingTimeInterval(120)
         var seen = 0
         while running.isRunning, Date() < deadline, seen < 200 {
-            seen = (try? IndexStore.openExisting(path: path)?.stats().files) ?? 0
+            seen = IndexSandbox.filesIndexed(path)
             try await Task.sleep(for: .milliseconds(20))
         }
         if !running.isRunning {

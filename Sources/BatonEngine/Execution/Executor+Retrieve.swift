@@ -44,7 +44,11 @@ extension Executor {
         // Items running at once use the model the item before them made resident (as model stages do).
         var timings: [String: Double] = [:]
         if state.currentItem?.concurrent != true {
-            timings = try await loadEmbeddingModel(stage, model: index.model, round: round, runtime: runtime.chat, state: &state)
+            // At the runtime's own context, as the embedding requests ask for it (OllamaClient+Embeddings): a `num_ctx`
+            // layered from the defaults for chat models would make Ollama reload the model at the first request.
+            var embedding = stage
+            embedding.settings.numCtx = nil
+            timings = try await loadEmbeddingModel(embedding, model: index.model, round: round, runtime: runtime.chat, state: &state)
         }
 
         let key = StageRound(stage: stage.name, item: state.currentItem?.index, round: round)
