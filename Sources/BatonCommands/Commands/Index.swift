@@ -54,9 +54,9 @@ extension BatonCommand {
         func run() async throws {
             let workspace = Workspace.current()
             let environment = workspace.environment
-            let catalog = try IndexCatalog.load(
+            let catalog = try await IndexCommandSupport.catalog(
                 workspace: workspace, profileName: profileOption.resolvedName(environment: environment), pipeline: pipeline)
-            let declaration = try catalog.declaration(named: name)
+            let declaration = try IndexCommandSupport.declaration(named: name, in: catalog)
             let planned = try IndexCommandSupport.plan(declaration, catalog: catalog, trust: trust)
             let service = IndexService.forSession(
                 snapshot: planned.snapshot, databasePath: database.path(environment: environment), environment: environment)
@@ -189,8 +189,31 @@ final class IndexProgressBar: @unchecked Sendable {
     }
 }
 
-/// What `baton index` and `baton search` share: planning with the trust check, loading the model, exit codes.
+/// What `baton index`, `baton search` and `baton indexes` share: the catalog, planning with the trust check, loading
+/// the model, exit codes.
 enum IndexCommandSupport {
+    /// ``IndexCatalog/load(workspace:profileName:pipeline:)`` for a command: an invalid profile or `--pipeline` file
+    /// prints its diagnostics and exits 65; a missing one exits 66 (`WorkspaceError`, mapped by the root command).
+    static func catalog(workspace: Workspace, profileName: String?, pipeline: String?) async throws -> IndexCatalog {
+        try await Console.reportingInvalid {
+            try IndexCatalog.load(workspace: workspace, profileName: profileName, pipeline: pipeline)
+        }
+    }
+
+    /// The declaration `name` stands for in `catalog`; prints why there is none and exits 64 when several pipelines
+    /// declare it differently (--pipeline picks one), 66 when nothing declares it.
+    static func declaration(named name: String, in catalog: IndexCatalog) throws -> IndexCatalog.Declaration {
+        do {
+            return try catalog.declaration(named: name)
+        } catch {
+            Console.error("error: \(error)")
+            switch error {
+            case .ambiguous: throw ExitCode(BatonExitCode.usage)
+            case .notFound: throw ExitCode.notFound
+            }
+        }
+    }
+
     /// Plans `declaration`; refuses (exit 78) an untrusted project folder whose index would send files to a runtime off
     /// this machine, as `baton run` does. Diagnostics of the declaration exit 65.
     static func plan(_ declaration: IndexCatalog.Declaration, catalog: IndexCatalog, trust: Bool) throws -> IndexCatalog.Planned {

@@ -85,9 +85,10 @@ extension BatonCommand {
         func run() async throws {
             let workspace = Workspace.current()
             let environment = workspace.environment
-            let catalog = try IndexCatalog.load(
+            let catalog = try await IndexCommandSupport.catalog(
                 workspace: workspace, profileName: profileOption.resolvedName(environment: environment), pipeline: pipeline)
-            let planned = try IndexCommandSupport.plan(try catalog.declaration(named: name), catalog: catalog, trust: trust)
+            let declaration = try IndexCommandSupport.declaration(named: name, in: catalog)
+            let planned = try IndexCommandSupport.plan(declaration, catalog: catalog, trust: trust)
             let service = IndexService.forSession(
                 snapshot: planned.snapshot, databasePath: database.path(environment: environment), environment: environment)
             let index = planned.index
