@@ -24,8 +24,17 @@ import Testing
         #expect(Self.record(status: .running, token: nil).displayStatus(now: 1005, host: "here", isAlive: { _ in true }) == "stopped")
         #expect(
             Self.record(status: .running).displayStatus(
+                now: 1000 + RunStore.leaseHungAfter + 1, host: "here", isAlive: { _ in true }) == "stopped")
+        #expect(
+            Self.record(status: .running, host: "elsewhere").displayStatus(
                 now: 1000 + RunStore.leaseStaleAfter + 1, host: "here", isAlive: { _ in true }) == "stopped")
         #expect(Self.record(status: .running).displayStatus(now: 1005, host: "here", isAlive: { _ in false }) == "stopped")
+    }
+
+    @Test func aLiveProcessOnThisHostKeepsItsRunThroughALateHeartbeat() {
+        // A loaded machine delays heartbeats; on this host the pid says the holder lives (up to leaseHungAfter).
+        let late = Self.record(status: .running)
+        #expect(late.displayStatus(now: 1000 + RunStore.leaseStaleAfter + 30, host: "here", isAlive: { _ in true }) == "running")
     }
 
     @Test func aPidIsOnlyCheckedOnTheHostThatRecordedIt() {

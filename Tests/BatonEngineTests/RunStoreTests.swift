@@ -94,6 +94,19 @@ import Testing
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == garbage)
     }
 
+    @Test func aLiveHolderOnThisHostKeepsTheLeaseThroughALateHeartbeat() {
+        let late = 1000 + RunStore.leaseStaleAfter + 30
+        func free(_ host: String, alive: Bool, now: Double = late, heartbeat: Double? = 1000) -> Bool {
+            RunStore.leaseIsFree(heartbeat: heartbeat, pid: 7, holderHost: host, now: now, host: "h", isAlive: { _ in alive })
+        }
+        #expect(!free("h", alive: true))  // a loaded machine's late heartbeat: the pid says it lives
+        #expect(free("h", alive: false))
+        #expect(free("other", alive: true))  // another host: only the heartbeat can tell
+        #expect(!free("other", alive: true, now: 1000 + RunStore.leaseStaleAfter - 1))
+        #expect(free("h", alive: true, now: 1000 + RunStore.leaseHungAfter))  // hung, or the pid was reused
+        #expect(free("h", alive: true, heartbeat: nil))
+    }
+
     @Test func aLeaseKeepsOthersOutUntilItIsStaleOrItsProcessIsGone() throws {
         let store = try RunStore.inMemory()
         try store.createRun(Self.run("r1"))

@@ -74,8 +74,9 @@ extension Executor {
     }
 
     /// Makes `model` resident for `stage` (``prepareModel(_:model:round:runtime:state:)``), retrying transient
-    /// errors (a runtime that is restarting) as a generation does. Returns the timings the first attempt records.
-    private func load(
+    /// errors (a runtime that is restarting) as a generation does. Returns the timings the first attempt records. A
+    /// retrieve stage's embedding model is made resident the same way (Executor+Retrieve).
+    func load(
         _ stage: PlannedStage, model: ResolvedModel, round: Int, runtime: any LLMRuntime, policy: RetryPolicy, state: inout RunState
     ) async throws -> [String: Double] {
         var failures = 0

@@ -48,7 +48,9 @@ extension Executor {
             // layered from the defaults for chat models would make Ollama reload the model at the first request.
             var embedding = stage
             embedding.settings.numCtx = nil
-            timings = try await loadEmbeddingModel(embedding, model: index.model, round: round, runtime: runtime.chat, state: &state)
+            timings = try await load(
+                embedding, model: index.model, round: round, runtime: runtime.chat, policy: embedding.settings.retry ?? .default,
+                state: &state)
         }
 
         let key = StageRound(stage: stage.name, item: state.currentItem?.index, round: round)
@@ -182,28 +184,6 @@ extension Executor {
 
     /// The event an index update records (`index-updated`).
     static let indexUpdatedEvent = EventKind.other("index-updated")
-
-    /// Makes the embedding model resident (``prepareModel(_:model:round:runtime:state:)``), retrying transient errors
-    /// as a model stage's load does. Returns the timings the attempt records.
-    private func loadEmbeddingModel(
-        _ stage: PlannedStage, model: ResolvedModel, round: Int, runtime: any LLMRuntime, state: inout RunState
-    ) async throws -> [String: Double] {
-        let policy = stage.settings.retry ?? .default
-        var failures = 0
-        while true {
-            do {
-                guard let loading = try await prepareModel(stage, model: model, round: round, runtime: runtime, state: &state) else {
-                    return [:]
-                }
-                var timings = ["resident": loading.wasResident ? 1.0 : 0]
-                if let seconds = loading.loadSeconds { timings["load_ms"] = seconds * 1000 }
-                return timings
-            } catch let error as RuntimeError {
-                failures += 1
-                try await retryOrFail(stage, round: round, error: error, failures: failures, policy: policy, state: state, loading: true)
-            }
-        }
-    }
 
     /// The stage's failure message for an error of its retrieval.
     private static func retrievalMessage(_ error: any Error, stage: PlannedStage) -> String {

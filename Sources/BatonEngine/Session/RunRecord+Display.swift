@@ -2,7 +2,8 @@ import Foundation
 
 extension RunRecord {
     /// The status to show for the run: its recorded status as written, except `stopped` for a `running` run whose process
-    /// died without recording an end (no lease, a stale heartbeat, or a pid that no longer exists on this host).
+    /// died without recording an end (no lease, a pid that no longer exists on this host, a hung one, or another host's
+    /// stale heartbeat: ``RunStore/leaseIsFree(heartbeat:pid:holderHost:now:host:isAlive:)``).
     ///
     /// - Parameters:
     ///   - now: the current time, seconds since 1970.
@@ -12,8 +13,8 @@ extension RunRecord {
         isAlive: (Int) -> Bool = RunStore.processIsAlive
     ) -> String {
         guard status == .running else { return status.rawValue }
-        let stale = leaseHeartbeat.map { now - $0 > RunStore.leaseStaleAfter } ?? true
-        let gone = leaseHost == host && leasePid.map { !isAlive($0) } == true
-        return leaseToken == nil || stale || gone ? "stopped" : status.rawValue
+        let free = RunStore.leaseIsFree(
+            heartbeat: leaseHeartbeat, pid: leasePid, holderHost: leaseHost, now: now, host: host, isAlive: isAlive)
+        return leaseToken == nil || free ? "stopped" : status.rawValue
     }
 }

@@ -29,8 +29,25 @@ extension RunStore {
     /// Seconds without a heartbeat after which a lease is considered abandoned.
     public static let leaseStaleAfter: Double = 15
 
-    /// Takes the run for `claim`: when nobody holds it, when the holder's heartbeat is stale, or when the
-    /// holder is a process on this host that no longer exists.
+    /// Seconds without a heartbeat after which a holder that is still alive on this host counts as hung. On this host
+    /// the pid says whether the holder lives, so a late heartbeat (a loaded machine: CI saw one over 15 s, 2026-12-07)
+    /// does not hand a running run to a second process; the bound covers a hung process and a reused pid.
+    public static let leaseHungAfter: Double = 300
+
+    /// Whether a lease last renewed at `heartbeat` by `pid` on `holderHost` is free to take at `now` from `host`: no
+    /// heartbeat, a holder on this host whose process is gone, or a heartbeat older than ``leaseStaleAfter`` (another
+    /// host) or ``leaseHungAfter`` (a live process on this host).
+    public static func leaseIsFree(
+        heartbeat: Double?, pid: Int?, holderHost: String?, now: Double, host: String, isAlive: (Int) -> Bool
+    ) -> Bool {
+        guard let heartbeat else { return true }
+        let age = now - heartbeat
+        guard holderHost == host, let pid else { return age >= leaseStaleAfter }
+        return !isAlive(pid) || age >= leaseHungAfter
+    }
+
+    /// Takes the run for `claim`: when nobody holds it, when the holder is a process on this host that no longer exists
+    /// (or hung: ``leaseHungAfter``), or when a holder on another host stopped its heartbeat (``leaseStaleAfter``).
     ///
     /// - Throws: ``StoreError`` `.leaseHeld` naming the holder when another live process has it.
     public func acquireLease(_ runID: String, claim: LeaseClaim, isAlive: @Sendable (Int) -> Bool = RunStore.processIsAlive)
@@ -40,11 +57,10 @@ extension RunStore {
         let outcome: (took: Bool, holder: RunRecord?) = try write { db in
             guard let run = try RunRecord.fetchOne(db, key: runID) else { return (false, nil) }
             if let token = run.leaseToken, token != claim.token {
-                let heartbeatAge = now - (run.leaseHeartbeat ?? 0)
-                let holderGone = run.leaseHost == claim.host && run.leasePid.map { !isAlive($0) } == true
-                if heartbeatAge < Self.leaseStaleAfter && !holderGone {
-                    return (false, run)
-                }
+                let free = Self.leaseIsFree(
+                    heartbeat: run.leaseHeartbeat, pid: run.leasePid, holderHost: run.leaseHost, now: now, host: claim.host,
+                    isAlive: isAlive)
+                if !free { return (false, run) }
             }
             try db.execute(
                 sql: "UPDATE runs SET lease_token = ?, lease_pid = ?, lease_host = ?, lease_heartbeat = ? WHERE id = ?",
