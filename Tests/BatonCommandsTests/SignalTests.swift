@@ -117,10 +117,12 @@ import Testing
         let sandbox = try RunSandbox("lease-current")
         let pipeline = sandbox.folder + "/crash.yaml"
         try FileManager.default.copyItem(atPath: RunSandbox.pipeline, toPath: pipeline)
-        // The critic loop finishes at once; facts then waits 20 s before its first token.
+        // The critic loop finishes at once; facts then waits 10 minutes before its first token, so the run is still
+        // executing when the second resume comes (20 s was not enough on a loaded machine: the first run completed and
+        // the resume rightly went on with it, CI 2026-12-07). The process is killed when the test ends.
         let script = try String(contentsOfFile: RunSandbox.script, encoding: .utf8)
-            .replacingOccurrences(of: "  1: {output: '{", with: "  1: {delay: 20s, output: '{")
-        try #require(script.contains("delay: 20s"))
+            .replacingOccurrences(of: "  1: {output: '{", with: "  1: {delay: 600s, output: '{")
+        try #require(script.contains("delay: 600s"))
         try script.write(toFile: sandbox.folder + "/script.yaml", atomically: true, encoding: .utf8)
         sandbox.environment["BATON_ECHO_SCRIPT"] = sandbox.folder + "/script.yaml"
         let first = try sandbox.start(["run", pipeline, "--profile", "ci", "--input", "task=a garden party"])
