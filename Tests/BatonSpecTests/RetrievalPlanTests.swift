@@ -9,7 +9,7 @@ import Testing
 @Suite struct RetrievalPlanTests {
     static let fixture = "Tests/BatonSpecTests/Fixtures/valid/retrieval.yaml"
     /// The folder relative paths are taken from, fixed so the snapshot is the same on every machine.
-    static let currentDirectory = "/work/project"
+    static let currentDirectory = "/srv/project"
 
     static func compile(_ text: String, path: String = "p/test.yaml", profile: ResolvedProfile? = InvalidFixtureTests.testProfile())
         -> CompileResult
@@ -40,7 +40,7 @@ import Testing
     @Test func indexesGetTheirDefaultsAbsolutePathsAndModels() throws {
         let text = try String(contentsOfFile: Fixtures.path(Self.fixture), encoding: .utf8)
         let plan = try #require(Self.compile(text, path: Self.fixture).plan)
-        let root = "/work/project/Tests/BatonSpecTests/Fixtures/valid"
+        let root = "/srv/project/Tests/BatonSpecTests/Fixtures/valid"
         #expect(
             plan.indexes == [
                 IndexPlan(
@@ -155,7 +155,7 @@ import Testing
         let indexes = try #require(result.plan?.indexes)
         #expect(indexes.map(\.name) == ["docs", "shared"])
         // The pipeline's `docs` wins, rooted at the pipeline's folder; the profile's `shared` is rooted at the profile's.
-        #expect(indexes[0].sources == ["docs/*.md"] && indexes[0].root == "/work/project/project")
+        #expect(indexes[0].sources == ["docs/*.md"] && indexes[0].root == "/srv/project/project")
         #expect(indexes[1].root == "/etc/baton/profiles" && indexes[1].model.runtime == "local")
     }
 
@@ -215,7 +215,7 @@ import Testing
                     """))
         #expect(result.diagnostics.isEmpty, "\(result.diagnostics)")
         let plan = try #require(result.plan)
-        #expect(plan.indexes?.map(\.root) == ["/work/project/lib"])
+        #expect(plan.indexes?.map(\.root) == ["/srv/project/lib"])
         #expect(plan.stage(named: "ask/find")?.retrieve?.index == "docs")
         #expect(plan.stage(named: "ask/answer")?.cite == "ask/find")
     }
