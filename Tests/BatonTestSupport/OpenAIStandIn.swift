@@ -231,30 +231,49 @@ public final class OpenAIStandIn: StoppableStandIn, @unchecked Sendable {
         return nil
     }
 
-    private func chat(_ request: CloudRequest, raw: Data) -> Response {
-        if let denied = authenticate(request) { return denied }
+    /// What every endpoint checks first, as OpenAI does: the key, a JSON object body, a queued fault, only `known`
+    /// fields, a model name.
+    private enum Admission {
+        case rejected(Response)
+        case admitted(body: JSONValue, model: String, fault: CloudFault?)
+    }
+
+    private func admit(_ request: CloudRequest, known: Set<String>) -> Admission {
+        if let denied = authenticate(request) { return .rejected(denied) }
         guard let body = request.body, case .object(let fields) = body else {
-            return Self.error(
-                400,
-                "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly.)",
-                type: "invalid_request_error")
+            return .rejected(
+                Self.error(
+                    400,
+                    "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly.)",
+                    type: "invalid_request_error"))
         }
         let fault = core.nextFault()
         if case .status(let status, _, let message, let code)? = fault {
             if let code {
-                return Self.error(status, message ?? "Error", type: status >= 500 ? "server_error" : "invalid_request_error", code: code)
+                return .rejected(
+                    Self.error(status, message ?? "Error", type: status >= 500 ? "server_error" : "invalid_request_error", code: code))
             }
-            return Self.error(status: status, message: message)
+            return .rejected(Self.error(status: status, message: message))
         }
         if case .response(let status, let headers, _)? = fault {
-            return Self.error(status: status, message: nil, headers: CloudStandInCore.fields(headers))
+            return .rejected(Self.error(status: status, message: nil, headers: CloudStandInCore.fields(headers)))
         }
-
-        if let unknown = fields.map(\.key).first(where: { !Self.knownFields.contains($0) }) {
-            return Self.error(400, "Unrecognized request argument supplied: \(unknown)", type: "invalid_request_error")
+        if let unknown = fields.map(\.key).first(where: { !known.contains($0) }) {
+            return .rejected(Self.error(400, "Unrecognized request argument supplied: \(unknown)", type: "invalid_request_error"))
         }
         guard let name = body["model"]?.stringValue else {
-            return Self.error(400, "you must provide a model parameter", type: "invalid_request_error")
+            return .rejected(Self.error(400, "you must provide a model parameter", type: "invalid_request_error"))
+        }
+        return .admitted(body: body, model: name, fault: fault)
+    }
+
+    private func chat(_ request: CloudRequest, raw: Data) -> Response {
+        let body: JSONValue
+        let name: String
+        let fault: CloudFault?
+        switch admit(request, known: Self.knownFields) {
+        case .rejected(let response): return response
+        case .admitted(let admittedBody, let model, let queued): (body, name, fault) = (admittedBody, model, queued)
         }
         guard case .array(let messages)? = body["messages"], !messages.isEmpty else {
             return Self.error(400, "[] is too short - 'messages'", type: "invalid_request_error", param: "messages", code: "empty_array")
@@ -593,28 +612,11 @@ extension OpenAIStandIn {
 
     /// `POST /v1/embeddings` (see the type's documentation).
     private func embed(_ request: CloudRequest) -> Response {
-        if let denied = authenticate(request) { return denied }
-        guard let body = request.body, case .object(let fields) = body else {
-            return Self.error(
-                400,
-                "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly.)",
-                type: "invalid_request_error")
-        }
-        let fault = core.nextFault()
-        if case .status(let status, _, let message, let code)? = fault {
-            if let code {
-                return Self.error(status, message ?? "Error", type: status >= 500 ? "server_error" : "invalid_request_error", code: code)
-            }
-            return Self.error(status: status, message: message)
-        }
-        if case .response(let status, let headers, _)? = fault {
-            return Self.error(status: status, message: nil, headers: CloudStandInCore.fields(headers))
-        }
-        if let unknown = fields.map(\.key).first(where: { !Self.embeddingFields.contains($0) }) {
-            return Self.error(400, "Unrecognized request argument supplied: \(unknown)", type: "invalid_request_error")
-        }
-        guard let name = body["model"]?.stringValue else {
-            return Self.error(400, "you must provide a model parameter", type: "invalid_request_error")
+        let body: JSONValue
+        let name: String
+        switch admit(request, known: Self.embeddingFields) {
+        case .rejected(let response): return response
+        case .admitted(let admittedBody, let model, _): (body, name) = (admittedBody, model)
         }
         guard let model = models.first(where: { $0.id == name }) else {
             return Self.error(
