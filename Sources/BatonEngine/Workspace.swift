@@ -116,11 +116,17 @@ public struct Workspace: Sendable {
         return seen.values.sorted { $0.name < $1.name }
     }
 
-    /// `.yaml` and `.yml` files directly in `directory`, sorted.
+    /// `.yaml` and `.yml` files directly in `directory`, sorted; test files (`NAME.test.yaml`, see ``isTestFile(_:)``)
+    /// are not pipelines and are left out.
     public static func yamlFiles(in directory: String) -> [String] {
         let contents = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        return contents.filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted()
+        return contents.filter { ($0.hasSuffix(".yaml") || $0.hasSuffix(".yml")) && !isTestFile($0) }.sorted()
             .map { directory.hasSuffix("/") ? directory + $0 : "\(directory)/\($0)" }
+    }
+
+    /// Whether `path` names a pipeline test file (`NAME.test.yaml` or `NAME.test.yml`, `baton test`).
+    public static func isTestFile(_ path: String) -> Bool {
+        path.hasSuffix(".test.yaml") || path.hasSuffix(".test.yml")
     }
 
     /// The path of the pipeline `nameOrPath`: an existing file path as is, else a name on the search path.

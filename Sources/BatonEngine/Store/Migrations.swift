@@ -135,6 +135,51 @@ enum Migrations {
                 t.add(column: "calls", .text)
             }
         }
+        migrator.registerMigration("v8") { db in
+            // Cassettes (issue 14): `baton test --record` keeps each answer a real runtime gave a test case, so
+            // `--replay` runs the case again offline. One row per model call (`kind` generation) or embedding request
+            // (`kind` embedding), keyed by the test file, case, variant (the models a case ran on) and repetition, then
+            // by the call's place; `request_hash` is the SHA-256 of what was asked, so a changed prompt is noticed, and
+            // `response` the JSON answer (output, thinking, tool calls, finish, usage, or the vectors).
+            try db.create(table: "cassettes") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("suite", .text).notNull()
+                t.column("case_name", .text).notNull()
+                t.column("variant", .text).notNull()
+                t.column("repetition", .integer).notNull()
+                t.column("kind", .text).notNull()
+                t.column("stage", .text).notNull()
+                t.column("item", .integer)
+                t.column("round", .integer).notNull()
+                t.column("turn", .integer)
+                t.column("request_hash", .text).notNull()
+                t.column("response", .text).notNull()
+                t.column("run_id", .text)
+                t.column("recorded_at", .double).notNull()
+            }
+            try db.create(
+                index: "cassettes_by_case", on: "cassettes", columns: ["suite", "case_name", "variant", "repetition", "stage"])
+            // Benchmarks (issue 14): one row per role and candidate model of a `baton bench`, with what it measured;
+            // the figures a run's attempts and events give are also kept in `detail` (JSON) with the runs' ids.
+            try db.create(table: "bench_results") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("bench_id", .text).notNull().indexed()
+                t.column("created_at", .double).notNull()
+                t.column("role", .text).notNull()
+                t.column("model", .text).notNull()
+                t.column("runtime", .text)
+                t.column("cases", .integer).notNull()
+                t.column("passed", .integer).notNull()
+                t.column("judge_score", .double)
+                t.column("ttft_ms", .double)
+                t.column("prompt_tps", .double)
+                t.column("generation_tps", .double)
+                t.column("load_ms", .double)
+                t.column("peak_rss_bytes", .integer)
+                t.column("run_ids", .text).notNull()
+                t.column("detail", .text)
+            }
+        }
         return migrator
     }
 }
