@@ -6,9 +6,10 @@ editors. This script keeps the schemas honest:
 
 - each schema is a valid JSON Schema (draft 2020-12), every object in it has `additionalProperties`,
   and every property has a non-empty `description` (editors show it in completion);
-- every pipelines/*.yaml validates against schemas/pipeline.schema.json and every profiles/*.yaml
-  against schemas/profile.schema.json, each starting with its yaml-language-server modeline, and the
-  JSON Schema of every `output: {format: json, schema: ...}` is itself a valid schema;
+- every pipelines/*.yaml validates against schemas/pipeline.schema.json, every pipelines/*.test.yaml
+  against schemas/test.schema.json and every profiles/*.yaml against schemas/profile.schema.json, each
+  starting with its yaml-language-server modeline, and the JSON Schema of every
+  `output: {format: json, schema: ...}` (and of every `is-json: {schema: ...}`) is itself a valid schema;
 - a set of deliberately invalid documents is rejected (and a few valid edge cases accepted), so the
   check cannot pass vacuously.
 
@@ -47,6 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = ROOT / "schemas"
 PIPELINE_SCHEMA = SCHEMAS / "pipeline.schema.json"
 PROFILE_SCHEMA = SCHEMAS / "profile.schema.json"
+TEST_SCHEMA = SCHEMAS / "test.schema.json"
 
 # --dump-properties key -> (schema file, JSON pointer of the object definition).
 OBJECT_DEFINITIONS = {
@@ -62,6 +64,14 @@ OBJECT_DEFINITIONS = {
     "role": (PROFILE_SCHEMA, "/$defs/role"),
     "profile_defaults": (PROFILE_SCHEMA, "/$defs/defaults"),
     "thermal": (PROFILE_SCHEMA, "/$defs/thermal"),
+    "test": (TEST_SCHEMA, ""),
+    "test_case": (TEST_SCHEMA, "/$defs/case"),
+    "test_assertion": (TEST_SCHEMA, "/$defs/assertion"),
+    "test_json_path": (TEST_SCHEMA, "/$defs/json_path"),
+    "test_critic_rounds": (TEST_SCHEMA, "/$defs/assertion/properties/critic-rounds/anyOf/1"),
+    "test_similar": (TEST_SCHEMA, "/$defs/assertion/properties/similar"),
+    "test_judge": (TEST_SCHEMA, "/$defs/assertion/properties/judge"),
+    "echo_answer": (TEST_SCHEMA, "/$defs/echo_answer"),
 }
 
 MODELINE = "# yaml-language-server: $schema=../schemas/{}.schema.json"
@@ -195,6 +205,70 @@ VALID_PROFILES = [
 ]
 
 
+TEST_BASE = """
+version: 1
+cases:
+  - name: approves
+    inputs: {task: x}
+    assert:
+      - contains: x
+"""
+
+INVALID_TESTS = [
+    ("unknown top-level key", TEST_BASE + "profiel: x\n"),
+    ("version missing", TEST_BASE.replace("version: 1\n", "")),
+    ("no cases", "version: 1\ncases: []\n"),
+    ("case without name", "version: 1\ncases: [{inputs: {task: x}}]\n"),
+    ("unknown case key", TEST_BASE + "    asert: []\n"),
+    ("expect passed", TEST_BASE + "    expect: passed\n"),
+    ("list input", TEST_BASE.replace("{task: x}", "{task: [a, b]}")),
+    ("unknown assertion", TEST_BASE.replace("contains: x", "contans: x")),
+    ("two assertion keys", TEST_BASE + "        regex: y\n"),
+    ("no assertion key", TEST_BASE.replace("- contains: x", "- stage: plan")),
+    ("empty contains list", TEST_BASE.replace("contains: x", "contains: []")),
+    ("max-tokens 0", TEST_BASE.replace("contains: x", "max-tokens: 0")),
+    ("max-latency soon", TEST_BASE.replace("contains: x", "max-latency: soon")),
+    ("is-json false", TEST_BASE.replace("contains: x", "is-json: false")),
+    ("json-path with two expectations", TEST_BASE.replace("contains: x", "json-path: {path: $.a, equals: 1, exists: true}")),
+    ("json-path without $", TEST_BASE.replace("contains: x", "json-path: {path: a, exists: true}")),
+    ("similar without threshold", TEST_BASE.replace("contains: x", "similar: {to: x}")),
+    ("judge min-score 2", TEST_BASE.replace("contains: x", "judge: {rubric: x, min-score: 2}")),
+    ("echo round 0", TEST_BASE + "    echo: {plan: {0: {output: x}}}\n"),
+    ("echo unknown answer key", TEST_BASE + "    echo: {plan: {1: {outptu: x}}}\n"),
+    ("echo fail sometimes", TEST_BASE + "    echo: {plan: {1: {fail: sometimes}}}\n"),
+]
+
+VALID_TESTS = [
+    ("minimal test file", TEST_BASE),
+    ("every assertion", TEST_BASE + """    expect: failed
+    skip: slow
+    description: all of them
+    echo:
+      review: {1: {verdict: revise, feedback: More.}, 2: {verdict: approve}}
+      "plan[0]": {"*": {output: x, delay: 2s, thinking: t, finish: length}}
+      flaky: {1: {fail: transient, times: 2}}
+  - name: second
+    assert:
+      - {stage: plan, icontains: [A, b], description: d}
+      - not-contains: TODO
+      - equals: {a: [1, x]}
+      - regex: "^1\\\\."
+      - is-json: true
+      - is-json: {schema: {type: object, required: [verdict]}}
+      - json-path: {path: "$.items[-1]['a b']", equals: 3}
+      - json-path: {path: "$[*]", exists: false}
+      - max-tokens: 400
+      - max-latency: 30s
+      - critic-rounds: 2
+      - critic-rounds: {min: 2, max: 3}
+      - stages-run: [plan, review]
+      - stages-skipped: escalate
+      - similar: {to: health check, threshold: 0.8, model: all-minilm}
+      - judge: {rubric: "Is it testable?", min-score: 0.7}
+"""),
+]
+
+
 def load_json(path):
     with open(path, encoding="utf-8") as f:
         return json.load(f)
@@ -203,7 +277,8 @@ def load_json(path):
 def resolve_pointer(document, pointer):
     node = document
     for part in [p for p in pointer.split("/") if p]:
-        node = node[part.replace("~1", "/").replace("~0", "~")]
+        key = part.replace("~1", "/").replace("~0", "~")
+        node = node[int(key)] if isinstance(node, list) else node[key]
     return node
 
 
@@ -271,6 +346,15 @@ def check_file(path, kind, validator):
     error = first_error(validator, document)
     if error:
         problems.append(error)
+    if kind == "test" and isinstance(document, dict):
+        for case in document.get("cases") or []:
+            for item in (case.get("assert") or []) if isinstance(case, dict) else []:
+                is_json = item.get("is-json") if isinstance(item, dict) else None
+                if isinstance(is_json, dict) and "schema" in is_json:
+                    try:
+                        Draft202012Validator.check_schema(is_json["schema"])
+                    except Exception as error:  # jsonschema.SchemaError
+                        problems.append(f"case {case.get('name')!r}: is-json schema is not a valid JSON Schema: {error.message}")
     if kind == "pipeline" and isinstance(document, dict):
         for name, stage in (document.get("stages") or {}).items():
             output = stage.get("output") if isinstance(stage, dict) else None
@@ -312,7 +396,7 @@ def main():
             print(f"FAIL  {label}: {detail}")
 
     validators = {}
-    for kind, path in (("pipeline", PIPELINE_SCHEMA), ("profile", PROFILE_SCHEMA)):
+    for kind, path in (("pipeline", PIPELINE_SCHEMA), ("profile", PROFILE_SCHEMA), ("test", TEST_SCHEMA)):
         label = str(path.relative_to(ROOT))
         try:
             schema = load_json(path)
@@ -324,23 +408,27 @@ def main():
         report(not problems, label, "; ".join(problems))
         validators[kind] = Draft202012Validator(schema)
 
-    if len(validators) == 2:
+    if "pipeline" in validators and "profile" in validators:
         pipeline_retry = sorted(resolve_pointer(load_json(PIPELINE_SCHEMA), "/$defs/retry")["properties"])
         profile_retry = sorted(resolve_pointer(load_json(PROFILE_SCHEMA), "/$defs/retry")["properties"])
         report(pipeline_retry == profile_retry, "retry has the same keys in both schemas",
                f"{pipeline_retry} != {profile_retry}")
 
-    for kind, directory in (("pipeline", ROOT / "pipelines"), ("profile", ROOT / "profiles")):
+    for kind, directory in (("pipeline", ROOT / "pipelines"), ("test", ROOT / "pipelines"), ("profile", ROOT / "profiles")):
         if kind not in validators:
             continue
         files = sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml"))
+        # NAME.test.yaml beside a pipeline is its test file, checked against the test schema.
+        is_test = lambda path: path.name.endswith((".test.yaml", ".test.yml"))
+        files = [path for path in files if is_test(path) == (kind == "test")]
         if not files:
             report(False, f"{directory.relative_to(ROOT)}/", "no files to check")
         for path in files:
             problems = check_file(path, kind, validators[kind])
             report(not problems, str(path.relative_to(ROOT)), "; ".join(problems))
 
-    cases = (("pipeline", INVALID_PIPELINES, VALID_PIPELINES), ("profile", INVALID_PROFILES, VALID_PROFILES))
+    cases = (("pipeline", INVALID_PIPELINES, VALID_PIPELINES), ("profile", INVALID_PROFILES, VALID_PROFILES),
+             ("test", INVALID_TESTS, VALID_TESTS))
     for kind, invalid, valid in cases:
         if kind not in validators:
             continue

@@ -4,7 +4,7 @@
 #   scripts/test.sh [extra swift test arguments]
 #
 # 1. Installs what the suite needs and a fresh Debian machine may lack: the SQLite headers and GNU time
-#    (apt), tmux for the terminal tests (apt), and the Python packages of the schema check (jsonschema, PyYAML; pip).
+#    (apt), tmux for the terminal tests (apt), and the Python packages of the schema check (jsonschema, PyYAML; pip) and of the JUnit check (junitparser).
 # 2. Builds llama-server and fetches the Gemma 3 270M model for the integration tests, converts the all-MiniLM-L6-v2
 #    embedding model to GGUF (scripts/setup-embedding-model.sh, under 20 s the first time) and installs the sqlite-vec
 #    extension (scripts/setup-sqlite-vec.sh), all cached under ~/.cache/baton by version (about 6.5 minutes the first
@@ -29,9 +29,9 @@ if [ "$(uname)" = Linux ] && [ ! -x /usr/bin/tmux ]; then
     echo "installing tmux for the terminal tests" >&2
     (apt-get update -qq && apt-get install -y -qq tmux) >&2
 fi
-if ! python3 -c 'import jsonschema, yaml' 2>/dev/null; then
-    echo "installing jsonschema and PyYAML for the schema check" >&2
-    python3 -m pip install --quiet 'jsonschema>=4.18' PyYAML >&2
+if ! python3 -c 'import jsonschema, yaml, junitparser' 2>/dev/null; then
+    echo "installing jsonschema and PyYAML for the schema check, junitparser for the JUnit check" >&2
+    python3 -m pip install --quiet 'jsonschema>=4.18' PyYAML 'junitparser==5.0.3' >&2
 fi
 if [ "${BATON_SKIP_INTEGRATION:-0}" != "1" ]; then
     echo "llama-server: $(scripts/setup-llama-server.sh)" >&2

@@ -94,13 +94,20 @@ import Testing
 
         let initialized = try await baton(["init"])
         #expect(initialized.status == 0, "\(initialized.summary)")
-        for file in ["pipelines/starter.yaml", "profiles/default.yaml", ".gitignore", ".github/workflows/baton.yml"] {
+        for file in [
+            "pipelines/starter.yaml", "pipelines/starter.test.yaml", "profiles/default.yaml", ".gitignore", ".github/workflows/baton.yml",
+        ] {
             #expect(initialized.stdout.contains("wrote \(file)"), "\(initialized.summary)")
             #expect(FileManager.default.fileExists(atPath: scratch.project + "/" + file), "\(file)")
         }
         let validate = try await baton(["validate", "--strict"])
         #expect(validate.status == 0, "\(validate.summary)")
-        #expect(validate.stdout.contains("1 file checked: 0 invalid files, 0 errors, 0 warnings"), "\(validate.summary)")
+        #expect(validate.stdout.contains("2 files checked: 0 invalid files, 0 errors, 0 warnings"), "\(validate.summary)")
+        // The starter's tests pass on the echo runtime, as the workflow `init` wrote runs them; the judge is skipped.
+        let tests = try await baton(["test", "--junit", "baton-junit.xml"])
+        #expect(tests.status == 0, "\(tests.summary)")
+        #expect(tests.stdout.hasSuffix("2 passed, 0 failed, 0 errors, 0 skipped\n"), "\(tests.summary)")
+        #expect(FileManager.default.fileExists(atPath: scratch.project + "/baton-junit.xml"))
         let run = try await baton(["run", "starter", "--runtime", "echo", "--quiet"])
         #expect(run.status == 0, "\(run.summary)")
         #expect(run.stdout.contains("[echo] write round 1"), "\(run.summary)")
@@ -186,7 +193,7 @@ import Testing
         let profile = try String(contentsOfFile: scratch.project + "/profiles/default.yaml", encoding: .utf8)
         let again = try await BatonProcess.run(["init", scratch.project], in: scratch.root, environment: scratch.environment)
         #expect(again.status == 0, "\(again.summary)")
-        #expect(again.stdout.components(separatedBy: "skipped ").count == 5, "\(again.summary)")
+        #expect(again.stdout.components(separatedBy: "skipped ").count == 6, "\(again.summary)")
         #expect(try String(contentsOfFile: scratch.project + "/profiles/default.yaml", encoding: .utf8) == profile)
     }
 

@@ -117,6 +117,42 @@ import Testing
         let result = try await BatonProcess.run(["list"], environment: ["BATON_PIPELINE_PATH": folder])
         #expect(result.stdout == "mine  Mine.\n")
     }
+
+    /// Issue 14: a folder's `NAME.test.yaml` files are checked as tests against their pipelines, `__snapshots__` is
+    /// left out, and a test file whose pipeline is missing says so at its `pipeline:`.
+    @Test func testFilesAreValidatedAsTestsAgainstTheirPipelines() async throws {
+        let folder = NSTemporaryDirectory() + "baton-validate-tests-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder + "/__snapshots__", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let files = [
+            "p.yaml": "version: 1\nstages:\n  plan: {model: m, prompt: hi}\n",
+            "p.test.yaml": """
+            version: 1
+            cases:
+              - name: a
+                assert:
+                  - stage: plna
+                    contains: x
+                  - json-path: {path: $.a, exists: true}
+
+            """,
+            "orphan.test.yaml": "version: 1\npipeline: gone.yaml\ncases: [{name: a}]\n",
+            // Not a pipeline: were it checked as one, it would be invalid.
+            "__snapshots__/p.snap.yaml": "a:\n  plan: |\n    hi\n",
+        ]
+        for (name, text) in files { try text.write(toFile: "\(folder)/\(name)", atomically: true, encoding: .utf8) }
+        let result = try await BatonProcess.run(["validate", "."], in: folder)
+        #expect(result.status == 65, "\(result.stdout)\(result.stderr)")
+        #expect(
+            result.stdout.contains(
+                "p.test.yaml:5:16: error: assertion 'contains' names stage 'plna', which pipeline 'p' does not have; "
+                    + "did you mean 'plan'? [test-stage-unknown]"))
+        #expect(result.stdout.contains("p.test.yaml:7:9: error: 'json-path' looks into stage 'plan', whose output is text;"))
+        #expect(result.stdout.contains("orphan.test.yaml:2:11: error: the pipeline 'gone.yaml' of this test file was not found;"))
+        #expect(result.stdout.contains("[test-pipeline-missing]"))
+        #expect(!result.stdout.contains("p.snap.yaml"))
+        #expect(result.stdout.hasSuffix("3 files checked: 2 invalid files, 3 errors, 0 warnings\n"))
+    }
 }
 
 /// `baton plan`: the schedule printed before anything runs.

@@ -227,13 +227,18 @@ import Testing
         try folder.write("profiles/default.yaml", "mine\n")
         let scaffold = ProjectScaffold.standard(profile: MachineProfile(runtimes: [], budget: ByteCount(bytes: 1 << 30), host: "box"))
         let first = try scaffold.write(to: folder.path)
-        #expect(first.map(\.path) == ["pipelines/starter.yaml", "profiles/default.yaml", ".gitignore", ".github/workflows/baton.yml"])
-        #expect(first.map(\.outcome) == [.written, .skipped, .written, .written])
+        #expect(
+            first.map(\.path) == [
+                "pipelines/starter.yaml", "pipelines/starter.test.yaml", "profiles/default.yaml", ".gitignore",
+                ".github/workflows/baton.yml",
+            ])
+        #expect(first.map(\.outcome) == [.written, .written, .skipped, .written, .written])
         #expect(folder.read("profiles/default.yaml") == "mine\n")
         try folder.write("pipelines/starter.yaml", "edited\n")
         let second = try scaffold.write(to: folder.path)
         #expect(second.allSatisfy { $0.outcome == .skipped })
         #expect(folder.read("pipelines/starter.yaml") == "edited\n")
         #expect(folder.read(".github/workflows/baton.yml")?.contains("baton validate --strict --format github") == true)
+        #expect(folder.read(".github/workflows/baton.yml")?.contains("baton test --junit baton-junit.xml") == true)
     }
 }

@@ -116,6 +116,11 @@ import Testing
             "input": AllowedKeys.input, "retry": AllowedKeys.retry, "output": AllowedKeys.output, "profile": AllowedKeys.profile,
             "runtime": AllowedKeys.runtime, "model": AllowedKeys.model, "role": AllowedKeys.role,
             "profile_defaults": AllowedKeys.profileDefaults, "thermal": AllowedKeys.thermal,
+            // Test files (schemas/test.schema.json).
+            "test": TestDecoder.topKeys, "test_case": TestDecoder.caseKeys,
+            "test_assertion": TestAssertion.keys + TestDecoder.assertionItemKeys, "test_json_path": TestDecoder.jsonPathKeys,
+            "test_critic_rounds": TestDecoder.criticRoundsKeys, "test_similar": TestDecoder.similarKeys,
+            "test_judge": TestDecoder.judgeKeys, "echo_answer": EchoScriptSpec.answerKeys,
         ]
         #expect(Set(schema.keys) == Set(swift.keys))
         for (object, keys) in swift {

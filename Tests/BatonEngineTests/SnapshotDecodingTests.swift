@@ -115,6 +115,38 @@ import Testing
         #expect(shrunk > 0)  // profiles with defaults; the others have nothing to share
     }
 
+    /// A tool stage takes no defaults (docs/tools.md): pinned and read back, it has the settings it was planned with,
+    /// not the profile's `defaults` (which a resume used to give it: another timeout than the run had).
+    @Test func aToolStageKeepsItsOwnSettingsThroughTheSnapshot() throws {
+        let profileText = """
+            version: 1
+            name: tooling
+            runtimes: {echo: {kind: echo}}
+            models: {tiny: {runtime: echo, footprint: 0}}
+            defaults: {timeout: 7m, temperature: 0.3, retry: {max_attempts: 5}}
+            tools: {allow: [ls, date]}
+            """
+        let document = ProfileDecoder.decode(SourceFile(path: "tooling.yaml", text: profileText), environment: [:])
+        let profile = try #require(ProfileResolver.resolve(document) { _ in nil }.0)
+        let pipeline = """
+            version: 1
+            stages:
+              list: {run: [ls, "-1"]}
+              timed: {run: [date], timeout: 30s}
+              sum: {model: tiny, prompt: "Sum {{stages.list.output}} {{stages.timed.output}}"}
+            """
+        let compiled = PipelineCompiler(profile: profile).compile(SourceFile(path: "/tmp/tooling.yaml", text: pipeline))
+        let plan = try #require(compiled.plan, "\(compiled.diagnostics.map(\.message))")
+        #expect(plan.stages.first { $0.name == "list" }?.settings.timeout == nil)
+        #expect(plan.stages.first { $0.name == "timed" }?.settings.timeout == 30)
+        #expect(plan.stages.first { $0.name == "sum" }?.settings.timeout == 420)
+        let snapshot = RunSnapshot(plan: plan, profile: profile, sources: [:], pipelinePath: "/tmp/tooling.yaml", forcedRuntime: nil)
+        let text = try snapshot.encoded()
+        #expect(try RunSnapshot.decode(text).plan.stages.map(\.settings) == plan.stages.map(\.settings))
+        #expect(
+            try JSONDecoder().decode(RunSnapshot.self, from: Data(text.utf8)).plan.stages.map(\.settings) == plan.stages.map(\.settings))
+    }
+
     /// `snapshot` as Baton 0.1.0 stored it: the plan's stages with every setting, no marker.
     static func repeatingDefaults(_ snapshot: RunSnapshot) throws -> String {
         let encoder = JSONEncoder()

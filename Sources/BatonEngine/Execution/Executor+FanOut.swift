@@ -285,7 +285,7 @@ extension Executor {
         case .array(let items):
             return items
         case .string(let text):
-            if case .array(let items)? = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) { return items }
+            if case .array(let items)? = OrderedJSON.parse(text) { return items }
             let shown = text.count > 60 ? String(text.prefix(60)) + "…" : text
             throw StageFailure(
                 message:
@@ -465,7 +465,7 @@ struct PinnedItems {
 
     /// Reads an `items-expanded` payload; nil when it is not one.
     init?(payload: String) {
-        guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(payload.utf8)),
+        guard let value = OrderedJSON.parse(payload),
             case .array(let items)? = value["items"]
         else { return nil }
         self.fingerprint = value["fingerprint"]?.stringValue ?? ""

@@ -39,7 +39,7 @@ extension Executor {
             if let pool = state.mcpPool, let listed = try? await pool.tools(server: parts[0]).first(where: { $0.name == parts[1] }) {
                 description = listed.description ?? ""
                 if let data = try? JSONEncoder().encode(listed.inputSchema),
-                    let schema = try? JSONDecoder().decode(JSONValue.self, from: data)
+                    let schema = OrderedJSON.parse(data)
                 {
                     parameters = schema
                 }
@@ -255,7 +255,7 @@ struct ToolLoopRuntime: LLMRuntime, @unchecked Sendable {
 
     /// The arguments' JSON text decoded, nil when it is not JSON.
     static func arguments(_ text: String) -> JSONValue? {
-        try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+        OrderedJSON.parse(text)
     }
 
     /// What is wrong with `value` against the parts of `schema` a model gets wrong: a required property missing, a

@@ -136,7 +136,7 @@ extension Executor {
         return arguments.map { pair in
             guard case .string(let text) = pair.value, let type = properties[pair.key]?.objectValue?["type"]?.stringValue,
                 type != "string",
-                let parsed = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+                let parsed = OrderedJSON.parse(text)
             else { return pair }
             return (pair.key, parsed)
         }

@@ -36,7 +36,7 @@ public struct RunSnapshot: Sendable, Hashable, Codable {
         case settingsOmitProfileDefaults
     }
 
-    /// Decodes a snapshot, giving each stage back the settings it took from the profile's `defaults` when they were
+    /// Decodes a snapshot, giving each model stage back the settings it took from the profile's `defaults` when they were
     /// stored once (snapshots written by Baton 0.1.0 repeat them in every stage, and are read as they are).
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -48,7 +48,7 @@ public struct RunSnapshot: Sendable, Hashable, Codable {
         fingerprints = try container.decodeIfPresent([String: String].self, forKey: .fingerprints)
         projectFolders = try container.decodeIfPresent([String].self, forKey: .projectFolders)
         if try container.decodeIfPresent(Bool.self, forKey: .settingsOmitProfileDefaults) == true, let defaults = profile?.spec.defaults {
-            for index in plan.stages.indices {
+            for index in plan.stages.indices where !plan.stages[index].isTool {
                 plan.stages[index].settings = plan.stages[index].settings.overriding(defaults)
             }
         }
@@ -60,7 +60,9 @@ public struct RunSnapshot: Sendable, Hashable, Codable {
         var container = encoder.container(keyedBy: CodingKeys.self)
         var stored = plan
         if let defaults = profile?.spec.defaults {
-            for index in stored.stages.indices {
+            // A tool stage takes no defaults (docs/tools.md: its own `timeout`, else 300 s): its settings are stored
+            // whole and read back as they are, so a resume runs it with the timeout and retries the run had.
+            for index in stored.stages.indices where !stored.stages[index].isTool {
                 stored.stages[index].settings = stored.stages[index].settings.removing(defaults)
             }
             try container.encode(true, forKey: .settingsOmitProfileDefaults)

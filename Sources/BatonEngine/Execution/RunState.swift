@@ -164,12 +164,11 @@ struct StageResult {
                 .joined(separator: "\n")
             if let fence = candidate.range(of: "```", options: .backwards) { candidate = String(candidate[..<fence.lowerBound]) }
         }
-        let decoder = JSONDecoder()
-        if let value = try? decoder.decode(JSONValue.self, from: Data(candidate.utf8)) {
+        if let value = OrderedJSON.parse(candidate) {
             return value
         }
         if let start = candidate.firstIndex(of: "{"), let end = candidate.lastIndex(of: "}"), start < end {
-            return try? decoder.decode(JSONValue.self, from: Data(candidate[start...end].utf8))
+            return OrderedJSON.parse(String(candidate[start...end]))
         }
         return nil
     }
@@ -285,7 +284,7 @@ struct RunState {
         if !decided.isEmpty {
             for event in try store.events(runID, kind: .stageSkipped) {
                 guard let stage = event.stage, let payload = event.payload,
-                    let value = try? JSONDecoder().decode(JSONValue.self, from: Data(payload.utf8)),
+                    let value = OrderedJSON.parse(payload),
                     let reason = value["reason"]?.stringValue
                 else { continue }
                 skipReasons[stage] = reason

@@ -34,11 +34,12 @@ public struct ProjectScaffold: Sendable {
         self.files = files
     }
 
-    /// The standard project: ``starterPipeline``, `profile` as `profiles/default.yaml`, ``gitignore`` and
-    /// ``workflow``.
+    /// The standard project: ``starterPipeline`` and its ``starterTests``, `profile` as `profiles/default.yaml`,
+    /// ``gitignore`` and ``workflow``.
     public static func standard(profile: MachineProfile) -> ProjectScaffold {
         ProjectScaffold(files: [
             File(path: "pipelines/\(starterName).yaml", text: starterPipeline),
+            File(path: "pipelines/\(starterName).test.yaml", text: starterTests),
             File(path: "profiles/default.yaml", text: profile.text(name: "default")),
             File(path: ".gitignore", text: gitignore),
             File(path: ".github/workflows/baton.yml", text: workflow),
@@ -116,6 +117,43 @@ public struct ProjectScaffold: Sendable {
 
         """
 
+    /// Tests of the starter pipeline that pass on the echo runtime (`baton test`), one of them with a scripted critic
+    /// loop, so a new project's CI has tests from the start and a user sees the format by example.
+    public static let starterTests = """
+        # Tests of the starter pipeline, written by 'baton init' (docs/testing.md in Baton's repository).
+        #   baton test                                  # every case on the built-in echo runtime: no model needed
+        #   baton test --profile default --repeat 3 --min-pass-rate 0.6   # on your real models, judged by pass rate
+        # Each case runs the pipeline with its inputs; 'echo' scripts stage answers; 'assert' checks what happened.
+        version: 1
+        cases:
+          - name: the critic approves the first outline
+            inputs: {topic: how tides work}
+            assert:
+              - stages-run: [plan, review, write]
+              - stage: review
+                critic-rounds: 1
+              - contains: "Explain how tides work"
+                description: the topic reaches the writer
+
+          - name: an outline sent back once is revised
+            inputs: {topic: how tides work}
+            echo:
+              plan:
+                1: {output: "- the Moon's pull"}
+                2: {output: "- the Moon's pull\\n- the Sun's pull\\n- two bulges, two tides a day"}
+              review:
+                1: {verdict: revise, feedback: Mention the Sun.}
+                2: {verdict: approve}
+            assert:
+              - stage: review
+                critic-rounds: {min: 2, max: 2}
+              - stage: plan
+                contains: "the Sun's pull"
+              - judge: {rubric: "Does the answer explain tides correctly, for a curious reader?", min-score: 0.6}
+                description: scored by a real model; skipped on the echo runtime
+
+        """
+
     /// Keeps a run database kept in the project (`BATON_DB=./baton.sqlite`) out of version control.
     public static let gitignore = """
         # Baton's run database, when kept in the project (BATON_DB=./baton.sqlite), and its SQLite side files.
@@ -125,9 +163,11 @@ public struct ProjectScaffold: Sendable {
 
         """
 
-    /// A GitHub Actions workflow that validates the project's pipelines with annotations on the pull request.
+    /// A GitHub Actions workflow that validates the project's pipelines with annotations on the pull request, then
+    /// runs their tests on the echo runtime and keeps the JUnit report.
     public static let workflow = """
-        # Validates the pipelines on every push and pull request; problems show as annotations on the diff.
+        # Validates the pipelines on every push and pull request (problems show as annotations on the diff), then
+        # runs their tests (pipelines/*.test.yaml) on the built-in echo runtime and keeps the JUnit report.
         # It installs baton from a clone of Baton's repository: set the repository variable BATON_REPO to its Git
         # URL (Settings > Secrets and variables > Actions > Variables). The runner needs Swift 6.1 or newer.
         name: baton
@@ -144,6 +184,14 @@ public struct ProjectScaffold: Sendable {
                   echo "$HOME/.local/bin" >> "$GITHUB_PATH"
               - name: Validate
                 run: baton validate --strict --format github
+              - name: Test
+                run: baton test --junit baton-junit.xml
+              - name: Keep the JUnit report
+                if: always()
+                uses: actions/upload-artifact@v4
+                with:
+                  name: baton-junit
+                  path: baton-junit.xml
 
         """
 }

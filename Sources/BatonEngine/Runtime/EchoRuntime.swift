@@ -127,7 +127,9 @@ public struct EchoRuntime: LLMRuntime {
     /// The answer: scripted if the script has one, else derived from the prompt (or the schema for JSON).
     func answer(_ request: GenerationRequest, entry: EchoScript.Entry?) -> String {
         if let schema = request.responseSchema {
-            if schema["properties"]?["verdict"] != nil {
+            // A critic asks with the verdict schema; a JSON stage whose own schema has a `verdict` (code-review's) is
+            // answered like any JSON stage, so its scripted output is not replaced by a verdict.
+            if schema == StageResult.verdictSchema {
                 let verdict = entry?.verdict ?? "approve"
                 let feedback = entry?.feedback ?? (verdict == "approve" ? "Looks good." : "Please revise.")
                 return Self.json(.object([("verdict", .string(verdict)), ("feedback", .string(feedback))]))

@@ -7,6 +7,9 @@ public final class RuntimeCatalog: RuntimeProvider, Sendable {
     private let keys: any APIKeySource
     private let keyHosts: KeyHostPolicy
     private let transport: any HTTPTransport
+    /// The script every echo runtime answers from instead of its profile option or `BATON_ECHO_SCRIPT` (`baton test`'s
+    /// per-case scripts); nil: as the options say.
+    private let echoScript: EchoScript?
     /// The runtimes made so far, by name; the lock is held while one is made, so each is made once.
     private let made = Locked<[String: any LLMRuntime]>([:])
 
@@ -19,10 +22,12 @@ public final class RuntimeCatalog: RuntimeProvider, Sendable {
     ///   - keyHosts: which hosts each key may be sent to; nil is the policy of the user of `environment`
     ///     (``KeyHostPolicy/user(environment:)``, with `$XDG_CONFIG_HOME/baton/key-hosts.yaml`).
     ///   - transport: the HTTP transport of every client made.
+    ///   - echoScript: the script of every echo runtime, over the profile's `script` option and `BATON_ECHO_SCRIPT`.
     public init(
         environment: [String: String], keys: (any APIKeySource)? = nil, keyHosts: KeyHostPolicy? = nil,
-        transport: any HTTPTransport = AsyncHTTPTransport()
+        transport: any HTTPTransport = AsyncHTTPTransport(), echoScript: EchoScript? = nil
     ) {
+        self.echoScript = echoScript
         self.environment = environment
         self.keys = keys ?? EnvironmentKeySource(environment: environment)
         self.keyHosts = keyHosts ?? KeyHostPolicy.user(environment: environment)
@@ -159,7 +164,9 @@ public final class RuntimeCatalog: RuntimeProvider, Sendable {
         let spec = snapshot.profile?.spec.runtime(named: name)
         switch Self.kind(of: name, snapshot: snapshot) {
         case .echo:
-            return EchoRuntime(options: try EchoRuntime.options(from: spec?.options ?? [:], environment: environment))
+            var options = try EchoRuntime.options(from: spec?.options ?? [:], environment: environment)
+            if let echoScript { options.script = echoScript }
+            return EchoRuntime(options: options)
         case .llamaServer:
             return LlamaServerClient(baseURL: try url(of: spec, name), transport: transport)
         case .ollama:

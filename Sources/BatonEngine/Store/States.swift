@@ -175,6 +175,8 @@ public enum EventKind: StoredState {
     case toolStderr
     /// A line an MCP server wrote to its stderr (payload: server, line).
     case mcpStderr
+    /// The run is a repetition of a `baton test` case (payload: file, case, variant, repetition).
+    case testCase
     /// Never written by this Baton: a kind a later one wrote.
     case other(String)
 
@@ -185,7 +187,7 @@ public enum EventKind: StoredState {
         .loopExhaustedAccepted, .outputTruncated, .modelLoaded, .modelUnloaded, .modelEvictedByRuntime, .modelFallback,
         .runtimeUnreachable, .runtimeNotice, .thermalPause, .thermalResume, .thermalWaitExceeded, .stageSkipped, .routeChosen,
         .itemsExpanded, .voteCounted, .toolCallStarted, .toolCallFinished, .toolCallReplayed, .toolCallAmbiguous,
-        .toolApproved, .toolDenied, .toolStderr, .mcpStderr,
+        .toolApproved, .toolDenied, .toolStderr, .mcpStderr, .testCase,
     ]
 
     /// The string the database and the JSON outputs hold.
@@ -227,6 +229,7 @@ public enum EventKind: StoredState {
         case .toolDenied: "tool-denied"
         case .toolStderr: "tool-stderr"
         case .mcpStderr: "mcp-stderr"
+        case .testCase: "test-case"
         case .other(let text): text
         }
     }

@@ -5,14 +5,16 @@ import Foundation
 public struct ValidationReport: Sendable {
     /// One checked file.
     public struct FileResult: Sendable {
-        /// Whether the file is a pipeline or a profile.
+        /// Whether the file is a pipeline, a profile or a pipeline test file.
         public enum Kind: String, Sendable {
             case pipeline, profile
+            /// A `NAME.test.yaml`: decoded, its pipeline compiled with the same profile, its cases checked against it.
+            case test
         }
 
         /// The file's displayed path.
         public var path: String
-        /// Pipeline or profile.
+        /// Pipeline, profile or test file.
         public var kind: Kind
         /// Its problems.
         public var diagnostics: [Diagnostic]
@@ -40,8 +42,8 @@ public struct Validator: Sendable {
     }
 
     /// Validates `paths` (files or folders, searched recursively for `.yaml` and `.yml`); with no paths, every
-    /// pipeline in the user's own folders (not the installed examples). Files in a folder named `profiles` are
-    /// checked as profiles.
+    /// pipeline and test file in the user's own folders (not the installed examples). Files in a folder named `profiles`
+    /// are checked as profiles, `NAME.test.yaml` files as tests; `__snapshots__` folders are left out.
     ///
     /// - Parameter profileName: the profile pipelines are checked with; nil uses `default`: a file of that name
     ///   on the profile search path, else the built-in default profile.
@@ -61,7 +63,9 @@ public struct Validator: Sendable {
         var files: [(path: String, kind: ValidationReport.FileResult.Kind)] = []
         if paths.isEmpty {
             for directory in workspace.pipelineDirectories {
-                files += Self.yamlFiles(under: workspace.absolute(directory)).map { (workspace.display($0), .pipeline) }
+                files += Self.yamlFiles(under: workspace.absolute(directory)).map {
+                    (workspace.display($0), Workspace.isTestFile($0) ? .test : .pipeline)
+                }
             }
         } else {
             for path in paths {
@@ -71,7 +75,7 @@ public struct Validator: Sendable {
                     throw .fileNotFound(path)
                 }
                 let found = isDirectory.boolValue ? Self.yamlFiles(under: full) : [full]
-                files += found.map { (workspace.display($0), Self.isProfilePath($0) ? .profile : .pipeline) }
+                files += found.map { (workspace.display($0), Self.kind(of: $0)) }
             }
         }
 
@@ -80,8 +84,17 @@ public struct Validator: Sendable {
         let results = Locked<[FileCheck?]>(Array(repeating: nil, count: files.count))
         let checked = files
         let usedProfile = profile
+        // A test file's pipeline reports its own problems when it is checked too; the test file then shows only its own.
+        // The profile's problems are reported once, before the files.
+        let pipelines = Set(files.filter { $0.kind == .pipeline }.map(\.path))
+        let profileProblems = report.profileDiagnostics
         DispatchQueue.concurrentPerform(iterations: checked.count) { index in
-            let result = check(checked[index].path, kind: checked[index].kind, profile: usedProfile)
+            var result = check(checked[index].path, kind: checked[index].kind, profile: usedProfile, profileName: profileName)
+            if checked[index].kind == .test {
+                result.diagnostics.removeAll { diagnostic in
+                    profileProblems.contains(diagnostic) || diagnostic.location.map { pipelines.contains($0.file) } ?? false
+                }
+            }
             results.withLock { $0[index] = result }
         }
         let found = results.current
@@ -101,7 +114,9 @@ public struct Validator: Sendable {
         var outcome: Result<Void, WorkspaceError> = .success(())
     }
 
-    private func check(_ path: String, kind: ValidationReport.FileResult.Kind, profile: ResolvedProfile?) -> FileCheck {
+    private func check(_ path: String, kind: ValidationReport.FileResult.Kind, profile: ResolvedProfile?, profileName: String?)
+        -> FileCheck
+    {
         var result = FileCheck()
         switch kind {
         case .pipeline:
@@ -120,8 +135,27 @@ public struct Validator: Sendable {
             } catch {
                 result.outcome = .failure(error)
             }
+        case .test:
+            // The same loading `baton test` does (echo mode: structure is checked, not which models exist).
+            var options = TestOptions()
+            options.profileName = profileName
+            do {
+                let loaded = try TestRunner(workspace: workspace, options: options).loadFile(path)
+                result.sources = loaded.sources
+                result.diagnostics = loaded.diagnostics
+            } catch let error as WorkspaceError {
+                result.diagnostics = [Diagnostic(.unreadableFile(error.description), at: nil)]
+            } catch {
+                result.diagnostics = [Diagnostic(.unreadableFile("\(error)"), at: nil)]
+            }
         }
         return result
+    }
+
+    /// How a file found under `validate`'s paths is checked.
+    static func kind(of path: String) -> ValidationReport.FileResult.Kind {
+        if Workspace.isTestFile(path) { return .test }
+        return isProfilePath(path) ? .profile : .pipeline
     }
 
     /// Whether `path` is in a folder named `profiles`.
@@ -129,12 +163,13 @@ public struct Validator: Sendable {
         path.split(separator: "/").dropLast().last == "profiles"
     }
 
-    /// `.yaml` and `.yml` files below `directory`, sorted, skipping hidden folders.
+    /// `.yaml` and `.yml` files below `directory`, sorted, skipping hidden folders and `__snapshots__` (the golden
+    /// outputs of `baton test`).
     static func yamlFiles(under directory: String) -> [String] {
         guard let enumerator = FileManager.default.enumerator(atPath: directory) else { return [] }
         var files: [String] = []
         while let relative = enumerator.nextObject() as? String {
-            if relative.split(separator: "/").contains(where: { $0.hasPrefix(".") }) { continue }
+            if relative.split(separator: "/").contains(where: { $0.hasPrefix(".") || $0 == "__snapshots__" }) { continue }
             if relative.hasSuffix(".yaml") || relative.hasSuffix(".yml") {
                 files.append(directory.hasSuffix("/") ? directory + relative : "\(directory)/\(relative)")
             }
