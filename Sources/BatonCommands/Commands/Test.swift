@@ -129,7 +129,7 @@ extension BatonCommand {
             }
             let runner = TestRunner(workspace: workspace, options: options) { event in
                 if case .caseFinished(let result) = event {
-                    for line in TestReportFormatter.caseBlock(TestReportFormatter.reclassified(result)) { print(line) }
+                    for line in TestReportFormatter.caseBlock(result) { print(line) }
                 }
             }
             let files = try runner.load(paths)
@@ -156,7 +156,7 @@ extension BatonCommand {
             defer { signals.cancel() }
             let report: TestReport
             do {
-                report = TestReportFormatter.reclassified(try await task.value)
+                report = try await task.value
             } catch {
                 throw RunSession.fail(error)
             }

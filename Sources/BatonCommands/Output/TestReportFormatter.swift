@@ -76,24 +76,6 @@ enum TestReportFormatter {
         }
     }
 
-    /// `result`, skipped when it passed without judging anything: every assertion of every run, apart from the run's
-    /// outcome, was skipped (only `judge`s, on the echo runtime). Reporting such a case PASS would claim what was not
-    /// checked; the console, JUnit and JSON all take the case's status from here, so their counts agree.
-    static func reclassified(_ result: TestCaseResult) -> TestCaseResult {
-        guard result.status == .passed, !result.repetitions.isEmpty else { return result }
-        let judged = result.repetitions.map { $0.assertions.filter { $0.name != "run" } }
-        guard judged.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.status == .skipped } }) else { return result }
-        var skipped = result
-        skipped.status = .skipped
-        skipped.skipReason = judged.first?.first.map(describe)
-        return skipped
-    }
-
-    /// `report` with ``reclassified(_:)`` applied to every case and the counts taken again.
-    static func reclassified(_ report: TestReport) -> TestReport {
-        TestReport(cases: report.cases.map(reclassified), seconds: report.seconds)
-    }
-
     /// `N passed, N failed, N errors, N skipped`: always all four, in this order.
     static func summaryLine(_ report: TestReport) -> String {
         "\(report.passed) passed, \(report.failed) failed, \(report.errors) errors, \(report.skipped) skipped"

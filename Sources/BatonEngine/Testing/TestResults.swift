@@ -155,13 +155,14 @@ public struct TestCaseResult: Sendable, Codable, Hashable {
     public var name: String
     /// `echo`, `replay`, or the models used, sorted (`gemma-3-270m`; with role models `executor=b planner=a`).
     public var variant: String
-    /// Passed iff passRate >= the minimum; error when every repetition errored; skipped for `skip:`.
+    /// Passed iff passRate >= the minimum; error when every repetition errored; skipped for `skip:`, or when every
+    /// assertion but the run's outcome was skipped in every repetition (a `judge` on echo).
     public var status: TestStatus
     /// Passed repetitions over all repetitions (0 for a skipped case).
     public var passRate: Double
     /// Every repetition, in order.
     public var repetitions: [TestRepetition]
-    /// The case's `skip:` reason.
+    /// The case's `skip:` reason, or the skipped assertion that made it skipped.
     public var skipReason: String?
 
     /// Creates a case result.

@@ -134,8 +134,18 @@ public struct TestRunner: Sendable {
         } else {
             status = .failed
         }
-        return TestCaseResult(
+        var result = TestCaseResult(
             file: file, pipeline: pipeline, name: name, variant: variant, status: status, passRate: rate, repetitions: repetitions)
+        // A case that passed without checking anything (every assertion but the run's outcome skipped in every run:
+        // only `judge`s, on the echo runtime) is skipped: reporting it passed would claim what was not checked.
+        let checked = repetitions.map { $0.assertions.filter { $0.name != "run" } }
+        if status == .passed, !checked.isEmpty, checked.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.status == .skipped } }) {
+            result.status = .skipped
+            result.skipReason = checked.first?.first.map { assertion in
+                "\(assertion.name)\(assertion.stage.map { " [\($0)]" } ?? ""): \(assertion.message)"
+            }
+        }
+        return result
     }
 
     /// The variant a case runs on in this mode: `echo`, `replay`, or the plan's models (the profile's name when the
