@@ -127,7 +127,7 @@ import Testing
     /// counts so far end the output, and the exit is 130.
     @Test func ctrlCStopsAfterTheCaseInFlight() async throws {
         let sandbox = try Self.sandbox("test-signal")
-        let running = try sandbox.start(["test", Self.folder + "/slow.test.yaml"], ["BATON_ECHO_TOKEN_DELAY": "60ms"])
+        let running = try sandbox.start(["test", Self.folder + "/slow.test.yaml"])
         try #require(try await sandbox.waitForCall(StageRound(stage: "draft", round: 1)))
         try await Task.sleep(for: .milliseconds(250))
         running.send(SIGINT)
