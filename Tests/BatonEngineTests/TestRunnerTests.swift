@@ -137,6 +137,31 @@ import Testing
         #expect((report.passed, report.failed, report.errors) == (0, 0, 1))
     }
 
+    @Test func aCaseARuntimeBrokeOffKeepsWhatItsCompletedStagesSpent() async throws {
+        // Given the planner and critic on echo and the executor on a llama-server nobody listens to
+        let sandbox = try TestRunnerSandbox()
+        try sandbox.write(
+            "profiles/mixed.yaml",
+            TestRunnerSandbox.profile.replacingOccurrences(of: "name: t\n", with: "name: mixed\n")
+                .replacingOccurrences(of: "executor: {models: [small]}", with: "executor: {models: [real]}"))
+        try sandbox.write(
+            "pipelines/task.test.yaml",
+            "version: 1\ncases:\n  - name: breaks at the end\n    inputs: {task: x}\n    assert:\n      - contains: anything\n")
+
+        let report = try await sandbox.run(sandbox.runner(.profile("mixed")))
+
+        // Then the case is an error, and its tokens are those of plan, review and facts, which completed
+        let result = try #require(report.case("breaks at the end"))
+        #expect(result.status == .error)
+        let repetition = try #require(result.repetitions.first)
+        #expect(repetition.status == .error && repetition.error?.contains("stand") == true, "\(repetition.error ?? "")")
+        let runID = try #require(repetition.runID)
+        let completed = try RunStore(path: sandbox.database).attempts(runID).filter { $0.status == .completed }
+        #expect(Set(completed.map(\.stage)) == ["plan", "review", "facts"])
+        #expect(repetition.promptTokens > 0 && repetition.promptTokens == completed.compactMap(\.promptTokens).reduce(0, +))
+        #expect(repetition.outputTokens > 0 && repetition.outputTokens == completed.compactMap(\.outputTokens).reduce(0, +))
+    }
+
     @Test func echoRunsReportTheSameTwiceButForTimesAndRunIDs() async throws {
         let sandbox = try TestRunnerSandbox()
         try sandbox.write("pipelines/task.test.yaml", Self.approving)

@@ -89,7 +89,9 @@ struct RunObservation: Sendable {
     var generationTokensPerSecond: Double? {
         var tokens = 0
         var milliseconds = 0.0
-        for attempt in attempts where attempt.status == .completed {
+        // Every attempt that generated counts, a failed one too (an answer cut off at max_tokens): this is the model's
+        // speed, whatever became of its answer.
+        for attempt in attempts {
             guard let count = attempt.outputTokens, let timings = attempt.timings,
                 let values = try? JSONDecoder().decode([String: Double].self, from: Data(timings.utf8)),
                 let generation = values["generation"], generation > 0

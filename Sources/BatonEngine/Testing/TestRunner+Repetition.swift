@@ -168,19 +168,30 @@ extension TestRunner {
             return .error("\(error)", runID: started.withLock { $0 }, seconds: Self.seconds(since: clock))
         }
         let seconds = Self.seconds(since: clock)
+        // A run that could not be judged still spent what its completed stages spent: read from the store.
+        func broken(_ message: String, runID: String) -> RepetitionOutcome {
+            var outcome = RepetitionOutcome.error(message, runID: runID, seconds: seconds)
+            if let observation = try? RunObservation(runID: runID, store: store, snapshot: snapshot) {
+                outcome.result.promptTokens = observation.promptTokens
+                outcome.result.outputTokens = observation.outputTokens(stage: nil)
+                outcome.result.generationTokensPerSecond = observation.generationTokensPerSecond
+                outcome.result.timeToFirstTokenMs = observation.timeToFirstTokenMs
+            }
+            return outcome
+        }
         let runID: String
         var failure: String?
         switch outcome {
         case .completed(let id):
             runID = id
         case .failed(let id, let reason, let unavailable):
-            if unavailable { return .error(reason, runID: id, seconds: seconds) }
+            if unavailable { return broken(reason, runID: id) }
             runID = id
             failure = reason
         case .interrupted(let id):
-            return .error("the run was interrupted", runID: id, seconds: seconds)
+            return broken("the run was interrupted", runID: id)
         case .ambiguousCall(let id, _, let message):
-            return .error(message, runID: id, seconds: seconds)
+            return broken(message, runID: id)
         }
         if let misses = replay?.misses, let first = misses.first { return .error(first, runID: runID, seconds: seconds) }
         let observation = try RunObservation(runID: runID, store: store, snapshot: snapshot)
