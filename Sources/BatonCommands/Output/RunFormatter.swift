@@ -51,7 +51,8 @@ enum RunFormatter {
                 parts.append(String(format: "%.1f tokens/s", Double(output - 1) / (finished - first)))
             }
         }
-        if let text = attempt.timings, let timings = try? JSONDecoder().decode([String: Double].self, from: Data(text.utf8)) {
+        if attempt.timings != nil {
+            let timings = attempt.timingValues
             if let load = timings["load_ms"] {
                 parts.append("model loaded in \(ProgressPrinter.duration(load / 1000))")
             } else if timings["resident"] == 1 {

@@ -133,7 +133,7 @@ public enum BenchMetrics {
         var runtime = (promptTokens: 0, promptMs: 0.0, outputTokens: 0, generationMs: 0.0)
         var wall = runtime
         for attempt in measured {
-            let timings = decodeTimings(attempt.timings)
+            let timings = attempt.timingValues
             if let ms = timings["prompt"], ms > 0, let tokens = attempt.promptTokens {
                 runtime.promptTokens += tokens
                 runtime.promptMs += ms
@@ -188,13 +188,5 @@ public enum BenchMetrics {
         let sorted = values.sorted()
         let middle = sorted.count / 2
         return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
-    }
-
-    /// An attempt's `timings` JSON (`{"prompt": 40, "generation": 900, ...}` in ms), empty when absent or unreadable.
-    static func decodeTimings(_ text: String?) -> [String: Double] {
-        guard let data = text?.data(using: .utf8),
-            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
-        else { return [:] }
-        return object.compactMapValues { ($0 as? NSNumber)?.doubleValue }
     }
 }

@@ -225,3 +225,15 @@ extension AttemptRecord {
         calls = try row.decode(forColumn: "calls")
     }
 }
+
+extension AttemptRecord {
+    /// ``timings`` read: milliseconds (or flags such as `resident`) by name; empty when there are none.
+    public var timingValues: [String: Double] { Self.timingValues(timings) }
+
+    /// A `timings` column's JSON read as ``timingValues``; what is not a number is left out.
+    public static func timingValues(_ text: String?) -> [String: Double] {
+        guard let data = text?.data(using: .utf8), let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { return [:] }
+        return object.compactMapValues { ($0 as? NSNumber)?.doubleValue }
+    }
+}

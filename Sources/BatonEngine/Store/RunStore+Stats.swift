@@ -57,8 +57,7 @@ extension RunStore {
                 guard seen.insert(identity).inserted else { continue }
                 let snapshot = try outline(runID)
                 guard selected(snapshot) else { continue }
-                let timings: String? = row["timings"]
-                let parsed = timings.flatMap { try? JSONDecoder().decode([String: Double].self, from: Data($0.utf8)) } ?? [:]
+                let parsed = AttemptRecord.timingValues(row["timings"])
                 attempts.append(
                     StatsAttempt(
                         runID: runID, key: "\(runtime):\(model)", role: snapshot?.role(of: stage), status: row["status"],

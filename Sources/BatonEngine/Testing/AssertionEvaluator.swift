@@ -285,15 +285,8 @@ struct AssertionEvaluator: Sendable {
     /// `text` parsed, every object's keys sorted: the decoder gives keys in no fixed order, and messages that show a
     /// value (`$.chunks[4] is {...}`) must read the same on every run.
     static func parseJSON(_ text: String) -> Result<JSONValue, NotJSON> {
-        func sorted(_ value: JSONValue) -> JSONValue {
-            switch value {
-            case .object(let pairs): .object(pairs.sorted { $0.key < $1.key }.map { ($0.key, sorted($0.value)) })
-            case .array(let items): .array(items.map(sorted))
-            default: value
-            }
-        }
         do {
-            return .success(sorted(try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))))
+            return .success(OrderedJSON.sortingKeys(try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))))
         } catch let DecodingError.dataCorrupted(context) {
             let underlying = (context.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
             return .failure(NotJSON(description: underlying ?? context.debugDescription))

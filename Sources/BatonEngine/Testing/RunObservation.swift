@@ -92,10 +92,7 @@ struct RunObservation: Sendable {
         // Every attempt that generated counts, a failed one too (an answer cut off at max_tokens): this is the model's
         // speed, whatever became of its answer.
         for attempt in attempts {
-            guard let count = attempt.outputTokens, let timings = attempt.timings,
-                let values = try? JSONDecoder().decode([String: Double].self, from: Data(timings.utf8)),
-                let generation = values["generation"], generation > 0
-            else { continue }
+            guard let count = attempt.outputTokens, let generation = attempt.timingValues["generation"], generation > 0 else { continue }
             tokens += count
             milliseconds += generation
         }
