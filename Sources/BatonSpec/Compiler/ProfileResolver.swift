@@ -75,6 +75,8 @@ public enum ProfileResolver {
         result.defaults = child.defaults.overriding(base.defaults)
         result.thermal = child.thermal ?? base.thermal
         result.tools = child.tools ?? base.tools
+        result.preload = child.preload ?? base.preload
+        result.afterRun = child.afterRun ?? base.afterRun
         if child.mcpServers != nil || base.mcpServers != nil {
             result.mcpServers = mergeByName(child.mcpServers ?? [], over: base.mcpServers ?? [], name: \.name) { new, _ in new }
         }

@@ -53,11 +53,14 @@ public enum ProfileDecoder {
         let tools = map.value("tools").flatMap { decodeTools($0, reader: reader) }
         let servers = map.value("mcp_servers").flatMap { ToolDecoder.decodeServers($0, reader: reader) }
         let indexes = map.value("indexes").flatMap { IndexDecoder.decodeIndexes($0, reader: reader) }
+        let preload = map.value("preload").flatMap { reader.bool($0, subject: "'preload'") }
+        let afterRun = map.value("after_run").flatMap { reader.enumValue($0, subject: "'after_run'", as: AfterRunPolicy.self) }
 
         return ProfileSpec(
             version: version ?? PipelineDecoder.supportedVersion, name: name, description: description, extends: extends,
             memoryBudget: budget, defaultRuntime: defaultRuntime, runtimes: runtimes, models: models, roles: roles,
-            defaults: defaults, thermal: thermal, tools: tools, mcpServers: servers, indexes: indexes)
+            defaults: defaults, thermal: thermal, tools: tools, mcpServers: servers, indexes: indexes, preload: preload,
+            afterRun: afterRun)
     }
 
     /// The `tools` section: `allow`, the executables `run` stages may start.

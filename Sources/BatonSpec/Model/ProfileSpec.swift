@@ -28,6 +28,11 @@ public struct ProfileSpec: Sendable, Hashable, Codable {
     public var mcpServers: [MCPServerSpec]? = nil
     /// Indexes every pipeline run with this profile may query (`indexes:`); a pipeline's own win on a name clash.
     public var indexes: [IndexSpec]? = nil
+    /// Whether the executor may load the next stage's model while the current one generates, within the budget
+    /// (`preload:`); nil: yes where the runtime can load and generate at once.
+    public var preload: Bool? = nil
+    /// What a run does with the models it loaded when it ends (`after_run:`); nil: ``AfterRunPolicy/restore``.
+    public var afterRun: AfterRunPolicy? = nil
 
     /// The keys as written in files.
     public enum CodingKeys: String, CodingKey, CaseIterable {
@@ -38,6 +43,8 @@ public struct ProfileSpec: Sendable, Hashable, Codable {
         case thermal, tools
         case mcpServers = "mcp_servers"
         case indexes
+        case preload
+        case afterRun = "after_run"
     }
 
     /// The runtime called `name`.
@@ -46,6 +53,16 @@ public struct ProfileSpec: Sendable, Hashable, Codable {
     public func model(named name: String) -> ModelEntry? { models.first { $0.name == name } }
     /// The role called `name`.
     public func role(named name: String) -> RoleSpec? { roles.first { $0.name == name } }
+}
+
+/// What a run does with the models it loaded once it completes, fails or is interrupted (`after_run:`).
+public enum AfterRunPolicy: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Leave every model resident (the runtime's own rules apply from then on).
+    case keep
+    /// Leave the runtimes as the run found them: unload the models the run loaded, load again the ones it unloaded.
+    case restore
+    /// Unload every model the run loaded; load nothing again.
+    case unload
 }
 
 /// A runtime a profile declares: where a kind of model server listens.
