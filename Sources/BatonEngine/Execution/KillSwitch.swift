@@ -38,6 +38,8 @@ public enum KillPoint: String, CaseIterable, Sendable {
     case indexUpdated = "index-updated"
     /// A retrieve stage's search returned, before its attempt is recorded completed.
     case retrieveQueried = "retrieve-queried"
+    /// A background load's request was sent to the runtime, before its `model-loaded` event is recorded.
+    case preloadStarted = "preload-started"
 }
 
 /// A test hook that kills the process (SIGKILL, no cleanup) at the n-th time it passes a named point,

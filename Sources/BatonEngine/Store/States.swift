@@ -177,6 +177,13 @@ public enum EventKind: StoredState {
     case mcpStderr
     /// The run is a repetition of a `baton test` case (payload: file, case, variant, repetition).
     case testCase
+    /// A model's load was started in the background while an earlier stage generated (payload: model, during, for).
+    case preloadStarted
+    /// What the plan's managed runtimes had loaded when the run first started (payload: models, by runtime), so the
+    /// run's end (and a resume's) can leave them as found.
+    case modelsAtStart
+    /// The profile's `after_run` policy was applied at the run's end (payload: policy, unloaded, reloaded, errors).
+    case afterRun
     /// Never written by this Baton: a kind a later one wrote.
     case other(String)
 
@@ -187,7 +194,7 @@ public enum EventKind: StoredState {
         .loopExhaustedAccepted, .outputTruncated, .modelLoaded, .modelUnloaded, .modelEvictedByRuntime, .modelFallback,
         .runtimeUnreachable, .runtimeNotice, .thermalPause, .thermalResume, .thermalWaitExceeded, .stageSkipped, .routeChosen,
         .itemsExpanded, .voteCounted, .toolCallStarted, .toolCallFinished, .toolCallReplayed, .toolCallAmbiguous,
-        .toolApproved, .toolDenied, .toolStderr, .mcpStderr, .testCase,
+        .toolApproved, .toolDenied, .toolStderr, .mcpStderr, .testCase, .preloadStarted, .modelsAtStart, .afterRun,
     ]
 
     /// The string the database and the JSON outputs hold.
@@ -230,6 +237,9 @@ public enum EventKind: StoredState {
         case .toolStderr: "tool-stderr"
         case .mcpStderr: "mcp-stderr"
         case .testCase: "test-case"
+        case .preloadStarted: "preload-started"
+        case .modelsAtStart: "models-at-start"
+        case .afterRun: "after-run"
         case .other(let text): text
         }
     }
