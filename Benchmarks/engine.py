@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Benchmarks of the execution engine (`baton run` / `baton resume`). Prints figures; asserts nothing.
 
-  python3 Benchmarks/engine.py [--quick] [--binary PATH] [--reps N] [--resume-reps N] [--resume-only] [--no-fanout]
-                               [--fanout-concurrency] [--peer-harness DIR [--peer-python PATH]]
+  python3 Benchmarks/engine.py [--quick] [--binary PATH] [--baseline-binary PATH] [--reps N] [--resume-reps N]
+                               [--resume-only] [--no-fanout] [--fanout-concurrency]
+                               [--peer-harness DIR [--peer-python PATH]]
 
 Everything runs on the RELEASE build (built first unless --binary is given) and the built-in `echo`
 runtime with zero delay, so the figures are pure engine + checkpoint cost. Every run gets a fresh
@@ -20,12 +21,15 @@ SQLite run database in a temporary folder (WAL, synchronous=NORMAL: Baton's sett
      report and exit;
    - in-run: the run's own duration recorded by baton, runs.created_at -> runs.finished_at (from just
      before the run's first INSERT to its final status UPDATE): the walk, rendering, the echo runtime,
-     and two SQLite commits per attempt, without process start, YAML compile, database open and the
+     and the SQLite commits (one per attempt since issue 15: an attempt's end is written in the transaction
+     that starts the next one; two before), without process start, YAML compile, database open and the
      end-of-run report. This is the per-stage engine overhead; the target is < 0.2 ms.
    Also shown: the sum of the attempts' own durations (started_at -> finished_at; this covers the
    attempt-start commit and the generation, not the attempt-finish commit or rendering).
 2. Resume of a run with 10,000 recorded attempts: a 10,010-stage chain killed with
-   BATON_TEST_KILL_AT=stage-done:10000 (SIGKILL right after the 10,000th stage committed). Each repetition
+   BATON_TEST_KILL_AT=attempt-start-commit:10002 (SIGKILL inside the commit that would start the 10,002nd
+   attempt: since issue 15 that transaction also holds the 10,001st attempt's end, so the store keeps 10,000
+   completed attempts and the 10,001st as started; a binary from before keeps 10,001 completed). Each repetition
    restores a copy of the killed database (file + WAL, as the killed process left them) and times
    - `baton resume RUN --quiet`: the whole process (replays 10,000 reused stages, runs the last 10);
    - time to the first new stage: from spawn to the started_at of the first attempt it records;
@@ -52,6 +56,13 @@ SQLite run database in a temporary folder (WAL, synchronous=NORMAL: Baton's sett
    rejection = 5 executions) against a Baton loop of the same shape (plan, execute, review with one
    `revise`: 5 executions). The peer runs under --peer-python (default: the interpreter running this
    script), which needs the packages of DIR/requirements.txt. Its SQLite files go to a temporary folder.
+
+With --baseline-binary PATH (an older release build, e.g. of the previous main), the per-stage shapes of 1. run
+on both binaries in the same invocation, alternating baseline and new within every repetition so machine noise
+falls on both alike; the table then gives both figures and the ratio new / baseline (the resume, the fan-out
+and the peer run on --binary only). It also gives the time from the run's first attempt start to its end per
+stage, which leaves out what happens before the first stage (encoding the pinned snapshot, the lease, reading
+the store), so two binaries that take `created_at` at different moments compare alike.
 
 Medians over --reps repetitions (default 7; 2 with --quick; the peer 5), with min-max; the shapes are
 run round-robin so machine noise spreads over all of them. --quick shrinks the shapes (chain 200,
@@ -214,12 +225,13 @@ def db_run(db: Path) -> dict:
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
         run_id, status, created, finished = conn.execute(
             "SELECT id, status, created_at, finished_at FROM runs ORDER BY created_at DESC LIMIT 1").fetchone()
-        attempts, completed, attempt_seconds = conn.execute(
-            "SELECT count(*), sum(status = 'completed'), sum(coalesce(finished_at, started_at) - started_at) "
-            "FROM attempts WHERE run_id = ?", (run_id,)).fetchone()
+        attempts, completed, attempt_seconds, first_started = conn.execute(
+            "SELECT count(*), sum(status = 'completed'), sum(coalesce(finished_at, started_at) - started_at), "
+            "min(started_at) FROM attempts WHERE run_id = ?", (run_id,)).fetchone()
     return {"id": run_id, "status": status, "created_at": created, "finished_at": finished,
             "attempts": attempts, "completed": completed or 0, "attempt_seconds": attempt_seconds or 0.0,
-            "in_run_s": (finished - created) if finished else None}
+            "in_run_s": (finished - created) if finished else None,
+            "stages_s": (finished - first_started) if finished and first_started else None}
 
 
 def copy_db(source: Path, target: Path) -> None:
@@ -249,10 +261,14 @@ def baton_run(binary, scratch: Path, pipeline, executions: int, tag: str, cwd=No
             "sys_s": result["sys_s"], "executions": n, "in_run_s": run["in_run_s"],
             "attempt_seconds": run["attempt_seconds"],
             "process_us_per_stage": result["wall_s"] / n * 1e6, "in_run_us_per_stage": run["in_run_s"] / n * 1e6,
+            "stages_us_per_stage": run["stages_s"] / n * 1e6 if run["stages_s"] else None,
             "attempt_us_per_stage": run["attempt_seconds"] / n * 1e6}
 
 
-def overhead(binary, scratch: Path, reps: int, chain: int, loop: int, fanout: bool = True) -> dict:
+def overhead(binary, scratch: Path, reps: int, chain: int, loop: int, fanout: bool = True, baseline=None) -> dict:
+    """The per-stage shapes on `binary`, and with `baseline` on it too, alternating the two within each repetition
+    (baseline first on even repetitions, new first on odd ones). Returns the new binary's figures, and the baseline's
+    under the key "baseline"."""
     chain_file = scratch / f"chain{chain}.yaml"
     chain_file.write_text(chain_yaml(chain))
     loop_file = scratch / f"loop{loop}.yaml"
@@ -277,20 +293,33 @@ def overhead(binary, scratch: Path, reps: int, chain: int, loop: int, fanout: bo
     }
     if not fanout:
         del shapes[f"fanout{chain}"]
-    samples = {name: [] for name in shapes}
-    validate = []
-    for name, shape in shapes.items():  # warm-up: page cache, dynamic linker
-        baton_run(binary, scratch, tag=name, **shape)
+    binaries = {"new": binary, **({"baseline": baseline} if baseline else {})}
+    samples = {label: {name: [] for name in shapes} for label in binaries}
+    validate = {label: [] for label in binaries}
+    for exe in binaries.values():
+        for name, shape in shapes.items():  # warm-up: page cache, dynamic linker
+            baton_run(exe, scratch, tag=name, **shape)
     for rep in range(reps):  # round-robin so machine noise spreads over every shape
         for name, shape in shapes.items():
-            samples[name].append(baton_run(binary, scratch, tag=name, **shape))
-        validate.append(spawn([binary, "validate", chain_file], scratch, clean_env(scratch))["wall_s"])
+            order = list(binaries.items())
+            for label, exe in (order if rep % 2 else order[::-1]):
+                samples[label][name].append(baton_run(exe, scratch, tag=name, **shape))
+        for label, exe in binaries.items():
+            validate[label].append(spawn([exe, "validate", chain_file], scratch, clean_env(scratch))["wall_s"])
         print(f"  baton overhead: repetition {rep + 1}/{reps} done", flush=True)
-    return {f"validate chain{chain}": summary(validate), **{name: {"samples": runs, "executions": runs[0]["executions"],
-                   **{key: summary([r[key] for r in runs]) for key in
-                      ("wall_s", "rss_kib", "in_run_s", "process_us_per_stage", "in_run_us_per_stage",
-                       "attempt_us_per_stage", "user_s", "sys_s")}}
-            for name, runs in samples.items()}}
+
+    def figures(label):
+        return {f"validate chain{chain}": summary(validate[label]),
+                **{name: {"samples": runs, "executions": runs[0]["executions"],
+                          **{key: summary([r[key] for r in runs]) for key in
+                             ("wall_s", "rss_kib", "in_run_s", "process_us_per_stage", "in_run_us_per_stage",
+                              "stages_us_per_stage", "attempt_us_per_stage", "user_s", "sys_s")}}
+                   for name, runs in samples[label].items()}}
+
+    result = figures("new")
+    if baseline:
+        result["baseline"] = figures("baseline")
+    return result
 
 
 def resume(binary, scratch: Path, reps: int, attempts: int) -> dict:
@@ -300,18 +329,20 @@ def resume(binary, scratch: Path, reps: int, attempts: int) -> dict:
     pipeline = folder / f"chain{chain}.yaml"
     pipeline.write_text(chain_yaml(chain))
     killed = folder / "killed.sqlite"
-    print(f"  resume: recording {attempts} attempts of a {chain}-stage chain, killed at stage-done:{attempts} ...",
+    kill = f"attempt-start-commit:{attempts + 2}"
+    print(f"  resume: recording {attempts} attempts of a {chain}-stage chain, killed at {kill} ...",
           flush=True)
     create = spawn([binary, "run", pipeline, "--runtime", "echo", "--db", killed, "--quiet"], folder,
-                   clean_env(scratch, BATON_TEST_KILL_AT=f"stage-done:{attempts}"), expect=None)
+                   clean_env(scratch, BATON_TEST_KILL_AT=kill), expect=None)
     if create["rc"] != -9:
         sys.exit(f"the run to be killed exited {create['rc']} instead of being killed: {create['stderr'][-2000:]}")
     # Read a copy: opening the killed file itself would checkpoint and drop its WAL.
     probe = folder / "probe.sqlite"
     copy_db(killed, probe)
     recorded = db_run(probe)
-    if recorded["completed"] != attempts:
-        sys.exit(f"the killed run recorded {recorded['completed']} completed attempts, expected {attempts}")
+    if recorded["completed"] not in (attempts, attempts + 1):
+        sys.exit(f"the killed run recorded {recorded['completed']} completed attempts, expected {attempts} "
+                 f"(or {attempts + 1} from a binary before issue 15)")
     wal_bytes = Path(str(killed) + "-wal").stat().st_size if Path(str(killed) + "-wal").exists() else 0
     work = folder / "work.sqlite"
     env = clean_env(scratch)
@@ -459,6 +490,9 @@ def machine() -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--binary", type=Path, help="a release baton binary (default: build it)")
+    parser.add_argument("--baseline-binary", type=Path,
+                        help="an older release baton binary: the per-stage shapes run on it too, alternating with "
+                             "--binary in every repetition, and the table gives both and the ratio")
     parser.add_argument("--quick", action="store_true", help="small shapes, 2 repetitions: a smoke test")
     parser.add_argument("--reps", type=int, help="repetitions (default 7, --quick 2)")
     parser.add_argument("--resume-reps", type=int, help="repetitions of the resume measurement (default: --reps)")
@@ -482,21 +516,26 @@ def main() -> None:
     peer_reps = args.peer_reps or (1 if args.quick else 5)
     chain, loop, attempts = (200, 20, 1000) if args.quick else (1000, 100, 10000)
     binary = (args.binary or build()).resolve()
+    baseline = args.baseline_binary.resolve() if args.baseline_binary else None
     began = time.time()
     info = machine()
     sqlite_version = sqlite3.sqlite_version
     commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     print(f"machine: {info['cores']} cores, {info['cpu']}, {info['system']}, load average {info['loadavg'][0]:.2f}")
     print(f"binary: {binary} (working tree {commit or '?'})")
+    if baseline:
+        print(f"baseline binary: {baseline} ({binary_version(baseline)})")
 
     results = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "machine": info,
-               "binary": str(binary), "commit": commit, "quick": args.quick, "reps": reps, "peer_reps": peer_reps,
+               "binary": str(binary), "commit": commit, "quick": args.quick,
+               "baseline_binary": str(baseline) if baseline else None, "reps": reps, "peer_reps": peer_reps,
                "python_sqlite": sqlite_version}
     with tempfile.TemporaryDirectory(prefix="baton-engine-bench-") as folder:
         scratch = Path(folder)
         if not args.resume_only:
             print(f"1/3 per-stage overhead: chain{chain}, loop{loop}, loop1, hello; {reps} repetitions", flush=True)
-            results["overhead"] = overhead(binary, scratch, reps, chain, loop, fanout=not args.no_fanout)
+            results["overhead"] = overhead(binary, scratch, reps, chain, loop, fanout=not args.no_fanout,
+                                           baseline=baseline)
         resume_reps = args.resume_reps or reps
         print(f"2/3 resume of a run with {attempts} attempts; {resume_reps} repetitions", flush=True)
         results["resume"] = resume(binary, scratch, resume_reps, attempts)
@@ -554,11 +593,38 @@ def print_overhead(results, info, reps, chain, loop) -> None:
         s = o[name]
         print(f"| baton {name} | {s['executions']} | {fmt(s['in_run_us_per_stage'])} | {fmt(s['process_us_per_stage'])} "
               f"| {fmt(s['wall_s'], 1e3)} | {fmt(s['rss_kib'], 1 / 1024, 1)} |")
+    if "baseline" in o:
+        print_comparison(o, reps, chain, loop)
     print()
     print(f"Sum of the attempts' own durations per stage: chain{chain} {fmt(c['attempt_us_per_stage'])} µs, "
           f"loop{loop} {fmt(lp['attempt_us_per_stage'])} µs. `baton validate` of the generated chain{chain} file "
           f"(load + compile only): {fmt(o[f'validate chain{chain}'], 1e3)} ms; of the chain{r['chain']} file: "
           f"{r['validate_wall_s'] * 1e3:.0f} ms.")
+
+
+def print_comparison(o, reps, chain, loop) -> None:
+    """The per-stage shapes on the baseline binary and the new one, measured alternately in this run."""
+    b = o["baseline"]
+    print()
+    print(f"Baseline against new, alternating in every repetition (median (min–max) of {reps}; ratio = new / baseline "
+          "of the medians):")
+    print()
+    print("| shape | figure | baseline | new | ratio |")
+    print("| --- | --- | ---: | ---: | ---: |")
+    for name in (f"chain{chain}", f"loop{loop}", "loop1"):
+        old, new = b[name], o[name]
+        for key, label, scale in (("in_run_us_per_stage", "in-run µs/stage", 1), ("stages_us_per_stage",
+                                  "first attempt's start to the end, µs/stage", 1),
+                                  ("process_us_per_stage", "process µs/stage", 1), ("wall_s", "process ms", 1e3)):
+            if not old.get(key) or not new.get(key):
+                continue
+            ratio = new[key]["median"] / old[key]["median"]
+            print(f"| {name} | {label} | {fmt(old[key], scale)} | {fmt(new[key], scale)} | {ratio:.2f} |")
+
+
+def binary_version(binary) -> str:
+    out = subprocess.run([str(binary), "--version"], capture_output=True, text=True)
+    return (out.stdout or out.stderr).strip() or "?"
 
 
 def print_resume(r) -> None:
@@ -621,10 +687,26 @@ def print_peer(results, peer_reps, chain, loop) -> None:
         s = o[baton_name]
         print(f"| {baton_name} ({s['executions']} executions{note}) | baton (WAL, sync NORMAL) "
               f"| {fmt(s['in_run_us_per_stage'])} | {fmt(s['wall_s'], 1e3)} | {fmt(s['rss_kib'], 1 / 1024, 1)} |")
+        if "baseline" in o:
+            s0 = o["baseline"][baton_name]
+            print(f"| | baton baseline binary | {fmt(s0['in_run_us_per_stage'])} | {fmt(s0['wall_s'], 1e3)} "
+                  f"| {fmt(s0['rss_kib'], 1 / 1024, 1)} |")
         for sync in ("FULL", "NORMAL"):
             q = p[f"{peer_name} sqlite sync {sync}"]
             print(f"| | langgraph (WAL, sync {sync}) | {fmt(q['per_stage_us'])} | {fmt(q['wall_s'], 1e3)} "
                   f"| {fmt(q['rss_kib'], 1 / 1024, 1)} |")
+    print()
+    for baton_name, peer_name, _ in rows[:2]:
+        ours = o[baton_name]["in_run_us_per_stage"]["median"]
+        ratios = ", ".join(
+            f"sync {sync} {p[f'{peer_name} sqlite sync {sync}']['per_stage_us']['median'] / ours:.1f}x"
+            for sync in ("FULL", "NORMAL"))
+        line = f"LangGraph / baton per stage, {baton_name}: {ratios}"
+        if "baseline" in o:
+            old = o["baseline"][baton_name]["in_run_us_per_stage"]["median"]
+            line += (f" (baseline binary: sync FULL "
+                     f"{p[f'{peer_name} sqlite sync FULL']['per_stage_us']['median'] / old:.1f}x)")
+        print(line + ".")
     q = p["small (5 executions) sqlite sync FULL"]
     print()
     print(f"Peer import time in those runs: {fmt(q['import_s'], 1e3)} ms; "

@@ -160,7 +160,8 @@ import Testing
             return
         }
         #expect(notices == ["plan: a → b (load failed)"])
-        #expect(managed.log == ["load a", "load b", "generate b", "load c", "generate c"])
+        // Then after_run (restore, the default) unloads what the run loaded.
+        #expect(managed.log == ["load a", "load b", "generate b", "load c", "generate c", "unload b", "unload c"])
         let loads = try store.events(id).filter { $0.kind == .modelLoaded }.compactMap(\.payload)
         #expect(loads.count == 2)
         #expect(loads.first?.contains(":b\"") == true)
@@ -192,7 +193,9 @@ import Testing
             }
             #expect(notices == ["plan: gone → huge (model not found)", "plan: huge → small (out of memory)"])
             #expect(try store.attempts(id).map(\.model) == ["small"])
-            #expect(standIn.loadedNames == ["small:latest"])
+            // 'small' was loaded, and unloaded at the end by after_run (restore, the default)
+            #expect(try store.events(id, kind: .modelLoaded).compactMap(\.payload).contains { $0.contains(":small\"") })
+            #expect(standIn.loadedNames == [])
         }
     }
 

@@ -473,7 +473,8 @@ import Testing
             #expect(confirmed != nil)
             let lastChat = try #require(standIn.requests.lastIndex { $0.path == "/api/chat" })
             #expect(unloadIndex < lastChat)
-            #expect(standIn.loadedNames == ["tiny:latest"])
+            // after_run (restore, the default) unloaded tiny at the end: the run loaded it
+            #expect(standIn.loadedNames == [])
             #expect(chats.first { $0.model == "judge:3b" && !$0.isEmptyChat }?.body?["format"] != nil)
         }
     }

@@ -246,7 +246,7 @@ import Testing
             #expect(unload.lines.first?["done_reason"] == .string("unload"))
             let during = try await client.loadedModels()
             #expect(during.map(\.name) == ["tiny:latest"])  // still running a request
-            let expires = try #require(during.first?.expiresAt.flatMap { ISO8601DateFormatter().date(from: $0) })
+            let expires = try #require(during.first?.expiresAt.flatMap(OllamaClient.goTime))
             #expect(expires.timeIntervalSinceNow < 5)
             #expect(await running.value)
             // Gone once the request ended and the linger passed; polled, since a loaded machine delays both.

@@ -71,7 +71,8 @@ import Testing
         executor.machine = { MachineMemory(total: 64_000_000_000, available: nil) }
         let outcome = try await executor.start(try snapshot(Self.pipeline), inputs: [:], claim: .current())
         #expect(outcome == .completed(runID: outcome.runID))
-        #expect(runtime.log == ["load a", "load b", "unload a", "load c"])
+        // (the last two: after_run, restore by default, unloads what the run loaded)
+        #expect(runtime.log == ["load a", "load b", "unload a", "load c", "unload b", "unload c"])
         #expect(try store.attempts(outcome.runID).filter { $0.status == .skipped }.map(\.stage) == ["ys"])
     }
 

@@ -154,7 +154,8 @@ import Testing
         _ = try await executor.resume(id, claim: .current())
 
         // Then the runtime was asked again (for the model the stage had fallen back to), as often as the first time
-        #expect(second.count(port: 11434) == before)
+        // less its listing of what was loaded when the run first started, for after_run (a resume reads that record)
+        #expect(second.count(port: 11434) == before - 1)
     }
 }
 

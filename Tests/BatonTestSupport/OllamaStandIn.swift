@@ -828,8 +828,13 @@ public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
         return entry
     }
 
+    /// `expires_at` as Go writes a `time.Time` in JSON: RFC 3339 with the fraction of a second (`RFC3339Nano`, Go's
+    /// `time.Time.MarshalJSON`), as in the `/api/ps` example of Ollama's API docs (`2025-10-17T16:47:07.93355-07:00`);
+    /// here in UTC and to the millisecond. `keep_alive: -1` lists about 300 years ahead (`api/types.go:1252-1255`).
     static func psEntry(_ model: Model, _ runner: Runner) -> [String: Any] {
-        let expires = runner.expiresAt.map { ISO8601DateFormatter().string(from: $0) } ?? "2318-08-22T10:00:00Z"
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let expires = runner.expiresAt.map { formatter.string(from: $0) } ?? "2318-08-22T10:00:00.123456789Z"
         return [
             "name": model.name, "model": model.name, "size": runner.size, "size_vram": runner.sizeVRAM, "digest": model.digest,
             "details": details(model), "expires_at": expires, "context_length": runner.contextLength,

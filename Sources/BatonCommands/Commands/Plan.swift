@@ -101,6 +101,7 @@ enum ScheduleFormatter {
                     actions.append("reload \(row.model) with num_ctx \(context) (\(size(row.footprint)))")
                 } else {
                     actions.append(row.loads ? "load \(row.model) (\(size(row.footprint)))" : "already loaded")
+                    if let during = row.preloadDuring { actions[actions.count - 1] += ", started while \(during) runs" }
                 }
                 // A retrieve stage's model is its index's embedding model.
                 if let index = plan.stage(named: row.stage)?.retrieve?.index { actions.append("embeds the query of index \(index)") }
@@ -159,6 +160,17 @@ enum ScheduleFormatter {
             }
         }
         lines.append("")
+        if schedule.loadCount > 0 {
+            if let off = schedule.preloadingOff {
+                lines.append("preloading off: \(off)")
+            } else if schedule.preloadCount == 0 {
+                lines.append("preloading: no load can start before its stage (the budget, or a stage that may be skipped)")
+            } else {
+                lines.append(
+                    "preloading: \(schedule.preloadCount) of \(schedule.loadCount) loads start while an earlier stage runs; peak with loads in flight \(size(schedule.peakWithPreloads))"
+                )
+            }
+        }
         lines.append(
             "peak resident \(size(schedule.peakBytes)) of \(size(schedule.budget)); \(schedule.loadCount) load\(schedule.loadCount == 1 ? "" : "s"), \(schedule.unloadCount) unload\(schedule.unloadCount == 1 ? "" : "s")"
         )
@@ -191,9 +203,12 @@ enum ScheduleFormatter {
         var maxItems: Int? = nil
         /// For a tool stage: its kind (`run`, `http`, `mcp`); it has no model.
         var tool: String? = nil
+        /// For a load that starts in the background: the stage during which it starts.
+        var preloadDuring: String? = nil
 
         enum CodingKeys: String, CodingKey {
             case stage, model, runtime, load, unload, resident
+            case preloadDuring = "preload_during"
             case maxItems = "max_items"
             case residentBytes = "resident_bytes"
             case footprintBytes = "footprint_bytes"
@@ -247,11 +262,18 @@ enum ScheduleFormatter {
         /// One per route branch (empty without routes).
         var branches: [Branch]
         var unknownFootprints: [String]
+        /// Loads that start in the background, and why none may (the profile, the runtimes), when that is so.
+        var preloads: Int
+        var preloadingOff: OrNull<String>
+        /// The most bytes resident or loading at once, with those loads.
+        var peakBytesWithPreloads: Int64
         /// What a run would reach: runtimes with their hosts, keys by name, commands and MCP servers.
         var reach: ReachFormatter.Document
 
         enum CodingKeys: String, CodingKey {
-            case pipeline, profile, steps, loads, unloads, loops, branches, reach
+            case pipeline, profile, steps, loads, unloads, loops, branches, reach, preloads
+            case preloadingOff = "preloading_off"
+            case peakBytesWithPreloads = "peak_bytes_with_preloads"
             case budgetBytes = "budget_bytes"
             case budgetSource = "budget_source"
             case peakBytes = "peak_bytes"
@@ -268,7 +290,7 @@ enum ScheduleFormatter {
                 servedBy: row.servedBy, reloadNumCtx: row.contextReload,
                 modelChoice: plan.stage(named: row.stage)?.modelChoice.map {
                     Step.Choice(rule: $0.rule.rawValue, explanation: $0.explanation)
-                }, maxItems: plan.stage(named: row.stage)?.fanOut?.maxItems, tool: row.tool?.rawValue)
+                }, maxItems: plan.stage(named: row.stage)?.fanOut?.maxItems, tool: row.tool?.rawValue, preloadDuring: row.preloadDuring)
         }
         return try JSONOutput.text(
             Document(
@@ -280,6 +302,8 @@ enum ScheduleFormatter {
                         router: $0.router, branch: $0.branch, stages: $0.stages, loads: $0.loads.count,
                         loadModels: $0.loads.map(\.description), unloads: $0.unloadCount, peakBytes: $0.peakBytes)
                 },
-                unknownFootprints: schedule.unknownFootprints.map(\.description), reach: ReachFormatter.document(reach)))
+                unknownFootprints: schedule.unknownFootprints.map(\.description), preloads: schedule.preloadCount,
+                preloadingOff: OrNull(schedule.preloadingOff), peakBytesWithPreloads: schedule.peakWithPreloads,
+                reach: ReachFormatter.document(reach)))
     }
 }

@@ -60,6 +60,13 @@ struct ProgressEventLine: Encodable {
     var rerun: Bool?
     var how: String?
     var server: String?
+    /// `after-run`: the profile's policy, the models unloaded, loaded again, not loaded again (their keep_alive ran out)
+    /// and what failed.
+    var policy: String?
+    var unloaded: [String]?
+    var reloaded: [String]?
+    var expired: [String]?
+    var errors: [String]?
     /// When the line was printed (RFC 3339): events had no time before, so their version is unchanged.
     var at: String?
 
@@ -68,6 +75,7 @@ struct ProgressEventLine: Encodable {
         case feedback, runtime, fix, skipped, from, to, reason, state, waited, outputs, at, field, value, branch, stages
         case item, count, total, tally, reused
         case tool, kind, detail, effects, rerun, how, server
+        case policy, unloaded, reloaded, expired, errors
         case exitCode = "exit_code"
         case httpStatus = "http_status"
         case tryNumber = "try"
@@ -151,6 +159,10 @@ struct ProgressEventLine: Encodable {
             self.count = count
             self.total = total
             self.tally = tally.map { TallyLine(value: $0.value, count: $0.count) }
+        case .afterRun(let report):
+            self.init(event: "after-run")
+            (policy, unloaded, reloaded, expired, errors) =
+                (report.policy.rawValue, report.unloaded, report.reloaded, report.expired, report.errors)
         case .runFinished:
             return nil
         }

@@ -122,6 +122,10 @@ final class ProgressPrinter: @unchecked Sendable {
     }
 
     func handle(_ event: RunEvent) {
+        // Models left loaded against the profile's `after_run` are said on stderr in every mode.
+        if mode != .human, case .afterRun(let report) = event {
+            for error in report.errors { locked { Console.error("warning: \(error)") } }
+        }
         switch mode {
         case .quiet: return
         case .json: json(event)
@@ -242,6 +246,9 @@ final class ProgressPrinter: @unchecked Sendable {
         case .tool(let event):
             // Commands, their stderr and servers' lines are not Baton's text: control characters are shown, not obeyed.
             line(escapeError ? TerminalText.visible(event.line) : event.line)
+        case .afterRun(let report):
+            if let text = Self.afterRunLine(report) { line(text) }
+            for error in report.errors { line("  ! models: \(error)") }
         case .runFinished:
             break
         }
@@ -338,6 +345,18 @@ final class ProgressPrinter: @unchecked Sendable {
             }
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// What `after_run` did, in one line (`models: unloaded ollama:qwen3:4b (loaded by this run); loaded
+    /// ollama:llama3.2:latest again (resident before the run)`); nil when it did nothing.
+    static func afterRunLine(_ report: AfterRunReport) -> String? {
+        var parts: [String] = []
+        if !report.unloaded.isEmpty { parts.append("unloaded \(report.unloaded.joined(separator: ", ")) (loaded by this run)") }
+        if !report.reloaded.isEmpty { parts.append("loaded \(report.reloaded.joined(separator: ", ")) again (resident before the run)") }
+        if !report.expired.isEmpty {
+            parts.append("left \(report.expired.joined(separator: ", ")) unloaded (its keep_alive from before the run ran out)")
+        }
+        return parts.isEmpty ? nil : "models: " + parts.joined(separator: "; ")
     }
 
     static func duration(_ seconds: Double) -> String {

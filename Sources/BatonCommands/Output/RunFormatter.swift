@@ -106,6 +106,14 @@ enum RunFormatter {
                 let limit = (payload["max_tokens"] as? String).flatMap { $0.isEmpty ? nil : " at max_tokens \($0)" } ?? ""
                 return "truncated\(where_): the answer was cut off\(limit)"
             }
+            if event.kind == .afterRun, let data = event.payload.map({ Data($0.utf8) }),
+                let report = try? JSONDecoder().decode(AfterRunReport.self, from: data)
+            {
+                let line = ProgressPrinter.afterRunLine(report)
+                let errors = report.errors.isEmpty ? nil : "failed: " + report.errors.joined(separator: "; ")
+                let said = [line, errors].compactMap { $0 }.joined(separator: "; ")
+                return said.isEmpty ? nil : "after_run \(report.policy.rawValue): \(said)"
+            }
             guard event.kind.rawValue.hasPrefix("thermal-") else { return nil }
             let details = payload.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
             return "\(event.kind)\(where_)" + (details.isEmpty ? "" : ": \(details)")

@@ -85,6 +85,9 @@ public struct BenchRunner: Sendable {
         test.caseFilter = options.caseFilter
         test.database = databasePath
         test.trusted = options.trusted
+        // A candidate's repetitions reuse the model the one before loaded, and the peak memory sampler reads the model's
+        // server after each case: the bench leaves models loaded (docs/profiles.md, after_run).
+        test.afterRun = .keep
         return test
     }
 

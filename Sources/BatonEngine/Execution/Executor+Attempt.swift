@@ -31,6 +31,8 @@ extension Executor {
                 message: "stage '\(stage.name)': \(error)", runtimeUnavailable: true, fallbackReason: "runtime not usable")
         }
         let policy = stage.settings.retry ?? .default
+        // A load or unload is a request to the runtime: the attempt before ends in the store first (RunStore+Pending).
+        if runtime is any ModelManaging { try store.commitPending() }
         // Items running at once use the model the item before them made resident: nothing loads or unloads while
         // they are in flight (a runtime that dropped it meanwhile loads it again inside the request).
         let loadTimings =
@@ -87,6 +89,11 @@ extension Executor {
                 }
                 var timings = ["resident": loading.wasResident ? 1.0 : 0]
                 if let seconds = loading.loadSeconds { timings["load_ms"] = seconds * 1000 }
+                // A load that ran in the background: what the stage waited for, and what of it the stage before hid.
+                if let waited = loading.waitSeconds {
+                    timings["load_wait_ms"] = waited * 1000
+                    if let seconds = loading.loadSeconds { timings["load_hidden_ms"] = max(0, seconds - waited) * 1000 }
+                }
                 return timings
             } catch let error as RuntimeError {
                 failures += 1
@@ -154,9 +161,12 @@ extension Executor {
         }
         finished.verdict = result.verdict
         finished.feedback = result.feedback
-        try finish(&finished, .completed)
+        // Written with the store's next transaction, usually the next attempt's start (RunStore+Pending). A fan-out
+        // item's is written at once: an item that finished is in the store before the next one starts (`item-done`).
+        try finish(&finished, .completed, deferred: state.currentItem == nil)
         state.record(stage: stage.name, result)
         if unloadAfterEachStage, state.currentItem?.concurrent != true, let manager = runtime as? any ModelManaging {
+            try store.commitPending()
             let started = Date()
             try await manager.unload(model.name)
             try store.appendEvent(
@@ -166,8 +176,9 @@ extension Executor {
         return result
     }
 
-    /// Records how `attempt` ended (with `error`, when given) and its event, and reports it.
-    private func finish(_ attempt: inout AttemptRecord, _ status: AttemptStatus, error: String? = nil) throws {
+    /// Records how `attempt` ended (with `error`, when given) and its event, and reports it; `deferred`: with the
+    /// store's next transaction (``RunStore/finishAttempt(_:event:payload:deferred:)``).
+    private func finish(_ attempt: inout AttemptRecord, _ status: AttemptStatus, error: String? = nil, deferred: Bool = false) throws {
         attempt.status = status
         if let error { attempt.error = error }
         let event: EventKind
@@ -176,7 +187,7 @@ extension Executor {
         case .interrupted: event = .attemptInterrupted
         default: event = .attemptFailed
         }
-        try store.finishAttempt(attempt, event: event)
+        try store.finishAttempt(attempt, event: event, deferred: deferred)
         report(attempt)
     }
 

@@ -13,13 +13,29 @@ extension Executor {
     /// happening inside the stage's first chat. A model Baton loaded that a runtime dropped on its own
     /// (Ollama keeps at most 3 and evicts to make room, `server/sched.go:265-291, 547-561, 649-669`) is
     /// recorded as `model-evicted-by-runtime` and loaded again when a stage needs it.
+    ///
+    /// A model loading in the background for this stage (Preloader) is waited for here; one a runtime lists as
+    /// still loading (a load a killed run left) is waited for too, never loaded twice. Once the model is ready,
+    /// the loads the planner lets start now begin in the background while the stage generates.
     func prepareModel(
         _ stage: PlannedStage, model: ResolvedModel, round: Int, runtime: any LLMRuntime, state: inout RunState
-    ) async throws -> (loadSeconds: Double?, wasResident: Bool)? {
+    ) async throws -> PreparedModel? {
         guard let manager = runtime as? any ModelManaging, manager.manages(model.name) else { return nil }
         let current = Self.modelKey(model, state: state)
+        let preloaded = try await takePreload(current, stage: stage, state: &state)
         var residency = try await residency(for: model, manager: manager, state: state)
         try recordRuntimeEvictions(resident: residency.resident, answered: residency.answered, stage: stage, state: state)
+        var awaited: Double?
+        if residency.loading.contains(current) {
+            if let seconds = try await manager.waitUntilLoaded(model.name) {
+                awaited = seconds
+                try recordLoad(
+                    LoadReport(seconds: seconds, measuredBytes: nil), key: current, stageName: stage.name, numCtx: stage.settings.numCtx,
+                    state: &state, preloaded: (seconds, true))
+            } else {
+                residency.resident.remove(current)
+            }
+        }
         // Resident with another context than this stage needs: Ollama would reload it inside the chat.
         if residency.resident.contains(current), let needed = await manager.contextLength(of: model.name, settings: stage.settings),
             let loaded = residency.contexts[current], loaded != needed
@@ -29,10 +45,26 @@ extension Executor {
                 reason: "loaded with a context of \(loaded) tokens; the stage needs \(needed)")
             residency.resident.remove(current)
         }
-        let footprints = try await makeRoom(for: stage, model: model, round: round, residency: residency, state: state)
-        if residency.resident.contains(current) { return (nil, true) }
-        let seconds = try await load(model, key: current, with: manager, footprint: footprints[current], stage: stage, state: &state)
-        return (seconds, false)
+        let outlook = outlook(for: stage, model: model, round: round, residency: residency, state: state)
+        let evicted = try await makeRoom(for: stage, outlook: outlook, residency: residency, state: &state)
+        residency.resident.subtract(evicted)
+        var prepared: PreparedModel
+        if residency.resident.contains(current) {
+            if let preloaded {
+                prepared = PreparedModel(loadSeconds: preloaded.report.seconds, wasResident: false, waitSeconds: preloaded.waited)
+            } else if let awaited {
+                prepared = PreparedModel(loadSeconds: nil, wasResident: false, waitSeconds: awaited)
+            } else {
+                prepared = PreparedModel(loadSeconds: nil, wasResident: true)
+            }
+        } else {
+            let seconds = try await load(
+                model, key: current, with: manager, footprint: outlook.footprints[current], stage: stage, state: &state)
+            residency.resident.insert(current)
+            prepared = PreparedModel(loadSeconds: seconds, wasResident: false)
+        }
+        try await startPreloads(after: stage, outlook: outlook, residency: residency, state: &state)
+        return prepared
     }
 
     /// The key of `model` in this run: its runtime (the forced one, under `--runtime`) and its name.
@@ -72,17 +104,18 @@ extension Executor {
             for loaded in listed {
                 let loadedKey = ModelKey(runtime: runtimeName, name: loaded.name)
                 residency.resident.insert(loadedKey)
+                if loaded.loading { residency.loading.insert(loadedKey) }
                 if let context = loaded.contextLength { residency.contexts[loadedKey] = context }
             }
         }
+        // A load in flight takes its memory from the moment it starts, listed or not (Ollama lists it once loaded).
+        residency.resident.formUnion(state.preloads.models)
         return residency
     }
 
-    /// Unloads what the memory planner chooses so that `stage`'s model fits beside the models the rest of the
-    /// run will use soonest, and returns the footprints it planned with.
-    private func makeRoom(
-        for stage: PlannedStage, model: ResolvedModel, round: Int, residency: Residency, state: RunState
-    ) async throws -> [ModelKey: Int64] {
+    /// The memory planner's view from `stage` on: the models of the stages to come, in order (this stage first),
+    /// their footprints and the budget; stages whose load may not start early are in ``MemoryOutlook/fixed``.
+    func outlook(for stage: PlannedStage, model: ResolvedModel, round: Int, residency: Residency, state: RunState) -> MemoryOutlook {
         let plan = state.snapshot.plan
         func key(_ model: ResolvedModel) -> ModelKey { Self.modelKey(model, state: state) }
         func managed(_ key: ModelKey) -> Bool { residency.managers[key.runtime]?.manages(key.name) ?? true }
@@ -91,45 +124,99 @@ extension Executor {
         let order = plan.stages
         let position = state.positions[stage.name] ?? 0
         var upcoming: [PlannedStage] = [stage]
+        var speculative = 0
         if let loop = stage.critic, round < loop.maxRounds, let reviewed = plan.stage(named: loop.reviews) {
             upcoming.append(reviewed)
             upcoming.append(stage)
+            speculative = 2
         } else if let critic = stage.reviewedBy.flatMap(plan.stage(named:)), round > 1 {
             upcoming.append(critic)
         }
+        let loopSteps = upcoming.count
         // Stages a chosen branch already leaves out (and their critics) will not load anything.
         let decided = state.branches.isEmpty && state.skippedCalls.isEmpty
         upcoming += decided ? Array(order[(position + 1)...]) : order[(position + 1)...].filter { !state.knownSkipped($0) }
-        let uses = upcoming.compactMap { $0.name == stage.name ? current : state.activeModel(of: $0).map(key) }.filter(managed)
+        var outlook = MemoryOutlook(budget: LoadSchedule.resolveBudget(plan.memoryBudget, machine: machine()).0)
+        for (index, planned) in upcoming.enumerated() {
+            guard let used = planned.name == stage.name ? current : state.activeModel(of: planned).map(key), managed(used) else { continue }
+            // Not loaded early: a possible next round, a stage that may yet be skipped, or one that ran already (a
+            // later round's view lists the stages between the loop's two) or will reuse its recorded answer.
+            if index > 0,
+                index <= speculative
+                    || (index >= loopSteps
+                        && (state.results[planned.name] != nil || state.completed[StageRound(stage: planned.name, round: 1)] != nil
+                            || mayBeSkipped(planned, state: state)))
+            {
+                outlook.fixed.insert(outlook.uses.count)
+            }
+            outlook.uses.append(used)
+            outlook.stages.append(planned)
+        }
         // A model's footprint at the largest context any stage gives it, since stages may reload it larger.
-        var footprints: [ModelKey: Int64] = [:]
         for planned in order {
             guard let used = planned.name == stage.name ? model : state.activeModel(of: planned), managed(key(used)),
                 let bytes = FootprintSource.resolve(
                     used, key: key(used), contextSize: planned.settings.numCtx, profile: state.snapshot.profile, measured: state.measured)?
                     .bytes
             else { continue }
-            footprints[key(used)] = max(footprints[key(used)] ?? 0, bytes)
+            outlook.footprints[key(used)] = max(outlook.footprints[key(used)] ?? 0, bytes)
         }
-        let (budget, _) = LoadSchedule.resolveBudget(plan.memoryBudget, machine: machine())
         // A resident model this plan does not use still takes memory: the registry's footprint, else
         // (unknown size) the whole budget, so it is the first to go when room is needed.
-        for other in residency.resident where footprints[other] == nil {
+        for other in residency.resident where outlook.footprints[other] == nil {
             let entry = state.snapshot.profile?.spec.model(named: other.name)
-            footprints[other] = (entry?.runtime == nil || entry?.runtime == other.runtime) ? entry?.footprint?.bytes ?? budget : budget
+            outlook.footprints[other] =
+                (entry?.runtime == nil || entry?.runtime == other.runtime) ? entry?.footprint?.bytes ?? outlook.budget : outlook.budget
         }
+        return outlook
+    }
+
+    /// Whether `stage`, not reached yet, may be skipped: a `when:` not evaluated yet (its own or a call's), or a
+    /// route not chosen yet; the critic of such a stage too.
+    private func mayBeSkipped(_ stage: PlannedStage, state: RunState) -> Bool {
+        if stage.condition != nil { return true }
+        if let choice = stage.routedBy, state.branches[choice.router] == nil { return true }
+        for frame in stage.calls ?? [] {
+            if frame.condition != nil, state.callDecisions[frame.path] == nil { return true }
+            if let choice = frame.routedBy, state.branches[choice.router] == nil { return true }
+        }
+        if let loop = stage.critic, let reviewed = state.snapshot.plan.stage(named: loop.reviews), state.results[reviewed.name] == nil {
+            return mayBeSkipped(reviewed, state: state)
+        }
+        return false
+    }
+
+    /// Unloads what the memory planner chooses so that `stage`'s model fits beside the models the rest of the
+    /// run will use soonest, and returns what it unloaded. A model still loading in the background is waited for
+    /// first, so nothing is unloaded while it loads.
+    private func makeRoom(
+        for stage: PlannedStage, outlook: MemoryOutlook, residency: Residency, state: inout RunState
+    ) async throws -> Set<ModelKey> {
         let evictions: [ModelKey]
         do {
-            evictions = try MemoryPlanner.evictions(resident: residency.resident, uses: uses, footprints: footprints, budget: budget)
+            evictions = try MemoryPlanner.evictions(
+                resident: residency.resident, uses: outlook.uses, footprints: outlook.footprints, budget: outlook.budget)
         } catch {
             throw StageFailure(
                 message: "stage '\(stage.name)': \(error)", runtimeUnavailable: false, fallbackReason: "does not fit the memory budget")
         }
         for victim in evictions {
             guard let victimManager = residency.managers[victim.runtime] else { continue }
+            try await settlePreload(of: victim, state: &state)
             try await unload(victim, with: victimManager, stage: stage, state: state, reason: nil)
         }
-        return footprints
+        return Set(evictions)
+    }
+
+    /// Waits for `key`'s background load, if one is in flight, and records it (no stage took it), so the model is not
+    /// unloaded while it loads.
+    func settlePreload(of key: ModelKey, state: inout RunState) async throws {
+        guard let load = state.preloads.take(key) else { return }
+        let started = ContinuousClock.now
+        guard let report = try? await load.task.value else { return }
+        try recordLoad(
+            report, key: key, stageName: load.stage, numCtx: state.snapshot.plan.stage(named: load.stage)?.settings.numCtx, state: &state,
+            preloaded: (secondsSince(started), false))
     }
 
     /// Loads `model` for `stage`, refusing first a load the machine cannot hold now, and records it with its
@@ -147,27 +234,42 @@ extension Executor {
         }
         observer(.loadStarted(stage: stage.name, model: current.description))
         let report = try await manager.load(model.name, settings: stage.settings)
-        residencyBook.loaded(current, run: state.runID)
-        if let measured = report.measuredBytes {
-            // One footprint per model: the largest measured, since stages may load it with a larger context.
-            let bytes = max(measured, state.measured[current] ?? 0)
-            state.measured[current] = bytes
-            try store.saveFootprint(runtime: current.runtime, model: current.name, bytes: bytes)
-        }
-        var payload = ["model": current.description, "seconds": String(format: "%.3f", report.seconds)]
-        if let numCtx = stage.settings.numCtx { payload["num_ctx"] = String(numCtx) }
-        try store.appendEvent(state.runID, kind: .modelLoaded, stage: stage.name, payload: try Self.encode(payload))
-        observer(.modelLoaded(model: current.description, seconds: report.seconds))
-        for notice in report.notices {
-            let payload = try Self.encode(["code": notice.code, "message": notice.message, "model": current.description])
-            try store.appendEvent(state.runID, kind: .runtimeNotice, stage: stage.name, payload: payload)
-            observer(.runtimeNotice(stage: stage.name, notice: notice))
-        }
+        try recordLoad(report, key: current, stageName: stage.name, numCtx: stage.settings.numCtx, state: &state)
         return report.seconds
     }
 
+    /// Records a confirmed load of `key` for stage `stageName`: its measured footprint, its `model-loaded` event (for
+    /// a background load, with `"preloaded": "true"` and the seconds the stage waited; `"used": "false"` when no stage
+    /// took it) and the runtime's notices.
+    func recordLoad(
+        _ report: LoadReport, key: ModelKey, stageName: String, numCtx: Int?, state: inout RunState,
+        preloaded: (waited: Double, used: Bool)? = nil
+    ) throws {
+        residencyBook.loaded(key, run: state.runID)
+        if let measured = report.measuredBytes {
+            // One footprint per model: the largest measured, since stages may load it with a larger context.
+            let bytes = max(measured, state.measured[key] ?? 0)
+            state.measured[key] = bytes
+            try store.saveFootprint(runtime: key.runtime, model: key.name, bytes: bytes)
+        }
+        var payload = ["model": key.description, "seconds": String(format: "%.3f", report.seconds)]
+        if let numCtx { payload["num_ctx"] = String(numCtx) }
+        if let preloaded {
+            payload["preloaded"] = "true"
+            payload["waited"] = String(format: "%.3f", preloaded.waited)
+            if !preloaded.used { payload["used"] = "false" }
+        }
+        try store.appendEvent(state.runID, kind: .modelLoaded, stage: stageName, payload: try Self.encode(payload))
+        observer(.modelLoaded(model: key.description, seconds: report.seconds))
+        for notice in report.notices {
+            let payload = try Self.encode(["code": notice.code, "message": notice.message, "model": key.description])
+            try store.appendEvent(state.runID, kind: .runtimeNotice, stage: stageName, payload: payload)
+            observer(.runtimeNotice(stage: stageName, notice: notice))
+        }
+    }
+
     /// Unloads `victim`, waiting for the runtime to confirm, and records it.
-    private func unload(
+    func unload(
         _ victim: ModelKey, with manager: any ModelManaging, stage: PlannedStage, state: RunState, reason: String?
     ) async throws {
         let started = Date()
@@ -214,13 +316,39 @@ struct Residency {
     var contexts: [ModelKey: Int] = [:]
     /// The runtimes that answered.
     var answered: Set<String> = []
+    /// The models listed as still loading (llama-server's `loading`).
+    var loading: Set<ModelKey> = []
+}
+
+/// What making a stage's model resident took (``Executor/prepareModel(_:model:round:runtime:state:)``).
+struct PreparedModel {
+    /// The load's own seconds, nil when the model was resident (or a load another process started was waited for).
+    var loadSeconds: Double?
+    /// Whether it was resident already.
+    var wasResident: Bool
+    /// For a model that loaded in the background (or was found loading): the seconds the stage waited for it.
+    var waitSeconds: Double? = nil
+}
+
+/// The memory planner's view from one stage on (``Executor/outlook(for:model:round:residency:state:)``).
+struct MemoryOutlook {
+    /// The bytes that may be resident at once.
+    var budget: Int64
+    /// The model of each stage to come, this stage first.
+    var uses: [ModelKey] = []
+    /// The stage of each use.
+    var stages: [PlannedStage] = []
+    /// Indexes into ``uses`` whose loads may not start early (``MemoryPlanner/preloads(_:uses:footprints:budget:fixed:held:)``).
+    var fixed: Set<Int> = []
+    /// Bytes per model.
+    var footprints: [ModelKey: Int64] = [:]
 }
 
 /// The models Baton loaded in each run of this process and has not unloaded, with when it loaded them, so
 /// a model the runtime dropped on its own is noticed. Kept per process: a resumed run starts afresh.
-private let residencyBook = ResidencyBook()
+let residencyBook = ResidencyBook()
 
-private final class ResidencyBook: Sendable {
+final class ResidencyBook: Sendable {
     private let loadedAt = Locked<[String: [ModelKey: Double]]>([:])
 
     func loaded(_ key: ModelKey, run: String) {

@@ -76,10 +76,12 @@ public struct Executor: Sendable {
         var snapshot = snapshot
         if snapshot.fingerprints == nil { snapshot.fingerprints = Fingerprints.compute(snapshot.plan, inputs: inputs) }
         let id = Self.newRunID()
+        let pinned = try snapshot.encoded()
+        // The run is created when its row is written; encoding its snapshot comes before.
         let now = RunStore.now()
         let record = RunRecord(
             id: id, pipeline: snapshot.plan.pipeline, pipelinePath: snapshot.pipelinePath, pipelineHash: snapshot.sourceHash,
-            snapshot: try snapshot.encoded(), inputs: try Self.encode(inputs), status: .running, error: nil,
+            snapshot: pinned, inputs: try Self.encode(inputs), status: .running, error: nil,
             parentRunID: parent?.runID, rerunFrom: parent?.stage, createdAt: now, updatedAt: now, finishedAt: nil,
             leaseToken: nil, leasePid: nil, leaseHost: nil, leaseHeartbeat: nil)
         try store.createRun(record, reusing: parent.map { ($0.runID, Self.upstream(of: $0.stage, in: snapshot.plan)) })
@@ -180,21 +182,26 @@ public struct Executor: Sendable {
         }
 
         var state = try RunState(runID: runID, snapshot: snapshot, inputs: inputs, store: store)
+        // What the runtimes hold before the run touches them, for `after_run` (AfterRun).
+        await recordModelsAtStart(state: state, resumed: resumed)
         // MCP servers start on first use and are stopped however the walk ends (done, failed, cancelled, a store error).
         let pool = mcpPool(for: snapshot.plan, runID: runID)
         state.mcpPool = pool
-        let outcome: RunOutcome
+        let outcome: Result<RunOutcome, any Error>
         do {
-            outcome = try await walk(runID: runID, snapshot: snapshot, state: &state)
+            outcome = .success(try await walk(runID: runID, snapshot: snapshot, state: &state))
         } catch {
-            await pool?.stopAll()
-            throw error
+            outcome = .failure(error)
         }
         await pool?.stopAll()
-        return outcome
+        // However the walk ended, the models are left as the profile's `after_run` says (AfterRun).
+        await leaveModels(state: &state)
+        return try outcome.get()
     }
 
     private func walk(runID: String, snapshot: RunSnapshot, state: inout RunState) async throws -> RunOutcome {
+        // However the walk ends, the last attempt's end is in the store (RunStore+Pending).
+        defer { try? store.commitPending() }
         do {
             for stage in snapshot.plan.stages {
                 // A tool definition runs only when a model calls it (Executor+ToolLoop).
@@ -293,6 +300,9 @@ public struct Executor: Sendable {
             observer(.attemptReused(stage: stage.name, round: round, item: state.currentItem?.index))
             return result
         }
+        // A tool's call or an index update happens outside Baton: the attempt before ends in the store first
+        // (RunStore+Pending). A thermal pause records its event before it sleeps, which writes it too.
+        if stage.isTool || stage.isRetrieve { try store.commitPending() }
         // A tool stage runs its call (Executor+Tools): no model, no thermal wait.
         if stage.isTool { return try await runToolStage(stage, round: round, fingerprint: fingerprint, state: &state) }
         // A retrieve stage queries its index (Executor+Retrieve): its model is the index's embedding model.

@@ -59,6 +59,9 @@ public enum RunEvent: Sendable {
     case voteCounted(stage: String, field: String, value: String, count: Int, total: Int, tally: [(value: String, count: Int)])
     /// Something happened to a tool call (a tool stage's, or one a model asked for): see ``ToolRunEvent``.
     case tool(ToolRunEvent)
+    /// The run ended (completed, failed, interrupted) and its profile's `after_run` was applied to the models it loaded:
+    /// what was unloaded, loaded again, and what failed (a failure never changes the run's outcome).
+    case afterRun(AfterRunReport)
     /// The run finished.
     case runFinished(id: String, outputs: [(stage: String, output: String)])
 }

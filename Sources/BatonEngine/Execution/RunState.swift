@@ -241,7 +241,7 @@ struct RunState {
     /// Calls whose `when:` and route were decided in this execution: the skip, or nil when the call runs.
     var callDecisions: [String: Skip?] = [:]
     /// Parsed templates, by stage: (system, prompt).
-    private var templates: [String: (MustacheTemplate?, MustacheTemplate)] = [:]
+    private var templates: [String: (system: StageTemplate?, prompt: StageTemplate)] = [:]
     /// Parsed tool templates (argv, url, arguments, ...), by text.
     private var toolTemplates: [String: MustacheTemplate] = [:]
     /// Tool stages' own calls from the store, by stage, item and round (the latest one wins): a reused attempt's
@@ -251,6 +251,8 @@ struct RunState {
     var mcpPool: MCPPool?
     /// Indexes a retrieve stage has brought up to date (or found fresh) in this execution: not checked again.
     var indexesChecked: Set<String> = []
+    /// Models loading in the background for stages to come (Preloader), shared by every copy of the state.
+    let preloads = Preloads()
 
     init(runID: String, snapshot: RunSnapshot, inputs: [String: String], store: RunStore) throws {
         self.runID = runID
@@ -317,20 +319,15 @@ struct RunState {
 
     /// Renders a stage's system message and prompt for `round`.
     mutating func render(_ stage: PlannedStage, round: Int) throws -> (system: String?, prompt: String) {
-        if templates[stage.name] == nil {
-            // Prompts are text, not HTML: the pragma turns escaping off.
-            func parse(_ text: String) throws -> MustacheTemplate {
-                try MustacheTemplate(string: "{{% CONTENT_TYPE: TEXT}}" + text)
-            }
-            do {
-                templates[stage.name] = (try stage.system.map(parse), try parse(stage.prompt))
-            } catch {
-                throw StageFailure(message: "stage '\(stage.name)': its template does not parse: \(error)", runtimeUnavailable: false)
-            }
+        do {
+            var (system, prompt) = try templates[stage.name] ?? (stage.system.map(StageTemplate.init), StageTemplate(stage.prompt))
+            let context = self.context(for: stage, round: round)
+            let rendered = (try system?.render(context), try prompt.render(context))
+            templates[stage.name] = (system, prompt)
+            return rendered
+        } catch {
+            throw StageFailure(message: "stage '\(stage.name)': its template does not parse: \(error)", runtimeUnavailable: false)
         }
-        let (system, prompt) = templates[stage.name]!
-        let context = self.context(for: stage, round: round)
-        return (system?.render(context), prompt.render(context))
     }
 
     /// Renders one of a tool stage's templates (an argv entry, a URL, an MCP argument, ...) in `stage`'s context, with

@@ -21,6 +21,9 @@ public struct LoadSchedule: Sendable {
         public var contextReload: Int? = nil
         /// For a tool stage (`run`, `http`, `mcp`): its kind. It has no model, loads nothing and frees nothing.
         public var tool: ToolKind? = nil
+        /// For a load that may start in the background: the stage during whose generation it starts
+        /// (``MemoryPlanner/Step/preloadFrom``); nil when it starts just before this stage.
+        public var preloadDuring: String? = nil
     }
 
     /// A critic loop and what its further rounds cost.
@@ -55,6 +58,13 @@ public struct LoadSchedule: Sendable {
     public var budgetSource: String
     /// Models whose footprint is unknown (counted as 0).
     public var unknownFootprints: [ModelKey]
+    /// Why no load of this plan may start in the background, when none may for a reason of the profile or the
+    /// runtimes (`preload: false`, a runtime that cannot load while another model generates); nil otherwise.
+    public var preloadingOff: String? = nil
+    /// The most bytes resident or loading at once with the loads that start in the background.
+    public var peakWithPreloads: Int64 = 0
+    /// Loads that start in the background.
+    public var preloadCount: Int { rows.filter { $0.preloadDuring != nil }.count }
     public var peakBytes: Int64 { rows.map(\.residentBytes).max() ?? 0 }
     public var loadCount: Int { rows.filter(\.loads).count }
     /// The footprint of `model`, when known.
@@ -99,7 +109,14 @@ public struct LoadSchedule: Sendable {
         }
         // The memory schedule covers the models Baton loads; the others run where they are served.
         let managedIndices = uses.indices.filter { servedBy[uses[$0]] == nil && !toolStages.contains($0) }
-        let schedule = try MemoryPlanner.plan(uses: managedIndices.map { uses[$0] }, footprints: footprints, budget: budget)
+        let planned = try MemoryPlanner.plan(uses: managedIndices.map { uses[$0] }, footprints: footprints, budget: budget)
+        let preloading = preloadingMarks(plan, profile: profile, uses: uses, managed: managedIndices)
+        let schedule =
+            preloading.off != nil
+            ? planned
+            : MemoryPlanner.preloads(
+                planned, uses: managedIndices.map { uses[$0] }, footprints: footprints, budget: budget, fixed: preloading.fixed,
+                held: preloading.held)
         var steps: [Int: MemoryPlanner.Step] = [:]
         for (step, index) in zip(schedule.steps, managedIndices) { steps[index] = step }
         var rows: [Row] = []
@@ -119,6 +136,7 @@ public struct LoadSchedule: Sendable {
                 var row = Row(
                     stage: stage.name, model: key, footprint: footprints[key], unloads: step.unloads, loads: step.load != nil,
                     residentBytes: step.residentBytes, resident: step.resident)
+                row.preloadDuring = step.preloadFrom.map { plan.stages[managedIndices[$0]].name }
                 for gone in step.unloads { loadedContext[gone] = nil }
                 if let context = ollamaContext(index) {
                     if !row.loads, let held = loadedContext[key], held != context {
@@ -151,6 +169,8 @@ public struct LoadSchedule: Sendable {
             return Loop(critic: stage.name, reviewed: loop.reviews, staysResident: together)
         }
         var result = LoadSchedule(rows: rows, loops: loops, budget: budget, budgetSource: source, unknownFootprints: unknown.sorted())
+        result.preloadingOff = preloading.off
+        result.peakWithPreloads = MemoryPlanner.peakWithPreloads(schedule, footprints: footprints)
         for router in plan.stages {
             guard let route = router.route else { continue }
             for branch in route.cases.map(\.value) + (route.otherwise == nil ? [] : ["default"]) {
@@ -165,6 +185,51 @@ public struct LoadSchedule: Sendable {
             }
         }
         return result
+    }
+
+    /// Which steps of the memory schedule (indexes into `managed`) may not load in the background, and why none may
+    /// when that is so, as the executor decides during a run (Preloader): not with `preload: false`, not on a runtime
+    /// that cannot load while another model generates, not for a stage that may be skipped (a `when:`, a route). A
+    /// critic whose loop may go another round holds the reviewed stage's model.
+    private static func preloadingMarks(
+        _ plan: ExecutionPlan, profile: ResolvedProfile?, uses: [ModelKey], managed: [Int]
+    ) -> (off: String?, fixed: Set<Int>, held: [Int: Set<ModelKey>]) {
+        if profile?.spec.preload == false { return ("the profile sets preload: false", [], [:]) }
+        var fixed: Set<Int> = []
+        var held: [Int: Set<ModelKey>] = [:]
+        var unable: [String] = []
+        for (step, index) in managed.enumerated() {
+            let stage = plan.stages[index]
+            let kind = profile?.spec.runtime(named: uses[index].runtime)?.kind
+            if !loadsWhileGenerating(kind) {
+                fixed.insert(step)
+                let name = "\(uses[index].runtime) (\(kind?.rawValue ?? "unknown"))"
+                if !unable.contains(name) { unable.append(name) }
+            } else if mayBeSkipped(stage, in: plan) {
+                fixed.insert(step)
+            }
+            if let loop = stage.critic, loop.maxRounds > 1, let reviewed = plan.stages.firstIndex(where: { $0.name == loop.reviews }) {
+                held[step] = [uses[reviewed]]
+            }
+        }
+        if !managed.isEmpty, fixed.count == managed.count, !unable.isEmpty {
+            let runtimes = unable.joined(separator: ", ")
+            return ("runtime\(unable.count == 1 ? "" : "s") \(runtimes) cannot load a model while another generates", fixed, held)
+        }
+        return (nil, fixed, held)
+    }
+
+    /// Whether Baton's client for a runtime of this kind loads in the background (``ModelManaging/loadsWhileGenerating``):
+    /// llama-server's router and Ollama do; the others do not load models at all.
+    static func loadsWhileGenerating(_ kind: RuntimeSpec.Kind?) -> Bool { kind == .llamaServer || kind == .ollama }
+
+    /// Whether `stage` runs only if a `when:` holds or a route chooses it (its own, a call's it is in, or the reviewed
+    /// stage's for a critic).
+    static func mayBeSkipped(_ stage: PlannedStage, in plan: ExecutionPlan) -> Bool {
+        if stage.condition != nil || stage.routedBy != nil { return true }
+        if stage.calls?.contains(where: { $0.condition != nil || $0.routedBy != nil }) == true { return true }
+        if let loop = stage.critic, let reviewed = plan.stage(named: loop.reviews) { return mayBeSkipped(reviewed, in: plan) }
+        return false
     }
 
     /// Plans `plan`'s loads; `branches`: with a schedule per route branch as well.

@@ -71,6 +71,10 @@ public enum MemoryPlanner {
         public var residentBytes: Int64
         /// Models resident while the stage runs.
         public var resident: [ModelKey]
+        /// For a step that loads, the earliest step during whose generation the load may start in the
+        /// background, its ``unloads`` done then (``preloads(_:uses:footprints:budget:fixed:held:)``);
+        /// nil: it starts just before its own stage.
+        public var preloadFrom: Int? = nil
     }
 
     /// A whole schedule.
@@ -85,20 +89,24 @@ public enum MemoryPlanner {
         public var peakBytes: Int64 { steps.map(\.residentBytes).max() ?? 0 }
     }
 
-    /// Plans loads and unloads for `uses` (one model per stage execution, in order).
+    /// Plans loads and unloads for `uses` (one model per stage execution, in order); with `preload`, marks
+    /// each load's earliest start as well (``preloads(_:uses:footprints:budget:fixed:held:)``), which
+    /// changes no load and no unload.
     ///
     /// - Throws: ``PlanningError`` when a model alone exceeds the budget.
     public static func plan(
-        uses: [ModelKey], footprints: [ModelKey: Int64], budget: Int64, initiallyResident: Set<ModelKey> = []
+        uses: [ModelKey], footprints: [ModelKey: Int64], budget: Int64, initiallyResident: Set<ModelKey> = [], preload: Bool = false
     ) throws(PlanningError) -> Schedule {
         for model in Set(uses) where (footprints[model] ?? 0) > budget {
             throw PlanningError(model: model, footprint: footprints[model] ?? 0, budget: budget)
         }
         let models = Array(Set(uses).union(initiallyResident)).sorted()
-        if models.count <= exactLimit {
-            return exact(uses: uses, models: models, footprints: footprints, budget: budget, initial: initiallyResident)
-        }
-        return farthestNextUse(uses: uses, footprints: footprints, budget: budget, initial: initiallyResident)
+        let schedule =
+            models.count <= exactLimit
+            ? exact(uses: uses, models: models, footprints: footprints, budget: budget, initial: initiallyResident)
+            : farthestNextUse(uses: uses, footprints: footprints, budget: budget, initial: initiallyResident)
+        guard preload else { return schedule }
+        return preloads(schedule, uses: uses, footprints: footprints, budget: budget)
     }
 
     // MARK: - Exact: fewest loads, then fewest unloads
@@ -116,13 +124,16 @@ public enum MemoryPlanner {
         let start = initial.reduce(0) { $0 | (1 << index[$1]!) }
         // Cost after each step: loads, then unloads, then how early the unloads happen (models stay
         // resident as long as they can: a critic loop's next round may need them), then how soon the
-        // unloaded models are needed again (ties go to the farthest next use), then the previous mask (so
-        // the result does not depend on dictionary order). Back-pointers rebuild the schedule.
-        typealias Cost = (loads: Int, unloads: Int, earliness: Int, urgency: Int, previous: Int)
+        // unloaded models are needed again (ties go to the farthest next use), then how recently they were
+        // used (ties go to the least recent, so the model of the stage just before stays: the next load
+        // can then start while that stage runs, MemoryPlanner+Preload), then the previous mask (so the result
+        // does not depend on dictionary order). Back-pointers rebuild the schedule.
+        typealias Cost = (loads: Int, unloads: Int, earliness: Int, urgency: Int, recency: Int, previous: Int)
         func better(_ a: Cost, _ b: Cost) -> Bool {
-            (a.loads, a.unloads, a.earliness, a.urgency, a.previous) < (b.loads, b.unloads, b.earliness, b.urgency, b.previous)
+            (a.loads, a.unloads, a.earliness, a.urgency, a.recency, a.previous)
+                < (b.loads, b.unloads, b.earliness, b.urgency, b.recency, b.previous)
         }
-        var layer: [Int: Cost] = [start: (0, 0, 0, 0, -1)]
+        var layer: [Int: Cost] = [start: (0, 0, 0, 0, 0, -1)]
         var history: [[Int: Cost]] = []
         for (position, use) in uses.enumerated() {
             let bit = 1 << index[use]!
@@ -138,16 +149,18 @@ public enum MemoryPlanner {
                         let unloadedMask = mask & ~(subset | bit)
                         let unloaded = unloadedMask.nonzeroBitCount
                         var urgency = 0
+                        var recency = 0
                         for bit in 0..<models.count where unloadedMask & (1 << bit) != 0 {
                             let nextUse = nextUse(of: models[bit], after: position, in: uses)
                             urgency += nextUse == Int.max ? 0 : uses.count - nextUse
+                            recency += (uses[..<position].lastIndex(of: models[bit]) ?? -1) + 1
                         }
                         candidates.append(
                             (
                                 subset | bit,
                                 (
                                     cost.loads + loads, cost.unloads + unloaded, cost.earliness + unloaded * (uses.count - position),
-                                    cost.urgency + urgency, mask
+                                    cost.urgency + urgency, cost.recency + recency, mask
                                 )
                             ))
                     }

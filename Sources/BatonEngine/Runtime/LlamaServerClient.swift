@@ -136,10 +136,18 @@ public struct LlamaServerClient: LLMRuntime, ModelManaging {
 
     public func residentModels() async throws -> [ResidentModel] {
         try await models().filter { ["loaded", "loading", "sleeping"].contains($0.status) }
-            .map { ResidentModel(name: $0.id, bytes: nil) }
+            .map { ResidentModel(name: $0.id, bytes: nil, loading: $0.status == "loading") }
     }
 
+    /// The router loads each model in its own child process while the others serve requests
+    /// (`tools/server/server-models.cpp`: `load()` spawns the child and returns; `/models/load` answers at once).
+    public var loadsWhileGenerating: Bool { true }
+
     public func load(_ model: String, settings: StageSettings) async throws -> LoadReport {
+        try await load(model, settings: settings, sent: {})
+    }
+
+    public func load(_ model: String, settings: StageSettings, sent: @Sendable () -> Void) async throws -> LoadReport {
         let started = ContinuousClock.now
         let response = try await transport.send(.json(baseURL + "/models/load", ["model": model]), connectTimeout: 10)
         let data = try await response.collect()
@@ -148,6 +156,21 @@ public struct LlamaServerClient: LLMRuntime, ModelManaging {
             // "model is already running" is what we want.
             if !(response.status == 400 && String(decoding: data, as: UTF8.self).contains("already running")) { throw error }
         }
+        sent()
+        try await confirmLoaded(model, started: started)
+        return LoadReport(seconds: secondsSince(started), measuredBytes: nil)
+    }
+
+    /// Waits for a load another process started (the router lists the model `loading`), without asking again.
+    public func waitUntilLoaded(_ model: String) async throws -> Double? {
+        let started = ContinuousClock.now
+        guard let entry = try await models().first(where: { $0.id == model }), entry.status != "unloaded" else { return nil }
+        try await confirmLoaded(model, started: started)
+        return secondsSince(started)
+    }
+
+    /// Polls `GET /models` until `model` is `loaded`; throws when its child exited or ``loadTimeout`` passed.
+    private func confirmLoaded(_ model: String, started: ContinuousClock.Instant) async throws {
         try await confirm(
             by: started + .seconds(loadTimeout), every: pollInterval,
             else: {
@@ -166,7 +189,6 @@ public struct LlamaServerClient: LLMRuntime, ModelManaging {
             }
             return entry.status == "loaded" ? () : nil
         }
-        return LoadReport(seconds: secondsSince(started), measuredBytes: nil)
     }
 
     public func unload(_ model: String) async throws {

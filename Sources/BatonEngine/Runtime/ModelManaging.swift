@@ -8,12 +8,16 @@ public struct ResidentModel: Sendable, Hashable {
     public var bytes: Int64?
     /// The context window it was loaded with, when the runtime says (Ollama `/api/ps` `context_length`).
     public var contextLength: Int?
+    /// Whether its load is still under way (llama-server's router lists such a model as `loading`): a stage
+    /// that needs it waits for it (``ModelManaging/waitUntilLoaded(_:)``) rather than loading it again.
+    public var loading: Bool = false
 
     /// Creates a description.
-    public init(name: String, bytes: Int64?, contextLength: Int? = nil) {
+    public init(name: String, bytes: Int64?, contextLength: Int? = nil, loading: Bool = false) {
         self.name = name
         self.bytes = bytes
         self.contextLength = contextLength
+        self.loading = loading
     }
 }
 
@@ -50,6 +54,16 @@ public protocol ModelManaging: Sendable {
     /// The context window a load of `model` with `settings` gets, as ``ResidentModel/contextLength`` would
     /// report it; nil when any loaded context will do. A resident model with another context is reloaded.
     func contextLength(of model: String, settings: StageSettings) async -> Int?
+    /// Whether a model can load while another one generates, so the executor may start the next stage's
+    /// load in the background (preloading). False by default.
+    var loadsWhileGenerating: Bool { get }
+    /// Loads `model` as ``load(_:settings:)`` does, calling `sent` once the runtime has the request (before
+    /// the load is confirmed): where a crash test kills a run with a background load in flight.
+    func load(_ model: String, settings: StageSettings, sent: @Sendable () -> Void) async throws -> LoadReport
+    /// Waits until `model`, which the runtime lists as still loading (a load a killed run left), is loaded, and
+    /// returns the seconds waited; nil when it is no longer listed at all (its load failed or was dropped), so
+    /// the caller loads it itself.
+    func waitUntilLoaded(_ model: String) async throws -> Double?
 }
 
 extension ModelManaging {
@@ -59,6 +73,24 @@ extension ModelManaging {
     public func residentModels(naming planned: [String]) async throws -> [ResidentModel] { try await residentModels() }
     /// Any context will do.
     public func contextLength(of model: String, settings: StageSettings) async -> Int? { nil }
+    /// No background loads unless the runtime says it can.
+    public var loadsWhileGenerating: Bool { false }
+    /// The request counts as sent when the load begins.
+    public func load(_ model: String, settings: StageSettings, sent: @Sendable () -> Void) async throws -> LoadReport {
+        sent()
+        return try await load(model, settings: settings)
+    }
+    /// Polls ``residentModels()`` every 0.1 s for up to 10 minutes.
+    public func waitUntilLoaded(_ model: String) async throws -> Double? {
+        let started = ContinuousClock.now
+        return try await confirm(
+            by: started + .seconds(600), every: 0.1,
+            else: { RuntimeError(.timeout, "model '\(model)' was still loading after 600 s; restart the runtime", isTransient: true) }
+        ) { () async throws -> Double?? in
+            guard let entry = try await residentModels().first(where: { $0.name == model }) else { return .some(nil) }
+            return entry.loading ? nil : .some(secondsSince(started))
+        }
+    }
 }
 
 /// Polls `check` every `interval` seconds until it returns a value, which it returns; throws `timedOut()`

@@ -6,6 +6,15 @@ extension OllamaClient {
     /// An open-ended deadline for the load request's head: the load's own stall watch bounds it.
     static let openEnded = 7 * 24 * 3600.0
 
+    /// Ollama loads one model at a time, but a request for a model already loaded skips the queue a load
+    /// holds up: `getRunner` hands it the loaded runner directly (`server/sched.go:197-201`), and the
+    /// scheduler's note on `activeLoading` says so: "We can only load one model at a time but new requests to
+    /// models that already loaded can happen in parallel" (`sched.go:69-73`; ollama/ollama fb30760, 2026-08-21).
+    /// So a stage can generate while the next stage's model loads. `/api/ps` lists a runner only once its load
+    /// is done (`sched.go:627, 727`), so no model is seen half loaded, and a load whose client disconnects
+    /// (a killed run) is aborted (`llm/llama_server.go:1299-1302`).
+    public var loadsWhileGenerating: Bool { true }
+
     /// Loads `model` with an empty chat and returns once Ollama confirms it.
     ///
     /// The reply `done_reason: "load"` is the confirmation: Ollama sends it only once the runner is in its

@@ -12,6 +12,8 @@ public struct RunStore: Sendable {
     public let path: String?
     /// Crash tests only: kills the process inside chosen commits.
     public var killSwitch: KillSwitch?
+    /// A completed attempt's end waiting for the next write transaction (RunStore+Pending), shared by every copy.
+    let pending = PendingFinish()
 
     /// Opens (creating if needed) the database at `path`, and migrates it.
     ///
@@ -139,17 +141,39 @@ public struct RunStore: Sendable {
         return (try? probe.read { try Migrations.migrator.hasBeenSuperseded($0) }) ?? false
     }
 
-    /// Runs `body` in one write transaction, mapping database errors.
+    /// Runs `body` in one write transaction, mapping database errors. A completed attempt's end that waits
+    /// (``finishAttempt(_:event:payload:deferred:)``) is written first, in the same transaction.
+    ///
+    /// BEGIN and COMMIT are cached statements: GRDB's `write` prepares both again for every transaction, which
+    /// was about a tenth of the store's time per stage (Benchmarks/README.md, 2026-12-07 afternoon).
     @discardableResult
     func write<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
+        var waiting: PendingFinish.Entry?
         do {
-            return try writer.write(body)
+            return try writer.writeWithoutTransaction { db in
+                // Taken on the writer's queue, so the first transaction to run carries it, whichever thread asked.
+                waiting = pending.take()
+                try db.cachedStatement(sql: "BEGIN IMMEDIATE TRANSACTION").execute()
+                do {
+                    if let waiting { try writePending(waiting, db) }
+                    let result = try body(db)
+                    try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
+                    return result
+                } catch {
+                    try? db.rollback()
+                    throw error
+                }
+            }
         } catch {
+            // Not written: it waits for the next transaction (or the caller's error ends the run).
+            if let waiting { pending.putBack(waiting) }
             throw StoreError.wrap(error, path: path)
         }
     }
 
     func read<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
+        // What this process recorded is what it reads back.
+        if pending.isWaiting { try commitPending() }
         do {
             return try writer.read(body)
         } catch {
@@ -261,16 +285,18 @@ public struct RunStore: Sendable {
         // encoding cost about a third of each commit (Benchmarks/engine.py).
         try write { db in
             var attempt = attempt
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO attempts (run_id, stage, round, try, status, model, runtime, system, prompt, output,
-                    started_at, timings, fingerprint, item) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """
-            ).execute(arguments: [
-                attempt.runID, attempt.stage, attempt.round, attempt.tryNumber, attempt.status, attempt.model,
-                attempt.runtime, attempt.system, attempt.prompt, attempt.output, attempt.startedAt, attempt.timings,
-                attempt.fingerprint, attempt.item,
-            ])
+            try HotStatement.run(
+                db,
+                """
+                INSERT INTO attempts (run_id, stage, round, try, status, model, runtime, system, prompt, output,
+                started_at, timings, fingerprint, item) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+                [
+                    .text(attempt.runID), .text(attempt.stage), .integer(attempt.round), .integer(attempt.tryNumber),
+                    .text(attempt.status.rawValue), .text(attempt.model), .text(attempt.runtime), .text(attempt.system),
+                    .text(attempt.prompt), .text(attempt.output), .real(attempt.startedAt), .text(attempt.timings),
+                    .text(attempt.fingerprint), .integer(attempt.item),
+                ])
             attempt.id = db.lastInsertedRowID
             let item = attempt.item.map { ",\"item\":\($0)" } ?? ""
             try Self.insertEvent(
@@ -296,9 +322,9 @@ public struct RunStore: Sendable {
     private static func insertEvent(
         _ db: Database, runID: String, at: Double, kind: EventKind, stage: String?, attemptID: Int64?, payload: String?
     ) throws {
-        try db.cachedStatement(
-            sql: "INSERT INTO events (run_id, at, kind, stage, attempt_id, payload) VALUES (?, ?, ?, ?, ?, ?)"
-        ).execute(arguments: [runID, at, kind, stage, attemptID, payload])
+        try HotStatement.run(
+            db, "INSERT INTO events (run_id, at, kind, stage, attempt_id, payload) VALUES (?, ?, ?, ?, ?, ?)",
+            [.text(runID), .real(at), .text(kind.rawValue), .text(stage), .integer(attemptID), .text(payload)])
     }
 
     /// Saves the output received so far of an attempt in flight.
@@ -312,24 +338,39 @@ public struct RunStore: Sendable {
     }
 
     /// Records how an attempt ended (the whole record is rewritten), with an event of `kind`.
-    public func finishAttempt(_ attempt: AttemptRecord, event kind: EventKind, payload: String? = nil) throws(StoreError) {
-        try write { db in
-            try db.cachedStatement(
-                sql: """
-                    UPDATE attempts SET status = ?, output = ?, verdict = ?, feedback = ?, prompt_tokens = ?,
-                    output_tokens = ?, first_token_at = ?, finished_at = ?, timings = ?, error = ?, finish_reason = ?,
-                    thinking = ? WHERE id = ?
-                    """
-            ).execute(arguments: [
-                attempt.status, attempt.output, attempt.verdict, attempt.feedback, attempt.promptTokens,
-                attempt.outputTokens, attempt.firstTokenAt, attempt.finishedAt, attempt.timings, attempt.error,
-                attempt.finishReason, attempt.thinking, attempt.id,
+    ///
+    /// With `deferred`, the record waits and is written at the start of the store's next write transaction (the
+    /// next attempt's start, an event, the run's status), saving a commit per stage; the executor asks for it only
+    /// when nothing outside Baton happens before that next write (RunStore+Pending). Reads write it first.
+    public func finishAttempt(
+        _ attempt: AttemptRecord, event kind: EventKind, payload: String? = nil, deferred: Bool = false
+    ) throws(StoreError) {
+        let finish = PendingFinish.Entry(attempt: attempt, kind: kind, payload: payload, killSwitch: killSwitch)
+        if deferred, pending.wait(finish) { return }
+        try write { db in try writePending(finish, db) }
+    }
+
+    /// Writes an attempt's end and its event inside the current transaction.
+    func writePending(_ finish: PendingFinish.Entry, _ db: Database) throws {
+        let (attempt, kind, payload) = (finish.attempt, finish.kind, finish.payload)
+        try HotStatement.run(
+            db,
+            """
+            UPDATE attempts SET status = ?, output = ?, verdict = ?, feedback = ?, prompt_tokens = ?,
+            output_tokens = ?, first_token_at = ?, finished_at = ?, timings = ?, error = ?, finish_reason = ?,
+            thinking = ? WHERE id = ?
+            """,
+            [
+                .text(attempt.status.rawValue), .text(attempt.output), .text(attempt.verdict), .text(attempt.feedback),
+                .integer(attempt.promptTokens), .integer(attempt.outputTokens), .real(attempt.firstTokenAt),
+                .real(attempt.finishedAt), .text(attempt.timings), .text(attempt.error), .text(attempt.finishReason),
+                .text(attempt.thinking), .integer(attempt.id),
             ])
             try Self.insertEvent(
                 db, runID: attempt.runID, at: attempt.finishedAt ?? Self.now(), kind: kind, stage: attempt.stage,
                 attemptID: attempt.id, payload: payload)
-            killSwitch?.hit(.attemptFinishCommit)
-        }
+        // The executor's switch, whichever copy of the store (the lease's heartbeat) writes it.
+        finish.killSwitch?.hit(.attemptFinishCommit)
     }
 
     /// Records the footprint a runtime measured for a model.

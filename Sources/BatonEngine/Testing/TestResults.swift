@@ -33,6 +33,9 @@ public struct TestOptions: Sendable {
     public var database: String? = nil
     /// Trust the project folders for this invocation (`--trust`): discovery may ask every runtime.
     public var trusted = false
+    /// What every run does with its models at its end, over the profile's `after_run` (nil: the profile's). The bench
+    /// keeps them: its repetitions measure the model, not a reload each.
+    public var afterRun: AfterRunPolicy? = nil
 
     /// Echo mode, one repetition, every case.
     public init() {}

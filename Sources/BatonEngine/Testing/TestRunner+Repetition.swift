@@ -72,6 +72,7 @@ extension TestRunner {
             plan: plan, profile: loaded.profile, sources: loaded.sources.mapValues(\.text), pipelinePath: loaded.path,
             forcedRuntime: echo ? "echo" : nil)
         snapshot.projectFolders = loaded.projectFolders
+        if let policy = options.afterRun { snapshot.profile?.spec.afterRun = policy }
         do {
             try TrustCheck(workspace: workspace).check(snapshot, folders: loaded.projectFolders, trusted: options.trusted)
         } catch let refusal as TrustCheck.Refusal {
