@@ -359,8 +359,10 @@ def resume(binary, scratch: Path, reps: int, attempts: int) -> dict:
             status, total = conn.execute(
                 "SELECT status, (SELECT count(*) FROM attempts WHERE run_id = runs.id) FROM runs WHERE id = ?",
                 (recorded["id"],)).fetchone()
-        if status != "completed" or total != chain:
-            sys.exit(f"resume left run {recorded['id']} {status} with {total} attempts (expected {chain})")
+        # The attempt the kill left started is kept (aborted) beside the one the resume runs.
+        expected = chain + recorded["attempts"] - recorded["completed"]
+        if status != "completed" or total != expected:
+            sys.exit(f"resume left run {recorded['id']} {status} with {total} attempts (expected {expected})")
         print(f"  resume: repetition {rep + 1}/{reps} done", flush=True)
         samples.append({"resume_wall_s": full["wall_s"], "resume_rss_kib": full["rss_kib"],
                         "first_new_stage_s": first_new - full["start_epoch"] if first_new else None,

@@ -24,8 +24,9 @@ For each run:
     `timings.predicted_ms`, kept as the attempt timings `prompt` and `generation`), plus the loads that cannot
     overlap a generation: the run's k-th load (the k-th model-loaded event, its `seconds`) is matched to the k-th
     loading row of `baton plan --json` under the preloading profile, and counts when that row has no
-    `preload_during` (the first load always; here also a load whose room only the stage before it frees). The
-    same bound is computed for every mode, from that mode's own measured times; the ratio is in-run wall / bound.
+    `preload_during` (the first load always; here also a load whose room only the stage before it frees), or names
+    another model, or does not exist (unload-after-each-stage loads more often than the plan). The same bound is
+    computed for every mode, from that mode's own measured times; the ratio is in-run wall / bound.
     Not in the bound: unloads, HTTP, the engine's own time, and the wait for a preload when the generation it
     overlaps is shorter than the load. Since a generation that shares the cores with a load runs slower, the
     script also divides each preload run's in-run wall by the paired no-preload run's runtime time plus the
@@ -102,7 +103,7 @@ def planned_loads(binary: str, pipeline: Path, env: dict) -> list:
     rows = []
     for step in plan.get("steps", []):
         if step.get("load") is True:
-            during = step.get("preload_during", step.get("preloadDuring"))
+            during = step.get("preload_during")
             rows.append((f"{step.get('runtime')}:{step.get('model')}", during))
     return rows
 
@@ -128,7 +129,10 @@ def measure(db: Path, plan: list, wall: float) -> dict:
     matched = [f"{load.get('model')}" == model for load, (model, _) in zip(loads, plan)]
     if len(loads) != len(plan) or not all(matched):
         print(f"    note: the run's loads {[l.get('model') for l in loads]} differ from the plan's {[m for m, _ in plan]}")
-    bound_loads = sum(float(load.get("seconds", 0)) for load, (_, during) in zip(loads, plan) if during is None)
+    # A load the plan does not have at that place (unload-after-each-stage makes more) cannot overlap either.
+    overlappable = [k < len(plan) and plan[k][1] is not None and load.get("model") == plan[k][0]
+                    for k, load in enumerate(loads)]
+    bound_loads = sum(float(load.get("seconds", 0)) for load, skip in zip(loads, overlappable) if not skip)
     return {"wall_s": wall, "in_run_s": finished - created, "loads": len(loads), "unloads": kinds.count("model-unloaded"),
             "preloads": kinds.count("preload-started"), "load_s": sum(float(l.get("seconds", 0)) for l in loads),
             "hidden_s": hidden_ms / 1000, "wait_s": wait_ms / 1000, "runtime_s": runtime_ms / 1000,

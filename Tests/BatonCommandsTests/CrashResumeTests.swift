@@ -70,8 +70,13 @@ struct KillCase: Sendable, CustomTestStringConvertible {
         // Those of tool calls by ToolKillMatrixTests (issue 12).
         let tools = Set(ToolKillMatrixTests.cases.map(\.kill))
         let retrieval = Set(RetrieveCrashTests.cases.map(\.kill))
+        // A background load's by PreloadCrashTests, on the real llama-server router (issue 15).
+        let preloads = Set(PreloadCrashTests.kills)
         #expect(
-            Set(distinct.union(routed).union(fannedOut).union(tools).union(retrieval).map { String($0.split(separator: ":")[0]) })
+            Set(
+                distinct.union(routed).union(fannedOut).union(tools).union(retrieval).union(preloads).map {
+                    String($0.split(separator: ":")[0])
+                })
                 == Set(KillPoint.allCases.map(\.rawValue)))
         // The kill points are counted against the uninterrupted run: if the fixture or the echo runtime
         // changes, this says so before the crash tests fail with "was not killed".

@@ -38,7 +38,8 @@ import Testing
         try pipeline.write(toFile: sandbox.folder + "/three.yaml", atomically: true, encoding: .utf8)
         try profile(preload: preload).write(toFile: sandbox.folder + "/router-two.yaml", atomically: true, encoding: .utf8)
         return try await sandbox.baton(
-            ["plan", sandbox.folder + "/three.yaml", "--profile", sandbox.folder + "/router-two.yaml", "--offline"] + (json ? ["--json"] : []))
+            ["plan", sandbox.folder + "/three.yaml", "--profile", sandbox.folder + "/router-two.yaml", "--offline"]
+                + (json ? ["--json"] : []))
     }
 
     @Test func theTextSaysWhichLoadsStartWhileTheStageBeforeRuns() async throws {
@@ -46,10 +47,13 @@ import Testing
 
         #expect(result.status == 0, "\(result.stderr)")
         let rows = result.stdout.split(separator: "\n").map(String.init)
-        #expect(rows.contains { $0.contains(" review ") && $0.hasSuffix("load router:critic (430 MB), started while plan runs") }, "\(result.stdout)")
+        #expect(
+            rows.contains { $0.contains(" review ") && $0.hasSuffix("load router:critic (430 MB), started while plan runs") },
+            "\(result.stdout)")
         #expect(
             rows.contains {
-                $0.contains(" draft ") && $0.hasSuffix("unload router:planner (430 MB); load router:executor (430 MB), started while review runs")
+                $0.contains(" draft ")
+                    && $0.hasSuffix("unload router:planner (430 MB); load router:executor (430 MB), started while review runs")
             })
         #expect(rows.contains { $0.contains(" summary ") && $0.hasSuffix("load router:planner (430 MB)") })
         #expect(rows.contains("preloading: 2 of 4 loads start while an earlier stage runs; peak with loads in flight 860 MB"))

@@ -17,6 +17,9 @@ import Testing
 /// `preload-started:2` during the executor's.
 @Suite(.serialized, .enabled(if: !LlamaRouter.skipped, "BATON_SKIP_INTEGRATION=1"))
 struct PreloadCrashTests {
+    /// The kill points these cases use, for ``CrashResumeTests``' count of the points every crash suite covers.
+    static let kills = ["preload-started:1", "preload-started:2"]
+
     @Test(arguments: [1, 2])
     func killedWhileABackgroundLoadIsInFlightTheResumeLoadsNothingTwice(_ passage: Int) async throws {
         try await LlamaRouter.with { router in
@@ -41,13 +44,11 @@ struct PreloadCrashTests {
                 ["run", pipeline, "--profile", "test"], url: router.url, extra: ["BATON_TEST_KILL_AT": "preload-started:\(passage)"])
             #expect(killed.signal == SIGKILL, "not killed at preload-started:\(passage): \(killed.summary)")
             let listed = await Self.waitUntilListed(inFlight.model, in: ["loading", "loaded"], router: router)
-            let held = listed ? Self.modelProcess(inFlight.model, router: router) : nil
-            if let held { kill(held, SIGSTOP) }
+            let held = await Self.hold(inFlight.model, router: router)
             defer { if let held { kill(held, SIGCONT) } }
-            let state = await router.models()[inFlight.model]
+            let models = await router.models()
             #expect(
-                held != nil && state == "loading",
-                "the load of \(inFlight.model) was not in flight after the kill (listed: \(listed), status \(state ?? "none"))")
+                held != nil, "the load of \(inFlight.model) was not in flight after the kill (listed: \(listed), models: \(models))")
             let run = try workspace.lastRun()
             let attemptsBefore = try workspace.store().attempts(run.id).compactMap(\.id).max() ?? 0
 
@@ -90,6 +91,17 @@ struct PreloadCrashTests {
     static func unloadAll(_ router: LlamaRouter) async throws {
         let client = LlamaServerClient(baseURL: router.url)
         for name in ["planner", "critic", "executor"] { try await client.unload(name) }
+    }
+
+    /// Stops (SIGSTOP) the model process of `model` if the router lists it `loading`, and returns its pid; nil when
+    /// its load is not in flight (then nothing is stopped).
+    static func hold(_ model: String, router: LlamaRouter) async -> Int32? {
+        guard await router.models()[model] == "loading", let pid = modelProcess(model, router: router) else { return nil }
+        kill(pid, SIGSTOP)
+        // The load may have finished between the look and the stop: a loaded model must not stay stopped.
+        if await router.models()[model] == "loading" { return pid }
+        kill(pid, SIGCONT)
+        return nil
     }
 
     /// Whether the router lists `model` with one of `statuses` within 30 s (polled; the bound only stops a hang).

@@ -1,8 +1,9 @@
-import BatonEngine
 import BatonSpec
 import BatonTestSupport
 import Foundation
 import Testing
+
+@testable import BatonEngine
 
 /// `after_run` with the Ollama stand-in: the models resident before a run are resident again after it (`restore`, the
 /// default), with the context and idle time they had; `keep` changes nothing; `unload` unloads what the run loaded. It
@@ -284,6 +285,25 @@ import Testing
             #expect(try store.run(id).status == .completed)
             standIn.configure { $0.psDelay = 0 }
         }
+    }
+
+    @Test func theTimeLimitCutsOnlyWorkThatOutlastsIt() async {
+        // Work that ends in time is never taken for late (the timer, stopped, ends its sleep at once)
+        for _ in 0..<200 {
+            let value = await Executor.within(60) { 1 }
+            #expect(value == 1)
+        }
+        // Work past the limit is given up on, and cancelled
+        let cancelled = Locked(false)
+        let late = await Executor.within(0.2) { () async -> Int in
+            try? await Task.sleep(for: .seconds(60))
+            cancelled.withLock { $0 = Task.isCancelled }
+            return 1
+        }
+        #expect(late == nil)
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !cancelled.current, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        #expect(cancelled.current)
     }
 
     /// Loads `model` as another client would, with `keep_alive`.

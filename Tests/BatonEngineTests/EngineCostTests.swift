@@ -1,9 +1,10 @@
-@testable import BatonEngine
 import BatonTestSupport
 import Foundation
 import GRDB
 import Mustache
 import Testing
+
+@testable import BatonEngine
 
 /// Issue 15 part 3: a completed attempt's end written with the next transaction (RunStore+Pending), and prompts
 /// rendered without swift-mustache when they are plain text and names (RunState+Templates).
@@ -20,7 +21,8 @@ import Testing
         let queue = try DatabaseQueue(path: path)
         defer { try? queue.close() }
         return try queue.read { db in
-            Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT stage, status FROM attempts").map { ($0["stage"], $0["status"]) })
+            Dictionary(
+                uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT stage, status FROM attempts").map { ($0["stage"], $0["status"]) })
         }
     }
 
@@ -108,12 +110,12 @@ import Testing
 
     static var context: [String: Any] {
         [
-        "inputs": ["task": "a party", "empty": ""] as [String: String],
-        "stages": ["plan": ["output": "Plan <b>&</b> \"it\"", "json": ["title": "T", "steps": 3]] as [String: Any]] as [String: Any],
-        "round": 2,
-        "flag": true,
-        "feedback": "Tighten it.",
-        "pipeline": ["name": "p"],
+            "inputs": ["task": "a party", "empty": ""] as [String: String],
+            "stages": ["plan": ["output": "Plan <b>&</b> \"it\"", "json": ["title": "T", "steps": 3]] as [String: Any]] as [String: Any],
+            "round": 2,
+            "flag": true,
+            "feedback": "Tighten it.",
+            "pipeline": ["name": "p"],
         ]
     }
 
@@ -124,6 +126,7 @@ import Testing
     @Test(arguments: [
         "Plan {{inputs.task}} now.", "{{stages.plan.output}}", "x{{ stages.plan.json.title }}y", "{{missing}}|{{stages.nope.output}}|",
         "{{inputs.empty}}.", "No tags at all", "", "a}}b", "{{pipeline.name}}{{feedback}}", "{{stages.plan.output.more}}",
+        "Café ☕ {{\tinputs.task\t}} – déjà {{feedback}}\n", "{{feedback}}}", "{ {{feedback}} }",
     ])
     func aPlainTemplateRendersAsMustacheDoes(_ text: String) throws {
         var template = try StageTemplate(text)

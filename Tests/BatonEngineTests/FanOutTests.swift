@@ -351,7 +351,8 @@ import Testing
         let outcome = try await executor.start(pipeline, inputs: inputs, claim: .current())
         #expect(outcome == .completed(runID: outcome.runID))
         #expect(try store.attempts(outcome.runID).filter { $0.stage == "each" }.count == 4)
-        #expect(runtime.log == ["load a", "unload a", "load b", "unload b", "load a"])
+        // The plan's loads and unloads, then the unload of `after_run: restore` (the default): nothing was resident before.
+        #expect(runtime.log == ["load a", "unload a", "load b", "unload b", "load a", "unload a"])
         let measured = Dictionary(uniqueKeysWithValues: ["a", "b"].map { (ModelKey(runtime: "?", name: $0), Int64(900_000_000)) })
         let schedule = try LoadSchedule.make(
             pipeline.plan, measured: measured, machine: MachineMemory(total: 64_000_000_000, available: nil))

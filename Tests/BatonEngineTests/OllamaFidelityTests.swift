@@ -529,7 +529,9 @@ import Testing
                 Issue.record("\(outcome)")
                 return
             }
-            #expect(try await client.loadedModels().first?.contextLength == 4096)
+            // Loaded again with 4096 for `write` (and unloaded at the end by after_run, restore by default)
+            let loads = standIn.requests.filter { $0.isEmptyChat && $0.keepAlive == .number(-1) }
+            #expect(loads.last?.numCtx == 4096, "\(loads.map(\.numCtx))")
         }
     }
 }

@@ -198,4 +198,57 @@ import Testing
         let last = try #require(try Self.payloads(store, id, .modelLoaded).last)
         #expect(last["model"] == "router:m2" && last["preloaded"] == "true" && last["used"] == "false", "\(last)")
     }
+
+    @Test func aStageThatMayBeSkippedIsNotLoadedForBeforeItsConditionIsDecided() async throws {
+        let yaml = """
+            version: 1
+            stages:
+              a: {model: m1, prompt: A}
+              b: {model: m2, when: "stages.a.output != ''", prompt: B}
+              c: {model: m3, prompt: "C {{stages.a.output}}"}
+            """
+        let runtime = PreloadFakeRuntime()
+        let (outcome, store) = try await Self.run(try Self.snapshot(yaml), on: runtime)
+        guard case .completed(let id) = outcome else {
+            Issue.record("\(outcome)")
+            return
+        }
+
+        // Nothing loads during a: b's model waits for b's condition, and c's load does not go before b's. Once b runs,
+        // c's model loads while b generates.
+        #expect(try Self.payloads(store, id, .preloadStarted) == [["model": "router:m3", "during": "b", "for": "c"]])
+        let log = runtime.log
+        #expect(log.firstIndex(of: "load m2")! > log.firstIndex(of: "generated m1")!)
+        #expect(runtime.peak <= 2_000_000_000)
+    }
+
+    @Test func aSignalWhileAStageWaitsForItsPreloadInterruptsTheRunAtOnce() async throws {
+        let runtime = PreloadFakeRuntime()
+        runtime.hold("m2")
+        let store = try RunStore.inMemory()
+        let snapshot = try Self.snapshot()
+        let run = Task { try await Self.run(snapshot, on: runtime, store: store).0 }
+        // Stage b waits for m2, which loads in the background and does not finish until released.
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !runtime.log.contains("generated m1"), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        try await Task.sleep(for: .milliseconds(50))
+        run.cancel()
+        // The run is interrupted while the load still runs; the load is settled (and recorded) before the run returns.
+        var interrupted = false
+        while !interrupted, ContinuousClock.now < deadline {
+            interrupted = try store.runs().contains { $0.status == .interrupted }
+            if !interrupted { try await Task.sleep(for: .milliseconds(5)) }
+        }
+        let stillLoading = runtime.loadingNow.contains("m2")
+        runtime.release("m2")
+        let outcome = try await run.value
+
+        #expect(interrupted && stillLoading)
+        guard case .interrupted(let id) = outcome else {
+            Issue.record("\(outcome)")
+            return
+        }
+        #expect(try Self.payloads(store, id, .modelLoaded).last?["used"] == "false")
+        #expect(runtime.loadingNow.isEmpty)
+    }
 }

@@ -20,6 +20,7 @@ final class PreloadFakeRuntime: LLMRuntime, ModelManaging, RuntimeProvider, @unc
     private var loading: Set<String> = []
     private var leftLoading: [String: Int] = [:]
     private var failed: [String: Int] = [:]
+    private var held: Set<String> = []
     private var entries: [String] = []
     private var bytes: [Int64] = []
 
@@ -42,6 +43,10 @@ final class PreloadFakeRuntime: LLMRuntime, ModelManaging, RuntimeProvider, @unc
             noteBytes()
         }
     }
+
+    /// Loads of `model` wait (up to ``gateTimeout``) until ``release(_:)``.
+    func hold(_ model: String) { _ = lock.withLock { held.insert(model) } }
+    func release(_ model: String) { _ = lock.withLock { held.remove(model) } }
 
     var log: [String] { lock.withLock { entries } }
     /// The most bytes resident or loading at once.
@@ -94,6 +99,7 @@ final class PreloadFakeRuntime: LLMRuntime, ModelManaging, RuntimeProvider, @unc
         if twice { note("loaded twice: \(model)") }
         sent()
         if let gate = gates[model] { await waitFor { entries.contains("generated \(gate)") } }
+        await waitFor { !held.contains(model) }
         if let failure = failures[model] {
             let fail = lock.withLock { () -> Bool in
                 failed[model, default: 0] += 1

@@ -265,8 +265,9 @@ extension Executor {
             }
             let worker = Task {
                 let value = await work()
-                timer.cancel()
+                // Claimed before the timer is stopped: a stopped timer ends its sleep at once, and must find it claimed.
                 if claim() { continuation.resume(returning: value) }
+                timer.cancel()
             }
             Task {
                 await timer.value

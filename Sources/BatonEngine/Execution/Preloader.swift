@@ -48,11 +48,36 @@ extension Executor {
     func takePreload(_ key: ModelKey, stage: PlannedStage, state: inout RunState) async throws -> (report: LoadReport, waited: Double)? {
         guard let load = state.preloads.take(key) else { return nil }
         let started = ContinuousClock.now
-        let report = try await load.task.value
+        let report: LoadReport
+        do {
+            report = try await Self.value(of: load.task)
+        } catch is CancellationError where Task.isCancelled {
+            // Interrupted while waiting: the load goes on, and the end of the run settles it.
+            state.preloads.add(key, load)
+            throw CancellationError()
+        }
         let waited = secondsSince(started)
         try recordLoad(
             report, key: key, stageName: stage.name, numCtx: stage.settings.numCtx, state: &state, preloaded: (waited, true))
         return (report, waited)
+    }
+
+    /// What `task` returns, or a `CancellationError` as soon as the waiting task is cancelled (a signal): waiting for a
+    /// task's value alone does not end on cancellation, and a load may take minutes.
+    static func value(of task: Task<LoadReport, any Error>) async throws -> LoadReport {
+        let waiter = Locked<CheckedContinuation<LoadReport, any Error>?>(nil)
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                waiter.withLock { $0 = continuation }
+                if Task.isCancelled { waiter.withLock { $0.take() }?.resume(throwing: CancellationError()) }
+                Task {
+                    let result = await task.result
+                    waiter.withLock { $0.take() }?.resume(with: result)
+                }
+            }
+        } onCancel: {
+            waiter.withLock { $0.take() }?.resume(throwing: CancellationError())
+        }
     }
 
     /// Whether this execution may load in the background at all: the profile allows it (`preload`, on unless
@@ -72,8 +97,11 @@ extension Executor {
         do {
             let planned = try MemoryPlanner.plan(
                 uses: outlook.uses, footprints: outlook.footprints, budget: outlook.budget, initiallyResident: resident)
+            // A model of unknown footprint loads only when its stage comes: the budget cannot be checked for it.
+            let unknown = outlook.uses.indices.filter { outlook.footprints[outlook.uses[$0]] == nil }
             schedule = MemoryPlanner.preloads(
-                planned, uses: outlook.uses, footprints: outlook.footprints, budget: outlook.budget, fixed: outlook.fixed)
+                planned, uses: outlook.uses, footprints: outlook.footprints, budget: outlook.budget,
+                fixed: outlook.fixed.union(unknown))
         } catch {
             return
         }
@@ -93,6 +121,7 @@ extension Executor {
                     victim, with: victimManager, stage: stage, state: state,
                     reason: "makes room to load \(key) for stage '\(target.name)' while '\(stage.name)' runs")
             }
+            // Recorded before the runtime is asked: a run killed from here on finds the model listed as loading.
             let payload = try Self.encode(["model": key.description, "during": stage.name, "for": target.name])
             try store.appendEvent(state.runID, kind: .preloadStarted, stage: stage.name, payload: payload)
             let killSwitch = killSwitch

@@ -111,12 +111,14 @@ public struct LoadSchedule: Sendable {
         let managedIndices = uses.indices.filter { servedBy[uses[$0]] == nil && !toolStages.contains($0) }
         let planned = try MemoryPlanner.plan(uses: managedIndices.map { uses[$0] }, footprints: footprints, budget: budget)
         let preloading = preloadingMarks(plan, profile: profile, uses: uses, managed: managedIndices)
+        // A model of unknown footprint loads only when its stage comes, as in a run (Preloader).
+        let unknownSteps = managedIndices.indices.filter { footprints[uses[managedIndices[$0]]] == nil }
         let schedule =
             preloading.off != nil
             ? planned
             : MemoryPlanner.preloads(
-                planned, uses: managedIndices.map { uses[$0] }, footprints: footprints, budget: budget, fixed: preloading.fixed,
-                held: preloading.held)
+                planned, uses: managedIndices.map { uses[$0] }, footprints: footprints, budget: budget,
+                fixed: preloading.fixed.union(unknownSteps), held: preloading.held)
         var steps: [Int: MemoryPlanner.Step] = [:]
         for (step, index) in zip(schedule.steps, managedIndices) { steps[index] = step }
         var rows: [Row] = []

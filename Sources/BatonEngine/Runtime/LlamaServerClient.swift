@@ -139,8 +139,10 @@ public struct LlamaServerClient: LLMRuntime, ModelManaging {
             .map { ResidentModel(name: $0.id, bytes: nil, loading: $0.status == "loading") }
     }
 
-    /// The router loads each model in its own child process while the others serve requests
-    /// (`tools/server/server-models.cpp`: `load()` spawns the child and returns; `/models/load` answers at once).
+    /// The router runs each model in a child process of its own ("a multi-process architecture where each model
+    /// runs in its own process", huggingface.co/blog/ggml-org/model-management-in-llamacpp), and `/models/load`
+    /// answers before the load is done (``load(_:settings:sent:)`` polls `GET /models` for it), so one model loads
+    /// while another serves a request; PreloadRouterTests sees it on the real router.
     public var loadsWhileGenerating: Bool { true }
 
     public func load(_ model: String, settings: StageSettings) async throws -> LoadReport {

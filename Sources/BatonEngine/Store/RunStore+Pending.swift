@@ -61,6 +61,42 @@ final class PendingFinish: Sendable {
 }
 
 extension RunStore {
+    /// Records how an attempt ended (the whole record is rewritten), with an event of `kind`.
+    ///
+    /// With `deferred`, the record waits and is written at the start of the store's next write transaction (the
+    /// next attempt's start, an event, the run's status), saving a commit per stage; the executor asks for it only
+    /// when nothing outside Baton happens before that next write (``PendingFinish``). Reads write it first.
+    public func finishAttempt(
+        _ attempt: AttemptRecord, event kind: EventKind, payload: String? = nil, deferred: Bool = false
+    ) throws(StoreError) {
+        let finish = PendingFinish.Entry(attempt: attempt, kind: kind, payload: payload, killSwitch: killSwitch)
+        if deferred, pending.wait(finish) { return }
+        try write { db in try writePending(finish, db) }
+    }
+
+    /// Writes an attempt's end and its event inside the current transaction.
+    func writePending(_ finish: PendingFinish.Entry, _ db: Database) throws {
+        let (attempt, kind, payload) = (finish.attempt, finish.kind, finish.payload)
+        try HotStatement.run(
+            db,
+            """
+            UPDATE attempts SET status = ?, output = ?, verdict = ?, feedback = ?, prompt_tokens = ?,
+            output_tokens = ?, first_token_at = ?, finished_at = ?, timings = ?, error = ?, finish_reason = ?,
+            thinking = ? WHERE id = ?
+            """,
+            [
+                .text(attempt.status.rawValue), .text(attempt.output), .text(attempt.verdict), .text(attempt.feedback),
+                .integer(attempt.promptTokens), .integer(attempt.outputTokens), .real(attempt.firstTokenAt),
+                .real(attempt.finishedAt), .text(attempt.timings), .text(attempt.error), .text(attempt.finishReason),
+                .text(attempt.thinking), .integer(attempt.id),
+            ])
+        try Self.insertEvent(
+            db, runID: attempt.runID, at: attempt.finishedAt ?? Self.now(), kind: kind, stage: attempt.stage,
+            attemptID: attempt.id, payload: payload)
+        // The executor's switch, whichever copy of the store (the lease's heartbeat) writes it.
+        finish.killSwitch?.hit(.attemptFinishCommit)
+    }
+
     /// Writes the end of an attempt that waits for the next transaction, if one does (``PendingFinish``).
     public func commitPending() throws(StoreError) {
         guard pending.isWaiting else { return }

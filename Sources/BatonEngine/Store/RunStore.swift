@@ -319,7 +319,7 @@ public struct RunStore: Sendable {
         }
     }
 
-    private static func insertEvent(
+    static func insertEvent(
         _ db: Database, runID: String, at: Double, kind: EventKind, stage: String?, attemptID: Int64?, payload: String?
     ) throws {
         try HotStatement.run(
@@ -335,42 +335,6 @@ public struct RunStore: Sendable {
                 arguments: [output, firstTokenAt, thinking, attemptID])
             killSwitch?.hit(.progressCommit)
         }
-    }
-
-    /// Records how an attempt ended (the whole record is rewritten), with an event of `kind`.
-    ///
-    /// With `deferred`, the record waits and is written at the start of the store's next write transaction (the
-    /// next attempt's start, an event, the run's status), saving a commit per stage; the executor asks for it only
-    /// when nothing outside Baton happens before that next write (RunStore+Pending). Reads write it first.
-    public func finishAttempt(
-        _ attempt: AttemptRecord, event kind: EventKind, payload: String? = nil, deferred: Bool = false
-    ) throws(StoreError) {
-        let finish = PendingFinish.Entry(attempt: attempt, kind: kind, payload: payload, killSwitch: killSwitch)
-        if deferred, pending.wait(finish) { return }
-        try write { db in try writePending(finish, db) }
-    }
-
-    /// Writes an attempt's end and its event inside the current transaction.
-    func writePending(_ finish: PendingFinish.Entry, _ db: Database) throws {
-        let (attempt, kind, payload) = (finish.attempt, finish.kind, finish.payload)
-        try HotStatement.run(
-            db,
-            """
-            UPDATE attempts SET status = ?, output = ?, verdict = ?, feedback = ?, prompt_tokens = ?,
-            output_tokens = ?, first_token_at = ?, finished_at = ?, timings = ?, error = ?, finish_reason = ?,
-            thinking = ? WHERE id = ?
-            """,
-            [
-                .text(attempt.status.rawValue), .text(attempt.output), .text(attempt.verdict), .text(attempt.feedback),
-                .integer(attempt.promptTokens), .integer(attempt.outputTokens), .real(attempt.firstTokenAt),
-                .real(attempt.finishedAt), .text(attempt.timings), .text(attempt.error), .text(attempt.finishReason),
-                .text(attempt.thinking), .integer(attempt.id),
-            ])
-            try Self.insertEvent(
-                db, runID: attempt.runID, at: attempt.finishedAt ?? Self.now(), kind: kind, stage: attempt.stage,
-                attemptID: attempt.id, payload: payload)
-        // The executor's switch, whichever copy of the store (the lease's heartbeat) writes it.
-        finish.killSwitch?.hit(.attemptFinishCommit)
     }
 
     /// Records the footprint a runtime measured for a model.
