@@ -234,14 +234,15 @@ import Testing
 
     @Test func aModelWhoseIdleTimeoutRanOutDuringTheRunIsNotLoadedAgain() async throws {
         var settings = OllamaStandIn.Settings()
-        settings.loadDelay = 1.5
+        settings.loadDelay = 2.5
         try await OllamaStandIn.with(models: Self.models, settings: settings) { standIn in
-            // Given a model loaded for one more second
+            // Given a model loaded for three more seconds (room for the test process to lag under load before the run
+            // reads /api/ps: an expiry already past there means "in use", as Ollama's own listing does)
             standIn.preload("llama3.2:3b")
-            try await Self.load("llama3.2:3b", keepAlive: "1s", on: standIn)
+            try await Self.load("llama3.2:3b", keepAlive: "3s", on: standIn)
             let store = try RunStore.inMemory()
 
-            // When a run takes longer than that (each load takes 1.5 s)
+            // When a run takes longer than that (two loads one after the other, 2.5 s each)
             let (outcome, reports) = try await Self.run(try Self.snapshot(url: standIn.baseURL, policy: nil), store: store)
 
             // Then it is left unloaded, as Ollama would have left it

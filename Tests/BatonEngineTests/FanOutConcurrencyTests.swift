@@ -258,7 +258,9 @@ import Testing
         }
         let snapshot = try Self.snapshot(concurrency: 3)
         let task = Task { try await Self.run(snapshot, items: 6, runtime: runtime, store: store) }
-        let deadline = Date().addingTimeInterval(20)
+        // A generous bound: under the whole suite on two cores this process can lag for tens of seconds (it once took
+        // more than 20 s to reach the first item); the wait ends as soon as the three items are in flight.
+        let deadline = Date().addingTimeInterval(180)
         while runtime.current < 3, Date() < deadline { try await Task.sleep(for: .milliseconds(5)) }
         #expect(runtime.current == 3)
         task.cancel()
