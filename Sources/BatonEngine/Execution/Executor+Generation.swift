@@ -59,7 +59,7 @@ extension Executor {
         var lastSave = Date()
         var finished = false
         observer(.generationStarted(stage: request.stage, model: request.model))
-        for try await event in runtime.generate(request) {
+        func take(_ event: GenerationEvent) throws {
             switch event {
             case .token(let text):
                 progress.append(text)
@@ -84,6 +84,16 @@ extension Executor {
             case .toolCall:
                 break  // the tool loop (Executor+ToolLoop.swift) reads calls; a plain stage offers no tools
             }
+        }
+        if let echo = runtime as? EchoRuntime, let immediate = echo.immediateEvents(request) {
+            // An echo call without delays is complete at once: its events are taken as they are, without a stream
+            // and the task switches it costs (EchoRuntime.immediateEvents), each as a streamed one would be.
+            for event in try immediate.get() {
+                try Task.checkCancellation()
+                try take(event)
+            }
+        } else {
+            for try await event in runtime.generate(request) { try take(event) }
         }
         try Task.checkCancellation()
         // A stream that stops without its end is a truncated answer, not a complete one.

@@ -84,24 +84,43 @@ public struct EchoRuntime: LLMRuntime {
     public var enforcesTimeout: Bool { true }
 
     public func generate(_ request: GenerationRequest) -> AsyncThrowingStream<GenerationEvent, any Error> {
-        let (entry, failingStage) = lookUp(request)
-        guard options.callDelay <= 0, options.tokenDelay <= 0, (entry?.delay ?? 0) <= 0 else {
+        guard let immediate = immediateEvents(request) else {
+            let (entry, failingStage) = lookUp(request)
             return .generation(request) { continuation in try await run(request, entry: entry, failingStage: failingStage, continuation) }
         }
-        // Nothing to wait for: the whole answer is known now, so it is buffered at once, with no task to produce it and
-        // no switch between that task and the reader (the two were two fifths of the engine's time per stage on the
-        // echo chain, Benchmarks/README.md). The reader still gets one event per token, in order.
         let (stream, continuation) = AsyncThrowingStream<GenerationEvent, any Error>.makeStream()
-        do {
-            let answer = try respond(request, entry: entry, failingStage: failingStage)
-            if let thinking = answer.thinking { continuation.yield(.thinking(thinking)) }
-            for token in answer.tokens { continuation.yield(.token(token)) }
-            continuation.yield(.finished(answer.usage))
+        switch immediate {
+        case .success(let events):
+            for event in events { continuation.yield(event) }
             continuation.finish()
-        } catch {
+        case .failure(let error):
             continuation.finish(throwing: error)
         }
         return stream
+    }
+
+    /// The whole call at once, when it has nothing to wait for (no delay): its events, or the scripted failure it ends
+    /// with; nil when it has delays (``generate(_:)`` then waits in a task of its own).
+    ///
+    /// The executor reads these without a stream (`Executor+Generation.swift`): a task to produce the events, the
+    /// switches between it and the reader, and the stream's own locking were about two fifths of the engine's time per
+    /// stage on the echo chain (Benchmarks/README.md). The reader still gets one event per token, in order.
+    func immediateEvents(_ request: GenerationRequest) -> Result<[GenerationEvent], any Error>? {
+        guard options.callDelay <= 0, options.tokenDelay <= 0 else { return nil }
+        let (entry, failingStage) = lookUp(request)
+        guard (entry?.delay ?? 0) <= 0 else { return nil }
+        let answer: Answer
+        do {
+            answer = try respond(request, entry: entry, failingStage: failingStage)
+        } catch {
+            return .failure(error)
+        }
+        var events: [GenerationEvent] = []
+        events.reserveCapacity(answer.tokens.count + 2)
+        if let thinking = answer.thinking { events.append(.thinking(thinking)) }
+        for token in answer.tokens { events.append(.token(token)) }
+        events.append(.finished(answer.usage))
+        return .success(events)
     }
 
     /// The answer to a call, before any delay.
@@ -181,28 +200,68 @@ public struct EchoRuntime: LLMRuntime {
             return Self.json(Self.instance(of: schema))
         }
         if let output = entry?.output { return output }
-        let flat = request.prompt.split(whereSeparator: \.isNewline).joined(separator: " ")
-        let head = flat.count > 80 ? String(flat.prefix(80)) + "…" : flat
-        return "[\(request.model)] \(request.stage) round \(request.round): \(head) (\(request.prompt.count) characters)"
+        let (head, count) = Self.head(of: request.prompt)
+        return "[\(request.model)] \(request.stage) round \(request.round): \(head) (\(count) characters)"
+    }
+
+    /// The prompt's lines joined by spaces (blank lines dropped), cut to 80 characters with an ellipsis, and the
+    /// prompt's length in characters.
+    static func head(of prompt: String) -> (head: String, count: Int) {
+        var copy = prompt
+        let fast = copy.withUTF8 { bytes -> (String, Int)? in
+            guard scalarsAreCharacters(bytes) else { return nil }
+            // Every scalar is a character, and the line breaks are the bytes from `\n` to `\r` (`isNewline` here).
+            var flat: [UInt8] = []
+            flat.reserveCapacity(min(bytes.count, 100))
+            var characters = 0
+            var pendingSpace = false
+            var cut = false
+            for byte in bytes {
+                if (0x0A...0x0D).contains(byte) {
+                    pendingSpace = !flat.isEmpty
+                    continue
+                }
+                if byte & 0xC0 != 0x80 {
+                    if pendingSpace {
+                        if characters == 80 {
+                            cut = true
+                            break
+                        }
+                        flat.append(0x20)
+                        characters += 1
+                        pendingSpace = false
+                    }
+                    if characters == 80 {
+                        cut = true
+                        break
+                    }
+                    characters += 1
+                }
+                flat.append(byte)
+            }
+            let count = bytes.reduce(0) { $1 & 0xC0 != 0x80 ? $0 + 1 : $0 }
+            return (String(decoding: flat, as: UTF8.self) + (cut ? "…" : ""), count)
+        }
+        if let fast { return fast }
+        let flat = prompt.split(whereSeparator: \.isNewline).joined(separator: " ")
+        return (flat.count > 80 ? String(flat.prefix(80)) + "…" : flat, prompt.count)
     }
 
     /// Words with their following spaces: a deterministic tokenization.
     static func tokens(of text: String) -> [String] {
-        if isPlainASCII(text) {
-            // One byte is one character here, so splitting the bytes splits the characters.
+        var copy = text
+        if let tokens = copy.withUTF8({ bytes -> [String]? in
+            guard splitsAsCharacters(bytes) else { return nil }
             var tokens: [String] = []
-            let utf8 = text.utf8
-            var start = utf8.startIndex
-            var index = start
-            while index != utf8.endIndex {
-                let byte = utf8[index]
-                utf8.formIndex(after: &index)
-                if byte == 0x20 || byte == 0x0A {
-                    tokens.append(String(text[start..<index]))
-                    start = index
-                }
+            tokens.reserveCapacity(bytes.count / 4 + 1)
+            var start = 0
+            for index in bytes.indices where bytes[index] == 0x20 || bytes[index] == 0x0A {
+                tokens.append(String(decoding: UnsafeBufferPointer(rebasing: bytes[start...index]), as: UTF8.self))
+                start = index + 1
             }
-            if start != utf8.endIndex { tokens.append(String(text[start...])) }
+            if start < bytes.count { tokens.append(String(decoding: UnsafeBufferPointer(rebasing: bytes[start...]), as: UTF8.self)) }
+            return tokens
+        }) {
             return tokens
         }
         var tokens: [String] = []
@@ -220,23 +279,69 @@ public struct EchoRuntime: LLMRuntime {
 
     /// How many tokens ``tokens(of:)`` makes of `text`, without making them (a prompt's count, on every call).
     static func tokenCount(of text: String) -> Int {
-        guard isPlainASCII(text) else { return tokens(of: text).count }
-        var count = 0
-        var pending = false
-        for byte in text.utf8 {
-            if byte == 0x20 || byte == 0x0A {
-                count += 1
-                pending = false
-            } else {
-                pending = true
-            }
-        }
-        return pending ? count + 1 : count
+        var copy = text
+        return copy.withUTF8 { bytes -> Int? in
+            guard splitsAsCharacters(bytes) else { return nil }
+            var count = 0
+            for byte in bytes where byte == 0x20 || byte == 0x0A { count += 1 }
+            if let last = bytes.last, last != 0x20, last != 0x0A { count += 1 }
+            return count
+        } ?? tokens(of: text).count
     }
 
-    /// ASCII without a carriage return: every byte a character of its own (`\r\n` is one character).
-    private static func isPlainASCII(_ text: String) -> Bool {
-        text.utf8.allSatisfy { $0 < 0x80 && $0 != 0x0D }
+    /// Whether splitting `bytes` after each space and line feed byte splits it where ``tokens(of:)`` splits its
+    /// characters: each such byte is a character of its own. A line feed is one unless it follows a carriage return
+    /// (`\r\n` is one character); a space is one unless a character joins it from either side (combining marks,
+    /// joiners, prepended marks), all outside ASCII. So: no `\r\n`, and around every space ASCII or a scalar known not
+    /// to join (`neverJoins`); anything else is left to the character-by-character split.
+    private static func splitsAsCharacters(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        for index in bytes.indices {
+            switch bytes[index] {
+            case 0x20:
+                if index > 0, bytes[index - 1] >= 0x80 {
+                    var lead = index - 1
+                    while lead > 0, bytes[lead] & 0xC0 == 0x80 { lead -= 1 }
+                    guard neverJoins(scalar(bytes, at: lead)) else { return false }
+                }
+                if index + 1 < bytes.count, bytes[index + 1] >= 0x80 {
+                    guard neverJoins(scalar(bytes, at: index + 1)) else { return false }
+                }
+            case 0x0A:
+                if index > 0, bytes[index - 1] == 0x0D { return false }
+            default: continue
+            }
+        }
+        return true
+    }
+
+    /// Latin-1 and Latin Extended letters and signs (up to U+02FF, before the combining marks) and general punctuation
+    /// (U+2010–U+2027: dashes, quotes, bullets, the ellipsis that ``answer(_:entry:)`` writes): none extends or
+    /// prepends to a character.
+    private static func neverJoins(_ scalar: UInt32) -> Bool {
+        (0xA0...0x2FF).contains(scalar) || (0x2010...0x2027).contains(scalar)
+    }
+
+    /// The scalar whose UTF-8 starts at `index` (valid UTF-8, as a String's is).
+    private static func scalar(_ bytes: UnsafeBufferPointer<UInt8>, at index: Int) -> UInt32 {
+        let lead = UInt32(bytes[index])
+        let (length, value): (Int, UInt32) =
+            lead < 0x80 ? (1, lead) : lead < 0xE0 ? (2, lead & 0x1F) : lead < 0xF0 ? (3, lead & 0x0F) : (4, lead & 0x07)
+        var result = value
+        for offset in 1..<max(length, 1) where index + offset < bytes.count {
+            result = result << 6 | UInt32(bytes[index + offset] & 0x3F)
+        }
+        return result
+    }
+
+    /// Whether every scalar of `bytes` is a character of its own: no `\r\n`, and no scalar outside ASCII but those
+    /// that never join (`neverJoins`).
+    private static func scalarsAreCharacters(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        for index in bytes.indices {
+            let byte = bytes[index]
+            if byte == 0x0D, index + 1 < bytes.count, bytes[index + 1] == 0x0A { return false }
+            if byte >= 0xC0, !neverJoins(scalar(bytes, at: index)) { return false }
+        }
+        return true
     }
 
     /// A small value that satisfies a JSON schema's types.
