@@ -48,11 +48,20 @@ import Testing
     }
 
     /// Runs `snapshot` to its end, returning the outcome and the after-run reports the observer saw.
-    static func run(_ snapshot: RunSnapshot, store: RunStore) async throws -> (RunOutcome, [AfterRunReport]) {
+    /// With `hourAfterFirstLoad`, the executor's wall clock jumps an hour ahead once the run has loaded a model: an idle
+    /// timeout recorded at the start has run out by the end, whatever the test process's own speed.
+    static func run(_ snapshot: RunSnapshot, store: RunStore, hourAfterFirstLoad: Bool = false) async throws -> (RunOutcome, [AfterRunReport]) {
         let reports = LockedList<AfterRunReport>()
-        let executor = Executor(
+        let loaded = Locked(false)
+        var executor = Executor(
             store: store, runtimes: RuntimeCatalog(environment: [:]),
-            observer: { if case .afterRun(let report) = $0 { reports.append(report) } }, sleep: { _ in })
+            observer: { event in
+                if case .afterRun(let report) = event { reports.append(report) }
+                if case .modelLoaded = event { loaded.withLock { $0 = true } }
+            }, sleep: { _ in })
+        if hourAfterFirstLoad {
+            executor.wallClock = { Date().timeIntervalSince1970 + (loaded.withLock { $0 } ? 3600 : 0) }
+        }
         let outcome = try await executor.start(snapshot, inputs: [:], claim: .current())
         return (outcome, reports.values)
     }
@@ -233,17 +242,16 @@ import Testing
     }
 
     @Test func aModelWhoseIdleTimeoutRanOutDuringTheRunIsNotLoadedAgain() async throws {
-        var settings = OllamaStandIn.Settings()
-        settings.loadDelay = 2.5
+        let settings = OllamaStandIn.Settings()
         try await OllamaStandIn.with(models: Self.models, settings: settings) { standIn in
-            // Given a model loaded for three more seconds (room for the test process to lag under load before the run
-            // reads /api/ps: an expiry already past there means "in use", as Ollama's own listing does)
+            // Given a model loaded for ten more minutes
             standIn.preload("llama3.2:3b")
-            try await Self.load("llama3.2:3b", keepAlive: "3s", on: standIn)
+            try await Self.load("llama3.2:3b", keepAlive: "10m", on: standIn)
             let store = try RunStore.inMemory()
 
-            // When a run takes longer than that (two loads one after the other, 2.5 s each)
-            let (outcome, reports) = try await Self.run(try Self.snapshot(url: standIn.baseURL, policy: nil), store: store)
+            // When the run takes longer than that (its clock jumps an hour once it has loaded a model)
+            let (outcome, reports) = try await Self.run(
+                try Self.snapshot(url: standIn.baseURL, policy: nil), store: store, hourAfterFirstLoad: true)
 
             // Then it is left unloaded, as Ollama would have left it
             guard case .completed = outcome else {

@@ -78,7 +78,7 @@ extension Executor {
                 if let context = model.contextLength { found.contexts[key] = context }
             }
             if let ollama = runtime.manager as? OllamaClient {
-                for (name, expiry) in await ollama.expiries(of: listed.map(\.name)) {
+                for (name, expiry) in await ollama.expiries(of: listed.map(\.name), now: wallClock()) {
                     found.expires = (found.expires ?? [:]).merging([ModelKey(runtime: runtime.name, name: name).description: expiry]) {
                         $1
                     }
@@ -168,7 +168,7 @@ extension Executor {
     /// Loads `key` again with the context it had when the run started and, on Ollama, the time it had left.
     private func reloadModel(_ key: String, runtime: ManagedRuntime, atStart: ModelsAtStart, report: inout AfterRunReport) async {
         let name = Self.name(of: key, on: runtime.name)
-        let remaining = atStart.expires?[key].map { $0 - Date().timeIntervalSince1970 }
+        let remaining = atStart.expires?[key].map { $0 - wallClock() }
         // Without the run it would have unloaded by itself by now.
         if let remaining, remaining < 1 {
             report.expired.append(key)
@@ -195,7 +195,7 @@ extension Executor {
         guard runtime.planned.contains(name), let expiry = atStart.expires?[key], let ollama = runtime.manager as? OllamaClient
         else { return }
         let context = resident[key]?.contextLength
-        let remaining = expiry - Date().timeIntervalSince1970
+        let remaining = expiry - wallClock()
         do {
             if remaining < 1 {
                 try await ollama.unload(name)
@@ -285,13 +285,13 @@ extension OllamaClient {
     /// is past: a runner serving requests keeps the expiry its last finished request set (the timer stops when a request
     /// starts and is set again when the last one ends: `useLoadedRunner`, `processCompleted` in `server/sched.go`), so a
     /// past one means "in use", not "about to go".
-    func expiries(of models: [String]) async -> [String: Double] {
+    func expiries(of models: [String], now: Double) async -> [String: Double] {
         guard let loaded = try? await loadedModels() else { return [:] }
         var result: [String: Double] = [:]
         let century = 100 * 365 * 86_400.0
         for model in models {
             guard let entry = await runner(of: model, in: loaded), let text = entry.expiresAt, let date = Self.goTime(text),
-                date.timeIntervalSinceNow > 0, date.timeIntervalSinceNow < century
+                date.timeIntervalSince1970 > now, date.timeIntervalSince1970 - now < century
             else { continue }
             result[model] = date.timeIntervalSince1970
         }

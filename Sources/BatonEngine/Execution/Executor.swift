@@ -31,6 +31,9 @@ public struct Executor: Sendable {
     public var killSwitch: KillSwitch?
     /// The machine's memory, read before each load (injectable for tests).
     public var machine: @Sendable () -> MachineMemory = { MachineMemory.current() }
+    /// Seconds since 1970, for the idle timeouts `after_run` gives back (injectable so a test need not wait for one
+    /// to run out, nor depend on how fast its own process gets to the run under load).
+    public var wallClock: @Sendable () -> Double = { Date().timeIntervalSince1970 }
     /// Benchmarks only: unload every model right after its stage, as Baton's predecessor did, to compare
     /// with the memory planner (`BATON_BENCH_UNLOAD_AFTER_EACH_STAGE=1`).
     public var unloadAfterEachStage = false
