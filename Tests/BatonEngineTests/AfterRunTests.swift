@@ -50,7 +50,9 @@ import Testing
     /// Runs `snapshot` to its end, returning the outcome and the after-run reports the observer saw.
     /// With `hourAfterFirstLoad`, the executor's wall clock jumps an hour ahead once the run has loaded a model: an idle
     /// timeout recorded at the start has run out by the end, whatever the test process's own speed.
-    static func run(_ snapshot: RunSnapshot, store: RunStore, hourAfterFirstLoad: Bool = false) async throws -> (RunOutcome, [AfterRunReport]) {
+    static func run(_ snapshot: RunSnapshot, store: RunStore, hourAfterFirstLoad: Bool = false) async throws -> (
+        RunOutcome, [AfterRunReport]
+    ) {
         let reports = LockedList<AfterRunReport>()
         let loaded = Locked(false)
         var executor = Executor(
