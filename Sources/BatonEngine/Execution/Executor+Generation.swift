@@ -85,9 +85,9 @@ extension Executor {
                 break  // the tool loop (Executor+ToolLoop.swift) reads calls; a plain stage offers no tools
             }
         }
-        if let echo = runtime as? EchoRuntime, let immediate = echo.immediateEvents(request) {
-            // An echo call without delays is complete at once: its events are taken as they are, without a stream
-            // and the task switches it costs (EchoRuntime.immediateEvents), each as a streamed one would be.
+        if let immediate = runtime.immediateEvents(request) {
+            // An answer known at once (an echo call without delays) is taken as it is, without a stream and the task
+            // switches it costs (LLMRuntime.immediateEvents), each event as a streamed one would be.
             for event in try immediate.get() {
                 try Task.checkCancellation()
                 try take(event)

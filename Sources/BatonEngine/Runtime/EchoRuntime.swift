@@ -105,7 +105,7 @@ public struct EchoRuntime: LLMRuntime {
     /// The executor reads these without a stream (`Executor+Generation.swift`): a task to produce the events, the
     /// switches between it and the reader, and the stream's own locking were about two fifths of the engine's time per
     /// stage on the echo chain (Benchmarks/README.md). The reader still gets one event per token, in order.
-    func immediateEvents(_ request: GenerationRequest) -> Result<[GenerationEvent], any Error>? {
+    public func immediateEvents(_ request: GenerationRequest) -> Result<[GenerationEvent], any Error>? {
         guard options.callDelay <= 0, options.tokenDelay <= 0 else { return nil }
         let (entry, failingStage) = lookUp(request)
         guard (entry?.delay ?? 0) <= 0 else { return nil }

@@ -180,11 +180,17 @@ public protocol LLMRuntime: Sendable {
     /// Whether `generate`'s stream fails by itself with a transient `.timeout` error once the stage's timeout
     /// (`request.settings.timeout`) has passed. When it does not, the executor races the stream against a clock.
     var enforcesTimeout: Bool { get }
+
+    /// The whole answer at once, when the runtime knows it without waiting (the echo runtime without delays), so the
+    /// executor takes its events without a stream and a producer task; nil: read ``generate(_:)``'s stream.
+    func immediateEvents(_ request: GenerationRequest) -> Result<[GenerationEvent], any Error>?
 }
 
 extension LLMRuntime {
     /// A runtime does not enforce the stage timeout unless it says so.
     public var enforcesTimeout: Bool { false }
+    /// Answers come through the stream.
+    public func immediateEvents(_ request: GenerationRequest) -> Result<[GenerationEvent], any Error>? { nil }
 }
 
 /// A runtime failure, with a code that says whether retrying makes sense.
