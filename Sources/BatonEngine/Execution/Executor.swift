@@ -78,16 +78,18 @@ public struct Executor: Sendable {
     ) async throws -> RunOutcome {
         var snapshot = snapshot
         if snapshot.fingerprints == nil { snapshot.fingerprints = Fingerprints.compute(snapshot.plan, inputs: inputs) }
-        let id = Self.newRunID()
+        let drawn = Self.newRunID()
         let pinned = try snapshot.encoded()
         // The run is created when its row is written; encoding its snapshot comes before.
         let now = RunStore.now()
         let record = RunRecord(
-            id: id, pipeline: snapshot.plan.pipeline, pipelinePath: snapshot.pipelinePath, pipelineHash: snapshot.sourceHash,
+            id: drawn, pipeline: snapshot.plan.pipeline, pipelinePath: snapshot.pipelinePath, pipelineHash: snapshot.sourceHash,
             snapshot: pinned, inputs: try Self.encode(inputs), status: .running, error: nil,
             parentRunID: parent?.runID, rerunFrom: parent?.stage, createdAt: now, updatedAt: now, finishedAt: nil,
             leaseToken: nil, leasePid: nil, leaseHost: nil, leaseHeartbeat: nil)
-        try store.createRun(record, reusing: parent.map { ($0.runID, Self.upstream(of: $0.stage, in: snapshot.plan)) })
+        let id = try store.createRun(
+            record, reusing: parent.map { ($0.runID, Self.upstream(of: $0.stage, in: snapshot.plan)) },
+            freshID: { Self.newRunID() })
         try store.acquireLease(id, claim: claim)
         return try await execute(runID: id, snapshot: snapshot, inputs: inputs, claim: claim, resumed: false)
     }

@@ -189,8 +189,24 @@ public struct RunStore: Sendable {
     /// Records a new run and its first event.
     /// Records a new run; with `reusing`, also copies the completed attempts of those stages of the
     /// parent run (`baton rerun`), in the same transaction, so a crash never leaves a rerun without them.
-    public func createRun(_ run: RunRecord, reusing parent: (runID: String, stages: Set<String>)? = nil) throws(StoreError) {
+    ///
+    /// When `freshID` is given and `run.id` is taken (ids are the second and 16 random bits, so a busy
+    /// `baton test` or several processes can draw the same one), the run gets the first free id it draws
+    /// instead; the check is inside the write transaction, so no other process can take it meanwhile.
+    /// - Returns: the id the run was created under.
+    @discardableResult
+    public func createRun(
+        _ run: RunRecord, reusing parent: (runID: String, stages: Set<String>)? = nil, freshID: (() -> String)? = nil
+    ) throws(StoreError) -> String {
         try write { db in
+            var run = run
+            if let freshID {
+                var draws = 0
+                while try Bool.fetchOne(db, sql: "SELECT 1 FROM runs WHERE id = ?", arguments: [run.id]) == true, draws < 1000 {
+                    run.id = freshID()
+                    draws += 1
+                }
+            }
             // The snapshot has its own table (migration v3): the runs row is updated often, and SQLite
             // rewrites all of a row when any of it changes.
             var row = run
@@ -201,6 +217,7 @@ public struct RunStore: Sendable {
                 id: nil, runID: run.id, at: run.createdAt, kind: .runCreated, stage: nil, attemptID: nil, payload: nil)
             try event.insert(db)
             if let parent { try Self.copyCompletedAttempts(db, from: parent.runID, to: run.id, stages: parent.stages) }
+            return run.id
         }
     }
 
