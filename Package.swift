@@ -39,7 +39,7 @@ let package = Package(
             ],
             swiftSettings: commonSettings
         ),
-        /** Effects: search paths and files, the executor, the SQLite run store, runtimes. */
+        /** Effects: search paths and files, the executor, the SQLite run store, runtimes, the dashboard server (`baton serve`). */
         .target(
             name: "BatonEngine",
             dependencies: [
@@ -52,6 +52,7 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: commonSettings
         ),

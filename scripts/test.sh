@@ -7,8 +7,9 @@
 #    (apt), tmux for the terminal tests (apt), and the Python packages of the schema check (jsonschema, PyYAML; pip) and of the JUnit check (junitparser).
 # 2. Builds llama-server and fetches the Gemma 3 270M model for the integration tests, converts the all-MiniLM-L6-v2
 #    embedding model to GGUF (scripts/setup-embedding-model.sh, under 20 s the first time) and installs the sqlite-vec
-#    extension (scripts/setup-sqlite-vec.sh), all cached under ~/.cache/baton by version (about 6.5 minutes the first
-#    time on 2 cores, a second afterwards).
+#    extension (scripts/setup-sqlite-vec.sh), and makes Debian's Chromium and Playwright from PyPI ready for the
+#    dashboard browser tests (scripts/setup-browser.sh: BATON_BROWSER_PYTHON, BATON_CHROMIUM), all cached under
+#    ~/.cache/baton by version (about 6.5 minutes the first time on 2 cores, a second afterwards).
 #    BATON_SKIP_INTEGRATION=1 skips this step and those tests.
 # 3. Builds everything and runs `swift test`. Exit status: swift test's (or the failing step's).
 set -euo pipefail
@@ -47,6 +48,10 @@ if [ "${BATON_SKIP_INTEGRATION:-0}" != "1" ]; then
     BATON_SQLITE_VEC="$(scripts/setup-sqlite-vec.sh)"
     export BATON_SQLITE_VEC
     echo "sqlite-vec: $BATON_SQLITE_VEC" >&2
+    BATON_BROWSER_PYTHON="$(scripts/setup-browser.sh)"
+    BATON_CHROMIUM="${BATON_CHROMIUM:-/usr/bin/chromium}"
+    export BATON_BROWSER_PYTHON BATON_CHROMIUM
+    echo "browser: $BATON_CHROMIUM driven by $BATON_BROWSER_PYTHON" >&2
 fi
 
 swift build --build-tests >&2

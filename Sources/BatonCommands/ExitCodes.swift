@@ -32,6 +32,8 @@ public enum BatonExitCode {
     /// Refused by trust: an untrusted project folder, or a key bound to other hosts (sysexits `EX_CONFIG`: the
     /// user's configuration does not allow it; `baton trust DIR` or `baton keys allow` does). Nothing is recorded.
     public static let untrusted: Int32 = 78
+    /// `baton serve` cannot listen: the port is in use, or binding it needs privileges (sysexits `EX_OSERR`).
+    public static let cannotListen: Int32 = 71
     /// A bug in Baton (sysexits `EX_SOFTWARE`).
     public static let internalError: Int32 = 70
     /// A resume stopped at an external tool call whose intent was recorded but not its result: Baton will not repeat

@@ -17,7 +17,7 @@ import Testing
         ["keys", "allow"], ["keys", "hosts"],
         ["profiles"], ["profiles", "list"],
         ["profiles", "show"], ["profiles", "export"], ["profiles", "import"], ["init"], ["trust"], ["tools"], ["tools", "list"],
-        ["index"], ["search"], ["indexes"], ["test"], ["stats"], ["bench"],
+        ["index"], ["search"], ["indexes"], ["test"], ["stats"], ["bench"], ["serve"],
     ]
 
     // MARK: - Helpers

@@ -180,6 +180,14 @@ import Testing
         return String(decoding: try report.jsonData(), as: UTF8.self)
     }
 
+    /// `json` pretty-printed with sorted keys, as lines.
+    static func prettyLines(_ json: String) -> [String] {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)),
+            let data = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+        else { return json.split(separator: "\n").map(String.init) }
+        return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
+    }
+
     @Test("three echo invocations print the same bytes once run ids and times are masked")
     func echoRunsAreByteIdentical() async throws {
         // Two invocations on one database (the second finds ask-docs' index built) and one on a fresh database.
@@ -196,7 +204,19 @@ import Testing
             reports.append(try Self.stableJSON(json.stdout))
         }
         #expect(consoles[0] == consoles[1] && consoles[1] == consoles[2], "\(consoles)")
-        #expect(reports[0] == reports[1] && reports[1] == reports[2])
+        // On a mismatch, name the differing lines of the pretty-printed reports (one failure under full-suite load in
+        // CI did not say what differed).
+        for index in 1..<reports.count where reports[index] != reports[0] {
+            let before = Self.prettyLines(reports[0])
+            let after = Self.prettyLines(reports[index])
+            let changed = after.difference(from: before).prefix(12).map { change -> String in
+                switch change {
+                case .insert(_, let line, _): "+ \(line)"
+                case .remove(_, let line, _): "- \(line)"
+                }
+            }
+            Issue.record("report \(index) differs from report 0:\n\(changed.joined(separator: "\n"))")
+        }
         #expect(!consoles[0].isEmpty)
     }
 

@@ -13,9 +13,7 @@ enum RunFormatter {
     /// Whether `--stage stage` shows what stage `name` recorded: everything without `--stage`; the stage itself; for a
     /// sub-pipeline call's name, every stage of the call (`review` shows `review/check`).
     static func shows(_ name: String?, _ stage: String?) -> Bool {
-        guard let stage else { return true }
-        guard let name else { return false }
-        return name == stage || name.hasPrefix(stage + "/")
+        RunDocument.shows(name, stage)
     }
 
     private static func attempts(_ report: RunReport, stage: String?) -> [AttemptRecord] {
@@ -332,68 +330,6 @@ enum RunFormatter {
     }
 
     static func json(_ report: RunReport, events: [EventRecord], stage: String?) throws -> String {
-        struct Document: Encodable {
-            var run: RunRecord
-            var inputs: [String: String]
-            var plan: ExecutionPlan
-            var attempts: [AttemptRecord]
-            var events: [EventRecord]
-        }
-        var run = report.run
-        run.snapshot = ""  // the plan is below, decoded
-        let document = Document(
-            run: run, inputs: report.inputs, plan: report.snapshot.plan, attempts: attempts(report, stage: stage),
-            events: events.filter { shows($0.stage, stage) })
-        let encoder = JSONOutput.encoder(pretty: false)
-        // The records encode the database's epoch seconds; the document carries RFC 3339 times instead.
-        guard var object = try JSONSerialization.jsonObject(with: encoder.encode(document)) as? [String: Any] else { return "{}" }
-        object = JSONTime.converted(object) as? [String: Any] ?? object
-        object["format_version"] = JSONTime.formatVersion
-        return try JSONTime.text(object)
-    }
-}
-
-/// Times in Baton's JSON output: RFC 3339 in UTC with milliseconds (`2026-12-06T18:50:16.123Z`), where the run
-/// database keeps epoch seconds. Documents whose time fields changed from numbers to such strings carry
-/// `"format_version": 2` (docs/runs-and-resume.md, "Times in JSON output").
-enum JSONTime {
-    /// The version of the JSON documents whose times are RFC 3339 strings (1 had epoch seconds).
-    static let formatVersion = 2
-
-    /// The fields that hold a time, in every JSON document Baton prints.
-    static let fields: Set<String> = [
-        "at", "created_at", "updated_at", "finished_at", "started_at", "first_token_at", "lease_heartbeat", "measured_at",
-    ]
-
-    /// `seconds` since 1970 as RFC 3339 with milliseconds, in UTC.
-    static func string(_ seconds: Double) -> String {
-        // ISO8601DateFormatter is not Sendable; one per call is cheap next to printing.
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        return formatter.string(from: Date(timeIntervalSince1970: seconds))
-    }
-
-    /// `value` with every number under a time field (``fields``) replaced by its RFC 3339 string.
-    static func converted(_ value: Any) -> Any {
-        if let object = value as? [String: Any] {
-            var result = object
-            for (key, inner) in object {
-                if fields.contains(key), let number = inner as? NSNumber, !(inner is Bool) {
-                    result[key] = string(number.doubleValue)
-                } else {
-                    result[key] = converted(inner)
-                }
-            }
-            return result
-        }
-        if let array = value as? [Any] { return array.map(converted) }
-        return value
-    }
-
-    /// `object` (decoded from the records' JSON, times converted) as pretty-printed JSON, with the options of ``JSONOutput``.
-    static func text(_ object: Any) throws -> String {
-        let data = try JSONSerialization.data(withJSONObject: object, options: JSONOutput.serializationOptions)
-        return String(decoding: data, as: UTF8.self)
+        try RunDocument.json(report, events: events, stage: stage)
     }
 }

@@ -52,12 +52,17 @@ extension Executor {
     }
 
     /// Reads the runtime's stream into `progress`, reporting each piece and saving the output every
-    /// `progressInterval` seconds.
+    /// `progressInterval` seconds, with the text generated since the previous save as an `output-chunk` event.
     private func stream(
         _ request: GenerationRequest, runtime: any LLMRuntime, into progress: ProgressBox, attempt: AttemptRecord
     ) async throws {
         var lastSave = Date()
         var finished = false
+        // How much of the output the chunks hold, in UTF-8 bytes (to find the rest in O(1), without any work per token)
+        // and in UTF-16 units (the next chunk's offset). A save that fails leaves both, so the next chunk carries its
+        // text and an attempt's chunks stay contiguous.
+        var sentBytes = 0
+        var sentUnits = 0
         observer(.generationStarted(stage: request.stage, model: request.model))
         func take(_ event: GenerationEvent) throws {
             switch event {
@@ -68,8 +73,19 @@ extension Executor {
                 if progressInterval <= 0 || Date().timeIntervalSince(lastSave) >= progressInterval {
                     lastSave = Date()
                     let snapshot = progress.attempt
-                    try? store.saveProgress(
-                        snapshot.id!, output: snapshot.output, firstTokenAt: snapshot.firstTokenAt, thinking: snapshot.thinking)
+                    let output = snapshot.output.utf8
+                    // Tokens are whole strings, so the bytes sent end on a scalar boundary: the rest decodes as it is, and
+                    // its UTF-16 length adds up (a character a token split, e and a combining accent, stays split).
+                    let unsent = String(decoding: output[output.index(output.startIndex, offsetBy: sentBytes)...], as: UTF8.self)
+                    let chunk = RunStore.OutputChunk(
+                        runID: attempt.runID, stage: attempt.stage, text: unsent, offset: sentUnits, item: attempt.item)
+                    if (try? store.saveProgress(
+                        snapshot.id!, output: snapshot.output, firstTokenAt: snapshot.firstTokenAt, thinking: snapshot.thinking,
+                        chunk: unsent.isEmpty ? nil : chunk)) != nil
+                    {
+                        sentBytes = output.count
+                        sentUnits += unsent.utf16.count
+                    }
                 }
             case .thinking(let text):
                 progress.appendThinking(text)

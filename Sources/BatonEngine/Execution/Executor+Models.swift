@@ -46,7 +46,7 @@ extension Executor {
             residency.resident.remove(current)
         }
         let outlook = outlook(for: stage, model: model, round: round, residency: residency, state: state)
-        let evicted = try await makeRoom(for: stage, outlook: outlook, residency: residency, state: &state)
+        let evicted = try await makeRoom(for: stage, model: current, outlook: outlook, residency: residency, state: &state)
         residency.resident.subtract(evicted)
         var prepared: PreparedModel
         if residency.resident.contains(current) {
@@ -186,11 +186,11 @@ extension Executor {
         return false
     }
 
-    /// Unloads what the memory planner chooses so that `stage`'s model fits beside the models the rest of the
-    /// run will use soonest, and returns what it unloaded. A model still loading in the background is waited for
-    /// first, so nothing is unloaded while it loads.
+    /// Unloads what the memory planner chooses so that `stage`'s model (`model`) fits beside the models the rest of
+    /// the run will use soonest, and returns what it unloaded. A model still loading in the background is waited for
+    /// first, so nothing is unloaded while it loads. Each unload says whom it made room for (the dashboard's memory lane).
     private func makeRoom(
-        for stage: PlannedStage, outlook: MemoryOutlook, residency: Residency, state: inout RunState
+        for stage: PlannedStage, model: ModelKey, outlook: MemoryOutlook, residency: Residency, state: inout RunState
     ) async throws -> Set<ModelKey> {
         let evictions: [ModelKey]
         do {
@@ -203,7 +203,7 @@ extension Executor {
         for victim in evictions {
             guard let victimManager = residency.managers[victim.runtime] else { continue }
             try await settlePreload(of: victim, state: &state)
-            try await unload(victim, with: victimManager, stage: stage, state: state, reason: nil)
+            try await unload(victim, with: victimManager, stage: stage, state: state, reason: "room for \(model) (stage \(stage.name))")
         }
         return Set(evictions)
     }
@@ -234,17 +234,21 @@ extension Executor {
         }
         observer(.loadStarted(stage: stage.name, model: current.description))
         let report = try await manager.load(model.name, settings: stage.settings)
-        try recordLoad(report, key: current, stageName: stage.name, numCtx: stage.settings.numCtx, state: &state)
+        try recordLoad(report, key: current, stageName: stage.name, numCtx: stage.settings.numCtx, state: &state, bytes: footprint)
         return report.seconds
     }
 
     /// Records a confirmed load of `key` for stage `stageName`: its measured footprint, its `model-loaded` event (for
     /// a background load, with `"preloaded": "true"` and the seconds the stage waited; `"used": "false"` when no stage
-    /// took it) and the runtime's notices.
+    /// took it; `bytes`, the footprint the memory planner counted, when known) and the runtime's notices.
+    ///
+    /// - Parameter bytes: the planner's footprint for the model; nil: worked out here as the planner does, from what
+    ///   was known before this load's measurement.
     func recordLoad(
         _ report: LoadReport, key: ModelKey, stageName: String, numCtx: Int?, state: inout RunState,
-        preloaded: (waited: Double, used: Bool)? = nil
+        preloaded: (waited: Double, used: Bool)? = nil, bytes: Int64? = nil
     ) throws {
+        let counted = bytes ?? plannedFootprint(of: key, state: state)
         residencyBook.loaded(key, run: state.runID)
         if let measured = report.measuredBytes {
             // One footprint per model: the largest measured, since stages may load it with a larger context.
@@ -254,6 +258,7 @@ extension Executor {
         }
         var payload = ["model": key.description, "seconds": String(format: "%.3f", report.seconds)]
         if let numCtx { payload["num_ctx"] = String(numCtx) }
+        if let counted { payload["bytes"] = String(counted) }
         if let preloaded {
             payload["preloaded"] = "true"
             payload["waited"] = String(format: "%.3f", preloaded.waited)
@@ -266,6 +271,25 @@ extension Executor {
             try store.appendEvent(state.runID, kind: .runtimeNotice, stage: stageName, payload: payload)
             observer(.runtimeNotice(stage: stageName, notice: notice))
         }
+    }
+
+    /// The footprint the memory planner counts for `key` (``outlook(for:model:round:residency:state:)``): the largest
+    /// over the plan's stages that use it, at each one's context; for a model no stage uses, the profile registry's.
+    func plannedFootprint(of key: ModelKey, state: RunState) -> Int64? {
+        var largest: Int64?
+        for planned in state.snapshot.plan.stages {
+            for model in planned.models where Self.modelKey(model, state: state) == key {
+                guard
+                    let bytes = FootprintSource.resolve(
+                        model, key: key, contextSize: planned.settings.numCtx, profile: state.snapshot.profile, measured: state.measured)?
+                        .bytes
+                else { continue }
+                largest = max(largest ?? 0, bytes)
+            }
+        }
+        if let largest { return largest }
+        let entry = state.snapshot.profile?.spec.model(named: key.name)
+        return entry?.runtime == nil || entry?.runtime == key.runtime ? entry?.footprint?.bytes : nil
     }
 
     /// Unloads `victim`, waiting for the runtime to confirm, and records it.

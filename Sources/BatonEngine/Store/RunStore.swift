@@ -344,16 +344,6 @@ public struct RunStore: Sendable {
             [.text(runID), .real(at), .text(kind.rawValue), .text(stage), .integer(attemptID), .text(payload)])
     }
 
-    /// Saves the output received so far of an attempt in flight.
-    public func saveProgress(_ attemptID: Int64, output: String, firstTokenAt: Double?, thinking: String? = nil) throws(StoreError) {
-        try write { db in
-            try db.execute(
-                sql: "UPDATE attempts SET output = ?, first_token_at = ?, thinking = ? WHERE id = ?",
-                arguments: [output, firstTokenAt, thinking, attemptID])
-            killSwitch?.hit(.progressCommit)
-        }
-    }
-
     /// Records the footprint a runtime measured for a model.
     public func saveFootprint(runtime: String, model: String, bytes: Int64) throws(StoreError) {
         try write { db in

@@ -184,6 +184,9 @@ public enum EventKind: StoredState {
     case modelsAtStart
     /// The profile's `after_run` policy was applied at the run's end (payload: policy, unloaded, reloaded, errors).
     case afterRun
+    /// Text a model generated since the previous chunk, written with the throttled progress save so `baton serve` can
+    /// stream an attempt's output from the event log (payload: text, offset in UTF-16 code units, item).
+    case outputChunk
     /// Never written by this Baton: a kind a later one wrote.
     case other(String)
 
@@ -195,6 +198,7 @@ public enum EventKind: StoredState {
         .runtimeUnreachable, .runtimeNotice, .thermalPause, .thermalResume, .thermalWaitExceeded, .stageSkipped, .routeChosen,
         .itemsExpanded, .voteCounted, .toolCallStarted, .toolCallFinished, .toolCallReplayed, .toolCallAmbiguous,
         .toolApproved, .toolDenied, .toolStderr, .mcpStderr, .testCase, .preloadStarted, .modelsAtStart, .afterRun,
+        .outputChunk,
     ]
 
     /// The string the database and the JSON outputs hold.
@@ -240,6 +244,7 @@ public enum EventKind: StoredState {
         case .preloadStarted: "preload-started"
         case .modelsAtStart: "models-at-start"
         case .afterRun: "after-run"
+        case .outputChunk: "output-chunk"
         case .other(let text): text
         }
     }
