@@ -328,6 +328,8 @@ final class SSEStream: @unchecked Sendable {
         #expect(try missingAttempt.json()["error"] as? String == "run \(id) has no attempt 999999")
         #expect(missingRun.status == 404)
         #expect((try missingRun.json()["error"] as? String)?.contains("no run '20200101-000000-0000'") == true)
+        // The database's path stays on the machine.
+        #expect(!missingRun.body.contains("runs.sqlite"), "\(missingRun.body)")
     }
 
     @Test func theCompareRouteComparesTwoRuns() async throws {
@@ -375,6 +377,7 @@ final class SSEStream: @unchecked Sendable {
         #expect(run.body.contains("data-run-id=\"\(id)\""))
         #expect(missing.status == 404)
         #expect(missing.body.contains("20200101-000000-0000"))
+        #expect(!missing.body.contains("runs.sqlite"), "\(missing.body)")
         #expect(missing.body.contains("href=\"/\""))
         #expect(script.status == 200 && script.headers["Content-Type"].first?.hasPrefix("text/javascript") == true)
         #expect(style.status == 200 && style.headers["Content-Type"].first?.hasPrefix("text/css") == true)
@@ -412,6 +415,25 @@ final class SSEStream: @unchecked Sendable {
         #expect(missing.status == 404)
         #expect(!missing.body.contains(hostile))
         #expect(missing.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "\(missing.body)")
+    }
+
+    @Test func theJSONWriterParsesBackToWhatFoundationWouldWrite() throws {
+        // Every kind of value the API writes, and payload values as JSONSerialization parses them (NSNumber, booleans).
+        let payload = try JSONSerialization.jsonObject(with: Data(#"{"n":3,"x":1.5,"t":true,"f":false,"s":"a\"b","l":[1,null]}"#.utf8))
+        let value: [String: Any] = [
+            "text": "quote \" backslash \\ newline \n tab \t bell \u{07} <script>&</script> é 🙂", "int": 42, "int64": Int64(-7),
+            "double": 0.25, "whole": 3.0, "small": 1e-7, "bool": true, "null": NSNull(), "nested": ["b": [1, "two", false], "a": [:]],
+            "payload": payload, "empty": [Any](),
+        ]
+        let text = ServeJSON.text(value)
+        // No markup and no raw control character survives, and keys come out in byte order.
+        #expect(!text.contains("<") && !text.contains(">") && !text.contains("&"))
+        #expect(!text.unicodeScalars.contains { $0.value < 0x20 })
+        #expect(text.hasPrefix(#"{"bool":true,"double":0.25,"empty":[],"int":42,"int64":-7,"nested":{"a":{},"b":[1,"two",false]}"#))
+        let back = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? NSDictionary)
+        let expected = try #require(
+            try JSONSerialization.jsonObject(with: JSONSerialization.data(withJSONObject: value, options: [.sortedKeys])) as? NSDictionary)
+        #expect(back == expected)
     }
 
     @Test func timesAreWrittenAsFoundationsFormatterWritesThem() {

@@ -60,9 +60,14 @@ struct ServeRoutes: Sendable {
             status: .ok, headers: [.contentType: type, .cacheControl: "no-cache"], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
-    /// A store failure as a response: 404 for an unknown run, 500 for the rest.
+    /// A store failure as a response: 404 for an unknown run, 500 for the rest. The database's path is left out: a
+    /// server reached over the network tells its visitors nothing about the machine's files.
     static func failure(_ error: StoreError, api: Bool, options: ServeOptions) -> Response {
-        Reply.failure(error.code == .runNotFound ? .notFound : .internalServerError, error.message, api: api, options: options)
+        let message = error.message
+            .replacingOccurrences(of: "'\(options.databasePath)'", with: "the run database")
+            .replacingOccurrences(of: options.databasePath, with: "the run database")
+            .replacingOccurrences(of: "; 'baton runs' lists the runs", with: "")
+        return Reply.failure(error.code == .runNotFound ? .notFound : .internalServerError, message, api: api, options: options)
     }
 
     // MARK: - Pages

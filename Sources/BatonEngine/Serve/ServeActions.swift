@@ -78,7 +78,7 @@ struct ServeActions: Sendable {
     }
 
     private func notFound(_ id: String) -> Response {
-        Reply.json(ServeJSON.error("no run '\(id)' in \(options.databasePath)"), status: .notFound)
+        Reply.json(ServeJSON.error("no run '\(id)' in the run database"), status: .notFound)
     }
 
     private func conflict(_ message: String) -> Response {
