@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # screenshots.sh — regenerate the dashboard screenshots in docs/images from a built baton.
 #
-#   scripts/screenshots.sh [--binary PATH] [--out DIR]
+#   scripts/screenshots.sh [--binary PATH] [--out DIR] [--real]
 #
 # Builds nothing. With the given baton (default .build/debug/baton) it makes a temporary run database with echo
 # runs (CI's `ci` profile, delays so the timings look like a model's):
@@ -12,7 +12,11 @@
 # starts `baton serve --port 0` on it, and writes with Playwright and Debian's Chromium (scripts/setup-browser.sh)
 #   DIR/serve-run.png      the first run's page at 1280×800, the critic's second round open in the attempt panel
 #   DIR/serve-compare.png  the compare page of runs 2 and 3 at 1280×800
-# DIR defaults to docs/images. Look at both before committing them.
+# With --real it also starts a llama-server router (scripts/start-llama-router.sh: the cached llama-server and Gemma 3
+# 270M, under three names), runs Benchmarks/llama.py's six-stage, three-model pipeline under its 900 MB budget, and
+# writes
+#   DIR/serve-memory.png   that run's page: real loads, preloads and unloads in the memory lane
+# DIR defaults to docs/images. Look at them before committing them.
 #
 # Environment: BATON_BROWSER_PYTHON (default: what scripts/setup-browser.sh prints), BATON_CHROMIUM.
 # Exit codes: 0 written; 1 a run, the server or the browser failed; 2 usage error; 3 no baton binary.
@@ -20,10 +24,12 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 binary="$root/.build/debug/baton"
 out="$root/docs/images"
+real=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --binary) binary="${2:?--binary needs a path}"; shift 2 ;;
     --out) out="${2:?--out needs a folder}"; shift 2 ;;
+    --real) real=1; shift ;;
     -h|--help) awk 'NR>1 && /^#/ {sub(/^# ?/, ""); print; next} NR>1 {exit}' "$0"; exit 0 ;;
     *) echo "screenshots.sh: unexpected argument: $1 (try --help)" >&2; exit 2 ;;
   esac
@@ -37,6 +43,7 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/baton-screenshots.XXXXXX")"
 serve_pid=""
 cleanup() {
   if [ -n "$serve_pid" ]; then kill -TERM "$serve_pid" 2>/dev/null || true; wait "$serve_pid" 2>/dev/null || true; fi
+  if [ -f "$work/router/pid" ]; then "$root/scripts/stop-llama-router.sh" --state-dir "$work/router" >/dev/null 2>&1 || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -115,6 +122,22 @@ run 0.3 "Try it today."
 run 0.3 "Try it today."
 run 0.9 "Try it today, and tell us what you build."
 
+if [ "$real" = 1 ]; then
+  echo "screenshots: starting a llama-server router and running three-models on it" >&2
+  line="$("$root/scripts/start-llama-router.sh" --state-dir "$work/router" --models-max 0 --threads 1)"
+  mkdir -p "$work/real"
+  python3 - "$root" "$work/real" <<'EOF'
+import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1] + "/Benchmarks")
+import llama  # the benchmark's pipeline and its 900 MB profile, so the picture is the benchmark's run
+llama.write_profiles(Path(sys.argv[2]) / "profiles")
+(Path(sys.argv[2]) / "three.yaml").write_text(llama.PIPELINE)
+EOF
+  BATON_LLAMA_URL="${line#BATON_LLAMA_URL=}" BATON_PROFILE_PATH="$work/real/profiles" \
+    "$binary" run "$work/real/three.yaml" --profile bench --quiet >/dev/null 2>"$work/run.log" || { cat "$work/run.log" >&2; exit 1; }
+fi
+
 "$binary" serve --port 0 --db "$BATON_DB" >"$work/serve.out" 2>"$work/serve.err" &
 serve_pid=$!
 url=""
@@ -153,6 +176,15 @@ with sync_playwright() as playwright:
     page.evaluate("() => document.querySelectorAll('table#compare details').forEach(d => { d.open = true; })")
     page.wait_for_timeout(500)
     page.screenshot(path=f"{out}/serve-compare.png")
+    if len(runs) > 3:  # --real: the run on llama-server
+        with sqlite3.connect(db) as connection:
+            count = connection.execute("SELECT count(*) FROM events WHERE run_id = ?", (runs[3],)).fetchone()[0]
+        page.goto(f"{url}runs/{runs[3]}")
+        page.wait_for_function("n => { const el = document.querySelector('#event-count'); return el && +el.textContent >= n; }",
+                               arg=count, timeout=30_000)
+        page.wait_for_timeout(500)
+        page.screenshot(path=f"{out}/serve-memory.png")
+        print(f"{out}/serve-memory.png")
     browser.close()
 print(f"{out}/serve-run.png")
 print(f"{out}/serve-compare.png")

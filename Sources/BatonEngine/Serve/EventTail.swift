@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import NIOCore
 
 /// The one poller of a `baton serve`: it follows the run database's event log and fans new events out to every open
 /// stream, so fifty pages on one run cost the run one cheap query per poll, not fifty.
@@ -16,6 +17,16 @@ public final class EventTail: Sendable {
         public var id: Int64
         public var runID: String
         public var json: String
+        /// Its server-sent event frame (`id: N`, `data: JSON`), built once for every stream that sends it: fifty
+        /// streams on one run copy these bytes instead of each formatting and encoding the text again.
+        public var frame: ByteBuffer
+
+        init(id: Int64, runID: String, json: String) {
+            self.id = id
+            self.runID = runID
+            self.json = json
+            frame = ByteBuffer(string: "id: \(id)\ndata: \(json)\n\n")
+        }
     }
 
     /// What a subscriber receives.

@@ -117,7 +117,7 @@ extension ServeRoutes {
     ) async throws {
         var buffer = ByteBuffer()
         for event in events where event.id > last {
-            buffer.writeImmutableBuffer(frame(id: event.id, json: event.json))
+            buffer.writeImmutableBuffer(event.frame)
             last = event.id
         }
         if buffer.readableBytes > 0 { try await writer.write(buffer) }
