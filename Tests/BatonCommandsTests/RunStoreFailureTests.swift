@@ -216,7 +216,9 @@ import Testing
         let sandbox = try RunSandbox("disk-full")
         let disk = sandbox.folder + "/disk"
         try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: false)
-        let mounted = try await RunSandbox.tool("/usr/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", disk])
+        // 4 MB: the resume must fit once the filler is gone. With progress saved at every token (the sandbox's
+        // BATON_PROGRESS_INTERVAL=0) each save also appends an output-chunk event, and the log outgrew 1 MB.
+        let mounted = try await RunSandbox.tool("/usr/bin/mount", ["-t", "tmpfs", "-o", "size=4m", "tmpfs", disk])
         try #require(mounted.status == 0, "\(mounted.output)")
         sandbox.didMount(disk)
         sandbox.environment["BATON_DB"] = disk + "/runs.sqlite"

@@ -241,12 +241,15 @@ enum ServeRequests {
 
     @Test func interruptFromTheDashboardStopsARunInAnotherProcess() async throws {
         let sandbox = try RunSandbox("serve-interrupt")
-        let running = try sandbox.start(RunSandbox.runArguments, ["BATON_ECHO_TOKEN_DELAY": "60ms"])
+        // The server is up before the run starts, and every later call waits 2 s for its first token, so the run is
+        // still executing when the request arrives however loaded the machine is (it once finished first under CI).
+        _ = try sandbox.store()  // creates the database, which baton serve needs before it starts
+        let serve = try ServeUnderTest(sandbox, ["--port", "0", "--allow-actions"])
+        let base = try await serve.address()
+        let running = try sandbox.start(RunSandbox.runArguments, ["BATON_ECHO_TOKEN_DELAY": "60ms", "BATON_ECHO_CALL_DELAY": "2s"])
         try #require(try await sandbox.waitForCall(StageRound(stage: "plan", round: 2)))
         let id = try await sandbox.onlyRunID()
 
-        let serve = try ServeUnderTest(sandbox, ["--port", "0", "--allow-actions"])
-        let base = try await serve.address()
         let (status, reply) = try await ServeRequests.send(.POST, base + "/api/runs/\(id)/interrupt")
         let stopped = await running.wait()
         let again = try await ServeRequests.send(.POST, base + "/api/runs/\(id)/interrupt")

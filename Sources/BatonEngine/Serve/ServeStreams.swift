@@ -74,19 +74,7 @@ extension ServeRoutes {
             body: ResponseBody { writer in
                 defer { tail.unsubscribe(subscription.key) }
                 var last = after
-                while true {
-                    let events = try store.events(after: last, runID: runID, limit: 500)
-                    let attempts = try store.attemptSummaries(events.filter { ServeJSON.carriesAttempt($0.kind) }.compactMap(\.attemptID))
-                    var buffer = ByteBuffer()
-                    for event in events {
-                        guard let id = event.id else { continue }
-                        let json = ServeJSON.text(ServeJSON.event(event, attempt: event.attemptID.flatMap { attempts[$0] }))
-                        buffer.writeImmutableBuffer(Self.frame(id: id, json: json))
-                        last = id
-                    }
-                    if buffer.readableBytes > 0 { try await writer.write(buffer) }
-                    if events.count < 500 { break }
-                }
+                try await Self.sendBacklog(store, runID: runID, after: &last, to: &writer)
                 if standing.isSettled {
                     try await writer.write(Self.endFrame(standing.status))
                     try await writer.finish(nil)
@@ -124,6 +112,26 @@ extension ServeRoutes {
         subscription.wrote(events.count)
     }
 
+    /// Sends the events of run `runID` (every run's when nil) after id `last` from the database, 500 per write, and
+    /// moves `last` to the last one sent.
+    static func sendBacklog(_ store: RunStore, runID: String?, after last: inout Int64, to writer: inout any ResponseBodyWriter)
+        async throws
+    {
+        while true {
+            let events = try store.events(after: last, runID: runID, limit: 500)
+            let attempts = try store.attemptSummaries(events.filter { ServeJSON.carriesAttempt($0.kind) }.compactMap(\.attemptID))
+            var buffer = ByteBuffer()
+            for event in events {
+                guard let id = event.id else { continue }
+                let json = ServeJSON.text(ServeJSON.event(event, attempt: event.attemptID.flatMap { attempts[$0] }))
+                buffer.writeImmutableBuffer(frame(id: id, json: json))
+                last = id
+            }
+            if buffer.readableBytes > 0 { try await writer.write(buffer) }
+            if events.count < 500 { return }
+        }
+    }
+
     static func endFrame(_ status: RunStatus) -> ByteBuffer {
         ByteBuffer(string: "event: end\ndata: \(ServeJSON.text(["status": status.rawValue]))\n\n")
     }
@@ -154,19 +162,7 @@ extension ServeRoutes {
             body: ResponseBody { writer in
                 defer { tail.unsubscribe(subscription.key) }
                 var last = after
-                while true {
-                    let events = try store.events(after: last, runID: nil, limit: 500)
-                    let attempts = try store.attemptSummaries(events.filter { ServeJSON.carriesAttempt($0.kind) }.compactMap(\.attemptID))
-                    var buffer = ByteBuffer()
-                    for event in events {
-                        guard let id = event.id else { continue }
-                        let json = ServeJSON.text(ServeJSON.event(event, attempt: event.attemptID.flatMap { attempts[$0] }))
-                        buffer.writeImmutableBuffer(Self.frame(id: id, json: json))
-                        last = id
-                    }
-                    if buffer.readableBytes > 0 { try await writer.write(buffer) }
-                    if events.count < 500 { break }
-                }
+                try await Self.sendBacklog(store, runID: nil, after: &last, to: &writer)
                 for await message in subscription.stream {
                     switch message {
                     case .events(let events):
