@@ -216,7 +216,8 @@ enum ServeRequests {
     @Test func resumeFromTheDashboardCompletesAnInterruptedRun() async throws {
         // Given a run interrupted mid-stream
         let sandbox = try RunSandbox("serve-resume")
-        let running = try sandbox.start(RunSandbox.runArguments, ["BATON_ECHO_TOKEN_DELAY": "60ms"])
+        // Each call waits 2 s for its first token, so the signal finds the run mid-call however loaded the machine is.
+        let running = try sandbox.start(RunSandbox.runArguments, ["BATON_ECHO_TOKEN_DELAY": "60ms", "BATON_ECHO_CALL_DELAY": "2s"])
         try #require(try await sandbox.waitForCall(StageRound(stage: "plan", round: 2)))
         running.send(SIGINT)
         #expect(await running.wait().status == 130)

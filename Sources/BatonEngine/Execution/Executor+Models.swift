@@ -202,18 +202,32 @@ extension Executor {
         }
         for victim in evictions {
             guard let victimManager = residency.managers[victim.runtime] else { continue }
-            try await settlePreload(of: victim, state: &state)
+            try await settlePreload(of: victim, state: &state, interruptible: true)
             try await unload(victim, with: victimManager, stage: stage, state: state, reason: "room for \(model) (stage \(stage.name))")
         }
         return Set(evictions)
     }
 
     /// Waits for `key`'s background load, if one is in flight, and records it (no stage took it), so the model is not
-    /// unloaded while it loads.
-    func settlePreload(of key: ModelKey, state: inout RunState) async throws {
+    /// unloaded while it loads. `interruptible` (during the run): a signal ends the wait at once, the load goes on, and
+    /// the end of the run settles it; the end of the run itself waits it out.
+    func settlePreload(of key: ModelKey, state: inout RunState, interruptible: Bool = false) async throws {
         guard let load = state.preloads.take(key) else { return }
         let started = ContinuousClock.now
-        guard let report = try? await load.task.value else { return }
+        let result: LoadReport?
+        if interruptible {
+            do {
+                result = try await Self.value(of: load.task)
+            } catch is CancellationError where Task.isCancelled {
+                state.preloads.add(key, load)
+                throw CancellationError()
+            } catch {
+                result = nil
+            }
+        } else {
+            result = try? await load.task.value
+        }
+        guard let report = result else { return }
         try recordLoad(
             report, key: key, stageName: load.stage, numCtx: state.snapshot.plan.stage(named: load.stage)?.settings.numCtx, state: &state,
             preloaded: (secondsSince(started), false))
