@@ -25,7 +25,12 @@ public final class EventTail: Sendable {
             self.id = id
             self.runID = runID
             self.json = json
-            frame = ByteBuffer(string: "id: \(id)\ndata: \(json)\n\n")
+            frame = Self.frame(id: id, json: json)
+        }
+
+        /// `id: N` and `data: JSON`, the frame of one event (the backlog, read from the database, uses it too).
+        static func frame(id: Int64, json: String) -> ByteBuffer {
+            ByteBuffer(string: "id: \(id)\ndata: \(json)\n\n")
         }
     }
 

@@ -38,11 +38,6 @@ extension ServeRoutes {
         return .after(nil)
     }
 
-    /// `id: N` and `data: JSON`, the frame of one event.
-    static func frame(id: Int64, json: String) -> ByteBuffer {
-        ByteBuffer(string: "id: \(id)\ndata: \(json)\n\n")
-    }
-
     func runEvents(_ runID: String, _ request: Request) -> Response {
         let after: Int64
         switch Self.start(request) {
@@ -124,7 +119,7 @@ extension ServeRoutes {
             for event in events {
                 guard let id = event.id else { continue }
                 let json = ServeJSON.text(ServeJSON.event(event, attempt: event.attemptID.flatMap { attempts[$0] }))
-                buffer.writeImmutableBuffer(frame(id: id, json: json))
+                buffer.writeImmutableBuffer(EventTail.Event.frame(id: id, json: json))
                 last = id
             }
             if buffer.readableBytes > 0 { try await writer.write(buffer) }
