@@ -164,7 +164,7 @@ struct MCPClientTests {
             _ = try await pool.call(server: "fixture", tool: "sleep", arguments: ["seconds": 0.01])
         }
         // The reader thread may deliver the last line just after the server exits.
-        let deadline = ContinuousClock.now + .seconds(2)
+        let deadline = ContinuousClock.now + .seconds(30)
         while !lines.current.contains("fixture: sleeping 0.01"), ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(20))
         }
@@ -205,7 +205,7 @@ struct MCPClientTests {
         try await MCPPool.with(servers: [fixture]) { pool in
             let connection = try await pool.connection("fixture")
             #expect(kill(connection.processID, SIGKILL) == 0)
-            let deadline = ContinuousClock.now + .seconds(10)
+            let deadline = ContinuousClock.now + .seconds(60)
             while await !connection.hasExited, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
             #expect(await connection.hasExited)
             // swift-sdk 0.12.1's Client reads `transport.receive()` in a `repeat … while true` loop: once the stream

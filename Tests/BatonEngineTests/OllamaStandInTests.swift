@@ -239,7 +239,7 @@ import Testing
             let running = Task { await GenerationOutcome.of(client, OllamaFidelityTests.request("tiny")).error == nil }
             // The unload must land while the request runs: wait until it does (a fixed 300 ms was not enough on a
             // loaded machine, 2026-12-07: the unload came first and the request loaded the model again).
-            let started = ContinuousClock.now + .seconds(30)
+            let started = ContinuousClock.now + .seconds(120)
             while standIn.requestsInFlight == 0, ContinuousClock.now < started { try await Task.sleep(for: .milliseconds(20)) }
             #expect(standIn.requestsInFlight == 1)
             let unload = try await Self.post(standIn, Self.load("tiny", ["keep_alive": 0]))
@@ -250,7 +250,7 @@ import Testing
             #expect(expires.timeIntervalSinceNow < 5)
             #expect(await running.value)
             // Gone once the request ended and the linger passed; polled, since a loaded machine delays both.
-            let deadline = ContinuousClock.now + .seconds(30)
+            let deadline = ContinuousClock.now + .seconds(120)
             while !standIn.loadedNames.isEmpty, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
             #expect(standIn.loadedNames.isEmpty)
         }

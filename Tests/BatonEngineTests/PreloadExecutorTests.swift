@@ -229,12 +229,14 @@ import Testing
         let snapshot = try Self.snapshot()
         let run = Task { try await Self.run(snapshot, on: runtime, store: store).0 }
         // Stage b waits for m2, which loads in the background and does not finish until released.
-        let deadline = ContinuousClock.now + .seconds(30)
-        while !runtime.log.contains("generated m1"), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        // Each wait has its own generous deadline: under a loaded CI machine the first one alone once took 30 s.
+        let generated = ContinuousClock.now + .seconds(120)
+        while !runtime.log.contains("generated m1"), ContinuousClock.now < generated { try await Task.sleep(for: .milliseconds(5)) }
         try await Task.sleep(for: .milliseconds(50))
         run.cancel()
         // The run is interrupted while the load still runs; the load is settled (and recorded) before the run returns.
         var interrupted = false
+        let deadline = ContinuousClock.now + .seconds(120)
         while !interrupted, ContinuousClock.now < deadline {
             interrupted = try store.runs().contains { $0.status == .interrupted }
             if !interrupted { try await Task.sleep(for: .milliseconds(5)) }

@@ -151,7 +151,7 @@ import Testing
         let fromNow = SSEStream(base + "/api/events")
         try await fromStart.wait { Self.ids($0).count == 2 }
         // A stream without a start sends only what happens after its response began.
-        let deadline = ContinuousClock.now + .seconds(30)
+        let deadline = ContinuousClock.now + .seconds(120)
         while fromNow.status == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
         #expect(fromNow.status == 200)
 
@@ -185,7 +185,7 @@ import Testing
         for stream in streams { try await stream.waitForEnd() }
         #expect(streams.allSatisfy { Self.ids($0.frames).count == 2 && $0.frames.last?.event == "end" })
         // The subscriptions end with their streams; the poller with the last of them.
-        let deadline = ContinuousClock.now + .seconds(30)
+        let deadline = ContinuousClock.now + .seconds(120)
         while tail.isPolling, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
         #expect(tail.subscriberCount == 0)
         #expect(!tail.isPolling)

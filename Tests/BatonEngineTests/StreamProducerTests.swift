@@ -53,8 +53,8 @@ import Testing
         reader.cancel()
         _ = await reader.result
 
-        // Then the producer saw the cancellation within a few seconds, long before its 60 s wait
-        let deadline = ContinuousClock.now + .seconds(5)
+        // Then the producer saw the cancellation before its 60 s wait ended (30 s allows for a loaded machine)
+        let deadline = ContinuousClock.now + .seconds(30)
         while !cancelled.current, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
         #expect(cancelled.current)
     }
