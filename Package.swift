@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
         .package(url: "https://github.com/modelcontextprotocol/swift-sdk.git", from: "0.12.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // MARK: - Libraries
@@ -39,7 +40,7 @@ let package = Package(
             ],
             swiftSettings: commonSettings
         ),
-        /** Effects: search paths and files, the executor, the SQLite run store, runtimes, the dashboard server (`baton serve`). */
+        /** Effects: search paths and files, the executor, the run store (SQLite or PostgreSQL), runtimes, the dashboard server (`baton serve`). */
         .target(
             name: "BatonEngine",
             dependencies: [
@@ -53,6 +54,7 @@ let package = Package(
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: commonSettings
         ),

@@ -10,7 +10,10 @@
 #    extension (scripts/setup-sqlite-vec.sh), and makes Debian's Chromium and Playwright from PyPI ready for the
 #    dashboard browser tests (scripts/setup-browser.sh: BATON_BROWSER_PYTHON, BATON_CHROMIUM), all cached under
 #    ~/.cache/baton by version (about 6.5 minutes the first time on 2 cores, a second afterwards).
-#    BATON_SKIP_INTEGRATION=1 skips this step and those tests.
+#    It also starts a throwaway PostgreSQL cluster for the run store's PostgreSQL tests (scripts/start-postgres.sh:
+#    Debian's postgresql, installed when missing; about a second to initdb and start) in a temporary folder on a
+#    loopback port, exports BATON_TEST_POSTGRES_URL, and stops and removes it when the suite ends. A set
+#    BATON_TEST_POSTGRES_URL is used as it is. BATON_SKIP_INTEGRATION=1 skips this step and those tests.
 # 3. Builds everything and runs `swift test`. Exit status: swift test's (or the failing step's).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -52,6 +55,13 @@ if [ "${BATON_SKIP_INTEGRATION:-0}" != "1" ]; then
     BATON_CHROMIUM="${BATON_CHROMIUM:-/usr/bin/chromium}"
     export BATON_BROWSER_PYTHON BATON_CHROMIUM
     echo "browser: $BATON_CHROMIUM driven by $BATON_BROWSER_PYTHON" >&2
+    if [ -z "${BATON_TEST_POSTGRES_URL:-}" ]; then
+        pg_state="$(mktemp -d "${TMPDIR:-/tmp}/baton-test-postgres.XXXXXX")"
+        trap 'scripts/stop-postgres.sh --state-dir "$pg_state" --remove' EXIT
+        BATON_TEST_POSTGRES_URL="$(scripts/start-postgres.sh --state-dir "$pg_state" | sed -n 's/^BATON_POSTGRES_URL=//p')"
+        export BATON_TEST_POSTGRES_URL
+    fi
+    echo "PostgreSQL: $BATON_TEST_POSTGRES_URL" >&2
 fi
 
 swift build --build-tests >&2

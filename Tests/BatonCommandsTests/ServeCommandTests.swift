@@ -220,7 +220,8 @@ enum ServeRequests {
         let running = try sandbox.start(RunSandbox.runArguments, ["BATON_ECHO_TOKEN_DELAY": "60ms", "BATON_ECHO_CALL_DELAY": "2s"])
         try #require(try await sandbox.waitForCall(StageRound(stage: "plan", round: 2)))
         running.send(SIGINT)
-        #expect(await running.wait().status == 130)
+        let interrupted = await running.wait()
+        #expect(interrupted.status == 130, "\(interrupted.summary)")
         let id = try await sandbox.onlyRunID()
 
         // When the dashboard resumes it

@@ -116,7 +116,12 @@ import Testing
     @Test func aRunBeingExecutedCannotBeSwitchedToTheCurrentPipeline() async throws {
         let sandbox = try RunSandbox("lease-current")
         let pipeline = sandbox.folder + "/crash.yaml"
-        try FileManager.default.copyItem(atPath: RunSandbox.pipeline, toPath: pipeline)
+        // facts gets a 20-minute timeout: the ci profile's 30 s ended the stage (and freed the run) before the second
+        // resume came on a loaded CI machine (2026-12-07).
+        let source = try String(contentsOfFile: RunSandbox.pipeline, encoding: .utf8)
+            .replacingOccurrences(of: "    needs: [review]\n", with: "    needs: [review]\n    timeout: 20m\n")
+        try #require(source.contains("timeout: 20m"))
+        try source.write(toFile: pipeline, atomically: true, encoding: .utf8)
         // The critic loop finishes at once; facts then waits 10 minutes before its first token, so the run is still
         // executing when the second resume comes (20 s was not enough on a loaded machine: the first run completed and
         // the resume rightly went on with it, CI 2026-12-07). The process is killed when the test ends.
@@ -137,6 +142,7 @@ import Testing
             .write(toFile: pipeline, atomically: true, encoding: .utf8)
         let dry = try await sandbox.baton(["resume", id, "--use-current-pipeline", "--dry-run"])
         #expect(dry.status == 0, "\(dry.summary)")
+        #expect(first.isRunning, "the first run ended before the second resume; the test's premise is gone")
         let second = try await sandbox.baton(["resume", id, "--use-current-pipeline"])
         #expect(second.status == 75, "\(second.summary)")
         #expect(second.stderr.contains("is being executed by process \(first.pid)"), "\(second.stderr)")

@@ -1,6 +1,5 @@
 import BatonSpec
 import Foundation
-import GRDB
 
 /// A model stage with `tools:` (issue 12): the model answers in turns; each call it asks for runs through
 /// ``Executor/performToolCall(_:state:)`` (allow-list, approval, intent and result rows, replay on resume) and its result
@@ -343,24 +342,14 @@ struct TurnStore {
     let item: Int?
     let round: Int
 
-    private var place: SQLExpression {
-        Column("run_id") == runID && Column("stage") == stage && Column("round") == round && Column("item") == item
-    }
-
     /// The attempt this try runs in (the executor started it before the loop).
     func runningAttempt() throws -> AttemptRecord? {
-        try store.read { db in
-            try AttemptRecord.filter(place && Column("status") == AttemptStatus.running && Column("calls") == nil)
-                .order(Column("id").desc).fetchOne(db)
-        }
+        try store.runningToolAttempt(runID: runID, stage: stage, round: round, item: item)
     }
 
     /// The turns answered so far, from turn 1 on with no gap, the latest record of each.
     func recordedTurns() throws -> [AttemptRecord] {
-        let rows = try store.read { db in
-            try AttemptRecord.filter(place && Column("status") == AttemptStatus.completed && Column("calls") != nil)
-                .order(Column("id")).fetchAll(db)
-        }
+        let rows = try store.completedToolTurns(runID: runID, stage: stage, round: round, item: item)
         var byTurn: [Int: AttemptRecord] = [:]
         for row in rows { if let turn = row.turn { byTurn[turn] = row } }
         var turns: [AttemptRecord] = []
@@ -399,27 +388,18 @@ struct TurnStore {
         record.finishReason = usage.finish?.kind.rawValue
         record.turn = turn
         record.calls = Self.encode(calls.map(ToolTurnCall.init(call:)))
-        let inserted = record
-        return try store.write { db in
-            var row = inserted
-            try row.insert(db)
-            return row
-        }
+        return try store.insertAttempt(record)
     }
 
     /// Records what each call of a turn returned.
     func saveCalls(_ attemptID: Int64, _ calls: [ToolTurnCall]) throws {
         let text = Self.encode(calls)
-        try store.write { db in
-            try db.execute(sql: "UPDATE attempts SET calls = ? WHERE id = ?", arguments: [text, attemptID])
-        }
+        try store.setAttemptCalls(attemptID, calls: text)
     }
 
     /// Marks the try's attempt as the loop's final turn.
     func markFinal(_ attemptID: Int64, turn: Int) throws {
-        try store.write { db in
-            try db.execute(sql: "UPDATE attempts SET turn = ? WHERE id = ?", arguments: [turn, attemptID])
-        }
+        try store.setAttemptTurn(attemptID, turn: turn)
     }
 
     static func encode(_ calls: [ToolTurnCall]) -> String {

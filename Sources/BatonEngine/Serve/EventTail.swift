@@ -115,7 +115,7 @@ public final class EventTail: Sendable {
             guard !state.closed else { return nil }
             if state.poller == nil {
                 // Started under the lock, at the log's end as it is now, so the caller's backlog read comes after it.
-                state.lastID = try queue.read { try RunStore.lastEventID($0, runID: nil) }
+                state.lastID = try queue.read { try SQLiteRunStore.lastEventID($0, runID: nil) }
                 state.dataVersion = nil
                 state.generation += 1
                 let generation = state.generation
@@ -203,16 +203,16 @@ public final class EventTail: Sendable {
             })
         else { return }
         // Where the runs stand is read before their events: a run settled by then has all its events in what follows.
-        let standings = try queue.read { try RunStore.standings($0, Array(runs)) }
+        let standings = try queue.read { try SQLiteRunStore.standings($0, Array(runs)) }
         // Read after data_version, so a commit between the two is read now or noticed at the next poll.
         var events: [Event] = []
         var last = from
         while true {
             let (page, attempts) = try queue.read { db in
-                let page = try RunStore.events(db, after: last, runID: nil, limit: 1000)
+                let page = try SQLiteRunStore.events(db, after: last, runID: nil, limit: 1000)
                 // Every run's: a stream that subscribed during this poll gets these events too.
                 let wanted = page.filter { ServeJSON.carriesAttempt($0.kind) }.compactMap(\.attemptID)
-                return (page, try RunStore.attemptSummaries(db, wanted))
+                return (page, try SQLiteRunStore.attemptSummaries(db, wanted))
             }
             for event in page {
                 guard let id = event.id else { continue }

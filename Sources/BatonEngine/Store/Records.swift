@@ -35,14 +35,31 @@ public struct RunRecord: Sendable, Hashable, Codable, FetchableRecord, Persistab
     public var leasePid: Int?
     public var leaseHost: String?
     public var leaseHeartbeat: Double?
+    /// Queue order for `baton worker`: a higher priority is claimed first (`baton submit --priority`).
+    public var priority: Int = 0
+    /// The engine level that can execute the run (``EngineLevel/current`` of the Baton that created it); a worker
+    /// leaves runs of a higher level alone.
+    public var engineVersion: Int = EngineLevel.current
+    /// Labels a worker must have to claim the run, comma-separated (`baton submit --labels`), or nil for any worker.
+    public var labels: String?
+    /// The worker holding the run (`workers.id`), while one does.
+    public var leaseOwner: String?
+    /// The fencing token: raised by every claim and every requeue, checked by every commit of the holder.
+    public var leaseEpoch: Int64 = 0
+    /// When the holder's lease runs out unless its heartbeat extends it (seconds since 1970).
+    public var leaseUntil: Double?
+    /// How many times the rescuer requeued the run after its worker died.
+    public var recoveryAttempts: Int = 0
 
     /// Creates a run record; the lease starts empty.
     public init(
         id: String, pipeline: String, pipelinePath: String?, pipelineHash: String, snapshot: String, inputs: String,
         status: RunStatus, error: String? = nil, parentRunID: String? = nil, rerunFrom: String? = nil, createdAt: Double,
         updatedAt: Double, finishedAt: Double? = nil, leaseToken: String? = nil, leasePid: Int? = nil,
-        leaseHost: String? = nil, leaseHeartbeat: Double? = nil
+        leaseHost: String? = nil, leaseHeartbeat: Double? = nil, priority: Int = 0, labels: String? = nil
     ) {
+        self.priority = priority
+        self.labels = labels
         self.id = id
         self.pipeline = pipeline
         self.pipelinePath = pipelinePath
@@ -76,6 +93,13 @@ public struct RunRecord: Sendable, Hashable, Codable, FetchableRecord, Persistab
         case leasePid = "lease_pid"
         case leaseHost = "lease_host"
         case leaseHeartbeat = "lease_heartbeat"
+        case priority
+        case engineVersion = "engine_version"
+        case labels
+        case leaseOwner = "lease_owner"
+        case leaseEpoch = "lease_epoch"
+        case leaseUntil = "lease_until"
+        case recoveryAttempts = "recovery_attempts"
     }
 
     /// Reads a row by column name (GRDB's Codable row decoding costs several times more).
@@ -97,6 +121,13 @@ public struct RunRecord: Sendable, Hashable, Codable, FetchableRecord, Persistab
         leasePid = try row.decode(forColumn: "lease_pid")
         leaseHost = try row.decode(forColumn: "lease_host")
         leaseHeartbeat = try row.decode(forColumn: "lease_heartbeat")
+        priority = try row.decode(forColumn: "priority")
+        engineVersion = try row.decode(forColumn: "engine_version")
+        labels = try row.decode(forColumn: "labels")
+        leaseOwner = try row.decode(forColumn: "lease_owner")
+        leaseEpoch = try row.decode(forColumn: "lease_epoch")
+        leaseUntil = try row.decode(forColumn: "lease_until")
+        recoveryAttempts = try row.decode(forColumn: "recovery_attempts")
     }
 }
 

@@ -29,6 +29,9 @@ extension StoredState {
 
 /// The status of a run (`runs.status`).
 public enum RunStatus: StoredState {
+    /// Written by `baton submit` (and when a worker hands a run back or the rescuer requeues it): waiting for a
+    /// `baton worker` to claim it.
+    case queued
     /// Written when the run is created, and again when `resume` takes it up.
     case running
     /// Written when every stage finished.
@@ -41,11 +44,12 @@ public enum RunStatus: StoredState {
     case other(String)
 
     /// Every status this Baton writes.
-    public static let known: [RunStatus] = [.running, .completed, .failed, .interrupted]
+    public static let known: [RunStatus] = [.queued, .running, .completed, .failed, .interrupted]
 
     /// The string the database and the JSON outputs hold.
     public var rawValue: String {
         switch self {
+        case .queued: "queued"
         case .running: "running"
         case .completed: "completed"
         case .failed: "failed"
@@ -58,7 +62,7 @@ public enum RunStatus: StoredState {
     public var isFinished: Bool {
         switch self {
         case .completed, .failed, .interrupted: true
-        case .running, .other: false
+        case .queued, .running, .other: false
         }
     }
 }
@@ -187,6 +191,19 @@ public enum EventKind: StoredState {
     /// Text a model generated since the previous chunk, written with the throttled progress save so `baton serve` can
     /// stream an attempt's output from the event log (payload: text, offset in UTF-16 code units, item).
     case outputChunk
+    /// `baton submit` queued the run (payload: priority, labels, engine_version).
+    case runSubmitted
+    /// A worker claimed the run (payload: worker, host, epoch).
+    case runClaimed
+    /// The run went back to the queue: handed back by a stopping worker, or requeued by the rescuer after its worker
+    /// died (payload: reason, previous worker, epoch, recoveries).
+    case runRequeued
+    /// A worker's commit was refused because its lease epoch is no longer the run's (payload: worker, epoch).
+    case leaseFenced
+    /// A stage's model was placed on one host of a runtime pool (payload: runtime, host, model, reason, score).
+    case hostPlaced
+    /// A stage waits for room on a runtime pool's hosts (payload: runtime, model, bytes).
+    case hostWait
     /// Never written by this Baton: a kind a later one wrote.
     case other(String)
 
@@ -198,7 +215,7 @@ public enum EventKind: StoredState {
         .runtimeUnreachable, .runtimeNotice, .thermalPause, .thermalResume, .thermalWaitExceeded, .stageSkipped, .routeChosen,
         .itemsExpanded, .voteCounted, .toolCallStarted, .toolCallFinished, .toolCallReplayed, .toolCallAmbiguous,
         .toolApproved, .toolDenied, .toolStderr, .mcpStderr, .testCase, .preloadStarted, .modelsAtStart, .afterRun,
-        .outputChunk,
+        .outputChunk, .runSubmitted, .runClaimed, .runRequeued, .leaseFenced, .hostPlaced, .hostWait,
     ]
 
     /// The string the database and the JSON outputs hold.
@@ -245,6 +262,12 @@ public enum EventKind: StoredState {
         case .modelsAtStart: "models-at-start"
         case .afterRun: "after-run"
         case .outputChunk: "output-chunk"
+        case .runSubmitted: "run-submitted"
+        case .runClaimed: "run-claimed"
+        case .runRequeued: "run-requeued"
+        case .leaseFenced: "lease-fenced"
+        case .hostPlaced: "host-placed"
+        case .hostWait: "host-wait"
         case .other(let text): text
         }
     }

@@ -19,7 +19,11 @@ public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
         case leaseHeld = "lease-held"
         /// The lease was taken over while this process ran.
         case leaseLost = "lease-lost"
-        /// Anything else SQLite reported.
+        /// The database server cannot be reached (PostgreSQL down, wrong host or port, refused login).
+        case unreachable
+        /// A worker's lease epoch changed: another worker took the run over, so this one's commit was refused.
+        case fenced
+        /// Anything else the database reported.
         case database
     }
 

@@ -60,7 +60,7 @@ final class PendingFinish: Sendable {
     var isWaiting: Bool { slot.withLock { $0 != nil } }
 }
 
-extension RunStore {
+extension SQLiteRunStore {
     /// Records how an attempt ended (the whole record is rewritten), with an event of `kind`.
     ///
     /// With `deferred`, the record waits and is written at the start of the store's next write transaction (the
@@ -91,7 +91,7 @@ extension RunStore {
                 .text(attempt.thinking), .integer(attempt.id),
             ])
         try Self.insertEvent(
-            db, runID: attempt.runID, at: attempt.finishedAt ?? Self.now(), kind: kind, stage: attempt.stage,
+            db, runID: attempt.runID, at: attempt.finishedAt ?? RunStore.now(), kind: kind, stage: attempt.stage,
             attemptID: attempt.id, payload: payload)
         // The executor's switch, whichever copy of the store (the lease's heartbeat) writes it.
         finish.killSwitch?.hit(.attemptFinishCommit)

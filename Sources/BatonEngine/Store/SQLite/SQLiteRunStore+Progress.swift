@@ -1,8 +1,6 @@
 import Foundation
 import GRDB
 
-/// The throttled save of an attempt in flight: its output so far and, for `baton serve`, the text generated since the
-/// previous save as an `output-chunk` event, in one transaction so the event log and the attempt row never disagree.
 extension RunStore {
     /// The text an attempt generated since its previous chunk, and where it goes in the output.
     public struct OutputChunk: Sendable, Hashable {
@@ -40,13 +38,17 @@ extension RunStore {
             return String(decoding: data, as: UTF8.self)
         }
     }
+}
 
+/// The throttled save of an attempt in flight: its output so far and, for `baton serve`, the text generated since the
+/// previous save as an `output-chunk` event, in one transaction so the event log and the attempt row never disagree.
+extension SQLiteRunStore {
     /// Saves the output received so far of an attempt in flight and, when given, its `output-chunk` event, in one
     /// transaction.
     public func saveProgress(
-        _ attemptID: Int64, output: String, firstTokenAt: Double?, thinking: String? = nil, chunk: OutputChunk? = nil
+        _ attemptID: Int64, output: String, firstTokenAt: Double?, thinking: String? = nil, chunk: RunStore.OutputChunk? = nil
     ) throws(StoreError) {
-        let now = Self.now()
+        let now = RunStore.now()
         try write { db in
             try db.execute(
                 sql: "UPDATE attempts SET output = ?, first_token_at = ?, thinking = ? WHERE id = ?",

@@ -11,7 +11,7 @@ public struct BenchRecord: Sendable, Hashable {
     public var result: BenchResult
 }
 
-extension RunStore {
+extension SQLiteRunStore {
     /// Records the results of bench `benchID`, in one transaction; `detail` keeps each whole result as JSON.
     public func saveBenchResults(_ results: [BenchResult], benchID: String, at createdAt: Double = RunStore.now()) throws(StoreError) {
         let encoder = JSONEncoder()

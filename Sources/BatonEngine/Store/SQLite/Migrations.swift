@@ -180,6 +180,22 @@ enum Migrations {
                 t.column("detail", .text)
             }
         }
+        // Scale-out (issue 17): the queue, leases with fencing epochs, workers; then runtime pools. Each part keeps its
+        // migrations in its own file.
+        migrator.registerMigration("v9-queue") { db in
+            try db.alter(table: "runs") { t in
+                t.add(column: "priority", .integer).notNull().defaults(to: 0)
+                t.add(column: "engine_version", .integer).notNull().defaults(to: 1)
+                t.add(column: "labels", .text)
+                t.add(column: "lease_owner", .text)
+                t.add(column: "lease_epoch", .integer).notNull().defaults(to: 0)
+                t.add(column: "lease_until", .double)
+                t.add(column: "recovery_attempts", .integer).notNull().defaults(to: 0)
+            }
+            try db.create(index: "runs_queue", on: "runs", columns: ["status", "priority", "created_at"])
+        }
+        registerQueueMigrations(&migrator)
+        registerPoolMigrations(&migrator)
         return migrator
     }
 }

@@ -55,11 +55,11 @@ public struct CassetteRecord: Sendable, Hashable {
     }
 }
 
-extension RunStore {
+extension SQLiteRunStore {
     /// Replaces the recording of `key` with `records` (in the order they were answered), in one transaction, so a
     /// recording is never half old and half new.
     public func replaceCassettes(_ key: CassetteKey, with records: [CassetteRecord], runID: String?) throws(StoreError) {
-        let now = Self.now()
+        let now = RunStore.now()
         try write { db in
             try db.execute(
                 sql: "DELETE FROM cassettes WHERE suite = ? AND case_name = ? AND variant = ? AND repetition = ?",

@@ -4,7 +4,7 @@ import GRDB
 /// `baton stats`: what the attempts, load and fallback events and measured footprints of past runs say per model and
 /// role. A stage's role is read from the snapshot its run pinned, so a stage renamed or re-roled since still counts as
 /// it ran.
-extension RunStore {
+extension SQLiteRunStore {
     /// The stats of the runs `query` selects, one row per (model, role).
     public func stats(_ query: StatsQuery) throws(StoreError) -> StatsReport {
         try read { db in

@@ -41,7 +41,7 @@ public struct RunStanding: Sendable, Hashable {
 
 // The queries of `baton serve`, as functions of a connection so that the server's store and its event poller's own
 // read-only connection share them.
-extension RunStore {
+extension SQLiteRunStore {
     /// Runs for the dashboard's list, newest first; `profile` and `stagesTotal` are left for ``planFacts(_:)``.
     public func dashboardRuns(status: RunStatus? = nil, pipeline: String? = nil, limit: Int = 100) throws(StoreError) -> [DashboardRunRow] {
         try read { db in try Self.dashboardRuns(db, status: status, pipeline: pipeline, limit: limit) }
