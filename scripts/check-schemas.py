@@ -64,6 +64,7 @@ OBJECT_DEFINITIONS = {
     "role": (PROFILE_SCHEMA, "/$defs/role"),
     "profile_defaults": (PROFILE_SCHEMA, "/$defs/defaults"),
     "thermal": (PROFILE_SCHEMA, "/$defs/thermal"),
+    "runtime_host": (PROFILE_SCHEMA, "/$defs/runtime_host"),
     "test": (TEST_SCHEMA, ""),
     "test_case": (TEST_SCHEMA, "/$defs/case"),
     "test_assertion": (TEST_SCHEMA, "/$defs/assertion"),

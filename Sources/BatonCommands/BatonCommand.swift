@@ -13,7 +13,7 @@ public struct BatonCommand: AsyncParsableCommand {
             Run.self, Resume.self, Rerun.self, Runs.self, Show.self, Validate.self, Plan.self, Graph.self, List.self, Doctor.self,
             Models.self,
             Keys.self, Profiles.self, Init.self, Trust.self, Tools.self, Index.self, Search.self, Indexes.self, Test.self, Stats.self,
-            Bench.self, Serve.self,
+            Bench.self, Serve.self, Submit.self, Worker.self, Workers.self,
         ]
     )
 

@@ -72,9 +72,11 @@ struct KillCase: Sendable, CustomTestStringConvertible {
         let retrieval = Set(RetrieveCrashTests.cases.map(\.kill))
         // A background load's by PreloadCrashTests, on the real llama-server router (issue 15).
         let preloads = Set(PreloadCrashTests.kills)
+        // A worker's claim by WorkerClusterTests (issue 17).
+        let workers = Set(WorkerClusterTests.kills)
         #expect(
             Set(
-                distinct.union(routed).union(fannedOut).union(tools).union(retrieval).union(preloads).map {
+                distinct.union(routed).union(fannedOut).union(tools).union(retrieval).union(preloads).union(workers).map {
                     String($0.split(separator: ":")[0])
                 })
                 == Set(KillPoint.allCases.map(\.rawValue)))

@@ -18,6 +18,7 @@ import Testing
         ["profiles"], ["profiles", "list"],
         ["profiles", "show"], ["profiles", "export"], ["profiles", "import"], ["init"], ["trust"], ["tools"], ["tools", "list"],
         ["index"], ["search"], ["indexes"], ["test"], ["stats"], ["bench"], ["serve"],
+        ["submit"], ["worker"], ["workers"],
     ]
 
     // MARK: - Helpers

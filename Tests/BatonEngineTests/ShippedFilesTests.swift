@@ -116,6 +116,7 @@ import Testing
             "input": AllowedKeys.input, "retry": AllowedKeys.retry, "output": AllowedKeys.output, "profile": AllowedKeys.profile,
             "runtime": AllowedKeys.runtime, "model": AllowedKeys.model, "role": AllowedKeys.role,
             "profile_defaults": AllowedKeys.profileDefaults, "thermal": AllowedKeys.thermal,
+            "runtime_host": RuntimeHostSpec.CodingKeys.allCases.map(\.rawValue),
             // Test files (schemas/test.schema.json).
             "test": TestDecoder.topKeys, "test_case": TestDecoder.caseKeys,
             "test_assertion": TestAssertion.keys + TestDecoder.assertionItemKeys, "test_json_path": TestDecoder.jsonPathKeys,

@@ -193,6 +193,10 @@ public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
         public var embedDimensions = 384
         /// Statuses and `error` texts for the next `/api/embed` requests, one each, before anything else.
         public var embedFaults: [(status: Int, message: String)] = []
+        /// Budget tests (runtime pools): a load that does not fit beside the loaded runners fails at once with the
+        /// out-of-memory error real Ollama gives when a load does not fit (`llama_server.go:1371-1376`), evicting
+        /// nothing, and is counted in ``refusedLoads``: a client that respects the budget never sees it.
+        public var refuseOverCapacity = false
 
         /// The defaults.
         public init() {}
@@ -262,6 +266,7 @@ public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
     private var reloadCount = 0
     private var loadCount = 0
     private var evictionCount = 0
+    private var refusedCount = 0
     private let server = StandInServer()
 
     /// `http://127.0.0.1:PORT`, the port chosen by the system.
@@ -297,6 +302,8 @@ public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
     public var requests: [RecordedRequest] { locked { recorded } }
     /// Reloads caused by a changed `num_ctx`.
     public var reloads: Int { locked { reloadCount } }
+    /// Loads refused for lack of memory under ``Settings/refuseOverCapacity``.
+    public var refusedLoads: Int { locked { refusedCount } }
     /// Loads, reloads included.
     public var loads: Int { locked { loadCount } }
     /// Runners Ollama dropped on its own to make room for another (the 3-model limit, memory).
@@ -614,6 +621,13 @@ public final class OllamaStandIn: StoppableStandIn, @unchecked Sendable {
                     runners.values.map(\.size).reduce(size, +) > settings.memoryCapacity
                 {
                     return .wait(max(0.01, gone.timeIntervalSinceNow))
+                }
+                if settings.refuseOverCapacity, size > settings.memoryCapacity - runners.values.map(\.size).reduce(0, +) {
+                    refusedCount += 1
+                    throw StandInError(
+                        message:
+                            "llama-server reported out-of-memory during startup: cudaMalloc failed: out of memory (needs \(Self.gib(size)), \(Self.gib(settings.memoryCapacity - runners.values.map(\.size).reduce(0, +))) free)"
+                    )
                 }
                 // The model limit: one runner goes to make room (`sched.go:265-267`).
                 if others.count >= settings.maxLoadedModels { evictOne() }

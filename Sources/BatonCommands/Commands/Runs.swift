@@ -28,6 +28,8 @@ extension BatonCommand {
             var finishedAt: String?
             var error: String?
             var parentRun: String?
+            /// Why a queued run waits (``QueueWaiting``); absent for other runs.
+            var waiting: String?
             var formatVersion = JSONTime.formatVersion
 
             init(_ run: RunRecord) {
@@ -41,7 +43,7 @@ extension BatonCommand {
             }
 
             enum CodingKeys: String, CodingKey {
-                case id, pipeline, status, error
+                case id, pipeline, status, error, waiting
                 case createdAt = "created_at"
                 case finishedAt = "finished_at"
                 case parentRun = "parent_run"
@@ -59,9 +61,22 @@ extension BatonCommand {
             } catch {
                 throw RunSession.fail(error)
             }
+            // Queued runs say why they wait: no live worker, none of their engine level, none with their labels.
+            var waiting: [String: String] = [:]
+            if runs.contains(where: { $0.status == .queued }) {
+                let workers = (try? store.workers()) ?? []
+                for run in runs where run.status == .queued {
+                    waiting[run.id] = QueueWaiting.reason(run, workers: workers, now: RunStore.now())
+                }
+            }
             if json {
                 // A list cannot carry the version; each row does.
-                try Console.json(runs.map(Row.init))
+                try Console.json(
+                    runs.map { run in
+                        var row = Row(run)
+                        row.waiting = waiting[run.id]
+                        return row
+                    })
                 return
             }
             guard !runs.isEmpty else {
@@ -82,6 +97,7 @@ extension BatonCommand {
                         + run.pipeline.padding(toLength: width, withPad: " ", startingAt: 0) + "  "
                         + status.padding(toLength: 11, withPad: " ", startingAt: 0) + "  "
                         + formatter.string(from: Date(timeIntervalSince1970: run.createdAt)) + "  " + duration)
+                if let reason = waiting[run.id] { Console.out("    \(reason)") }
             }
         }
     }

@@ -20,6 +20,8 @@ extension Executor {
     func prepareModel(
         _ stage: PlannedStage, model: ResolvedModel, round: Int, runtime: any LLMRuntime, state: inout RunState
     ) async throws -> PreparedModel? {
+        // A pool's hosts keep their own budgets in the store; this machine's memory planner stays out (Executor+Pools).
+        if let pool = runtime as? PooledRuntime { return try await preparePooled(stage, model: model, pool: pool, state: &state) }
         guard let manager = runtime as? any ModelManaging, manager.manages(model.name) else { return nil }
         let current = Self.modelKey(model, state: state)
         let preloaded = try await takePreload(current, stage: stage, state: &state)
@@ -83,7 +85,7 @@ extension Executor {
             guard let other = state.activeModel(of: planned), residency.managers[Self.modelKey(other, state: state).runtime] == nil,
                 state.deadRuntime(Self.modelKey(other, state: state).runtime) == nil,
                 let otherRuntime = try? runtimes.runtime(for: other, snapshot: state.snapshot),
-                let otherManager = otherRuntime as? any ModelManaging
+                let otherManager = otherRuntime as? any ModelManaging, !(otherManager is PooledRuntime)
             else { continue }
             residency.managers[Self.modelKey(other, state: state).runtime] = otherManager
         }
@@ -118,7 +120,9 @@ extension Executor {
     func outlook(for stage: PlannedStage, model: ResolvedModel, round: Int, residency: Residency, state: RunState) -> MemoryOutlook {
         let plan = state.snapshot.plan
         func key(_ model: ResolvedModel) -> ModelKey { Self.modelKey(model, state: state) }
-        func managed(_ key: ModelKey) -> Bool { residency.managers[key.runtime]?.manages(key.name) ?? true }
+        func managed(_ key: ModelKey) -> Bool {
+            !PooledRuntime.isPool(key.runtime, state.snapshot) && (residency.managers[key.runtime]?.manages(key.name) ?? true)
+        }
         let current = key(model)
         // The uses from here on: this stage, its critic loop's next round if there may be one, the rest.
         let order = plan.stages

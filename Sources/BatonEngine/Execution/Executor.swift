@@ -173,6 +173,13 @@ public struct Executor: Sendable {
     private func execute(
         runID: String, snapshot: RunSnapshot, inputs: [String: String], claim: LeaseClaim, resumed: Bool
     ) async throws -> RunOutcome {
+        // Runtime pools (Pools/): the run places its models on the pools' hosts and holds their room in the store.
+        if let pooled = try PooledRuntimes.forRun(snapshot, base: runtimes, store: store, runID: runID, sleep: sleep) {
+            var executor = self
+            executor.runtimes = pooled
+            defer { _ = try? store.releaseReservations(runID: runID) }
+            return try await executor.execute(runID: runID, snapshot: snapshot, inputs: inputs, claim: claim, resumed: resumed)
+        }
         observer(.runStarted(id: runID, pipeline: snapshot.plan.pipeline, resumed: resumed))
         let heartbeat = Task { [store] in
             while !Task.isCancelled {

@@ -40,6 +40,8 @@ public enum KillPoint: String, CaseIterable, Sendable {
     case retrieveQueried = "retrieve-queried"
     /// A background load's request was sent to the runtime, before its `model-loaded` event is recorded.
     case preloadStarted = "preload-started"
+    /// A worker claimed a run (its `run-claimed` committed), before it executes it.
+    case claimed
 }
 
 /// A test hook that kills the process (SIGKILL, no cleanup) at the n-th time it passes a named point,

@@ -329,4 +329,67 @@ public struct RunStore: Sendable {
     public func integrityCheck() throws(StoreError) -> String {
         try backend.integrityCheck()
     }
+
+    // MARK: - Pools
+
+    /// Records the hosts of runtime pools (inserting new ones, updating the runtime, budget and labels of known ones).
+    public func registerRuntimeHosts(_ hosts: [RuntimeHostRecord]) throws(StoreError) { try backend.registerRuntimeHosts(hosts) }
+
+    /// Reserves room for a model on a host if its budget has it (see ``RunStoreBackend/reserve(_:)``).
+    public func reserve(_ request: ReservationRequest) throws(StoreError) -> ReservationOutcome { try backend.reserve(request) }
+
+    /// Deletes run `runID`'s reservations, on `host` only and of `model` only when given; returns how many.
+    @discardableResult
+    public func releaseReservations(runID: String, host: String? = nil, model: String? = nil) throws(StoreError) -> Int {
+        try backend.releaseReservations(runID: runID, host: host, model: model)
+    }
+
+    /// Deletes reservations whose epoch is no longer their run's, or whose run finished or is gone; returns how many.
+    @discardableResult
+    public func releaseStaleReservations() throws(StoreError) -> Int { try backend.releaseStaleReservations() }
+
+    /// Every known host with its live reservations, by URL.
+    public func hostReservations() throws(StoreError) -> [HostReservations] { try backend.hostReservations() }
+
+    // MARK: - Queue
+
+    /// Queues `run` for workers (``RunStoreBackend/submitRun(_:freshID:)``). - Returns: the run's id.
+    @discardableResult
+    public func submitRun(_ run: RunRecord, freshID: (() -> String)? = nil) throws(StoreError) -> String {
+        try backend.submitRun(run, freshID: freshID)
+    }
+
+    /// Records worker `worker` (replacing a row of the same id).
+    public func registerWorker(_ worker: WorkerRecord) throws(StoreError) { try backend.registerWorker(worker) }
+
+    /// A worker's heartbeat (``RunStoreBackend/workerHeartbeat(_:at:)``). - Returns: the runs it still holds.
+    @discardableResult
+    public func workerHeartbeat(_ worker: WorkerRecord, at now: Double = RunStore.now()) throws(StoreError) -> [HeldRun] {
+        try backend.workerHeartbeat(worker, at: now)
+    }
+
+    /// Deletes worker `workerID`'s row.
+    public func deregisterWorker(_ workerID: String) throws(StoreError) { try backend.deregisterWorker(workerID) }
+
+    /// Every registered worker, by id.
+    public func workers() throws(StoreError) -> [WorkerRecord] { try backend.workers() }
+
+    /// The `running` runs held by workers, by worker id.
+    public func heldRuns() throws(StoreError) -> [String: [HeldRun]] { try backend.heldRuns() }
+
+    /// Claims the next queued run `worker` may execute (``RunStoreBackend/claimRun(for:at:)``); nil when none waits.
+    public func claimRun(for worker: WorkerRecord, at now: Double = RunStore.now()) throws(StoreError) -> QueueClaim? {
+        try backend.claimRun(for: worker, at: now)
+    }
+
+    /// Hands a held run back to the queue; false when the fence's epoch is no longer the run's.
+    @discardableResult
+    public func requeueRun(_ fence: RunFence, reason: String) throws(StoreError) -> Bool {
+        try backend.requeueRun(fence, reason: reason)
+    }
+
+    /// One sweep of the rescuer (``RunStoreBackend/rescueRuns(maxRecoveries:at:)``); nil when another sweep runs.
+    public func rescueRuns(maxRecoveries: Int, at now: Double = RunStore.now()) throws(StoreError) -> RescueOutcome? {
+        try backend.rescueRuns(maxRecoveries: maxRecoveries, at: now)
+    }
 }

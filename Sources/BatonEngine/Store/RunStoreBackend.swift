@@ -180,4 +180,59 @@ public protocol RunStoreBackend: Sendable {
 
     /// `PRAGMA integrity_check`'s answer (`ok` when the file is sound).
     func integrityCheck() throws(StoreError) -> String
+
+    // MARK: - Pools
+
+    /// Records the hosts of runtime pools (inserting new ones, updating the runtime, budget and labels of known ones).
+    func registerRuntimeHosts(_ hosts: [RuntimeHostRecord]) throws(StoreError)
+
+    /// Reserves room for a model on a host, in one transaction that locks the host's row: the live reservations there
+    /// (each model once) plus this one must fit its budget. A run that already holds the model there gets its row back.
+    func reserve(_ request: ReservationRequest) throws(StoreError) -> ReservationOutcome
+
+    /// Deletes run `runID`'s reservations, on `host` only and of `model` only when given; returns how many.
+    func releaseReservations(runID: String, host: String?, model: String?) throws(StoreError) -> Int
+
+    /// Deletes reservations whose epoch is no longer their run's, or whose run finished or is gone; returns how many.
+    func releaseStaleReservations() throws(StoreError) -> Int
+
+    /// Every known host with its live reservations, by URL.
+    func hostReservations() throws(StoreError) -> [HostReservations]
+
+    // MARK: - Queue
+
+    /// Queues `run` for `baton worker` (status `queued`, event `run-submitted`; PostgreSQL also notifies `baton_runs`
+    /// in the same transaction); `freshID` as in ``createRun(_:reusing:freshID:)``. - Returns: the run's id.
+    func submitRun(_ run: RunRecord, freshID: (() -> String)?) throws(StoreError) -> String
+
+    /// Records worker `worker` (replacing a row of the same id).
+    func registerWorker(_ worker: WorkerRecord) throws(StoreError)
+
+    /// A worker's heartbeat at `now`: its row (written again if it went missing) and `lease_until = now + its lease` of
+    /// every run it holds, in one transaction. - Returns: the runs it still holds, with their epochs (a run another
+    /// worker took is not among them).
+    func workerHeartbeat(_ worker: WorkerRecord, at now: Double) throws(StoreError) -> [HeldRun]
+
+    /// Deletes worker `workerID`'s row.
+    func deregisterWorker(_ workerID: String) throws(StoreError)
+
+    /// Every registered worker, by id.
+    func workers() throws(StoreError) -> [WorkerRecord]
+
+    /// The `running` runs held by workers, by worker id.
+    func heldRuns() throws(StoreError) -> [String: [HeldRun]]
+
+    /// Claims for `worker` the first queued run it may execute (engine level at or below its own, labels it has),
+    /// highest priority first then oldest, skipping runs another claim has locked: `running`, owned by the worker,
+    /// epoch + 1, `lease_until = now + lease`, event `run-claimed`, in one transaction. - Returns: nil when none waits.
+    func claimRun(for worker: WorkerRecord, at now: Double) throws(StoreError) -> QueueClaim?
+
+    /// Hands the run `fence` holds back to the queue (`queued`, no owner, epoch + 1, event `run-requeued` with
+    /// `reason`). - Returns: false when the run is no longer at the fence's epoch (nothing is written).
+    func requeueRun(_ fence: RunFence, reason: String) throws(StoreError) -> Bool
+
+    /// One sweep of the rescuer at `now`: `running` runs whose lease ran out and whose worker's heartbeat is older than
+    /// its lease go back to the queue (epoch + 1, recoveries + 1, attempts in flight aborted, event `run-requeued`), or,
+    /// past `maxRecoveries`, fail with the reason. - Returns: nil when another sweep is under way (it is skipped).
+    func rescueRuns(maxRecoveries: Int, at now: Double) throws(StoreError) -> RescueOutcome?
 }

@@ -109,7 +109,10 @@ public enum ProfileDecoder {
             return nil
         }
         let url = map.value("url").flatMap { reader.nonEmptyString($0, subject: map.subject("url")) }
-        if url == nil, kind != .echo, !map.has("url") {
+        let hosts = map.value("hosts").flatMap {
+            PoolDecoder.decodeHosts($0, runtime: name, kind: kind, kindNode: kindNode, path: "\(path).hosts", reader: reader)
+        }
+        if url == nil, kind != .echo, !map.has("url"), !map.has("hosts") {
             reader.emit(.missingURL(name, kind: kind.rawValue), at: keyNode)
         }
         let apiKeyEnv = map.value("api_key_env").flatMap { reader.nonEmptyString($0, subject: map.subject("api_key_env")) }
@@ -126,7 +129,8 @@ public enum ProfileDecoder {
         let parallel = map.value("parallel").flatMap {
             reader.int($0, subject: map.subject("parallel"), range: 1...FlowDecoder.concurrencyRange.upperBound, rangeText: "1 to 64")
         }
-        return RuntimeSpec(name: name, kind: kind, url: url, apiKeyEnv: apiKeyEnv, options: options, parallel: parallel)
+        return RuntimeSpec(
+            name: name, kind: kind, url: url, apiKeyEnv: apiKeyEnv, options: options, parallel: parallel, hosts: hosts)
     }
 
     /// The `models` registry, in file order.

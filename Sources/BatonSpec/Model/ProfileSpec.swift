@@ -94,6 +94,11 @@ public struct RuntimeSpec: Sendable, Hashable, Codable {
     /// How many requests the server answers at once with one resident model (llama-server `--parallel`,
     /// `OLLAMA_NUM_PARALLEL`); nil: one. A fan-out stage's `concurrency` above 1 needs at least that many here.
     public var parallel: Int? = nil
+    /// The machines of a pool (`hosts:`), each with its own memory budget; nil: the runtime is the one `url`.
+    public var hosts: [RuntimeHostSpec]? = nil
+
+    /// Whether the runtime is a pool of hosts, placed by budget and residency.
+    public var isPool: Bool { !(hosts ?? []).isEmpty }
 
     /// The keys as written in files (`name` is the mapping key).
     public enum CodingKeys: String, CodingKey, CaseIterable {
@@ -101,6 +106,7 @@ public struct RuntimeSpec: Sendable, Hashable, Codable {
         case apiKeyEnv = "api_key_env"
         case options
         case parallel
+        case hosts
     }
 }
 

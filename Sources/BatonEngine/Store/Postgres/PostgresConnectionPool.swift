@@ -30,16 +30,24 @@ public struct PostgresLocation: Sendable, Hashable {
         text.hasPrefix("postgres://") || text.hasPrefix("postgresql://")
     }
 
-    /// Parses `url`. - Throws: ``StoreError`` `.unreachable` naming what is wrong with it.
+    /// `url` with its password (if any) replaced by `***`, for messages about a URL that may not parse.
+    public static func redacting(_ url: String) -> String {
+        guard let scheme = url.range(of: "://"), let at = url[scheme.upperBound...].lastIndex(of: "@") else { return url }
+        guard let colon = url[scheme.upperBound..<at].firstIndex(of: ":") else { return url }
+        return String(url[..<colon]) + ":***" + String(url[at...])
+    }
+
+    /// Parses `url`. - Throws: ``StoreError`` `.unreachable` naming what is wrong with it (never its password).
     public init(url: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws(StoreError) {
+        let shown = Self.redacting(url)
         guard Self.isURL(url), let components = URLComponents(string: url), let host = components.host, !host.isEmpty else {
             throw StoreError(
                 .unreachable,
-                "'\(url)' is not a PostgreSQL URL; write postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE")
+                "'\(shown)' is not a PostgreSQL URL; write postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE")
         }
         let database = String(components.path.drop { $0 == "/" })
         guard !database.isEmpty else {
-            throw StoreError(.unreachable, "the PostgreSQL URL '\(url)' names no database; add /DATABASE after the host")
+            throw StoreError(.unreachable, "the PostgreSQL URL '\(shown)' names no database; add /DATABASE after the host")
         }
         self.host = host
         self.port = components.port ?? 5432
@@ -48,7 +56,7 @@ public struct PostgresLocation: Sendable, Hashable {
         self.database = database
         let mode = components.queryItems?.first { $0.name == "sslmode" }?.value ?? "disable"
         guard ["disable", "require", "prefer", "allow"].contains(mode) else {
-            throw StoreError(.unreachable, "sslmode '\(mode)' in '\(url)' is not supported; use disable or require")
+            throw StoreError(.unreachable, "sslmode '\(mode)' in '\(shown)' is not supported; use disable or require")
         }
         self.requireTLS = mode == "require"
     }
@@ -115,7 +123,9 @@ final class PostgresConnectionPool: Sendable {
     /// Closes without waiting (the future-returning close: the async one would need a task).
     static func close(_ connection: PostgresConnection) {
         let closing: EventLoopFuture<Void> = connection.close()
-        closing.whenComplete { _ in }
+        // Kept alive until the channel is closed: a connection released while it is still open trips postgres-nio's
+        // deinit assertion (debug builds).
+        closing.whenComplete { _ in withExtendedLifetime(connection) {} }
     }
 
     /// A new connection; with `waiting`, retried until ``reconnectWindow`` has passed.
@@ -171,9 +181,22 @@ final class PostgresConnectionPool: Sendable {
             reason = error.serverInfo?[.message] ?? "\(error.code)"
             if let underlying = error.underlying { reason += " (\(underlying))" }
         }
-        return StoreError(
-            .unreachable,
-            "the PostgreSQL run store \(location.redacted) cannot be reached: \(reason); check that the server is running and the URL in --db or BATON_DB"
-        )
+        switch (error as? PSQLError)?.serverInfo?[.sqlState] {
+        case "3D000":
+            return StoreError(
+                .unreachable,
+                "the PostgreSQL server of \(location.redacted) has no database '\(location.database)'; create it (createdb -h \(location.host) -p \(location.port) -U \(location.user) \(location.database)) or correct the URL in --db or BATON_DB"
+            )
+        case "28P01", "28000":
+            return StoreError(
+                .unreachable,
+                "the PostgreSQL server of \(location.redacted) refused the login of '\(location.user)' (\(reason)); check the user and password in the URL (or PGPASSWORD) and the server's pg_hba.conf"
+            )
+        default:
+            return StoreError(
+                .unreachable,
+                "the PostgreSQL run store \(location.redacted) cannot be reached: \(reason); check that the server is running and the URL in --db or BATON_DB"
+            )
+        }
     }
 }

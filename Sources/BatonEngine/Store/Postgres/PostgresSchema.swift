@@ -5,6 +5,9 @@ import PostgresNIO
 enum PostgresSchema {
     /// Every migration, oldest first: the core tables (PostgresSchema+Core), the queue's (PostgresSchema+Queue), the
     /// runtime pools' (PostgresSchema+Pools). Never edit one that shipped: add the next.
+    ///
+    /// A migration may hold several statements, each ending in `;`: it runs as one PL/pgSQL `DO` block (postgres-nio
+    /// sends every statement as a prepared one, which holds one command), so a bare `SELECT` must be a `PERFORM`.
     static var migrations: [(id: String, sql: String)] { core + queue + pools }
 
     /// Applies the migrations `store` lacks, under a transaction-scoped advisory lock (so concurrent openers wait for
@@ -23,11 +26,23 @@ enum PostgresSchema {
                 )
             }
             for migration in migrations where !applied.contains(migration.id) {
-                try session.execute(migration.sql)
+                try session.execute(block(migration.sql))
                 try session.execute(
                     "INSERT INTO baton_migrations (id, applied_at) VALUES ($1, $2)",
                     [.text(migration.id), .real(RunStore.now())])
             }
         }
+    }
+
+    /// `sql` as one `DO` statement.
+    static func block(_ sql: String) -> String {
+        var body = sql.trimmingCharacters(in: .whitespacesAndNewlines)
+        if !body.hasSuffix(";") { body += ";" }
+        return "DO $baton_migration$ BEGIN\n\(body)\nEND $baton_migration$"
+    }
+
+    /// The ids of the migrations applied to `store`'s database.
+    static func applied(_ store: PostgresRunStore) throws(StoreError) -> [String] {
+        try store.read { session in try session.query("SELECT id FROM baton_migrations").map { try $0.decode(String.self) } }
     }
 }
