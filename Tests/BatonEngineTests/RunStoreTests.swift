@@ -76,7 +76,7 @@ import Testing
                 && "\(error)".contains("was written by a newer version of baton")
         }
         let identifiers = try DatabaseQueue(path: path).read { try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations") }
-        #expect(identifiers == ["v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9-queue", "v999"])
+        #expect(identifiers == ["v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9-queue", "v9-queue-workers", "v10-pools", "v999"])
     }
 
     @Test func aFileThatIsNotADatabaseIsReportedNotOverwritten() throws {
