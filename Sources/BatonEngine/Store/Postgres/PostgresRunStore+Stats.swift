@@ -101,37 +101,3 @@ extension PostgresRunStore {
         }
     }
 }
-
-/// The few parts of a pinned snapshot stats needs (a copy of the SQLite store's private outline: the two should
-/// become one shared type).
-struct StatsSnapshotOutline: Decodable {
-    struct Plan: Decodable {
-        var stages: [Stage]
-    }
-    struct Stage: Decodable {
-        var name: String
-        var role: String?
-        var models: [Model]?
-    }
-    struct Model: Decodable {
-        var name: String
-        var runtime: String?
-    }
-    struct Profile: Decodable {
-        var chain: [String]
-    }
-    var plan: Plan
-    var profile: Profile?
-    var forcedRuntime: String?
-
-    func role(of stage: String) -> String? {
-        plan.stages.first { $0.name == stage }?.role
-    }
-
-    /// The `runtime:name` key of the model a fallback event names as `description`, with the runtime the run used.
-    func key(of description: String, stage: String) -> String? {
-        let models = plan.stages.first { $0.name == stage }?.models ?? []
-        guard let model = models.first(where: { ($0.runtime.map { "\($0):" } ?? "") + $0.name == description }) else { return nil }
-        return "\(forcedRuntime ?? model.runtime ?? "?"):\(model.name)"
-    }
-}

@@ -9,16 +9,16 @@ extension SQLiteRunStore {
     public func stats(_ query: StatsQuery) throws(StoreError) -> StatsReport {
         try read { db in
             let since = query.since ?? -Double.greatestFiniteMagnitude
-            var outlines: [String: SnapshotOutline?] = [:]
-            func outline(_ runID: String) throws -> SnapshotOutline? {
+            var outlines: [String: StatsSnapshotOutline?] = [:]
+            func outline(_ runID: String) throws -> StatsSnapshotOutline? {
                 if let known = outlines[runID] { return known }
                 let text = try String.fetchOne(db, sql: "SELECT snapshot FROM run_snapshots WHERE run_id = ?", arguments: [runID])
                 // A snapshot this Baton cannot read still has its attempts counted, without roles.
-                let decoded = text.flatMap { try? JSONDecoder().decode(SnapshotOutline.self, from: Data($0.utf8)) }
+                let decoded = text.flatMap { try? JSONDecoder().decode(StatsSnapshotOutline.self, from: Data($0.utf8)) }
                 outlines[runID] = decoded
                 return decoded
             }
-            func selected(_ outline: SnapshotOutline?) -> Bool {
+            func selected(_ outline: StatsSnapshotOutline?) -> Bool {
                 guard let profile = query.profile else { return true }
                 return outline?.profile?.chain.first == profile
             }
@@ -100,39 +100,5 @@ extension SQLiteRunStore {
             }
             return StatsAggregation.report(attempts: attempts, events: events, footprints: footprints)
         }
-    }
-}
-
-/// The few parts of a pinned snapshot stats needs: decoding only these skips the plan's templates and settings.
-private struct SnapshotOutline: Decodable {
-    struct Plan: Decodable {
-        var stages: [Stage]
-    }
-    struct Stage: Decodable {
-        var name: String
-        var role: String?
-        var models: [Model]?
-    }
-    struct Model: Decodable {
-        var name: String
-        var runtime: String?
-    }
-    struct Profile: Decodable {
-        var chain: [String]
-    }
-    var plan: Plan
-    var profile: Profile?
-    var forcedRuntime: String?
-
-    func role(of stage: String) -> String? {
-        plan.stages.first { $0.name == stage }?.role
-    }
-
-    /// The `runtime:name` key of the model a fallback event names as `description` (`runtime:name`, or `name` when the
-    /// plan was compiled without a profile), with the runtime the run really used.
-    func key(of description: String, stage: String) -> String? {
-        let models = plan.stages.first { $0.name == stage }?.models ?? []
-        guard let model = models.first(where: { ($0.runtime.map { "\($0):" } ?? "") + $0.name == description }) else { return nil }
-        return "\(forcedRuntime ?? model.runtime ?? "?"):\(model.name)"
     }
 }
